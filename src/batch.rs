@@ -1,0 +1,720 @@
+//! Kafka RecordBatch v2 (magic 2): the unit of storage, byte for byte as Kafka writes it.
+//!
+//! Source: Kafka's `DefaultRecordBatch.java` and `DefaultRecord.java`. All integers big-endian.
+//!
+//! | off | size | field | notes |
+//! |---|---|---|---|
+//! | 0 | 8 | base offset | absolute offset of the first record |
+//! | 8 | 4 | batch length | bytes after this field = total size − 12 |
+//! | 12 | 4 | partition leader epoch | |
+//! | 16 | 1 | magic | 2 |
+//! | 17 | 4 | crc | CRC-32C of bytes 21..end, unsigned |
+//! | 21 | 2 | attributes | bits 0..2 codec, 3 LogAppendTime, 4 transactional, 5 control, 6 delete horizon |
+//! | 23 | 4 | last offset delta | last offset − base offset |
+//! | 27 | 8 | base timestamp | first record's timestamp (the delete horizon when bit 6 is set) |
+//! | 35 | 8 | max timestamp | largest record timestamp, or the append time for LogAppendTime |
+//! | 43 | 8 | producer id | −1 = none |
+//! | 51 | 2 | producer epoch | −1 = none |
+//! | 53 | 4 | base sequence | −1 = none |
+//! | 57 | 4 | records count | records present (after compaction it may be below last offset delta + 1) |
+//! | 61 | … | records | plain, or one compressed stream of all records |
+//!
+//! The CRC leaves out base offset, length, leader epoch and magic, so offsets are assigned by
+//! rewriting bytes 0..8 without touching the CRC. Continuity of offsets from batch to batch is
+//! therefore what protects the base offset (checked on recovery and when reading).
+//!
+//! A record (`DefaultRecord`), each integer a zigzag varint unless said otherwise:
+//!
+//! | field | encoding |
+//! |---|---|
+//! | length | varint: bytes after this field |
+//! | attributes | int8, 0 |
+//! | timestamp delta | varlong: timestamp − base timestamp |
+//! | offset delta | varint: offset − base offset |
+//! | key length, key | varint (−1 = null), bytes |
+//! | value length, value | varint (−1 = null, a tombstone), bytes |
+//! | header count | varint ≥ 0 |
+//! | per header | key length (≥ 0), UTF-8 key, value length (−1 = null), value |
+//!
+//! Decoding trusts nothing: every length and count is checked against the bytes that are really
+//! there before it is used, compressed sections expand under a fixed limit, and the record count
+//! must match the records found.
+
+use std::ops::Range;
+
+use crate::codec::{self, Compression, DecompressError, Levels};
+use crate::error::FormatError;
+use crate::record::{HeaderBytes, Record, RecordRef};
+use crate::varint::{self, put_varint, put_varlong, varint_len, varlong_len};
+
+pub(crate) const BASE_OFFSET: usize = 0;
+const BASE_OFFSET_LEN: usize = 8;
+pub(crate) const LENGTH: usize = BASE_OFFSET + BASE_OFFSET_LEN;
+const LENGTH_LEN: usize = 4;
+/// Bytes before the batch length count starts: base offset and length (Kafka's `LOG_OVERHEAD`).
+pub const LOG_OVERHEAD: usize = LENGTH + LENGTH_LEN;
+pub(crate) const PARTITION_LEADER_EPOCH: usize = LOG_OVERHEAD;
+const PARTITION_LEADER_EPOCH_LEN: usize = 4;
+pub(crate) const MAGIC: usize = PARTITION_LEADER_EPOCH + PARTITION_LEADER_EPOCH_LEN;
+const MAGIC_LEN: usize = 1;
+const CRC: usize = MAGIC + MAGIC_LEN;
+const CRC_LEN: usize = 4;
+const ATTRIBUTES: usize = CRC + CRC_LEN;
+const ATTRIBUTES_LEN: usize = 2;
+const LAST_OFFSET_DELTA: usize = ATTRIBUTES + ATTRIBUTES_LEN;
+const LAST_OFFSET_DELTA_LEN: usize = 4;
+const BASE_TIMESTAMP: usize = LAST_OFFSET_DELTA + LAST_OFFSET_DELTA_LEN;
+const BASE_TIMESTAMP_LEN: usize = 8;
+const MAX_TIMESTAMP: usize = BASE_TIMESTAMP + BASE_TIMESTAMP_LEN;
+const MAX_TIMESTAMP_LEN: usize = 8;
+const PRODUCER_ID: usize = MAX_TIMESTAMP + MAX_TIMESTAMP_LEN;
+const PRODUCER_ID_LEN: usize = 8;
+const PRODUCER_EPOCH: usize = PRODUCER_ID + PRODUCER_ID_LEN;
+const PRODUCER_EPOCH_LEN: usize = 2;
+const BASE_SEQUENCE: usize = PRODUCER_EPOCH + PRODUCER_EPOCH_LEN;
+const BASE_SEQUENCE_LEN: usize = 4;
+const RECORDS_COUNT: usize = BASE_SEQUENCE + BASE_SEQUENCE_LEN;
+const RECORDS_COUNT_LEN: usize = 4;
+/// Size of the batch header (Kafka's `RECORD_BATCH_OVERHEAD`); the records start here.
+pub const HEADER_LEN: usize = RECORDS_COUNT + RECORDS_COUNT_LEN;
+
+const _: () = assert!(HEADER_LEN == 61);
+const _: () = assert!(MAGIC == 16 && ATTRIBUTES == 21 && RECORDS_COUNT == 57);
+
+/// The only batch format partlog reads and writes.
+pub const MAGIC_V2: i8 = 2;
+
+const CODEC_MASK: i16 = 0x07;
+const TIMESTAMP_TYPE_MASK: i16 = 0x08;
+const TRANSACTIONAL_MASK: i16 = 0x10;
+const CONTROL_MASK: i16 = 0x20;
+const DELETE_HORIZON_MASK: i16 = 0x40;
+
+/// Upper bound on the records section of one batch once decompressed. A batch that expands past
+/// it is reported as corrupt instead of being allocated.
+pub const MAX_DECOMPRESSED_BYTES: usize = 128 * 1024 * 1024;
+/// The smallest possible record: one byte each for length, attributes, timestamp delta, offset
+/// delta, key length, value length and header count. Bounds a record count by the bytes present.
+const MIN_RECORD_BYTES: usize = 7;
+
+/// How a batch's timestamps were set (attribute bit 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum TimestampType {
+    /// Set by the producer, per record (`CreateTime`).
+    #[default]
+    CreateTime,
+    /// Set by the log when the batch was appended; every record reports the batch's max timestamp.
+    LogAppendTime,
+}
+
+/// The 61-byte header of a RecordBatch v2, decoded but not yet checked.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{BatchHeader, Compression, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a").with_timestamp(10), Record::new(b"b").with_timestamp(30)])?;
+/// let mut raw = Vec::new();
+/// p.read_raw(0, 1 << 20, &mut raw)?;
+/// let header = BatchHeader::parse(&raw).unwrap();
+/// assert_eq!((header.base_offset, header.last_offset(), header.records_count), (0, 1, 2));
+/// assert_eq!(header.max_timestamp, 30);
+/// assert_eq!(header.compression(), Some(Compression::None));
+/// assert_eq!(header.total_size(), raw.len() as u64);
+/// # Ok::<(), partlog::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchHeader {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Bytes after the length field.
+    pub batch_length: i32,
+    /// Leader epoch stamped by the broker (0 for batches partlog writes).
+    pub partition_leader_epoch: i32,
+    /// Format version; 2.
+    pub magic: i8,
+    /// Stored CRC-32C of bytes 21..end.
+    pub crc: u32,
+    /// Codec, timestamp type and flags.
+    pub attributes: i16,
+    /// Last offset minus base offset.
+    pub last_offset_delta: i32,
+    /// First record's timestamp, or the delete horizon when [`has_delete_horizon`](Self::has_delete_horizon).
+    pub base_timestamp: i64,
+    /// Largest record timestamp (or the append time for LogAppendTime).
+    pub max_timestamp: i64,
+    /// Idempotent producer id, −1 if none.
+    pub producer_id: i64,
+    /// Producer epoch, −1 if none.
+    pub producer_epoch: i16,
+    /// Sequence number of the first record, −1 if none.
+    pub base_sequence: i32,
+    /// Number of records present.
+    pub records_count: i32,
+}
+
+fn be_i16(b: &[u8], at: usize) -> i16 {
+    i16::from_be_bytes([b[at], b[at + 1]])
+}
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    i64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+impl BatchHeader {
+    /// Decodes the header at the start of `bytes`; `None` if fewer than 61 bytes.
+    pub fn parse(bytes: &[u8]) -> Option<BatchHeader> {
+        let b = bytes.get(..HEADER_LEN)?;
+        Some(BatchHeader {
+            base_offset: be_i64(b, BASE_OFFSET),
+            batch_length: be_i32(b, LENGTH),
+            partition_leader_epoch: be_i32(b, PARTITION_LEADER_EPOCH),
+            magic: b[MAGIC] as i8,
+            crc: be_i32(b, CRC) as u32,
+            attributes: be_i16(b, ATTRIBUTES),
+            last_offset_delta: be_i32(b, LAST_OFFSET_DELTA),
+            base_timestamp: be_i64(b, BASE_TIMESTAMP),
+            max_timestamp: be_i64(b, MAX_TIMESTAMP),
+            producer_id: be_i64(b, PRODUCER_ID),
+            producer_epoch: be_i16(b, PRODUCER_EPOCH),
+            base_sequence: be_i32(b, BASE_SEQUENCE),
+            records_count: be_i32(b, RECORDS_COUNT),
+        })
+    }
+
+    /// The codec, or `None` for the undefined ids 5..7.
+    pub fn compression(&self) -> Option<Compression> {
+        Compression::from_id((self.attributes & CODEC_MASK) as u8)
+    }
+
+    /// Whether timestamps are CreateTime or LogAppendTime.
+    pub fn timestamp_type(&self) -> TimestampType {
+        if self.attributes & TIMESTAMP_TYPE_MASK != 0 {
+            TimestampType::LogAppendTime
+        } else {
+            TimestampType::CreateTime
+        }
+    }
+
+    /// Part of a transaction.
+    pub fn is_transactional(&self) -> bool {
+        self.attributes & TRANSACTIONAL_MASK != 0
+    }
+
+    /// A control batch (transaction marker and the like): skipped by record iteration.
+    pub fn is_control(&self) -> bool {
+        self.attributes & CONTROL_MASK != 0
+    }
+
+    /// The base timestamp holds the compactor's delete horizon (KIP-534).
+    pub fn has_delete_horizon(&self) -> bool {
+        self.attributes & DELETE_HORIZON_MASK != 0
+    }
+
+    /// Offset of the last record (or of the last offset the batch covers, after compaction).
+    pub fn last_offset(&self) -> i64 {
+        self.base_offset.wrapping_add(self.last_offset_delta as i64)
+    }
+
+    /// Whole batch size in bytes, from the length field (may be nonsense before [`check`](Self::check)).
+    pub fn total_size(&self) -> u64 {
+        (self.batch_length as i64 + LOG_OVERHEAD as i64).max(0) as u64
+    }
+
+    /// Structural checks of the header fields, with `max_size` the largest whole-batch size
+    /// accepted. The CRC and the records are checked separately.
+    pub fn check(&self, max_size: u64) -> Result<(), FormatError> {
+        if self.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
+            return Err(FormatError::LengthTooSmall { length: self.batch_length });
+        }
+        if self.total_size() > max_size {
+            return Err(FormatError::LengthTooLarge { size: self.total_size(), limit: max_size });
+        }
+        if self.magic != MAGIC_V2 {
+            return Err(FormatError::BadMagic { got: self.magic });
+        }
+        if self.compression().is_none() {
+            return Err(FormatError::UnknownCodec { id: (self.attributes & CODEC_MASK) as u8 });
+        }
+        let bad = |field, value: i64| Err(FormatError::BadHeaderField { field, value });
+        if self.base_offset < 0 {
+            return bad("baseOffset", self.base_offset);
+        }
+        if self.last_offset_delta < 0 {
+            return bad("lastOffsetDelta", self.last_offset_delta as i64);
+        }
+        if self.base_offset.checked_add(self.last_offset_delta as i64).is_none() {
+            return bad("lastOffsetDelta (base offset + delta overflows)", self.last_offset_delta as i64);
+        }
+        if self.records_count < 0 || self.records_count as i64 > self.last_offset_delta as i64 + 1 {
+            return bad("recordsCount", self.records_count as i64);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the stored CRC-32C and computes it over `batch[21..]`; `Ok` when they match.
+pub(crate) fn verify_crc(batch: &[u8]) -> Result<(), FormatError> {
+    let stored = be_i32(batch, CRC) as u32;
+    let computed = crc32c::crc32c(&batch[ATTRIBUTES..]);
+    if stored == computed {
+        Ok(())
+    } else {
+        Err(FormatError::CrcMismatch { stored, computed })
+    }
+}
+
+/// Overwrites the base offset of an encoded batch (the CRC does not cover it).
+pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: i64) {
+    batch[BASE_OFFSET..BASE_OFFSET + BASE_OFFSET_LEN].copy_from_slice(&base_offset.to_be_bytes());
+}
+
+/// Why a batch could not be decoded.
+#[derive(Debug)]
+pub(crate) enum DecodeError {
+    /// The bytes are not a valid batch.
+    Format(FormatError),
+    /// The codec is valid but not compiled in.
+    Unsupported(Compression),
+}
+
+impl From<FormatError> for DecodeError {
+    fn from(e: FormatError) -> Self {
+        DecodeError::Format(e)
+    }
+}
+
+/// Where the records of a decoded batch live: in the batch itself, or in a scratch buffer.
+pub(crate) enum RecordsIn {
+    /// Uncompressed: this range of the batch.
+    Batch(Range<usize>),
+    /// Compressed: this range of the scratch buffer the caller gave.
+    Scratch(Range<usize>),
+}
+
+/// Checks a whole batch — header, CRC (unless the caller already did), decompression — and
+/// locates its records section. For a compressed batch the records are appended to `scratch`.
+pub(crate) fn open_batch(batch: &[u8], max_size: u64, scratch: &mut Vec<u8>, check_crc: bool) -> Result<(BatchHeader, RecordsIn), DecodeError> {
+    let header = BatchHeader::parse(batch).ok_or(FormatError::Truncated {
+        what: "batch header",
+        needed: HEADER_LEN as u64,
+        available: batch.len() as u64,
+    })?;
+    header.check(max_size)?;
+    if header.total_size() != batch.len() as u64 {
+        return Err(FormatError::Truncated { what: "batch", needed: header.total_size(), available: batch.len() as u64 }.into());
+    }
+    if check_crc {
+        verify_crc(batch)?;
+    }
+    let codec = header.compression().expect("checked by BatchHeader::check");
+    if codec == Compression::None {
+        return Ok((header, RecordsIn::Batch(HEADER_LEN..batch.len())));
+    }
+    let start = scratch.len();
+    codec::decompress(codec, &batch[HEADER_LEN..], scratch, MAX_DECOMPRESSED_BYTES).map_err(|e| match e {
+        DecompressError::Unsupported(c) => DecodeError::Unsupported(c),
+        DecompressError::Format(f) => DecodeError::Format(f),
+    })?;
+    Ok((header, RecordsIn::Scratch(start..scratch.len())))
+}
+
+/// Decodes the records section of a batch whose header passed [`BatchHeader::check`], calling
+/// `visit` for each record in order. Checks every length against the bytes present, that offset
+/// deltas increase and stay within the last offset delta, and that the count matches.
+pub(crate) fn decode_records<'b>(
+    header: &BatchHeader,
+    records: &'b [u8],
+    mut visit: impl FnMut(RecordRef<'b>) -> Result<(), FormatError>,
+) -> Result<(), FormatError> {
+    let expected = header.records_count;
+    if expected as u64 > (records.len() / MIN_RECORD_BYTES) as u64 {
+        return Err(FormatError::RecordCountMismatch { expected, found: (records.len() / MIN_RECORD_BYTES) as u64 });
+    }
+    let log_append_time = header.timestamp_type() == TimestampType::LogAppendTime;
+    let mut pos = 0;
+    let mut previous_delta: i64 = -1;
+    for index in 0..expected as u32 {
+        if pos == records.len() {
+            return Err(FormatError::RecordCountMismatch { expected, found: index as u64 });
+        }
+        let bad = |problem| FormatError::BadRecord { index, problem };
+        let len = varint::read_varint(records, &mut pos).map_err(|_| bad("unreadable record length"))?;
+        let body = usize::try_from(len)
+            .ok()
+            .filter(|&len| len > 0)
+            .and_then(|len| records.get(pos..pos + len))
+            .ok_or(bad("record length beyond the records section"))?;
+        pos += body.len();
+        let r = parse_record_body(body).map_err(bad)?;
+        if (r.offset_delta as i64) <= previous_delta || r.offset_delta > header.last_offset_delta {
+            return Err(bad("offset delta out of order or beyond the last offset delta"));
+        }
+        previous_delta = r.offset_delta as i64;
+        let timestamp = if log_append_time {
+            header.max_timestamp
+        } else {
+            header.base_timestamp.checked_add(r.timestamp_delta).ok_or(bad("timestamp overflows"))?
+        };
+        visit(RecordRef {
+            offset: (header.base_offset + r.offset_delta as i64) as u64,
+            timestamp,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+        })?;
+    }
+    if pos != records.len() {
+        return Err(FormatError::TrailingBytes { extra: (records.len() - pos) as u64 });
+    }
+    Ok(())
+}
+
+struct RecordBody<'b> {
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&'b [u8]>,
+    value: Option<&'b [u8]>,
+    headers: HeaderBytes<'b>,
+}
+
+fn parse_record_body(body: &[u8]) -> Result<RecordBody<'_>, &'static str> {
+    // Attributes: one int8, unused (0) in every version so far.
+    let mut pos = 1;
+    let timestamp_delta = varint::read_varlong(body, &mut pos).map_err(|_| "unreadable timestamp delta")?;
+    let offset_delta = varint::read_varint(body, &mut pos).map_err(|_| "unreadable offset delta")?;
+    let key = read_nullable_bytes(body, &mut pos).ok_or("bad key length")?;
+    let value = read_nullable_bytes(body, &mut pos).ok_or("bad value length")?;
+    let count = varint::read_varint(body, &mut pos).map_err(|_| "unreadable header count")?;
+    // Each header takes at least two bytes, which bounds the count before any loop runs.
+    if count < 0 || count as usize > (body.len() - pos) / 2 {
+        return Err("header count out of range");
+    }
+    let headers_start = pos;
+    for _ in 0..count {
+        crate::record::parse_header(body, &mut pos).ok_or("bad header (null key, bad length or non-UTF-8 key)")?;
+    }
+    if pos != body.len() {
+        return Err("record length disagrees with its fields");
+    }
+    Ok(RecordBody {
+        timestamp_delta,
+        offset_delta,
+        key,
+        value,
+        headers: HeaderBytes { bytes: &body[headers_start..], count: count as u32 },
+    })
+}
+
+fn read_nullable_bytes<'b>(bytes: &'b [u8], pos: &mut usize) -> Option<Option<&'b [u8]>> {
+    let len = varint::read_varint(bytes, pos).ok()?;
+    if len == -1 {
+        return Some(None);
+    }
+    let v = bytes.get(*pos..*pos + usize::try_from(len).ok()?)?;
+    *pos += v.len();
+    Some(Some(v))
+}
+
+/// The header fields of a batch to encode, other than what its records determine.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BatchSpec {
+    pub codec: Compression,
+    pub levels: Levels,
+    pub timestamp_type: TimestampType,
+    /// Append time: the timestamp of records without one, and of every record for LogAppendTime.
+    pub now_ms: i64,
+    pub partition_leader_epoch: i32,
+}
+
+/// What an encoded batch holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct EncodedBatch {
+    pub last_offset_delta: i32,
+    pub max_timestamp: i64,
+}
+
+/// Largest records section (before compression) an encoder accepts; lengths on disk are int32.
+const MAX_RECORDS_BYTES: usize = i32::MAX as usize - HEADER_LEN;
+
+/// Encodes `records` as one batch with base offset 0, appended to `out`. Compressed batches use
+/// `scratch` for the uncompressed records. Errors name the first invalid record.
+pub(crate) fn encode(records: &[Record<'_>], spec: &BatchSpec, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<EncodedBatch, EncodeError> {
+    let count = i32::try_from(records.len()).map_err(|_| EncodeError::TooManyRecords)?;
+    assert!(count > 0, "callers reject empty appends");
+    let timestamp = |r: &Record<'_>| match spec.timestamp_type {
+        TimestampType::LogAppendTime => spec.now_ms,
+        TimestampType::CreateTime => r.timestamp.unwrap_or(spec.now_ms),
+    };
+    let base_timestamp = timestamp(&records[0]);
+    let mut max_timestamp = i64::MIN;
+    for (index, r) in records.iter().enumerate() {
+        let ts = timestamp(r);
+        if ts < 0 {
+            return Err(EncodeError::Record { index, reason: "timestamp is negative" });
+        }
+        max_timestamp = max_timestamp.max(ts);
+    }
+
+    let start = out.len();
+    out.resize(start + HEADER_LEN, 0);
+    let plain = if spec.codec == Compression::None { &mut *out } else { &mut *scratch };
+    let plain_start = plain.len();
+    for (index, r) in records.iter().enumerate() {
+        write_record(plain, r, timestamp(r) - base_timestamp, index as i32).map_err(|reason| EncodeError::Record { index, reason })?;
+        if plain.len() - plain_start > MAX_RECORDS_BYTES {
+            return Err(EncodeError::TooLarge);
+        }
+    }
+    if spec.codec != Compression::None {
+        let result = codec::compress(spec.codec, spec.levels, &scratch[plain_start..], out);
+        scratch.truncate(plain_start);
+        result.map_err(|_| EncodeError::Unsupported(spec.codec))?;
+    }
+    let total = out.len() - start;
+    let batch_length = i32::try_from(total - LOG_OVERHEAD).map_err(|_| EncodeError::TooLarge)?;
+
+    let attributes = spec.codec.id() as i16
+        | match spec.timestamp_type {
+            TimestampType::CreateTime => 0,
+            TimestampType::LogAppendTime => TIMESTAMP_TYPE_MASK,
+        };
+    let h = &mut out[start..start + HEADER_LEN];
+    h[BASE_OFFSET..LENGTH].copy_from_slice(&0i64.to_be_bytes());
+    h[LENGTH..LOG_OVERHEAD].copy_from_slice(&batch_length.to_be_bytes());
+    h[PARTITION_LEADER_EPOCH..MAGIC].copy_from_slice(&spec.partition_leader_epoch.to_be_bytes());
+    h[MAGIC] = MAGIC_V2 as u8;
+    h[ATTRIBUTES..LAST_OFFSET_DELTA].copy_from_slice(&attributes.to_be_bytes());
+    h[LAST_OFFSET_DELTA..BASE_TIMESTAMP].copy_from_slice(&(count - 1).to_be_bytes());
+    h[BASE_TIMESTAMP..MAX_TIMESTAMP].copy_from_slice(&base_timestamp.to_be_bytes());
+    h[MAX_TIMESTAMP..PRODUCER_ID].copy_from_slice(&max_timestamp.to_be_bytes());
+    h[PRODUCER_ID..PRODUCER_EPOCH].copy_from_slice(&(-1i64).to_be_bytes());
+    h[PRODUCER_EPOCH..BASE_SEQUENCE].copy_from_slice(&(-1i16).to_be_bytes());
+    h[BASE_SEQUENCE..RECORDS_COUNT].copy_from_slice(&(-1i32).to_be_bytes());
+    h[RECORDS_COUNT..HEADER_LEN].copy_from_slice(&count.to_be_bytes());
+    let crc = crc32c::crc32c(&out[start + ATTRIBUTES..]);
+    out[start + CRC..start + ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
+    Ok(EncodedBatch { last_offset_delta: count - 1, max_timestamp })
+}
+
+/// Why a batch could not be encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EncodeError {
+    /// More than `i32::MAX` records.
+    TooManyRecords,
+    /// The batch would pass the int32 length field.
+    TooLarge,
+    /// One record cannot be represented.
+    Record { index: usize, reason: &'static str },
+    /// The codec is not compiled in.
+    Unsupported(Compression),
+}
+
+fn len_i32(bytes: &[u8], what: &'static str) -> Result<i32, &'static str> {
+    i32::try_from(bytes.len()).map_err(|_| what)
+}
+
+fn nullable_len(bytes: Option<&[u8]>, what: &'static str) -> Result<i32, &'static str> {
+    bytes.map_or(Ok(-1), |b| len_i32(b, what))
+}
+
+fn write_record(out: &mut Vec<u8>, r: &Record<'_>, timestamp_delta: i64, offset_delta: i32) -> Result<(), &'static str> {
+    let key_len = nullable_len(r.key, "key longer than i32::MAX bytes")?;
+    let value_len = nullable_len(r.value, "value longer than i32::MAX bytes")?;
+    let header_count = i32::try_from(r.headers.len()).map_err(|_| "too many headers")?;
+    let mut body: usize = 1
+        + varlong_len(timestamp_delta)
+        + varint_len(offset_delta)
+        + varint_len(key_len)
+        + r.key.map_or(0, <[u8]>::len)
+        + varint_len(value_len)
+        + r.value.map_or(0, <[u8]>::len)
+        + varint_len(header_count);
+    for h in r.headers {
+        let k = len_i32(h.key.as_bytes(), "header key longer than i32::MAX bytes")?;
+        let v = nullable_len(h.value, "header value longer than i32::MAX bytes")?;
+        body += varint_len(k) + h.key.len() + varint_len(v) + h.value.map_or(0, <[u8]>::len);
+    }
+    let body = i32::try_from(body).map_err(|_| "record longer than i32::MAX bytes")?;
+    out.reserve(varint_len(body) + body as usize);
+    put_varint(out, body);
+    out.push(0);
+    put_varlong(out, timestamp_delta);
+    put_varint(out, offset_delta);
+    put_varint(out, key_len);
+    out.extend_from_slice(r.key.unwrap_or_default());
+    put_varint(out, value_len);
+    out.extend_from_slice(r.value.unwrap_or_default());
+    put_varint(out, header_count);
+    for h in r.headers {
+        put_varint(out, h.key.len() as i32);
+        out.extend_from_slice(h.key.as_bytes());
+        put_varint(out, nullable_len(h.value, "")?);
+        out.extend_from_slice(h.value.unwrap_or_default());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Header;
+
+    fn spec(codec: Compression) -> BatchSpec {
+        BatchSpec {
+            codec,
+            levels: Levels::default(),
+            timestamp_type: TimestampType::CreateTime,
+            now_ms: 1_700_000_000_000,
+            partition_leader_epoch: 0,
+        }
+    }
+
+    /// The worked example of the reference (section 1.7), byte for byte.
+    #[test]
+    fn encodes_the_reference_worked_example_exactly() {
+        let mut out = Vec::new();
+        let records = [Record::new(b"a").with_timestamp(1_700_000_000_000)];
+        encode(&records, &spec(Compression::None), &mut out, &mut Vec::new()).unwrap();
+        let expected: Vec<u8> = [
+            &[0u8; 8][..],
+            &[0, 0, 0, 0x39],
+            &[0, 0, 0, 0],
+            &[2],
+            &[0x96, 0x5a, 0x94, 0xb1],
+            &[0, 0],
+            &[0, 0, 0, 0],
+            &[0, 0, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00],
+            &[0, 0, 0x01, 0x8b, 0xcf, 0xe5, 0x68, 0x00],
+            &[0xff; 8],
+            &[0xff, 0xff],
+            &[0xff; 4],
+            &[0, 0, 0, 1],
+            &[0x0e, 0, 0, 0, 0x01, 0x02, 0x61, 0],
+        ]
+        .concat();
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn decodes_what_it_encodes_for_every_codec() {
+        let headers = [Header::new("k1", b"v1"), Header::null("ключ")];
+        let big = vec![b'z'; 100_000];
+        let records = [
+            Record::new(b"plain").with_timestamp(1_000),
+            Record::tombstone(b"key").with_timestamp(999),
+            Record { key: None, value: None, timestamp: Some(1_500), headers: &headers },
+            Record::new(&big).with_key(b"").with_timestamp(1_200),
+            Record::new(b"").with_headers(&headers).with_timestamp(1_000),
+        ];
+        for codec in Compression::ALL.into_iter().filter(|c| c.is_available()) {
+            let mut out = Vec::new();
+            let encoded = encode(&records, &spec(codec), &mut out, &mut Vec::new()).unwrap();
+            assert_eq!(encoded, EncodedBatch { last_offset_delta: 4, max_timestamp: 1_500 });
+            set_base_offset(&mut out, 40);
+            let mut scratch = Vec::new();
+            let (header, at) = open_batch(&out, u64::MAX, &mut scratch, true).unwrap();
+            assert_eq!(header.compression(), Some(codec));
+            let section = match at {
+                RecordsIn::Batch(r) => &out[r],
+                RecordsIn::Scratch(r) => &scratch[r],
+            };
+            let mut got = Vec::new();
+            decode_records(&header, section, |r| {
+                got.push(r.to_owned());
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(got.len(), 5, "{codec}");
+            for (i, (g, want)) in got.iter().zip(&records).enumerate() {
+                assert_eq!(g.offset, 40 + i as u64);
+                assert_eq!(Some(g.timestamp), want.timestamp);
+                assert_eq!(g.key.as_deref(), want.key);
+                assert_eq!(g.value.as_deref(), want.value);
+                assert_eq!(g.headers.len(), want.headers.len());
+            }
+        }
+    }
+
+    #[test]
+    fn log_append_time_stamps_every_record_with_the_append_time() {
+        let mut s = spec(Compression::None);
+        s.timestamp_type = TimestampType::LogAppendTime;
+        let mut out = Vec::new();
+        encode(&[Record::new(b"x").with_timestamp(5), Record::new(b"y")], &s, &mut out, &mut Vec::new()).unwrap();
+        let (header, _) = open_batch(&out, u64::MAX, &mut Vec::new(), true).unwrap();
+        assert_eq!(header.timestamp_type(), TimestampType::LogAppendTime);
+        let mut stamps = Vec::new();
+        decode_records(&header, &out[HEADER_LEN..], |r| {
+            stamps.push(r.timestamp());
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(stamps, vec![s.now_ms, s.now_ms]);
+    }
+
+    #[test]
+    fn every_header_check_reports_its_field() {
+        let mut good = Vec::new();
+        encode(&[Record::new(b"a")], &spec(Compression::None), &mut good, &mut Vec::new()).unwrap();
+        let check = |mutate: &dyn Fn(&mut Vec<u8>)| {
+            let mut b = good.clone();
+            mutate(&mut b);
+            match open_batch(&b, 1 << 20, &mut Vec::new(), true) {
+                Err(DecodeError::Format(e)) => e,
+                other => panic!("expected a format error, got {:?}", other.map(|r| r.0)),
+            }
+        };
+        assert!(matches!(check(&|b| b.truncate(60)), FormatError::Truncated { needed: 61, .. }));
+        assert!(matches!(check(&|b| b[8..12].copy_from_slice(&10i32.to_be_bytes())), FormatError::LengthTooSmall { length: 10 }));
+        assert!(matches!(check(&|b| b[8..12].copy_from_slice(&(2i32 << 20).to_be_bytes())), FormatError::LengthTooLarge { .. }));
+        assert!(matches!(check(&|b| b[16] = 1), FormatError::BadMagic { got: 1 }));
+        assert!(matches!(check(&|b| b[22] = 5), FormatError::UnknownCodec { id: 5 }));
+        assert!(matches!(check(&|b| b[0] = 0x80), FormatError::BadHeaderField { field: "baseOffset", .. }));
+        assert!(matches!(check(&|b| b[60] = 9), FormatError::BadHeaderField { field: "recordsCount", .. }));
+        assert!(matches!(check(&|b| b[68] ^= 1), FormatError::CrcMismatch { .. }));
+        assert!(matches!(check(&|b| b.push(0)), FormatError::Truncated { what: "batch", .. }));
+    }
+
+    #[test]
+    fn records_that_lie_about_their_lengths_are_rejected() {
+        let mut good = Vec::new();
+        encode(&[Record::new(b"abc").with_key(b"k")], &spec(Compression::None), &mut good, &mut Vec::new()).unwrap();
+        let (header, _) = open_batch(&good, u64::MAX, &mut Vec::new(), true).unwrap();
+        let section = good[HEADER_LEN..].to_vec();
+        let decode = |bytes: &[u8], header: &BatchHeader| decode_records(header, bytes, |_| Ok(()));
+        // Record length bigger than the section.
+        let mut s = section.clone();
+        s[0] = 0x7e;
+        assert!(matches!(decode(&s, &header), Err(FormatError::BadRecord { index: 0, .. })));
+        // Key length bigger than the record.
+        let mut s = section.clone();
+        s[4] = 0x7e;
+        assert!(matches!(decode(&s, &header), Err(FormatError::BadRecord { index: 0, .. })));
+        // A header count the bytes cannot hold.
+        let mut s = section.clone();
+        let last = s.len() - 1;
+        s[last] = 0x7e;
+        assert!(matches!(decode(&s, &header), Err(FormatError::BadRecord { index: 0, .. })));
+        // More records claimed than present.
+        let mut h2 = header;
+        h2.records_count = 2;
+        h2.last_offset_delta = 1;
+        assert!(matches!(decode(&section, &h2), Err(FormatError::RecordCountMismatch { expected: 2, .. })));
+        // Bytes left over.
+        let mut s = section.clone();
+        s.extend_from_slice(&[0; 8]);
+        assert!(matches!(decode(&s, &header), Err(FormatError::TrailingBytes { extra: 8 })));
+    }
+
+    #[test]
+    fn a_negative_timestamp_names_the_record() {
+        let records = [Record::new(b"a").with_timestamp(1), Record::new(b"b").with_timestamp(-5)];
+        let err = encode(&records, &spec(Compression::None), &mut Vec::new(), &mut Vec::new()).unwrap_err();
+        assert_eq!(err, EncodeError::Record { index: 1, reason: "timestamp is negative" });
+    }
+}

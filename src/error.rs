@@ -1,0 +1,291 @@
+//! The one error type of the crate, and the format errors it carries.
+//!
+//! Two kinds of failure (see `docs/design.md`): operating errors — I/O, corruption, a full disk, a
+//! bad offset or bad bytes from a caller — are values of [`Error`]; a violated internal invariant
+//! is a bug and panics. No input, from disk or from a caller, panics.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::codec::Compression;
+
+/// A specialised `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in partlog, with what and where.
+///
+/// `Display` says what happened and, where it helps, what to do next.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The requested offset is outside the partition's readable range
+    /// `[log_start_offset, log_end_offset]`.
+    #[error(
+        "offset {offset} is out of range for {topic}-{partition}: readable offsets are \
+         {log_start_offset}..{log_end_offset} (log start offset inclusive, log end offset exclusive)"
+    )]
+    OffsetOutOfRange {
+        /// Topic name.
+        topic: String,
+        /// Partition number.
+        partition: u32,
+        /// The offset that was asked for.
+        offset: u64,
+        /// First readable offset.
+        log_start_offset: u64,
+        /// Next offset to be assigned; reading at it returns nothing.
+        log_end_offset: u64,
+    },
+
+    /// A batch is larger than the topic's `max.message.bytes` or `segment.bytes`.
+    #[error("batch of {size} bytes exceeds the limit of {limit} bytes ({setting})")]
+    BatchTooLarge {
+        /// Size of the whole batch in bytes, including its 12-byte log overhead.
+        size: u64,
+        /// The limit it broke.
+        limit: u64,
+        /// The setting that holds the limit, e.g. `max.message.bytes`.
+        setting: &'static str,
+    },
+
+    /// An append was given no records.
+    #[error("an append needs at least one record")]
+    EmptyAppend,
+
+    /// A caller-supplied record was rejected before anything was written.
+    #[error("record {index} of the append is invalid: {reason}")]
+    InvalidRecord {
+        /// Position of the record in the caller's slice.
+        index: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
+    /// No topic of that name exists in the log directory.
+    #[error("unknown topic {topic:?}")]
+    UnknownTopic {
+        /// The name asked for.
+        topic: String,
+    },
+
+    /// The topic exists but has no partition with that number.
+    #[error("unknown partition {topic}-{partition}: the topic has {partitions} partitions")]
+    UnknownPartition {
+        /// Topic name.
+        topic: String,
+        /// The partition asked for.
+        partition: u32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
+
+    /// A topic of that name already exists.
+    #[error("topic {topic:?} already exists")]
+    TopicExists {
+        /// Topic name.
+        topic: String,
+    },
+
+    /// A topic name that Kafka would reject (and that could escape the data directory).
+    #[error("invalid topic name {name:?}: {reason}")]
+    InvalidTopicName {
+        /// The rejected name.
+        name: String,
+        /// Which rule it broke.
+        reason: &'static str,
+    },
+
+    /// A topic configuration key or value was rejected.
+    #[error("invalid topic config {key}={value:?}: {reason}")]
+    InvalidConfig {
+        /// The Kafka config name, e.g. `segment.bytes`.
+        key: String,
+        /// The rejected value.
+        value: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// Bytes on disk failed a check. The data file is the authority: nothing past this point is
+    /// served.
+    #[error("corrupt batch in {path} at position {position}: {problem}", path = path.display())]
+    CorruptBatch {
+        /// The segment file.
+        path: PathBuf,
+        /// Byte position of the batch in that file.
+        position: u64,
+        /// Which check failed.
+        problem: FormatError,
+    },
+
+    /// Bytes handed in by a caller (for example to [`Partition::append_raw`]) are not a valid
+    /// Kafka RecordBatch v2; nothing was written.
+    ///
+    /// [`Partition::append_raw`]: crate::Partition::append_raw
+    #[error("invalid batch at byte {position} of the input: {problem}")]
+    InvalidBatch {
+        /// Byte position of the offending batch in the caller's buffer.
+        position: u64,
+        /// Which check failed.
+        problem: FormatError,
+    },
+
+    /// A batch uses a codec this build cannot handle (zstd without the `zstd` feature).
+    #[error("{codec} compression is not available: build partlog with the `{codec}` feature")]
+    UnsupportedCodec {
+        /// The codec.
+        codec: Compression,
+    },
+
+    /// An offset does not fit the format, e.g. the log end offset would pass `i64::MAX`.
+    #[error("offset overflow: {0}")]
+    OffsetOverflow(&'static str),
+
+    /// The partition (or its topic, or the whole log) was closed or deleted; reopen the log.
+    #[error("{what} is closed")]
+    Closed {
+        /// What was closed, e.g. `partition orders-3`.
+        what: String,
+    },
+
+    /// A file in the data directory does not have the shape partlog expects.
+    #[error("unexpected content in {path}: {reason}", path = path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An I/O operation failed.
+    #[error("I/O error while trying to {op} {path}: {source}", path = path.display())]
+    Io {
+        /// What was being done, e.g. `write`, `open`, `fsync`.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { op, path, source }
+    }
+}
+
+/// Which check a batch's bytes failed. Pure format errors, without a location; [`Error`] adds
+/// the file and position.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// Fewer bytes than the structure needs.
+    #[error("truncated: {what} needs {needed} bytes, only {available} available")]
+    Truncated {
+        /// What was being read.
+        what: &'static str,
+        /// Bytes needed.
+        needed: u64,
+        /// Bytes present.
+        available: u64,
+    },
+    /// The batch length field is below the 49 bytes a v2 header needs after it.
+    #[error("batch length field {length} is below the minimum of 49")]
+    LengthTooSmall {
+        /// The length field as stored.
+        length: i32,
+    },
+    /// The batch length field is above the limit in force.
+    #[error("batch length field says {size} bytes in all, above the limit of {limit}")]
+    LengthTooLarge {
+        /// Total batch size the field implies.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The magic byte is not 2 (only RecordBatch v2 is supported).
+    #[error("magic byte is {got}, expected 2 (only RecordBatch v2 is supported)")]
+    BadMagic {
+        /// The byte found.
+        got: i8,
+    },
+    /// The stored CRC-32C does not match the bytes.
+    #[error("CRC-32C mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    CrcMismatch {
+        /// CRC in the header.
+        stored: u32,
+        /// CRC of attributes..end.
+        computed: u32,
+    },
+    /// Codec bits 5..7, which Kafka does not define.
+    #[error("unknown compression codec id {id}")]
+    UnknownCodec {
+        /// The codec bits.
+        id: u8,
+    },
+    /// A header field has a value the format forbids.
+    #[error("bad header field {field}: {value}")]
+    BadHeaderField {
+        /// Field name, as in Kafka's `DefaultRecordBatch`.
+        field: &'static str,
+        /// The value found.
+        value: i64,
+    },
+    /// The base offset plus the last offset delta passes `i64::MAX`, or batches are out of order.
+    #[error("offsets out of order: batch starts at {base_offset}, previous batch ended at {previous_last_offset}")]
+    OffsetsNotIncreasing {
+        /// Base offset of this batch.
+        base_offset: i64,
+        /// Last offset of the batch before it.
+        previous_last_offset: i64,
+    },
+    /// Decompression failed.
+    #[error("cannot decompress {codec} records: {reason}")]
+    Decompress {
+        /// The codec.
+        codec: Compression,
+        /// What the decoder said.
+        reason: String,
+    },
+    /// Decompressed records would exceed the limit.
+    #[error("{codec} records expand past the limit of {limit} bytes")]
+    DecompressedTooLarge {
+        /// The codec.
+        codec: Compression,
+        /// The limit.
+        limit: u64,
+    },
+    /// A record inside the batch is malformed.
+    #[error("record {index}: {problem}")]
+    BadRecord {
+        /// Index of the record within its batch.
+        index: u32,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// The header's record count disagrees with the records present.
+    #[error("header says {expected} records, found {found}")]
+    RecordCountMismatch {
+        /// Count in the header.
+        expected: i32,
+        /// Records actually decoded (counting stops at the first surplus record).
+        found: u64,
+    },
+    /// Bytes left over after the last record.
+    #[error("{extra} bytes left after the last record")]
+    TrailingBytes {
+        /// Number of extra bytes.
+        extra: u64,
+    },
+    /// The header's max timestamp is below a record's timestamp (CreateTime batches).
+    #[error("max timestamp {max_timestamp} is below record timestamp {record_timestamp}")]
+    MaxTimestampTooSmall {
+        /// The header field.
+        max_timestamp: i64,
+        /// A record timestamp above it.
+        record_timestamp: i64,
+    },
+}

@@ -1,0 +1,38 @@
+//! The few file operations partlog needs, with paths attached to every error.
+
+use std::fs::File;
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+#[cfg(unix)]
+use std::os::unix::fs::FileExt;
+
+/// Fills `buf` from `file` at `position`; fewer bytes in the file is an error.
+pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], position: u64, path: &Path) -> Result<()> {
+    file.read_exact_at(buf, position).map_err(Error::io("read", path))
+}
+
+/// Writes all of `buf` at `position`.
+pub(crate) fn write_all_at(file: &File, buf: &[u8], position: u64, path: &Path) -> Result<()> {
+    file.write_all_at(buf, position).map_err(Error::io("write", path))
+}
+
+/// fsyncs a directory, so that files created, renamed or deleted in it survive a power loss.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("fsync directory", dir))
+}
+
+/// Writes `contents` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
+pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    {
+        let file = File::create(&tmp).map_err(Error::io("create", &tmp))?;
+        file.write_all_at(contents, 0).map_err(Error::io("write", &tmp))?;
+        file.sync_all().map_err(Error::io("fsync", &tmp))?;
+    }
+    std::fs::rename(&tmp, path).map_err(Error::io("rename into place", path))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}

@@ -1,0 +1,67 @@
+//! # partlog
+//!
+//! Apache Kafka's storage engine as an embeddable library: topics of partitions of
+//! append-only, offset-addressed records, stored in Kafka's own segment format
+//! (RecordBatch v2 `.log`, `.index`, `.timeindex`), byte for byte, in-process.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use partlog::{Compression, CompressionType, Log, Record, TopicConfig};
+//!
+//! let log = Log::open(dir.path())?;
+//! let mut config = TopicConfig::default();
+//! config.compression_type = CompressionType::Codec(Compression::Lz4);
+//! let topic = log.create_topic("events", 4, config)?;
+//! let p = topic.partition(0)?;
+//!
+//! // Append a batch: offsets are assigned densely, all or nothing.
+//! let info = p.append(&[
+//!     Record::new(b"signed up").with_key(b"user-1"),
+//!     Record::new(b"logged in").with_key(b"user-1"),
+//! ])?;
+//! assert_eq!((info.first_offset, info.last_offset), (0, 1));
+//!
+//! // Read an offset range back.
+//! let records = p.read(0, 1 << 20)?;
+//! assert_eq!(records[1].value.as_deref(), Some(&b"logged in"[..]));
+//! # Ok::<(), partlog::Error>(())
+//! ```
+//!
+//! The layers, each using only the one below it (see `docs/design.md`):
+//!
+//! - [`batch`]: the RecordBatch v2 format (pure: bytes in, values out) and [`Compression`];
+//! - [`Index`] and [`Segment`]: one data file with its sparse, memory-mapped indexes;
+//! - [`Partition`]: the segments of one `<topic>-<partition>` directory, appends, reads, tailing;
+//! - [`Topic`] and [`Log`]: a data directory of topics with their [`TopicConfig`].
+//!
+//! Nothing read from disk or handed in by a caller can make partlog panic: every problem is an
+//! [`Error`] that says what was wrong and where.
+
+#![deny(missing_docs)]
+#![forbid(unsafe_op_in_unsafe_fn)]
+
+pub mod batch;
+mod clock;
+mod codec;
+mod config;
+mod error;
+mod fsutil;
+mod index;
+mod log;
+mod partition;
+mod record;
+mod segment;
+mod topic;
+mod varint;
+
+pub use batch::{BatchHeader, TimestampType};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use codec::Compression;
+pub use config::{CleanupPolicy, CompressionType, TopicConfig};
+pub use error::{Error, FormatError, Result};
+pub use index::{Index, IndexEntry, OffsetEntry, TimeEntry};
+pub use log::{Log, LogOptions};
+pub use partition::{AppendInfo, Fetch, Partition, RecoveryEvent, TimestampOffset};
+pub use record::{Header, Headers, OwnedHeader, OwnedRecord, Record, RecordRef};
+pub use segment::{segment_file_name, Segment};
+pub use topic::{validate_topic_name, Topic, MAX_PARTITIONS, MAX_TOPIC_NAME_LEN};

@@ -1,0 +1,415 @@
+//! The `Log`: a data directory holding topics (Kafka's `log.dir` and `LogManager`).
+//!
+//! Layout:
+//!
+//! | path | content |
+//! |---|---|
+//! | `.lock` | held with an advisory lock while the directory is open |
+//! | `.kafka_cleanshutdown` | written on close after everything was flushed; deleted at open |
+//! | `topic-configs/<topic>.properties` | the topic's config, Kafka `key=value` properties |
+//! | `<topic>-<partition>/` | a partition: segments, as in a Kafka broker's log dir |
+//! | `<topic>-<partition>.<id>-delete/` | a partition of a deleted topic, removed at open |
+//!
+//! Topics are found again at open from their config files and partition directories; a
+//! partition directory copied from a Kafka broker opens as a partition of its topic, with the
+//! default config. Topic names are checked as Kafka does, so no name leaves the directory.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::TopicConfig;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::partition::{OpenSpec, Partition, RecoveryEvent};
+use crate::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
+
+const LOCK_FILE: &str = ".lock";
+const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
+const CONFIG_DIR: &str = "topic-configs";
+const CONFIG_SUFFIX: &str = ".properties";
+const DELETE_SUFFIX: &str = "-delete";
+
+/// How a [`Log`] is opened.
+///
+/// # Example
+/// ```
+/// use std::sync::Arc;
+/// use partlog::{LogOptions, ManualClock, TopicConfig};
+/// let mut defaults = TopicConfig::default();
+/// defaults.retention_ms = 3_600_000;
+/// let options = LogOptions::default()
+///     .default_topic_config(defaults)
+///     .clock(Arc::new(ManualClock::new(0)));
+/// assert_eq!(options.default_topic_config.retention_ms, 3_600_000);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct LogOptions {
+    /// Config of topics found on disk without a config file (for example partition
+    /// directories copied from a Kafka broker).
+    pub default_topic_config: TopicConfig,
+    /// Time source for append timestamps and time-based decisions.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { default_topic_config: TopicConfig::default(), clock: Arc::new(SystemClock) }
+    }
+}
+
+impl LogOptions {
+    /// Sets [`default_topic_config`](Self::default_topic_config).
+    pub fn default_topic_config(mut self, config: TopicConfig) -> Self {
+        self.default_topic_config = config;
+        self
+    }
+
+    /// Sets [`clock`](Self::clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+struct LogInner {
+    dir: PathBuf,
+    options: LogOptions,
+    /// Held for the advisory lock; released when dropped.
+    _lock: File,
+    topics: RwLock<BTreeMap<String, Topic>>,
+    /// Serialises topic creation and deletion.
+    admin: Mutex<()>,
+    recovery: Vec<RecoveryEvent>,
+    closed: AtomicBool,
+}
+
+/// A data directory of topics: the entry point of partlog.
+///
+/// Opening takes an advisory lock on the directory; closing (or dropping) flushes every
+/// partition, trims the indexes and records a clean shutdown, so the next open skips recovery.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let topic = log.create_topic("events", 2, TopicConfig::default())?;
+/// topic.partition(1)?.append(&[Record::new(b"hello")])?;
+/// log.close()?;
+///
+/// let log = Log::open(dir.path())?; // finds the topic again
+/// assert_eq!(log.topic_names(), vec!["events".to_string()]);
+/// assert_eq!(log.partition("events", 1)?.log_end_offset(), 1);
+/// assert!(log.recovery_report().is_empty());
+/// # Ok::<(), partlog::Error>(())
+/// ```
+pub struct Log {
+    inner: Arc<LogInner>,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log").field("dir", &self.inner.dir).field("topics", &self.topic_names()).finish()
+    }
+}
+
+impl Log {
+    /// Opens the data directory `dir`, creating it if missing, with default options.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Log> {
+        Log::open_with(dir, LogOptions::default())
+    }
+
+    /// Opens the data directory `dir`, creating it if missing.
+    ///
+    /// Errors: [`Error::Io`] if the directory is locked by another open `Log` (in this or another
+    /// process) or cannot be read; [`Error::BadFile`] for an unreadable topic config.
+    pub fn open_with(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log> {
+        let dir = dir.as_ref().to_owned();
+        std::fs::create_dir_all(dir.join(CONFIG_DIR)).map_err(Error::io("create directory", &dir))?;
+        let lock = lock_dir(&dir)?;
+        let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean_shutdown = clean_path.exists();
+        if clean_shutdown {
+            // Deleted first, so that a crash while loading counts as unclean (KAFKA-10471).
+            std::fs::remove_file(&clean_path).map_err(Error::io("delete", &clean_path))?;
+            fsutil::sync_dir(&dir)?;
+        }
+        let found = discover(&dir)?;
+        let mut recovery = Vec::new();
+        let mut topics = BTreeMap::new();
+        for (name, (config_text, partition_count)) in found {
+            let config = match config_text {
+                Some((path, text)) => TopicConfig::from_properties(&text)
+                    .map_err(|e| Error::BadFile { path, reason: e.to_string() })?,
+                None => {
+                    let config = options.default_topic_config.clone();
+                    write_config(&dir, &name, &config)?;
+                    config
+                }
+            };
+            let topic = open_topic(&dir, &name, partition_count.max(1), Arc::new(config), &options, clean_shutdown, &mut recovery)?;
+            topics.insert(name, topic);
+        }
+        Ok(Log {
+            inner: Arc::new(LogInner {
+                dir,
+                options,
+                _lock: lock,
+                topics: RwLock::new(topics),
+                admin: Mutex::new(()),
+                recovery,
+                closed: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// What opening dropped from damaged segment tails, one event per truncated segment. Empty
+    /// after a clean shutdown.
+    pub fn recovery_report(&self) -> &[RecoveryEvent] {
+        &self.inner.recovery
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed { what: format!("log {}", self.inner.dir.display()) });
+        }
+        Ok(())
+    }
+
+    /// Creates a topic with `partitions` partitions and `config`, on disk and durably.
+    ///
+    /// Errors: [`Error::InvalidTopicName`], [`Error::TopicExists`], [`Error::InvalidConfig`]
+    /// (including a partition count outside 1..=65536).
+    pub fn create_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<Topic> {
+        self.check_open()?;
+        validate_topic_name(name)?;
+        config.validate()?;
+        if !(1..=MAX_PARTITIONS).contains(&partitions) {
+            return Err(Error::InvalidConfig {
+                key: "partitions".into(),
+                value: partitions.to_string(),
+                reason: format!("must be 1..={MAX_PARTITIONS}"),
+            });
+        }
+        let _admin = self.inner.admin.lock();
+        if self.inner.topics.read().contains_key(name) {
+            return Err(Error::TopicExists { topic: name.to_owned() });
+        }
+        let options = &self.inner.options;
+        let config = Arc::new(config);
+        // Partition directories first, then the config file: the config file is the commit point
+        // of the topic's config (without it, a reopen finds the topic with the default config).
+        let topic = open_topic(&self.inner.dir, name, partitions, config.clone(), options, true, &mut Vec::new())?;
+        for p in topic.partitions() {
+            p.flush()?;
+        }
+        write_config(&self.inner.dir, name, &config)?;
+        self.inner.topics.write().insert(name.to_owned(), topic.clone());
+        Ok(topic)
+    }
+
+    /// The topic called `name`, or [`Error::UnknownTopic`].
+    pub fn topic(&self, name: &str) -> Result<Topic> {
+        self.inner.topics.read().get(name).cloned().ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })
+    }
+
+    /// Names of all topics, sorted.
+    pub fn topic_names(&self) -> Vec<String> {
+        self.inner.topics.read().keys().cloned().collect()
+    }
+
+    /// Partition `partition` of topic `topic`.
+    pub fn partition(&self, topic: &str, partition: u32) -> Result<Partition> {
+        self.topic(topic)?.partition(partition)
+    }
+
+    /// Deletes a topic and its data. Handles to its partitions fail with [`Error::Closed`] from
+    /// then on. Files are renamed to `…-delete` first, so a crash midway finishes the deletion at
+    /// the next open.
+    pub fn delete_topic(&self, name: &str) -> Result<()> {
+        self.check_open()?;
+        let _admin = self.inner.admin.lock();
+        let topic = self.inner.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })?;
+        let dir = &self.inner.dir;
+        let nonce = self.inner.options.clock.now_ms();
+        let mut doomed = Vec::new();
+        for p in topic.partitions() {
+            p.abandon();
+            let target = dir.join(format!("{}.{nonce:x}{DELETE_SUFFIX}", p.name()));
+            std::fs::rename(p.dir(), &target).map_err(Error::io("rename for deletion", p.dir()))?;
+            doomed.push(target);
+        }
+        let config_path = config_path(dir, name);
+        match std::fs::remove_file(&config_path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("delete", &config_path)(e)),
+        }
+        fsutil::sync_dir(&dir.join(CONFIG_DIR))?;
+        fsutil::sync_dir(dir)?;
+        for path in doomed {
+            std::fs::remove_dir_all(&path).map_err(Error::io("delete", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Makes everything appended to every partition durable (see [`Partition::flush`]).
+    pub fn flush(&self) -> Result<()> {
+        for topic in self.inner.topics.read().values() {
+            for p in topic.partitions() {
+                p.flush()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes and seals every partition and records a clean shutdown. Partition handles still
+    /// held can read but no longer append. Dropping a `Log` does the same, ignoring errors.
+    pub fn close(self) -> Result<()> {
+        self.close_inner()
+    }
+
+    fn close_inner(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let mut first_error = None;
+        for topic in self.inner.topics.read().values() {
+            for p in topic.partitions() {
+                if let Err(e) = p.close() {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            // A clean-shutdown marker is a promise that everything is flushed: only without errors.
+            None => fsutil::write_atomic(&self.inner.dir.join(CLEAN_SHUTDOWN_FILE), b"{\"version\":0,\"brokerEpoch\":0}"),
+            Some(e) => Err(e),
+        }
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        let _ = self.close_inner();
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(Error::io("open", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Io {
+            op: "lock (another Log has this directory open)",
+            path,
+            source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path)(e)),
+    }
+}
+
+fn config_path(dir: &Path, topic: &str) -> PathBuf {
+    dir.join(CONFIG_DIR).join(format!("{topic}{CONFIG_SUFFIX}"))
+}
+
+fn write_config(dir: &Path, topic: &str, config: &TopicConfig) -> Result<()> {
+    fsutil::write_atomic(&config_path(dir, topic), config.to_properties().as_bytes())
+}
+
+/// Splits a partition directory name `<topic>-<n>` into its parts.
+fn parse_partition_dir(name: &str) -> Option<(&str, u32)> {
+    let (topic, id) = name.rsplit_once('-')?;
+    if id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()) || validate_topic_name(topic).is_err() {
+        return None;
+    }
+    Some((topic, id.parse().ok().filter(|&id| id < MAX_PARTITIONS)?))
+}
+
+type Found = BTreeMap<String, (Option<(PathBuf, String)>, u32)>;
+
+/// Topics on disk: config text (if any) and partition count (highest directory number + 1).
+/// Removes leftovers of deleted topics.
+fn discover(dir: &Path) -> Result<Found> {
+    let mut found: Found = BTreeMap::new();
+    for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        if !entry.file_type().map_err(Error::io("stat", entry.path()))?.is_dir() {
+            continue;
+        }
+        if name.ends_with(DELETE_SUFFIX) {
+            std::fs::remove_dir_all(entry.path()).map_err(Error::io("delete", entry.path()))?;
+        } else if let Some((topic, id)) = parse_partition_dir(&name) {
+            let slot = found.entry(topic.to_owned()).or_default();
+            slot.1 = slot.1.max(id + 1);
+        }
+    }
+    let config_dir = dir.join(CONFIG_DIR);
+    for entry in std::fs::read_dir(&config_dir).map_err(Error::io("list", &config_dir))? {
+        let entry = entry.map_err(Error::io("list", &config_dir))?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        let Some(topic) = name.strip_suffix(CONFIG_SUFFIX).filter(|t| validate_topic_name(t).is_ok()) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(entry.path()).map_err(Error::io("read", entry.path()))?;
+        found.entry(topic.to_owned()).or_default().0 = Some((entry.path(), text));
+    }
+    Ok(found)
+}
+
+fn open_topic(
+    dir: &Path,
+    name: &str,
+    partitions: u32,
+    config: Arc<TopicConfig>,
+    options: &LogOptions,
+    clean_shutdown: bool,
+    recovery: &mut Vec<RecoveryEvent>,
+) -> Result<Topic> {
+    let topic_name: Arc<str> = Arc::from(name);
+    let partitions = (0..partitions)
+        .map(|id| {
+            Partition::open(
+                OpenSpec {
+                    topic: topic_name.clone(),
+                    id,
+                    dir: dir.join(format!("{name}-{id}")),
+                    config: config.clone(),
+                    clock: options.clock.clone(),
+                    clean_shutdown,
+                },
+                recovery,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Topic { inner: Arc::new(TopicInner { name: name.to_owned(), config, partitions }) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_directory_names_parse_at_the_last_dash() {
+        assert_eq!(parse_partition_dir("orders-3"), Some(("orders", 3)));
+        assert_eq!(parse_partition_dir("a-1-0"), Some(("a-1", 0)));
+        assert_eq!(parse_partition_dir("orders-"), None);
+        assert_eq!(parse_partition_dir("orders-x"), None);
+        assert_eq!(parse_partition_dir("-3"), None);
+        assert_eq!(parse_partition_dir("topic-configs"), None);
+        assert_eq!(parse_partition_dir("orders-3.1a2b-delete"), None);
+    }
+}

@@ -1,0 +1,896 @@
+//! A partition: one ordered, append-only sequence of offsets, stored as a directory
+//! `<topic>-<partition>` of segments (Kafka's `UnifiedLog` and `LocalLog`).
+//!
+//! Data path: `append` encodes the records into one batch (compression and CRC included) in a
+//! buffer owned by the calling thread, outside any lock. Under the append lock it then assigns
+//! the base offset (bytes 0..8, outside the CRC), rolls the segment if needed, writes the batch
+//! with one positioned write, indexes it and publishes the new log end offset, waking readers
+//! blocked in [`Partition::wait_for`].
+//!
+//! Reads take no lock: they find the segment by base offset, look up the sparse index, and read
+//! whole, CRC-checked batches up to the segment's published size.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::batch::{self, BatchHeader, BatchSpec, EncodeError, RecordsIn, HEADER_LEN};
+use crate::clock::Clock;
+use crate::config::TopicConfig;
+use crate::error::{Error, FormatError, Result};
+use crate::fsutil;
+use crate::record::{HeaderBytes, OwnedRecord, Record, RecordRef};
+use crate::segment::{self, AppendMeta, Segment, SegmentRead, SegmentSpec};
+
+/// What an append did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendInfo {
+    /// Offset of the first record appended.
+    pub first_offset: u64,
+    /// Offset of the last record appended (the last offset covered, for raw batches).
+    pub last_offset: u64,
+    /// Largest timestamp appended (the append time for LogAppendTime topics).
+    pub max_timestamp: i64,
+    /// Number of batches written.
+    pub batches: usize,
+}
+
+/// Answer of [`Partition::offset_for_timestamp`]: the first record at or after a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// The record's offset.
+    pub offset: u64,
+    /// The record's timestamp (≥ the time asked for).
+    pub timestamp: i64,
+}
+
+/// Bytes of encode buffer a thread keeps between appends; larger buffers are released.
+const RETAINED_ENCODE_BYTES: usize = 4 << 20;
+
+#[derive(Default)]
+struct EncodeBuffers {
+    batch: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+thread_local! {
+    static ENCODE_BUFFERS: RefCell<EncodeBuffers> = RefCell::default();
+}
+
+/// One appended batch: where it sits in the append buffer and what it covers.
+#[derive(Debug, Clone, Copy)]
+struct PendingBatch {
+    position: usize,
+    last_offset_delta: u32,
+    max_timestamp: i64,
+}
+
+/// State only the appender touches, behind the append lock.
+struct Writer {
+    /// A file was created in the partition directory since the last directory fsync.
+    dir_dirty: bool,
+}
+
+struct Inner {
+    topic: Arc<str>,
+    id: u32,
+    dir: PathBuf,
+    config: Arc<TopicConfig>,
+    clock: Arc<dyn Clock>,
+    /// Oldest first; never empty. The last one is the active segment.
+    segments: RwLock<Vec<Arc<Segment>>>,
+    writer: Mutex<Writer>,
+    log_start_offset: AtomicU64,
+    log_end_offset: AtomicU64,
+    waiters: AtomicUsize,
+    wait_lock: Mutex<()>,
+    wait_cond: Condvar,
+    closed: AtomicBool,
+}
+
+/// One partition of a topic: an ordered, append-only sequence of records with dense offsets.
+///
+/// Cheap to clone (a reference count); `Send + Sync`. Appends from many threads are safe and
+/// serialised; reads run concurrently with appends and never see a partial batch.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+///
+/// let info = p.append(&[Record::new(b"first"), Record::new(b"second").with_key(b"k")])?;
+/// assert_eq!((info.first_offset, info.last_offset), (0, 1));
+/// assert_eq!(p.log_end_offset(), 2);
+///
+/// let records = p.read(1, 1 << 20)?;
+/// assert_eq!(records.len(), 1);
+/// assert_eq!(records[0].value.as_deref(), Some(&b"second"[..]));
+/// # Ok::<(), partlog::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Partition {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Partition")
+            .field("name", &self.name())
+            .field("log_start_offset", &self.log_start_offset())
+            .field("log_end_offset", &self.log_end_offset())
+            .finish()
+    }
+}
+
+/// How a partition is opened.
+pub(crate) struct OpenSpec {
+    pub topic: Arc<str>,
+    pub id: u32,
+    pub dir: PathBuf,
+    pub config: Arc<TopicConfig>,
+    pub clock: Arc<dyn Clock>,
+    /// The log was closed cleanly: trust the indexes, skip the recovery scan.
+    pub clean_shutdown: bool,
+}
+
+/// What opening a partition dropped from a damaged tail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryEvent {
+    /// Partition directory name, e.g. `orders-0`.
+    pub partition: String,
+    /// The segment data file.
+    pub segment: PathBuf,
+    /// Position of the first invalid byte; the file was cut there.
+    pub position: u64,
+    /// Bytes removed.
+    pub bytes_dropped: u64,
+    /// Why the bytes were invalid.
+    pub reason: String,
+}
+
+fn segment_spec(config: &TopicConfig) -> SegmentSpec {
+    SegmentSpec {
+        max_index_bytes: config.segment_index_bytes as u64,
+        index_interval_bytes: config.index_interval_bytes as u64,
+    }
+}
+
+impl Partition {
+    /// Opens (or creates) the partition directory, recovering the active segment's tail after an
+    /// unclean shutdown. Damage found is appended to `events`.
+    pub(crate) fn open(spec: OpenSpec, events: &mut Vec<RecoveryEvent>) -> Result<Partition> {
+        std::fs::create_dir_all(&spec.dir).map_err(Error::io("create directory", &spec.dir))?;
+        let seg_spec = segment_spec(&spec.config);
+        let now = spec.clock.now_ms();
+        let found = list_segments(&spec.dir)?;
+        let name = format!("{}-{}", spec.topic, spec.id);
+        let (segments, log_end_offset, dir_dirty) = if found.is_empty() {
+            (vec![Segment::create(&spec.dir, 0, seg_spec, now)?], 0, true)
+        } else {
+            let mut segments: Vec<Segment> = found.into_iter().map(|(base, path, size)| Segment::load(path, base, size, seg_spec, now)).collect();
+            let active = segments.last_mut().expect("at least one segment");
+            let clean_end = if spec.clean_shutdown { open_active_clean(active).ok() } else { None };
+            let log_end_offset = match clean_end {
+                Some(end) => end,
+                None => recover_active(active, &name, events)?,
+            };
+            (segments, log_end_offset, false)
+        };
+        let segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
+        let log_start_offset = segments[0].base_offset();
+        let partition = Partition {
+            inner: Arc::new(Inner {
+                topic: spec.topic,
+                id: spec.id,
+                dir: spec.dir,
+                config: spec.config,
+                clock: spec.clock,
+                segments: RwLock::new(segments),
+                writer: Mutex::new(Writer { dir_dirty }),
+                log_start_offset: AtomicU64::new(log_start_offset),
+                log_end_offset: AtomicU64::new(log_end_offset),
+                waiters: AtomicUsize::new(0),
+                wait_lock: Mutex::new(()),
+                wait_cond: Condvar::new(),
+                closed: AtomicBool::new(false),
+            }),
+        };
+        Ok(partition)
+    }
+
+    /// The topic this partition belongs to.
+    pub fn topic(&self) -> &str {
+        &self.inner.topic
+    }
+
+    /// The partition number.
+    pub fn id(&self) -> u32 {
+        self.inner.id
+    }
+
+    /// `<topic>-<partition>`, the directory name.
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.inner.topic, self.inner.id)
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// The topic configuration in force.
+    pub fn config(&self) -> &TopicConfig {
+        &self.inner.config
+    }
+
+    /// The first readable offset.
+    pub fn log_start_offset(&self) -> u64 {
+        self.inner.log_start_offset.load(Ordering::Acquire)
+    }
+
+    /// The next offset to be assigned (one past the last record).
+    pub fn log_end_offset(&self) -> u64 {
+        self.inner.log_end_offset.load(Ordering::Acquire)
+    }
+
+    /// The segments, oldest first; the last is the active segment.
+    pub fn segments(&self) -> Vec<Arc<Segment>> {
+        self.inner.segments.read().clone()
+    }
+
+    /// Total bytes of all segment data files.
+    pub fn size_bytes(&self) -> u64 {
+        self.inner.segments.read().iter().map(|s| s.size()).sum()
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(Error::Closed { what: format!("partition {}", self.name()) });
+        }
+        Ok(())
+    }
+
+    /// Appends `records` as one batch, all or nothing, and returns the offsets assigned.
+    ///
+    /// The batch is encoded with the topic's `compression.type`; records without a timestamp get
+    /// the append time. Errors: [`Error::EmptyAppend`], [`Error::InvalidRecord`] (a null key on a
+    /// compacted topic, a negative timestamp), [`Error::BatchTooLarge`] (`max.message.bytes`,
+    /// `segment.bytes`), [`Error::Closed`], [`Error::Io`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// let info = p.append(&[Record::new(b"a").with_timestamp(100), Record::new(b"b").with_timestamp(50)])?;
+    /// assert_eq!((info.first_offset, info.last_offset, info.max_timestamp), (0, 1, 100));
+    /// assert!(matches!(p.append(&[]), Err(partlog::Error::EmptyAppend)));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn append(&self, records: &[Record<'_>]) -> Result<AppendInfo> {
+        if records.is_empty() {
+            return Err(Error::EmptyAppend);
+        }
+        let config = &self.inner.config;
+        if config.cleanup_policy.compacts() {
+            if let Some(index) = records.iter().position(|r| r.key.is_none()) {
+                return Err(Error::InvalidRecord { index, reason: "compacted topics reject records without a key" });
+            }
+        }
+        let spec = BatchSpec {
+            codec: config.compression_type.codec(),
+            levels: config.codec_levels(),
+            timestamp_type: config.message_timestamp_type,
+            now_ms: self.inner.clock.now_ms(),
+            partition_leader_epoch: 0,
+        };
+        ENCODE_BUFFERS.with(|buffers| {
+            let mut buffers = buffers.borrow_mut();
+            let EncodeBuffers { batch: out, scratch } = &mut *buffers;
+            out.clear();
+            let result = batch::encode(records, &spec, out, scratch)
+                .map_err(encode_error)
+                .and_then(|encoded| {
+                    let pending = [PendingBatch { position: 0, last_offset_delta: encoded.last_offset_delta as u32, max_timestamp: encoded.max_timestamp }];
+                    self.check_size(out.len() as u64)?;
+                    self.append_batches(out, &pending)
+                });
+            if out.capacity() > RETAINED_ENCODE_BYTES {
+                *out = Vec::new();
+            }
+            if scratch.capacity() > RETAINED_ENCODE_BYTES {
+                *scratch = Vec::new();
+            }
+            result
+        })
+    }
+
+    fn check_size(&self, size: u64) -> Result<()> {
+        let config = &self.inner.config;
+        if size > config.max_message_bytes as u64 {
+            return Err(Error::BatchTooLarge { size, limit: config.max_message_bytes as u64, setting: "max.message.bytes" });
+        }
+        if size > config.segment_bytes as u64 {
+            return Err(Error::BatchTooLarge { size, limit: config.segment_bytes as u64, setting: "segment.bytes" });
+        }
+        Ok(())
+    }
+
+    /// Appends already-encoded Kafka batches (RecordBatch v2, one or more back to back, e.g.
+    /// from [`read_raw`](Self::read_raw) or from a Kafka segment) without re-encoding them.
+    ///
+    /// Every batch is checked first — length, magic, CRC, codec, every record's structure, and
+    /// for compacted topics that every record has a key — and nothing is written unless all
+    /// pass. Offsets are assigned by rewriting each batch's base offset, which the CRC does not
+    /// cover; everything else, codec included, is kept byte for byte.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("t", 2, TopicConfig::default())?;
+    /// let (from, to) = (topic.partition(0)?, topic.partition(1)?);
+    /// from.append(&[Record::new(b"x"), Record::new(b"y")])?;
+    /// to.append(&[Record::new(b"already here")])?;
+    ///
+    /// let mut raw = Vec::new();
+    /// from.read_raw(0, 1 << 20, &mut raw)?;
+    /// let info = to.append_raw(&raw)?;
+    /// assert_eq!((info.first_offset, info.last_offset), (1, 2));
+    /// assert_eq!(to.read(1, 1 << 20)?[1].value.as_deref(), Some(&b"y"[..]));
+    ///
+    /// raw[30] ^= 0xff; // inside the CRC-covered bytes
+    /// assert!(matches!(to.append_raw(&raw), Err(partlog::Error::InvalidBatch { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn append_raw(&self, batches: &[u8]) -> Result<AppendInfo> {
+        if batches.is_empty() {
+            return Err(Error::EmptyAppend);
+        }
+        let pending = self.validate_raw(batches)?;
+        self.check_size(batches.len() as u64).or_else(|e| match e {
+            // Several batches may together pass max.message.bytes; only segment.bytes binds them.
+            Error::BatchTooLarge { setting: "max.message.bytes", .. } => Ok(()),
+            other => Err(other),
+        })?;
+        ENCODE_BUFFERS.with(|buffers| {
+            let mut buffers = buffers.borrow_mut();
+            let out = &mut buffers.batch;
+            out.clear();
+            out.extend_from_slice(batches);
+            let result = self.append_batches(out, &pending);
+            if out.capacity() > RETAINED_ENCODE_BYTES {
+                *out = Vec::new();
+            }
+            result
+        })
+    }
+
+    fn validate_raw(&self, bytes: &[u8]) -> Result<Vec<PendingBatch>> {
+        let config = &self.inner.config;
+        let compacted = config.cleanup_policy.compacts();
+        let mut pending = Vec::new();
+        let mut scratch = Vec::new();
+        let mut position = 0usize;
+        while position < bytes.len() {
+            let invalid = |problem| Error::InvalidBatch { position: position as u64, problem };
+            let rest = &bytes[position..];
+            let header = BatchHeader::parse(rest)
+                .ok_or_else(|| invalid(FormatError::Truncated { what: "batch header", needed: HEADER_LEN as u64, available: rest.len() as u64 }))?;
+            header.check(u64::MAX).map_err(invalid)?;
+            let size = header.total_size();
+            if size > config.max_message_bytes as u64 {
+                return Err(Error::BatchTooLarge { size, limit: config.max_message_bytes as u64, setting: "max.message.bytes" });
+            }
+            let batch = rest.get(..size as usize).ok_or_else(|| invalid(FormatError::Truncated { what: "batch", needed: size, available: rest.len() as u64 }))?;
+            scratch.clear();
+            let (header, records) = batch::open_batch(batch, u64::MAX, &mut scratch, true).map_err(|e| match e {
+                batch::DecodeError::Format(f) => invalid(f),
+                batch::DecodeError::Unsupported(codec) => Error::UnsupportedCodec { codec },
+            })?;
+            let section = match records {
+                RecordsIn::Batch(r) => &batch[r],
+                RecordsIn::Scratch(r) => &scratch[r],
+            };
+            let mut missing_key = false;
+            batch::decode_records(&header, section, |r| {
+                missing_key |= r.key().is_none() && !header.is_control();
+                if header.timestamp_type() == batch::TimestampType::CreateTime && r.timestamp() > header.max_timestamp {
+                    return Err(FormatError::MaxTimestampTooSmall { max_timestamp: header.max_timestamp, record_timestamp: r.timestamp() });
+                }
+                Ok(())
+            })
+            .map_err(invalid)?;
+            if compacted && missing_key {
+                return Err(Error::InvalidRecord { index: pending.len(), reason: "compacted topics reject records without a key" });
+            }
+            pending.push(PendingBatch { position, last_offset_delta: header.last_offset_delta as u32, max_timestamp: header.max_timestamp });
+            position += size as usize;
+        }
+        Ok(pending)
+    }
+
+    /// Assigns offsets to the encoded batches in `bytes`, rolls if needed, writes and publishes.
+    fn append_batches(&self, bytes: &mut [u8], pending: &[PendingBatch]) -> Result<AppendInfo> {
+        let inner = &*self.inner;
+        let mut writer = inner.writer.lock();
+        self.check_open()?;
+        let first_offset = inner.log_end_offset.load(Ordering::Relaxed);
+        let mut next = first_offset;
+        let mut meta = AppendMeta { last_offset: first_offset, max_timestamp: segment::NO_TIMESTAMP, offset_of_max_timestamp: first_offset };
+        for b in pending {
+            let last = next
+                .checked_add(b.last_offset_delta as u64)
+                .filter(|&last| last < i64::MAX as u64)
+                .ok_or(Error::OffsetOverflow("the log end offset would pass i64::MAX"))?;
+            batch::set_base_offset(&mut bytes[b.position..], next as i64);
+            if b.max_timestamp > meta.max_timestamp {
+                meta.max_timestamp = b.max_timestamp;
+                meta.offset_of_max_timestamp = last;
+            }
+            meta.last_offset = last;
+            next = last + 1;
+        }
+        let mut active = inner.segments.read().last().expect("never empty").clone();
+        if active.should_roll(bytes.len() as u64, meta.last_offset, meta.max_timestamp, &inner.config, inner.clock.now_ms()) {
+            active = self.roll(&mut writer, &active, first_offset)?;
+        }
+        active.append(bytes, meta)?;
+        inner.log_end_offset.store(next, Ordering::SeqCst);
+        drop(writer);
+        self.wake_waiters();
+        Ok(AppendInfo { first_offset, last_offset: meta.last_offset, max_timestamp: meta.max_timestamp, batches: pending.len() })
+    }
+
+    /// Seals the active segment and starts a new one at `base_offset` (Kafka's `roll`).
+    fn roll(&self, writer: &mut Writer, active: &Arc<Segment>, base_offset: u64) -> Result<Arc<Segment>> {
+        let inner = &*self.inner;
+        active.seal()?;
+        let segment = Arc::new(Segment::create(&inner.dir, base_offset, segment_spec(&inner.config), inner.clock.now_ms())?);
+        inner.segments.write().push(segment.clone());
+        writer.dir_dirty = true;
+        Ok(segment)
+    }
+
+    fn wake_waiters(&self) {
+        let inner = &*self.inner;
+        // Pairs with the SeqCst increment in wait_for: either the waiter sees the new end
+        // offset, or this load sees the waiter and the notify reaches it under the lock.
+        if inner.waiters.load(Ordering::SeqCst) > 0 {
+            let _guard = inner.wait_lock.lock();
+            inner.wait_cond.notify_all();
+        }
+    }
+
+    /// Blocks until the log end offset passes `offset` (a record at `offset` exists) or
+    /// `timeout` elapses, woken by the append itself. Returns whether the offset exists.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// assert!(!p.wait_for(0, Duration::from_millis(10))?);
+    ///
+    /// let writer = p.clone();
+    /// let t = std::thread::spawn(move || writer.append(&[Record::new(b"hello")]));
+    /// assert!(p.wait_for(0, Duration::from_secs(10))?);
+    /// t.join().unwrap()?;
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn wait_for(&self, offset: u64, timeout: Duration) -> Result<bool> {
+        let inner = &*self.inner;
+        if inner.log_end_offset.load(Ordering::Acquire) > offset {
+            return Ok(true);
+        }
+        let deadline = Instant::now() + timeout;
+        let mut guard = inner.wait_lock.lock();
+        inner.waiters.fetch_add(1, Ordering::SeqCst);
+        let result = loop {
+            if inner.log_end_offset.load(Ordering::SeqCst) > offset {
+                break Ok(true);
+            }
+            if let Err(e) = self.check_open() {
+                break Err(e);
+            }
+            if inner.wait_cond.wait_until(&mut guard, deadline).timed_out() {
+                break Ok(inner.log_end_offset.load(Ordering::SeqCst) > offset);
+            }
+        };
+        inner.waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    fn check_range(&self, offset: u64) -> Result<()> {
+        let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        if offset < start || offset > end {
+            return Err(Error::OffsetOutOfRange {
+                topic: self.inner.topic.to_string(),
+                partition: self.inner.id,
+                offset,
+                log_start_offset: start,
+                log_end_offset: end,
+            });
+        }
+        Ok(())
+    }
+
+    /// The segment holding `offset`: the last one whose base offset is ≤ it.
+    fn segment_for(&self, offset: u64) -> (Arc<Segment>, Option<u64>) {
+        let segments = self.inner.segments.read();
+        let i = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+        (segments[i].clone(), segments.get(i + 1).map(|s| s.base_offset()))
+    }
+
+    /// Appends to `out` whole batches holding offsets from `from` on, up to `max_bytes` in all,
+    /// but always at least one batch if any exists, so that a reader always makes progress
+    /// (Kafka's fetch semantics). The first batch may start before `from`. Every batch is
+    /// CRC-checked. Returns the offset to read next.
+    ///
+    /// Errors: [`Error::OffsetOutOfRange`] unless `log_start_offset ≤ from ≤ log_end_offset`;
+    /// [`Error::CorruptBatch`] if the bytes on disk fail a check.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// p.append(&[Record::new(b"c")])?;
+    /// let mut raw = Vec::new();
+    /// assert_eq!(p.read_raw(1, 1, &mut raw)?, 2); // one whole batch despite the 1-byte limit
+    /// raw.clear();
+    /// assert_eq!(p.read_raw(0, 1 << 20, &mut raw)?, 3);
+    /// assert_eq!(p.read_raw(3, 1 << 20, &mut raw)?, 3); // at the end: nothing more
+    /// assert!(p.read_raw(4, 1 << 20, &mut raw).is_err());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn read_raw(&self, from: u64, max_bytes: usize, out: &mut Vec<u8>) -> Result<u64> {
+        self.check_range(from)?;
+        let mut next = from;
+        let mut remaining = max_bytes as u64;
+        let mut first = true;
+        loop {
+            let (segment, following_base) = self.segment_for(next);
+            let before = out.len();
+            match segment.read(next, remaining, first, out)? {
+                SegmentRead::Batches { next_offset, reached_end } => {
+                    next = next_offset;
+                    first = false;
+                    remaining = remaining.saturating_sub((out.len() - before) as u64);
+                    if !reached_end || remaining == 0 {
+                        break;
+                    }
+                }
+                SegmentRead::Nothing => {}
+                SegmentRead::DoesNotFit => break,
+            }
+            // This segment is exhausted: continue in the next one, if any.
+            match following_base {
+                Some(base) => next = next.max(base),
+                None => break,
+            }
+        }
+        Ok(next)
+    }
+
+    /// Reads records from `from` on into `fetch`, up to about `max_bytes` of batches (at least
+    /// one batch), without an allocation per record. Records before `from` in the first batch
+    /// and control batches are skipped. Iterate with [`Fetch::records`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    ///
+    /// let mut fetch = Fetch::new(); // reuse it: its buffers are kept between fetches
+    /// p.fetch(1, 1 << 20, &mut fetch)?;
+    /// let values: Vec<_> = fetch.records().map(|r| r.value().unwrap().to_vec()).collect();
+    /// assert_eq!(values, [b"b".to_vec(), b"c".to_vec()]);
+    /// assert_eq!(fetch.next_offset(), 3);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn fetch(&self, from: u64, max_bytes: usize, fetch: &mut Fetch) -> Result<()> {
+        fetch.clear();
+        fetch.next_offset = self.read_raw(from, max_bytes, &mut fetch.raw)?;
+        fetch.decode(from, |position, e| self.located_error(position, e))
+    }
+
+    /// Attaches the segment file and position to a decoding error of the batch at `offset`.
+    fn located_error(&self, offset: u64, e: batch::DecodeError) -> Error {
+        let (segment, _) = self.segment_for(offset);
+        let position = match segment.locate(offset, segment.size()) {
+            Ok(Some((position, _))) => position,
+            _ => 0,
+        };
+        segment.decode_error(position, e)
+    }
+
+    /// Reads records from `from` on, up to about `max_bytes` of batches (at least one batch),
+    /// as owned copies. [`fetch`](Self::fetch) avoids the copies.
+    pub fn read(&self, from: u64, max_bytes: usize) -> Result<Vec<OwnedRecord>> {
+        let mut fetch = Fetch::new();
+        self.fetch(from, max_bytes, &mut fetch)?;
+        Ok(fetch.records().map(|r| r.to_owned()).collect())
+    }
+
+    /// The first record, in offset order from the log start offset, whose timestamp is
+    /// ≥ `timestamp` (Kafka's ListOffsets for a timestamp), or `None` if there is none.
+    /// Uses the time index, then the offset index, then a scan of batch headers.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig, TimestampOffset};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_timestamp(100), Record::new(b"b").with_timestamp(300)])?;
+    /// p.append(&[Record::new(b"c").with_timestamp(200)])?;
+    /// assert_eq!(p.offset_for_timestamp(150)?, Some(TimestampOffset { offset: 1, timestamp: 300 }));
+    /// assert_eq!(p.offset_for_timestamp(0)?.unwrap().offset, 0);
+    /// assert_eq!(p.offset_for_timestamp(301)?, None);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        let start = self.log_start_offset();
+        for segment in self.segments() {
+            if segment.largest_timestamp()? < timestamp {
+                continue;
+            }
+            if let Some((offset, timestamp)) = segment.find_offset_by_timestamp(timestamp, start)? {
+                return Ok(Some(TimestampOffset { offset, timestamp }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Makes everything appended so far durable: fsync of the active segment's data file and
+    /// indexes, and of the directory if files were created since the last flush. Earlier
+    /// segments were fsynced when they were sealed.
+    pub fn flush(&self) -> Result<()> {
+        let active = self.inner.segments.read().last().expect("never empty").clone();
+        active.flush()?;
+        let dir_dirty = std::mem::take(&mut self.inner.writer.lock().dir_dirty);
+        if dir_dirty {
+            if let Err(e) = fsutil::sync_dir(&self.inner.dir) {
+                self.inner.writer.lock().dir_dirty = true;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment (trimmed indexes, fsync) and refuses further appends.
+    pub(crate) fn close(&self) -> Result<()> {
+        let _writer = self.inner.writer.lock();
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let active = self.inner.segments.read().last().expect("never empty").clone();
+        let result = active.seal().and_then(|()| fsutil::sync_dir(&self.inner.dir));
+        // Wake waiters so they see the close.
+        let _guard = self.inner.wait_lock.lock();
+        self.inner.wait_cond.notify_all();
+        result
+    }
+
+    /// Marks the partition closed without touching its files (its topic is being deleted).
+    pub(crate) fn abandon(&self) {
+        let _writer = self.inner.writer.lock();
+        self.inner.closed.store(true, Ordering::Release);
+        let _guard = self.inner.wait_lock.lock();
+        self.inner.wait_cond.notify_all();
+    }
+}
+
+fn encode_error(e: EncodeError) -> Error {
+    match e {
+        EncodeError::TooManyRecords => Error::InvalidRecord { index: i32::MAX as usize, reason: "more than i32::MAX records in one append" },
+        EncodeError::TooLarge => Error::BatchTooLarge { size: i32::MAX as u64 + 1, limit: i32::MAX as u64, setting: "the int32 batch length" },
+        EncodeError::Record { index, reason } => Error::InvalidRecord { index, reason },
+        EncodeError::Unsupported(codec) => Error::UnsupportedCodec { codec },
+    }
+}
+
+/// Segment data files in `dir`, sorted by base offset: `(base offset, path, size)`. Index files
+/// without a data file are deleted, as Kafka does.
+fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = segment::parse_segment_file_name(name, segment::LOG_SUFFIX) {
+            let size = entry.metadata().map_err(Error::io("stat", entry.path()))?.len();
+            logs.push((base, entry.path(), size));
+        } else if let Some(base) = segment::parse_segment_file_name(name, ".index")
+            .or_else(|| segment::parse_segment_file_name(name, ".timeindex"))
+        {
+            indexes.push((base, entry.path()));
+        }
+    }
+    logs.sort_unstable_by_key(|s| s.0);
+    for (base, path) in indexes {
+        if logs.binary_search_by_key(&base, |s| s.0).is_err() {
+            std::fs::remove_file(&path).map_err(Error::io("delete orphan index", &path))?;
+        }
+    }
+    Ok(logs)
+}
+
+/// After a clean shutdown: open the active segment's indexes and find the log end offset by
+/// scanning the headers after the last index entry.
+fn open_active_clean(active: &mut Segment) -> Result<u64> {
+    active.activate()?;
+    let start = active.offset_index()?.last_entry().map_or(0, |e| e.position as u64);
+    let mut end = active.base_offset();
+    active.scan_headers(start, active.size(), |_, header| {
+        end = header.last_offset() as u64 + 1;
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(end)
+}
+
+/// After an unclean shutdown (or when the clean path failed): rebuild the active segment's
+/// indexes from a full scan and cut the data file at the first invalid byte.
+fn recover_active(active: &mut Segment, partition: &str, events: &mut Vec<RecoveryEvent>) -> Result<u64> {
+    let outcome = active.rebuild_indexes()?;
+    if let Some((position, problem)) = &outcome.problem {
+        active.truncate_to_valid(outcome.valid_bytes)?;
+        events.push(RecoveryEvent {
+            partition: partition.to_owned(),
+            segment: active.log_path().to_owned(),
+            position: *position,
+            bytes_dropped: outcome.file_bytes - outcome.valid_bytes,
+            reason: problem.to_string(),
+        });
+    }
+    Ok(outcome.next_offset.unwrap_or(active.base_offset()))
+}
+
+/// Where one record of a [`Fetch`] lives, so iteration borrows instead of copying.
+#[derive(Debug, Clone, Copy)]
+struct RecordSpan {
+    offset: u64,
+    timestamp: i64,
+    key: Span,
+    value: Span,
+    headers: Span,
+    header_count: u32,
+    in_scratch: bool,
+}
+
+/// A byte range of a fetch buffer, or null.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+impl Span {
+    const NULL: Span = Span { start: 0, len: u32::MAX };
+
+    fn of(slice: Option<&[u8]>, base: *const u8) -> Span {
+        match slice {
+            None => Span::NULL,
+            // Both pointers are into the same buffer; the distance is the position.
+            Some(s) => Span { start: (s.as_ptr() as usize - base as usize) as u32, len: s.len() as u32 },
+        }
+    }
+
+    fn get(self, buf: &[u8]) -> Option<&[u8]> {
+        (self.len != u32::MAX).then(|| &buf[self.start as usize..(self.start + self.len) as usize])
+    }
+}
+
+/// Reusable buffers for reading records without an allocation per record: the raw batches, the
+/// decompressed records of compressed batches, and the position of every record.
+///
+/// See [`Partition::fetch`].
+#[derive(Debug, Default)]
+pub struct Fetch {
+    raw: Vec<u8>,
+    scratch: Vec<u8>,
+    spans: Vec<RecordSpan>,
+    next_offset: u64,
+}
+
+impl Fetch {
+    /// Empty buffers.
+    pub fn new() -> Self {
+        Fetch::default()
+    }
+
+    fn clear(&mut self) {
+        self.raw.clear();
+        self.scratch.clear();
+        self.spans.clear();
+    }
+
+    /// The records fetched, in offset order.
+    pub fn records(&self) -> impl ExactSizeIterator<Item = RecordRef<'_>> + '_ {
+        self.spans.iter().map(|s| {
+            let buf = if s.in_scratch { &self.scratch[..] } else { &self.raw[..] };
+            RecordRef {
+                offset: s.offset,
+                timestamp: s.timestamp,
+                key: s.key.get(buf),
+                value: s.value.get(buf),
+                headers: HeaderBytes { bytes: s.headers.get(buf).unwrap_or_default(), count: s.header_count },
+            }
+        })
+    }
+
+    /// Number of records fetched.
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Whether no record was fetched.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The offset to fetch next.
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// The whole batches read, as stored (Kafka format).
+    pub fn raw_batches(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// Decodes every batch in `raw` (already CRC-checked) into record spans at or after `from`.
+    fn decode(&mut self, from: u64, error: impl Fn(u64, batch::DecodeError) -> Error) -> Result<()> {
+        let Fetch { raw, scratch, spans, .. } = self;
+        let mut position = 0;
+        while position < raw.len() {
+            let header = BatchHeader::parse(&raw[position..]).expect("read_raw returns whole batches");
+            let end = position + header.total_size() as usize;
+            let batch = &raw[position..end];
+            if header.is_control() || header.records_count == 0 || (header.last_offset() as u64) < from {
+                position = end;
+                continue;
+            }
+            let (header, records) = batch::open_batch(batch, u64::MAX, scratch, false).map_err(|e| error(header.base_offset as u64, e))?;
+            let (section, base, in_scratch) = match records {
+                RecordsIn::Batch(r) => (&batch[r], raw.as_ptr(), false),
+                RecordsIn::Scratch(r) => (&scratch[r], scratch.as_ptr(), true),
+            };
+            batch::decode_records(&header, section, |r| {
+                if r.offset() >= from {
+                    spans.push(RecordSpan {
+                        offset: r.offset(),
+                        timestamp: r.timestamp(),
+                        key: Span::of(r.key(), base),
+                        value: Span::of(r.value(), base),
+                        headers: Span::of(Some(r.headers.bytes), base),
+                        header_count: r.headers.count,
+                        in_scratch,
+                    });
+                }
+                Ok(())
+            })
+            .map_err(|e| error(header.base_offset as u64, batch::DecodeError::Format(e)))?;
+            position = end;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,258 @@
+//! Records: what callers append ([`Record`]), what reads hand back without copying
+//! ([`RecordRef`]), and an owned copy ([`OwnedRecord`]).
+//!
+//! The record layout inside a batch is in [`crate::batch`].
+
+use std::fmt;
+
+use crate::varint;
+
+/// A record header: a UTF-8 key and a nullable value.
+///
+/// # Example
+/// ```
+/// use partlog::Header;
+/// let h = Header::new("trace-id", b"abc123");
+/// assert_eq!(h.key, "trace-id");
+/// assert_eq!(h.value, Some(&b"abc123"[..]));
+/// assert_eq!(Header::null("gone").value, None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// Header key; Kafka requires a non-null UTF-8 string.
+    pub key: &'a str,
+    /// Header value; `None` is a null value.
+    pub value: Option<&'a [u8]>,
+}
+
+impl<'a> Header<'a> {
+    /// A header with a value.
+    pub fn new(key: &'a str, value: &'a [u8]) -> Self {
+        Header { key, value: Some(value) }
+    }
+
+    /// A header with a null value.
+    pub fn null(key: &'a str) -> Self {
+        Header { key, value: None }
+    }
+}
+
+/// A record to append: borrowed key, value and headers, so appending copies each byte once,
+/// into the batch.
+///
+/// `timestamp` is milliseconds since the Unix epoch; `None` takes the time of the append. With
+/// `message.timestamp.type=LogAppendTime` the append time replaces every timestamp.
+///
+/// # Example
+/// ```
+/// use partlog::{Header, Record};
+/// let headers = [Header::new("source", b"web")];
+/// let r = Record::new(b"clicked")
+///     .with_key(b"user-7")
+///     .with_timestamp(1_700_000_000_000)
+///     .with_headers(&headers);
+/// assert_eq!(r.key, Some(&b"user-7"[..]));
+/// assert_eq!(r.value, Some(&b"clicked"[..]));
+/// assert_eq!(r.headers.len(), 1);
+///
+/// // A tombstone: a key with a null value, which log compaction reads as "delete this key".
+/// let t = Record::tombstone(b"user-7");
+/// assert_eq!(t.value, None);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// The key; `None` is a null key.
+    pub key: Option<&'a [u8]>,
+    /// The value; `None` is a null value (a tombstone).
+    pub value: Option<&'a [u8]>,
+    /// CreateTime in milliseconds since the epoch; `None` means "now".
+    pub timestamp: Option<i64>,
+    /// Headers, in order.
+    pub headers: &'a [Header<'a>],
+}
+
+impl<'a> Record<'a> {
+    /// A record with a value, no key, the append time as timestamp and no headers.
+    pub fn new(value: &'a [u8]) -> Self {
+        Record { value: Some(value), ..Record::default() }
+    }
+
+    /// A tombstone: `key` with a null value.
+    pub fn tombstone(key: &'a [u8]) -> Self {
+        Record { key: Some(key), ..Record::default() }
+    }
+
+    /// Sets the key.
+    pub fn with_key(mut self, key: &'a [u8]) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets the timestamp (milliseconds since the epoch).
+    pub fn with_timestamp(mut self, timestamp_ms: i64) -> Self {
+        self.timestamp = Some(timestamp_ms);
+        self
+    }
+
+    /// Sets the headers.
+    pub fn with_headers(mut self, headers: &'a [Header<'a>]) -> Self {
+        self.headers = headers;
+        self
+    }
+}
+
+/// A stored record, borrowed from the buffer of a [`Fetch`](crate::Fetch): no allocation per
+/// record.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Fetch, Header, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("events", 1, TopicConfig::default())?.partition(0)?;
+/// let headers = [Header::new("h", b"1")];
+/// p.append(&[Record::new(b"v").with_key(b"k").with_timestamp(5).with_headers(&headers)])?;
+///
+/// let mut fetch = Fetch::new();
+/// p.fetch(0, 1 << 20, &mut fetch)?;
+/// let r = fetch.records().next().unwrap();
+/// assert_eq!((r.offset(), r.timestamp()), (0, 5));
+/// assert_eq!((r.key(), r.value()), (Some(&b"k"[..]), Some(&b"v"[..])));
+/// assert_eq!(r.headers().collect::<Vec<_>>(), vec![Header::new("h", b"1")]);
+/// # Ok::<(), partlog::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub(crate) offset: u64,
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: HeaderBytes<'a>,
+}
+
+impl<'a> RecordRef<'a> {
+    /// The record's offset.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// The record's timestamp in milliseconds (for LogAppendTime batches, the append time).
+    pub fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+
+    /// The key, `None` if null.
+    pub fn key(&self) -> Option<&'a [u8]> {
+        self.key
+    }
+
+    /// The value, `None` if null (a tombstone).
+    pub fn value(&self) -> Option<&'a [u8]> {
+        self.value
+    }
+
+    /// The headers, in order.
+    pub fn headers(&self) -> Headers<'a> {
+        Headers { bytes: self.headers.bytes, pos: 0, remaining: self.headers.count }
+    }
+
+    /// Copies the record out of the fetch buffer.
+    pub fn to_owned(&self) -> OwnedRecord {
+        OwnedRecord {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            key: self.key.map(<[u8]>::to_vec),
+            value: self.value.map(<[u8]>::to_vec),
+            headers: self
+                .headers()
+                .map(|h| OwnedHeader { key: h.key.to_owned(), value: h.value.map(<[u8]>::to_vec) })
+                .collect(),
+        }
+    }
+}
+
+impl fmt::Debug for RecordRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordRef")
+            .field("offset", &self.offset)
+            .field("timestamp", &self.timestamp)
+            .field("key", &self.key)
+            .field("value", &self.value)
+            .field("headers", &self.headers().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The encoded headers of one record, already validated when the batch was decoded.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct HeaderBytes<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) count: u32,
+}
+
+/// Iterator over the headers of a [`RecordRef`].
+#[derive(Debug, Clone)]
+pub struct Headers<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    remaining: u32,
+}
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = Header<'a>;
+
+    fn next(&mut self) -> Option<Header<'a>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        // The bytes were validated by the batch decoder; a failure here ends the iteration.
+        let header = parse_header(self.bytes, &mut self.pos);
+        self.remaining = if header.is_some() { self.remaining - 1 } else { 0 };
+        header
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining as usize, Some(self.remaining as usize))
+    }
+}
+
+/// Parses one header (key length, key, value length, value) at `*pos`.
+pub(crate) fn parse_header<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<Header<'a>> {
+    let key_len = usize::try_from(varint::read_varint(bytes, pos).ok()?).ok()?;
+    let key = std::str::from_utf8(bytes.get(*pos..*pos + key_len)?).ok()?;
+    *pos += key_len;
+    let value_len = varint::read_varint(bytes, pos).ok()?;
+    let value = if value_len < 0 {
+        None
+    } else {
+        let v = bytes.get(*pos..*pos + value_len as usize)?;
+        *pos += value_len as usize;
+        Some(v)
+    };
+    Some(Header { key, value })
+}
+
+/// A header owned by an [`OwnedRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OwnedHeader {
+    /// Header key.
+    pub key: String,
+    /// Header value; `None` is null.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A stored record with its own copies of key, value and headers, as returned by
+/// [`Partition::read`](crate::Partition::read).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OwnedRecord {
+    /// The record's offset.
+    pub offset: u64,
+    /// Timestamp in milliseconds since the epoch.
+    pub timestamp: i64,
+    /// The key; `None` is null.
+    pub key: Option<Vec<u8>>,
+    /// The value; `None` is null (a tombstone).
+    pub value: Option<Vec<u8>>,
+    /// Headers, in order.
+    pub headers: Vec<OwnedHeader>,
+}

@@ -1,0 +1,728 @@
+//! A segment: one `<base offset>.log` data file of concatenated batches, with its sparse
+//! `.index` and `.timeindex` (Kafka's `LogSegment`).
+//!
+//! File names are the base offset as 20 zero-padded digits plus the suffix. The `.log` file is the
+//! only authority; indexes are rebuilt from it whenever they are missing or inconsistent.
+//!
+//! Visibility: `size` counts the bytes of whole batches. An append writes the batch, adds index
+//! entries, and only then advances `size` (release); readers load `size` (acquire) and never read
+//! past it, so no reader sees a partial batch. Appends are serialised by the owning partition.
+//!
+//! Index rule (Kafka's `LogSegment.append`): before an append is counted, if more than
+//! `index.interval.bytes` were appended since the last entry, add an offset entry (last offset of
+//! the append, position where it starts) and a time entry (largest timestamp so far and the last
+//! offset of the batch that first reached it) if that timestamp is larger than the last one.
+
+use std::fs::{File, OpenOptions};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use crate::batch::{self, BatchHeader, RecordsIn, HEADER_LEN};
+use crate::error::{Error, FormatError, Result};
+use crate::fsutil;
+use crate::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
+use crate::record::RecordRef;
+
+/// Suffix of segment data files.
+pub const LOG_SUFFIX: &str = ".log";
+
+/// The file name of a segment file: 20-digit zero-padded base offset plus `suffix`.
+///
+/// # Example
+/// ```
+/// assert_eq!(partlog::segment_file_name(42, ".log"), "00000000000000000042.log");
+/// ```
+pub fn segment_file_name(base_offset: u64, suffix: &str) -> String {
+    format!("{base_offset:020}{suffix}")
+}
+
+/// Parses a segment file name back to its base offset, if it is `<digits><suffix>`.
+pub(crate) fn parse_segment_file_name(name: &str, suffix: &str) -> Option<u64> {
+    let digits = name.strip_suffix(suffix)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok().filter(|&o| o <= i64::MAX as u64)
+}
+
+/// Bytes read at a time while walking batch headers.
+const SCAN_CHUNK_BYTES: usize = 8192;
+/// Bytes read at a time while recovering a segment.
+const RECOVERY_CHUNK_BYTES: usize = 1 << 20;
+/// `max_timestamp` before it is known (inactive segments compute it lazily).
+const TIMESTAMP_UNKNOWN: i64 = i64::MIN;
+/// Kafka's value for "no timestamp".
+pub(crate) const NO_TIMESTAMP: i64 = -1;
+
+/// The sizing a segment is created or opened with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SegmentSpec {
+    /// `segment.index.bytes`.
+    pub max_index_bytes: u64,
+    /// `index.interval.bytes`.
+    pub index_interval_bytes: u64,
+}
+
+/// The running state of the index rule while a segment is appended to or rebuilt.
+#[derive(Debug, Clone, Copy)]
+struct IndexCursor {
+    bytes_since_last_index_entry: u64,
+    max_timestamp_so_far: i64,
+    offset_of_max_timestamp_so_far: u64,
+    /// The first batch's max timestamp: `segment.ms` is measured from it.
+    rolling_based_timestamp: Option<i64>,
+}
+
+impl IndexCursor {
+    fn new(base_offset: u64) -> Self {
+        IndexCursor {
+            bytes_since_last_index_entry: 0,
+            max_timestamp_so_far: NO_TIMESTAMP,
+            offset_of_max_timestamp_so_far: base_offset,
+            rolling_based_timestamp: None,
+        }
+    }
+}
+
+/// What one append adds to a segment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AppendMeta {
+    pub last_offset: u64,
+    pub max_timestamp: i64,
+    /// Last offset of the batch holding `max_timestamp`.
+    pub offset_of_max_timestamp: u64,
+}
+
+/// What [`Segment::read`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SegmentRead {
+    /// Whole batches were read; `next_offset` follows the last one.
+    Batches { next_offset: u64, reached_end: bool },
+    /// No batch at or past the target in this segment.
+    Nothing,
+    /// The next batch is larger than the bytes left to read.
+    DoesNotFit,
+}
+
+/// The result of scanning a segment's data file from the start.
+#[derive(Debug, Clone)]
+pub(crate) struct ScanOutcome {
+    /// Bytes of valid batches from the start of the file.
+    pub valid_bytes: u64,
+    /// Length of the file when scanned.
+    pub file_bytes: u64,
+    /// Offset after the last valid batch, if any batch is valid.
+    pub next_offset: Option<u64>,
+    /// The first invalid batch: where, and what was wrong.
+    pub problem: Option<(u64, FormatError)>,
+}
+
+/// One data file of a partition with its two sparse indexes.
+///
+/// Segments are owned by their [`Partition`](crate::Partition); [`Partition::segments`]
+/// lists them for inspection.
+///
+/// [`Partition::segments`]: crate::Partition::segments
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let mut config = TopicConfig::default();
+/// config.segment_bytes = 200; // tiny segments: roll after every couple of batches
+/// let p = log.create_topic("t", 1, config)?.partition(0)?;
+/// for i in 0..10u8 {
+///     p.append(&[Record::new(&[i; 50])])?;
+/// }
+/// let segments = p.segments();
+/// assert!(segments.len() > 1);
+/// assert_eq!(segments[0].base_offset(), 0);
+/// assert!(segments[0].log_path().ends_with("00000000000000000000.log"));
+/// assert!(segments.windows(2).all(|w| w[0].base_offset() < w[1].base_offset()));
+/// # Ok::<(), partlog::Error>(())
+/// ```
+pub struct Segment {
+    base_offset: u64,
+    log_path: PathBuf,
+    /// Opened on first use for segments loaded from disk, so that opening a partition with many
+    /// segments costs no file handles.
+    log: OnceLock<File>,
+    size: AtomicU64,
+    spec: SegmentSpec,
+    offset_index: OnceLock<Index<OffsetEntry>>,
+    time_index: OnceLock<Index<TimeEntry>>,
+    index_init: Mutex<()>,
+    max_timestamp: AtomicI64,
+    cursor: Mutex<IndexCursor>,
+    /// Wall-clock creation (or load) time: `segment.ms` falls back to it without timestamps.
+    created_ms: i64,
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segment").field("log_path", &self.log_path).field("size", &self.size()).finish()
+    }
+}
+
+impl Segment {
+    /// Creates a new, empty active segment in `dir`.
+    pub(crate) fn create(dir: &Path, base_offset: u64, spec: SegmentSpec, now_ms: i64) -> Result<Segment> {
+        let log_path = dir.join(segment_file_name(base_offset, LOG_SUFFIX));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&log_path)
+            .map_err(Error::io("create", &log_path))?;
+        let segment = Segment::new(log_path, base_offset, 0, spec, now_ms);
+        segment.log.set(file).expect("fresh OnceLock");
+        segment.create_indexes()?;
+        segment.max_timestamp.store(NO_TIMESTAMP, Ordering::Relaxed);
+        Ok(segment)
+    }
+
+    /// A segment found on disk, `size` bytes long; files are opened on first use.
+    pub(crate) fn load(log_path: PathBuf, base_offset: u64, size: u64, spec: SegmentSpec, now_ms: i64) -> Segment {
+        Segment::new(log_path, base_offset, size, spec, now_ms)
+    }
+
+    fn new(log_path: PathBuf, base_offset: u64, size: u64, spec: SegmentSpec, created_ms: i64) -> Segment {
+        Segment {
+            base_offset,
+            log_path,
+            log: OnceLock::new(),
+            size: AtomicU64::new(size),
+            spec,
+            offset_index: OnceLock::new(),
+            time_index: OnceLock::new(),
+            index_init: Mutex::new(()),
+            max_timestamp: AtomicI64::new(TIMESTAMP_UNKNOWN),
+            cursor: Mutex::new(IndexCursor::new(base_offset)),
+            created_ms,
+        }
+    }
+
+    /// Kafka's per-segment roll jitter: a value in `[0, min(segment.jitter.ms, segment.ms))`,
+    /// here derived from the base offset so it is stable for the segment's life.
+    fn roll_jitter_ms(&self, config: &crate::TopicConfig) -> i64 {
+        let bound = config.segment_jitter_ms.min(config.segment_ms);
+        if bound <= 0 {
+            return 0;
+        }
+        let mixed = self.base_offset.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 1;
+        (mixed % bound as u64) as i64
+    }
+
+    /// Offset of the first batch this segment can hold (its file name).
+    pub fn base_offset(&self) -> u64 {
+        self.base_offset
+    }
+
+    /// Bytes of whole batches in the data file.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Acquire)
+    }
+
+    /// The `.log` file.
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        self.log_path.with_file_name(segment_file_name(self.base_offset, suffix))
+    }
+
+    pub(crate) fn log_file(&self) -> Result<&File> {
+        if let Some(f) = self.log.get() {
+            return Ok(f);
+        }
+        let file = OpenOptions::new().read(true).write(true).open(&self.log_path).map_err(Error::io("open", &self.log_path))?;
+        // Another thread may have won the race; either handle is the same file.
+        Ok(self.log.get_or_init(|| file))
+    }
+
+    fn corrupt(&self, position: u64, problem: FormatError) -> Error {
+        Error::CorruptBatch { path: self.log_path.clone(), position, problem }
+    }
+
+    /// The offset index, opened (or rebuilt from the data file) on first use.
+    pub fn offset_index(&self) -> Result<&Index<OffsetEntry>> {
+        self.ensure_indexes()?;
+        Ok(self.offset_index.get().expect("initialised by ensure_indexes"))
+    }
+
+    /// The time index, opened (or rebuilt from the data file) on first use.
+    pub fn time_index(&self) -> Result<&Index<TimeEntry>> {
+        self.ensure_indexes()?;
+        Ok(self.time_index.get().expect("initialised by ensure_indexes"))
+    }
+
+    fn ensure_indexes(&self) -> Result<()> {
+        if self.offset_index.get().is_some() && self.time_index.get().is_some() {
+            return Ok(());
+        }
+        let _guard = self.index_init.lock();
+        if self.offset_index.get().is_some() && self.time_index.get().is_some() {
+            return Ok(());
+        }
+        match self.open_existing_indexes() {
+            Ok((oi, ti)) => {
+                let _ = self.offset_index.set(oi);
+                let _ = self.time_index.set(ti);
+                Ok(())
+            }
+            Err(_) => {
+                // Missing, ragged or inconsistent: the data file is the authority.
+                self.create_indexes()?;
+                self.scan(true)?;
+                for index in [self.offset_index.get().map(|i| i.trim()), self.time_index.get().map(|i| i.trim())] {
+                    index.transpose()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn open_existing_indexes(&self) -> Result<(Index<OffsetEntry>, Index<TimeEntry>)> {
+        let oi = Index::<OffsetEntry>::open(&self.sibling(OffsetEntry::SUFFIX), self.base_offset)?;
+        let ti = Index::<TimeEntry>::open(&self.sibling(TimeEntry::SUFFIX), self.base_offset)?;
+        self.check_indexes(&oi, &ti)?;
+        Ok((oi, ti))
+    }
+
+    /// Cheap consistency checks of index files against the data file: entries inside the
+    /// segment's offsets and bytes, keys increasing at the ends.
+    /// The zero-filled slots of an index that was never trimmed (a crash) fail the "last two
+    /// keys increase" check.
+    fn check_indexes(&self, oi: &Index<OffsetEntry>, ti: &Index<TimeEntry>) -> Result<()> {
+        let size = self.size();
+        let bad = |path: &Path, reason: &str| Error::BadFile { path: path.to_owned(), reason: reason.to_owned() };
+        let n = oi.entries();
+        if let (Some(first), Some(last)) = (oi.entry(0), oi.last_entry()) {
+            let before_last = oi.entry(n.saturating_sub(2)).expect("n >= 1");
+            if first.offset < self.base_offset
+                || last.position as u64 >= size
+                || (n > 1 && (before_last.offset >= last.offset || before_last.position >= last.position))
+            {
+                return Err(bad(oi.path(), "offset index entries outside the segment or out of order"));
+            }
+        }
+        let n = ti.entries();
+        if let (Some(first), Some(last)) = (ti.entry(0), ti.last_entry()) {
+            let before_last = ti.entry(n.saturating_sub(2)).expect("n >= 1");
+            if first.offset < self.base_offset || (n > 1 && (before_last.timestamp >= last.timestamp || before_last.offset > last.offset)) {
+                return Err(bad(ti.path(), "time index entries out of order"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates empty, preallocated index files. The index slots must be unset.
+    fn create_indexes(&self) -> Result<()> {
+        let oi = Index::create(&self.sibling(OffsetEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?;
+        let ti = Index::create(&self.sibling(TimeEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?;
+        assert!(self.offset_index.set(oi).is_ok() && self.time_index.set(ti).is_ok(), "indexes created twice");
+        Ok(())
+    }
+
+    /// Makes this loaded segment the active one: opens its indexes for appending (rebuilding
+    /// them if they are unusable) and restores the index cursor.
+    pub(crate) fn activate(&mut self) -> Result<()> {
+        let size = self.size();
+        let opened = (|| {
+            let oi = Index::open_for_append(&self.sibling(OffsetEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?;
+            let ti = Index::open_for_append(&self.sibling(TimeEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?;
+            self.check_indexes(&oi, &ti)?;
+            Ok::<_, Error>((oi, ti))
+        })();
+        match opened {
+            Ok((oi, ti)) => {
+                let mut cursor = IndexCursor::new(self.base_offset);
+                if let Some(last) = ti.last_entry() {
+                    cursor.max_timestamp_so_far = last.timestamp;
+                    cursor.offset_of_max_timestamp_so_far = last.offset;
+                }
+                self.offset_index = OnceLock::from(oi);
+                self.time_index = OnceLock::from(ti);
+                if size >= HEADER_LEN as u64 {
+                    let mut first = [0u8; HEADER_LEN];
+                    fsutil::read_exact_at(self.log_file()?, &mut first, 0, &self.log_path)?;
+                    cursor.rolling_based_timestamp = BatchHeader::parse(&first).map(|h| h.max_timestamp);
+                }
+                self.max_timestamp.store(cursor.max_timestamp_so_far, Ordering::Relaxed);
+                *self.cursor.lock() = cursor;
+                Ok(())
+            }
+            Err(_) => self.rebuild_indexes().map(drop),
+        }
+    }
+
+    /// Scans the whole data file, checking every batch (header, CRC, offsets increasing and
+    /// within the segment's relative range), and rebuilds both indexes from the valid prefix.
+    /// The data file is not changed; see [`truncate_to_valid`](Self::truncate_to_valid).
+    pub(crate) fn rebuild_indexes(&mut self) -> Result<ScanOutcome> {
+        self.offset_index = OnceLock::new();
+        self.time_index = OnceLock::new();
+        self.create_indexes()?;
+        self.scan(true)
+    }
+
+    /// Scans the data file from the start, validating every batch and, with `index`, adding
+    /// index entries by the index rule. Returns where the valid batches end.
+    pub(crate) fn scan(&self, index: bool) -> Result<ScanOutcome> {
+        let file = self.log_file()?;
+        let file_bytes = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
+        let mut cursor = IndexCursor::new(self.base_offset);
+        let mut buf = Vec::new();
+        let mut buf_start = 0u64;
+        let mut pos = 0u64;
+        let mut next_offset: Option<u64> = None;
+        let mut problem = None;
+        while pos < file_bytes {
+            // Keep at least the next header in the buffer.
+            if pos + HEADER_LEN as u64 > buf_start + buf.len() as u64 {
+                buf_start = pos;
+                buf.resize(RECOVERY_CHUNK_BYTES.min((file_bytes - pos) as usize), 0);
+                fsutil::read_exact_at(file, &mut buf, pos, &self.log_path)?;
+            }
+            let at = (pos - buf_start) as usize;
+            let Some(header) = BatchHeader::parse(&buf[at..]) else {
+                problem = Some((pos, truncated("batch header", HEADER_LEN as u64, file_bytes - pos)));
+                break;
+            };
+            if let Err(e) = self.check_in_sequence(&header, file_bytes - pos, next_offset) {
+                problem = Some((pos, e));
+                break;
+            }
+            let total = header.total_size();
+            if at as u64 + total > buf.len() as u64 {
+                // Read the whole batch (bounded by the file, checked above).
+                buf_start = pos;
+                buf.resize(total as usize, 0);
+                fsutil::read_exact_at(file, &mut buf, pos, &self.log_path)?;
+            }
+            let at = (pos - buf_start) as usize;
+            if let Err(e) = batch::verify_crc(&buf[at..at + total as usize]) {
+                problem = Some((pos, e));
+                break;
+            }
+            let last = header.last_offset() as u64;
+            if index {
+                let meta = AppendMeta { last_offset: last, max_timestamp: header.max_timestamp, offset_of_max_timestamp: last };
+                self.advance_cursor(&mut cursor, pos, total, meta, true)?;
+            }
+            next_offset = Some(last + 1);
+            pos += total;
+        }
+        if index {
+            self.finish_time_index(&cursor)?;
+            self.max_timestamp.store(cursor.max_timestamp_so_far, Ordering::Relaxed);
+            *self.cursor.lock() = cursor;
+        }
+        Ok(ScanOutcome { valid_bytes: pos, file_bytes, next_offset, problem })
+    }
+
+    /// Header checks for a batch found at a position of this segment with `available` bytes
+    /// left in the file, after a batch ending at `previous_next_offset`.
+    fn check_in_sequence(&self, header: &BatchHeader, available: u64, previous_next_offset: Option<u64>) -> Result<(), FormatError> {
+        header.check(crate::config::MAX_SEGMENT_BYTES as u64)?;
+        if header.total_size() > available {
+            return Err(truncated("batch", header.total_size(), available));
+        }
+        let base = header.base_offset as u64;
+        let floor = previous_next_offset.unwrap_or(self.base_offset);
+        if base < floor {
+            return Err(FormatError::OffsetsNotIncreasing {
+                base_offset: header.base_offset,
+                previous_last_offset: floor as i64 - 1,
+            });
+        }
+        if header.last_offset() as u64 - self.base_offset > i32::MAX as u64 {
+            return Err(FormatError::BadHeaderField { field: "lastOffsetDelta (beyond the segment's relative offsets)", value: header.last_offset() });
+        }
+        Ok(())
+    }
+
+    /// Cuts the data file to `valid_bytes` (recovery of a torn or corrupt tail). Only called
+    /// while the partition is being opened, before any reader exists.
+    pub(crate) fn truncate_to_valid(&mut self, valid_bytes: u64) -> Result<()> {
+        self.log_file()?.set_len(valid_bytes).map_err(Error::io("truncate", &self.log_path))?;
+        self.size.store(valid_bytes, Ordering::Release);
+        Ok(())
+    }
+
+    fn advance_cursor(&self, cursor: &mut IndexCursor, position: u64, bytes: u64, meta: AppendMeta, rebuilding: bool) -> Result<()> {
+        let (oi, ti) = (self.offset_index.get().expect("active"), self.time_index.get().expect("active"));
+        if meta.max_timestamp > cursor.max_timestamp_so_far {
+            cursor.max_timestamp_so_far = meta.max_timestamp;
+            cursor.offset_of_max_timestamp_so_far = meta.offset_of_max_timestamp;
+        }
+        if cursor.rolling_based_timestamp.is_none() {
+            cursor.rolling_based_timestamp = Some(meta.max_timestamp);
+        }
+        if cursor.bytes_since_last_index_entry > self.spec.index_interval_bytes {
+            // A rebuilt index of an oversized segment may fill up: a sparser tail only costs
+            // lookups a longer scan, so rebuilding skips entries instead of failing.
+            if !(rebuilding && oi.is_full()) {
+                oi.append(OffsetEntry { offset: meta.last_offset, position: position as u32 })?;
+            }
+            if !(rebuilding && ti.entries() + 1 >= ti.capacity()) {
+                maybe_append_time(ti, cursor.max_timestamp_so_far, cursor.offset_of_max_timestamp_so_far)?;
+            }
+            cursor.bytes_since_last_index_entry = 0;
+        }
+        cursor.bytes_since_last_index_entry += bytes;
+        Ok(())
+    }
+
+    fn finish_time_index(&self, cursor: &IndexCursor) -> Result<()> {
+        let ti = self.time_index.get().expect("indexes exist");
+        if ti.entries() < ti.capacity() && cursor.max_timestamp_so_far >= 0 {
+            maybe_append_time(ti, cursor.max_timestamp_so_far, cursor.offset_of_max_timestamp_so_far)?;
+        }
+        Ok(())
+    }
+
+    /// Whether an append of `bytes` whose batches end at `last_offset` with largest timestamp
+    /// `max_timestamp` must go to a new segment (Kafka's `LogSegment.shouldRoll`).
+    pub(crate) fn should_roll(&self, bytes: u64, last_offset: u64, max_timestamp: i64, config: &crate::TopicConfig, now_ms: i64) -> bool {
+        let size = self.size();
+        if size == 0 {
+            return false;
+        }
+        let (oi, ti) = (self.offset_index.get().expect("active"), self.time_index.get().expect("active"));
+        let rolling_base = self.cursor.lock().rolling_based_timestamp.filter(|&t| t >= 0);
+        let waited = match rolling_base {
+            Some(first) => max_timestamp.saturating_sub(first),
+            None => now_ms.saturating_sub(self.created_ms),
+        };
+        size > config.segment_bytes as u64 - bytes.min(config.segment_bytes as u64)
+            || waited > config.segment_ms - self.roll_jitter_ms(config)
+            || oi.is_full()
+            || ti.entries() + 1 >= ti.capacity()
+            || last_offset - self.base_offset > i32::MAX as u64
+    }
+
+    /// Appends whole batches at the end of the data file and indexes them. The caller holds the
+    /// partition's append lock and has decided that they belong in this segment.
+    pub(crate) fn append(&self, bytes: &[u8], meta: AppendMeta) -> Result<()> {
+        let position = self.size();
+        fsutil::write_all_at(self.log_file()?, bytes, position, &self.log_path)?;
+        let mut cursor = self.cursor.lock();
+        self.advance_cursor(&mut cursor, position, bytes.len() as u64, meta, false)?;
+        self.max_timestamp.fetch_max(meta.max_timestamp, Ordering::Relaxed);
+        self.size.store(position + bytes.len() as u64, Ordering::Release);
+        Ok(())
+    }
+
+    /// Seals the segment when a newer one takes over, or on close: the final time-index entry,
+    /// indexes trimmed to their entries, the data file cut to its batches, everything fsynced.
+    pub(crate) fn seal(&self) -> Result<()> {
+        if let Some(ti) = self.time_index.get() {
+            if ti.capacity() > 0 {
+                let cursor = *self.cursor.lock();
+                if cursor.max_timestamp_so_far >= 0 {
+                    maybe_append_time(ti, cursor.max_timestamp_so_far, cursor.offset_of_max_timestamp_so_far)?;
+                }
+            }
+        }
+        for index in [self.offset_index.get().map(|i| i.trim()), self.time_index.get().map(|i| i.trim())] {
+            index.transpose()?;
+        }
+        if self.log.get().is_some() {
+            let file = self.log_file()?;
+            file.set_len(self.size()).map_err(Error::io("trim", &self.log_path))?;
+        }
+        self.flush()
+    }
+
+    /// fsyncs the data file and both indexes.
+    pub(crate) fn flush(&self) -> Result<()> {
+        if let Some(file) = self.log.get() {
+            file.sync_data().map_err(Error::io("fsync", &self.log_path))?;
+        }
+        if let Some(oi) = self.offset_index.get() {
+            oi.flush()?;
+        }
+        if let Some(ti) = self.time_index.get() {
+            ti.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Largest record timestamp in the segment, −1 if it has none.
+    pub fn largest_timestamp(&self) -> Result<i64> {
+        let known = self.max_timestamp.load(Ordering::Relaxed);
+        if known != TIMESTAMP_UNKNOWN {
+            return Ok(known);
+        }
+        let ts = self.time_index()?.last_entry().map_or(NO_TIMESTAMP, |e| e.timestamp);
+        self.max_timestamp.fetch_max(ts, Ordering::Relaxed);
+        Ok(self.max_timestamp.load(Ordering::Relaxed))
+    }
+
+    /// Walks batch headers from `position` to `end`, calling `visit` with each batch's position
+    /// and header until it breaks. Headers are checked before their lengths are used.
+    pub(crate) fn scan_headers(&self, mut position: u64, end: u64, mut visit: impl FnMut(u64, &BatchHeader) -> ControlFlow<()>) -> Result<()> {
+        let file = self.log_file()?;
+        let mut chunk = [0u8; SCAN_CHUNK_BYTES];
+        let (mut chunk_start, mut chunk_len) = (0u64, 0usize);
+        while position < end {
+            if position < chunk_start || position + HEADER_LEN as u64 > chunk_start + chunk_len as u64 {
+                let want = SCAN_CHUNK_BYTES.min((end - position) as usize);
+                fsutil::read_exact_at(file, &mut chunk[..want], position, &self.log_path)?;
+                (chunk_start, chunk_len) = (position, want);
+            }
+            let at = (position - chunk_start) as usize;
+            let header = BatchHeader::parse(&chunk[at..chunk_len])
+                .ok_or_else(|| self.corrupt(position, truncated("batch header", HEADER_LEN as u64, end - position)))?;
+            header.check(end - position).map_err(|e| self.corrupt(position, e))?;
+            if visit(position, &header).is_break() {
+                return Ok(());
+            }
+            position += header.total_size();
+        }
+        Ok(())
+    }
+
+    /// Position and header of the first batch whose last offset is ≥ `target`, searching from the
+    /// index entry at or below it (Kafka's `translateOffset`).
+    pub(crate) fn locate(&self, target: u64, end: u64) -> Result<Option<(u64, BatchHeader)>> {
+        let start = self.offset_index()?.lookup(target as i64).map_or(0, |e| e.position as u64);
+        let mut found = None;
+        self.scan_headers(start, end, |pos, header| {
+            if header.last_offset() as u64 >= target {
+                found = Some((pos, *header));
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Appends to `out` the whole batches that hold offsets ≥ `target`, up to `max_bytes` (but at
+    /// least one batch when `min_one`), each checked (header, CRC, offsets increasing).
+    pub(crate) fn read(&self, target: u64, max_bytes: u64, min_one: bool, out: &mut Vec<u8>) -> Result<SegmentRead> {
+        let end = self.size();
+        let Some((start, first)) = self.locate(target, end)? else {
+            return Ok(SegmentRead::Nothing);
+        };
+        let first_size = first.total_size();
+        if !min_one && first_size > max_bytes {
+            return Ok(SegmentRead::DoesNotFit);
+        }
+        let want = (end - start).min(max_bytes.max(first_size));
+        let at = out.len();
+        out.resize(at + want as usize, 0);
+        fsutil::read_exact_at(self.log_file()?, &mut out[at..], start, &self.log_path)?;
+        let mut pos = 0usize;
+        let mut next_offset = None;
+        while let Some(header) = BatchHeader::parse(&out[at + pos..]) {
+            let position = start + pos as u64;
+            self.check_in_sequence(&header, end - position, next_offset).map_err(|e| self.corrupt(position, e))?;
+            let total = header.total_size() as usize;
+            if pos + total > want as usize {
+                break;
+            }
+            batch::verify_crc(&out[at + pos..at + pos + total]).map_err(|e| self.corrupt(position, e))?;
+            next_offset = Some(header.last_offset() as u64 + 1);
+            pos += total;
+        }
+        out.truncate(at + pos);
+        let next = next_offset.expect("the first batch is always whole");
+        Ok(SegmentRead::Batches { next_offset: next, reached_end: start + pos as u64 == end })
+    }
+
+    /// The first record with offset ≥ `start_offset` and timestamp ≥ `timestamp`, as
+    /// `(offset, timestamp)` (Kafka's `LogSegment.findOffsetByTimestamp`).
+    pub(crate) fn find_offset_by_timestamp(&self, timestamp: i64, start_offset: u64) -> Result<Option<(u64, i64)>> {
+        let from = self.time_index()?.lookup(timestamp).map_or(self.base_offset, |e| e.offset).max(start_offset);
+        let mut position = self.offset_index()?.lookup(from as i64).map_or(0, |e| e.position as u64);
+        let end = self.size();
+        let (mut raw, mut scratch) = (Vec::new(), Vec::new());
+        loop {
+            let mut candidate = None;
+            self.scan_headers(position, end, |pos, h| {
+                if h.max_timestamp >= timestamp && h.last_offset() as u64 >= start_offset {
+                    candidate = Some((pos, *h));
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })?;
+            let Some((pos, header)) = candidate else {
+                return Ok(None);
+            };
+            raw.resize(header.total_size() as usize, 0);
+            fsutil::read_exact_at(self.log_file()?, &mut raw, pos, &self.log_path)?;
+            let mut hit = None;
+            self.decode_batch(pos, &raw, &mut scratch, |r| {
+                if hit.is_none() && r.offset() >= start_offset && r.timestamp() >= timestamp {
+                    hit = Some((r.offset(), r.timestamp()));
+                }
+            })?;
+            if hit.is_some() {
+                return Ok(hit);
+            }
+            position = pos + header.total_size();
+        }
+    }
+
+    /// Decodes one whole batch read from `position` of this segment, calling `visit` per record
+    /// (control batches included).
+    pub(crate) fn decode_batch(&self, position: u64, raw: &[u8], scratch: &mut Vec<u8>, mut visit: impl FnMut(RecordRef<'_>)) -> Result<()> {
+        scratch.clear();
+        let (header, records) = batch::open_batch(raw, u64::MAX, scratch, true).map_err(|e| self.decode_error(position, e))?;
+        let section = match records {
+            RecordsIn::Batch(r) => &raw[r],
+            RecordsIn::Scratch(r) => &scratch[r],
+        };
+        batch::decode_records(&header, section, |r| {
+            visit(r);
+            Ok(())
+        })
+        .map_err(|e| self.corrupt(position, e))
+    }
+
+    pub(crate) fn decode_error(&self, position: u64, e: batch::DecodeError) -> Error {
+        match e {
+            batch::DecodeError::Format(f) => self.corrupt(position, f),
+            batch::DecodeError::Unsupported(codec) => Error::UnsupportedCodec { codec },
+        }
+    }
+}
+
+fn truncated(what: &'static str, needed: u64, available: u64) -> FormatError {
+    FormatError::Truncated { what, needed, available }
+}
+
+/// Kafka's `TimeIndex.maybeAppend`: only a timestamp larger than the last entry's is added.
+fn maybe_append_time(ti: &Index<TimeEntry>, timestamp: i64, offset: u64) -> Result<()> {
+    match ti.last_entry() {
+        Some(last) if timestamp <= last.timestamp => Ok(()),
+        Some(last) if offset < last.offset => Ok(()),
+        _ => ti.append(TimeEntry { timestamp, offset }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_file_names_are_twenty_digits() {
+        assert_eq!(segment_file_name(0, ".log"), "00000000000000000000.log");
+        assert_eq!(segment_file_name(i64::MAX as u64, ".index"), "09223372036854775807.index");
+        assert_eq!(parse_segment_file_name("00000000000000000042.log", ".log"), Some(42));
+        assert_eq!(parse_segment_file_name("00000000000000000042.log.deleted", ".log"), None);
+        assert_eq!(parse_segment_file_name(".log", ".log"), None);
+        assert_eq!(parse_segment_file_name("-1.log", ".log"), None);
+        assert_eq!(parse_segment_file_name("99999999999999999999.log", ".log"), None);
+    }
+}

@@ -1,0 +1,150 @@
+//! Kafka's zigzag varints (`ByteUtils.java`): zigzag, then unsigned LEB128, low group first.
+//!
+//! | value | bytes |
+//! |---|---|
+//! | 0 | `00` |
+//! | -1 | `01` |
+//! | 1 | `02` |
+//! | 64 | `80 01` |
+//! | -64 | `7F` |
+//! | 300 | `D8 04` |
+//!
+//! An int varint is at most 5 bytes, a long varint at most 10; longer ones are rejected, as Kafka
+//! does. Decoding never reads past the slice it is given.
+
+/// Longest encoding of a 32-bit varint.
+pub(crate) const MAX_VARINT_BYTES: usize = 5;
+/// Longest encoding of a 64-bit varint.
+pub(crate) const MAX_VARLONG_BYTES: usize = 10;
+
+/// Why a varint could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum VarintError {
+    /// The slice ended inside the varint.
+    Truncated,
+    /// More continuation bytes than the type allows.
+    TooLong,
+}
+
+#[inline]
+fn zigzag64(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+fn unzigzag64(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Bytes the zigzag encoding of `v` takes.
+#[inline]
+pub(crate) fn varlong_len(v: i64) -> usize {
+    let z = zigzag64(v);
+    // Each byte carries 7 bits; a zero still takes one byte.
+    let bits = 64 - (z | 1).leading_zeros() as usize;
+    bits.div_ceil(7)
+}
+
+/// Bytes the zigzag encoding of `v` takes.
+#[inline]
+pub(crate) fn varint_len(v: i32) -> usize {
+    varlong_len(v as i64)
+}
+
+/// Appends the zigzag varint encoding of `v`.
+#[inline]
+pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
+    let mut z = zigzag64(v);
+    while z >= 0x80 {
+        out.push((z as u8) | 0x80);
+        z >>= 7;
+    }
+    out.push(z as u8);
+}
+
+/// Appends the zigzag varint encoding of `v`.
+#[inline]
+pub(crate) fn put_varint(out: &mut Vec<u8>, v: i32) {
+    put_varlong(out, v as i64)
+}
+
+#[inline]
+fn read_unsigned(bytes: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, VarintError> {
+    let mut value: u64 = 0;
+    for i in 0..max_bytes {
+        let Some(&b) = bytes.get(*pos + i) else {
+            return Err(VarintError::Truncated);
+        };
+        value |= ((b & 0x7f) as u64) << (7 * i);
+        if b & 0x80 == 0 {
+            *pos += i + 1;
+            return Ok(value);
+        }
+    }
+    Err(VarintError::TooLong)
+}
+
+/// Reads a 64-bit zigzag varint at `*pos`, advancing `*pos` past it.
+#[inline]
+pub(crate) fn read_varlong(bytes: &[u8], pos: &mut usize) -> Result<i64, VarintError> {
+    read_unsigned(bytes, pos, MAX_VARLONG_BYTES).map(unzigzag64)
+}
+
+/// Reads a 32-bit zigzag varint at `*pos`, advancing `*pos` past it.
+#[inline]
+pub(crate) fn read_varint(bytes: &[u8], pos: &mut usize) -> Result<i32, VarintError> {
+    // Five groups carry 35 bits; Kafka keeps the low 32 (the zigzag of an int fits in 32 bits).
+    let z = read_unsigned(bytes, pos, MAX_VARINT_BYTES)? as u32;
+    Ok(((z >> 1) as i32) ^ -((z & 1) as i32))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_the_reference_examples() {
+        let cases: [(i64, &[u8]); 6] = [
+            (0, &[0x00]),
+            (-1, &[0x01]),
+            (1, &[0x02]),
+            (64, &[0x80, 0x01]),
+            (-64, &[0x7f]),
+            (300, &[0xd8, 0x04]),
+        ];
+        for (v, want) in cases {
+            let mut out = Vec::new();
+            put_varlong(&mut out, v);
+            assert_eq!(out, want, "encoding {v}");
+            assert_eq!(varlong_len(v), want.len());
+            let mut pos = 0;
+            assert_eq!(read_varlong(&out, &mut pos), Ok(v));
+            assert_eq!(pos, want.len());
+        }
+    }
+
+    #[test]
+    fn extremes_round_trip_within_the_length_limits() {
+        for v in [i64::MIN, i64::MAX, i32::MIN as i64, i32::MAX as i64] {
+            let mut out = Vec::new();
+            put_varlong(&mut out, v);
+            assert!(out.len() <= MAX_VARLONG_BYTES);
+            assert_eq!(read_varlong(&out, &mut 0), Ok(v));
+        }
+        for v in [i32::MIN, i32::MAX] {
+            let mut out = Vec::new();
+            put_varint(&mut out, v);
+            assert_eq!(out.len(), MAX_VARINT_BYTES);
+            assert_eq!(varint_len(v), MAX_VARINT_BYTES);
+            assert_eq!(read_varint(&out, &mut 0), Ok(v));
+        }
+    }
+
+    #[test]
+    fn rejects_truncated_and_overlong_varints() {
+        assert_eq!(read_varint(&[0x80], &mut 0), Err(VarintError::Truncated));
+        assert_eq!(read_varint(&[], &mut 0), Err(VarintError::Truncated));
+        assert_eq!(read_varint(&[0x80; 6], &mut 0), Err(VarintError::TooLong));
+        assert_eq!(read_varlong(&[0xff; 11], &mut 0), Err(VarintError::TooLong));
+    }
+}
