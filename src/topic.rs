@@ -99,4 +99,60 @@ impl Topic {
     pub fn partitions(&self) -> &[Partition] {
         &self.inner.partitions
     }
+
+    /// The partition Kafka's default partitioner picks for a non-null `key`:
+    /// `toPositive(murmur2(key)) % partitions`, so keys land where a Kafka producer puts them.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("t", 10, TopicConfig::default())?;
+    /// assert_eq!(topic.partition_for_key(b"foobar").id(), 6); // as Kafka's Java producer
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn partition_for_key(&self, key: &[u8]) -> &Partition {
+        let positive = murmur2(key) & 0x7fff_ffff;
+        &self.inner.partitions[positive as usize % self.inner.partitions.len()]
+    }
+}
+
+/// Kafka's 32-bit MurmurHash2 (`Utils.murmur2`): seed `0x9747b28c`, little-endian blocks.
+pub(crate) fn murmur2(data: &[u8]) -> u32 {
+    const SEED: u32 = 0x9747_b28c;
+    const M: u32 = 0x5bd1_e995;
+    const R: u32 = 24;
+    let mut h = SEED ^ data.len() as u32;
+    let mut blocks = data.chunks_exact(4);
+    for block in &mut blocks {
+        let mut k = u32::from_le_bytes(block.try_into().expect("4-byte block"));
+        k = k.wrapping_mul(M);
+        k ^= k >> R;
+        k = k.wrapping_mul(M);
+        h = h.wrapping_mul(M) ^ k;
+    }
+    let tail = blocks.remainder();
+    if !tail.is_empty() {
+        for (i, &b) in tail.iter().enumerate().rev() {
+            h ^= (b as u32) << (8 * i);
+        }
+        h = h.wrapping_mul(M);
+    }
+    h ^= h >> 13;
+    h = h.wrapping_mul(M);
+    h ^ (h >> 15)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::murmur2;
+
+    #[test]
+    fn murmur2_matches_kafkas_test_vectors() {
+        // clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java
+        for (key, want) in [("21", -973_932_308), ("foobar", -790_332_482), ("abc", 479_470_107), ("a-little-bit-long-string", -985_981_536)] {
+            assert_eq!(murmur2(key.as_bytes()) as i32, want, "{key}");
+        }
+    }
 }
