@@ -47,7 +47,11 @@ fn main() -> Result<(), Error> {
         let events: Vec<(String, String, i64)> = (chunk_start..chunk_start + BATCH)
             .map(|i| {
                 let user = format!("user-{}", i % USERS);
-                let json = format!(r#"{{"seq":{i},"user":"{user}","action":"{}","amount":{}}}"#, ["view", "click", "buy"][i % 3], i % 997);
+                let json = format!(
+                    r#"{{"seq":{i},"user":"{user}","action":"{}","amount":{}}}"#,
+                    ["view", "click", "buy"][i % 3],
+                    i % 997
+                );
                 (user, json, start_ms + i as i64)
             })
             .collect();
@@ -56,7 +60,9 @@ fn main() -> Result<(), Error> {
             let records: Vec<Record<'_>> = events
                 .iter()
                 .filter(|(user, _, _)| topic.partition_for_key(user.as_bytes()).id() == p.id())
-                .map(|(user, json, ts)| Record::new(json.as_bytes()).with_key(user.as_bytes()).with_timestamp(*ts).with_headers(&headers))
+                .map(|(user, json, ts)| {
+                    Record::new(json.as_bytes()).with_key(user.as_bytes()).with_timestamp(*ts).with_headers(&headers)
+                })
                 .collect();
             if !records.is_empty() {
                 p.append(&records)?;

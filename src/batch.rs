@@ -298,7 +298,12 @@ pub(crate) enum RecordsIn {
 
 /// Checks a whole batch — header, CRC (unless the caller already did), decompression — and
 /// locates its records section. For a compressed batch the records are appended to `scratch`.
-pub(crate) fn open_batch(batch: &[u8], max_size: u64, scratch: &mut Vec<u8>, check_crc: bool) -> Result<(BatchHeader, RecordsIn), DecodeError> {
+pub(crate) fn open_batch(
+    batch: &[u8],
+    max_size: u64,
+    scratch: &mut Vec<u8>,
+    check_crc: bool,
+) -> Result<(BatchHeader, RecordsIn), DecodeError> {
     let header = BatchHeader::parse(batch).ok_or(FormatError::Truncated {
         what: "batch header",
         needed: HEADER_LEN as u64,
@@ -306,7 +311,12 @@ pub(crate) fn open_batch(batch: &[u8], max_size: u64, scratch: &mut Vec<u8>, che
     })?;
     header.check(max_size)?;
     if header.total_size() != batch.len() as u64 {
-        return Err(FormatError::Truncated { what: "batch", needed: header.total_size(), available: batch.len() as u64 }.into());
+        return Err(FormatError::Truncated {
+            what: "batch",
+            needed: header.total_size(),
+            available: batch.len() as u64,
+        }
+        .into());
     }
     if check_crc {
         verify_crc(batch)?;
@@ -443,7 +453,12 @@ const MAX_RECORDS_BYTES: usize = i32::MAX as usize - HEADER_LEN;
 
 /// Encodes `records` as one batch with base offset 0, appended to `out`. Compressed batches use
 /// `scratch` for the uncompressed records. Errors name the first invalid record.
-pub(crate) fn encode(records: &[Record<'_>], spec: &BatchSpec, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<EncodedBatch, EncodeError> {
+pub(crate) fn encode(
+    records: &[Record<'_>],
+    spec: &BatchSpec,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<EncodedBatch, EncodeError> {
     let count = i32::try_from(records.len()).map_err(|_| EncodeError::TooManyRecords)?;
     assert!(count > 0, "callers reject empty appends");
     let timestamp = |r: &Record<'_>| match spec.timestamp_type {
@@ -465,7 +480,8 @@ pub(crate) fn encode(records: &[Record<'_>], spec: &BatchSpec, out: &mut Vec<u8>
     let plain = if spec.codec == Compression::None { &mut *out } else { &mut *scratch };
     let plain_start = plain.len();
     for (index, r) in records.iter().enumerate() {
-        write_record(plain, r, timestamp(r) - base_timestamp, index as i32).map_err(|reason| EncodeError::Record { index, reason })?;
+        write_record(plain, r, timestamp(r) - base_timestamp, index as i32)
+            .map_err(|reason| EncodeError::Record { index, reason })?;
         if plain.len() - plain_start > MAX_RECORDS_BYTES {
             return Err(EncodeError::TooLarge);
         }
@@ -522,7 +538,12 @@ fn nullable_len(bytes: Option<&[u8]>, what: &'static str) -> Result<i32, &'stati
     bytes.map_or(Ok(-1), |b| len_i32(b, what))
 }
 
-fn write_record(out: &mut Vec<u8>, r: &Record<'_>, timestamp_delta: i64, offset_delta: i32) -> Result<(), &'static str> {
+fn write_record(
+    out: &mut Vec<u8>,
+    r: &Record<'_>,
+    timestamp_delta: i64,
+    offset_delta: i32,
+) -> Result<(), &'static str> {
     let key_len = nullable_len(r.key, "key longer than i32::MAX bytes")?;
     let value_len = nullable_len(r.value, "value longer than i32::MAX bytes")?;
     let header_count = i32::try_from(r.headers.len()).map_err(|_| "too many headers")?;
@@ -670,8 +691,14 @@ mod tests {
             }
         };
         assert!(matches!(check(&|b| b.truncate(60)), FormatError::Truncated { needed: 61, .. }));
-        assert!(matches!(check(&|b| b[8..12].copy_from_slice(&10i32.to_be_bytes())), FormatError::LengthTooSmall { length: 10 }));
-        assert!(matches!(check(&|b| b[8..12].copy_from_slice(&(2i32 << 20).to_be_bytes())), FormatError::LengthTooLarge { .. }));
+        assert!(matches!(
+            check(&|b| b[8..12].copy_from_slice(&10i32.to_be_bytes())),
+            FormatError::LengthTooSmall { length: 10 }
+        ));
+        assert!(matches!(
+            check(&|b| b[8..12].copy_from_slice(&(2i32 << 20).to_be_bytes())),
+            FormatError::LengthTooLarge { .. }
+        ));
         assert!(matches!(check(&|b| b[16] = 1), FormatError::BadMagic { got: 1 }));
         assert!(matches!(check(&|b| b[22] = 5), FormatError::UnknownCodec { id: 5 }));
         assert!(matches!(check(&|b| b[0] = 0x80), FormatError::BadHeaderField { field: "baseOffset", .. }));

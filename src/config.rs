@@ -308,7 +308,11 @@ impl TopicConfig {
             }
         };
         check((1..=9).contains(&self.compression_gzip_level), "compression.gzip.level", "must be 1..=9")?;
-        check((-131_072..=22).contains(&self.compression_zstd_level), "compression.zstd.level", "must be -131072..=22")?;
+        check(
+            (-131_072..=22).contains(&self.compression_zstd_level),
+            "compression.zstd.level",
+            "must be -131072..=22",
+        )?;
         check(self.compression_type.codec().is_available(), "compression.type", "zstd needs the `zstd` cargo feature")?;
         check(self.delete_retention_ms >= 0, "delete.retention.ms", "must be >= 0")?;
         check(self.file_delete_delay_ms >= 0, "file.delete.delay.ms", "must be >= 0")?;

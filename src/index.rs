@@ -217,7 +217,11 @@ impl<E: IndexEntry> Index<E> {
                 reason: format!("length {len} is not a multiple of the {}-byte entry size", E::SIZE),
             });
         }
-        let map = if len == 0 { None } else { Some(MmapOptions::new().map_raw_read_only(&file).map_err(Error::io("mmap", path))?) };
+        let map = if len == 0 {
+            None
+        } else {
+            Some(MmapOptions::new().map_raw_read_only(&file).map_err(Error::io("mmap", path))?)
+        };
         Ok(Index {
             path: path.to_owned(),
             base_offset,
@@ -383,7 +387,10 @@ mod tests {
         index.trim().unwrap();
         assert!(index.append(TimeEntry { timestamp: 300, offset: 30 }).is_err(), "trimmed indexes take no appends");
         let bytes = std::fs::read(&path).unwrap();
-        assert_eq!(bytes, [&100i64.to_be_bytes()[..], &2i32.to_be_bytes(), &250i64.to_be_bytes(), &15i32.to_be_bytes()].concat());
+        assert_eq!(
+            bytes,
+            [&100i64.to_be_bytes()[..], &2i32.to_be_bytes(), &250i64.to_be_bytes(), &15i32.to_be_bytes()].concat()
+        );
         let reopened = Index::<TimeEntry>::open(&path, 5).unwrap();
         assert_eq!(reopened.lookup(249), Some(TimeEntry { timestamp: 100, offset: 7 }));
         assert_eq!(reopened.lookup(10_000), Some(TimeEntry { timestamp: 250, offset: 20 }));

@@ -146,15 +146,24 @@ impl Log {
         let mut topics = BTreeMap::new();
         for (name, (config_text, partition_count)) in found {
             let config = match config_text {
-                Some((path, text)) => TopicConfig::from_properties(&text)
-                    .map_err(|e| Error::BadFile { path, reason: e.to_string() })?,
+                Some((path, text)) => {
+                    TopicConfig::from_properties(&text).map_err(|e| Error::BadFile { path, reason: e.to_string() })?
+                }
                 None => {
                     let config = options.default_topic_config.clone();
                     write_config(&dir, &name, &config)?;
                     config
                 }
             };
-            let topic = open_topic(&dir, &name, partition_count.max(1), Arc::new(config), &options, clean_shutdown, &mut recovery)?;
+            let topic = open_topic(
+                &dir,
+                &name,
+                partition_count.max(1),
+                Arc::new(config),
+                &options,
+                clean_shutdown,
+                &mut recovery,
+            )?;
             topics.insert(name, topic);
         }
         Ok(Log {
@@ -241,7 +250,8 @@ impl Log {
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.check_open()?;
         let _admin = self.inner.admin.lock();
-        let topic = self.inner.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })?;
+        let topic =
+            self.inner.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })?;
         let dir = &self.inner.dir;
         let nonce = self.inner.options.clock.now_ms();
         let mut doomed = Vec::new();
@@ -295,7 +305,9 @@ impl Log {
         }
         match first_error {
             // A clean-shutdown marker is a promise that everything is flushed: only without errors.
-            None => fsutil::write_atomic(&self.inner.dir.join(CLEAN_SHUTDOWN_FILE), b"{\"version\":0,\"brokerEpoch\":0}"),
+            None => {
+                fsutil::write_atomic(&self.inner.dir.join(CLEAN_SHUTDOWN_FILE), b"{\"version\":0,\"brokerEpoch\":0}")
+            }
             Some(e) => Err(e),
         }
     }
@@ -309,7 +321,13 @@ impl Drop for Log {
 
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(Error::io("open", &path))?;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(Error::io("open", &path))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Io {

@@ -174,7 +174,8 @@ impl Partition {
         let (segments, log_end_offset, dir_dirty) = if found.is_empty() {
             (vec![Segment::create(&spec.dir, 0, seg_spec, now)?], 0, true)
         } else {
-            let mut segments: Vec<Segment> = found.into_iter().map(|(base, path, size)| Segment::load(path, base, size, seg_spec, now)).collect();
+            let mut segments: Vec<Segment> =
+                found.into_iter().map(|(base, path, size)| Segment::load(path, base, size, seg_spec, now)).collect();
             let active = segments.last_mut().expect("at least one segment");
             let clean_end = if spec.clean_shutdown { open_active_clean(active).ok() } else { None };
             let log_end_offset = match clean_end {
@@ -296,13 +297,15 @@ impl Partition {
             let mut buffers = buffers.borrow_mut();
             let EncodeBuffers { batch: out, scratch } = &mut *buffers;
             out.clear();
-            let result = batch::encode(records, &spec, out, scratch)
-                .map_err(encode_error)
-                .and_then(|encoded| {
-                    let pending = [PendingBatch { position: 0, last_offset_delta: encoded.last_offset_delta as u32, max_timestamp: encoded.max_timestamp }];
-                    self.check_size(out.len() as u64)?;
-                    self.append_batches(out, &pending)
-                });
+            let result = batch::encode(records, &spec, out, scratch).map_err(encode_error).and_then(|encoded| {
+                let pending = [PendingBatch {
+                    position: 0,
+                    last_offset_delta: encoded.last_offset_delta as u32,
+                    max_timestamp: encoded.max_timestamp,
+                }];
+                self.check_size(out.len() as u64)?;
+                self.append_batches(out, &pending)
+            });
             if out.capacity() > RETAINED_ENCODE_BYTES {
                 *out = Vec::new();
             }
@@ -316,7 +319,11 @@ impl Partition {
     fn check_size(&self, size: u64) -> Result<()> {
         let config = &self.inner.config;
         if size > config.max_message_bytes as u64 {
-            return Err(Error::BatchTooLarge { size, limit: config.max_message_bytes as u64, setting: "max.message.bytes" });
+            return Err(Error::BatchTooLarge {
+                size,
+                limit: config.max_message_bytes as u64,
+                setting: "max.message.bytes",
+            });
         }
         if size > config.segment_bytes as u64 {
             return Err(Error::BatchTooLarge { size, limit: config.segment_bytes as u64, setting: "segment.bytes" });
@@ -384,14 +391,25 @@ impl Partition {
         while position < bytes.len() {
             let invalid = |problem| Error::InvalidBatch { position: position as u64, problem };
             let rest = &bytes[position..];
-            let header = BatchHeader::parse(rest)
-                .ok_or_else(|| invalid(FormatError::Truncated { what: "batch header", needed: HEADER_LEN as u64, available: rest.len() as u64 }))?;
+            let header = BatchHeader::parse(rest).ok_or_else(|| {
+                invalid(FormatError::Truncated {
+                    what: "batch header",
+                    needed: HEADER_LEN as u64,
+                    available: rest.len() as u64,
+                })
+            })?;
             header.check(u64::MAX).map_err(invalid)?;
             let size = header.total_size();
             if size > config.max_message_bytes as u64 {
-                return Err(Error::BatchTooLarge { size, limit: config.max_message_bytes as u64, setting: "max.message.bytes" });
+                return Err(Error::BatchTooLarge {
+                    size,
+                    limit: config.max_message_bytes as u64,
+                    setting: "max.message.bytes",
+                });
             }
-            let batch = rest.get(..size as usize).ok_or_else(|| invalid(FormatError::Truncated { what: "batch", needed: size, available: rest.len() as u64 }))?;
+            let batch = rest.get(..size as usize).ok_or_else(|| {
+                invalid(FormatError::Truncated { what: "batch", needed: size, available: rest.len() as u64 })
+            })?;
             scratch.clear();
             let (header, records) = batch::open_batch(batch, u64::MAX, &mut scratch, true).map_err(|e| match e {
                 batch::DecodeError::Format(f) => invalid(f),
@@ -405,15 +423,25 @@ impl Partition {
             batch::decode_records(&header, section, |r| {
                 missing_key |= r.key().is_none() && !header.is_control();
                 if header.timestamp_type() == batch::TimestampType::CreateTime && r.timestamp() > header.max_timestamp {
-                    return Err(FormatError::MaxTimestampTooSmall { max_timestamp: header.max_timestamp, record_timestamp: r.timestamp() });
+                    return Err(FormatError::MaxTimestampTooSmall {
+                        max_timestamp: header.max_timestamp,
+                        record_timestamp: r.timestamp(),
+                    });
                 }
                 Ok(())
             })
             .map_err(invalid)?;
             if compacted && missing_key {
-                return Err(Error::InvalidRecord { index: pending.len(), reason: "compacted topics reject records without a key" });
+                return Err(Error::InvalidRecord {
+                    index: pending.len(),
+                    reason: "compacted topics reject records without a key",
+                });
             }
-            pending.push(PendingBatch { position, last_offset_delta: header.last_offset_delta as u32, max_timestamp: header.max_timestamp });
+            pending.push(PendingBatch {
+                position,
+                last_offset_delta: header.last_offset_delta as u32,
+                max_timestamp: header.max_timestamp,
+            });
             position += size as usize;
         }
         Ok(pending)
@@ -426,7 +454,11 @@ impl Partition {
         self.check_open()?;
         let first_offset = inner.log_end_offset.load(Ordering::Relaxed);
         let mut next = first_offset;
-        let mut meta = AppendMeta { last_offset: first_offset, max_timestamp: segment::NO_TIMESTAMP, offset_of_max_timestamp: first_offset };
+        let mut meta = AppendMeta {
+            last_offset: first_offset,
+            max_timestamp: segment::NO_TIMESTAMP,
+            offset_of_max_timestamp: first_offset,
+        };
         for b in pending {
             let last = next
                 .checked_add(b.last_offset_delta as u64)
@@ -441,21 +473,33 @@ impl Partition {
             next = last + 1;
         }
         let mut active = inner.segments.read().last().expect("never empty").clone();
-        if active.should_roll(bytes.len() as u64, meta.last_offset, meta.max_timestamp, &inner.config, inner.clock.now_ms()) {
+        if active.should_roll(
+            bytes.len() as u64,
+            meta.last_offset,
+            meta.max_timestamp,
+            &inner.config,
+            inner.clock.now_ms(),
+        ) {
             active = self.roll(&mut writer, &active, first_offset)?;
         }
         active.append(bytes, meta)?;
         inner.log_end_offset.store(next, Ordering::SeqCst);
         drop(writer);
         self.wake_waiters();
-        Ok(AppendInfo { first_offset, last_offset: meta.last_offset, max_timestamp: meta.max_timestamp, batches: pending.len() })
+        Ok(AppendInfo {
+            first_offset,
+            last_offset: meta.last_offset,
+            max_timestamp: meta.max_timestamp,
+            batches: pending.len(),
+        })
     }
 
     /// Seals the active segment and starts a new one at `base_offset` (Kafka's `roll`).
     fn roll(&self, writer: &mut Writer, active: &Arc<Segment>, base_offset: u64) -> Result<Arc<Segment>> {
         let inner = &*self.inner;
         active.seal()?;
-        let segment = Arc::new(Segment::create(&inner.dir, base_offset, segment_spec(&inner.config), inner.clock.now_ms())?);
+        let segment =
+            Arc::new(Segment::create(&inner.dir, base_offset, segment_spec(&inner.config), inner.clock.now_ms())?);
         inner.segments.write().push(segment.clone());
         writer.dir_dirty = true;
         Ok(segment)
@@ -700,8 +744,14 @@ impl Partition {
 
 fn encode_error(e: EncodeError) -> Error {
     match e {
-        EncodeError::TooManyRecords => Error::InvalidRecord { index: i32::MAX as usize, reason: "more than i32::MAX records in one append" },
-        EncodeError::TooLarge => Error::BatchTooLarge { size: i32::MAX as u64 + 1, limit: i32::MAX as u64, setting: "the int32 batch length" },
+        EncodeError::TooManyRecords => {
+            Error::InvalidRecord { index: i32::MAX as usize, reason: "more than i32::MAX records in one append" }
+        }
+        EncodeError::TooLarge => Error::BatchTooLarge {
+            size: i32::MAX as u64 + 1,
+            limit: i32::MAX as u64,
+            setting: "the int32 batch length",
+        },
         EncodeError::Record { index, reason } => Error::InvalidRecord { index, reason },
         EncodeError::Unsupported(codec) => Error::UnsupportedCodec { codec },
     }
@@ -869,7 +919,8 @@ impl Fetch {
                 position = end;
                 continue;
             }
-            let (header, records) = batch::open_batch(batch, u64::MAX, scratch, false).map_err(|e| error(header.base_offset as u64, e))?;
+            let (header, records) =
+                batch::open_batch(batch, u64::MAX, scratch, false).map_err(|e| error(header.base_offset as u64, e))?;
             let (section, base, in_scratch) = match records {
                 RecordsIn::Batch(r) => (&batch[r], raw.as_ptr(), false),
                 RecordsIn::Scratch(r) => (&scratch[r], scratch.as_ptr(), true),

@@ -241,7 +241,11 @@ impl Segment {
         if let Some(f) = self.log.get() {
             return Ok(f);
         }
-        let file = OpenOptions::new().read(true).write(true).open(&self.log_path).map_err(Error::io("open", &self.log_path))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&self.log_path)
+            .map_err(Error::io("open", &self.log_path))?;
         // Another thread may have won the race; either handle is the same file.
         Ok(self.log.get_or_init(|| file))
     }
@@ -315,7 +319,9 @@ impl Segment {
         let n = ti.entries();
         if let (Some(first), Some(last)) = (ti.entry(0), ti.last_entry()) {
             let before_last = ti.entry(n.saturating_sub(2)).expect("n >= 1");
-            if first.offset < self.base_offset || (n > 1 && (before_last.timestamp >= last.timestamp || before_last.offset > last.offset)) {
+            if first.offset < self.base_offset
+                || (n > 1 && (before_last.timestamp >= last.timestamp || before_last.offset > last.offset))
+            {
                 return Err(bad(ti.path(), "time index entries out of order"));
             }
         }
@@ -335,8 +341,13 @@ impl Segment {
     pub(crate) fn activate(&mut self) -> Result<()> {
         let size = self.size();
         let opened = (|| {
-            let oi = Index::open_for_append(&self.sibling(OffsetEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?;
-            let ti = Index::open_for_append(&self.sibling(TimeEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?;
+            let oi = Index::open_for_append(
+                &self.sibling(OffsetEntry::SUFFIX),
+                self.base_offset,
+                self.spec.max_index_bytes,
+            )?;
+            let ti =
+                Index::open_for_append(&self.sibling(TimeEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?;
             self.check_indexes(&oi, &ti)?;
             Ok::<_, Error>((oi, ti))
         })();
@@ -413,7 +424,11 @@ impl Segment {
             }
             let last = header.last_offset() as u64;
             if index {
-                let meta = AppendMeta { last_offset: last, max_timestamp: header.max_timestamp, offset_of_max_timestamp: last };
+                let meta = AppendMeta {
+                    last_offset: last,
+                    max_timestamp: header.max_timestamp,
+                    offset_of_max_timestamp: last,
+                };
                 self.advance_cursor(&mut cursor, pos, total, meta, true)?;
             }
             next_offset = Some(last + 1);
@@ -429,7 +444,12 @@ impl Segment {
 
     /// Header checks for a batch found at a position of this segment with `available` bytes
     /// left in the file, after a batch ending at `previous_next_offset`.
-    fn check_in_sequence(&self, header: &BatchHeader, available: u64, previous_next_offset: Option<u64>) -> Result<(), FormatError> {
+    fn check_in_sequence(
+        &self,
+        header: &BatchHeader,
+        available: u64,
+        previous_next_offset: Option<u64>,
+    ) -> Result<(), FormatError> {
         header.check(crate::config::MAX_SEGMENT_BYTES as u64)?;
         if header.total_size() > available {
             return Err(truncated("batch", header.total_size(), available));
@@ -443,7 +463,10 @@ impl Segment {
             });
         }
         if header.last_offset() as u64 - self.base_offset > i32::MAX as u64 {
-            return Err(FormatError::BadHeaderField { field: "lastOffsetDelta (beyond the segment's relative offsets)", value: header.last_offset() });
+            return Err(FormatError::BadHeaderField {
+                field: "lastOffsetDelta (beyond the segment's relative offsets)",
+                value: header.last_offset(),
+            });
         }
         Ok(())
     }
@@ -456,7 +479,14 @@ impl Segment {
         Ok(())
     }
 
-    fn advance_cursor(&self, cursor: &mut IndexCursor, position: u64, bytes: u64, meta: AppendMeta, rebuilding: bool) -> Result<()> {
+    fn advance_cursor(
+        &self,
+        cursor: &mut IndexCursor,
+        position: u64,
+        bytes: u64,
+        meta: AppendMeta,
+        rebuilding: bool,
+    ) -> Result<()> {
         let (oi, ti) = (self.offset_index.get().expect("active"), self.time_index.get().expect("active"));
         if meta.max_timestamp > cursor.max_timestamp_so_far {
             cursor.max_timestamp_so_far = meta.max_timestamp;
@@ -490,7 +520,14 @@ impl Segment {
 
     /// Whether an append of `bytes` whose batches end at `last_offset` with largest timestamp
     /// `max_timestamp` must go to a new segment (Kafka's `LogSegment.shouldRoll`).
-    pub(crate) fn should_roll(&self, bytes: u64, last_offset: u64, max_timestamp: i64, config: &crate::TopicConfig, now_ms: i64) -> bool {
+    pub(crate) fn should_roll(
+        &self,
+        bytes: u64,
+        last_offset: u64,
+        max_timestamp: i64,
+        config: &crate::TopicConfig,
+        now_ms: i64,
+    ) -> bool {
         let size = self.size();
         if size == 0 {
             return false;
@@ -568,7 +605,12 @@ impl Segment {
 
     /// Walks batch headers from `position` to `end`, calling `visit` with each batch's position
     /// and header until it breaks. Headers are checked before their lengths are used.
-    pub(crate) fn scan_headers(&self, mut position: u64, end: u64, mut visit: impl FnMut(u64, &BatchHeader) -> ControlFlow<()>) -> Result<()> {
+    pub(crate) fn scan_headers(
+        &self,
+        mut position: u64,
+        end: u64,
+        mut visit: impl FnMut(u64, &BatchHeader) -> ControlFlow<()>,
+    ) -> Result<()> {
         let file = self.log_file()?;
         let mut chunk = [0u8; SCAN_CHUNK_BYTES];
         let (mut chunk_start, mut chunk_len) = (0u64, 0usize);
@@ -676,9 +718,16 @@ impl Segment {
 
     /// Decodes one whole batch read from `position` of this segment, calling `visit` per record
     /// (control batches included).
-    pub(crate) fn decode_batch(&self, position: u64, raw: &[u8], scratch: &mut Vec<u8>, mut visit: impl FnMut(RecordRef<'_>)) -> Result<()> {
+    pub(crate) fn decode_batch(
+        &self,
+        position: u64,
+        raw: &[u8],
+        scratch: &mut Vec<u8>,
+        mut visit: impl FnMut(RecordRef<'_>),
+    ) -> Result<()> {
         scratch.clear();
-        let (header, records) = batch::open_batch(raw, u64::MAX, scratch, true).map_err(|e| self.decode_error(position, e))?;
+        let (header, records) =
+            batch::open_batch(raw, u64::MAX, scratch, true).map_err(|e| self.decode_error(position, e))?;
         let section = match records {
             RecordsIn::Batch(r) => &raw[r],
             RecordsIn::Scratch(r) => &scratch[r],

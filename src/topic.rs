@@ -66,7 +66,10 @@ pub struct Topic {
 
 impl fmt::Debug for Topic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Topic").field("name", &self.inner.name).field("partitions", &self.inner.partitions.len()).finish()
+        f.debug_struct("Topic")
+            .field("name", &self.inner.name)
+            .field("partitions", &self.inner.partitions.len())
+            .finish()
     }
 }
 
@@ -151,7 +154,12 @@ mod tests {
     #[test]
     fn murmur2_matches_kafkas_test_vectors() {
         // clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java
-        for (key, want) in [("21", -973_932_308), ("foobar", -790_332_482), ("abc", 479_470_107), ("a-little-bit-long-string", -985_981_536)] {
+        for (key, want) in [
+            ("21", -973_932_308),
+            ("foobar", -790_332_482),
+            ("abc", 479_470_107),
+            ("a-little-bit-long-string", -985_981_536),
+        ] {
             assert_eq!(murmur2(key.as_bytes()) as i32, want, "{key}");
         }
     }

@@ -104,14 +104,8 @@ mod tests {
 
     #[test]
     fn encodes_the_reference_examples() {
-        let cases: [(i64, &[u8]); 6] = [
-            (0, &[0x00]),
-            (-1, &[0x01]),
-            (1, &[0x02]),
-            (64, &[0x80, 0x01]),
-            (-64, &[0x7f]),
-            (300, &[0xd8, 0x04]),
-        ];
+        let cases: [(i64, &[u8]); 6] =
+            [(0, &[0x00]), (-1, &[0x01]), (1, &[0x02]), (64, &[0x80, 0x01]), (-64, &[0x7f]), (300, &[0xd8, 0x04])];
         for (v, want) in cases {
             let mut out = Vec::new();
             put_varlong(&mut out, v);

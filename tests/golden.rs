@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use partlog::{BatchHeader, Compression, Error, Fetch, Log, Partition};
+use partlog::{BatchHeader, Fetch, Log, Partition};
 use serde_json::Value;
 
 fn data(name: &str) -> PathBuf {
@@ -46,11 +46,19 @@ fn check_records(name: &str) {
     let first = batches[0]["base_offset"].as_u64().unwrap();
     let last = batches.last().unwrap();
     assert_eq!(p.log_start_offset(), first, "{name}");
-    assert_eq!(p.log_end_offset(), last["base_offset"].as_u64().unwrap() + last["last_offset_delta"].as_u64().unwrap() + 1);
-    assert!(log.recovery_report().is_empty(), "{name}: a valid segment must not be truncated: {:?}", log.recovery_report());
+    assert_eq!(
+        p.log_end_offset(),
+        last["base_offset"].as_u64().unwrap() + last["last_offset_delta"].as_u64().unwrap() + 1
+    );
+    assert!(
+        log.recovery_report().is_empty(),
+        "{name}: a valid segment must not be truncated: {:?}",
+        log.recovery_report()
+    );
 
     // Every data record, in order, through fetches of varying sizes (control batches skipped).
-    let want: Vec<&Value> = expected["records"].as_array().unwrap().iter().filter(|r| r.get("control").is_none()).collect();
+    let want: Vec<&Value> =
+        expected["records"].as_array().unwrap().iter().filter(|r| r.get("control").is_none()).collect();
     let mut got = Vec::new();
     let mut fetch = Fetch::new();
     let mut next = first;
@@ -70,7 +78,8 @@ fn check_records(name: &str) {
         assert_eq!(g.timestamp, w["timestamp"].as_i64().unwrap(), "{at}");
         assert_eq!(g.key, hex(&w["key"]), "{at} key");
         assert_eq!(g.value, hex(&w["value"]), "{at} value");
-        let headers: Vec<(String, Option<Vec<u8>>)> = g.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
+        let headers: Vec<(String, Option<Vec<u8>>)> =
+            g.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
         let want_headers: Vec<(String, Option<Vec<u8>>)> =
             w["headers"].as_array().unwrap().iter().map(|h| (h[0].as_str().unwrap().to_owned(), hex(&h[1]))).collect();
         assert_eq!(headers, want_headers, "{at} headers");
@@ -97,8 +106,12 @@ fn check_records(name: &str) {
 
     // Offset for timestamp: the first record in offset order (control records count, as in
     // Kafka's ListOffsets) whose timestamp is at or after T.
-    let all: Vec<(u64, i64)> =
-        expected["records"].as_array().unwrap().iter().map(|r| (r["offset"].as_u64().unwrap(), r["timestamp"].as_i64().unwrap())).collect();
+    let all: Vec<(u64, i64)> = expected["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["offset"].as_u64().unwrap(), r["timestamp"].as_i64().unwrap()))
+        .collect();
     let (min_ts, max_ts) = (all.iter().map(|r| r.1).min().unwrap(), all.iter().map(|r| r.1).max().unwrap());
     for t in (min_ts - 10..=max_ts + 10).step_by(((max_ts - min_ts) / 97).max(1) as usize).chain([max_ts, max_ts + 1]) {
         let want = all.iter().find(|r| r.1 >= t).copied();
@@ -158,7 +171,7 @@ fn zstd_segments_without_the_feature_give_unsupported_codec() {
     let (_log, p) = open_golden("zstd.log", dir.path());
     assert_eq!(p.log_end_offset(), 301);
     match p.read(0, 1 << 20) {
-        Err(Error::UnsupportedCodec { codec: Compression::Zstd }) => {}
+        Err(partlog::Error::UnsupportedCodec { codec: partlog::Compression::Zstd }) => {}
         other => panic!("expected UnsupportedCodec, got {other:?}"),
     }
 }

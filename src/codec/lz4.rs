@@ -109,7 +109,10 @@ pub(super) fn decompress(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Resul
         }
         let len = (size_field & !BLOCK_UNCOMPRESSED) as usize;
         if len > frame.block_max {
-            return Err(Failure::corrupt(format!("block of {len} bytes exceeds the frame's {} byte blocks", frame.block_max)));
+            return Err(Failure::corrupt(format!(
+                "block of {len} bytes exceeds the frame's {} byte blocks",
+                frame.block_max
+            )));
         }
         let block = input.get(pos..pos + len).ok_or_else(|| Failure::corrupt("block extends past the frame"))?;
         pos += len;
@@ -185,12 +188,7 @@ fn xxh32(input: &[u8], seed: u32) -> u32 {
 
     let mut stripes = input.chunks_exact(16);
     let mut hash = if input.len() >= 16 {
-        let mut v = [
-            seed.wrapping_add(P1).wrapping_add(P2),
-            seed.wrapping_add(P2),
-            seed,
-            seed.wrapping_sub(P1),
-        ];
+        let mut v = [seed.wrapping_add(P1).wrapping_add(P2), seed.wrapping_add(P2), seed, seed.wrapping_sub(P1)];
         for stripe in &mut stripes {
             for (i, acc) in v.iter_mut().enumerate() {
                 *acc = round(*acc, lane(&stripe[4 * i..4 * i + 4]));

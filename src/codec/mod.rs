@@ -44,13 +44,8 @@ pub enum Compression {
 
 impl Compression {
     /// All codecs, in id order.
-    pub const ALL: [Compression; 5] = [
-        Compression::None,
-        Compression::Gzip,
-        Compression::Snappy,
-        Compression::Lz4,
-        Compression::Zstd,
-    ];
+    pub const ALL: [Compression; 5] =
+        [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
 
     /// The codec for the attribute bits 0..2, or `None` for the undefined ids 5..7.
     pub fn from_id(id: u8) -> Option<Compression> {
@@ -143,13 +138,19 @@ pub(crate) fn compress(codec: Compression, levels: Levels, input: &[u8], out: &m
 #[derive(Debug)]
 pub(crate) enum DecompressError {
     /// The codec is not compiled in.
+    #[cfg_attr(feature = "zstd", allow(dead_code))]
     Unsupported(Compression),
     /// The stream is malformed or expands past the limit.
     Format(FormatError),
 }
 
 /// Appends the decompression of `input` to `out`, adding at most `limit` bytes.
-pub(crate) fn decompress(codec: Compression, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), DecompressError> {
+pub(crate) fn decompress(
+    codec: Compression,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), DecompressError> {
     let start = out.len();
     let result = match codec {
         Compression::None => {

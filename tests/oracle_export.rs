@@ -1,0 +1,158 @@
+//! Writes segments for every codec for an independent reader to check. With
+//! `PARTLOG_ORACLE_DIR=dir` the data directory is left there, one partition per case, each with an
+//! `expected.json` of every record; `.ci/run` then has kafka-python validate every `.log`, compare
+//! the records, and check the `.index` / `.timeindex` files against Kafka's rules
+//! (`tests/kafka_python/validate.py`). Without the variable the export goes to a temporary
+//! directory and is read back here.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use partlog::{Compression, CompressionType, Header, Log, OwnedRecord, Record, TimestampType, TopicConfig};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+fn json_bytes(v: Option<&[u8]>) -> serde_json::Value {
+    v.map_or(serde_json::Value::Null, |b| serde_json::Value::String(hex(b)))
+}
+
+/// Deterministic, awkward records: null keys, empty keys, tombstones, empty values, binary
+/// values, ~70 KB values, headers with non-ASCII keys and null values, timestamps that step back.
+struct Generated {
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    timestamp: i64,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+fn generate(n: usize, seed: u64) -> Vec<Generated> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut next = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as usize
+    };
+    let mut ts = 1_700_000_000_000i64;
+    (0..n)
+        .map(|i| {
+            ts += [0, 1, 3, 250, 60_000][next() % 5];
+            let timestamp = if next() % 12 == 0 { ts - (next() % 5000) as i64 } else { ts };
+            let key = match i % 4 {
+                0 => None,
+                1 => Some(Vec::new()),
+                _ => Some(format!("key-{}", i % 13).into_bytes()),
+            };
+            let value = match i % 11 {
+                3 if key.is_some() => None,
+                5 => Some(Vec::new()),
+                7 => Some((0..next() % 64).map(|_| next() as u8).collect()),
+                _ if i % 97 == 40 => Some(format!("big-{i}:").repeat(70_000 / 8).into_bytes()),
+                _ => Some(format!("value-{i} {}", "ßtraße 日本語 ".repeat(next() % 6)).into_bytes()),
+            };
+            let mut headers = Vec::new();
+            if i % 3 != 0 {
+                headers.push(("idx".to_string(), Some(i.to_string().into_bytes())));
+            }
+            if i % 3 == 2 {
+                headers
+                    .push(("ключ".to_string(), if i % 2 == 0 { None } else { Some("значение".as_bytes().to_vec()) }));
+            }
+            Generated { key, value, timestamp, headers }
+        })
+        .collect()
+}
+
+fn export(dir: &std::path::Path) -> Vec<(String, Vec<OwnedRecord>)> {
+    let log = Log::open(dir).unwrap();
+    let mut cases: Vec<(String, TopicConfig)> = Vec::new();
+    for codec in Compression::ALL.into_iter().filter(|c| c.is_available()) {
+        let mut config = TopicConfig::default();
+        config.compression_type = CompressionType::Codec(codec);
+        // Compressed batches are small: smaller segments give several of them too.
+        config.segment_bytes = if codec == Compression::None { 96 * 1024 } else { 12 * 1024 };
+        config.index_interval_bytes = 1024;
+        cases.push((format!("export-{codec}"), config));
+    }
+    let mut config = TopicConfig::default();
+    config.message_timestamp_type = TimestampType::LogAppendTime;
+    config.segment_bytes = 96 * 1024;
+    cases.push(("export-logappendtime".into(), config));
+
+    let mut out = Vec::new();
+    for (seed, (name, config)) in cases.into_iter().enumerate() {
+        let p = log.create_topic(&name, 1, config).unwrap().partition(0).unwrap();
+        let generated = generate(900, seed as u64);
+        // Batches of varying size: 1, 7, 50, 1, 7, 50, ...
+        let mut i = 0;
+        for size in [1usize, 7, 50].into_iter().cycle() {
+            if i >= generated.len() {
+                break;
+            }
+            let chunk = &generated[i..(i + size).min(generated.len())];
+            let headers: Vec<Vec<Header<'_>>> = chunk
+                .iter()
+                .map(|g| g.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect())
+                .collect();
+            let records: Vec<Record<'_>> = chunk
+                .iter()
+                .zip(&headers)
+                .map(|(g, h)| Record {
+                    key: g.key.as_deref(),
+                    value: g.value.as_deref(),
+                    timestamp: Some(g.timestamp),
+                    headers: h,
+                })
+                .collect();
+            p.append(&records).unwrap();
+            i += size;
+        }
+        let records = p.read(0, usize::MAX).unwrap();
+        assert_eq!(records.len(), generated.len());
+        assert!(p.segments().len() > 1, "{name}: expected several segments");
+        let expected: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "offset": r.offset,
+                    "timestamp": r.timestamp,
+                    "key": json_bytes(r.key.as_deref()),
+                    "value": json_bytes(r.value.as_deref()),
+                    "headers": r.headers.iter().map(|h| serde_json::json!([h.key, json_bytes(h.value.as_deref())])).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let sidecar =
+            serde_json::json!({ "index_interval_bytes": p.config().index_interval_bytes, "records": expected });
+        std::fs::write(p.dir().join("expected.json"), serde_json::to_vec(&sidecar).unwrap()).unwrap();
+        // What was generated is what is stored (LogAppendTime replaces timestamps).
+        for (r, g) in records.iter().zip(&generated) {
+            assert_eq!((r.key.as_deref(), r.value.as_deref()), (g.key.as_deref(), g.value.as_deref()));
+            assert_eq!(r.headers.len(), g.headers.len());
+            if !name.ends_with("logappendtime") {
+                assert_eq!(r.timestamp, g.timestamp);
+            }
+        }
+        out.push((name, records));
+    }
+    log.close().unwrap();
+    out
+}
+
+#[test]
+fn exports_segments_of_every_codec_for_kafka_python() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("PARTLOG_ORACLE_DIR").map_or_else(|| temp.path().to_owned(), PathBuf::from);
+    let _ = std::fs::remove_dir_all(&dir);
+    let exported = export(&dir);
+
+    // Reopened after a clean close: the same records, without recovery.
+    let log = Log::open(&dir).unwrap();
+    assert!(log.recovery_report().is_empty());
+    for (name, records) in exported {
+        assert_eq!(log.partition(&name, 0).unwrap().read(0, usize::MAX).unwrap(), records, "{name}");
+    }
+}
