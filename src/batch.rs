@@ -273,6 +273,95 @@ pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[BASE_OFFSET..BASE_OFFSET + BASE_OFFSET_LEN].copy_from_slice(&base_offset.to_be_bytes());
 }
 
+/// Decodes every batch in `bytes` — Kafka RecordBatch v2 batches back to back, as returned by
+/// [`Partition::read_raw`](crate::Partition::read_raw) or found in a `.log` file — checking each
+/// fully (length, magic, CRC, codec, records), and calls `visit` for every record, control
+/// batches included. Returns the number of batches. Errors name the batch's byte position.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{batch, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+/// let mut raw = Vec::new();
+/// p.read_raw(0, 1 << 20, &mut raw)?;
+///
+/// let mut values = Vec::new();
+/// let batches = batch::for_each_record(&raw, |_header, r| values.push(r.value().unwrap().to_vec()))?;
+/// assert_eq!((batches, values), (1, vec![b"a".to_vec(), b"b".to_vec()]));
+/// assert!(batch::for_each_record(&raw[..raw.len() - 1], |_, _| {}).is_err());
+/// # Ok::<(), partlog::Error>(())
+/// ```
+pub fn for_each_record(
+    bytes: &[u8],
+    mut visit: impl FnMut(&BatchHeader, RecordRef<'_>),
+) -> Result<usize, crate::Error> {
+    walk_batches(
+        bytes,
+        |_, _| Ok(()),
+        |header, r| {
+            visit(header, r);
+            Ok(())
+        },
+    )
+}
+
+/// Checks every batch in `bytes` fully, calling `on_batch` with each batch's position and header
+/// (after the header checks, before decompression) and `on_record` for each of its records.
+/// Format problems become [`Error::InvalidBatch`](crate::Error::InvalidBatch) with the position;
+/// the callbacks' errors are returned as they are.
+pub(crate) fn walk_batches(
+    bytes: &[u8],
+    mut on_batch: impl FnMut(usize, &BatchHeader) -> Result<(), crate::Error>,
+    mut on_record: impl FnMut(&BatchHeader, RecordRef<'_>) -> Result<(), crate::Error>,
+) -> Result<usize, crate::Error> {
+    let mut scratch = Vec::new();
+    let mut position = 0;
+    let mut batches = 0;
+    while position < bytes.len() {
+        let invalid = |problem| crate::Error::InvalidBatch { position: position as u64, problem };
+        let rest = &bytes[position..];
+        let header = BatchHeader::parse(rest).ok_or_else(|| {
+            invalid(FormatError::Truncated {
+                what: "batch header",
+                needed: HEADER_LEN as u64,
+                available: rest.len() as u64,
+            })
+        })?;
+        header.check(u64::MAX).map_err(invalid)?;
+        let size = header.total_size() as usize;
+        let batch = rest.get(..size).ok_or_else(|| {
+            invalid(FormatError::Truncated { what: "batch", needed: size as u64, available: rest.len() as u64 })
+        })?;
+        on_batch(position, &header)?;
+        scratch.clear();
+        let (header, records) = open_batch(batch, u64::MAX, &mut scratch, true).map_err(|e| match e {
+            DecodeError::Format(f) => invalid(f),
+            DecodeError::Unsupported(codec) => crate::Error::UnsupportedCodec { codec },
+        })?;
+        let section = match records {
+            RecordsIn::Batch(r) => &batch[r],
+            RecordsIn::Scratch(r) => &scratch[r],
+        };
+        let mut stopped = None;
+        let decoded = decode_records(&header, section, |r| {
+            on_record(&header, r).map_err(|e| {
+                stopped = Some(e);
+                FormatError::BadRecord { index: 0, problem: "rejected by the caller" }
+            })
+        });
+        if let Some(e) = stopped {
+            return Err(e);
+        }
+        decoded.map_err(invalid)?;
+        batches += 1;
+        position += size;
+    }
+    Ok(batches)
+}
+
 /// Why a batch could not be decoded.
 #[derive(Debug)]
 pub(crate) enum DecodeError {

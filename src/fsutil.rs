@@ -23,11 +23,15 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("fsync directory", dir))
 }
 
-/// Writes `contents` to `path` atomically: a temporary file, fsync, rename, fsync of the directory.
+/// Prefix of temporary files. `~` cannot appear in a topic name, so a temporary file never has
+/// the name of another topic's file, and the name stays within 255 bytes for the longest topic.
+pub(crate) const TMP_PREFIX: &str = "~";
+
+/// Writes `contents` to `path` atomically: a temporary file `~<name>`, fsync, rename, fsync of
+/// the directory.
 pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
+    let name = path.file_name().expect("a file path").to_string_lossy();
+    let tmp = path.with_file_name(format!("{TMP_PREFIX}{name}"));
     {
         let file = File::create(&tmp).map_err(Error::io("create", &tmp))?;
         file.write_all_at(contents, 0).map_err(Error::io("write", &tmp))?;

@@ -6,9 +6,13 @@
 //! |---|---|
 //! | `.lock` | held with an advisory lock while the directory is open |
 //! | `.kafka_cleanshutdown` | written on close after everything was flushed; deleted at open |
-//! | `topic-configs/<topic>.properties` | the topic's config, Kafka `key=value` properties |
+//! | `topic-configs/<topic>` | the topic's config, Kafka `key=value` properties |
 //! | `<topic>-<partition>/` | a partition: segments, as in a Kafka broker's log dir |
-//! | `<topic>-<partition>.<id>-delete/` | a partition of a deleted topic, removed at open |
+//! | `<topic prefix>-<partition>.<id>-delete/` | a partition of a deleted topic, removed at open |
+//!
+//! Names stay within the 255-byte file name limit for the longest topic name (249 bytes):
+//! config files carry no suffix, temporary files a one-character `~` prefix, and deletion
+//! directories a prefix of the topic name plus a unique id.
 //!
 //! Topics are found again at open from their config files and partition directories; a
 //! partition directory copied from a Kafka broker opens as a partition of its topic, with the
@@ -32,7 +36,6 @@ use crate::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
 const LOCK_FILE: &str = ".lock";
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const CONFIG_DIR: &str = "topic-configs";
-const CONFIG_SUFFIX: &str = ".properties";
 const DELETE_SUFFIX: &str = "-delete";
 
 /// How a [`Log`] is opened.
@@ -253,11 +256,10 @@ impl Log {
         let topic =
             self.inner.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })?;
         let dir = &self.inner.dir;
-        let nonce = self.inner.options.clock.now_ms();
         let mut doomed = Vec::new();
         for p in topic.partitions() {
             p.abandon();
-            let target = dir.join(format!("{}.{nonce:x}{DELETE_SUFFIX}", p.name()));
+            let target = dir.join(delete_dir_name(name, p.id()));
             std::fs::rename(p.dir(), &target).map_err(Error::io("rename for deletion", p.dir()))?;
             doomed.push(target);
         }
@@ -340,7 +342,15 @@ fn lock_dir(dir: &Path) -> Result<File> {
 }
 
 fn config_path(dir: &Path, topic: &str) -> PathBuf {
-    dir.join(CONFIG_DIR).join(format!("{topic}{CONFIG_SUFFIX}"))
+    dir.join(CONFIG_DIR).join(topic)
+}
+
+/// `<topic prefix>-<partition>.<unique id>-delete`, at most 200 + 6 + 1 + 32 + 7 bytes.
+fn delete_dir_name(topic: &str, partition: u32) -> String {
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let unique = format!("{nanos:x}{:x}", SEQUENCE.fetch_add(1, Ordering::Relaxed));
+    format!("{}-{partition}.{unique}{DELETE_SUFFIX}", &topic[..topic.len().min(200)])
 }
 
 fn write_config(dir: &Path, topic: &str, config: &TopicConfig) -> Result<()> {
@@ -378,12 +388,17 @@ fn discover(dir: &Path) -> Result<Found> {
     let config_dir = dir.join(CONFIG_DIR);
     for entry in std::fs::read_dir(&config_dir).map_err(Error::io("list", &config_dir))? {
         let entry = entry.map_err(Error::io("list", &config_dir))?;
-        let Ok(name) = entry.file_name().into_string() else { continue };
-        let Some(topic) = name.strip_suffix(CONFIG_SUFFIX).filter(|t| validate_topic_name(t).is_ok()) else {
+        let Ok(topic) = entry.file_name().into_string() else { continue };
+        if topic.starts_with(fsutil::TMP_PREFIX) {
+            // An unfinished write: the previous version, if any, is still in place.
+            std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
             continue;
-        };
+        }
+        if validate_topic_name(&topic).is_err() {
+            continue;
+        }
         let text = std::fs::read_to_string(entry.path()).map_err(Error::io("read", entry.path()))?;
-        found.entry(topic.to_owned()).or_default().0 = Some((entry.path(), text));
+        found.entry(topic).or_default().0 = Some((entry.path(), text));
     }
     Ok(found)
 }

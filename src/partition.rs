@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::batch::{self, BatchHeader, BatchSpec, EncodeError, RecordsIn, HEADER_LEN};
+use crate::batch::{self, BatchHeader, BatchSpec, EncodeError, RecordsIn};
 use crate::clock::Clock;
 use crate::config::TopicConfig;
 use crate::error::{Error, FormatError, Result};
@@ -386,64 +386,47 @@ impl Partition {
         let config = &self.inner.config;
         let compacted = config.cleanup_policy.compacts();
         let mut pending = Vec::new();
-        let mut scratch = Vec::new();
-        let mut position = 0usize;
-        while position < bytes.len() {
-            let invalid = |problem| Error::InvalidBatch { position: position as u64, problem };
-            let rest = &bytes[position..];
-            let header = BatchHeader::parse(rest).ok_or_else(|| {
-                invalid(FormatError::Truncated {
-                    what: "batch header",
-                    needed: HEADER_LEN as u64,
-                    available: rest.len() as u64,
-                })
-            })?;
-            header.check(u64::MAX).map_err(invalid)?;
-            let size = header.total_size();
-            if size > config.max_message_bytes as u64 {
-                return Err(Error::BatchTooLarge {
-                    size,
-                    limit: config.max_message_bytes as u64,
-                    setting: "max.message.bytes",
+        let current_batch = std::cell::Cell::new(0usize);
+        let records_seen = std::cell::Cell::new(0usize);
+        batch::walk_batches(
+            bytes,
+            |position, header| {
+                current_batch.set(position);
+                let size = header.total_size();
+                if size > config.max_message_bytes as u64 {
+                    return Err(Error::BatchTooLarge {
+                        size,
+                        limit: config.max_message_bytes as u64,
+                        setting: "max.message.bytes",
+                    });
+                }
+                pending.push(PendingBatch {
+                    position,
+                    last_offset_delta: header.last_offset_delta as u32,
+                    max_timestamp: header.max_timestamp,
                 });
-            }
-            let batch = rest.get(..size as usize).ok_or_else(|| {
-                invalid(FormatError::Truncated { what: "batch", needed: size, available: rest.len() as u64 })
-            })?;
-            scratch.clear();
-            let (header, records) = batch::open_batch(batch, u64::MAX, &mut scratch, true).map_err(|e| match e {
-                batch::DecodeError::Format(f) => invalid(f),
-                batch::DecodeError::Unsupported(codec) => Error::UnsupportedCodec { codec },
-            })?;
-            let section = match records {
-                RecordsIn::Batch(r) => &batch[r],
-                RecordsIn::Scratch(r) => &scratch[r],
-            };
-            let mut missing_key = false;
-            batch::decode_records(&header, section, |r| {
-                missing_key |= r.key().is_none() && !header.is_control();
+                Ok(())
+            },
+            |header, r| {
+                let index = records_seen.replace(records_seen.get() + 1);
+                if compacted && r.key().is_none() && !header.is_control() {
+                    return Err(Error::InvalidRecord {
+                        index,
+                        reason: "compacted topics reject records without a key",
+                    });
+                }
                 if header.timestamp_type() == batch::TimestampType::CreateTime && r.timestamp() > header.max_timestamp {
-                    return Err(FormatError::MaxTimestampTooSmall {
-                        max_timestamp: header.max_timestamp,
-                        record_timestamp: r.timestamp(),
+                    return Err(Error::InvalidBatch {
+                        position: current_batch.get() as u64,
+                        problem: FormatError::MaxTimestampTooSmall {
+                            max_timestamp: header.max_timestamp,
+                            record_timestamp: r.timestamp(),
+                        },
                     });
                 }
                 Ok(())
-            })
-            .map_err(invalid)?;
-            if compacted && missing_key {
-                return Err(Error::InvalidRecord {
-                    index: pending.len(),
-                    reason: "compacted topics reject records without a key",
-                });
-            }
-            pending.push(PendingBatch {
-                position,
-                last_offset_delta: header.last_offset_delta as u32,
-                max_timestamp: header.max_timestamp,
-            });
-            position += size as usize;
-        }
+            },
+        )?;
         Ok(pending)
     }
 
@@ -480,7 +463,7 @@ impl Partition {
             &inner.config,
             inner.clock.now_ms(),
         ) {
-            active = self.roll(&mut writer, &active, first_offset)?;
+            active = self.roll_to(&mut writer, &active, first_offset)?;
         }
         active.append(bytes, meta)?;
         inner.log_end_offset.store(next, Ordering::SeqCst);
@@ -494,8 +477,34 @@ impl Partition {
         })
     }
 
+    /// Starts a new segment at the log end offset now, sealing the active one (trimmed indexes,
+    /// fsync), unless the active segment is empty. Segments also roll on their own by
+    /// `segment.bytes`, `segment.ms` and full indexes.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.roll()?; // empty: nothing to do
+    /// p.append(&[Record::new(b"a")])?;
+    /// p.roll()?;
+    /// assert_eq!(p.segments().iter().map(|s| s.base_offset()).collect::<Vec<_>>(), [0, 1]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn roll(&self) -> Result<()> {
+        let mut writer = self.inner.writer.lock();
+        self.check_open()?;
+        let active = self.inner.segments.read().last().expect("never empty").clone();
+        if active.size() > 0 {
+            self.roll_to(&mut writer, &active, self.inner.log_end_offset.load(Ordering::Relaxed))?;
+        }
+        Ok(())
+    }
+
     /// Seals the active segment and starts a new one at `base_offset` (Kafka's `roll`).
-    fn roll(&self, writer: &mut Writer, active: &Arc<Segment>, base_offset: u64) -> Result<Arc<Segment>> {
+    fn roll_to(&self, writer: &mut Writer, active: &Arc<Segment>, base_offset: u64) -> Result<Arc<Segment>> {
         let inner = &*self.inner;
         active.seal()?;
         let segment =

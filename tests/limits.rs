@@ -1,0 +1,301 @@
+//! Every limit and every bad input returns its documented error, and loses nothing.
+
+use partlog::{
+    batch, BatchHeader, CleanupPolicy, Compression, CompressionType, Error, FormatError, Log, Partition, Record,
+    TopicConfig,
+};
+
+fn partition_with(config: TopicConfig) -> (tempfile::TempDir, Log, Partition) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    (dir, log, p)
+}
+
+fn raw_batch(p: &Partition, records: &[Record<'_>]) -> Vec<u8> {
+    let from = p.log_end_offset();
+    p.append(records).unwrap();
+    let mut raw = Vec::new();
+    p.read_raw(from, usize::MAX, &mut raw).unwrap();
+    raw
+}
+
+#[test]
+fn reads_outside_the_log_report_the_valid_range() {
+    let (_dir, _log, p) = partition_with(TopicConfig::default());
+    p.append(&[Record::new(b"a"), Record::new(b"b")]).unwrap();
+    match p.read(3, 100) {
+        Err(Error::OffsetOutOfRange { offset: 3, log_start_offset: 0, log_end_offset: 2, partition: 0, topic }) => {
+            assert_eq!(topic, "t")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.read(2, 100).unwrap(), vec![], "reading at the log end offset returns nothing");
+    let msg = p.read(9, 100).unwrap_err().to_string();
+    assert!(msg.contains("0..2"), "the message names the range: {msg}");
+}
+
+#[test]
+fn batches_over_max_message_bytes_are_rejected_and_nothing_is_written() {
+    let mut config = TopicConfig::default();
+    config.max_message_bytes = 1000;
+    let (_dir, _log, p) = partition_with(config);
+    let big = vec![7u8; 2000];
+    match p.append(&[Record::new(&big)]) {
+        Err(Error::BatchTooLarge { limit: 1000, setting: "max.message.bytes", size }) => assert!(size > 2000),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.log_end_offset(), 0);
+    p.append(&[Record::new(b"small")]).unwrap();
+    assert_eq!(p.read(0, 100).unwrap().len(), 1);
+}
+
+#[test]
+fn batches_over_segment_bytes_are_rejected() {
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 500;
+    let (_dir, _log, p) = partition_with(config);
+    assert!(matches!(
+        p.append(&[Record::new(&[1u8; 600])]),
+        Err(Error::BatchTooLarge { limit: 500, setting: "segment.bytes", .. })
+    ));
+}
+
+#[test]
+fn empty_appends_are_rejected() {
+    let (_dir, _log, p) = partition_with(TopicConfig::default());
+    assert!(matches!(p.append(&[]), Err(Error::EmptyAppend)));
+    assert!(matches!(p.append_raw(&[]), Err(Error::EmptyAppend)));
+}
+
+#[test]
+fn compacted_topics_reject_null_keys_naming_the_record() {
+    let mut config = TopicConfig::default();
+    config.cleanup_policy = CleanupPolicy::Compact;
+    let (_dir, _log, p) = partition_with(config);
+    let records = [Record::new(b"v").with_key(b"k"), Record::new(b"no key")];
+    assert!(matches!(p.append(&records), Err(Error::InvalidRecord { index: 1, .. })));
+    assert_eq!(p.log_end_offset(), 0, "all or nothing");
+    p.append(&[Record::tombstone(b"k")]).unwrap();
+}
+
+#[test]
+fn negative_timestamps_are_rejected() {
+    let (_dir, _log, p) = partition_with(TopicConfig::default());
+    assert!(matches!(p.append(&[Record::new(b"v").with_timestamp(-5)]), Err(Error::InvalidRecord { index: 0, .. })));
+}
+
+#[test]
+fn unknown_topics_partitions_and_duplicate_topics_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("t", 2, TopicConfig::default()).unwrap();
+    assert!(matches!(log.topic("nope"), Err(Error::UnknownTopic { .. })));
+    assert!(matches!(log.partition("t", 2), Err(Error::UnknownPartition { partition: 2, partitions: 2, .. })));
+    assert!(matches!(log.create_topic("t", 1, TopicConfig::default()), Err(Error::TopicExists { .. })));
+    assert!(matches!(log.create_topic("u", 0, TopicConfig::default()), Err(Error::InvalidConfig { .. })));
+    assert!(matches!(log.delete_topic("nope"), Err(Error::UnknownTopic { .. })));
+}
+
+#[test]
+fn topic_names_that_could_escape_the_directory_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path().join("data")).unwrap();
+    for name in ["", ".", "..", "../x", "a/b", "/abs", "a\\b", "name with space", "ünïcode", &"x".repeat(250)] {
+        assert!(
+            matches!(log.create_topic(name, 1, TopicConfig::default()), Err(Error::InvalidTopicName { .. })),
+            "{name:?}"
+        );
+    }
+    let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(entries, ["data"], "nothing was created outside the data directory");
+    // The longest legal name fits every file the log makes for it: partition directory, config
+    // file, temporary files, deletion directory.
+    let longest = "x".repeat(249);
+    log.create_topic(&longest, 1, TopicConfig::default())
+        .unwrap()
+        .partition(0)
+        .unwrap()
+        .append(&[Record::new(b"v")])
+        .unwrap();
+    log.close().unwrap();
+    let log = Log::open(dir.path().join("data")).unwrap();
+    assert_eq!(log.partition(&longest, 0).unwrap().log_end_offset(), 1);
+    log.delete_topic(&longest).unwrap();
+}
+
+#[test]
+fn invalid_configs_are_rejected_at_topic_creation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 10;
+    assert!(
+        matches!(log.create_topic("t", 1, config), Err(Error::InvalidConfig { key, .. }) if key == "segment.bytes")
+    );
+}
+
+#[test]
+fn a_second_open_of_a_locked_directory_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let err = Log::open(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("another Log"), "{err}");
+    drop(log);
+    Log::open(dir.path()).unwrap();
+}
+
+#[test]
+fn an_unreadable_topic_config_file_is_a_bad_file_error() {
+    let dir = tempfile::tempdir().unwrap();
+    Log::open(dir.path()).unwrap().create_topic("t", 1, TopicConfig::default()).unwrap();
+    std::fs::write(dir.path().join("topic-configs/t"), "segment.bytes=banana\n").unwrap();
+    match Log::open(dir.path()) {
+        Err(Error::BadFile { path, .. }) => assert!(path.ends_with("topic-configs/t")),
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Raw batches are checked before anything is written; each bad input gets its error with the
+/// byte position, and the log is unchanged.
+#[test]
+fn invalid_raw_batches_are_rejected_with_their_position() {
+    let (_dir, _log, p) = partition_with(TopicConfig::default());
+    let good = raw_batch(&p, &[Record::new(b"one"), Record::new(b"two").with_key(b"k")]);
+    let end = p.log_end_offset();
+    let two = [good.clone(), good.clone()].concat();
+
+    let check = |bytes: &[u8], position: u64, problem: &dyn Fn(&FormatError) -> bool| match p.append_raw(bytes) {
+        Err(Error::InvalidBatch { position: at, problem: got }) => {
+            assert_eq!(at, position, "{got}");
+            assert!(problem(&got), "{got:?}");
+        }
+        other => panic!("expected InvalidBatch, got {other:?}"),
+    };
+    check(&good[..40], 0, &|e| matches!(e, FormatError::Truncated { .. }));
+    check(&two[..two.len() - 1], good.len() as u64, &|e| matches!(e, FormatError::Truncated { .. }));
+    let mut bad = two.clone();
+    bad[good.len() + 16] = 1;
+    check(&bad, good.len() as u64, &|e| matches!(e, FormatError::BadMagic { got: 1 }));
+    let mut bad = good.clone();
+    bad[70] ^= 0x40;
+    check(&bad, 0, &|e| matches!(e, FormatError::CrcMismatch { .. }));
+    let mut bad = good.clone();
+    bad[22] |= 0x07; // codec 7; the CRC would catch it too, so fix the CRC
+    let crc = crc32c::crc32c(&bad[21..]);
+    bad[17..21].copy_from_slice(&crc.to_be_bytes());
+    check(&bad, 0, &|e| matches!(e, FormatError::UnknownCodec { id: 7 }));
+    let mut bad = good.clone();
+    bad[8..12].copy_from_slice(&5i32.to_be_bytes());
+    check(&bad, 0, &|e| matches!(e, FormatError::LengthTooSmall { length: 5 }));
+    let mut garbage = good.clone();
+    garbage.extend_from_slice(&[0xAB; 100]);
+    check(&garbage, good.len() as u64, &|_| true);
+
+    assert_eq!(p.log_end_offset(), end, "nothing was written");
+    assert_eq!(p.append_raw(&two).unwrap().first_offset, end);
+}
+
+#[test]
+fn raw_batches_over_max_message_bytes_are_rejected() {
+    let mut config = TopicConfig::default();
+    config.max_message_bytes = 200;
+    let (_dir, _log, p) = partition_with(TopicConfig::default());
+    let raw = raw_batch(&p, &[Record::new(&[9u8; 300])]);
+    let (_dir2, _log2, small) = partition_with(config);
+    assert!(matches!(small.append_raw(&raw), Err(Error::BatchTooLarge { limit: 200, .. })));
+}
+
+/// A batch whose compressed records would expand past the decompression limit is an error, not
+/// an allocation of what it claims.
+#[test]
+fn decompression_bombs_are_rejected() {
+    let (_dir, _log, p) = partition_with(TopicConfig::default());
+    let template = raw_batch(&p, &[Record::new(b"x")]);
+    // 200 MiB of zeros as one LZ4 frame of independent 64 KiB blocks: about 800 KB.
+    let block = lz4_flex::block::compress(&[0u8; 65536]);
+    let mut frame = vec![0x04, 0x22, 0x4D, 0x18, 0x60, 0x40, 0x82];
+    for _ in 0..3200 {
+        frame.extend_from_slice(&(block.len() as u32).to_le_bytes());
+        frame.extend_from_slice(&block);
+    }
+    frame.extend_from_slice(&[0; 4]);
+    let mut bomb = template[..61].to_vec();
+    bomb.extend_from_slice(&frame);
+    let len = (bomb.len() - 12) as i32;
+    bomb[8..12].copy_from_slice(&len.to_be_bytes());
+    bomb[22] = Compression::Lz4.id();
+    let crc = crc32c::crc32c(&bomb[21..]);
+    bomb[17..21].copy_from_slice(&crc.to_be_bytes());
+    assert!(BatchHeader::parse(&bomb).unwrap().check(u64::MAX).is_ok());
+
+    let mut config = TopicConfig::default();
+    config.max_message_bytes = 2 << 20;
+    let (_dir, _log, big) = partition_with(config);
+    match big.append_raw(&bomb) {
+        Err(Error::InvalidBatch {
+            problem: FormatError::DecompressedTooLarge { codec: Compression::Lz4, limit },
+            ..
+        }) => {
+            assert_eq!(limit, batch::MAX_DECOMPRESSED_BYTES as u64)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(big.log_end_offset(), 0);
+}
+
+/// A bit flipped on disk after the fact is reported with the file and position, never served.
+#[test]
+fn corruption_on_disk_is_reported_on_read_with_file_and_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"first batch")]).unwrap();
+    let second_at = p.segments()[0].size();
+    p.append(&[Record::new(b"second batch")]).unwrap();
+    p.roll().unwrap();
+    p.append(&[Record::new(b"third")]).unwrap();
+    let path = p.segments()[0].log_path().to_owned();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[second_at as usize + 70] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+
+    assert_eq!(p.read(0, 10).unwrap().len(), 1, "the batch before the damage reads fine");
+    match p.read(1, 1 << 20) {
+        Err(Error::CorruptBatch { path: at, position, problem: FormatError::CrcMismatch { .. } }) => {
+            assert_eq!((at, position), (path, second_at))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.read(2, 1 << 20).unwrap()[0].value.as_deref(), Some(&b"third"[..]));
+}
+
+#[test]
+fn appends_after_delete_or_close_fail_with_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let q = log.create_topic("u", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    log.delete_topic("t").unwrap();
+    assert!(matches!(p.append(&[Record::new(b"x")]), Err(Error::Closed { .. })));
+    assert!(!dir.path().join("t-0").exists());
+    log.close().unwrap();
+    assert!(matches!(q.append(&[Record::new(b"x")]), Err(Error::Closed { .. })));
+    let log = Log::open(dir.path()).unwrap();
+    assert_eq!(log.topic_names(), ["u"]);
+}
+
+#[test]
+fn codecs_that_are_not_compiled_in_are_refused_at_topic_creation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let mut config = TopicConfig::default();
+    config.compression_type = CompressionType::Codec(Compression::Zstd);
+    let result = log.create_topic("t", 1, config);
+    if cfg!(feature = "zstd") {
+        result.unwrap();
+    } else {
+        assert!(matches!(result, Err(Error::InvalidConfig { key, .. }) if key == "compression.type"));
+    }
+}
