@@ -1,0 +1,144 @@
+//! Appenders and readers together: offsets stay dense, every batch is whole and intact, readers
+//! blocked in `wait_for` are woken by appends, nothing deadlocks.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use partlog::{Fetch, Log, Record, TopicConfig};
+
+const WRITERS: u64 = 4;
+const BATCHES_PER_WRITER: u64 = 300;
+
+/// Each record's value names its writer, the writer's batch and the record's place in it, so a
+/// reader can check that every batch it sees is complete and in one piece.
+fn value(writer: u64, batch: u64, i: u64, n: u64) -> Vec<u8> {
+    format!("{writer}:{batch}:{i}:{n}:{}", "x".repeat((batch % 7 * 13) as usize)).into_bytes()
+}
+
+#[test]
+fn concurrent_appenders_and_readers_see_dense_whole_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 64 * 1024; // many rolls while readers read
+    let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + Duration::from_secs(60);
+
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let mut last = None;
+                for b in 0..BATCHES_PER_WRITER {
+                    let n = 1 + (b * 7 + w) % 9;
+                    let values: Vec<Vec<u8>> = (0..n).map(|i| value(w, b, i, n)).collect();
+                    let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
+                    let info = p.append(&records).unwrap();
+                    assert_eq!(info.last_offset - info.first_offset + 1, n);
+                    if let Some(prev) = last {
+                        assert!(info.first_offset > prev, "a writer's own batches get increasing offsets");
+                    }
+                    last = Some(info.last_offset);
+                }
+            })
+        })
+        .collect();
+
+    // Readers scan from the start in fetches of varying sizes, following the tail with wait_for.
+    let readers: Vec<_> = (0..3)
+        .map(|r| {
+            let p = p.clone();
+            let done = done.clone();
+            std::thread::spawn(move || {
+                let mut fetch = Fetch::new();
+                let mut next = 0u64;
+                let mut seen = 0u64;
+                let mut per_writer = [None::<u64>; WRITERS as usize];
+                loop {
+                    if next == p.log_end_offset() {
+                        if done.load(Ordering::Acquire) && next == p.log_end_offset() {
+                            break;
+                        }
+                        p.wait_for(next, Duration::from_millis(50)).unwrap();
+                        assert!(Instant::now() < deadline, "reader {r} stalled");
+                        continue;
+                    }
+                    p.fetch(next, 200 + (seen as usize % 5000), &mut fetch).unwrap();
+                    let mut expect_in_batch: Option<(u64, u64, u64, u64)> = None;
+                    for rec in fetch.records() {
+                        assert_eq!(rec.offset(), next, "offsets are dense");
+                        let text = std::str::from_utf8(rec.value().unwrap()).unwrap();
+                        let f: Vec<u64> = text.split(':').take(4).map(|x| x.parse().unwrap()).collect();
+                        let (w, b, i, n) = (f[0], f[1], f[2], f[3]);
+                        match expect_in_batch {
+                            Some((ew, eb, ei, en)) => {
+                                assert_eq!((w, b, i, n), (ew, eb, ei, en), "records of a batch stay together")
+                            }
+                            None => {
+                                assert_eq!(i, 0, "a batch is never seen from its middle");
+                                let prev = per_writer[w as usize].replace(b);
+                                assert!(prev.is_none_or(|p| p < b), "a writer's batches in order");
+                            }
+                        }
+                        expect_in_batch = (i + 1 < n).then_some((w, b, i + 1, n));
+                        next += 1;
+                        seen += 1;
+                    }
+                    assert!(expect_in_batch.is_none(), "a fetch ends on a batch boundary");
+                    assert_eq!(fetch.next_offset(), next);
+                }
+                seen
+            })
+        })
+        .collect();
+
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, Ordering::Release);
+    let total: u64 = (0..WRITERS).map(|w| (0..BATCHES_PER_WRITER).map(|b| 1 + (b * 7 + w) % 9).sum::<u64>()).sum();
+    assert_eq!(p.log_end_offset(), total);
+    for r in readers {
+        assert_eq!(r.join().unwrap(), total, "every reader saw every record");
+    }
+    assert!(p.segments().len() > 3, "segments rolled while readers read");
+}
+
+#[test]
+fn a_blocked_reader_is_woken_by_the_append_not_by_its_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("w", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    for round in 0..50u64 {
+        let waiter = {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                assert!(p.wait_for(round, Duration::from_secs(30)).unwrap());
+                start.elapsed()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(2));
+        p.append(&[Record::new(b"tick")]).unwrap();
+        let waited = waiter.join().unwrap();
+        assert!(waited < Duration::from_secs(10), "round {round}: woken after {waited:?}");
+    }
+}
+
+#[test]
+fn closing_the_log_wakes_waiters_with_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("w", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let waiter = {
+        let p = p.clone();
+        std::thread::spawn(move || p.wait_for(0, Duration::from_secs(30)))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    let start = Instant::now();
+    log.close().unwrap();
+    assert!(matches!(waiter.join().unwrap(), Err(partlog::Error::Closed { .. })));
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
