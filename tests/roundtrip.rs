@@ -7,6 +7,7 @@ use proptest::prelude::*;
 use partlog::{batch, Compression, CompressionType, Header, Log, Record, TopicConfig};
 
 type Headers = Vec<(String, Option<Vec<u8>>)>;
+type Input = (Option<Vec<u8>>, Option<Vec<u8>>, i64, Headers);
 
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
@@ -15,7 +16,7 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
-fn records() -> impl Strategy<Value = Vec<(Option<Vec<u8>>, Option<Vec<u8>>, i64, Headers)>> {
+fn records() -> impl Strategy<Value = Vec<Input>> {
     proptest::collection::vec(
         (
             proptest::option::of(bytes(16)),

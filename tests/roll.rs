@@ -1,0 +1,133 @@
+//! Segment roll rules (Kafka's `LogSegment.shouldRoll`) and batches Kafka's compactor writes.
+
+use partlog::{Log, Partition, Record, TopicConfig};
+
+fn partition_with(config: TopicConfig) -> (tempfile::TempDir, Log, Partition) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    (dir, log, p)
+}
+
+fn bases(p: &Partition) -> Vec<u64> {
+    p.segments().iter().map(|s| s.base_offset()).collect()
+}
+
+/// Rewrites a batch header field and fixes the CRC, to build batches `append` never makes.
+fn patch(raw: &mut Vec<u8>, edit: impl FnOnce(&mut Vec<u8>)) {
+    edit(raw);
+    let len = (raw.len() - 12) as i32;
+    raw[8..12].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32c::crc32c(&raw[21..]);
+    raw[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
+fn one_batch(p: &Partition, record: Record<'_>) -> Vec<u8> {
+    let from = p.log_end_offset();
+    p.append(&[record]).unwrap();
+    let mut raw = Vec::new();
+    p.read_raw(from, usize::MAX, &mut raw).unwrap();
+    raw
+}
+
+#[test]
+fn segments_roll_when_the_next_batch_would_pass_segment_bytes() {
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 1000;
+    let (_dir, _log, p) = partition_with(config);
+    for _ in 0..10 {
+        p.append(&[Record::new(&[0u8; 200])]).unwrap(); // 272-byte batches: three fit in 1000
+    }
+    assert_eq!(bases(&p), [0, 3, 6, 9]);
+    assert!(p.segments().iter().all(|s| s.size() <= 1000));
+}
+
+#[test]
+fn segments_roll_on_segment_ms_measured_by_record_timestamps() {
+    let mut config = TopicConfig::default();
+    config.segment_ms = 1000;
+    let (_dir, _log, p) = partition_with(config);
+    for ts in [0, 500, 1000, 1001, 1500, 2001, 2002] {
+        p.append(&[Record::new(b"v").with_timestamp(ts)]).unwrap();
+    }
+    // Waited = batch max timestamp − the segment's first batch max timestamp; roll when > 1000:
+    // at 1001 (1001 − 0) and at 2002 (2002 − 1001), not at 2001 (exactly 1000).
+    assert_eq!(bases(&p), [0, 3, 6]);
+}
+
+#[test]
+fn segments_roll_when_an_index_is_full() {
+    let mut config = TopicConfig::default();
+    config.segment_index_bytes = 48; // 6 offset entries; the time index holds 4, one reserved
+    config.index_interval_bytes = 0; // an entry for every batch after the first
+    let (_dir, _log, p) = partition_with(config);
+    for i in 0..12 {
+        p.append(&[Record::new(b"v").with_timestamp(i)]).unwrap();
+    }
+    // First batch: no entry; then one time entry per batch until 3 of 4 slots are used.
+    assert_eq!(bases(&p), [0, 4, 8]);
+    for s in p.segments().iter().take(2) {
+        assert_eq!(s.time_index().unwrap().entries(), 3);
+        assert_eq!(s.offset_index().unwrap().entries(), 3);
+    }
+}
+
+/// At roll the time index gets one more entry carrying the segment's largest timestamp, when the
+/// batch that reached it came after the last sparse entry.
+#[test]
+fn a_sealed_segment_s_last_time_entry_holds_its_largest_timestamp() {
+    let mut config = TopicConfig::default();
+    config.index_interval_bytes = 150;
+    let (_dir, _log, p) = partition_with(config);
+    for ts in [10, 20, 30, 40, 90] {
+        p.append(&[Record::new(b"v").with_timestamp(ts)]).unwrap();
+    }
+    p.roll().unwrap();
+    let segments = p.segments();
+    let ti = segments[0].time_index().unwrap();
+    let entries: Vec<(i64, u64)> =
+        (0..ti.entries()).map(|i| ti.entry(i).unwrap()).map(|e| (e.timestamp, e.offset)).collect();
+    // Batches are 69 bytes: 0, 69, 138, then 207 > 150 bytes since the last entry at the fourth
+    // batch (offset 3, largest timestamp so far 40); the fifth adds none; the roll adds (90, 4).
+    assert_eq!(p.segments()[0].size(), 5 * 69);
+    assert_eq!(entries, [(40, 3), (90, 4)]);
+}
+
+#[test]
+fn segments_roll_before_relative_offsets_overflow_int32() {
+    let (_dir, _log, p) = partition_with(TopicConfig::default());
+    // A batch covering 2^31 − 10 offsets (as after compaction: one record, a large last offset delta).
+    let mut raw = one_batch(&p, Record::new(b"only record"));
+    patch(&mut raw, |b| b[23..27].copy_from_slice(&(i32::MAX - 10).to_be_bytes()));
+    let info = p.append_raw(&raw).unwrap();
+    assert_eq!(info.last_offset, 1 + (i32::MAX as u64 - 10));
+    assert_eq!(bases(&p), [0]);
+    let mut raw = one_batch(&p, Record::new(b"x"));
+    patch(&mut raw, |b| b[23..27].copy_from_slice(&20i32.to_be_bytes()));
+    let base = p.log_end_offset();
+    p.append_raw(&raw).unwrap();
+    assert_eq!(bases(&p), [0, base], "the batch's last offset would not fit the first segment");
+    let r = p.read(base, 1 << 20).unwrap();
+    assert_eq!((r[0].offset, r[0].value.as_deref()), (base, Some(&b"x"[..])));
+}
+
+/// Kafka's compactor leaves empty batches (a 61-byte header, no records) and batches whose
+/// offsets have gaps; both are accepted, stored as they are and skipped by record iteration.
+#[test]
+fn empty_batches_and_offset_gaps_from_compaction_are_read_like_kafka() {
+    let (_dir, _log, p) = partition_with(TopicConfig::default());
+    let mut empty = one_batch(&p, Record::new(b"dropped"));
+    patch(&mut empty, |b| {
+        b.truncate(61);
+        b[23..27].copy_from_slice(&4i32.to_be_bytes()); // covers 5 offsets
+        b[27..35].copy_from_slice(&(-1i64).to_be_bytes()); // base timestamp -1
+        b[57..61].copy_from_slice(&0i32.to_be_bytes());
+    });
+    let info = p.append_raw(&empty).unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (1, 5));
+    p.append(&[Record::new(b"after")]).unwrap();
+    let values: Vec<(u64, Vec<u8>)> =
+        p.read(0, 1 << 20).unwrap().into_iter().map(|r| (r.offset, r.value.unwrap())).collect();
+    assert_eq!(values, [(0, b"dropped".to_vec()), (6, b"after".to_vec())]);
+    assert_eq!(p.read(2, 1 << 20).unwrap()[0].offset, 6, "a read inside the empty batch continues after it");
+}
