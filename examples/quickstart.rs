@@ -31,9 +31,9 @@ fn main() -> Result<(), Error> {
         Err(Error::UnknownTopic { .. }) => {
             let mut config = TopicConfig::default();
             config.compression_type = CompressionType::Codec(Compression::Lz4);
-            config.segment_bytes = 256 * 1024; // small segments, so there are several to look at
+            config.segment_bytes = 64 * 1024; // small segments, so there are several to look at
             let topic = log.create_topic(TOPIC, PARTITIONS, config)?;
-            println!("created topic {TOPIC:?}: {PARTITIONS} partitions, lz4, 256 KiB segments");
+            println!("created topic {TOPIC:?}: {PARTITIONS} partitions, lz4, 64 KiB segments");
             topic
         }
         Err(e) => return Err(e),

@@ -33,7 +33,14 @@ fn open_golden(name: &str, dir: &Path) -> (Log, Partition) {
     let partition_dir = dir.join("golden-0");
     std::fs::create_dir_all(&partition_dir).unwrap();
     std::fs::copy(data(name), partition_dir.join(partlog::segment_file_name(first_base, ".log"))).unwrap();
+    // The other files a broker keeps in a partition directory are left alone.
+    std::fs::write(partition_dir.join("leader-epoch-checkpoint"), "0\n1\n0 0\n").unwrap();
+    std::fs::write(partition_dir.join("partition.metadata"), "version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAA\n").unwrap();
+    std::fs::write(partition_dir.join(partlog::segment_file_name(first_base, ".snapshot")), [0u8; 10]).unwrap();
     let log = Log::open(dir).unwrap();
+    assert!(
+        partition_dir.join("leader-epoch-checkpoint").exists() && partition_dir.join("partition.metadata").exists()
+    );
     let partition = log.partition("golden", 0).unwrap();
     (log, partition)
 }
