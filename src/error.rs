@@ -148,6 +148,18 @@ pub enum Error {
         what: String,
     },
 
+    /// An earlier write or fsync of this partition failed, so it accepts no more appends until
+    /// the log is reopened (fail-stop). Reads still work. After a failed fsync the kernel may
+    /// have dropped the data it could not write, so only a reopen, which recovers from what is
+    /// really on disk, can be trusted.
+    #[error("partition {partition} accepts no more writes after an I/O failure ({cause}); reopen the log to recover")]
+    WritesStopped {
+        /// `<topic>-<partition>`.
+        partition: String,
+        /// The first failure.
+        cause: String,
+    },
+
     /// A file in the data directory does not have the shape partlog expects.
     #[error("unexpected content in {path}: {reason}", path = path.display())]
     BadFile {

@@ -4,6 +4,7 @@ use std::fs::File;
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::io::Io;
 
 #[cfg(unix)]
 use std::os::unix::fs::FileExt;
@@ -13,14 +14,9 @@ pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], position: u64, path: &P
     file.read_exact_at(buf, position).map_err(Error::io("read", path))
 }
 
-/// Writes all of `buf` at `position`.
-pub(crate) fn write_all_at(file: &File, buf: &[u8], position: u64, path: &Path) -> Result<()> {
-    file.write_all_at(buf, position).map_err(Error::io("write", path))
-}
-
 /// fsyncs a directory, so that files created, renamed or deleted in it survive a power loss.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io("fsync directory", dir))
+pub(crate) fn sync_dir(io: &dyn Io, dir: &Path) -> Result<()> {
+    io.sync_dir(dir).map_err(Error::io("fsync directory", dir))
 }
 
 /// Prefix of temporary files. `~` cannot appear in a topic name, so a temporary file never has
@@ -29,14 +25,14 @@ pub(crate) const TMP_PREFIX: &str = "~";
 
 /// Writes `contents` to `path` atomically: a temporary file `~<name>`, fsync, rename, fsync of
 /// the directory.
-pub(crate) fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
+pub(crate) fn write_atomic(io: &dyn Io, path: &Path, contents: &[u8]) -> Result<()> {
     let name = path.file_name().expect("a file path").to_string_lossy();
     let tmp = path.with_file_name(format!("{TMP_PREFIX}{name}"));
     {
         let file = File::create(&tmp).map_err(Error::io("create", &tmp))?;
-        file.write_all_at(contents, 0).map_err(Error::io("write", &tmp))?;
-        file.sync_all().map_err(Error::io("fsync", &tmp))?;
+        io.write_all_at(&file, &tmp, contents, 0).map_err(Error::io("write", &tmp))?;
+        io.sync_data(&file, &tmp).map_err(Error::io("fsync", &tmp))?;
     }
     std::fs::rename(&tmp, path).map_err(Error::io("rename into place", path))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")))
+    sync_dir(io, path.parent().unwrap_or(Path::new(".")))
 }

@@ -330,13 +330,17 @@ impl<E: IndexEntry> Index<E> {
 
     /// Writes the mapped entries and the file length to disk.
     pub fn flush(&self) -> Result<()> {
+        self.flush_with(&crate::io::OsIo)
+    }
+
+    pub(crate) fn flush_with(&self, io: &dyn crate::io::Io) -> Result<()> {
         if let Some(map) = &self.map {
             let len = self.entries() * E::SIZE;
             if len > 0 {
                 map.flush_range(0, len).map_err(Error::io("msync", &self.path))?;
             }
         }
-        self.file.sync_all().map_err(Error::io("fsync", &self.path))
+        io.sync_data(&self.file, &self.path).map_err(Error::io("fsync", &self.path))
     }
 }
 

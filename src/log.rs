@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `.lock` | held with an advisory lock while the directory is open |
 //! | `.kafka_cleanshutdown` | written on close after everything was flushed; deleted at open |
+//! | `recovery-point-offset-checkpoint` | per partition, the offset below which data was fsynced (Kafka's format) |
 //! | `topic-configs/<topic>` | the topic's config, Kafka `key=value` properties |
 //! | `<topic>-<partition>/` | a partition: segments, as in a Kafka broker's log dir |
 //! | `<topic prefix>-<partition>.<id>-delete/` | a partition of a deleted topic, removed at open |
@@ -24,31 +25,47 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::TopicConfig;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::io::{Io, OsIo};
 use crate::partition::{OpenSpec, Partition, RecoveryEvent};
 use crate::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
 
 const LOCK_FILE: &str = ".lock";
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const CONFIG_DIR: &str = "topic-configs";
+const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 const DELETE_SUFFIX: &str = "-delete";
+
+/// What opening does with corruption found after an unclean shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecoveryMode {
+    /// Cut each damaged segment at its first invalid batch, delete the segments after it, and
+    /// report what was dropped in [`Log::recovery_report`] (Kafka's behaviour).
+    #[default]
+    TruncateCorruptTail,
+    /// Refuse to open: any invalid batch found by recovery is an [`Error::CorruptBatch`], and
+    /// no data file is changed.
+    Strict,
+}
 
 /// How a [`Log`] is opened.
 ///
 /// # Example
 /// ```
 /// use std::sync::Arc;
-/// use partlog::{LogOptions, ManualClock, TopicConfig};
+/// use partlog::{LogOptions, ManualClock, RecoveryMode, TopicConfig};
 /// let mut defaults = TopicConfig::default();
 /// defaults.retention_ms = 3_600_000;
 /// let options = LogOptions::default()
 ///     .default_topic_config(defaults)
-///     .clock(Arc::new(ManualClock::new(0)));
+///     .clock(Arc::new(ManualClock::new(0)))
+///     .recovery_mode(RecoveryMode::Strict)
+///     .maintenance_interval_ms(None);
 /// assert_eq!(options.default_topic_config.retention_ms, 3_600_000);
 /// ```
 #[derive(Debug, Clone)]
@@ -59,11 +76,28 @@ pub struct LogOptions {
     pub default_topic_config: TopicConfig,
     /// Time source for append timestamps and time-based decisions.
     pub clock: Arc<dyn Clock>,
+    /// What to do with corruption found when opening after an unclean shutdown.
+    pub recovery_mode: RecoveryMode,
+    /// The file operations durability depends on; replace it to inject faults in tests.
+    pub io: Arc<dyn Io>,
+    /// How often the background maintenance thread wakes (applying `flush.ms` to partitions
+    /// nobody appends to, writing checkpoints); `None` runs no thread. Default 1000 ms.
+    pub maintenance_interval_ms: Option<u64>,
+    /// `log.flush.offset.checkpoint.interval.ms`: how often the maintenance thread writes the
+    /// recovery-point checkpoint (default 60 000). It is also written by [`Log::flush`] and on close.
+    pub checkpoint_interval_ms: u64,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { default_topic_config: TopicConfig::default(), clock: Arc::new(SystemClock) }
+        LogOptions {
+            default_topic_config: TopicConfig::default(),
+            clock: Arc::new(SystemClock),
+            recovery_mode: RecoveryMode::default(),
+            io: Arc::new(OsIo),
+            maintenance_interval_ms: Some(1000),
+            checkpoint_interval_ms: 60_000,
+        }
     }
 }
 
@@ -79,6 +113,38 @@ impl LogOptions {
         self.clock = clock;
         self
     }
+
+    /// Sets [`recovery_mode`](Self::recovery_mode).
+    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
+        self.recovery_mode = mode;
+        self
+    }
+
+    /// Sets [`io`](Self::io).
+    pub fn io(mut self, io: Arc<dyn Io>) -> Self {
+        self.io = io;
+        self
+    }
+
+    /// Sets [`maintenance_interval_ms`](Self::maintenance_interval_ms).
+    pub fn maintenance_interval_ms(mut self, interval_ms: Option<u64>) -> Self {
+        self.maintenance_interval_ms = interval_ms;
+        self
+    }
+
+    /// Sets [`checkpoint_interval_ms`](Self::checkpoint_interval_ms).
+    pub fn checkpoint_interval_ms(mut self, interval_ms: u64) -> Self {
+        self.checkpoint_interval_ms = interval_ms;
+        self
+    }
+}
+
+/// The background thread's stop signal.
+#[derive(Default)]
+struct Maintenance {
+    stop: Mutex<bool>,
+    wake: Condvar,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 struct LogInner {
@@ -91,6 +157,9 @@ struct LogInner {
     admin: Mutex<()>,
     recovery: Vec<RecoveryEvent>,
     closed: AtomicBool,
+    /// Serialises writes of the recovery-point checkpoint.
+    checkpoint: Mutex<()>,
+    maintenance: Maintenance,
 }
 
 /// A data directory of topics: the entry point of partlog.
@@ -137,15 +206,18 @@ impl Log {
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(dir.join(CONFIG_DIR)).map_err(Error::io("create directory", &dir))?;
         let lock = lock_dir(&dir)?;
+        let io = &*options.io;
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean_shutdown = clean_path.exists();
         if clean_shutdown {
             // Deleted first, so that a crash while loading counts as unclean (KAFKA-10471).
             std::fs::remove_file(&clean_path).map_err(Error::io("delete", &clean_path))?;
-            fsutil::sync_dir(&dir)?;
+            fsutil::sync_dir(io, &dir)?;
         }
-        let found = discover(&dir)?;
+        remove_unfinished_temporaries(&dir)?;
         let mut recovery = Vec::new();
+        let recovery_points = read_recovery_points(&dir, options.recovery_mode, &mut recovery)?;
+        let found = discover(&dir)?;
         let mut topics = BTreeMap::new();
         for (name, (config_text, partition_count)) in found {
             let config = match config_text {
@@ -154,22 +226,15 @@ impl Log {
                 }
                 None => {
                     let config = options.default_topic_config.clone();
-                    write_config(&dir, &name, &config)?;
+                    write_config(io, &dir, &name, &config)?;
                     config
                 }
             };
-            let topic = open_topic(
-                &dir,
-                &name,
-                partition_count.max(1),
-                Arc::new(config),
-                &options,
-                clean_shutdown,
-                &mut recovery,
-            )?;
+            let opening = Opening { options: &options, clean_shutdown, recovery_points: &recovery_points };
+            let topic = opening.topic(&dir, &name, partition_count.max(1), Arc::new(config), &mut recovery)?;
             topics.insert(name, topic);
         }
-        Ok(Log {
+        let log = Log {
             inner: Arc::new(LogInner {
                 dir,
                 options,
@@ -178,8 +243,14 @@ impl Log {
                 admin: Mutex::new(()),
                 recovery,
                 closed: AtomicBool::new(false),
+                checkpoint: Mutex::new(()),
+                maintenance: Maintenance::default(),
             }),
-        })
+        };
+        // Recovery made everything it kept durable: record that before anything else happens.
+        log.write_recovery_points()?;
+        log.start_maintenance();
+        Ok(log)
     }
 
     /// The data directory.
@@ -223,11 +294,12 @@ impl Log {
         let config = Arc::new(config);
         // Partition directories first, then the config file: the config file is the commit point
         // of the topic's config (without it, a reopen finds the topic with the default config).
-        let topic = open_topic(&self.inner.dir, name, partitions, config.clone(), options, true, &mut Vec::new())?;
+        let opening = Opening { options, clean_shutdown: true, recovery_points: &BTreeMap::new() };
+        let topic = opening.topic(&self.inner.dir, name, partitions, config.clone(), &mut Vec::new())?;
         for p in topic.partitions() {
             p.flush()?;
         }
-        write_config(&self.inner.dir, name, &config)?;
+        write_config(&*options.io, &self.inner.dir, name, &config)?;
         self.inner.topics.write().insert(name.to_owned(), topic.clone());
         Ok(topic)
     }
@@ -269,26 +341,54 @@ impl Log {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("delete", &config_path)(e)),
         }
-        fsutil::sync_dir(&dir.join(CONFIG_DIR))?;
-        fsutil::sync_dir(dir)?;
+        let io = &*self.inner.options.io;
+        fsutil::sync_dir(io, &dir.join(CONFIG_DIR))?;
+        fsutil::sync_dir(io, dir)?;
         for path in doomed {
             std::fs::remove_dir_all(&path).map_err(Error::io("delete", &path))?;
         }
         Ok(())
     }
 
-    /// Makes everything appended to every partition durable (see [`Partition::flush`]).
+    /// Makes everything appended to every partition durable (see [`Partition::flush`]) and
+    /// records the recovery points, so that a recovery after a crash starts from here.
     pub fn flush(&self) -> Result<()> {
-        for topic in self.inner.topics.read().values() {
-            for p in topic.partitions() {
-                p.flush()?;
-            }
+        for p in self.partitions() {
+            p.flush()?;
         }
-        Ok(())
+        self.write_recovery_points()
     }
 
-    /// Flushes and seals every partition and records a clean shutdown. Partition handles still
-    /// held can read but no longer append. Dropping a `Log` does the same, ignoring errors.
+    fn partitions(&self) -> Vec<Partition> {
+        self.inner.partitions()
+    }
+
+    fn write_recovery_points(&self) -> Result<()> {
+        self.inner.write_recovery_points()
+    }
+
+    fn start_maintenance(&self) {
+        let Some(interval_ms) = self.inner.options.maintenance_interval_ms else { return };
+        let inner = self.inner.clone();
+        let handle = std::thread::Builder::new()
+            .name("partlog-maintenance".into())
+            .spawn(move || maintenance_loop(&inner, interval_ms.max(1)))
+            .expect("spawn the maintenance thread");
+        *self.inner.maintenance.thread.lock() = Some(handle);
+    }
+
+    fn stop_maintenance(&self) {
+        *self.inner.maintenance.stop.lock() = true;
+        self.inner.maintenance.wake.notify_all();
+        if let Some(handle) = self.inner.maintenance.thread.lock().take() {
+            let _ = handle.join();
+        }
+    }
+
+    /// Flushes and seals every partition, writes the recovery points and records a clean
+    /// shutdown. Partition handles still held can read but no longer append. Dropping a `Log`
+    /// does the same, ignoring errors. If a partition had failed a write or fsync, its error is
+    /// returned and no clean shutdown is recorded, so the next open recovers.
     pub fn close(self) -> Result<()> {
         self.close_inner()
     }
@@ -297,20 +397,65 @@ impl Log {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.stop_maintenance();
         let mut first_error = None;
-        for topic in self.inner.topics.read().values() {
-            for p in topic.partitions() {
-                if let Err(e) = p.close() {
-                    first_error.get_or_insert(e);
-                }
+        for p in self.partitions() {
+            if let Err(e) = p.close() {
+                first_error.get_or_insert(e);
             }
         }
-        match first_error {
-            // A clean-shutdown marker is a promise that everything is flushed: only without errors.
-            None => {
-                fsutil::write_atomic(&self.inner.dir.join(CLEAN_SHUTDOWN_FILE), b"{\"version\":0,\"brokerEpoch\":0}")
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        // A clean-shutdown marker is a promise that everything is flushed: only without errors.
+        self.write_recovery_points()?;
+        let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
+        fsutil::write_atomic(&*self.inner.options.io, &marker, b"{\"version\":0,\"brokerEpoch\":0}")
+    }
+}
+
+impl LogInner {
+    fn partitions(&self) -> Vec<Partition> {
+        self.topics.read().values().flat_map(|t| t.partitions().iter().cloned()).collect()
+    }
+
+    /// Writes `recovery-point-offset-checkpoint` atomically (Kafka's format: version, count,
+    /// then `topic partition offset` lines).
+    fn write_recovery_points(&self) -> Result<()> {
+        let _guard = self.checkpoint.lock();
+        let partitions = self.partitions();
+        let mut text = format!("0\n{}\n", partitions.len());
+        for p in &partitions {
+            text.push_str(&format!("{} {} {}\n", p.topic(), p.id(), p.recovery_point()));
+        }
+        fsutil::write_atomic(&*self.options.io, &self.dir.join(RECOVERY_POINT_FILE), text.as_bytes())
+    }
+}
+
+/// The maintenance thread: applies `flush.ms` to partitions with unflushed data and writes the
+/// recovery-point checkpoint every `checkpoint_interval_ms`, until the log closes.
+fn maintenance_loop(inner: &LogInner, interval_ms: u64) {
+    let mut last_checkpoint = inner.options.clock.now_ms();
+    loop {
+        {
+            let mut stop = inner.maintenance.stop.lock();
+            if !*stop {
+                inner.maintenance.wake.wait_for(&mut stop, std::time::Duration::from_millis(interval_ms));
             }
-            Some(e) => Err(e),
+            if *stop {
+                break;
+            }
+        }
+        let now = inner.options.clock.now_ms();
+        for p in inner.partitions() {
+            if p.flush_due(now) {
+                // A failure stops the partition's appends; its callers see the error.
+                let _ = p.flush();
+            }
+        }
+        if now.saturating_sub(last_checkpoint) >= inner.options.checkpoint_interval_ms as i64 {
+            let _ = inner.write_recovery_points();
+            last_checkpoint = now;
         }
     }
 }
@@ -353,8 +498,68 @@ fn delete_dir_name(topic: &str, partition: u32) -> String {
     format!("{}-{partition}.{unique}{DELETE_SUFFIX}", &topic[..topic.len().min(200)])
 }
 
-fn write_config(dir: &Path, topic: &str, config: &TopicConfig) -> Result<()> {
-    fsutil::write_atomic(&config_path(dir, topic), config.to_properties().as_bytes())
+fn write_config(io: &dyn Io, dir: &Path, topic: &str, config: &TopicConfig) -> Result<()> {
+    fsutil::write_atomic(io, &config_path(dir, topic), config.to_properties().as_bytes())
+}
+
+/// Deletes temporary files of writes that did not finish (the previous version, if any, is
+/// still in place).
+fn remove_unfinished_temporaries(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        if entry.file_name().to_string_lossy().starts_with(fsutil::TMP_PREFIX) {
+            std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
+        }
+    }
+    Ok(())
+}
+
+type RecoveryPoints = BTreeMap<(String, u32), u64>;
+
+/// Reads `recovery-point-offset-checkpoint`. A missing file means "recover everything"; an
+/// unreadable one is reported and means the same, or fails the open in strict mode.
+fn read_recovery_points(dir: &Path, mode: RecoveryMode, report: &mut Vec<RecoveryEvent>) -> Result<RecoveryPoints> {
+    let path = dir.join(RECOVERY_POINT_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RecoveryPoints::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => String::new(),
+        Err(e) => return Err(Error::io("read", &path)(e)),
+    };
+    match parse_recovery_points(&text) {
+        Some(points) => Ok(points),
+        None if mode == RecoveryMode::Strict => {
+            Err(Error::BadFile { path, reason: "not a Kafka offset checkpoint (version 0, count, entries)".into() })
+        }
+        None => {
+            report.push(RecoveryEvent {
+                partition: "*".into(),
+                segment: path,
+                position: 0,
+                bytes_dropped: 0,
+                reason: "unreadable recovery-point checkpoint: every segment of every partition is checked".into(),
+            });
+            Ok(RecoveryPoints::new())
+        }
+    }
+}
+
+fn parse_recovery_points(text: &str) -> Option<RecoveryPoints> {
+    let mut lines = text.lines();
+    if lines.next()? != "0" {
+        return None;
+    }
+    let count: usize = lines.next()?.parse().ok()?;
+    let mut points = RecoveryPoints::new();
+    for _ in 0..count {
+        let mut fields = lines.next()?.split(' ');
+        let (topic, partition, offset) = (fields.next()?, fields.next()?.parse().ok()?, fields.next()?.parse().ok()?);
+        if fields.next().is_some() || validate_topic_name(topic).is_err() {
+            return None;
+        }
+        points.insert((topic.to_owned(), partition), offset);
+    }
+    lines.next().is_none().then_some(points)
 }
 
 /// Splits a partition directory name `<topic>-<n>` into its parts.
@@ -403,37 +608,56 @@ fn discover(dir: &Path) -> Result<Found> {
     Ok(found)
 }
 
-fn open_topic(
-    dir: &Path,
-    name: &str,
-    partitions: u32,
-    config: Arc<TopicConfig>,
-    options: &LogOptions,
+/// What every partition being opened shares.
+struct Opening<'a> {
+    options: &'a LogOptions,
     clean_shutdown: bool,
-    recovery: &mut Vec<RecoveryEvent>,
-) -> Result<Topic> {
-    let topic_name: Arc<str> = Arc::from(name);
-    let partitions = (0..partitions)
-        .map(|id| {
-            Partition::open(
-                OpenSpec {
+    recovery_points: &'a RecoveryPoints,
+}
+
+impl Opening<'_> {
+    fn topic(
+        &self,
+        dir: &Path,
+        name: &str,
+        partitions: u32,
+        config: Arc<TopicConfig>,
+        recovery: &mut Vec<RecoveryEvent>,
+    ) -> Result<Topic> {
+        let topic_name: Arc<str> = Arc::from(name);
+        let partitions = (0..partitions)
+            .map(|id| {
+                let spec = OpenSpec {
                     topic: topic_name.clone(),
                     id,
                     dir: dir.join(format!("{name}-{id}")),
                     config: config.clone(),
-                    clock: options.clock.clone(),
-                    clean_shutdown,
-                },
-                recovery,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Topic { inner: Arc::new(TopicInner { name: name.to_owned(), config, partitions }) })
+                    clock: self.options.clock.clone(),
+                    io: self.options.io.clone(),
+                    clean_shutdown: self.clean_shutdown,
+                    recovery_point: self.recovery_points.get(&(name.to_owned(), id)).copied(),
+                    strict: self.options.recovery_mode == RecoveryMode::Strict,
+                };
+                Partition::open(spec, recovery)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Topic { inner: Arc::new(TopicInner { name: name.to_owned(), config, partitions }) })
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recovery_point_checkpoints_parse_kafkas_format_only() {
+        let points = parse_recovery_points("0\n2\norders 0 15\na-b.c 3 0\n").unwrap();
+        assert_eq!(points.get(&("orders".into(), 0)), Some(&15));
+        assert_eq!(points.get(&("a-b.c".into(), 3)), Some(&0));
+        for bad in ["", "1\n0\n", "0\n2\norders 0 15\n", "0\n1\norders 0\n", "0\n1\n../x 0 1\n", "0\n0\nextra\n"] {
+            assert_eq!(parse_recovery_points(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn partition_directory_names_parse_at_the_last_dash() {

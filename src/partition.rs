@@ -13,7 +13,7 @@
 use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,9 @@ use crate::clock::Clock;
 use crate::config::TopicConfig;
 use crate::error::{Error, FormatError, Result};
 use crate::fsutil;
+use crate::io::Io;
 use crate::record::{HeaderBytes, OwnedRecord, Record, RecordRef};
+use crate::recovery::{complete_interrupted_swaps, Recovery};
 use crate::segment::{self, AppendMeta, Segment, SegmentRead, SegmentSpec};
 
 /// What an append did.
@@ -70,11 +72,9 @@ struct PendingBatch {
     max_timestamp: i64,
 }
 
-/// State only the appender touches, behind the append lock.
-struct Writer {
-    /// A file was created in the partition directory since the last directory fsync.
-    dir_dirty: bool,
-}
+/// State only the appender touches, behind the append lock. (Its fields live in atomics today;
+/// the lock itself is what serialises appends.)
+struct Writer;
 
 struct Inner {
     topic: Arc<str>,
@@ -87,6 +87,17 @@ struct Inner {
     writer: Mutex<Writer>,
     log_start_offset: AtomicU64,
     log_end_offset: AtomicU64,
+    /// Every offset below it is durable (fsynced); advanced by flushes and rolls.
+    recovery_point: AtomicU64,
+    last_flush_ms: AtomicI64,
+    /// A file was created in the partition directory since the last directory fsync.
+    dir_dirty: AtomicBool,
+    /// Serialises fsyncs, so concurrent synchronous appenders share one (group commit).
+    sync_lock: Mutex<()>,
+    /// The first write or fsync failure: after it, appends are refused (fail-stop).
+    failure: Mutex<Option<String>>,
+    failed: AtomicBool,
+    io: Arc<dyn Io>,
     waiters: AtomicUsize,
     wait_lock: Mutex<()>,
     wait_cond: Condvar,
@@ -136,8 +147,13 @@ pub(crate) struct OpenSpec {
     pub dir: PathBuf,
     pub config: Arc<TopicConfig>,
     pub clock: Arc<dyn Clock>,
+    pub io: Arc<dyn Io>,
     /// The log was closed cleanly: trust the indexes, skip the recovery scan.
     pub clean_shutdown: bool,
+    /// From the recovery-point checkpoint: offsets below it were fsynced. `None` recovers all.
+    pub recovery_point: Option<u64>,
+    /// Refuse to open on corruption instead of cutting it off.
+    pub strict: bool,
 }
 
 /// What opening a partition dropped from a damaged tail.
@@ -155,34 +171,55 @@ pub struct RecoveryEvent {
     pub reason: String,
 }
 
-fn segment_spec(config: &TopicConfig) -> SegmentSpec {
+fn segment_spec(config: &TopicConfig, io: &Arc<dyn Io>) -> SegmentSpec {
     SegmentSpec {
         max_index_bytes: config.segment_index_bytes as u64,
         index_interval_bytes: config.index_interval_bytes as u64,
+        io: io.clone(),
     }
 }
 
 impl Partition {
-    /// Opens (or creates) the partition directory, recovering the active segment's tail after an
-    /// unclean shutdown. Damage found is appended to `events`.
+    /// Opens (or creates) the partition directory. After an unclean shutdown every segment from
+    /// the recovery point on is checked batch by batch and cut at the first invalid byte (see
+    /// `docs/design.md`, Recovery); what was dropped is appended to `events`.
     pub(crate) fn open(spec: OpenSpec, events: &mut Vec<RecoveryEvent>) -> Result<Partition> {
         std::fs::create_dir_all(&spec.dir).map_err(Error::io("create directory", &spec.dir))?;
-        let seg_spec = segment_spec(&spec.config);
+        let seg_spec = segment_spec(&spec.config, &spec.io);
         let now = spec.clock.now_ms();
+        complete_interrupted_swaps(&spec.dir, &seg_spec, now)?;
         let found = list_segments(&spec.dir)?;
         let name = format!("{}-{}", spec.topic, spec.id);
         let (segments, log_end_offset, dir_dirty) = if found.is_empty() {
             (vec![Segment::create(&spec.dir, 0, seg_spec, now)?], 0, true)
         } else {
-            let mut segments: Vec<Segment> =
-                found.into_iter().map(|(base, path, size)| Segment::load(path, base, size, seg_spec, now)).collect();
-            let active = segments.last_mut().expect("at least one segment");
-            let clean_end = if spec.clean_shutdown { open_active_clean(active).ok() } else { None };
+            let mut segments: Vec<Segment> = found
+                .into_iter()
+                .map(|(base, path, size)| Segment::load(path, base, size, seg_spec.clone(), now))
+                .collect();
+            let clean_end = if spec.clean_shutdown {
+                open_active_clean(segments.last_mut().expect("at least one segment")).ok()
+            } else {
+                None
+            };
             let log_end_offset = match clean_end {
                 Some(end) => end,
-                None => recover_active(active, &name, events)?,
+                None => {
+                    let recovery = Recovery {
+                        partition: &name,
+                        from: spec.recovery_point.unwrap_or(0),
+                        dense: !spec.config.cleanup_policy.compacts(),
+                        strict: spec.strict,
+                    };
+                    let end = recovery.run(&mut segments, events)?;
+                    // What recovery validated is made durable before it counts as recovered.
+                    for segment in &segments {
+                        segment.flush_data()?;
+                    }
+                    end
+                }
             };
-            (segments, log_end_offset, false)
+            (segments, log_end_offset, !spec.clean_shutdown)
         };
         let segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
         let log_start_offset = segments[0].base_offset();
@@ -194,15 +231,25 @@ impl Partition {
                 config: spec.config,
                 clock: spec.clock,
                 segments: RwLock::new(segments),
-                writer: Mutex::new(Writer { dir_dirty }),
+                writer: Mutex::new(Writer),
                 log_start_offset: AtomicU64::new(log_start_offset),
                 log_end_offset: AtomicU64::new(log_end_offset),
+                recovery_point: AtomicU64::new(log_end_offset),
+                last_flush_ms: AtomicI64::new(now),
+                dir_dirty: AtomicBool::new(dir_dirty),
+                sync_lock: Mutex::new(()),
+                failure: Mutex::new(None),
+                failed: AtomicBool::new(false),
+                io: spec.io,
                 waiters: AtomicUsize::new(0),
                 wait_lock: Mutex::new(()),
                 wait_cond: Condvar::new(),
                 closed: AtomicBool::new(false),
             }),
         };
+        if dir_dirty {
+            partition.flush()?;
+        }
         Ok(partition)
     }
 
@@ -256,6 +303,34 @@ impl Partition {
             return Err(Error::Closed { what: format!("partition {}", self.name()) });
         }
         Ok(())
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        self.check_open()?;
+        if self.inner.failed.load(Ordering::Acquire) {
+            let cause = self.inner.failure.lock().clone().unwrap_or_default();
+            return Err(Error::WritesStopped { partition: self.name(), cause });
+        }
+        Ok(())
+    }
+
+    /// Records the first write or fsync failure; from now on appends are refused (fail-stop):
+    /// after a failed fsync the kernel may have dropped dirty pages, so a later fsync that
+    /// succeeds proves nothing. Reopening the log recovers from what is really on disk.
+    fn fail<T>(&self, result: Result<T>) -> Result<T> {
+        if let Err(e) = &result {
+            let mut failure = self.inner.failure.lock();
+            if failure.is_none() {
+                *failure = Some(e.to_string());
+            }
+            self.inner.failed.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    /// Every offset below this is durable: fsynced by a flush, a roll or a synchronous append.
+    pub fn recovery_point(&self) -> u64 {
+        self.inner.recovery_point.load(Ordering::Acquire)
     }
 
     /// Appends `records` as one batch, all or nothing, and returns the offsets assigned.
@@ -430,11 +505,12 @@ impl Partition {
         Ok(pending)
     }
 
-    /// Assigns offsets to the encoded batches in `bytes`, rolls if needed, writes and publishes.
+    /// Assigns offsets to the encoded batches in `bytes`, rolls if needed, writes and publishes,
+    /// then applies the topic's flush policy.
     fn append_batches(&self, bytes: &mut [u8], pending: &[PendingBatch]) -> Result<AppendInfo> {
         let inner = &*self.inner;
-        let mut writer = inner.writer.lock();
-        self.check_open()?;
+        let writer = inner.writer.lock();
+        self.check_writable()?;
         let first_offset = inner.log_end_offset.load(Ordering::Relaxed);
         let mut next = first_offset;
         let mut meta = AppendMeta {
@@ -455,26 +531,70 @@ impl Partition {
             meta.last_offset = last;
             next = last + 1;
         }
-        let mut active = inner.segments.read().last().expect("never empty").clone();
-        if active.should_roll(
-            bytes.len() as u64,
-            meta.last_offset,
-            meta.max_timestamp,
-            &inner.config,
-            inner.clock.now_ms(),
-        ) {
-            active = self.roll_to(&mut writer, &active, first_offset)?;
-        }
-        active.append(bytes, meta)?;
+        let written = self.fail((|| {
+            let mut active = inner.segments.read().last().expect("never empty").clone();
+            if active.should_roll(
+                bytes.len() as u64,
+                meta.last_offset,
+                meta.max_timestamp,
+                &inner.config,
+                inner.clock.now_ms(),
+            ) {
+                active = self.roll_to(&writer, &active, first_offset)?;
+            }
+            active.append(bytes, meta)
+        })());
+        written?;
         inner.log_end_offset.store(next, Ordering::SeqCst);
         drop(writer);
         self.wake_waiters();
+        self.apply_flush_policy(next)?;
         Ok(AppendInfo {
             first_offset,
             last_offset: meta.last_offset,
             max_timestamp: meta.max_timestamp,
             batches: pending.len(),
         })
+    }
+
+    /// Kafka's `flush.messages` (fsync once this many records are not yet durable; 1 makes every
+    /// append synchronous) and `flush.ms` (fsync when the last flush is this old), checked after
+    /// each append. The append returns only after the fsync it triggers.
+    fn apply_flush_policy(&self, next: u64) -> Result<()> {
+        let config = &self.inner.config;
+        let unflushed = next.saturating_sub(self.recovery_point());
+        let by_count = config.flush_messages != i64::MAX && unflushed >= config.flush_messages as u64;
+        let by_time = config.flush_ms != i64::MAX
+            && self.inner.clock.now_ms().saturating_sub(self.inner.last_flush_ms.load(Ordering::Relaxed))
+                >= config.flush_ms;
+        if by_count || by_time {
+            self.sync_to(next)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every offset below `target` durable, sharing the fsync with concurrent callers: who
+    /// holds the sync lock fsyncs everything written so far, and those who waited for it find
+    /// their offsets already durable (group commit).
+    fn sync_to(&self, target: u64) -> Result<()> {
+        if self.recovery_point() >= target {
+            return Ok(());
+        }
+        let _sync = self.inner.sync_lock.lock();
+        if self.recovery_point() >= target {
+            return Ok(());
+        }
+        self.check_writable()?;
+        self.sync_locked(false)
+    }
+
+    /// Whether `flush.ms` has passed since the last flush with something unflushed: the
+    /// maintenance thread's check for partitions that are not being appended to.
+    pub(crate) fn flush_due(&self, now_ms: i64) -> bool {
+        let config = &self.inner.config;
+        config.flush_ms != i64::MAX
+            && self.recovery_point() < self.log_end_offset()
+            && now_ms.saturating_sub(self.inner.last_flush_ms.load(Ordering::Relaxed)) >= config.flush_ms
     }
 
     /// Starts a new segment at the log end offset now, sealing the active one (trimmed indexes,
@@ -494,23 +614,26 @@ impl Partition {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn roll(&self) -> Result<()> {
-        let mut writer = self.inner.writer.lock();
-        self.check_open()?;
+        let writer = self.inner.writer.lock();
+        self.check_writable()?;
         let active = self.inner.segments.read().last().expect("never empty").clone();
         if active.size() > 0 {
-            self.roll_to(&mut writer, &active, self.inner.log_end_offset.load(Ordering::Relaxed))?;
+            self.fail(self.roll_to(&writer, &active, self.inner.log_end_offset.load(Ordering::Relaxed)))?;
         }
         Ok(())
     }
 
-    /// Seals the active segment and starts a new one at `base_offset` (Kafka's `roll`).
-    fn roll_to(&self, writer: &mut Writer, active: &Arc<Segment>, base_offset: u64) -> Result<Arc<Segment>> {
+    /// Seals the active segment and starts a new one at `base_offset` (Kafka's `roll`). The
+    /// caller holds the append lock (`_writer`).
+    fn roll_to(&self, _writer: &Writer, active: &Arc<Segment>, base_offset: u64) -> Result<Arc<Segment>> {
         let inner = &*self.inner;
         active.seal()?;
-        let segment =
-            Arc::new(Segment::create(&inner.dir, base_offset, segment_spec(&inner.config), inner.clock.now_ms())?);
+        // Sealing fsynced everything below the new base offset.
+        inner.recovery_point.fetch_max(base_offset, Ordering::AcqRel);
+        let spec = segment_spec(&inner.config, &inner.io);
+        let segment = Arc::new(Segment::create(&inner.dir, base_offset, spec, inner.clock.now_ms())?);
         inner.segments.write().push(segment.clone());
-        writer.dir_dirty = true;
+        inner.dir_dirty.store(true, Ordering::Release);
         Ok(segment)
     }
 
@@ -714,31 +837,56 @@ impl Partition {
 
     /// Makes everything appended so far durable: fsync of the active segment's data file and
     /// indexes, and of the directory if files were created since the last flush. Earlier
-    /// segments were fsynced when they were sealed.
+    /// segments were fsynced when they were sealed. Advances the [`recovery_point`](Self::recovery_point).
     pub fn flush(&self) -> Result<()> {
-        let active = self.inner.segments.read().last().expect("never empty").clone();
-        active.flush()?;
-        let dir_dirty = std::mem::take(&mut self.inner.writer.lock().dir_dirty);
-        if dir_dirty {
-            if let Err(e) = fsutil::sync_dir(&self.inner.dir) {
-                self.inner.writer.lock().dir_dirty = true;
-                return Err(e);
+        let _sync = self.inner.sync_lock.lock();
+        self.check_writable()?;
+        self.sync_locked(true)
+    }
+
+    /// fsyncs what is written (with `indexes`, the active segment's indexes too) and the
+    /// directory if needed; the caller holds the sync lock. A failure stops appends.
+    fn sync_locked(&self, indexes: bool) -> Result<()> {
+        let inner = &*self.inner;
+        // Everything below `upto` is written: in sealed segments (fsynced when sealed) or in the
+        // active one.
+        let upto = inner.log_end_offset.load(Ordering::SeqCst);
+        let active = inner.segments.read().last().expect("never empty").clone();
+        self.fail(if indexes { active.flush() } else { active.flush_data() })?;
+        if inner.dir_dirty.swap(false, Ordering::AcqRel) {
+            let synced = fsutil::sync_dir(&*inner.io, &inner.dir);
+            if synced.is_err() {
+                inner.dir_dirty.store(true, Ordering::Release);
             }
+            self.fail(synced)?;
         }
+        inner.recovery_point.fetch_max(upto, Ordering::AcqRel);
+        inner.last_flush_ms.store(inner.clock.now_ms(), Ordering::Relaxed);
         Ok(())
     }
 
-    /// Seals the active segment (trimmed indexes, fsync) and refuses further appends.
+    /// Seals the active segment (trimmed indexes, fsync) and refuses further appends. A
+    /// partition that failed a write or fsync is left for recovery at the next open: its error
+    /// is returned, so the log records no clean shutdown.
     pub(crate) fn close(&self) -> Result<()> {
-        let _writer = self.inner.writer.lock();
-        if self.inner.closed.swap(true, Ordering::AcqRel) {
+        let inner = &*self.inner;
+        let _writer = inner.writer.lock();
+        let _sync = inner.sync_lock.lock();
+        if inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let active = self.inner.segments.read().last().expect("never empty").clone();
-        let result = active.seal().and_then(|()| fsutil::sync_dir(&self.inner.dir));
+        let result = if inner.failed.load(Ordering::Acquire) {
+            let cause = inner.failure.lock().clone().unwrap_or_default();
+            Err(Error::WritesStopped { partition: self.name(), cause })
+        } else {
+            let active = inner.segments.read().last().expect("never empty").clone();
+            active.seal().and_then(|()| fsutil::sync_dir(&*inner.io, &inner.dir)).map(|()| {
+                inner.recovery_point.store(inner.log_end_offset.load(Ordering::SeqCst), Ordering::Release);
+            })
+        };
         // Wake waiters so they see the close.
-        let _guard = self.inner.wait_lock.lock();
-        self.inner.wait_cond.notify_all();
+        let _guard = inner.wait_lock.lock();
+        inner.wait_cond.notify_all();
         result
     }
 
@@ -804,23 +952,6 @@ fn open_active_clean(active: &mut Segment) -> Result<u64> {
         std::ops::ControlFlow::Continue(())
     })?;
     Ok(end)
-}
-
-/// After an unclean shutdown (or when the clean path failed): rebuild the active segment's
-/// indexes from a full scan and cut the data file at the first invalid byte.
-fn recover_active(active: &mut Segment, partition: &str, events: &mut Vec<RecoveryEvent>) -> Result<u64> {
-    let outcome = active.rebuild_indexes()?;
-    if let Some((position, problem)) = &outcome.problem {
-        active.truncate_to_valid(outcome.valid_bytes)?;
-        events.push(RecoveryEvent {
-            partition: partition.to_owned(),
-            segment: active.log_path().to_owned(),
-            position: *position,
-            bytes_dropped: outcome.file_bytes - outcome.valid_bytes,
-            reason: problem.to_string(),
-        });
-    }
-    Ok(outcome.next_offset.unwrap_or(active.base_offset()))
 }
 
 /// Where one record of a [`Fetch`] lives, so iteration borrows instead of copying.

@@ -58,13 +58,14 @@ const TIMESTAMP_UNKNOWN: i64 = i64::MIN;
 /// Kafka's value for "no timestamp".
 pub(crate) const NO_TIMESTAMP: i64 = -1;
 
-/// The sizing a segment is created or opened with.
-#[derive(Debug, Clone, Copy)]
+/// The sizing a segment is created or opened with, and the I/O seam it writes through.
+#[derive(Debug, Clone)]
 pub(crate) struct SegmentSpec {
     /// `segment.index.bytes`.
     pub max_index_bytes: u64,
     /// `index.interval.bytes`.
     pub index_interval_bytes: u64,
+    pub io: std::sync::Arc<dyn crate::io::Io>,
 }
 
 /// The running state of the index rule while a segment is appended to or rebuilt.
@@ -283,7 +284,7 @@ impl Segment {
             Err(_) => {
                 // Missing, ragged or inconsistent: the data file is the authority.
                 self.create_indexes()?;
-                self.scan(true)?;
+                self.scan(true, self.base_offset, false)?;
                 for index in [self.offset_index.get().map(|i| i.trim()), self.time_index.get().map(|i| i.trim())] {
                     index.transpose()?;
                 }
@@ -369,23 +370,26 @@ impl Segment {
                 *self.cursor.lock() = cursor;
                 Ok(())
             }
-            Err(_) => self.rebuild_indexes().map(drop),
+            // Unusable indexes: the caller falls back to recovery, which rebuilds them.
+            Err(e) => Err(e),
         }
     }
 
     /// Scans the whole data file, checking every batch (header, CRC, offsets increasing and
     /// within the segment's relative range), and rebuilds both indexes from the valid prefix.
     /// The data file is not changed; see [`truncate_to_valid`](Self::truncate_to_valid).
-    pub(crate) fn rebuild_indexes(&mut self) -> Result<ScanOutcome> {
+    pub(crate) fn rebuild_indexes(&mut self, floor: u64, dense: bool) -> Result<ScanOutcome> {
         self.offset_index = OnceLock::new();
         self.time_index = OnceLock::new();
         self.create_indexes()?;
-        self.scan(true)
+        self.scan(true, floor, dense)
     }
 
     /// Scans the data file from the start, validating every batch and, with `index`, adding
-    /// index entries by the index rule. Returns where the valid batches end.
-    pub(crate) fn scan(&self, index: bool) -> Result<ScanOutcome> {
+    /// index entries by the index rule. The first batch must start at or after `floor`; with
+    /// `dense` (topics that are not compacted) every later batch must start right after the one
+    /// before it. Returns where the valid batches end.
+    pub(crate) fn scan(&self, index: bool, floor: u64, dense: bool) -> Result<ScanOutcome> {
         let file = self.log_file()?;
         let file_bytes = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
         let mut cursor = IndexCursor::new(self.base_offset);
@@ -406,7 +410,14 @@ impl Segment {
                 problem = Some((pos, truncated("batch header", HEADER_LEN as u64, file_bytes - pos)));
                 break;
             };
-            if let Err(e) = self.check_in_sequence(&header, file_bytes - pos, next_offset) {
+            let sequence = match next_offset {
+                Some(next) if dense && header.base_offset as u64 != next => Err(FormatError::OffsetsNotIncreasing {
+                    base_offset: header.base_offset,
+                    previous_last_offset: next as i64 - 1,
+                }),
+                _ => self.check_in_sequence(&header, file_bytes - pos, next_offset.or(Some(floor))),
+            };
+            if let Err(e) = sequence {
                 problem = Some((pos, e));
                 break;
             }
@@ -549,7 +560,10 @@ impl Segment {
     /// partition's append lock and has decided that they belong in this segment.
     pub(crate) fn append(&self, bytes: &[u8], meta: AppendMeta) -> Result<()> {
         let position = self.size();
-        fsutil::write_all_at(self.log_file()?, bytes, position, &self.log_path)?;
+        self.spec
+            .io
+            .write_all_at(self.log_file()?, &self.log_path, bytes, position)
+            .map_err(Error::io("write", &self.log_path))?;
         let mut cursor = self.cursor.lock();
         self.advance_cursor(&mut cursor, position, bytes.len() as u64, meta, false)?;
         self.max_timestamp.fetch_max(meta.max_timestamp, Ordering::Relaxed);
@@ -568,9 +582,7 @@ impl Segment {
                 }
             }
         }
-        for index in [self.offset_index.get().map(|i| i.trim()), self.time_index.get().map(|i| i.trim())] {
-            index.transpose()?;
-        }
+        self.trim_indexes()?;
         if self.log.get().is_some() {
             let file = self.log_file()?;
             file.set_len(self.size()).map_err(Error::io("trim", &self.log_path))?;
@@ -578,16 +590,41 @@ impl Segment {
         self.flush()
     }
 
+    /// Trims the indexes of a recovered segment that is not the active one.
+    pub(crate) fn trim_indexes(&self) -> Result<()> {
+        for index in [self.offset_index.get().map(|i| i.trim()), self.time_index.get().map(|i| i.trim())] {
+            index.transpose()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the segment's data and index files (recovery dropping a segment after a cut tail).
+    pub(crate) fn delete_files(&self) -> Result<()> {
+        for path in [self.log_path.clone(), self.sibling(OffsetEntry::SUFFIX), self.sibling(TimeEntry::SUFFIX)] {
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("delete", &path)(e)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// fsyncs the data file and both indexes.
     pub(crate) fn flush(&self) -> Result<()> {
-        if let Some(file) = self.log.get() {
-            file.sync_data().map_err(Error::io("fsync", &self.log_path))?;
-        }
+        self.flush_data()?;
         if let Some(oi) = self.offset_index.get() {
-            oi.flush()?;
+            oi.flush_with(&*self.spec.io)?;
         }
         if let Some(ti) = self.time_index.get() {
-            ti.flush()?;
+            ti.flush_with(&*self.spec.io)?;
+        }
+        Ok(())
+    }
+
+    /// fsyncs the data file only: what synchronous appends need (indexes are rebuilt by recovery).
+    pub(crate) fn flush_data(&self) -> Result<()> {
+        if let Some(file) = self.log.get() {
+            self.spec.io.sync_data(file, &self.log_path).map_err(Error::io("fsync", &self.log_path))?;
         }
         Ok(())
     }
