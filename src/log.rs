@@ -393,6 +393,30 @@ impl Log {
         self.close_inner()
     }
 
+    /// Drops the log as if the process had died at this instant: no flush, no seal, no
+    /// recovery-point checkpoint, no clean-shutdown marker; files stay exactly as they are (what
+    /// was written is in the page cache, as after a real process crash). Partition handles still
+    /// held stop accepting appends. For crash tests: the next open recovers.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("t", 1, TopicConfig::default())?.partition(0)?.append(&[Record::new(b"v")])?;
+    /// log.simulate_crash();
+    /// let log = Log::open(dir.path())?; // recovers: every batch is checked again
+    /// assert_eq!(log.partition("t", 0)?.log_end_offset(), 1);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn simulate_crash(self) {
+        self.inner.closed.store(true, Ordering::Release);
+        self.stop_maintenance();
+        for p in self.partitions() {
+            p.abandon();
+        }
+    }
+
     fn close_inner(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
