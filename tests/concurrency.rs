@@ -1,5 +1,6 @@
 //! Appenders and readers together: offsets stay dense, every batch is whole and intact, readers
-//! blocked in `wait_for` are woken by appends, nothing deadlocks.
+//! blocked in `wait_for` are woken by appends, nothing deadlocks. The soak runs for
+//! `PARTLOG_SOAK_SECS` seconds (default 3) while another thread flushes and rolls.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,7 +9,6 @@ use std::time::{Duration, Instant};
 use partlog::{Fetch, Log, Record, TopicConfig};
 
 const WRITERS: u64 = 4;
-const BATCHES_PER_WRITER: u64 = 300;
 
 /// Each record's value names its writer, the writer's batch and the record's place in it, so a
 /// reader can check that every batch it sees is complete and in one piece.
@@ -18,20 +18,41 @@ fn value(writer: u64, batch: u64, i: u64, n: u64) -> Vec<u8> {
 
 #[test]
 fn concurrent_appenders_and_readers_see_dense_whole_batches() {
+    let soak = Duration::from_secs(std::env::var("PARTLOG_SOAK_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(3));
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path()).unwrap();
     let mut config = TopicConfig::default();
     config.segment_bytes = 64 * 1024; // many rolls while readers read
+    config.flush_messages = 50; // some appends fsync, sharing with the flusher thread
     let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
     let done = Arc::new(AtomicBool::new(false));
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let writing_until = Instant::now() + soak;
+    let deadline = writing_until + Duration::from_secs(120);
 
+    let flusher = {
+        let p = p.clone();
+        std::thread::spawn(move || {
+            let mut rounds = 0u64;
+            while Instant::now() < writing_until {
+                p.flush().unwrap();
+                if rounds % 3 == 0 {
+                    p.roll().unwrap();
+                }
+                rounds += 1;
+                std::thread::sleep(Duration::from_millis(7));
+            }
+        })
+    };
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
             let p = p.clone();
             std::thread::spawn(move || {
                 let mut last = None;
-                for b in 0..BATCHES_PER_WRITER {
+                let mut batches = Vec::new();
+                for b in 0.. {
+                    if Instant::now() >= writing_until {
+                        break;
+                    }
                     let n = 1 + (b * 7 + w) % 9;
                     let values: Vec<Vec<u8>> = (0..n).map(|i| value(w, b, i, n)).collect();
                     let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
@@ -41,7 +62,9 @@ fn concurrent_appenders_and_readers_see_dense_whole_batches() {
                         assert!(info.first_offset > prev, "a writer's own batches get increasing offsets");
                     }
                     last = Some(info.last_offset);
+                    batches.push(n);
                 }
+                batches.iter().sum::<u64>()
             })
         })
         .collect();
@@ -94,11 +117,9 @@ fn concurrent_appenders_and_readers_see_dense_whole_batches() {
         })
         .collect();
 
-    for w in writers {
-        w.join().unwrap();
-    }
+    let total: u64 = writers.into_iter().map(|w| w.join().unwrap()).sum();
+    flusher.join().unwrap();
     done.store(true, Ordering::Release);
-    let total: u64 = (0..WRITERS).map(|w| (0..BATCHES_PER_WRITER).map(|b| 1 + (b * 7 + w) % 9).sum::<u64>()).sum();
     assert_eq!(p.log_end_offset(), total);
     for r in readers {
         assert_eq!(r.join().unwrap(), total, "every reader saw every record");

@@ -1,11 +1,7 @@
-//! Arbitrary bytes as batches: decoding returns batches or an error, never panics, never
-//! allocates what a length field claims.
+//! See `tests/fuzz_harness/mod.rs`: the logic is shared with the corpus replay of `cargo test`.
 #![no_main]
-use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let mut records = 0usize;
-    if let Ok(batches) = partlog::batch::for_each_record(data, |_, _| records += 1) {
-        assert!(batches * 61 <= data.len());
-    }
-});
+#[path = "../../tests/fuzz_harness/mod.rs"]
+mod harness;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::decode_batch(data));
