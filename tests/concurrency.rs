@@ -35,7 +35,7 @@ fn concurrent_appenders_and_readers_see_dense_whole_batches() {
             let mut rounds = 0u64;
             while Instant::now() < writing_until {
                 p.flush().unwrap();
-                if rounds % 3 == 0 {
+                if rounds.is_multiple_of(3) {
                     p.roll().unwrap();
                 }
                 rounds += 1;

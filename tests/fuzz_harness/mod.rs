@@ -113,7 +113,7 @@ pub fn operations(data: &[u8]) {
                     stopped = true;
                 }
             }
-            5 => io.fail_write_after(arg as u64 % 4, std::io::ErrorKind::StorageFull, arg % 2 == 0),
+            5 => io.fail_write_after(arg as u64 % 4, std::io::ErrorKind::StorageFull, arg.is_multiple_of(2)),
             6 | 7 => {
                 drop(p);
                 io.heal();
