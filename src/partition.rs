@@ -688,7 +688,8 @@ impl Partition {
         result
     }
 
-    fn check_range(&self, offset: u64) -> Result<()> {
+    /// Checks `offset` against the readable range and returns the log end offset it used.
+    fn check_range(&self, offset: u64) -> Result<u64> {
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         if offset < start || offset > end {
             return Err(Error::OffsetOutOfRange {
@@ -699,7 +700,7 @@ impl Partition {
                 log_end_offset: end,
             });
         }
-        Ok(())
+        Ok(end)
     }
 
     /// The segment holding `offset`: the last one whose base offset is ≤ it.
@@ -734,14 +735,19 @@ impl Partition {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn read_raw(&self, from: u64, max_bytes: usize, out: &mut Vec<u8>) -> Result<u64> {
-        self.check_range(from)?;
+        // One snapshot of the end: an append publishes its segment's size before the log end
+        // offset, and a read must not return a batch the log does not count yet.
+        let end_offset = self.check_range(from)?;
         let mut next = from;
         let mut remaining = max_bytes as u64;
         let mut first = true;
         loop {
             let (segment, following_base) = self.segment_for(next);
             let before = out.len();
-            match segment.read(next, remaining, first, out)? {
+            if next >= end_offset {
+                break;
+            }
+            match segment.read(next, end_offset, remaining, first, out)? {
                 SegmentRead::Batches { next_offset, reached_end } => {
                     next = next_offset;
                     first = false;

@@ -685,13 +685,24 @@ impl Segment {
         Ok(found)
     }
 
-    /// Appends to `out` the whole batches that hold offsets ≥ `target`, up to `max_bytes` (but at
-    /// least one batch when `min_one`), each checked (header, CRC, offsets increasing).
-    pub(crate) fn read(&self, target: u64, max_bytes: u64, min_one: bool, out: &mut Vec<u8>) -> Result<SegmentRead> {
+    /// Appends to `out` the whole batches that hold offsets ≥ `target` and start below
+    /// `end_offset` (the partition's published log end offset), up to `max_bytes` (but at least
+    /// one batch when `min_one`), each checked (header, CRC, offsets increasing).
+    pub(crate) fn read(
+        &self,
+        target: u64,
+        end_offset: u64,
+        max_bytes: u64,
+        min_one: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<SegmentRead> {
         let end = self.size();
         let Some((start, first)) = self.locate(target, end)? else {
             return Ok(SegmentRead::Nothing);
         };
+        if first.base_offset as u64 >= end_offset {
+            return Ok(SegmentRead::Nothing);
+        }
         let first_size = first.total_size();
         if !min_one && first_size > max_bytes {
             return Ok(SegmentRead::DoesNotFit);
@@ -706,7 +717,8 @@ impl Segment {
             let position = start + pos as u64;
             self.check_in_sequence(&header, end - position, next_offset).map_err(|e| self.corrupt(position, e))?;
             let total = header.total_size() as usize;
-            if pos + total > want as usize {
+            // A batch past the end offset is written but not yet published by its append.
+            if pos + total > want as usize || header.base_offset as u64 >= end_offset {
                 break;
             }
             batch::verify_crc(&out[at + pos..at + pos + total]).map_err(|e| self.corrupt(position, e))?;
@@ -715,7 +727,7 @@ impl Segment {
         }
         out.truncate(at + pos);
         let next = next_offset.expect("the first batch is always whole");
-        Ok(SegmentRead::Batches { next_offset: next, reached_end: start + pos as u64 == end })
+        Ok(SegmentRead::Batches { next_offset: next, reached_end: start + pos as u64 == end || next >= end_offset })
     }
 
     /// The first record with offset ≥ `start_offset` and timestamp ≥ `timestamp`, as

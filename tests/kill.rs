@@ -111,8 +111,12 @@ fn parent() {
         let log = Log::open_with(dir.path(), LogOptions::default().maintenance_interval_ms(None)).unwrap();
         let p = log.partition("k", 0).unwrap();
         assert!(p.log_end_offset() >= acknowledged_end, "round {round}: lost acknowledged records");
-        p.verify().unwrap();
-        let mut next = p.log_start_offset();
+        // What this child wrote every round; everything every 25 rounds and at the end.
+        let whole = round % 25 == 24 || round + 1 == kill_points;
+        if whole {
+            p.verify().unwrap();
+        }
+        let mut next = if whole { p.log_start_offset() } else { start };
         while next < p.log_end_offset() {
             let records = p.read(next, 1 << 20).unwrap();
             for r in &records {
