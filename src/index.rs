@@ -167,14 +167,16 @@ impl<E: IndexEntry> std::fmt::Debug for Index<E> {
 impl<E: IndexEntry> Index<E> {
     /// Creates (or empties) an index file preallocated to `max_index_bytes`, rounded down to
     /// whole entries, and maps it for appending.
+    ///
+    /// An existing file is unlinked first, never truncated in place: a mapping of the old file
+    /// that a reader still holds keeps its own (unlinked) file and stays valid.
     pub fn create(path: &Path, base_offset: u64, max_index_bytes: u64) -> Result<Self> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
-            .map_err(Error::io("create", path))?;
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("replace", path)(e)),
+            _ => {}
+        }
+        let file =
+            OpenOptions::new().read(true).write(true).create_new(true).open(path).map_err(Error::io("create", path))?;
         Self::with_capacity(path, file, base_offset, 0, max_index_bytes)
     }
 

@@ -7,6 +7,7 @@
 //! | `.lock` | held with an advisory lock while the directory is open |
 //! | `.kafka_cleanshutdown` | written on close after everything was flushed; deleted at open |
 //! | `recovery-point-offset-checkpoint` | per partition, the offset below which data was fsynced (Kafka's format) |
+//! | `log-start-offset-checkpoint` | per partition, the log start offset (Kafka's format) |
 //! | `topic-configs/<topic>` | the topic's config, Kafka `key=value` properties |
 //! | `<topic>-<partition>/` | a partition: segments, as in a Kafka broker's log dir |
 //! | `<topic prefix>-<partition>.<id>-delete/` | a partition of a deleted topic, removed at open |
@@ -32,13 +33,14 @@ use crate::config::TopicConfig;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::io::{Io, OsIo};
-use crate::partition::{OpenSpec, Partition, RecoveryEvent};
+use crate::partition::{OpenSpec, Partition, RecoveryEvent, RetentionOutcome};
 use crate::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
 
 const LOCK_FILE: &str = ".lock";
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const CONFIG_DIR: &str = "topic-configs";
 const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
+const LOG_START_OFFSET_FILE: &str = "log-start-offset-checkpoint";
 const DELETE_SUFFIX: &str = "-delete";
 
 /// What opening does with corruption found after an unclean shutdown.
@@ -84,8 +86,12 @@ pub struct LogOptions {
     /// nobody appends to, writing checkpoints); `None` runs no thread. Default 1000 ms.
     pub maintenance_interval_ms: Option<u64>,
     /// `log.flush.offset.checkpoint.interval.ms`: how often the maintenance thread writes the
-    /// recovery-point checkpoint (default 60 000). It is also written by [`Log::flush`] and on close.
+    /// recovery-point and log-start-offset checkpoints (default 60 000). They are also written by
+    /// [`Log::flush`], [`Log::enforce_retention`] and on close.
     pub checkpoint_interval_ms: u64,
+    /// `log.retention.check.interval.ms`: how often the maintenance thread applies retention
+    /// (default 300 000); `None` leaves it to [`Log::enforce_retention`].
+    pub retention_check_interval_ms: Option<u64>,
 }
 
 impl Default for LogOptions {
@@ -97,6 +103,7 @@ impl Default for LogOptions {
             io: Arc::new(OsIo),
             maintenance_interval_ms: Some(1000),
             checkpoint_interval_ms: 60_000,
+            retention_check_interval_ms: Some(300_000),
         }
     }
 }
@@ -129,6 +136,12 @@ impl LogOptions {
     /// Sets [`maintenance_interval_ms`](Self::maintenance_interval_ms).
     pub fn maintenance_interval_ms(mut self, interval_ms: Option<u64>) -> Self {
         self.maintenance_interval_ms = interval_ms;
+        self
+    }
+
+    /// Sets [`retention_check_interval_ms`](Self::retention_check_interval_ms).
+    pub fn retention_check_interval_ms(mut self, interval_ms: Option<u64>) -> Self {
+        self.retention_check_interval_ms = interval_ms;
         self
     }
 
@@ -216,7 +229,9 @@ impl Log {
         }
         remove_unfinished_temporaries(&dir)?;
         let mut recovery = Vec::new();
-        let recovery_points = read_recovery_points(&dir, options.recovery_mode, &mut recovery)?;
+        let recovery_points = read_checkpoint(&dir.join(RECOVERY_POINT_FILE), options.recovery_mode, &mut recovery)?;
+        let log_start_offsets =
+            read_checkpoint(&dir.join(LOG_START_OFFSET_FILE), options.recovery_mode, &mut recovery)?;
         let found = discover(&dir)?;
         let mut topics = BTreeMap::new();
         for (name, (config_text, partition_count)) in found {
@@ -230,7 +245,12 @@ impl Log {
                     config
                 }
             };
-            let opening = Opening { options: &options, clean_shutdown, recovery_points: &recovery_points };
+            let opening = Opening {
+                options: &options,
+                clean_shutdown,
+                recovery_points: &recovery_points,
+                log_start_offsets: &log_start_offsets,
+            };
             let topic = opening.topic(&dir, &name, partition_count.max(1), Arc::new(config), &mut recovery)?;
             topics.insert(name, topic);
         }
@@ -294,7 +314,8 @@ impl Log {
         let config = Arc::new(config);
         // Partition directories first, then the config file: the config file is the commit point
         // of the topic's config (without it, a reopen finds the topic with the default config).
-        let opening = Opening { options, clean_shutdown: true, recovery_points: &BTreeMap::new() };
+        let none = BTreeMap::new();
+        let opening = Opening { options, clean_shutdown: true, recovery_points: &none, log_start_offsets: &none };
         let topic = opening.topic(&self.inner.dir, name, partitions, config.clone(), &mut Vec::new())?;
         for p in topic.partitions() {
             p.flush()?;
@@ -348,6 +369,15 @@ impl Log {
             std::fs::remove_dir_all(&path).map_err(Error::io("delete", &path))?;
         }
         Ok(())
+    }
+
+    /// Applies retention to every partition now: the log start offset, `retention.bytes` and
+    /// `retention.ms` (for topics whose `cleanup.policy` includes `delete`), oldest segment first,
+    /// stopping at the first that must stay. Returns what each partition lost. The maintenance
+    /// thread does the same every `retention_check_interval_ms`.
+    pub fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>> {
+        self.check_open()?;
+        self.inner.enforce_retention()
     }
 
     /// Makes everything appended to every partition durable (see [`Partition::flush`]) and
@@ -443,16 +473,33 @@ impl LogInner {
         self.topics.read().values().flat_map(|t| t.partitions().iter().cloned()).collect()
     }
 
-    /// Writes `recovery-point-offset-checkpoint` atomically (Kafka's format: version, count,
-    /// then `topic partition offset` lines).
+    /// Writes `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` atomically
+    /// (Kafka's format: version, count, then `topic partition offset` lines).
     fn write_recovery_points(&self) -> Result<()> {
         let _guard = self.checkpoint.lock();
         let partitions = self.partitions();
-        let mut text = format!("0\n{}\n", partitions.len());
-        for p in &partitions {
-            text.push_str(&format!("{} {} {}\n", p.topic(), p.id(), p.recovery_point()));
+        let write = |file: &str, offset: &dyn Fn(&Partition) -> u64| {
+            let mut text = format!("0\n{}\n", partitions.len());
+            for p in &partitions {
+                text.push_str(&format!("{} {} {}\n", p.topic(), p.id(), offset(p)));
+            }
+            fsutil::write_atomic(&*self.options.io, &self.dir.join(file), text.as_bytes())
+        };
+        write(RECOVERY_POINT_FILE, &|p| p.recovery_point())?;
+        write(LOG_START_OFFSET_FILE, &|p| p.log_start_offset())
+    }
+
+    fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>> {
+        let mut outcomes = Vec::new();
+        for p in self.partitions() {
+            if let Some(outcome) = p.enforce_retention()? {
+                outcomes.push(outcome);
+            }
         }
-        fsutil::write_atomic(&*self.options.io, &self.dir.join(RECOVERY_POINT_FILE), text.as_bytes())
+        if !outcomes.is_empty() {
+            self.write_recovery_points()?;
+        }
+        Ok(outcomes)
     }
 }
 
@@ -460,6 +507,7 @@ impl LogInner {
 /// recovery-point checkpoint every `checkpoint_interval_ms`, until the log closes.
 fn maintenance_loop(inner: &LogInner, interval_ms: u64) {
     let mut last_checkpoint = inner.options.clock.now_ms();
+    let mut last_retention = last_checkpoint;
     loop {
         {
             let mut stop = inner.maintenance.stop.lock();
@@ -475,6 +523,14 @@ fn maintenance_loop(inner: &LogInner, interval_ms: u64) {
             if p.flush_due(now) {
                 // A failure stops the partition's appends; its callers see the error.
                 let _ = p.flush();
+            }
+            p.purge_deleted(now);
+        }
+        if let Some(every) = inner.options.retention_check_interval_ms {
+            if now.saturating_sub(last_retention) >= every as i64 {
+                // A failure stops that partition's appends; the next pass retries the others.
+                let _ = inner.enforce_retention();
+                last_retention = now;
             }
         }
         if now.saturating_sub(last_checkpoint) >= inner.options.checkpoint_interval_ms as i64 {
@@ -538,19 +594,21 @@ fn remove_unfinished_temporaries(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-type RecoveryPoints = BTreeMap<(String, u32), u64>;
+/// An offset checkpoint file's content: `(topic, partition) → offset`.
+type Checkpoint = BTreeMap<(String, u32), u64>;
 
-/// Reads `recovery-point-offset-checkpoint`. A missing file means "recover everything"; an
+/// Reads an offset checkpoint (`recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`).
+/// A missing file means "no knowledge" (recover everything, log start at the first segment); an
 /// unreadable one is reported and means the same, or fails the open in strict mode.
-fn read_recovery_points(dir: &Path, mode: RecoveryMode, report: &mut Vec<RecoveryEvent>) -> Result<RecoveryPoints> {
-    let path = dir.join(RECOVERY_POINT_FILE);
+fn read_checkpoint(path: &Path, mode: RecoveryMode, report: &mut Vec<RecoveryEvent>) -> Result<Checkpoint> {
+    let path = path.to_owned();
     let text = match std::fs::read_to_string(&path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RecoveryPoints::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Checkpoint::new()),
         Err(e) if e.kind() == std::io::ErrorKind::InvalidData => String::new(),
         Err(e) => return Err(Error::io("read", &path)(e)),
     };
-    match parse_recovery_points(&text) {
+    match parse_checkpoint(&text) {
         Some(points) => Ok(points),
         None if mode == RecoveryMode::Strict => {
             Err(Error::BadFile { path, reason: "not a Kafka offset checkpoint (version 0, count, entries)".into() })
@@ -561,20 +619,22 @@ fn read_recovery_points(dir: &Path, mode: RecoveryMode, report: &mut Vec<Recover
                 segment: path,
                 position: 0,
                 bytes_dropped: 0,
-                reason: "unreadable recovery-point checkpoint: every segment of every partition is checked".into(),
+                reason: "unreadable offset checkpoint: ignored (recovery checks every segment; log start offsets \
+                         fall back to the first segment)"
+                    .into(),
             });
-            Ok(RecoveryPoints::new())
+            Ok(Checkpoint::new())
         }
     }
 }
 
-fn parse_recovery_points(text: &str) -> Option<RecoveryPoints> {
+fn parse_checkpoint(text: &str) -> Option<Checkpoint> {
     let mut lines = text.lines();
     if lines.next()? != "0" {
         return None;
     }
     let count: usize = lines.next()?.parse().ok()?;
-    let mut points = RecoveryPoints::new();
+    let mut points = Checkpoint::new();
     for _ in 0..count {
         let mut fields = lines.next()?.split(' ');
         let (topic, partition, offset) = (fields.next()?, fields.next()?.parse().ok()?, fields.next()?.parse().ok()?);
@@ -636,7 +696,8 @@ fn discover(dir: &Path) -> Result<Found> {
 struct Opening<'a> {
     options: &'a LogOptions,
     clean_shutdown: bool,
-    recovery_points: &'a RecoveryPoints,
+    recovery_points: &'a Checkpoint,
+    log_start_offsets: &'a Checkpoint,
 }
 
 impl Opening<'_> {
@@ -660,6 +721,7 @@ impl Opening<'_> {
                     io: self.options.io.clone(),
                     clean_shutdown: self.clean_shutdown,
                     recovery_point: self.recovery_points.get(&(name.to_owned(), id)).copied(),
+                    log_start_offset: self.log_start_offsets.get(&(name.to_owned(), id)).copied(),
                     strict: self.options.recovery_mode == RecoveryMode::Strict,
                 };
                 Partition::open(spec, recovery)
@@ -675,11 +737,11 @@ mod tests {
 
     #[test]
     fn recovery_point_checkpoints_parse_kafkas_format_only() {
-        let points = parse_recovery_points("0\n2\norders 0 15\na-b.c 3 0\n").unwrap();
+        let points = parse_checkpoint("0\n2\norders 0 15\na-b.c 3 0\n").unwrap();
         assert_eq!(points.get(&("orders".into(), 0)), Some(&15));
         assert_eq!(points.get(&("a-b.c".into(), 3)), Some(&0));
         for bad in ["", "1\n0\n", "0\n2\norders 0 15\n", "0\n1\norders 0\n", "0\n1\n../x 0 1\n", "0\n0\nextra\n"] {
-            assert_eq!(parse_recovery_points(bad), None, "{bad:?}");
+            assert_eq!(parse_checkpoint(bad), None, "{bad:?}");
         }
     }
 

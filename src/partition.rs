@@ -42,6 +42,19 @@ pub struct AppendInfo {
     pub batches: usize,
 }
 
+/// What one retention pass (or [`Partition::delete_records`]) deleted from a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    /// `<topic>-<partition>`.
+    pub partition: String,
+    /// Segments deleted.
+    pub segments_deleted: usize,
+    /// Bytes of their data files.
+    pub bytes_deleted: u64,
+    /// The log start offset afterwards.
+    pub log_start_offset: u64,
+}
+
 /// Answer of [`Partition::offset_for_timestamp`]: the first record at or after a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampOffset {
@@ -94,6 +107,8 @@ struct Inner {
     dir_dirty: AtomicBool,
     /// Serialises fsyncs, so concurrent synchronous appenders share one (group commit).
     sync_lock: Mutex<()>,
+    /// Files renamed `.deleted` by retention, with the time to unlink them.
+    pending_deletes: Mutex<Vec<(i64, Vec<PathBuf>)>>,
     /// The first write or fsync failure: after it, appends are refused (fail-stop).
     failure: Mutex<Option<String>>,
     failed: AtomicBool,
@@ -152,6 +167,8 @@ pub(crate) struct OpenSpec {
     pub clean_shutdown: bool,
     /// From the recovery-point checkpoint: offsets below it were fsynced. `None` recovers all.
     pub recovery_point: Option<u64>,
+    /// From the log-start-offset checkpoint.
+    pub log_start_offset: Option<u64>,
     /// Refuse to open on corruption instead of cutting it off.
     pub strict: bool,
 }
@@ -222,7 +239,8 @@ impl Partition {
             (segments, log_end_offset, !spec.clean_shutdown)
         };
         let segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
-        let log_start_offset = segments[0].base_offset();
+        // Kafka: max(checkpoint, first segment's base offset), within the log.
+        let log_start_offset = spec.log_start_offset.unwrap_or(0).max(segments[0].base_offset()).min(log_end_offset);
         let partition = Partition {
             inner: Arc::new(Inner {
                 topic: spec.topic,
@@ -238,6 +256,7 @@ impl Partition {
                 last_flush_ms: AtomicI64::new(now),
                 dir_dirty: AtomicBool::new(dir_dirty),
                 sync_lock: Mutex::new(()),
+                pending_deletes: Mutex::new(Vec::new()),
                 failure: Mutex::new(None),
                 failed: AtomicBool::new(false),
                 io: spec.io,
@@ -692,15 +711,131 @@ impl Partition {
     fn check_range(&self, offset: u64) -> Result<u64> {
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         if offset < start || offset > end {
-            return Err(Error::OffsetOutOfRange {
-                topic: self.inner.topic.to_string(),
-                partition: self.inner.id,
-                offset,
-                log_start_offset: start,
-                log_end_offset: end,
-            });
+            return Err(self.out_of_range(offset));
         }
         Ok(end)
+    }
+
+    fn out_of_range(&self, offset: u64) -> Error {
+        Error::OffsetOutOfRange {
+            topic: self.inner.topic.to_string(),
+            partition: self.inner.id,
+            offset,
+            log_start_offset: self.log_start_offset(),
+            log_end_offset: self.log_end_offset(),
+        }
+    }
+
+    /// Applies time and size retention and the log start offset now (see [`crate::Log::enforce_retention`]).
+    /// Returns what was deleted, or `None` if nothing was.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{Log, LogOptions, ManualClock, Record, TopicConfig};
+    /// let clock = Arc::new(ManualClock::new(1_000_000));
+    /// let log = Log::open_with(dir.path(), LogOptions::default().clock(clock.clone()))?;
+    /// let mut config = TopicConfig::default();
+    /// config.retention_ms = 60_000;
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"old").with_timestamp(1_000_000)])?;
+    /// p.roll()?;
+    /// p.append(&[Record::new(b"new").with_timestamp(1_050_000)])?;
+    ///
+    /// clock.set_ms(1_100_000); // the first segment is 100 s old, the second 50 s
+    /// let outcome = p.enforce_retention()?.unwrap();
+    /// assert_eq!((outcome.segments_deleted, outcome.log_start_offset), (1, 1));
+    /// assert!(p.read(0, 100).is_err());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn enforce_retention(&self) -> Result<Option<RetentionOutcome>> {
+        let writer = self.inner.writer.lock();
+        self.check_writable()?;
+        self.fail(self.delete_old_segments(&writer, crate::retention::Rules::All))
+    }
+
+    /// Advances the log start offset to `offset` (Kafka's DeleteRecords): records below it are no
+    /// longer readable, and whole segments below it are deleted. Returns the new log start offset.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    /// assert_eq!(p.delete_records(2)?, 2);
+    /// assert_eq!(p.read(2, 100)?[0].value.as_deref(), Some(&b"c"[..]));
+    /// assert!(p.read(1, 100).is_err());
+    /// assert_eq!(p.delete_records(1)?, 2, "the log start offset never moves back");
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn delete_records(&self, offset: u64) -> Result<u64> {
+        let writer = self.inner.writer.lock();
+        self.check_writable()?;
+        if offset > self.log_end_offset() {
+            return Err(self.out_of_range(offset));
+        }
+        self.inner.log_start_offset.fetch_max(offset, Ordering::AcqRel);
+        self.fail(self.delete_old_segments(&writer, crate::retention::Rules::LogStartOffset))?;
+        Ok(self.log_start_offset())
+    }
+
+    /// Deletes the segments retention selects; the caller holds the append lock.
+    fn delete_old_segments(&self, writer: &Writer, rules: crate::retention::Rules) -> Result<Option<RetentionOutcome>> {
+        let inner = &*self.inner;
+        let now = inner.clock.now_ms();
+        let segments = self.segments();
+        let facts = segments
+            .iter()
+            .map(|s| {
+                let largest_timestamp = s.retention_timestamp()?;
+                Ok(crate::retention::SegmentFacts { base_offset: s.base_offset(), size: s.size(), largest_timestamp })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let end = self.log_end_offset();
+        let n = crate::retention::deletable_prefix(&facts, self.log_start_offset(), end, &inner.config, now, rules);
+        self.purge_deleted(now);
+        if n == 0 {
+            return Ok(None);
+        }
+        if n == segments.len() {
+            // Everything goes: a new empty active segment first, so the partition keeps one.
+            self.roll_to(writer, &segments[n - 1], end)?;
+        }
+        let survivor = inner.segments.read()[n].base_offset();
+        inner.log_start_offset.fetch_max(survivor, Ordering::AcqRel);
+        let doomed: Vec<Arc<Segment>> = inner.segments.write().drain(..n).collect();
+        let mut renamed = Vec::new();
+        for segment in &doomed {
+            renamed.extend(segment.rename_for_deletion()?);
+        }
+        inner.dir_dirty.store(true, Ordering::Release);
+        inner.pending_deletes.lock().push((now.saturating_add(inner.config.file_delete_delay_ms), renamed));
+        self.purge_deleted(now);
+        Ok(Some(RetentionOutcome {
+            partition: self.name(),
+            segments_deleted: n,
+            bytes_deleted: doomed.iter().map(|s| s.size()).sum(),
+            log_start_offset: self.log_start_offset(),
+        }))
+    }
+
+    /// Unlinks `.deleted` files whose `file.delete.delay.ms` has passed. Readers that still hold
+    /// a deleted segment keep reading through its open file.
+    pub(crate) fn purge_deleted(&self, now_ms: i64) {
+        let mut pending = self.inner.pending_deletes.lock();
+        pending.retain(|(due, paths)| {
+            if *due > now_ms {
+                return true;
+            }
+            for path in paths {
+                // A leftover is removed at the next open.
+                let _ = std::fs::remove_file(path);
+            }
+            false
+        });
     }
 
     /// The segment holding `offset`: the last one whose base offset is ≤ it.
@@ -746,6 +881,10 @@ impl Partition {
             let before = out.len();
             if next >= end_offset {
                 break;
+            }
+            if next < segment.base_offset() {
+                // The segment holding `next` was deleted by retention after the range check.
+                return Err(self.out_of_range(next));
             }
             match segment.read(next, end_offset, remaining, first, out)? {
                 SegmentRead::Batches { next_offset, reached_end } => {

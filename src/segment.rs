@@ -598,6 +598,26 @@ impl Segment {
         Ok(())
     }
 
+    /// Retention is deleting this segment: open its files now (a reader holding the segment keeps
+    /// reading through them), then rename them with `.deleted` appended, as Kafka does. Returns
+    /// the new paths, to unlink after `file.delete.delay.ms`.
+    pub(crate) fn rename_for_deletion(&self) -> Result<Vec<PathBuf>> {
+        self.log_file()?;
+        self.ensure_indexes()?;
+        let mut renamed = Vec::new();
+        for path in [self.log_path.clone(), self.sibling(OffsetEntry::SUFFIX), self.sibling(TimeEntry::SUFFIX)] {
+            let mut target = path.clone().into_os_string();
+            target.push(crate::recovery::DELETED_SUFFIX);
+            let target = PathBuf::from(target);
+            match std::fs::rename(&path, &target) {
+                Ok(()) => renamed.push(target),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("rename for deletion", &path)(e)),
+            }
+        }
+        Ok(renamed)
+    }
+
     /// Deletes the segment's data and index files (recovery dropping a segment after a cut tail).
     pub(crate) fn delete_files(&self) -> Result<()> {
         for path in [self.log_path.clone(), self.sibling(OffsetEntry::SUFFIX), self.sibling(TimeEntry::SUFFIX)] {
@@ -627,6 +647,18 @@ impl Segment {
             self.spec.io.sync_data(file, &self.log_path).map_err(Error::io("fsync", &self.log_path))?;
         }
         Ok(())
+    }
+
+    /// Largest record timestamp, or (Kafka's fallback for segments without timestamps) the data
+    /// file's modification time: what time retention compares with `retention.ms`.
+    pub(crate) fn retention_timestamp(&self) -> Result<i64> {
+        let ts = self.largest_timestamp()?;
+        if ts >= 0 {
+            return Ok(ts);
+        }
+        let modified =
+            std::fs::metadata(&self.log_path).and_then(|m| m.modified()).map_err(Error::io("stat", &self.log_path))?;
+        Ok(modified.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64))
     }
 
     /// Largest record timestamp in the segment, −1 if it has none.

@@ -1,0 +1,291 @@
+//! Retention and delete-records against the exact segments Kafka would delete, with a controlled
+//! clock; readers racing retention never get wrong data.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use partlog::{Clock, Error, Log, LogOptions, ManualClock, Partition, Record, TopicConfig};
+
+const T0: i64 = 1_700_000_000_000;
+const HOUR: i64 = 3_600_000;
+
+fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Log {
+    Log::open_with(dir, LogOptions::default().clock(clock.clone()).maintenance_interval_ms(None)).unwrap()
+}
+
+/// Segment `i` (0-based) holds records `10 i .. 10 i + 9`, timestamped `T0 + i` hours, each
+/// value naming its offset (fixed width, so full segments have equal sizes).
+fn segments_by_hour(p: &Partition, count: u64) {
+    for i in 0..count {
+        let values: Vec<Vec<u8>> = (10 * i..10 * i + 10).map(|o| format!("offset-{o:04}").into_bytes()).collect();
+        let records: Vec<Record<'_>> =
+            values.iter().map(|v| Record::new(v).with_timestamp(T0 + i as i64 * HOUR)).collect();
+        p.append(&records).unwrap();
+        p.roll().unwrap();
+    }
+}
+
+fn bases(p: &Partition) -> Vec<u64> {
+    p.segments().iter().map(|s| s.base_offset()).collect()
+}
+
+fn config(retention_ms: i64, retention_bytes: i64) -> TopicConfig {
+    let mut c = TopicConfig::default();
+    c.retention_ms = retention_ms;
+    c.retention_bytes = retention_bytes;
+    c.file_delete_delay_ms = 60_000;
+    c
+}
+
+#[test]
+fn time_retention_deletes_segments_whose_newest_record_is_too_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open(dir.path(), &clock);
+    let p = log.create_topic("t", 1, config(3 * HOUR, -1)).unwrap().partition(0).unwrap();
+    segments_by_hour(&p, 6); // segments at +0h .. +5h, then an empty active one at 60
+    assert_eq!(bases(&p), [0, 10, 20, 30, 40, 50, 60]);
+
+    clock.set_ms(T0 + 5 * HOUR - 60_000); // +0h and +1h are older than 3 h; +2h is not yet
+    let outcome = log.enforce_retention().unwrap();
+    assert_eq!(outcome.len(), 1);
+    assert_eq!((outcome[0].segments_deleted, outcome[0].log_start_offset), (2, 20));
+    assert_eq!(bases(&p), [20, 30, 40, 50, 60]);
+    assert!(matches!(p.read(19, 100), Err(Error::OffsetOutOfRange { log_start_offset: 20, .. })));
+    assert_eq!(p.read(20, 1).unwrap()[0].value.as_deref(), Some(&b"offset-0020"[..]));
+
+    // The files went through Kafka's `.deleted` rename and are unlinked after file.delete.delay.ms.
+    let pdir = p.dir().to_owned();
+    let deleted = |d: &std::path::Path| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".deleted"))
+            .count()
+    };
+    assert_eq!(deleted(&pdir), 6);
+    clock.advance_ms(60_000); // now +2h is exactly 3 h old: it stays ("older than" is strict)
+    assert!(log.enforce_retention().unwrap().is_empty());
+    assert_eq!(deleted(&pdir), 0);
+
+    // The log start offset survives a reopen (log-start-offset-checkpoint).
+    drop(p);
+    log.close().unwrap();
+    let log = open(dir.path(), &clock);
+    assert_eq!(log.partition("t", 0).unwrap().log_start_offset(), 20);
+}
+
+#[test]
+fn a_future_timestamp_blocks_deletion_of_its_segment_and_all_later_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open(dir.path(), &clock);
+    let p = log.create_topic("t", 1, config(HOUR, -1)).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"old").with_timestamp(T0)]).unwrap();
+    p.roll().unwrap();
+    p.append(&[Record::new(b"future").with_timestamp(T0 + 100 * HOUR)]).unwrap();
+    p.roll().unwrap();
+    p.append(&[Record::new(b"old too").with_timestamp(T0)]).unwrap();
+    clock.set_ms(T0 + 10 * HOUR);
+    log.enforce_retention().unwrap();
+    assert_eq!(bases(&p), [1, 2], "only the first goes; the scan stops at the future-dated segment");
+}
+
+#[test]
+fn size_retention_keeps_the_partition_at_or_above_retention_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open(dir.path(), &clock);
+    let p = log.create_topic("t", 1, config(-1, 0)).unwrap().partition(0).unwrap();
+    segments_by_hour(&p, 5);
+    let size = p.segments()[0].size(); // every full segment has the same size
+    assert!(p.segments()[..5].iter().all(|s| s.size() == size));
+    drop(p);
+    log.close().unwrap();
+
+    // Whole segments go only while the excess over the limit covers them (Kafka's rule).
+    for (limit, survivors) in [(5 * size, 5), (5 * size - 1, 5), (4 * size, 4), (3 * size + 1, 4), (size, 1), (0, 0)] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), &clock);
+        let p = log.create_topic("t", 1, config(-1, limit as i64)).unwrap().partition(0).unwrap();
+        segments_by_hour(&p, 5);
+        log.enforce_retention().unwrap();
+        assert_eq!(p.segments().len(), survivors + 1, "retention.bytes={limit}: full segments left, plus the active");
+        assert!(p.size_bytes() >= limit, "never below retention.bytes");
+        assert!(p.size_bytes() < limit + size, "and less than a segment above it");
+        assert_eq!(p.log_start_offset(), 50 - 10 * survivors as u64);
+    }
+}
+
+#[test]
+fn time_and_size_retention_together_delete_the_longer_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open(dir.path(), &clock);
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    segments_by_hour(&p, 6);
+    let size = p.segments()[0].size() as i64;
+    drop(p);
+    log.close().unwrap();
+    // Size alone would delete 2 (keep 4 segments); time alone 3 (+0h..+2h at now = +5h, 2 h).
+    for (retention_ms, retention_bytes, deleted) in
+        [(-1, 4 * size, 2), (2 * HOUR, -1, 3), (2 * HOUR, 4 * size, 3), (HOUR / 2, 4 * size, 5)]
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let log = open(dir.path(), &clock);
+        let p = log.create_topic("t", 1, config(retention_ms, retention_bytes)).unwrap().partition(0).unwrap();
+        segments_by_hour(&p, 6);
+        clock.set_ms(T0 + 5 * HOUR);
+        let outcome = log.enforce_retention().unwrap();
+        assert_eq!(
+            outcome[0].segments_deleted, deleted,
+            "retention.ms={retention_ms} retention.bytes={retention_bytes}"
+        );
+        clock.set_ms(T0);
+    }
+}
+
+/// When every segment qualifies, including a non-empty active one, a new empty active segment is
+/// rolled first, so the partition keeps one; appends continue at the log end offset.
+#[test]
+fn when_everything_expires_a_new_empty_active_segment_remains() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open(dir.path(), &clock);
+    let p = log.create_topic("t", 1, config(HOUR, -1)).unwrap().partition(0).unwrap();
+    segments_by_hour(&p, 2);
+    p.append(&[Record::new(b"in the active segment").with_timestamp(T0)]).unwrap();
+    clock.set_ms(T0 + 10 * HOUR);
+    let outcome = log.enforce_retention().unwrap();
+    assert_eq!(outcome[0].segments_deleted, 3);
+    assert_eq!(bases(&p), [21]);
+    assert_eq!((p.log_start_offset(), p.log_end_offset()), (21, 21));
+    assert_eq!(p.read(21, 100).unwrap(), vec![]);
+    assert_eq!(p.append(&[Record::new(b"next")]).unwrap().first_offset, 21);
+    drop(p);
+    log.close().unwrap();
+    let log = open(dir.path(), &clock);
+    let p = log.partition("t", 0).unwrap();
+    assert_eq!((p.log_start_offset(), p.log_end_offset()), (21, 22));
+}
+
+#[test]
+fn delete_records_inside_a_batch_at_segment_boundaries_and_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open(dir.path(), &clock);
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    segments_by_hour(&p, 4); // batches of 10: 0..9, 10..19, 20..29, 30..39; active empty at 40
+
+    // Inside a batch: the batch stays on disk, but records below are unreadable.
+    assert_eq!(p.delete_records(5).unwrap(), 5);
+    assert_eq!(bases(&p), [0, 10, 20, 30, 40]);
+    let r = p.read(5, 1 << 20).unwrap();
+    assert_eq!((r[0].offset, r[0].value.as_deref()), (5, Some(&b"offset-0005"[..])));
+    assert!(matches!(p.read(4, 100), Err(Error::OffsetOutOfRange { log_start_offset: 5, log_end_offset: 40, .. })));
+    assert_eq!(p.offset_for_timestamp(0).unwrap().unwrap().offset, 5, "time lookups start at the log start offset");
+
+    // At a segment boundary: the whole segments below go.
+    assert_eq!(p.delete_records(20).unwrap(), 20);
+    assert_eq!(bases(&p), [20, 30, 40]);
+    // Backwards is a no-op; past the end is an error.
+    assert_eq!(p.delete_records(3).unwrap(), 20);
+    assert!(matches!(p.delete_records(41), Err(Error::OffsetOutOfRange { .. })));
+
+    // At the end: nothing readable remains, the empty active segment stays.
+    assert_eq!(p.delete_records(40).unwrap(), 40);
+    assert_eq!(bases(&p), [40]);
+    assert_eq!(p.read(40, 100).unwrap(), vec![]);
+    log.flush().unwrap();
+    drop(p);
+    log.simulate_crash();
+    let log = open(dir.path(), &clock);
+    assert_eq!(log.partition("t", 0).unwrap().log_start_offset(), 40, "checkpointed by Log::flush");
+}
+
+#[test]
+fn compacted_topics_ignore_time_and_size_but_not_delete_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open(dir.path(), &clock);
+    let mut c = config(1, 0);
+    c.cleanup_policy = partlog::CleanupPolicy::Compact;
+    let p = log.create_topic("t", 1, c).unwrap().partition(0).unwrap();
+    for i in 0..3u8 {
+        p.append(&[Record::new(b"v").with_key(&[i]).with_timestamp(T0)]).unwrap();
+        p.roll().unwrap();
+    }
+    clock.set_ms(T0 + 100 * HOUR);
+    assert!(log.enforce_retention().unwrap().is_empty());
+    p.delete_records(2).unwrap();
+    assert_eq!(bases(&p), [2, 3]);
+}
+
+/// Readers scanning while retention deletes segments under them: every record they get is the
+/// right one for its offset, and a read below the log start offset is an out-of-range error
+/// naming the new range, never a silent skip.
+#[test]
+fn readers_racing_retention_never_get_wrong_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open(dir.path(), &clock);
+    let mut c = config(HOUR, -1);
+    c.segment_bytes = 4096;
+    c.file_delete_delay_ms = 0; // unlink at once: readers must survive on their open files
+    let p = log.create_topic("t", 1, c).unwrap().partition(0).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let writer = {
+        let (p, stop, clock) = (p.clone(), stop.clone(), clock.clone());
+        std::thread::spawn(move || {
+            let mut offset = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let v = format!("offset-{offset}");
+                p.append(&[Record::new(v.as_bytes()).with_timestamp(clock.now_ms())]).unwrap();
+                offset += 1;
+            }
+        })
+    };
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (p, stop) = (p.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (mut checked, mut out_of_range) = (0u64, 0u64);
+                let mut next = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    match p.read(next, 2000) {
+                        Ok(records) => {
+                            for r in &records {
+                                assert_eq!(r.offset, next, "no skipped offsets");
+                                assert_eq!(r.value.as_deref(), Some(format!("offset-{next}").as_bytes()));
+                                next += 1;
+                                checked += 1;
+                            }
+                        }
+                        Err(Error::OffsetOutOfRange { offset, log_start_offset, .. }) => {
+                            assert!(offset < log_start_offset || offset > p.log_end_offset());
+                            next = p.log_start_offset();
+                            out_of_range += 1;
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                (checked, out_of_range)
+            })
+        })
+        .collect();
+    for _ in 0..200 {
+        clock.advance_ms(HOUR / 4);
+        log.enforce_retention().unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let mut total = 0;
+    for r in readers {
+        let (checked, _) = r.join().unwrap();
+        total += checked;
+    }
+    assert!(total > 0);
+    assert!(p.log_start_offset() > 0, "retention deleted segments during the race");
+}
