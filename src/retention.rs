@@ -82,10 +82,7 @@ mod tests {
     }
 
     fn config(retention_ms: i64, retention_bytes: i64) -> TopicConfig {
-        let mut c = TopicConfig::default();
-        c.retention_ms = retention_ms;
-        c.retention_bytes = retention_bytes;
-        c
+        TopicConfig { retention_ms, retention_bytes, ..TopicConfig::default() }
     }
 
     #[test]
