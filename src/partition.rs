@@ -782,6 +782,80 @@ impl Partition {
         Ok(self.log_start_offset())
     }
 
+    /// Removes every record at and after `offset` (for rolling back, or replication built on
+    /// top). Truncation is by whole batches, as in Kafka: the batch holding `offset` goes too, so
+    /// the log end offset becomes that batch's base offset. Returns the new log end offset. The
+    /// cut is fsynced before this returns. Readers in the middle of the removed data get an
+    /// error, never the removed records.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?; // one batch: 0..=1
+    /// p.append(&[Record::new(b"c")])?; // 2
+    /// assert_eq!(p.truncate_to(2)?, 2);
+    /// assert_eq!(p.truncate_to(1)?, 0, "the whole batch 0..=1 goes");
+    /// assert_eq!(p.append(&[Record::new(b"again")])?.first_offset, 0);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn truncate_to(&self, offset: u64) -> Result<u64> {
+        let inner = &*self.inner;
+        let _writer = inner.writer.lock();
+        let _sync = inner.sync_lock.lock();
+        self.check_writable()?;
+        let end = self.log_end_offset();
+        if offset >= end {
+            return Ok(end);
+        }
+        if offset < self.log_start_offset() {
+            return Err(self.out_of_range(offset));
+        }
+        self.fail(self.truncate_locked(offset))
+    }
+
+    fn truncate_locked(&self, offset: u64) -> Result<u64> {
+        let inner = &*self.inner;
+        let now = inner.clock.now_ms();
+        let segments = self.segments();
+        let i = segments.partition_point(|s| s.base_offset() <= offset).saturating_sub(1);
+        let old = &segments[i];
+        let (cut, new_end) = match old.locate(offset, old.size())? {
+            Some((position, header)) => (position, (header.base_offset as u64).min(offset)),
+            None => (old.size(), offset),
+        };
+        // Later segments go the way retention's do; the cut one is replaced by a fresh segment
+        // object (new index files), so readers holding the old one keep valid mappings.
+        let mut replacement = Segment::load(
+            old.log_path().to_owned(),
+            old.base_offset(),
+            old.size(),
+            segment_spec(&inner.config, &inner.io),
+            now,
+        );
+        replacement.truncate_to_valid(cut)?;
+        replacement.rebuild_indexes(old.base_offset(), false)?;
+        replacement.flush()?;
+        let later: Vec<Arc<Segment>> = {
+            let mut list = inner.segments.write();
+            list[i] = Arc::new(replacement);
+            list.drain(i + 1..).collect()
+        };
+        let mut renamed = Vec::new();
+        for segment in &later {
+            renamed.extend(segment.rename_for_deletion()?);
+        }
+        inner.pending_deletes.lock().push((now.saturating_add(inner.config.file_delete_delay_ms), renamed));
+        inner.log_end_offset.store(new_end, Ordering::SeqCst);
+        inner.recovery_point.fetch_min(new_end, Ordering::AcqRel);
+        inner.log_start_offset.fetch_min(new_end, Ordering::AcqRel);
+        fsutil::sync_dir(&*inner.io, &inner.dir)?;
+        inner.recovery_point.store(new_end, Ordering::Release);
+        Ok(new_end)
+    }
+
     /// Deletes the segments retention selects; the caller holds the append lock.
     fn delete_old_segments(&self, writer: &Writer, rules: crate::retention::Rules) -> Result<Option<RetentionOutcome>> {
         let inner = &*self.inner;

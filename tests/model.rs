@@ -34,7 +34,11 @@ enum Op {
     /// The exact timestamp of a record already appended (hits time-index entries exactly).
     OffsetForRecordTimestamp(usize),
     Roll,
+    /// Truncate to a random offset (whole batches: the log may end below it).
+    Truncate(usize),
     Reopen,
+    /// Drop the log as a crash would, then reopen (recovery).
+    Crash,
 }
 
 fn rec() -> impl Strategy<Value = Rec> {
@@ -59,7 +63,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (-10i64..1_100).prop_map(Op::OffsetForTimestamp),
         2 => any::<usize>().prop_map(Op::OffsetForRecordTimestamp),
         1 => Just(Op::Roll),
+        1 => any::<usize>().prop_map(Op::Truncate),
         1 => Just(Op::Reopen),
+        1 => Just(Op::Crash),
     ]
 }
 
@@ -189,9 +195,21 @@ fn run(config: TopicConfig, ops: Vec<Op>) {
                 assert_eq!(got, want, "offset for timestamp {t}");
             }
             Op::Roll => p.roll().unwrap(),
-            Op::Reopen => {
+            Op::Truncate(at) => {
+                let at = if end == 0 { 0 } else { at % (end + 1) };
+                let new_end = p.truncate_to(at as u64).unwrap() as usize;
+                assert!(new_end <= at, "truncated to {new_end}, asked {at}");
+                assert!(at - new_end < 12, "only the batch holding the offset goes");
+                model.truncate(new_end);
+                check_records(&p.read(0, usize::MAX).unwrap(), &model, 0);
+            }
+            Op::Reopen | Op::Crash => {
                 drop(p);
-                log.close().unwrap();
+                if matches!(op, Op::Crash) {
+                    log.simulate_crash();
+                } else {
+                    log.close().unwrap();
+                }
                 log = open();
                 assert!(log.recovery_report().is_empty());
                 let p = log.partition("m", 0).unwrap();

@@ -289,3 +289,27 @@ fn readers_racing_retention_never_get_wrong_data() {
     assert!(total > 0);
     assert!(p.log_start_offset() > 0, "retention deleted segments during the race");
 }
+
+#[test]
+fn truncate_inside_a_batch_at_a_segment_boundary_and_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open(dir.path(), &clock);
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    segments_by_hour(&p, 4); // batches 0..9 | 10..19 | 20..29 | 30..39, active empty at 40
+    assert_eq!(p.truncate_to(45).unwrap(), 40, "at or past the end: nothing to do");
+    assert_eq!(p.truncate_to(30).unwrap(), 30, "a segment boundary");
+    assert_eq!(bases(&p), [0, 10, 20, 30]);
+    assert_eq!(p.truncate_to(25).unwrap(), 20, "inside a batch: the whole batch goes");
+    assert_eq!(bases(&p), [0, 10, 20]);
+    assert_eq!(p.append(&[Record::new(b"rewritten")]).unwrap().first_offset, 20);
+    assert_eq!(p.read(19, 1 << 20).unwrap().iter().map(|r| r.offset).collect::<Vec<_>>(), (19..21).collect::<Vec<_>>());
+    p.delete_records(5).unwrap();
+    assert!(matches!(p.truncate_to(4), Err(Error::OffsetOutOfRange { .. })));
+    drop(p);
+    log.simulate_crash();
+    let log = open(dir.path(), &clock);
+    let p = log.partition("t", 0).unwrap();
+    assert_eq!(p.log_end_offset(), 21, "the truncation was durable");
+    assert_eq!(p.read(20, 10).unwrap()[0].value.as_deref(), Some(&b"rewritten"[..]));
+}
