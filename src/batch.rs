@@ -619,6 +619,73 @@ pub(crate) enum EncodeError {
     Unsupported(Compression),
 }
 
+/// Rebuilds a batch from `kept`, some of the records of the batch `original` (Kafka's cleaner,
+/// `MemoryRecords.filterTo`): same base offset, last offset delta, leader epoch, producer fields
+/// and codec, so offsets and sequences stay intact; the max timestamp is recomputed for CreateTime
+/// batches. With `delete_horizon_ms`, attribute bit 6 is set and the base timestamp holds the
+/// horizon (record timestamps are stored relative to it). Appends the batch to `out`.
+pub(crate) fn rebuild(
+    original: &BatchHeader,
+    kept: &[RecordRef<'_>],
+    delete_horizon_ms: Option<i64>,
+    levels: Levels,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    assert!(!kept.is_empty(), "an emptied batch is dropped, not rebuilt");
+    let codec = original.compression().expect("a decoded batch has a known codec");
+    let base_offset = original.base_offset;
+    let base_timestamp = delete_horizon_ms.unwrap_or(kept[0].timestamp);
+    let max_timestamp = match original.timestamp_type() {
+        TimestampType::LogAppendTime => original.max_timestamp,
+        TimestampType::CreateTime => kept.iter().map(|r| r.timestamp).max().expect("non-empty"),
+    };
+    let start = out.len();
+    out.resize(start + HEADER_LEN, 0);
+    let plain = if codec == Compression::None { &mut *out } else { &mut *scratch };
+    let plain_start = plain.len();
+    for r in kept {
+        let offset_delta = (r.offset as i64 - base_offset) as i32;
+        write_record_parts(
+            plain,
+            r.timestamp.wrapping_sub(base_timestamp),
+            offset_delta,
+            r.key,
+            r.value,
+            |o| {
+                put_varint(o, r.headers.count as i32);
+                o.extend_from_slice(r.headers.bytes);
+            },
+            r.headers.bytes.len() + varint_len(r.headers.count as i32),
+        )
+        .map_err(|reason| EncodeError::Record { index: 0, reason })?;
+    }
+    if codec != Compression::None {
+        let result = codec::compress(codec, levels, &scratch[plain_start..], out);
+        scratch.truncate(plain_start);
+        result.map_err(|_| EncodeError::Unsupported(codec))?;
+    }
+    let batch_length = i32::try_from(out.len() - start - LOG_OVERHEAD).map_err(|_| EncodeError::TooLarge)?;
+    let attributes = (original.attributes & !DELETE_HORIZON_MASK)
+        | if delete_horizon_ms.is_some() { DELETE_HORIZON_MASK } else { 0 };
+    let h = &mut out[start..start + HEADER_LEN];
+    h[BASE_OFFSET..LENGTH].copy_from_slice(&base_offset.to_be_bytes());
+    h[LENGTH..LOG_OVERHEAD].copy_from_slice(&batch_length.to_be_bytes());
+    h[PARTITION_LEADER_EPOCH..MAGIC].copy_from_slice(&original.partition_leader_epoch.to_be_bytes());
+    h[MAGIC] = MAGIC_V2 as u8;
+    h[ATTRIBUTES..LAST_OFFSET_DELTA].copy_from_slice(&attributes.to_be_bytes());
+    h[LAST_OFFSET_DELTA..BASE_TIMESTAMP].copy_from_slice(&original.last_offset_delta.to_be_bytes());
+    h[BASE_TIMESTAMP..MAX_TIMESTAMP].copy_from_slice(&base_timestamp.to_be_bytes());
+    h[MAX_TIMESTAMP..PRODUCER_ID].copy_from_slice(&max_timestamp.to_be_bytes());
+    h[PRODUCER_ID..PRODUCER_EPOCH].copy_from_slice(&original.producer_id.to_be_bytes());
+    h[PRODUCER_EPOCH..BASE_SEQUENCE].copy_from_slice(&original.producer_epoch.to_be_bytes());
+    h[BASE_SEQUENCE..RECORDS_COUNT].copy_from_slice(&original.base_sequence.to_be_bytes());
+    h[RECORDS_COUNT..HEADER_LEN].copy_from_slice(&(kept.len() as i32).to_be_bytes());
+    let crc = crc32c::crc32c(&out[start + ATTRIBUTES..]);
+    out[start + CRC..start + ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
 fn len_i32(bytes: &[u8], what: &'static str) -> Result<i32, &'static str> {
     i32::try_from(bytes.len()).map_err(|_| what)
 }
@@ -633,39 +700,66 @@ fn write_record(
     timestamp_delta: i64,
     offset_delta: i32,
 ) -> Result<(), &'static str> {
-    let key_len = nullable_len(r.key, "key longer than i32::MAX bytes")?;
-    let value_len = nullable_len(r.value, "value longer than i32::MAX bytes")?;
     let header_count = i32::try_from(r.headers.len()).map_err(|_| "too many headers")?;
-    let mut body: usize = 1
-        + varlong_len(timestamp_delta)
-        + varint_len(offset_delta)
-        + varint_len(key_len)
-        + r.key.map_or(0, <[u8]>::len)
-        + varint_len(value_len)
-        + r.value.map_or(0, <[u8]>::len)
-        + varint_len(header_count);
+    let mut headers_len = varint_len(header_count);
     for h in r.headers {
         let k = len_i32(h.key.as_bytes(), "header key longer than i32::MAX bytes")?;
         let v = nullable_len(h.value, "header value longer than i32::MAX bytes")?;
-        body += varint_len(k) + h.key.len() + varint_len(v) + h.value.map_or(0, <[u8]>::len);
+        headers_len += varint_len(k) + h.key.len() + varint_len(v) + h.value.map_or(0, <[u8]>::len);
     }
+    write_record_parts(
+        out,
+        timestamp_delta,
+        offset_delta,
+        r.key,
+        r.value,
+        |out| {
+            put_varint(out, header_count);
+            for h in r.headers {
+                put_varint(out, h.key.len() as i32);
+                out.extend_from_slice(h.key.as_bytes());
+                put_varint(out, h.value.map_or(-1, |v| v.len() as i32));
+                out.extend_from_slice(h.value.unwrap_or_default());
+            }
+        },
+        headers_len,
+    )
+}
+
+/// Writes one record: length, attributes, deltas, key, value, then the header section written by
+/// `write_headers`, which must write exactly `headers_len` bytes (count included).
+fn write_record_parts(
+    out: &mut Vec<u8>,
+    timestamp_delta: i64,
+    offset_delta: i32,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    write_headers: impl FnOnce(&mut Vec<u8>),
+    headers_len: usize,
+) -> Result<(), &'static str> {
+    let key_len = nullable_len(key, "key longer than i32::MAX bytes")?;
+    let value_len = nullable_len(value, "value longer than i32::MAX bytes")?;
+    let body: usize = 1
+        + varlong_len(timestamp_delta)
+        + varint_len(offset_delta)
+        + varint_len(key_len)
+        + key.map_or(0, <[u8]>::len)
+        + varint_len(value_len)
+        + value.map_or(0, <[u8]>::len)
+        + headers_len;
     let body = i32::try_from(body).map_err(|_| "record longer than i32::MAX bytes")?;
     out.reserve(varint_len(body) + body as usize);
+    let start = out.len();
     put_varint(out, body);
     out.push(0);
     put_varlong(out, timestamp_delta);
     put_varint(out, offset_delta);
     put_varint(out, key_len);
-    out.extend_from_slice(r.key.unwrap_or_default());
+    out.extend_from_slice(key.unwrap_or_default());
     put_varint(out, value_len);
-    out.extend_from_slice(r.value.unwrap_or_default());
-    put_varint(out, header_count);
-    for h in r.headers {
-        put_varint(out, h.key.len() as i32);
-        out.extend_from_slice(h.key.as_bytes());
-        put_varint(out, nullable_len(h.value, "")?);
-        out.extend_from_slice(h.value.unwrap_or_default());
-    }
+    out.extend_from_slice(value.unwrap_or_default());
+    write_headers(out);
+    debug_assert_eq!(out.len() - start, varint_len(body) + body as usize, "record length matches its fields");
     Ok(())
 }
 

@@ -43,6 +43,7 @@
 pub mod batch;
 mod clock;
 mod codec;
+mod compaction;
 mod config;
 mod error;
 mod fsutil;
@@ -65,7 +66,9 @@ pub use error::{Error, FormatError, Result};
 pub use index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 pub use io::{FaultyIo, Io, OsIo};
 pub use log::{Log, LogOptions, RecoveryMode};
-pub use partition::{AppendInfo, Fetch, Partition, RecoveryEvent, RetentionOutcome, TimestampOffset};
+pub use partition::{
+    AppendInfo, CompactionOutcome, Fetch, Partition, RecoveryEvent, RetentionOutcome, TimestampOffset,
+};
 pub use record::{Header, Headers, OwnedHeader, OwnedRecord, Record, RecordRef};
 pub use segment::{segment_file_name, Segment};
 pub use topic::{validate_topic_name, Topic, MAX_PARTITIONS, MAX_TOPIC_NAME_LEN};

@@ -8,6 +8,7 @@
 //! | `.kafka_cleanshutdown` | written on close after everything was flushed; deleted at open |
 //! | `recovery-point-offset-checkpoint` | per partition, the offset below which data was fsynced (Kafka's format) |
 //! | `log-start-offset-checkpoint` | per partition, the log start offset (Kafka's format) |
+//! | `cleaner-offset-checkpoint` | per partition, where compaction's next key map starts (Kafka's format) |
 //! | `topic-configs/<topic>` | the topic's config, Kafka `key=value` properties |
 //! | `<topic>-<partition>/` | a partition: segments, as in a Kafka broker's log dir |
 //! | `<topic prefix>-<partition>.<id>-delete/` | a partition of a deleted topic, removed at open |
@@ -33,7 +34,7 @@ use crate::config::TopicConfig;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::io::{Io, OsIo};
-use crate::partition::{OpenSpec, Partition, RecoveryEvent, RetentionOutcome};
+use crate::partition::{CompactionOutcome, OpenSpec, Partition, RecoveryEvent, RetentionOutcome};
 use crate::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
 
 const LOCK_FILE: &str = ".lock";
@@ -41,6 +42,7 @@ const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const CONFIG_DIR: &str = "topic-configs";
 const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
 const LOG_START_OFFSET_FILE: &str = "log-start-offset-checkpoint";
+const CLEANER_OFFSET_FILE: &str = "cleaner-offset-checkpoint";
 const DELETE_SUFFIX: &str = "-delete";
 
 /// What opening does with corruption found after an unclean shutdown.
@@ -92,6 +94,13 @@ pub struct LogOptions {
     /// `log.retention.check.interval.ms`: how often the maintenance thread applies retention
     /// (default 300 000); `None` leaves it to [`Log::enforce_retention`].
     pub retention_check_interval_ms: Option<u64>,
+    /// `log.cleaner.dedupe.buffer.size`: memory for one compaction pass's key map, 24 bytes per
+    /// key (default 128 MiB). A pass whose dirty range has more keys cleans the part it covers.
+    pub cleaner_dedupe_buffer_bytes: usize,
+    /// `log.cleaner.backoff.ms`: how often the maintenance thread looks for compacted partitions
+    /// whose dirty ratio passed `min.cleanable.dirty.ratio` (default 15 000); `None` leaves
+    /// compaction to [`Log::compact`].
+    pub cleaner_backoff_ms: Option<u64>,
 }
 
 impl Default for LogOptions {
@@ -104,6 +113,8 @@ impl Default for LogOptions {
             maintenance_interval_ms: Some(1000),
             checkpoint_interval_ms: 60_000,
             retention_check_interval_ms: Some(300_000),
+            cleaner_dedupe_buffer_bytes: 128 << 20,
+            cleaner_backoff_ms: Some(15_000),
         }
     }
 }
@@ -142,6 +153,18 @@ impl LogOptions {
     /// Sets [`retention_check_interval_ms`](Self::retention_check_interval_ms).
     pub fn retention_check_interval_ms(mut self, interval_ms: Option<u64>) -> Self {
         self.retention_check_interval_ms = interval_ms;
+        self
+    }
+
+    /// Sets [`cleaner_dedupe_buffer_bytes`](Self::cleaner_dedupe_buffer_bytes).
+    pub fn cleaner_dedupe_buffer_bytes(mut self, bytes: usize) -> Self {
+        self.cleaner_dedupe_buffer_bytes = bytes;
+        self
+    }
+
+    /// Sets [`cleaner_backoff_ms`](Self::cleaner_backoff_ms).
+    pub fn cleaner_backoff_ms(mut self, interval_ms: Option<u64>) -> Self {
+        self.cleaner_backoff_ms = interval_ms;
         self
     }
 
@@ -232,6 +255,8 @@ impl Log {
         let recovery_points = read_checkpoint(&dir.join(RECOVERY_POINT_FILE), options.recovery_mode, &mut recovery)?;
         let log_start_offsets =
             read_checkpoint(&dir.join(LOG_START_OFFSET_FILE), options.recovery_mode, &mut recovery)?;
+        let first_dirty_offsets =
+            read_checkpoint(&dir.join(CLEANER_OFFSET_FILE), options.recovery_mode, &mut recovery)?;
         let found = discover(&dir)?;
         let mut topics = BTreeMap::new();
         for (name, (config_text, partition_count)) in found {
@@ -250,6 +275,7 @@ impl Log {
                 clean_shutdown,
                 recovery_points: &recovery_points,
                 log_start_offsets: &log_start_offsets,
+                first_dirty_offsets: &first_dirty_offsets,
             };
             let topic = opening.topic(&dir, &name, partition_count.max(1), Arc::new(config), &mut recovery)?;
             topics.insert(name, topic);
@@ -315,7 +341,13 @@ impl Log {
         // Partition directories first, then the config file: the config file is the commit point
         // of the topic's config (without it, a reopen finds the topic with the default config).
         let none = BTreeMap::new();
-        let opening = Opening { options, clean_shutdown: true, recovery_points: &none, log_start_offsets: &none };
+        let opening = Opening {
+            options,
+            clean_shutdown: true,
+            recovery_points: &none,
+            log_start_offsets: &none,
+            first_dirty_offsets: &none,
+        };
         let topic = opening.topic(&self.inner.dir, name, partitions, config.clone(), &mut Vec::new())?;
         for p in topic.partitions() {
             p.flush()?;
@@ -378,6 +410,14 @@ impl Log {
     pub fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>> {
         self.check_open()?;
         self.inner.enforce_retention()
+    }
+
+    /// Compacts every partition of the topics whose `cleanup.policy` includes `compact`, now
+    /// (see [`Partition::compact`]). The maintenance thread does the same every
+    /// `cleaner_backoff_ms` for partitions whose dirty ratio reached `min.cleanable.dirty.ratio`.
+    pub fn compact(&self) -> Result<Vec<CompactionOutcome>> {
+        self.check_open()?;
+        self.inner.compact(true)
     }
 
     /// Makes everything appended to every partition durable (see [`Partition::flush`]) and
@@ -486,7 +526,20 @@ impl LogInner {
             fsutil::write_atomic(&*self.options.io, &self.dir.join(file), text.as_bytes())
         };
         write(RECOVERY_POINT_FILE, &|p| p.recovery_point())?;
-        write(LOG_START_OFFSET_FILE, &|p| p.log_start_offset())
+        write(LOG_START_OFFSET_FILE, &|p| p.log_start_offset())?;
+        write(CLEANER_OFFSET_FILE, &|p| p.first_dirty_offset())
+    }
+
+    fn compact(&self, force: bool) -> Result<Vec<CompactionOutcome>> {
+        let mut outcomes = Vec::new();
+        for p in self.partitions() {
+            let pass = if force { p.compact()? } else { p.compact_if_dirty()? };
+            outcomes.extend(pass);
+        }
+        if !outcomes.is_empty() {
+            self.write_recovery_points()?;
+        }
+        Ok(outcomes)
     }
 
     fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>> {
@@ -508,6 +561,7 @@ impl LogInner {
 fn maintenance_loop(inner: &LogInner, interval_ms: u64) {
     let mut last_checkpoint = inner.options.clock.now_ms();
     let mut last_retention = last_checkpoint;
+    let mut last_cleaning = last_checkpoint;
     loop {
         {
             let mut stop = inner.maintenance.stop.lock();
@@ -525,6 +579,13 @@ fn maintenance_loop(inner: &LogInner, interval_ms: u64) {
                 let _ = p.flush();
             }
             p.purge_deleted(now);
+        }
+        if let Some(every) = inner.options.cleaner_backoff_ms {
+            if now.saturating_sub(last_cleaning) >= every as i64 {
+                // A failure stops that partition's appends; the next pass retries the others.
+                let _ = inner.compact(false);
+                last_cleaning = now;
+            }
         }
         if let Some(every) = inner.options.retention_check_interval_ms {
             if now.saturating_sub(last_retention) >= every as i64 {
@@ -698,6 +759,7 @@ struct Opening<'a> {
     clean_shutdown: bool,
     recovery_points: &'a Checkpoint,
     log_start_offsets: &'a Checkpoint,
+    first_dirty_offsets: &'a Checkpoint,
 }
 
 impl Opening<'_> {
@@ -722,6 +784,8 @@ impl Opening<'_> {
                     clean_shutdown: self.clean_shutdown,
                     recovery_point: self.recovery_points.get(&(name.to_owned(), id)).copied(),
                     log_start_offset: self.log_start_offsets.get(&(name.to_owned(), id)).copied(),
+                    first_dirty_offset: self.first_dirty_offsets.get(&(name.to_owned(), id)).copied(),
+                    dedupe_buffer_bytes: self.options.cleaner_dedupe_buffer_bytes,
                     strict: self.options.recovery_mode == RecoveryMode::Strict,
                 };
                 Partition::open(spec, recovery)

@@ -1,0 +1,224 @@
+//! Log compaction (Kafka's `LogCleaner`): keep the latest record of every key. This file holds
+//! the pure parts — the bounded key map and the batch filter; the partition drives a pass
+//! (`Partition::compact`) and swaps cleaned segments in.
+//!
+//! A pass, as in Kafka:
+//! 1. The cleanable range ends at the active segment, or earlier at the first segment whose
+//!    newest record is younger than `min.compaction.lag.ms`; only whole segments are cleaned.
+//! 2. The key map is filled from the dirty part (offsets ≥ the first dirty offset) until it is
+//!    full; it covers offsets below `map_end`.
+//! 3. Every cleanable segment below `map_end` is recopied, keeping a record when its offset is
+//!    ≥ `map_end`, or it has a key whose latest offset in the map is not later, and it is not a
+//!    tombstone past its delete horizon. Keyless records go (compacted topics reject them).
+//! 4. Batches keep their base offset, last offset delta, producer fields and codec: unchanged
+//!    batches are copied byte for byte, changed ones rebuilt, emptied ones dropped (offsets
+//!    after compaction may have gaps). The first pass that keeps a tombstone stamps its batch
+//!    with a delete horizon (`now + delete.retention.ms`, attribute bit 6); a pass after the
+//!    horizon drops it.
+//! 5. The first dirty offset becomes `map_end` (`cleaner-offset-checkpoint`).
+
+use std::hash::{Hash, Hasher};
+
+use crate::batch::{self, BatchHeader, DecodeError, RecordsIn};
+use crate::codec::Levels;
+use crate::error::{Error, FormatError};
+use crate::record::RecordRef;
+
+/// Bytes per key-map slot: a 16-byte key hash and an 8-byte offset (Kafka's `SkimpyOffsetMap`).
+pub const OFFSET_MAP_SLOT_BYTES: usize = 24;
+/// The key map is full at this load factor.
+const MAX_LOAD_FACTOR: f64 = 0.9;
+
+/// A key → latest offset map in bounded memory, keyed by a 128-bit hash of the key.
+pub(crate) struct OffsetMap {
+    slots: Vec<(u128, u64)>,
+    len: usize,
+    max_len: usize,
+}
+
+fn key_hash(key: &[u8]) -> u128 {
+    // Two SipHash-1-3 runs (std's fixed keys) under different tags: 128 bits, so that distinct
+    // keys sharing a hash (which would drop a live record) are as unlikely as in Kafka's MD5 map.
+    let half = |tag: u8| {
+        let mut h = std::hash::DefaultHasher::new();
+        tag.hash(&mut h);
+        key.hash(&mut h);
+        h.finish()
+    };
+    // 0 marks an empty slot.
+    (((half(1) as u128) << 64) | half(2) as u128).max(1)
+}
+
+impl OffsetMap {
+    /// A map using about `memory_bytes` (at least 1024 slots).
+    pub(crate) fn with_memory(memory_bytes: usize) -> Self {
+        let slots = (memory_bytes / OFFSET_MAP_SLOT_BYTES).max(1024).next_power_of_two() / 2;
+        let slots = slots.max(1024);
+        OffsetMap { slots: vec![(0, 0); slots], len: 0, max_len: (slots as f64 * MAX_LOAD_FACTOR) as usize }
+    }
+
+    fn find(&self, hash: u128) -> usize {
+        let mask = self.slots.len() - 1;
+        let mut i = (hash as usize) & mask;
+        while self.slots[i].0 != 0 && self.slots[i].0 != hash {
+            i = (i + 1) & mask;
+        }
+        i
+    }
+
+    /// Records `offset` as the latest for `key`. Returns `false` (and records nothing) when the
+    /// key is new and the map is full.
+    pub(crate) fn put(&mut self, key: &[u8], offset: u64) -> bool {
+        let hash = key_hash(key);
+        let i = self.find(hash);
+        if self.slots[i].0 == 0 {
+            if self.len >= self.max_len {
+                return false;
+            }
+            self.len += 1;
+        }
+        self.slots[i] = (hash, offset);
+        true
+    }
+
+    /// The latest offset recorded for `key`.
+    pub(crate) fn get(&self, key: &[u8]) -> Option<u64> {
+        let slot = self.slots[self.find(key_hash(key))];
+        (slot.0 != 0).then_some(slot.1)
+    }
+}
+
+/// What a pass keeps: the key map, where it ends, and the clock for tombstones.
+pub(crate) struct Filter<'a> {
+    pub map: &'a OffsetMap,
+    pub map_end: u64,
+    pub now_ms: i64,
+    pub delete_retention_ms: i64,
+    pub levels: Levels,
+}
+
+/// What filtering one segment's batches did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Filtered {
+    pub records_removed: u64,
+    pub batches_changed: u64,
+}
+
+impl Filter<'_> {
+    fn keep(&self, header: &BatchHeader, r: &RecordRef<'_>) -> bool {
+        if r.offset() >= self.map_end {
+            return true;
+        }
+        let Some(key) = r.key() else { return false };
+        if self.map.get(key).is_some_and(|latest| latest > r.offset()) {
+            return false;
+        }
+        // A tombstone lives until its batch's delete horizon.
+        r.value().is_some() || !header.has_delete_horizon() || self.now_ms < header.base_timestamp
+    }
+
+    /// Filters the whole batches in `input` (a segment's data) into `out`.
+    pub(crate) fn apply(&self, input: &[u8], out: &mut Vec<u8>) -> Result<Filtered, DecodeError> {
+        let mut done = Filtered::default();
+        let (mut scratch, mut rebuild_scratch) = (Vec::new(), Vec::new());
+        let mut position = 0;
+        while position < input.len() {
+            let header = BatchHeader::parse(&input[position..]).ok_or(FormatError::Truncated {
+                what: "batch header",
+                needed: batch::HEADER_LEN as u64,
+                available: (input.len() - position) as u64,
+            })?;
+            let end = position + header.total_size() as usize;
+            let bytes = input.get(position..end).ok_or(FormatError::Truncated {
+                what: "batch",
+                needed: header.total_size(),
+                available: (input.len() - position) as u64,
+            })?;
+            position = end;
+            if header.is_control() || header.records_count == 0 {
+                out.extend_from_slice(bytes);
+                continue;
+            }
+            scratch.clear();
+            let (header, records) = batch::open_batch(bytes, u64::MAX, &mut scratch, false)?;
+            let section = match records {
+                RecordsIn::Batch(r) => &bytes[r],
+                RecordsIn::Scratch(r) => &scratch[r],
+            };
+            let mut kept = Vec::new();
+            let mut total = 0u64;
+            batch::decode_records(&header, section, |r| {
+                total += 1;
+                if self.keep(&header, &r) {
+                    kept.push(r);
+                }
+                Ok(())
+            })?;
+            // The horizon to write: the batch's own, or a new one if it first keeps a tombstone.
+            let horizon = if header.has_delete_horizon() {
+                Some(header.base_timestamp)
+            } else if kept.iter().any(|r| r.value().is_none()) {
+                Some(self.now_ms.saturating_add(self.delete_retention_ms))
+            } else {
+                None
+            };
+            done.records_removed += total - kept.len() as u64;
+            if kept.len() as u64 == total && horizon.is_some() == header.has_delete_horizon() {
+                out.extend_from_slice(bytes);
+                continue;
+            }
+            done.batches_changed += 1;
+            if !kept.is_empty() {
+                batch::rebuild(&header, &kept, horizon, self.levels, out, &mut rebuild_scratch).map_err(|e| {
+                    DecodeError::Format(FormatError::BadRecord { index: 0, problem: encode_problem(e) })
+                })?;
+            }
+        }
+        Ok(done)
+    }
+}
+
+fn encode_problem(e: batch::EncodeError) -> &'static str {
+    match e {
+        batch::EncodeError::Record { reason, .. } => reason,
+        _ => "cannot re-encode the batch",
+    }
+}
+
+/// Converts a decode failure of data already on disk into the crate error.
+pub(crate) fn located(path: &std::path::Path, e: DecodeError) -> Error {
+    match e {
+        DecodeError::Format(problem) => Error::CorruptBatch { path: path.to_owned(), position: 0, problem },
+        DecodeError::Unsupported(codec) => Error::UnsupportedCodec { codec },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offset_map_keeps_the_latest_offset_and_refuses_new_keys_when_full() {
+        let mut map = OffsetMap::with_memory(0);
+        assert_eq!(map.slots.len(), 1024);
+        assert!(map.put(b"a", 1));
+        assert!(map.put(b"a", 7));
+        assert_eq!(map.get(b"a"), Some(7));
+        assert_eq!(map.get(b"b"), None);
+        let mut n = 1;
+        while map.put(format!("key-{n}").as_bytes(), n) {
+            n += 1;
+        }
+        assert_eq!(map.len, (1024.0 * MAX_LOAD_FACTOR) as usize);
+        assert!(map.put(b"a", 99), "known keys are updated even when full");
+        assert_eq!(map.get(b"a"), Some(99));
+        assert_eq!(map.get(format!("key-{}", n - 1).as_bytes()), Some(n - 1));
+        assert_eq!(map.get(format!("key-{n}").as_bytes()), None);
+    }
+
+    #[test]
+    fn memory_bounds_the_map() {
+        let map = OffsetMap::with_memory(1 << 20);
+        assert!(map.slots.len() * OFFSET_MAP_SLOT_BYTES <= 1 << 20);
+    }
+}
