@@ -317,3 +317,37 @@ fn readers_racing_compaction_get_only_original_records() {
         r.join().unwrap();
     }
 }
+
+/// With a key map smaller than the dirty range, a pass cleans the part its map covers and the
+/// next pass continues from there (Kafka's dedupe buffer).
+#[test]
+fn a_full_key_map_cleans_the_covered_part_and_the_next_pass_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = Log::open_with(dir.path(), options(&clock).cleaner_dedupe_buffer_bytes(0)).unwrap(); // 921 keys
+    let mut config = compacted(Compression::None);
+    config.segment_bytes = 64 * 1024;
+    let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
+    let mut appended = Appended::new();
+    for round in 0..2u32 {
+        for k in 0..3000u32 {
+            append(&p, &mut appended, &k.to_be_bytes(), Some(&round.to_be_bytes()), T0);
+        }
+    }
+    p.roll().unwrap();
+    let end = p.log_end_offset();
+    let mut passes = 0;
+    while p.first_dirty_offset() < end {
+        let outcome = p.compact().unwrap().unwrap();
+        passes += 1;
+        assert!(outcome.first_dirty_offset < end || passes > 1);
+        check_invariants(&read_all(&p), &appended);
+        assert!(passes < 20);
+    }
+    assert!(passes >= 6, "6000 keyed records need several passes of 921 keys: {passes}");
+    // Once the whole range was covered, one more pass leaves exactly one record per key.
+    p.compact().unwrap();
+    let records = read_all(&p);
+    assert_eq!(records.len(), 3000);
+    assert!(records.iter().all(|r| r.value.as_deref() == Some(&1u32.to_be_bytes()[..])));
+}
