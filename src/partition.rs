@@ -367,9 +367,10 @@ impl Partition {
 
     /// Records the first write or fsync failure; from now on appends are refused (fail-stop):
     /// after a failed fsync the kernel may have dropped dirty pages, so a later fsync that
-    /// succeeds proves nothing. Reopening the log recovers from what is really on disk.
+    /// succeeds proves nothing. Reopening the log recovers from what is really on disk. Other
+    /// errors passing through (a corrupt batch met by compaction, say) stop nothing.
     fn fail<T>(&self, result: Result<T>) -> Result<T> {
-        if let Err(e) = &result {
+        if let Err(e @ Error::Io { .. }) = &result {
             let mut failure = self.inner.failure.lock();
             if failure.is_none() {
                 *failure = Some(e.to_string());

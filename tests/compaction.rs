@@ -351,3 +351,24 @@ fn a_full_key_map_cleans_the_covered_part_and_the_next_pass_continues() {
     assert_eq!(records.len(), 3000);
     assert!(records.iter().all(|r| r.value.as_deref() == Some(&1u32.to_be_bytes()[..])));
 }
+
+/// A corrupt batch met by a compaction pass is reported; it does not stop the partition's appends
+/// (fail-stop is for failed writes and fsyncs).
+#[test]
+fn a_corrupt_batch_found_by_compaction_is_reported_without_stopping_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = Log::open_with(dir.path(), options(&clock)).unwrap();
+    let p = log.create_topic("c", 1, compacted(Compression::None)).unwrap().partition(0).unwrap();
+    let mut appended = Appended::new();
+    for i in 0..5u8 {
+        append(&p, &mut appended, &[i], Some(b"value"), T0);
+    }
+    p.roll().unwrap();
+    let path = p.segments()[0].log_path().to_owned();
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[80] ^= 0x01; // inside the first batch's CRC-covered bytes
+    std::fs::write(&path, bytes).unwrap();
+    assert!(matches!(p.compact(), Err(Error::CorruptBatch { .. })));
+    append(&p, &mut appended, b"k", Some(b"still writable"), T0);
+}
