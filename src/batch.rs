@@ -341,10 +341,7 @@ pub(crate) fn walk_batches(
             DecodeError::Format(f) => invalid(f),
             DecodeError::Unsupported(codec) => crate::Error::UnsupportedCodec { codec },
         })?;
-        let section = match records {
-            RecordsIn::Batch(r) => &batch[r],
-            RecordsIn::Scratch(r) => &scratch[r],
-        };
+        let section = records.section(batch, &scratch);
         let mut stopped = None;
         let decoded = decode_records(&header, section, |r| {
             on_record(&header, r).map_err(|e| {
@@ -383,6 +380,16 @@ pub(crate) enum RecordsIn {
     Batch(Range<usize>),
     /// Compressed: this range of the scratch buffer the caller gave.
     Scratch(Range<usize>),
+}
+
+impl RecordsIn {
+    /// The records section, from the batch or from the scratch buffer it was decompressed into.
+    pub(crate) fn section<'a>(&self, batch: &'a [u8], scratch: &'a [u8]) -> &'a [u8] {
+        match self {
+            RecordsIn::Batch(r) => &batch[r.clone()],
+            RecordsIn::Scratch(r) => &scratch[r.clone()],
+        }
+    }
 }
 
 /// Checks a whole batch — header, CRC (unless the caller already did), decompression — and
@@ -823,10 +830,7 @@ mod tests {
             let mut scratch = Vec::new();
             let (header, at) = open_batch(&out, u64::MAX, &mut scratch, true).unwrap();
             assert_eq!(header.compression(), Some(codec));
-            let section = match at {
-                RecordsIn::Batch(r) => &out[r],
-                RecordsIn::Scratch(r) => &scratch[r],
-            };
+            let section = at.section(&out, &scratch);
             let mut got = Vec::new();
             decode_records(&header, section, |r| {
                 got.push(r.to_owned());

@@ -19,9 +19,9 @@
 
 use std::hash::{Hash, Hasher};
 
-use crate::batch::{self, BatchHeader, DecodeError, RecordsIn};
+use crate::batch::{self, BatchHeader, DecodeError};
 use crate::codec::Levels;
-use crate::error::{Error, FormatError};
+use crate::error::FormatError;
 use crate::record::RecordRef;
 
 /// Bytes per key-map slot: a 16-byte key hash and an 8-byte offset (Kafka's `SkimpyOffsetMap`).
@@ -141,10 +141,7 @@ impl Filter<'_> {
             }
             scratch.clear();
             let (header, records) = batch::open_batch(bytes, u64::MAX, &mut scratch, false)?;
-            let section = match records {
-                RecordsIn::Batch(r) => &bytes[r],
-                RecordsIn::Scratch(r) => &scratch[r],
-            };
+            let section = records.section(bytes, &scratch);
             let mut kept = Vec::new();
             let mut total = 0u64;
             batch::decode_records(&header, section, |r| {
@@ -182,14 +179,6 @@ fn encode_problem(e: batch::EncodeError) -> &'static str {
     match e {
         batch::EncodeError::Record { reason, .. } => reason,
         _ => "cannot re-encode the batch",
-    }
-}
-
-/// Converts a decode failure of data already on disk into the crate error.
-pub(crate) fn located(path: &std::path::Path, e: DecodeError) -> Error {
-    match e {
-        DecodeError::Format(problem) => Error::CorruptBatch { path: path.to_owned(), position: 0, problem },
-        DecodeError::Unsupported(codec) => Error::UnsupportedCodec { codec },
     }
 }
 

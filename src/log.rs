@@ -294,7 +294,7 @@ impl Log {
             }),
         };
         // Recovery made everything it kept durable: record that before anything else happens.
-        log.write_recovery_points()?;
+        log.write_checkpoints()?;
         log.start_maintenance();
         Ok(log)
     }
@@ -426,15 +426,15 @@ impl Log {
         for p in self.partitions() {
             p.flush()?;
         }
-        self.write_recovery_points()
+        self.write_checkpoints()
     }
 
     fn partitions(&self) -> Vec<Partition> {
         self.inner.partitions()
     }
 
-    fn write_recovery_points(&self) -> Result<()> {
-        self.inner.write_recovery_points()
+    fn write_checkpoints(&self) -> Result<()> {
+        self.inner.write_checkpoints()
     }
 
     fn start_maintenance(&self) {
@@ -502,7 +502,7 @@ impl Log {
             return Err(e);
         }
         // A clean-shutdown marker is a promise that everything is flushed: only without errors.
-        self.write_recovery_points()?;
+        self.write_checkpoints()?;
         let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
         fsutil::write_atomic(&*self.inner.options.io, &marker, b"{\"version\":0,\"brokerEpoch\":0}")
     }
@@ -515,7 +515,7 @@ impl LogInner {
 
     /// Writes `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` atomically
     /// (Kafka's format: version, count, then `topic partition offset` lines).
-    fn write_recovery_points(&self) -> Result<()> {
+    fn write_checkpoints(&self) -> Result<()> {
         let _guard = self.checkpoint.lock();
         let partitions = self.partitions();
         let write = |file: &str, offset: &dyn Fn(&Partition) -> u64| {
@@ -537,7 +537,7 @@ impl LogInner {
             outcomes.extend(pass);
         }
         if !outcomes.is_empty() {
-            self.write_recovery_points()?;
+            self.write_checkpoints()?;
         }
         Ok(outcomes)
     }
@@ -550,7 +550,7 @@ impl LogInner {
             }
         }
         if !outcomes.is_empty() {
-            self.write_recovery_points()?;
+            self.write_checkpoints()?;
         }
         Ok(outcomes)
     }
@@ -595,7 +595,7 @@ fn maintenance_loop(inner: &LogInner, interval_ms: u64) {
             }
         }
         if now.saturating_sub(last_checkpoint) >= inner.options.checkpoint_interval_ms as i64 {
-            let _ = inner.write_recovery_points();
+            let _ = inner.write_checkpoints();
             last_checkpoint = now;
         }
     }

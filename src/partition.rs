@@ -1046,7 +1046,7 @@ impl Partition {
         let mut out = Vec::new();
         self.for_each_chunk(segment, |chunk| {
             out.clear();
-            let done = filter.apply(chunk, &mut out).map_err(|e| crate::compaction::located(segment.log_path(), e))?;
+            let done = filter.apply(chunk, &mut out).map_err(|e| segment.decode_error(0, e))?;
             removed += done.records_removed;
             changed += done.batches_changed;
             io.write_all_at(&file, &cleaned_path, &out, size).map_err(Error::io("write", &cleaned_path))?;

@@ -21,7 +21,7 @@ use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use crate::batch::{self, BatchHeader, RecordsIn, HEADER_LEN};
+use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::error::{Error, FormatError, Result};
 use crate::fsutil;
 use crate::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
@@ -809,10 +809,7 @@ impl Segment {
         scratch.clear();
         let (header, records) =
             batch::open_batch(raw, u64::MAX, scratch, true).map_err(|e| self.decode_error(position, e))?;
-        let section = match records {
-            RecordsIn::Batch(r) => &raw[r],
-            RecordsIn::Scratch(r) => &scratch[r],
-        };
+        let section = records.section(raw, scratch);
         batch::decode_records(&header, section, |r| {
             visit(r);
             Ok(())
