@@ -1,0 +1,297 @@
+//! The measurements criterion does not fit: latency percentiles, open and recovery times,
+//! group-commit scaling, lz4 against lz4_flex itself, and resident memory. Prints one line per
+//! measurement; every number is a median (or a percentile) of repeated runs in this process.
+//!
+//!     cargo bench --bench targets
+//!
+//! `PARTLOG_TARGETS=wake,open,...` runs a subset (names: wake, open, recovery, sync, lz4, memory).
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use partlog::{Compression, CompressionType, Fetch, Log, LogOptions, Record, TopicConfig};
+
+fn event(i: u64) -> Vec<u8> {
+    format!(r#"{{"id":{i},"user":"user-{}","action":"click","page":"/products/{}","ms":{}}}"#, i % 1000, i % 97, i * 7)
+        .into_bytes()
+}
+
+fn quiet() -> LogOptions {
+    LogOptions::default().maintenance_interval_ms(None)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
+}
+
+/// Append → a reader blocked in `wait_for` returns. The writer waits until the reader is parked
+/// (the reader announces it, then the writer gives it 50 µs to block) before each append.
+fn wake() {
+    const ROUNDS: u64 = 20_000;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), quiet()).unwrap();
+    let p = log.create_topic("wake", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let epoch = Instant::now();
+    let sent = Arc::new(AtomicU64::new(0));
+    let ready = Arc::new(AtomicU64::new(u64::MAX));
+    let reader = {
+        let (p, sent, ready) = (p.clone(), sent.clone(), ready.clone());
+        std::thread::spawn(move || {
+            let mut latencies = Vec::with_capacity(ROUNDS as usize);
+            for offset in 0..ROUNDS {
+                ready.store(offset, Ordering::SeqCst);
+                assert!(p.wait_for(offset, Duration::from_secs(10)).unwrap());
+                let now = epoch.elapsed().as_nanos() as u64;
+                latencies.push(now.saturating_sub(sent.load(Ordering::SeqCst)));
+            }
+            latencies
+        })
+    };
+    let value = event(0);
+    for offset in 0..ROUNDS {
+        while ready.load(Ordering::SeqCst) != offset {
+            std::hint::spin_loop();
+        }
+        let parked = Instant::now();
+        while parked.elapsed() < Duration::from_micros(50) {
+            std::hint::spin_loop();
+        }
+        sent.store(epoch.elapsed().as_nanos() as u64, Ordering::SeqCst);
+        p.append(&[Record::new(&value)]).unwrap();
+    }
+    let mut latencies = reader.join().unwrap();
+    latencies.sort_unstable();
+    println!(
+        "wake latency (append → blocked reader returns, {ROUNDS} rounds): p50 {:.1} µs, p99 {:.1} µs, p999 {:.1} µs  [target p99 ≤ 50 µs]",
+        percentile(&latencies, 0.50) as f64 / 1e3,
+        percentile(&latencies, 0.99) as f64 / 1e3,
+        percentile(&latencies, 0.999) as f64 / 1e3,
+    );
+}
+
+/// Clean open of a partition with 1000 segments: `Log::open` and the first read of the newest
+/// record (which opens one segment's files).
+fn open() {
+    const SEGMENTS: u64 = 1000;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open_with(dir.path(), quiet()).unwrap();
+        let p = log.create_topic("many", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+        let values: Vec<Vec<u8>> = (0..10).map(event).collect();
+        let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
+        for _ in 0..SEGMENTS {
+            p.append(&records).unwrap();
+            p.roll().unwrap();
+        }
+        log.close().unwrap();
+    }
+    let mut times = Vec::new();
+    for _ in 0..15 {
+        let start = Instant::now();
+        let log = Log::open_with(dir.path(), quiet()).unwrap();
+        let p = log.partition("many", 0).unwrap();
+        let mut fetch = Fetch::new();
+        p.fetch(p.log_end_offset() - 1, 1, &mut fetch).unwrap();
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(p.segments().len() as u64, SEGMENTS + 1);
+        log.close().unwrap();
+    }
+    println!(
+        "clean open, 1 partition of {SEGMENTS} segments, plus one read: median {:.1} ms  [target ≤ 50 ms]",
+        median(times)
+    );
+}
+
+/// Recovery after an unclean shutdown: nothing flushed, so every byte is checked again.
+fn recovery() {
+    const BYTES: u64 = 512 << 20;
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open_with(dir.path(), quiet()).unwrap();
+        let p = log.create_topic("r", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+        let values: Vec<Vec<u8>> = (0..100).map(event).collect();
+        let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
+        while p.size_bytes() < BYTES {
+            p.append(&records).unwrap();
+        }
+        let (bytes, end) = (p.size_bytes(), p.log_end_offset());
+        log.simulate_crash();
+        let start = Instant::now();
+        let log = Log::open_with(dir.path(), quiet()).unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(log.partition("r", 0).unwrap().log_end_offset(), end);
+        rates.push(secs / (bytes as f64 / (1u64 << 30) as f64));
+    }
+    println!(
+        "recovery after an unclean shutdown ({} MiB, page cache warm): median {:.2} s per GiB",
+        BYTES >> 20,
+        median(rates)
+    );
+}
+
+/// Records/s with `flush.messages=1` (every append fsynced before it returns) from 1, 4 and 16
+/// threads appending one record at a time to one partition.
+fn sync() {
+    let mut one = None;
+    for threads in [1usize, 4, 16] {
+        let mut rates = Vec::new();
+        for _ in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let log = Log::open_with(dir.path(), quiet()).unwrap();
+            let mut config = TopicConfig::default();
+            config.flush_messages = 1;
+            let p = log.create_topic("s", 1, config).unwrap().partition(0).unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let (p, stop) = (p.clone(), stop.clone());
+                    std::thread::spawn(move || {
+                        let value = event(t as u64);
+                        let mut n = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            p.append(&[Record::new(&value)]).unwrap();
+                            n += 1;
+                        }
+                        n
+                    })
+                })
+                .collect();
+            let start = Instant::now();
+            std::thread::sleep(Duration::from_secs(2));
+            stop.store(true, Ordering::Relaxed);
+            let total: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+            rates.push(total as f64 / start.elapsed().as_secs_f64());
+            assert_eq!(p.recovery_point(), p.log_end_offset());
+        }
+        let rate = median(rates);
+        let base = *one.get_or_insert(rate);
+        println!("synchronous appends (flush.messages=1), {threads:2} threads: median {rate:.0} records/s, {:.2}× 1 thread  [target 16 threads ≥ 8×]", rate / base);
+    }
+}
+
+/// lz4 appends against lz4_flex compressing the same bytes: 100-record batches of event JSON.
+fn lz4() {
+    const BATCHES: usize = 2000;
+    let values: Vec<Vec<u8>> = (0..100).map(event).collect();
+    let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
+    // What partlog compresses: the records section of an uncompressed batch.
+    let plain = {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open_with(dir.path(), quiet()).unwrap();
+        let p = log.create_topic("plain", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+        p.append(&records).unwrap();
+        let mut raw = Vec::new();
+        p.read_raw(0, 1 << 20, &mut raw).unwrap();
+        raw[61..].to_vec()
+    };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for _ in 0..9 {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open_with(dir.path(), quiet()).unwrap();
+        let mut config = TopicConfig::default();
+        config.compression_type = CompressionType::Codec(Compression::Lz4);
+        let p = log.create_topic("lz4", 1, config).unwrap().partition(0).unwrap();
+        let start = Instant::now();
+        for _ in 0..BATCHES {
+            p.append(&records).unwrap();
+        }
+        ours.push((BATCHES * plain.len()) as f64 / start.elapsed().as_secs_f64());
+
+        let mut out = vec![0u8; lz4_flex::block::get_maximum_output_size(plain.len())];
+        let start = Instant::now();
+        for _ in 0..BATCHES {
+            std::hint::black_box(lz4_flex::block::compress_into(std::hint::black_box(&plain), &mut out).unwrap());
+        }
+        theirs.push((BATCHES * plain.len()) as f64 / start.elapsed().as_secs_f64());
+    }
+    let (ours, theirs) = (median(ours), median(theirs));
+    println!(
+        "lz4 append of 100-record batches: {:.0} MB/s of records in; lz4_flex compress_into of the same bytes alone: {:.0} MB/s; ratio {:.2}  [target ≥ 0.7]",
+        ours / 1e6,
+        theirs / 1e6,
+        ours / theirs
+    );
+}
+
+fn status(field: &str) -> u64 {
+    let text = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resident memory while appending and scanning 1 GiB: anonymous memory (the heap) must stay
+/// flat; file-backed pages are the kernel's page cache mapped into the process, which it may drop.
+fn memory() {
+    const BYTES: u64 = 1 << 30;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), quiet()).unwrap();
+    let p = log.create_topic("m", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let values: Vec<Vec<u8>> = (0..100).map(event).collect();
+    let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
+    let report = |stage: &str| {
+        println!(
+            "memory {stage:28} RssAnon {:7} KiB  RssFile {:8} KiB  partition {:5} MiB",
+            status("RssAnon:"),
+            status("RssFile:"),
+            p.size_bytes() >> 20
+        )
+    };
+    for _ in 0..100 {
+        p.append(&records).unwrap();
+    }
+    report("after 10k records");
+    let anon_start = status("RssAnon:");
+    while p.size_bytes() < BYTES {
+        p.append(&records).unwrap();
+    }
+    report("after appending 1 GiB");
+    let mut fetch = Fetch::new();
+    let mut next = 0;
+    while next < p.log_end_offset() {
+        p.fetch(next, 1 << 20, &mut fetch).unwrap();
+        next = fetch.next_offset();
+    }
+    report("after scanning it");
+    let anon_end = status("RssAnon:");
+    println!(
+        "memory: anonymous resident memory grew {} KiB over 1 GiB appended and scanned  [target: no growth with data]",
+        anon_end as i64 - anon_start as i64
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a name filter after it selects measurements too.
+    let only: Option<Vec<String>> = std::env::var("PARTLOG_TARGETS")
+        .ok()
+        .or_else(|| std::env::args().skip(1).find(|a| !a.starts_with('-')))
+        .map(|s| s.split(',').map(str::to_owned).collect());
+    let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
+    if run("wake") {
+        wake();
+    }
+    if run("open") {
+        open();
+    }
+    if run("recovery") {
+        recovery();
+    }
+    if run("sync") {
+        sync();
+    }
+    if run("lz4") {
+        lz4();
+    }
+    if run("memory") {
+        memory();
+    }
+}
