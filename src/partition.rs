@@ -125,8 +125,14 @@ struct Inner {
     last_flush_ms: AtomicI64,
     /// A file was created in the partition directory since the last directory fsync.
     dir_dirty: AtomicBool,
-    /// Serialises fsyncs, so concurrent synchronous appenders share one (group commit).
+    /// Serialises fsyncs with flushes, truncation and close.
     sync_lock: Mutex<()>,
+    /// Group commit: whether a synchronous appender is fsyncing for the others (the leader).
+    /// Followers wait on `sync_done`, all woken at once when the leader's fsync ends: a queue on
+    /// `sync_lock` would wake them one by one, and on a small machine the wake-ups, not the
+    /// fsyncs, would set the pace.
+    sync_leader: std::sync::Mutex<bool>,
+    sync_done: std::sync::Condvar,
     /// Compaction's next key map starts here.
     first_dirty_offset: AtomicU64,
     dedupe_buffer_bytes: usize,
@@ -285,6 +291,8 @@ impl Partition {
                 last_flush_ms: AtomicI64::new(now),
                 dir_dirty: AtomicBool::new(dir_dirty),
                 sync_lock: Mutex::new(()),
+                sync_leader: std::sync::Mutex::new(false),
+                sync_done: std::sync::Condvar::new(),
                 first_dirty_offset: AtomicU64::new(spec.first_dirty_offset.unwrap_or(0)),
                 dedupe_buffer_bytes: spec.dedupe_buffer_bytes,
                 cleaner: Mutex::new(()),
@@ -625,19 +633,36 @@ impl Partition {
         Ok(())
     }
 
-    /// Makes every offset below `target` durable, sharing the fsync with concurrent callers: who
-    /// holds the sync lock fsyncs everything written so far, and those who waited for it find
-    /// their offsets already durable (group commit).
+    /// Makes every offset below `target` durable, sharing the fsync with concurrent callers
+    /// (group commit): one caller leads, fsyncing everything written when it starts; the others
+    /// wait for it and return if it covered them, or elect the next leader if they appended
+    /// after it started. A failed fsync stops writes, so followers then get the failure.
     fn sync_to(&self, target: u64) -> Result<()> {
-        if self.recovery_point() >= target {
-            return Ok(());
+        let inner = &*self.inner;
+        let mut leader = inner.sync_leader.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.recovery_point() >= target {
+                return Ok(());
+            }
+            self.check_writable()?;
+            if !*leader {
+                break;
+            }
+            leader = inner.sync_done.wait(leader).unwrap_or_else(|e| e.into_inner());
         }
-        let _sync = self.inner.sync_lock.lock();
-        if self.recovery_point() >= target {
-            return Ok(());
-        }
-        self.check_writable()?;
-        self.sync_locked(false)
+        *leader = true;
+        drop(leader);
+        let result = {
+            let _sync = inner.sync_lock.lock();
+            if self.recovery_point() >= target {
+                Ok(())
+            } else {
+                self.check_writable().and_then(|()| self.sync_locked(false))
+            }
+        };
+        *inner.sync_leader.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        inner.sync_done.notify_all();
+        result
     }
 
     /// Whether `flush.ms` has passed since the last flush with something unflushed: the
