@@ -1,5 +1,6 @@
 //! The seam between partlog and the file system for the operations durability depends on:
-//! writing segment data, fsyncing files and directories. Tests (and the fuzzer) put a
+//! writing segment data (positioned writes, and copies into the active segment's memory map),
+//! fsyncing files and directories. Tests (and the fuzzer) put a
 //! [`FaultyIo`] there to fail the N-th write, write short, fail an fsync or report a full disk.
 
 use std::fmt;
@@ -15,6 +16,14 @@ use std::os::unix::fs::FileExt;
 pub trait Io: Send + Sync + fmt::Debug + 'static {
     /// Writes all of `buf` to `file` at `position`.
     fn write_all_at(&self, file: &File, path: &Path, buf: &[u8], position: u64) -> io::Result<()>;
+    /// Copies `src` into `dst`, bytes of a segment's data file mapped into memory: how appends
+    /// to the active segment write (into space [`write_all_at`](Self::write_all_at) zero-filled
+    /// first). The default copies; [`FaultyIo`] fails it like a write.
+    fn write_mapped(&self, dst: &mut [u8], src: &[u8], path: &Path) -> io::Result<()> {
+        let _ = path;
+        dst.copy_from_slice(src);
+        Ok(())
+    }
     /// Makes the file's data (and the metadata needed to read it) durable.
     fn sync_data(&self, file: &File, path: &Path) -> io::Result<()>;
     /// Makes a directory's entries (files created, renamed, deleted) durable.
@@ -118,19 +127,40 @@ impl FaultyIo {
     }
 }
 
-impl Io for FaultyIo {
-    fn write_all_at(&self, file: &File, path: &Path, buf: &[u8], position: u64) -> io::Result<()> {
+impl FaultyIo {
+    /// The armed write fault, if this write is the one (or after the one) to fail: its kind and
+    /// whether to write half first. Counts the write.
+    fn write_fault(&self) -> Option<(io::ErrorKind, bool)> {
         self.writes.fetch_add(1, Ordering::SeqCst);
         let fault = *self.write_fault.lock();
-        if let Some((kind, short)) = fault {
-            if Self::countdown(&self.writes_left) {
-                if short {
-                    file.write_all_at(&buf[..buf.len() / 2], position)?;
-                }
-                return Err(io::Error::new(kind, format!("injected write failure on {}", path.display())));
+        fault.filter(|_| Self::countdown(&self.writes_left))
+    }
+}
+
+fn injected(kind: io::ErrorKind, path: &Path) -> io::Error {
+    io::Error::new(kind, format!("injected write failure on {}", path.display()))
+}
+
+impl Io for FaultyIo {
+    fn write_all_at(&self, file: &File, path: &Path, buf: &[u8], position: u64) -> io::Result<()> {
+        if let Some((kind, short)) = self.write_fault() {
+            if short {
+                file.write_all_at(&buf[..buf.len() / 2], position)?;
             }
+            return Err(injected(kind, path));
         }
         OsIo.write_all_at(file, path, buf, position)
+    }
+
+    fn write_mapped(&self, dst: &mut [u8], src: &[u8], path: &Path) -> io::Result<()> {
+        if let Some((kind, short)) = self.write_fault() {
+            if short {
+                let half = src.len() / 2;
+                dst[..half].copy_from_slice(&src[..half]);
+            }
+            return Err(injected(kind, path));
+        }
+        OsIo.write_mapped(dst, src, path)
     }
 
     fn sync_data(&self, file: &File, path: &Path) -> io::Result<()> {

@@ -225,6 +225,7 @@ pub struct RecoveryEvent {
 
 fn segment_spec(config: &TopicConfig, io: &Arc<dyn Io>) -> SegmentSpec {
     SegmentSpec {
+        segment_bytes: config.segment_bytes as u64,
         max_index_bytes: config.segment_index_bytes as u64,
         index_interval_bytes: config.index_interval_bytes as u64,
         io: io.clone(),
@@ -268,6 +269,7 @@ impl Partition {
                     for segment in &segments {
                         segment.flush_data()?;
                     }
+                    segments.last().expect("at least one segment").map_for_append()?;
                     end
                 }
             };
@@ -885,17 +887,24 @@ impl Partition {
             None => (old.size(), offset),
         };
         // Later segments go the way retention's do; the cut one is replaced by a fresh segment
-        // object (new index files), so readers holding the old one keep valid mappings.
-        let mut replacement = Segment::load(
-            old.log_path().to_owned(),
-            old.base_offset(),
-            old.size(),
-            segment_spec(&inner.config, &inner.io),
-            now,
-        );
-        replacement.truncate_to_valid(cut)?;
+        // object (new index files), so readers holding the old one keep valid mappings. Its data
+        // file may be mapped by readers of the old object too: then the kept bytes go to a new
+        // file renamed over it, and the old file, still open, is never cut under them.
+        let path = old.log_path().to_owned();
+        let spec = segment_spec(&inner.config, &inner.io);
+        let mut replacement = if old.is_mapped() {
+            let copy = old.copy_prefix(cut)?;
+            std::fs::rename(&copy, &path).map_err(Error::io("rename into place", &copy))?;
+            fsutil::sync_dir(&*inner.io, &inner.dir)?;
+            Segment::load(path, old.base_offset(), cut, spec, now)
+        } else {
+            let mut replacement = Segment::load(path, old.base_offset(), old.size(), spec, now);
+            replacement.truncate_to_valid(cut)?;
+            replacement
+        };
         replacement.rebuild_indexes(old.base_offset(), false)?;
         replacement.flush()?;
+        replacement.map_for_append()?;
         let later: Vec<Arc<Segment>> = {
             let mut list = inner.segments.write();
             list[i] = Arc::new(replacement);

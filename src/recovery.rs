@@ -43,6 +43,11 @@ impl Recovery<'_> {
             let outcome = segment.rebuild_indexes(segment_floor, self.dense)?;
             let next = outcome.next_offset.unwrap_or(segment_floor);
             if let Some((position, problem)) = outcome.problem {
+                // Zero-filled space past the last append (see `segment`): not damage.
+                if last && segment.zeros_from(outcome.valid_bytes)? {
+                    segment.truncate_to_valid(outcome.valid_bytes)?;
+                    return Ok(next);
+                }
                 if self.strict {
                     return Err(Error::CorruptBatch { path: segment.log_path().to_owned(), position, problem });
                 }

@@ -8,6 +8,15 @@
 //! entries, and only then advances `size` (release); readers load `size` (acquire) and never read
 //! past it, so no reader sees a partial batch. Appends are serialised by the owning partition.
 //!
+//! The active segment's data file is memory-mapped (`MAP_SHARED`, as long as `segment.bytes`):
+//! appends zero-fill the file ahead of its end a chunk at a time with a positioned write (so the
+//! kernel holds the pages and has reserved the disk space; a full disk is an error there, never a
+//! fault in the mapping) and copy batches into the mapping. The bytes are in the page cache the
+//! moment the copy ends, as with a `write`, so an append survives a crash of the process.
+//! Readers copy out of the mapping below `size`. The mapped file is never cut below what readers
+//! may touch: sealing trims only the zero-filled space past `size`, and truncation writes a new
+//! file. After a crash the zero-filled tail is cut by recovery without counting as damage.
+//!
 //! Index rule (Kafka's `LogSegment.append`): before an append is counted, if more than
 //! `index.interval.bytes` were appended since the last entry, add an offset entry (last offset of
 //! the append, position where it starts) and a time entry (largest timestamp so far and the last
@@ -19,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
+use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
 
 use crate::batch::{self, BatchHeader, HEADER_LEN};
@@ -58,9 +68,38 @@ const TIMESTAMP_UNKNOWN: i64 = i64::MIN;
 /// Kafka's value for "no timestamp".
 pub(crate) const NO_TIMESTAMP: i64 = -1;
 
+/// Bytes zero-filled past the end of the active segment at a time (at most `segment.bytes`).
+const RESERVE_CHUNK_BYTES: usize = 1 << 20;
+static ZEROS: [u8; RESERVE_CHUNK_BYTES] = [0; RESERVE_CHUNK_BYTES];
+/// Mappings are sized in whole pages of this many bytes (a multiple of every page size in use).
+const MAP_ALIGN: u64 = 64 << 10;
+
+/// The active segment's data file mapped into memory.
+struct DataMap {
+    map: MmapRaw,
+    /// Length of the file: the mapping is touched only below it (zero-filled past `size`). Only
+    /// the appender grows it.
+    reserved: AtomicU64,
+}
+
+impl DataMap {
+    /// `len` bytes at `position`, if they lie in the file and the mapping.
+    fn get(&self, position: u64, len: u64) -> Option<&[u8]> {
+        let end = position.checked_add(len)?;
+        if end > self.reserved.load(Ordering::Acquire) || end > self.map.len() as u64 {
+            return None;
+        }
+        // SAFETY: the range is inside the mapping and the file (`reserved`). Bytes below a
+        // segment's `size` never change, and callers stay below it.
+        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(position as usize), len as usize) })
+    }
+}
+
 /// The sizing a segment is created or opened with, and the I/O seam it writes through.
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentSpec {
+    /// `segment.bytes`: how much of the active segment's file is mapped.
+    pub segment_bytes: u64,
     /// `segment.index.bytes`.
     pub max_index_bytes: u64,
     /// `index.interval.bytes`.
@@ -153,6 +192,8 @@ pub struct Segment {
     /// Opened on first use for segments loaded from disk, so that opening a partition with many
     /// segments costs no file handles.
     log: OnceLock<File>,
+    /// Set while the segment is the active one; sealing unmaps it (after readers in it finish).
+    map: parking_lot::RwLock<Option<DataMap>>,
     size: AtomicU64,
     spec: SegmentSpec,
     offset_index: OnceLock<Index<OffsetEntry>>,
@@ -184,6 +225,7 @@ impl Segment {
         segment.log.set(file).expect("fresh OnceLock");
         segment.create_indexes()?;
         segment.max_timestamp.store(NO_TIMESTAMP, Ordering::Relaxed);
+        segment.map_for_append()?;
         Ok(segment)
     }
 
@@ -197,6 +239,7 @@ impl Segment {
             base_offset,
             log_path,
             log: OnceLock::new(),
+            map: parking_lot::RwLock::new(None),
             size: AtomicU64::new(size),
             spec,
             offset_index: OnceLock::new(),
@@ -329,6 +372,75 @@ impl Segment {
         Ok(())
     }
 
+    /// Maps the data file for appends (see the module docs). Where the mapping cannot be made
+    /// (address space, platform), appends fall back to positioned writes.
+    pub(crate) fn map_for_append(&self) -> Result<()> {
+        let mut slot = self.map.write();
+        if slot.is_some() {
+            return Ok(());
+        }
+        let file = self.log_file()?;
+        let file_len = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
+        let len = self.spec.segment_bytes.max(file_len).div_ceil(MAP_ALIGN) * MAP_ALIGN;
+        if let Ok(map) = MmapOptions::new().len(len as usize).map_raw(file) {
+            *slot = Some(DataMap { map, reserved: AtomicU64::new(file_len) });
+        }
+        Ok(())
+    }
+
+    /// Whether the data file is mapped (the segment is the active one).
+    pub(crate) fn is_mapped(&self) -> bool {
+        self.map.read().is_some()
+    }
+
+    /// Writes the first `len` bytes of the data file to `<name>.log.cleaned` (removed by the
+    /// next open if left behind), fsynced, and returns its path.
+    pub(crate) fn copy_prefix(&self, len: u64) -> Result<PathBuf> {
+        let mut target = self.log_path.clone().into_os_string();
+        target.push(crate::recovery::CLEANED_SUFFIX);
+        let target = PathBuf::from(target);
+        let mut out = File::create(&target).map_err(Error::io("create", &target))?;
+        let mut from = self.log_file()?;
+        std::io::Seek::seek(&mut from, std::io::SeekFrom::Start(0)).map_err(Error::io("seek", &self.log_path))?;
+        let copied =
+            std::io::copy(&mut std::io::Read::take(from, len), &mut out).map_err(Error::io("copy", &target))?;
+        if copied != len {
+            return Err(Error::io("copy", &self.log_path)(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        self.spec.io.sync_data(&out, &target).map_err(Error::io("fsync", &target))?;
+        Ok(target)
+    }
+
+    /// Appends `len` bytes of the data file from `position` to `out`. The caller stays below
+    /// `size`.
+    fn read_into(&self, position: u64, len: u64, out: &mut Vec<u8>) -> Result<()> {
+        if let Some(bytes) = self.map.read().as_ref().and_then(|m| m.get(position, len)) {
+            out.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let at = out.len();
+        out.resize(at + len as usize, 0);
+        fsutil::read_exact_at(self.log_file()?, &mut out[at..], position, &self.log_path)
+    }
+
+    /// Whether the data file holds only zero bytes from `position` on: the space zero-filled
+    /// ahead of appends that a crash left behind.
+    pub(crate) fn zeros_from(&self, position: u64) -> Result<bool> {
+        let file = self.log_file()?;
+        let end = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
+        let mut buf = vec![0u8; RECOVERY_CHUNK_BYTES.min(end.saturating_sub(position) as usize)];
+        let mut at = position;
+        while at < end {
+            let n = buf.len().min((end - at) as usize);
+            fsutil::read_exact_at(file, &mut buf[..n], at, &self.log_path)?;
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            at += n as u64;
+        }
+        Ok(true)
+    }
+
     /// Creates empty, preallocated index files. The index slots must be unset.
     fn create_indexes(&self) -> Result<()> {
         let oi = Index::create(&self.sibling(OffsetEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?;
@@ -368,7 +480,7 @@ impl Segment {
                 }
                 self.max_timestamp.store(cursor.max_timestamp_so_far, Ordering::Relaxed);
                 *self.cursor.lock() = cursor;
-                Ok(())
+                self.map_for_append()
             }
             // Unusable indexes: the caller falls back to recovery, which rebuilds them.
             Err(e) => Err(e),
@@ -560,14 +672,47 @@ impl Segment {
     /// partition's append lock and has decided that they belong in this segment.
     pub(crate) fn append(&self, bytes: &[u8], meta: AppendMeta) -> Result<()> {
         let position = self.size();
-        self.spec
-            .io
-            .write_all_at(self.log_file()?, &self.log_path, bytes, position)
-            .map_err(Error::io("write", &self.log_path))?;
+        let end = position + bytes.len() as u64;
+        match &*self.map.read() {
+            Some(m) if end <= m.map.len() as u64 => {
+                self.reserve(m, end)?;
+                // SAFETY: `position..end` lies in the mapping and the file (`reserve`), at or
+                // past `size`, where no reader looks; appends are serialised by the partition.
+                let dst =
+                    unsafe { std::slice::from_raw_parts_mut(m.map.as_mut_ptr().add(position as usize), bytes.len()) };
+                self.spec.io.write_mapped(dst, bytes, &self.log_path).map_err(Error::io("write", &self.log_path))?;
+            }
+            _ => self
+                .spec
+                .io
+                .write_all_at(self.log_file()?, &self.log_path, bytes, position)
+                .map_err(Error::io("write", &self.log_path))?,
+        }
         let mut cursor = self.cursor.lock();
         self.advance_cursor(&mut cursor, position, bytes.len() as u64, meta, false)?;
         self.max_timestamp.fetch_max(meta.max_timestamp, Ordering::Relaxed);
-        self.size.store(position + bytes.len() as u64, Ordering::Release);
+        self.size.store(end, Ordering::Release);
+        Ok(())
+    }
+
+    /// Zero-fills the data file up to at least `end` (a chunk at a time, within the mapping).
+    fn reserve(&self, m: &DataMap, end: u64) -> Result<()> {
+        let reserved = m.reserved.load(Ordering::Relaxed);
+        if end <= reserved {
+            return Ok(());
+        }
+        let target = end.max(reserved + RESERVE_CHUNK_BYTES as u64).min(m.map.len() as u64);
+        let file = self.log_file()?;
+        let mut at = reserved;
+        while at < target {
+            let n = ZEROS.len().min((target - at) as usize);
+            self.spec
+                .io
+                .write_all_at(file, &self.log_path, &ZEROS[..n], at)
+                .map_err(Error::io("zero-fill", &self.log_path))?;
+            at += n as u64;
+            m.reserved.store(at, Ordering::Release);
+        }
         Ok(())
     }
 
@@ -584,6 +729,8 @@ impl Segment {
         }
         self.trim_indexes()?;
         if self.log.get().is_some() {
+            // Unmapped first: the cut below removes the zero-filled pages the mapping covers.
+            self.map.write().take();
             let file = self.log_file()?;
             file.set_len(self.size()).map_err(Error::io("trim", &self.log_path))?;
         }
@@ -680,17 +827,23 @@ impl Segment {
         end: u64,
         mut visit: impl FnMut(u64, &BatchHeader) -> ControlFlow<()>,
     ) -> Result<()> {
-        let file = self.log_file()?;
         let mut chunk = [0u8; SCAN_CHUNK_BYTES];
         let (mut chunk_start, mut chunk_len) = (0u64, 0usize);
+        let map = self.map.read();
         while position < end {
-            if position < chunk_start || position + HEADER_LEN as u64 > chunk_start + chunk_len as u64 {
-                let want = SCAN_CHUNK_BYTES.min((end - position) as usize);
-                fsutil::read_exact_at(file, &mut chunk[..want], position, &self.log_path)?;
-                (chunk_start, chunk_len) = (position, want);
-            }
-            let at = (position - chunk_start) as usize;
-            let header = BatchHeader::parse(&chunk[at..chunk_len])
+            let available = (end - position).min(HEADER_LEN as u64);
+            let bytes = match map.as_ref().and_then(|m| m.get(position, available)) {
+                Some(bytes) => bytes,
+                None => {
+                    if position < chunk_start || position + HEADER_LEN as u64 > chunk_start + chunk_len as u64 {
+                        let want = SCAN_CHUNK_BYTES.min((end - position) as usize);
+                        fsutil::read_exact_at(self.log_file()?, &mut chunk[..want], position, &self.log_path)?;
+                        (chunk_start, chunk_len) = (position, want);
+                    }
+                    &chunk[(position - chunk_start) as usize..chunk_len]
+                }
+            };
+            let header = BatchHeader::parse(bytes)
                 .ok_or_else(|| self.corrupt(position, truncated("batch header", HEADER_LEN as u64, end - position)))?;
             header.check(end - position).map_err(|e| self.corrupt(position, e))?;
             if visit(position, &header).is_break() {
@@ -741,8 +894,7 @@ impl Segment {
         }
         let want = (end - start).min(max_bytes.max(first_size));
         let at = out.len();
-        out.resize(at + want as usize, 0);
-        fsutil::read_exact_at(self.log_file()?, &mut out[at..], start, &self.log_path)?;
+        self.read_into(start, want, out)?;
         let mut pos = 0usize;
         let mut next_offset = None;
         while let Some(header) = BatchHeader::parse(&out[at + pos..]) {
@@ -782,8 +934,8 @@ impl Segment {
             let Some((pos, header)) = candidate else {
                 return Ok(None);
             };
-            raw.resize(header.total_size() as usize, 0);
-            fsutil::read_exact_at(self.log_file()?, &mut raw, pos, &self.log_path)?;
+            raw.clear();
+            self.read_into(pos, header.total_size(), &mut raw)?;
             let mut hit = None;
             self.decode_batch(pos, &raw, &mut scratch, |r| {
                 if hit.is_none() && r.offset() >= start_offset && r.timestamp() >= timestamp {
