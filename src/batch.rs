@@ -45,7 +45,7 @@ use std::ops::Range;
 use crate::codec::{self, Compression, DecompressError, Levels};
 use crate::error::FormatError;
 use crate::record::{HeaderBytes, Record, RecordRef};
-use crate::varint::{self, put_varint, put_varlong, varint_len, varlong_len};
+use crate::varint::{self, put_varint, put_varlongs, varint_len, varlong_len};
 
 pub(crate) const BASE_OFFSET: usize = 0;
 const BASE_OFFSET_LEN: usize = 8;
@@ -757,14 +757,15 @@ fn write_record_parts(
     let body = i32::try_from(body).map_err(|_| "record longer than i32::MAX bytes")?;
     out.reserve(varint_len(body) + body as usize);
     let start = out.len();
-    put_varint(out, body);
-    out.push(0);
-    put_varlong(out, timestamp_delta);
-    put_varint(out, offset_delta);
-    put_varint(out, key_len);
-    out.extend_from_slice(key.unwrap_or_default());
-    put_varint(out, value_len);
-    out.extend_from_slice(value.unwrap_or_default());
+    // Attributes are one zero byte: the varint of 0.
+    put_varlongs(out, [body as i64, 0, timestamp_delta, offset_delta as i64, key_len as i64]);
+    if let Some(key) = key {
+        out.extend_from_slice(key);
+    }
+    put_varlongs(out, [value_len as i64]);
+    if let Some(value) = value {
+        out.extend_from_slice(value);
+    }
     write_headers(out);
     debug_assert_eq!(out.len() - start, varint_len(body) + body as usize, "record length matches its fields");
     Ok(())

@@ -51,6 +51,27 @@ pub(crate) fn varint_len(v: i32) -> usize {
     varlong_len(v as i64)
 }
 
+/// Appends the zigzag varint encodings of `values`, written straight into `out`'s spare
+/// capacity: the append path's record prefix, without a capacity check per byte.
+#[inline]
+pub(crate) fn put_varlongs<const N: usize>(out: &mut Vec<u8>, values: [i64; N]) {
+    out.reserve(N * MAX_VARLONG_BYTES);
+    let spare = &mut out.spare_capacity_mut()[..N * MAX_VARLONG_BYTES];
+    let mut n = 0;
+    for v in values {
+        let mut z = zigzag64(v);
+        while z >= 0x80 {
+            spare[n].write((z as u8) | 0x80);
+            n += 1;
+            z >>= 7;
+        }
+        spare[n].write(z as u8);
+        n += 1;
+    }
+    // SAFETY: the first `n` spare bytes were just written.
+    unsafe { out.set_len(out.len() + n) };
+}
+
 /// Appends the zigzag varint encoding of `v`.
 #[inline]
 pub(crate) fn put_varlong(out: &mut Vec<u8>, v: i64) {
@@ -140,5 +161,18 @@ mod tests {
         assert_eq!(read_varint(&[], &mut 0), Err(VarintError::Truncated));
         assert_eq!(read_varint(&[0x80; 6], &mut 0), Err(VarintError::TooLong));
         assert_eq!(read_varlong(&[0xff; 11], &mut 0), Err(VarintError::TooLong));
+    }
+
+    #[test]
+    fn put_varlongs_writes_what_put_varlong_writes() {
+        let values = [0i64, -1, 1, 63, -64, 64, 300, -300, i32::MAX as i64, i32::MIN as i64, i64::MAX, i64::MIN];
+        for w in values.windows(3) {
+            let (mut one_by_one, mut together) = (vec![7u8], vec![7u8]);
+            for &v in w {
+                put_varlong(&mut one_by_one, v);
+            }
+            put_varlongs(&mut together, [w[0], w[1], w[2]]);
+            assert_eq!(together, one_by_one);
+        }
     }
 }
