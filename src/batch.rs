@@ -488,6 +488,7 @@ struct RecordBody<'b> {
     headers: HeaderBytes<'b>,
 }
 
+#[inline(always)]
 fn parse_record_body(body: &[u8]) -> Result<RecordBody<'_>, &'static str> {
     // Attributes: one int8, unused (0) in every version so far.
     let mut pos = 1;
@@ -516,6 +517,7 @@ fn parse_record_body(body: &[u8]) -> Result<RecordBody<'_>, &'static str> {
     })
 }
 
+#[inline(always)]
 fn read_nullable_bytes<'b>(bytes: &'b [u8], pos: &mut usize) -> Option<Option<&'b [u8]>> {
     let len = varint::read_varint(bytes, pos).ok()?;
     if len == -1 {

@@ -89,8 +89,19 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, v: i32) {
     put_varlong(out, v as i64)
 }
 
-#[inline]
+#[inline(always)]
 fn read_unsigned(bytes: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, VarintError> {
+    // Most varints of a record (lengths under 64, small deltas) take one byte.
+    if let Some(&b) = bytes.get(*pos) {
+        if b < 0x80 {
+            *pos += 1;
+            return Ok(b as u64);
+        }
+    }
+    read_unsigned_slow(bytes, pos, max_bytes)
+}
+
+fn read_unsigned_slow(bytes: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, VarintError> {
     let mut value: u64 = 0;
     for i in 0..max_bytes {
         let Some(&b) = bytes.get(*pos + i) else {
