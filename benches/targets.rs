@@ -4,7 +4,7 @@
 //!
 //!     cargo bench --bench targets
 //!
-//! `PARTLOG_TARGETS=wake,open,...` runs a subset (names: wake, open, recovery, sync, lz4, memory).
+//! `PARTLOG_TARGETS=wake,open,...` runs a subset (names: wake, random, open, recovery, sync, lz4, memory).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -72,6 +72,40 @@ fn wake() {
         percentile(&latencies, 0.50) as f64 / 1e3,
         percentile(&latencies, 0.99) as f64 / 1e3,
         percentile(&latencies, 0.999) as f64 / 1e3,
+    );
+}
+
+/// One-offset reads at random offsets of a warm 200k-record partition (batches of 100): each a
+/// `fetch(offset, 1)` that returns the batch's records from that offset on.
+fn random_read() {
+    const RECORDS: u64 = 200_000;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), quiet()).unwrap();
+    let p = log.create_topic("rr", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let values: Vec<Vec<u8>> = (0..100).map(event).collect();
+    let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
+    for _ in 0..RECORDS / 100 {
+        p.append(&records).unwrap();
+    }
+    let mut fetch = Fetch::new();
+    let mut x = 12345u64;
+    let mut latencies = Vec::with_capacity(200_000);
+    for round in 0..250_000 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        let offset = (x >> 20) % RECORDS;
+        let start = Instant::now();
+        p.fetch(offset, 1, &mut fetch).unwrap();
+        let elapsed = start.elapsed().as_nanos() as u64;
+        assert_eq!(fetch.records().next().map(|r| r.offset()), Some(offset));
+        if round >= 50_000 {
+            latencies.push(elapsed);
+        }
+    }
+    latencies.sort_unstable();
+    println!(
+        "random one-offset read (warm, batches of 100): p50 {:.2} µs, p99 {:.2} µs  [target p50 ≤ 2 µs]",
+        percentile(&latencies, 0.50) as f64 / 1e3,
+        percentile(&latencies, 0.99) as f64 / 1e3,
     );
 }
 
@@ -278,6 +312,9 @@ fn main() {
     let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
     if run("wake") {
         wake();
+    }
+    if run("random") {
+        random_read();
     }
     if run("open") {
         open();

@@ -435,6 +435,18 @@ pub(crate) fn open_batch(
 pub(crate) fn decode_records<'b>(
     header: &BatchHeader,
     records: &'b [u8],
+    visit: impl FnMut(RecordRef<'b>) -> Result<(), FormatError>,
+) -> Result<(), FormatError> {
+    decode_records_from(header, records, 0, visit)
+}
+
+/// [`decode_records`] for the records at or after offset `from`: earlier records of the batch are
+/// stepped over reading only their length and offset delta (the CRC covered their bytes; a read
+/// of one offset in a big batch decodes one record, not all before it).
+pub(crate) fn decode_records_from<'b>(
+    header: &BatchHeader,
+    records: &'b [u8],
+    from: u64,
     mut visit: impl FnMut(RecordRef<'b>) -> Result<(), FormatError>,
 ) -> Result<(), FormatError> {
     let expected = header.records_count;
@@ -456,6 +468,18 @@ pub(crate) fn decode_records<'b>(
             .and_then(|len| records.get(pos..pos + len))
             .ok_or(bad("record length beyond the records section"))?;
         pos += body.len();
+        // Offset deltas grow by at least one per record, so base + index ≤ this record's offset;
+        // only when that is below `from` can the record be one to step over.
+        if (header.base_offset as u64).wrapping_add(index as u64) < from {
+            let delta = record_offset_delta(body).map_err(bad)?;
+            if (delta as i64) <= previous_delta || delta > header.last_offset_delta {
+                return Err(bad("offset delta out of order or beyond the last offset delta"));
+            }
+            if ((header.base_offset + delta as i64) as u64) < from {
+                previous_delta = delta as i64;
+                continue;
+            }
+        }
         let r = parse_record_body(body).map_err(bad)?;
         if (r.offset_delta as i64) <= previous_delta || r.offset_delta > header.last_offset_delta {
             return Err(bad("offset delta out of order or beyond the last offset delta"));
@@ -486,6 +510,14 @@ struct RecordBody<'b> {
     key: Option<&'b [u8]>,
     value: Option<&'b [u8]>,
     headers: HeaderBytes<'b>,
+}
+
+/// The offset delta of a record body, read past its attributes and timestamp delta only.
+#[inline(always)]
+fn record_offset_delta(body: &[u8]) -> Result<i32, &'static str> {
+    let mut pos = 1;
+    varint::read_varlong(body, &mut pos).map_err(|_| "unreadable timestamp delta")?;
+    varint::read_varint(body, &mut pos).map_err(|_| "unreadable offset delta")
 }
 
 #[inline(always)]
@@ -933,5 +965,41 @@ mod tests {
         let records = [Record::new(b"a").with_timestamp(1), Record::new(b"b").with_timestamp(-5)];
         let err = encode(&records, &spec(Compression::None), &mut Vec::new(), &mut Vec::new()).unwrap_err();
         assert_eq!(err, EncodeError::Record { index: 1, reason: "timestamp is negative" });
+    }
+
+    /// Reading from an offset inside a batch steps over earlier records by their offset deltas,
+    /// also where compaction left gaps.
+    #[test]
+    fn decoding_from_an_offset_skips_earlier_records_gaps_included() {
+        let values: Vec<Vec<u8>> = (0..10u8).map(|i| vec![i; 3 + i as usize]).collect();
+        let records: Vec<Record<'_>> =
+            values.iter().map(|v| Record::new(v).with_key(b"k").with_timestamp(1_000)).collect();
+        let mut out = Vec::new();
+        encode(&records, &spec(Compression::None), &mut out, &mut Vec::new()).unwrap();
+        set_base_offset(&mut out, 100);
+        let (header, at) = open_batch(&out, u64::MAX, &mut Vec::new(), true).unwrap();
+        let section = at.section(&out, &[]);
+        let mut all = Vec::new();
+        decode_records(&header, section, |r| {
+            all.push(r);
+            Ok(())
+        })
+        .unwrap();
+        let kept: Vec<RecordRef<'_>> = all.into_iter().filter(|r| [101, 102, 105, 108].contains(&r.offset)).collect();
+        let mut gappy = Vec::new();
+        rebuild(&header, &kept, None, Levels::default(), &mut gappy, &mut Vec::new()).unwrap();
+        let (header, at) = open_batch(&gappy, u64::MAX, &mut Vec::new(), true).unwrap();
+        let section = at.section(&gappy, &[]);
+        for from in 95..115u64 {
+            let mut got = Vec::new();
+            decode_records_from(&header, section, from, |r| {
+                got.push((r.offset, r.value.map(<[u8]>::to_vec)));
+                Ok(())
+            })
+            .unwrap();
+            let want: Vec<_> =
+                kept.iter().filter(|r| r.offset >= from).map(|r| (r.offset, r.value.map(<[u8]>::to_vec))).collect();
+            assert_eq!(got, want, "from {from}");
+        }
     }
 }

@@ -1582,18 +1582,17 @@ impl Fetch {
                 RecordsIn::Batch(r) => (&batch[r], raw.as_ptr(), false),
                 RecordsIn::Scratch(r) => (&scratch[r], scratch.as_ptr(), true),
             };
-            batch::decode_records(&header, section, |r| {
-                if r.offset() >= from {
-                    spans.push(RecordSpan {
-                        offset: r.offset(),
-                        timestamp: r.timestamp(),
-                        key: Span::of(r.key(), base),
-                        value: Span::of(r.value(), base),
-                        headers: Span::of(Some(r.headers.bytes), base),
-                        header_count: r.headers.count,
-                        in_scratch,
-                    });
-                }
+            batch::decode_records_from(&header, section, from, |r| {
+                debug_assert!(r.offset() >= from);
+                spans.push(RecordSpan {
+                    offset: r.offset(),
+                    timestamp: r.timestamp(),
+                    key: Span::of(r.key(), base),
+                    value: Span::of(r.value(), base),
+                    headers: Span::of(Some(r.headers.bytes), base),
+                    header_count: r.headers.count,
+                    in_scratch,
+                });
                 Ok(())
             })
             .map_err(|e| error(header.base_offset as u64, batch::DecodeError::Format(e)))?;
