@@ -226,6 +226,7 @@ pub struct RecoveryEvent {
 fn segment_spec(config: &TopicConfig, io: &Arc<dyn Io>) -> SegmentSpec {
     SegmentSpec {
         segment_bytes: config.segment_bytes as u64,
+        map_appends: config.flush_messages == i64::MAX,
         max_index_bytes: config.segment_index_bytes as u64,
         index_interval_bytes: config.index_interval_bytes as u64,
         io: io.clone(),

@@ -313,3 +313,57 @@ fn truncate_inside_a_batch_at_a_segment_boundary_and_at_the_end() {
     assert_eq!(p.log_end_offset(), 21, "the truncation was durable");
     assert_eq!(p.read(20, 10).unwrap()[0].value.as_deref(), Some(&b"rewritten"[..]));
 }
+
+/// Truncating the memory-mapped active segment while readers copy out of it: the readers never
+/// fault (the mapped file is replaced, not cut) and never see a record that is not the one
+/// appended at its offset.
+#[test]
+fn readers_racing_truncation_of_the_mapped_active_segment_never_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), LogOptions::default().maintenance_interval_ms(None)).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let value = |o: u64| format!("value-{o}-{}", "x".repeat((o % 50) as usize)).into_bytes();
+    let fill = |p: &Partition, to: u64| {
+        while p.log_end_offset() < to {
+            let from = p.log_end_offset();
+            let values: Vec<Vec<u8>> = (from..from + 10).map(value).collect();
+            let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
+            p.append(&records).unwrap();
+        }
+    };
+    fill(&p, 20_000);
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (p, stop) = (p.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let mut next = 0;
+                    while let Ok(records) = p.read(next, 64 << 10) {
+                        let Some(last) = records.last() else { break };
+                        for r in &records {
+                            assert_eq!(r.value.as_deref(), Some(&value(r.offset)[..]), "offset {}", r.offset);
+                        }
+                        next = last.offset + 1;
+                        reads += 1;
+                    }
+                }
+                reads
+            })
+        })
+        .collect();
+    for round in 0..40u64 {
+        p.truncate_to(2_000 + round * 97).unwrap();
+        fill(&p, 20_000);
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads: u64 = readers.into_iter().map(|r| r.join().unwrap()).sum();
+    assert!(reads > 0);
+    let leftovers: Vec<_> = std::fs::read_dir(p.dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".cleaned"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
