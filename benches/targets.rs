@@ -55,14 +55,7 @@ fn wake() {
     };
     let value = event(0);
     for offset in 0..ROUNDS {
-        while ready.load(Ordering::SeqCst) != offset {
-            std::hint::spin_loop();
-        }
-        let parked = Instant::now();
-        while parked.elapsed() < Duration::from_micros(50) {
-            std::hint::spin_loop();
-        }
-        sent.store(epoch.elapsed().as_nanos() as u64, Ordering::SeqCst);
+        stamp_when_parked(&ready, offset, &sent, epoch);
         p.append(&[Record::new(&value)]).unwrap();
     }
     let mut latencies = reader.join().unwrap();
@@ -81,6 +74,19 @@ fn wake() {
         percentile(&floor, 0.99) as f64 / 1e3,
         percentile(&floor, 0.999) as f64 / 1e3,
     );
+}
+
+/// The writer's side of a wake round: waits until the reader has announced `round`, gives it
+/// 50 µs to block, then records the send time.
+fn stamp_when_parked(ready: &AtomicU64, round: u64, sent: &AtomicU64, epoch: Instant) {
+    while ready.load(Ordering::SeqCst) != round {
+        std::hint::spin_loop();
+    }
+    let parked = Instant::now();
+    while parked.elapsed() < Duration::from_micros(50) {
+        std::hint::spin_loop();
+    }
+    sent.store(epoch.elapsed().as_nanos() as u64, Ordering::SeqCst);
 }
 
 /// The same protocol as [`wake`] with nothing but a counter behind a `Mutex` and a `Condvar`.
@@ -106,14 +112,7 @@ fn condvar_floor(rounds: u64) -> Vec<u64> {
         })
     };
     for round in 0..rounds {
-        while ready.load(Ordering::SeqCst) != round {
-            std::hint::spin_loop();
-        }
-        let parked = Instant::now();
-        while parked.elapsed() < Duration::from_micros(50) {
-            std::hint::spin_loop();
-        }
-        sent.store(epoch.elapsed().as_nanos() as u64, Ordering::SeqCst);
+        stamp_when_parked(&ready, round, &sent, epoch);
         *shared.0.lock().unwrap() += 1;
         shared.1.notify_all();
     }
@@ -355,25 +354,18 @@ fn main() {
         .or_else(|| std::env::args().skip(1).find(|a| !a.starts_with('-')))
         .map(|s| s.split(',').map(str::to_owned).collect());
     let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
-    if run("wake") {
-        wake();
-    }
-    if run("random") {
-        random_read();
-    }
-    if run("open") {
-        open();
-    }
-    if run("recovery") {
-        recovery();
-    }
-    if run("sync") {
-        sync();
-    }
-    if run("lz4") {
-        lz4();
-    }
-    if run("memory") {
-        memory();
+    let measurements: [(&str, fn()); 7] = [
+        ("wake", wake),
+        ("random", random_read),
+        ("open", open),
+        ("recovery", recovery),
+        ("sync", sync),
+        ("lz4", lz4),
+        ("memory", memory),
+    ];
+    for (name, measure) in measurements {
+        if run(name) {
+            measure();
+        }
     }
 }

@@ -461,6 +461,12 @@ pub(crate) fn decode_records_from<'b>(
             return Err(FormatError::RecordCountMismatch { expected, found: index as u64 });
         }
         let bad = |problem| FormatError::BadRecord { index, problem };
+        let in_order = |delta: i32| {
+            if (delta as i64) <= previous_delta || delta > header.last_offset_delta {
+                return Err(bad("offset delta out of order or beyond the last offset delta"));
+            }
+            Ok(())
+        };
         let len = varint::read_varint(records, &mut pos).map_err(|_| bad("unreadable record length"))?;
         let body = usize::try_from(len)
             .ok()
@@ -472,18 +478,14 @@ pub(crate) fn decode_records_from<'b>(
         // only when that is below `from` can the record be one to step over.
         if (header.base_offset as u64).wrapping_add(index as u64) < from {
             let delta = record_offset_delta(body).map_err(bad)?;
-            if (delta as i64) <= previous_delta || delta > header.last_offset_delta {
-                return Err(bad("offset delta out of order or beyond the last offset delta"));
-            }
+            in_order(delta)?;
             if ((header.base_offset + delta as i64) as u64) < from {
                 previous_delta = delta as i64;
                 continue;
             }
         }
         let r = parse_record_body(body).map_err(bad)?;
-        if (r.offset_delta as i64) <= previous_delta || r.offset_delta > header.last_offset_delta {
-            return Err(bad("offset delta out of order or beyond the last offset delta"));
-        }
+        in_order(r.offset_delta)?;
         previous_delta = r.offset_delta as i64;
         let timestamp = if log_append_time {
             header.max_timestamp

@@ -14,6 +14,13 @@ pub(crate) fn read_exact_at(file: &File, buf: &mut [u8], position: u64, path: &P
     file.read_exact_at(buf, position).map_err(Error::io("read", path))
 }
 
+/// `path` with `suffix` appended to its file name (`x.log` → `x.log.cleaned`).
+pub(crate) fn with_suffix(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.to_owned().into_os_string();
+    name.push(suffix);
+    name.into()
+}
+
 /// fsyncs a directory, so that files created, renamed or deleted in it survive a power loss.
 pub(crate) fn sync_dir(io: &dyn Io, dir: &Path) -> Result<()> {
     io.sync_dir(dir).map_err(Error::io("fsync directory", dir))

@@ -1073,9 +1073,7 @@ impl Partition {
         filter: &crate::compaction::Filter<'_>,
     ) -> Result<(Option<PathBuf>, u64, u64)> {
         let io = &*self.inner.io;
-        let mut cleaned_path = segment.log_path().to_owned().into_os_string();
-        cleaned_path.push(crate::recovery::CLEANED_SUFFIX);
-        let cleaned_path = PathBuf::from(cleaned_path);
+        let cleaned_path = fsutil::with_suffix(segment.log_path(), crate::recovery::CLEANED_SUFFIX);
         let file = std::fs::File::create(&cleaned_path).map_err(Error::io("create", &cleaned_path))?;
         let (mut size, mut removed, mut changed) = (0u64, 0u64, 0u64);
         let mut out = Vec::new();
@@ -1107,9 +1105,7 @@ impl Partition {
             return std::fs::remove_file(cleaned).map_err(Error::io("delete", cleaned));
         };
         let log_path = old.log_path().to_owned();
-        let mut swap = log_path.clone().into_os_string();
-        swap.push(crate::recovery::SWAP_SUFFIX);
-        let swap = PathBuf::from(swap);
+        let swap = fsutil::with_suffix(&log_path, crate::recovery::SWAP_SUFFIX);
         std::fs::rename(cleaned, &swap).map_err(Error::io("rename", cleaned))?;
         fsutil::sync_dir(&*inner.io, &inner.dir)?;
         let renamed = old.rename_for_deletion()?;

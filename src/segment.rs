@@ -404,9 +404,7 @@ impl Segment {
     /// Writes the first `len` bytes of the data file to `<name>.log.cleaned` (removed by the
     /// next open if left behind), fsynced, and returns its path.
     pub(crate) fn copy_prefix(&self, len: u64) -> Result<PathBuf> {
-        let mut target = self.log_path.clone().into_os_string();
-        target.push(crate::recovery::CLEANED_SUFFIX);
-        let target = PathBuf::from(target);
+        let target = fsutil::with_suffix(&self.log_path, crate::recovery::CLEANED_SUFFIX);
         let mut out = File::create(&target).map_err(Error::io("create", &target))?;
         let mut from = self.log_file()?;
         std::io::Seek::seek(&mut from, std::io::SeekFrom::Start(0)).map_err(Error::io("seek", &self.log_path))?;
@@ -761,9 +759,7 @@ impl Segment {
         self.ensure_indexes()?;
         let mut renamed = Vec::new();
         for path in [self.log_path.clone(), self.sibling(OffsetEntry::SUFFIX), self.sibling(TimeEntry::SUFFIX)] {
-            let mut target = path.clone().into_os_string();
-            target.push(crate::recovery::DELETED_SUFFIX);
-            let target = PathBuf::from(target);
+            let target = fsutil::with_suffix(&path, crate::recovery::DELETED_SUFFIX);
             match std::fs::rename(&path, &target) {
                 Ok(()) => renamed.push(target),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
