@@ -27,7 +27,7 @@ use crate::fsutil;
 use crate::io::Io;
 use crate::record::{HeaderBytes, OwnedRecord, Record, RecordRef};
 use crate::recovery::{complete_interrupted_swaps, Recovery};
-use crate::segment::{self, AppendMeta, Segment, SegmentRead, SegmentSpec};
+use crate::segment::{self, AppendMeta, MappedBytes, ReadMode, Segment, SegmentRead, SegmentSpec};
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1052,8 +1052,9 @@ impl Partition {
         let mut next = segment.base_offset();
         loop {
             buf.clear();
-            match segment.read(next, u64::MAX, CLEANER_CHUNK_BYTES, true, &mut buf)? {
-                SegmentRead::Batches { next_offset, reached_end } => {
+            let mode = ReadMode { min_one: true, borrow: false };
+            match segment.read(next, u64::MAX, CLEANER_CHUNK_BYTES, mode, &mut buf)? {
+                SegmentRead::Batches { next_offset, reached_end, .. } => {
                     visit(&buf)?;
                     next = next_offset;
                     if reached_end {
@@ -1207,6 +1208,19 @@ impl Partition {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn read_raw(&self, from: u64, max_bytes: usize, out: &mut Vec<u8>) -> Result<u64> {
+        self.read_batches(from, max_bytes, out, None)
+    }
+
+    /// [`read_raw`](Self::read_raw), borrowing instead of copying when the batches come first
+    /// from the mapped active segment and `mapped` is given: they are left there, `out` is
+    /// untouched, and the read ends there.
+    fn read_batches(
+        &self,
+        from: u64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+        mut mapped: Option<&mut Option<MappedBytes>>,
+    ) -> Result<u64> {
         // One snapshot of the end: an append publishes its segment's size before the log end
         // offset, and a read must not return a batch the log does not count yet.
         let end_offset = self.check_range(from)?;
@@ -1223,8 +1237,16 @@ impl Partition {
                 // The segment holding `next` was deleted by retention after the range check.
                 return Err(self.out_of_range(next));
             }
-            match segment.read(next, end_offset, remaining, first, out)? {
-                SegmentRead::Batches { next_offset, reached_end } => {
+            let mode = ReadMode { min_one: first, borrow: first && mapped.is_some() };
+            match segment.read(next, end_offset, remaining, mode, out)? {
+                SegmentRead::Batches { next_offset, mapped: Some(bytes), .. } => {
+                    if let Some(slot) = mapped.as_deref_mut() {
+                        *slot = Some(bytes);
+                    }
+                    next = next_offset;
+                    break;
+                }
+                SegmentRead::Batches { next_offset, reached_end, mapped: None } => {
                     next = next_offset;
                     first = false;
                     remaining = remaining.saturating_sub((out.len() - before) as u64);
@@ -1265,7 +1287,7 @@ impl Partition {
     /// ```
     pub fn fetch(&self, from: u64, max_bytes: usize, fetch: &mut Fetch) -> Result<()> {
         fetch.clear();
-        fetch.next_offset = self.read_raw(from, max_bytes, &mut fetch.raw)?;
+        fetch.next_offset = self.read_batches(from, max_bytes, &mut fetch.raw, Some(&mut fetch.mapped))?;
         fetch.decode(from, |position, e| self.located_error(position, e))
     }
 
@@ -1498,6 +1520,7 @@ impl Span {
         }
     }
 
+    #[inline]
     fn get(self, buf: &[u8]) -> Option<&[u8]> {
         (self.len != u32::MAX).then(|| &buf[self.start as usize..(self.start + self.len) as usize])
     }
@@ -1510,6 +1533,8 @@ impl Span {
 #[derive(Debug, Default)]
 pub struct Fetch {
     raw: Vec<u8>,
+    /// The batches, when borrowed from the active segment's mapping instead of read into `raw`.
+    mapped: Option<MappedBytes>,
     scratch: Vec<u8>,
     spans: Vec<RecordSpan>,
     next_offset: u64,
@@ -1523,14 +1548,16 @@ impl Fetch {
 
     fn clear(&mut self) {
         self.raw.clear();
+        self.mapped = None;
         self.scratch.clear();
         self.spans.clear();
     }
 
     /// The records fetched, in offset order.
     pub fn records(&self) -> impl ExactSizeIterator<Item = RecordRef<'_>> + '_ {
-        self.spans.iter().map(|s| {
-            let buf = if s.in_scratch { &self.scratch[..] } else { &self.raw[..] };
+        let batches = self.raw_batches();
+        self.spans.iter().map(move |s| {
+            let buf = if s.in_scratch { &self.scratch[..] } else { batches };
             RecordRef {
                 offset: s.offset,
                 timestamp: s.timestamp,
@@ -1552,18 +1579,26 @@ impl Fetch {
     }
 
     /// The offset to fetch next.
+    #[inline]
     pub fn next_offset(&self) -> u64 {
         self.next_offset
     }
 
     /// The whole batches read, as stored (Kafka format).
     pub fn raw_batches(&self) -> &[u8] {
-        &self.raw
+        match &self.mapped {
+            Some(m) => m.bytes(),
+            None => &self.raw,
+        }
     }
 
-    /// Decodes every batch in `raw` (already CRC-checked) into record spans at or after `from`.
+    /// Decodes every batch read (already CRC-checked) into record spans at or after `from`.
     fn decode(&mut self, from: u64, error: impl Fn(u64, batch::DecodeError) -> Error) -> Result<()> {
-        let Fetch { raw, scratch, spans, .. } = self;
+        let Fetch { raw, mapped, scratch, spans, .. } = self;
+        let raw = match mapped {
+            Some(m) => m.bytes(),
+            None => &raw[..],
+        };
         let mut position = 0;
         while position < raw.len() {
             let header = BatchHeader::parse(&raw[position..]).expect("read_raw returns whole batches");

@@ -73,28 +73,33 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     /// A record with a value, no key, the append time as timestamp and no headers.
+    #[inline]
     pub fn new(value: &'a [u8]) -> Self {
         Record { value: Some(value), ..Record::default() }
     }
 
     /// A tombstone: `key` with a null value.
+    #[inline]
     pub fn tombstone(key: &'a [u8]) -> Self {
         Record { key: Some(key), ..Record::default() }
     }
 
     /// Sets the key.
+    #[inline]
     pub fn with_key(mut self, key: &'a [u8]) -> Self {
         self.key = Some(key);
         self
     }
 
     /// Sets the timestamp (milliseconds since the epoch).
+    #[inline]
     pub fn with_timestamp(mut self, timestamp_ms: i64) -> Self {
         self.timestamp = Some(timestamp_ms);
         self
     }
 
     /// Sets the headers.
+    #[inline]
     pub fn with_headers(mut self, headers: &'a [Header<'a>]) -> Self {
         self.headers = headers;
         self
@@ -132,26 +137,31 @@ pub struct RecordRef<'a> {
 
 impl<'a> RecordRef<'a> {
     /// The record's offset.
+    #[inline]
     pub fn offset(&self) -> u64 {
         self.offset
     }
 
     /// The record's timestamp in milliseconds (for LogAppendTime batches, the append time).
+    #[inline]
     pub fn timestamp(&self) -> i64 {
         self.timestamp
     }
 
     /// The key, `None` if null.
+    #[inline]
     pub fn key(&self) -> Option<&'a [u8]> {
         self.key
     }
 
     /// The value, `None` if null (a tombstone).
+    #[inline]
     pub fn value(&self) -> Option<&'a [u8]> {
         self.value
     }
 
     /// The headers, in order.
+    #[inline]
     pub fn headers(&self) -> Headers<'a> {
         Headers { bytes: self.headers.bytes, pos: 0, remaining: self.headers.count }
     }

@@ -13,7 +13,9 @@
 //! kernel holds the pages and has reserved the disk space; a full disk is an error there, never a
 //! fault in the mapping) and copy batches into the mapping. The bytes are in the page cache the
 //! moment the copy ends, as with a `write`, so an append survives a crash of the process.
-//! Readers copy out of the mapping below `size`. The mapped file is never cut below what readers
+//! Readers copy out of the mapping below `size`, or borrow it: a [`MappedBytes`] holds the
+//! mapping alive (an `Arc`) past sealing, truncation and deletion of the segment, and only covers
+//! bytes below `size` at the time of the read, which never change. The mapped file is never cut below what readers
 //! may touch: sealing trims only the zero-filled space past `size`, and truncation writes a new
 //! file. After a crash the zero-filled tail is cut by recovery without counting as damage.
 //!
@@ -26,7 +28,7 @@ use std::fs::{File, OpenOptions};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
@@ -75,7 +77,7 @@ static ZEROS: [u8; RESERVE_CHUNK_BYTES] = [0; RESERVE_CHUNK_BYTES];
 const MAP_ALIGN: u64 = 64 << 10;
 
 /// The active segment's data file mapped into memory.
-struct DataMap {
+pub(crate) struct DataMap {
     map: MmapRaw,
     /// Length of the file: the mapping is touched only below it (zero-filled past `size`). Only
     /// the appender grows it.
@@ -92,6 +94,29 @@ impl DataMap {
         // SAFETY: the range is inside the mapping and the file (`reserved`). Bytes below a
         // segment's `size` never change, and callers stay below it.
         Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(position as usize), len as usize) })
+    }
+}
+
+/// Whole batches borrowed from the active segment's mapping instead of copied: the mapping stays
+/// alive while this is held, even after the segment is sealed, truncated or deleted.
+#[derive(Clone)]
+pub(crate) struct MappedBytes {
+    map: Arc<DataMap>,
+    start: usize,
+    len: usize,
+}
+
+impl MappedBytes {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: the range was inside the mapping and below the segment's `size` when it was
+        // read (`DataMap::get`); those bytes never change and the file is never cut below them.
+        unsafe { std::slice::from_raw_parts(self.map.map.as_ptr().add(self.start), self.len) }
+    }
+}
+
+impl std::fmt::Debug for MappedBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedBytes").field("start", &self.start).field("len", &self.len).finish()
     }
 }
 
@@ -143,14 +168,24 @@ pub(crate) struct AppendMeta {
 }
 
 /// What [`Segment::read`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum SegmentRead {
-    /// Whole batches were read; `next_offset` follows the last one.
-    Batches { next_offset: u64, reached_end: bool },
+    /// Whole batches were read (copied, or borrowed as `mapped`); `next_offset` follows the
+    /// last one.
+    Batches { next_offset: u64, reached_end: bool, mapped: Option<MappedBytes> },
     /// No batch at or past the target in this segment.
     Nothing,
     /// The next batch is larger than the bytes left to read.
     DoesNotFit,
+}
+
+/// How [`Segment::read`] reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadMode {
+    /// Return the first batch even if it is larger than the byte limit.
+    pub min_one: bool,
+    /// Borrow the batches from the mapping of an active segment instead of copying them.
+    pub borrow: bool,
 }
 
 /// The result of scanning a segment's data file from the start.
@@ -198,7 +233,7 @@ pub struct Segment {
     /// segments costs no file handles.
     log: OnceLock<File>,
     /// Set while the segment is the active one; sealing unmaps it (after readers in it finish).
-    map: parking_lot::RwLock<Option<DataMap>>,
+    map: parking_lot::RwLock<Option<Arc<DataMap>>>,
     size: AtomicU64,
     spec: SegmentSpec,
     offset_index: OnceLock<Index<OffsetEntry>>,
@@ -391,7 +426,7 @@ impl Segment {
         let file_len = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
         let len = self.spec.segment_bytes.max(file_len).div_ceil(MAP_ALIGN) * MAP_ALIGN;
         if let Ok(map) = MmapOptions::new().len(len as usize).map_raw(file) {
-            *slot = Some(DataMap { map, reserved: AtomicU64::new(file_len) });
+            *slot = Some(Arc::new(DataMap { map, reserved: AtomicU64::new(file_len) }));
         }
         Ok(())
     }
@@ -876,15 +911,17 @@ impl Segment {
 
     /// Appends to `out` the whole batches that hold offsets ≥ `target` and start below
     /// `end_offset` (the partition's published log end offset), up to `max_bytes` (but at least
-    /// one batch when `min_one`), each checked (header, CRC, offsets increasing).
+    /// one batch when `mode.min_one`), each checked (header, CRC, offsets increasing). With `mode.borrow`, batches of a mapped segment are returned
+    /// as [`MappedBytes`] instead of copied.
     pub(crate) fn read(
         &self,
         target: u64,
         end_offset: u64,
         max_bytes: u64,
-        min_one: bool,
+        mode: ReadMode,
         out: &mut Vec<u8>,
     ) -> Result<SegmentRead> {
+        let ReadMode { min_one, borrow } = mode;
         let end = self.size();
         let Some((start, first)) = self.locate(target, end)? else {
             return Ok(SegmentRead::Nothing);
@@ -897,25 +934,46 @@ impl Segment {
             return Ok(SegmentRead::DoesNotFit);
         }
         let want = (end - start).min(max_bytes.max(first_size));
+        let mapped = if borrow { self.map.read().clone() } else { None };
+        if let Some(map) = mapped {
+            if let Some(bytes) = map.get(start, want) {
+                let (len, next_offset) = self.check_batches(bytes, start, end, end_offset)?;
+                let mapped = MappedBytes { map, start: start as usize, len };
+                let reached_end = start + len as u64 == end || next_offset >= end_offset;
+                return Ok(SegmentRead::Batches { next_offset, reached_end, mapped: Some(mapped) });
+            }
+        }
         let at = out.len();
         self.read_into(start, want, out)?;
+        let (len, next_offset) = self.check_batches(&out[at..], start, end, end_offset)?;
+        out.truncate(at + len);
+        let reached_end = start + len as u64 == end || next_offset >= end_offset;
+        Ok(SegmentRead::Batches { next_offset, reached_end, mapped: None })
+    }
+
+    /// Checks the batches of `bytes`, read from `start`, up to the first that is cut off or
+    /// starts at or past `end_offset`. Returns the length of the checked batches and the offset
+    /// after them; the first batch must be whole.
+    fn check_batches(&self, bytes: &[u8], start: u64, end: u64, end_offset: u64) -> Result<(usize, u64)> {
         let mut pos = 0usize;
         let mut next_offset = None;
-        while let Some(header) = BatchHeader::parse(&out[at + pos..]) {
+        while let Some(header) = BatchHeader::parse(&bytes[pos..]) {
             let position = start + pos as u64;
             self.check_in_sequence(&header, end - position, next_offset).map_err(|e| self.corrupt(position, e))?;
             let total = header.total_size() as usize;
             // A batch past the end offset is written but not yet published by its append.
-            if pos + total > want as usize || header.base_offset as u64 >= end_offset {
+            if pos + total > bytes.len() || header.base_offset as u64 >= end_offset {
                 break;
             }
-            batch::verify_crc(&out[at + pos..at + pos + total]).map_err(|e| self.corrupt(position, e))?;
+            batch::verify_crc(&bytes[pos..pos + total]).map_err(|e| self.corrupt(position, e))?;
             next_offset = Some(header.last_offset() as u64 + 1);
             pos += total;
         }
-        out.truncate(at + pos);
-        let next = next_offset.expect("the first batch is always whole");
-        Ok(SegmentRead::Batches { next_offset: next, reached_end: start + pos as u64 == end || next >= end_offset })
+        let next_offset = next_offset.ok_or_else(|| {
+            let needed = BatchHeader::parse(bytes).map_or(HEADER_LEN as u64, |h| h.total_size());
+            self.corrupt(start, FormatError::Truncated { what: "batch", needed, available: bytes.len() as u64 })
+        })?;
+        Ok((pos, next_offset))
     }
 
     /// The first record with offset ≥ `start_offset` and timestamp ≥ `timestamp`, as

@@ -91,16 +91,21 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, v: i32) {
 
 #[inline(always)]
 fn read_unsigned(bytes: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, VarintError> {
-    // Most varints of a record (lengths under 64, small deltas) take one byte.
-    if let Some(&b) = bytes.get(*pos) {
-        if b < 0x80 {
+    // Most varints of a record take one or two bytes: lengths under 8 KiB, small deltas.
+    match bytes.get(*pos..) {
+        Some(&[b0, ..]) if b0 < 0x80 => {
             *pos += 1;
-            return Ok(b as u64);
+            Ok(b0 as u64)
         }
+        Some(&[b0, b1, ..]) if b1 < 0x80 => {
+            *pos += 2;
+            Ok((b0 & 0x7f) as u64 | (b1 as u64) << 7)
+        }
+        _ => read_unsigned_slow(bytes, pos, max_bytes),
     }
-    read_unsigned_slow(bytes, pos, max_bytes)
 }
 
+#[cold]
 fn read_unsigned_slow(bytes: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, VarintError> {
     let mut value: u64 = 0;
     for i in 0..max_bytes {

@@ -367,3 +367,36 @@ fn readers_racing_truncation_of_the_mapped_active_segment_never_fault() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn a_fetch_borrowing_the_mapped_segment_outlives_truncation_rolls_deletion_and_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open(dir.path(), &clock);
+    let mut c = config(HOUR, -1);
+    c.file_delete_delay_ms = 0;
+    let p = log.create_topic("t", 1, c).unwrap().partition(0).unwrap();
+    let first: Vec<Vec<u8>> = (0..500).map(|o| format!("first-{o}").into_bytes()).collect();
+    p.append(&first.iter().map(|v| Record::new(v)).collect::<Vec<_>>()).unwrap();
+
+    let mut fetch = partlog::Fetch::new();
+    p.fetch(0, 1 << 20, &mut fetch).unwrap();
+    assert_eq!(fetch.len(), 500);
+
+    // The segment the fetch borrowed is replaced by truncation, overwritten at the same
+    // offsets, sealed by a roll, deleted by retention, and the log is closed.
+    p.truncate_to(0).unwrap();
+    let second: Vec<Vec<u8>> = (0..500).map(|o| format!("second-{o}").into_bytes()).collect();
+    p.append(&second.iter().map(|v| Record::new(v)).collect::<Vec<_>>()).unwrap();
+    p.roll().unwrap();
+    clock.advance_ms(2 * HOUR);
+    p.append(&[Record::new(b"later")]).unwrap();
+    p.enforce_retention().unwrap();
+    assert_eq!(p.log_start_offset(), 500, "the overwritten segment was deleted");
+    drop(p);
+    log.close().unwrap();
+
+    let values: Vec<&[u8]> = fetch.records().map(|r| r.value().unwrap()).collect();
+    assert_eq!(values, first.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    assert_eq!(fetch.raw_batches()[..8], 0u64.to_be_bytes(), "the borrowed batches start at base offset 0");
+}
