@@ -61,7 +61,7 @@ fn reads(c: &mut Criterion) {
             let (mut next, mut n) = (0, 0usize);
             while next < RECORDS {
                 p.fetch(next, 1 << 20, &mut fetch).unwrap();
-                n += fetch.records().map(|r| r.value().map_or(0, <[u8]>::len)).sum::<usize>();
+                n += fetch.records().map(|r| r.unwrap().value().map_or(0, <[u8]>::len)).sum::<usize>();
                 next = fetch.next_offset();
             }
             n

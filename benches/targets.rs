@@ -140,7 +140,7 @@ fn random_read() {
         let start = Instant::now();
         p.fetch(offset, 1, &mut fetch).unwrap();
         let elapsed = start.elapsed().as_nanos() as u64;
-        assert_eq!(fetch.records().next().map(|r| r.offset()), Some(offset));
+        assert_eq!(fetch.records().next().map(|r| r.unwrap().offset()), Some(offset));
         if round >= 50_000 {
             latencies.push(elapsed);
         }

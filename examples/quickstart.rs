@@ -83,7 +83,9 @@ fn main() -> Result<(), Error> {
     while next < p.log_end_offset() {
         p.fetch(next, 64 * 1024, &mut fetch)?;
         count += fetch.len();
-        bytes += fetch.records().map(|r| r.value().map_or(0, <[u8]>::len)).sum::<usize>();
+        for r in fetch.records() {
+            bytes += r?.value().map_or(0, <[u8]>::len); // decoded as reached; a malformed record is an error
+        }
         next = fetch.next_offset();
     }
     println!("read {count} events ({bytes} value bytes) back from {} by offset", p.name());

@@ -449,61 +449,168 @@ pub(crate) fn decode_records_from<'b>(
     from: u64,
     mut visit: impl FnMut(RecordRef<'b>) -> Result<(), FormatError>,
 ) -> Result<(), FormatError> {
-    let expected = header.records_count;
-    if expected as u64 > (records.len() / MIN_RECORD_BYTES) as u64 {
-        return Err(FormatError::RecordCountMismatch { expected, found: (records.len() / MIN_RECORD_BYTES) as u64 });
+    let mut cursor = RecordCursor::new(header, records)?;
+    cursor.skip_before(from)?;
+    while let Some(r) = cursor.next_record()? {
+        visit(r)?;
     }
-    let log_append_time = header.timestamp_type() == TimestampType::LogAppendTime;
-    let mut pos = 0;
-    let mut previous_delta: i64 = -1;
-    for index in 0..expected as u32 {
-        if pos == records.len() {
-            return Err(FormatError::RecordCountMismatch { expected, found: index as u64 });
+    Ok(())
+}
+
+/// Where the decoding of a records section stands: the records before `pos` are decoded and
+/// checked. Holds what it needs of the batch header, so it can be saved without the bytes
+/// ([`CursorState`]) and resumed later.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CursorState {
+    base_offset: i64,
+    base_timestamp: i64,
+    /// The timestamp of every record of a LogAppendTime batch; `None` for CreateTime.
+    append_time: Option<i64>,
+    last_offset_delta: i32,
+    expected: u32,
+    pos: usize,
+    index: u32,
+    previous_delta: i64,
+}
+
+impl CursorState {
+    /// The base offset of the batch.
+    pub(crate) fn base_offset(&self) -> i64 {
+        self.base_offset
+    }
+}
+
+/// A [`CursorState`] over the bytes of a records section.
+pub(crate) struct RecordCursor<'b> {
+    records: &'b [u8],
+    state: CursorState,
+}
+
+impl<'b> RecordCursor<'b> {
+    /// A cursor at the first record of `records`, the records section of the batch `header`.
+    pub(crate) fn new(header: &BatchHeader, records: &'b [u8]) -> Result<Self, FormatError> {
+        let expected = header.records_count;
+        if expected as u64 > (records.len() / MIN_RECORD_BYTES) as u64 {
+            let found = (records.len() / MIN_RECORD_BYTES) as u64;
+            return Err(FormatError::RecordCountMismatch { expected, found });
         }
-        let bad = |problem| FormatError::BadRecord { index, problem };
-        let in_order = |delta: i32| {
-            if (delta as i64) <= previous_delta || delta > header.last_offset_delta {
-                return Err(bad("offset delta out of order or beyond the last offset delta"));
-            }
-            Ok(())
+        let log_append_time = header.timestamp_type() == TimestampType::LogAppendTime;
+        let state = CursorState {
+            base_offset: header.base_offset,
+            base_timestamp: header.base_timestamp,
+            append_time: log_append_time.then_some(header.max_timestamp),
+            last_offset_delta: header.last_offset_delta,
+            // Not negative: checked against the length above.
+            expected: expected.max(0) as u32,
+            pos: 0,
+            index: 0,
+            previous_delta: -1,
         };
-        let len = varint::read_varint(records, &mut pos).map_err(|_| bad("unreadable record length"))?;
-        let body = usize::try_from(len)
+        Ok(RecordCursor { records, state })
+    }
+
+    /// Resumes a saved cursor; `records` must be the bytes it was made over.
+    #[inline]
+    pub(crate) fn resume(state: CursorState, records: &'b [u8]) -> Self {
+        RecordCursor { records, state }
+    }
+
+    /// The state to resume from.
+    #[inline]
+    pub(crate) fn state(&self) -> CursorState {
+        self.state
+    }
+
+    /// Records not yet decoded, as the header counts them.
+    pub(crate) fn remaining(&self) -> u32 {
+        self.state.expected - self.state.index
+    }
+
+    fn bad(&self, problem: &'static str) -> FormatError {
+        FormatError::BadRecord { index: self.state.index, problem }
+    }
+
+    /// Reads the length of the record at `pos`: the range of its body.
+    #[inline(always)]
+    fn body(&self) -> Result<std::ops::Range<usize>, FormatError> {
+        let mut pos = self.state.pos;
+        let len = varint::read_varint(self.records, &mut pos).map_err(|_| self.bad("unreadable record length"))?;
+        usize::try_from(len)
             .ok()
-            .filter(|&len| len > 0)
-            .and_then(|len| records.get(pos..pos + len))
-            .ok_or(bad("record length beyond the records section"))?;
-        pos += body.len();
-        // Offset deltas grow by at least one per record, so base + index ≤ this record's offset;
-        // only when that is below `from` can the record be one to step over.
-        if (header.base_offset as u64).wrapping_add(index as u64) < from {
-            let delta = record_offset_delta(body).map_err(bad)?;
-            in_order(delta)?;
-            if ((header.base_offset + delta as i64) as u64) < from {
-                previous_delta = delta as i64;
-                continue;
-            }
+            .filter(|&len| len > 0 && len <= self.records.len() - pos)
+            .map(|len| pos..pos + len)
+            .ok_or(self.bad("record length beyond the records section"))
+    }
+
+    #[inline(always)]
+    fn check_order(&self, delta: i32) -> Result<(), FormatError> {
+        if (delta as i64) <= self.state.previous_delta || delta > self.state.last_offset_delta {
+            return Err(self.bad("offset delta out of order or beyond the last offset delta"));
         }
-        let r = parse_record_body(body).map_err(bad)?;
-        in_order(r.offset_delta)?;
-        previous_delta = r.offset_delta as i64;
-        let timestamp = if log_append_time {
-            header.max_timestamp
-        } else {
-            header.base_timestamp.checked_add(r.timestamp_delta).ok_or(bad("timestamp overflows"))?
+        Ok(())
+    }
+
+    /// Steps over the records with offsets below `from`, reading only their length and offset
+    /// delta.
+    pub(crate) fn skip_before(&mut self, from: u64) -> Result<(), FormatError> {
+        // Offset deltas grow by at least one per record, so base + index ≤ a record's offset;
+        // only while that is below `from` can the next record be one to step over.
+        while self.state.index < self.state.expected
+            && (self.state.base_offset as u64).wrapping_add(self.state.index as u64) < from
+        {
+            if self.state.pos == self.records.len() {
+                break;
+            }
+            let body = self.body()?;
+            let delta = record_offset_delta(&self.records[body.clone()]).map_err(|p| self.bad(p))?;
+            self.check_order(delta)?;
+            if ((self.state.base_offset + delta as i64) as u64) >= from {
+                break;
+            }
+            self.state.previous_delta = delta as i64;
+            self.state.pos = body.end;
+            self.state.index += 1;
+        }
+        Ok(())
+    }
+
+    /// Decodes the next record, or checks that the section ends where the header says when
+    /// every record is decoded.
+    #[inline(always)]
+    pub(crate) fn next_record(&mut self) -> Result<Option<RecordRef<'b>>, FormatError> {
+        let state = &mut self.state;
+        if state.index == state.expected {
+            if state.pos != self.records.len() {
+                return Err(FormatError::TrailingBytes { extra: (self.records.len() - state.pos) as u64 });
+            }
+            return Ok(None);
+        }
+        if state.pos == self.records.len() {
+            let expected = state.expected as i32;
+            return Err(FormatError::RecordCountMismatch { expected, found: state.index as u64 });
+        }
+        let body = self.body()?;
+        let r = parse_record_body(&self.records[body.clone()]).map_err(|p| self.bad(p))?;
+        self.check_order(r.offset_delta)?;
+        let state = &mut self.state;
+        let timestamp = match state.append_time {
+            Some(t) => t,
+            None => match state.base_timestamp.checked_add(r.timestamp_delta) {
+                Some(t) => t,
+                None => return Err(self.bad("timestamp overflows")),
+            },
         };
-        visit(RecordRef {
-            offset: (header.base_offset + r.offset_delta as i64) as u64,
+        state.previous_delta = r.offset_delta as i64;
+        state.pos = body.end;
+        state.index += 1;
+        Ok(Some(RecordRef {
+            offset: (state.base_offset + r.offset_delta as i64) as u64,
             timestamp,
             key: r.key,
             value: r.value,
             headers: r.headers,
-        })?;
+        }))
     }
-    if pos != records.len() {
-        return Err(FormatError::TrailingBytes { extra: (records.len() - pos) as u64 });
-    }
-    Ok(())
 }
 
 struct RecordBody<'b> {

@@ -67,7 +67,7 @@ pub use index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 pub use io::{FaultyIo, Io, OsIo};
 pub use log::{Log, LogOptions, RecoveryMode};
 pub use partition::{
-    AppendInfo, CompactionOutcome, Fetch, Partition, RecoveryEvent, RetentionOutcome, TimestampOffset,
+    AppendInfo, CompactionOutcome, Fetch, Partition, Records, RecoveryEvent, RetentionOutcome, TimestampOffset,
 };
 pub use record::{Header, Headers, OwnedHeader, OwnedRecord, Record, RecordRef};
 pub use segment::{segment_file_name, Segment};

@@ -25,7 +25,7 @@ use crate::config::TopicConfig;
 use crate::error::{Error, FormatError, Result};
 use crate::fsutil;
 use crate::io::Io;
-use crate::record::{HeaderBytes, OwnedRecord, Record, RecordRef};
+use crate::record::{OwnedRecord, Record, RecordRef};
 use crate::recovery::{complete_interrupted_swaps, Recovery};
 use crate::segment::{self, AppendMeta, MappedBytes, ReadMode, Segment, SegmentRead, SegmentSpec};
 
@@ -1280,7 +1280,10 @@ impl Partition {
     ///
     /// let mut fetch = Fetch::new(); // reuse it: its buffers are kept between fetches
     /// p.fetch(1, 1 << 20, &mut fetch)?;
-    /// let values: Vec<_> = fetch.records().map(|r| r.value().unwrap().to_vec()).collect();
+    /// let mut values = Vec::new();
+    /// for r in fetch.records() {
+    ///     values.push(r?.value().unwrap().to_vec()); // each record is decoded as it is reached
+    /// }
     /// assert_eq!(values, [b"b".to_vec(), b"c".to_vec()]);
     /// assert_eq!(fetch.next_offset(), 3);
     /// # Ok::<(), partlog::Error>(())
@@ -1288,7 +1291,8 @@ impl Partition {
     pub fn fetch(&self, from: u64, max_bytes: usize, fetch: &mut Fetch) -> Result<()> {
         fetch.clear();
         fetch.next_offset = self.read_batches(from, max_bytes, &mut fetch.raw, Some(&mut fetch.mapped))?;
-        fetch.decode(from, |position, e| self.located_error(position, e))
+        fetch.origin = Some(self.clone());
+        fetch.prepare(from, |position, e| self.located_error(position, e))
     }
 
     /// Attaches the segment file and position to a decoding error of the batch at `offset`.
@@ -1338,7 +1342,7 @@ impl Partition {
     pub fn read(&self, from: u64, max_bytes: usize) -> Result<Vec<OwnedRecord>> {
         let mut fetch = Fetch::new();
         self.fetch(from, max_bytes, &mut fetch)?;
-        Ok(fetch.records().map(|r| r.to_owned()).collect())
+        fetch.records().map(|r| r.map(|r| r.to_owned())).collect()
     }
 
     /// The first record, in offset order from the log start offset, whose timestamp is
@@ -1490,44 +1494,17 @@ fn open_active_clean(active: &mut Segment) -> Result<u64> {
     Ok(end)
 }
 
-/// Where one record of a [`Fetch`] lives, so iteration borrows instead of copying.
+/// A batch of a [`Fetch`] to decode: its records section in one of the fetch's buffers, and
+/// where decoding starts (past the records before the fetched offset).
 #[derive(Debug, Clone, Copy)]
-struct RecordSpan {
-    offset: u64,
-    timestamp: i64,
-    key: Span,
-    value: Span,
-    headers: Span,
-    header_count: u32,
+struct FetchedBatch {
     in_scratch: bool,
+    section: (usize, usize),
+    cursor: batch::CursorState,
 }
 
-/// A byte range of a fetch buffer, or null.
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    start: u32,
-    len: u32,
-}
-
-impl Span {
-    const NULL: Span = Span { start: 0, len: u32::MAX };
-
-    fn of(slice: Option<&[u8]>, base: *const u8) -> Span {
-        match slice {
-            None => Span::NULL,
-            // Both pointers are into the same buffer; the distance is the position.
-            Some(s) => Span { start: (s.as_ptr() as usize - base as usize) as u32, len: s.len() as u32 },
-        }
-    }
-
-    #[inline]
-    fn get(self, buf: &[u8]) -> Option<&[u8]> {
-        (self.len != u32::MAX).then(|| &buf[self.start as usize..(self.start + self.len) as usize])
-    }
-}
-
-/// Reusable buffers for reading records without an allocation per record: the raw batches, the
-/// decompressed records of compressed batches, and the position of every record.
+/// Reusable buffers for reading records without an allocation per record: the raw batches (or
+/// the mapping they are borrowed from) and the decompressed records of compressed batches.
 ///
 /// See [`Partition::fetch`].
 #[derive(Debug, Default)]
@@ -1536,8 +1513,11 @@ pub struct Fetch {
     /// The batches, when borrowed from the active segment's mapping instead of read into `raw`.
     mapped: Option<MappedBytes>,
     scratch: Vec<u8>,
-    spans: Vec<RecordSpan>,
+    batches: Vec<FetchedBatch>,
+    len: usize,
     next_offset: u64,
+    /// The partition fetched from, to say where a record that fails to decode lies.
+    origin: Option<Partition>,
 }
 
 impl Fetch {
@@ -1550,32 +1530,45 @@ impl Fetch {
         self.raw.clear();
         self.mapped = None;
         self.scratch.clear();
-        self.spans.clear();
+        self.batches.clear();
+        self.len = 0;
     }
 
-    /// The records fetched, in offset order.
-    pub fn records(&self) -> impl ExactSizeIterator<Item = RecordRef<'_>> + '_ {
-        let batches = self.raw_batches();
-        self.spans.iter().map(move |s| {
-            let buf = if s.in_scratch { &self.scratch[..] } else { batches };
-            RecordRef {
-                offset: s.offset,
-                timestamp: s.timestamp,
-                key: s.key.get(buf),
-                value: s.value.get(buf),
-                headers: HeaderBytes { bytes: s.headers.get(buf).unwrap_or_default(), count: s.header_count },
-            }
-        })
+    /// The records fetched, in offset order, each decoded as the iterator reaches it.
+    ///
+    /// [`Partition::fetch`] checked every batch's CRC and framing, so an error here means a
+    /// record malformed inside a batch whose checksum matches (a faulty writer or a crafted
+    /// file): [`Error::CorruptBatch`] with the file and position of the batch, after which the
+    /// iterator ends.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_key(b"k"), Record::new(b"b")])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(0, 1 << 20, &mut fetch)?;
+    /// let mut keys = Vec::new();
+    /// for r in fetch.records() {
+    ///     keys.push(r?.key().map(<[u8]>::to_vec));
+    /// }
+    /// assert_eq!(keys, [Some(b"k".to_vec()), None]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn records(&self) -> Records<'_> {
+        Records { fetch: self, batches: self.batches.iter(), current: None, remaining: self.len }
     }
 
-    /// Number of records fetched.
+    /// Number of records fetched: what the batches' headers count from the fetched offset on.
     pub fn len(&self) -> usize {
-        self.spans.len()
+        self.len
     }
 
     /// Whether no record was fetched.
     pub fn is_empty(&self) -> bool {
-        self.spans.is_empty()
+        self.len == 0
     }
 
     /// The offset to fetch next.
@@ -1592,9 +1585,10 @@ impl Fetch {
         }
     }
 
-    /// Decodes every batch read (already CRC-checked) into record spans at or after `from`.
-    fn decode(&mut self, from: u64, error: impl Fn(u64, batch::DecodeError) -> Error) -> Result<()> {
-        let Fetch { raw, mapped, scratch, spans, .. } = self;
+    /// Opens every batch read (already CRC-checked): decompresses it if it is compressed, and
+    /// steps over the records before `from`. The records themselves are decoded by [`Records`].
+    fn prepare(&mut self, from: u64, error: impl Fn(u64, batch::DecodeError) -> Error) -> Result<()> {
+        let Fetch { raw, mapped, scratch, batches, len, .. } = self;
         let raw = match mapped {
             Some(m) => m.bytes(),
             None => &raw[..],
@@ -1610,26 +1604,76 @@ impl Fetch {
             }
             let (header, records) =
                 batch::open_batch(batch, u64::MAX, scratch, false).map_err(|e| error(header.base_offset as u64, e))?;
-            let (section, base, in_scratch) = match records {
-                RecordsIn::Batch(r) => (&batch[r], raw.as_ptr(), false),
-                RecordsIn::Scratch(r) => (&scratch[r], scratch.as_ptr(), true),
+            let (section, in_scratch) = match records {
+                RecordsIn::Batch(r) => ((position + r.start, position + r.end), false),
+                RecordsIn::Scratch(r) => ((r.start, r.end), true),
             };
-            batch::decode_records_from(&header, section, from, |r| {
-                debug_assert!(r.offset() >= from);
-                spans.push(RecordSpan {
-                    offset: r.offset(),
-                    timestamp: r.timestamp(),
-                    key: Span::of(r.key(), base),
-                    value: Span::of(r.value(), base),
-                    headers: Span::of(Some(r.headers.bytes), base),
-                    header_count: r.headers.count,
-                    in_scratch,
-                });
-                Ok(())
-            })
-            .map_err(|e| error(header.base_offset as u64, batch::DecodeError::Format(e)))?;
+            let bytes = if in_scratch { &scratch[section.0..section.1] } else { &raw[section.0..section.1] };
+            let format = |e| error(header.base_offset as u64, batch::DecodeError::Format(e));
+            let mut cursor = batch::RecordCursor::new(&header, bytes).map_err(format)?;
+            cursor.skip_before(from).map_err(format)?;
+            *len += cursor.remaining() as usize;
+            batches.push(FetchedBatch { in_scratch, section, cursor: cursor.state() });
             position = end;
         }
         Ok(())
+    }
+}
+
+/// The records of a [`Fetch`], decoded one at a time. See [`Fetch::records`].
+pub struct Records<'a> {
+    fetch: &'a Fetch,
+    batches: std::slice::Iter<'a, FetchedBatch>,
+    current: Option<batch::RecordCursor<'a>>,
+    remaining: usize,
+}
+
+impl std::fmt::Debug for Records<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records").field("remaining", &self.remaining).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Records<'a> {
+    #[cold]
+    fn fail(&mut self, cursor: batch::CursorState, e: crate::error::FormatError) -> Error {
+        self.batches = [].iter();
+        self.remaining = 0;
+        match &self.fetch.origin {
+            Some(p) => p.located_error(cursor.base_offset() as u64, batch::DecodeError::Format(e)),
+            // Batches are only ever prepared by a partition's fetch, which sets the origin.
+            None => Error::InvalidBatch { problem: e, position: 0 },
+        }
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<RecordRef<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(cursor) = &mut self.current {
+                match cursor.next_record() {
+                    Ok(Some(r)) => {
+                        self.remaining = self.remaining.saturating_sub(1);
+                        return Some(Ok(r));
+                    }
+                    Ok(None) => self.current = None,
+                    Err(e) => {
+                        let state = cursor.state();
+                        self.current = None;
+                        return Some(Err(self.fail(state, e)));
+                    }
+                }
+            }
+            let b = self.batches.next()?;
+            let buf = if b.in_scratch { &self.fetch.scratch[..] } else { self.fetch.raw_batches() };
+            self.current = Some(batch::RecordCursor::resume(b.cursor, &buf[b.section.0..b.section.1]));
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.remaining))
     }
 }

@@ -120,7 +120,7 @@ impl<'a> Record<'a> {
 ///
 /// let mut fetch = Fetch::new();
 /// p.fetch(0, 1 << 20, &mut fetch)?;
-/// let r = fetch.records().next().unwrap();
+/// let r = fetch.records().next().unwrap()?;
 /// assert_eq!((r.offset(), r.timestamp()), (0, 5));
 /// assert_eq!((r.key(), r.value()), (Some(&b"k"[..]), Some(&b"v"[..])));
 /// assert_eq!(r.headers().collect::<Vec<_>>(), vec![Header::new("h", b"1")]);

@@ -91,21 +91,26 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, v: i32) {
 
 #[inline(always)]
 fn read_unsigned(bytes: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, VarintError> {
-    // Most varints of a record take one or two bytes: lengths under 8 KiB, small deltas.
-    match bytes.get(*pos..) {
-        Some(&[b0, ..]) if b0 < 0x80 => {
-            *pos += 1;
-            Ok(b0 as u64)
+    // Most varints of a record take one or two bytes (lengths under 8 KiB, small deltas); those
+    // cost one comparison against the length each.
+    let p = *pos;
+    if p < bytes.len() {
+        let b0 = bytes[p];
+        if b0 < 0x80 {
+            *pos = p + 1;
+            return Ok(b0 as u64);
         }
-        Some(&[b0, b1, ..]) if b1 < 0x80 => {
-            *pos += 2;
-            Ok((b0 & 0x7f) as u64 | (b1 as u64) << 7)
+        if p + 1 < bytes.len() {
+            let b1 = bytes[p + 1];
+            if b1 < 0x80 {
+                *pos = p + 2;
+                return Ok((b0 & 0x7f) as u64 | (b1 as u64) << 7);
+            }
         }
-        _ => read_unsigned_slow(bytes, pos, max_bytes),
     }
+    read_unsigned_slow(bytes, pos, max_bytes)
 }
 
-#[cold]
 fn read_unsigned_slow(bytes: &[u8], pos: &mut usize, max_bytes: usize) -> Result<u64, VarintError> {
     let mut value: u64 = 0;
     for i in 0..max_bytes {

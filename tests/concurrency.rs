@@ -91,6 +91,7 @@ fn concurrent_appenders_and_readers_see_dense_whole_batches() {
                     p.fetch(next, 200 + (seen as usize % 5000), &mut fetch).unwrap();
                     let mut expect_in_batch: Option<(u64, u64, u64, u64)> = None;
                     for rec in fetch.records() {
+                        let rec = rec.unwrap();
                         assert_eq!(rec.offset(), next, "offsets are dense");
                         let text = std::str::from_utf8(rec.value().unwrap()).unwrap();
                         let f: Vec<u64> = text.split(':').take(4).map(|x| x.parse().unwrap()).collect();

@@ -74,7 +74,7 @@ fn check_records(name: &str) {
             break;
         }
         p.fetch(next, max_bytes, &mut fetch).unwrap();
-        got.extend(fetch.records().map(|r| r.to_owned()));
+        got.extend(fetch.records().map(|r| r.unwrap().to_owned()));
         assert!(fetch.next_offset() > next, "{name}: fetch must make progress");
         next = fetch.next_offset();
     }

@@ -299,3 +299,38 @@ fn codecs_that_are_not_compiled_in_are_refused_at_topic_creation() {
         assert!(matches!(result, Err(Error::InvalidConfig { key, .. }) if key == "compression.type"));
     }
 }
+
+/// A record malformed inside a batch whose CRC matches (a faulty writer or a crafted file) is an
+/// error where iteration reaches it, with the file and the batch's position, after the records
+/// before it; the iteration then ends.
+#[test]
+fn a_malformed_record_under_a_matching_crc_is_an_error_where_iteration_reaches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"aaaa"), Record::new(b"bbbb"), Record::new(b"cccc")]).unwrap();
+    p.roll().unwrap();
+    let path = p.segments()[0].log_path().to_owned();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.windows(4).position(|w| w == b"cccc").unwrap();
+    assert_eq!(bytes[at - 1], 8, "the zigzag varint of the value length 4");
+    bytes[at - 1] = 10; // length 5: the value now runs into the header count
+    let crc = crc32c::crc32c(&bytes[21..]);
+    bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+    std::fs::write(&path, bytes).unwrap();
+
+    let mut fetch = partlog::Fetch::new();
+    p.fetch(0, 1 << 20, &mut fetch).unwrap();
+    assert_eq!(fetch.len(), 3, "as the header declares");
+    let mut records = fetch.records();
+    assert_eq!(records.next().unwrap().unwrap().value(), Some(&b"aaaa"[..]));
+    assert_eq!(records.next().unwrap().unwrap().value(), Some(&b"bbbb"[..]));
+    match records.next() {
+        Some(Err(Error::CorruptBatch { path: at, position: 0, problem: FormatError::BadRecord { index: 2, .. } })) => {
+            assert_eq!(at, path)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(records.next().is_none());
+    assert!(matches!(p.read(0, 1 << 20), Err(Error::CorruptBatch { .. })));
+}

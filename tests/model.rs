@@ -178,7 +178,7 @@ fn run(config: TopicConfig, ops: Vec<Op>) {
                 while next < end as u64 {
                     p.fetch(next, max_bytes, &mut fetch).unwrap();
                     assert!(fetch.next_offset() > next);
-                    got.extend(fetch.records().map(|r| r.to_owned()));
+                    got.extend(fetch.records().map(|r| r.unwrap().to_owned()));
                     next = fetch.next_offset();
                 }
                 assert_eq!(got.len(), end - start);

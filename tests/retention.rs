@@ -396,7 +396,7 @@ fn a_fetch_borrowing_the_mapped_segment_outlives_truncation_rolls_deletion_and_c
     drop(p);
     log.close().unwrap();
 
-    let values: Vec<&[u8]> = fetch.records().map(|r| r.value().unwrap()).collect();
+    let values: Vec<&[u8]> = fetch.records().map(|r| r.unwrap().value().unwrap()).collect();
     assert_eq!(values, first.iter().map(Vec::as_slice).collect::<Vec<_>>());
     assert_eq!(fetch.raw_batches()[..8], 0u64.to_be_bytes(), "the borrowed batches start at base offset 0");
 }

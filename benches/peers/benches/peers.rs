@@ -60,7 +60,7 @@ impl Peer for Partlog {
         let (mut next, mut bytes) = (0, 0);
         while next < self.1.log_end_offset() {
             self.1.fetch(next, 1 << 20, &mut fetch).unwrap();
-            bytes += fetch.records().map(|r| r.value().map_or(0, <[u8]>::len)).sum::<usize>();
+            bytes += fetch.records().map(|r| r.unwrap().value().map_or(0, <[u8]>::len)).sum::<usize>();
             next = fetch.next_offset();
         }
         bytes
