@@ -40,9 +40,10 @@ fn unzigzag64(v: u64) -> i64 {
 #[inline]
 pub(crate) fn varlong_len(v: i64) -> usize {
     let z = zigzag64(v);
-    // Each byte carries 7 bits; a zero still takes one byte.
+    // Each byte carries 7 bits; a zero still takes one byte. ⌈bits / 7⌉ = (9 bits + 64) / 64 for
+    // bits in 1..=64, without a division (this is on the append path, once per field).
     let bits = 64 - (z | 1).leading_zeros() as usize;
-    bits.div_ceil(7)
+    (bits * 9 + 64) / 64
 }
 
 /// Bytes the zigzag encoding of `v` takes.
@@ -182,6 +183,18 @@ mod tests {
         assert_eq!(read_varint(&[], &mut 0), Err(VarintError::Truncated));
         assert_eq!(read_varint(&[0x80; 6], &mut 0), Err(VarintError::TooLong));
         assert_eq!(read_varlong(&[0xff; 11], &mut 0), Err(VarintError::TooLong));
+    }
+
+    #[test]
+    fn lengths_match_the_encoding_at_every_bit_length() {
+        for bits in 0..64 {
+            let p = 1i64 << bits;
+            for v in [p, p.wrapping_sub(1), p.wrapping_neg(), p.wrapping_neg().wrapping_add(1)] {
+                let mut out = Vec::new();
+                put_varlong(&mut out, v);
+                assert_eq!(varlong_len(v), out.len(), "{v}");
+            }
+        }
     }
 
     #[test]
