@@ -1579,20 +1579,14 @@ impl Fetch {
 
     /// The whole batches read, as stored (Kafka format).
     pub fn raw_batches(&self) -> &[u8] {
-        match &self.mapped {
-            Some(m) => m.bytes(),
-            None => &self.raw,
-        }
+        batches_of(&self.raw, &self.mapped)
     }
 
     /// Opens every batch read (already CRC-checked): decompresses it if it is compressed, and
     /// steps over the records before `from`. The records themselves are decoded by [`Records`].
     fn prepare(&mut self, from: u64, error: impl Fn(u64, batch::DecodeError) -> Error) -> Result<()> {
         let Fetch { raw, mapped, scratch, batches, len, .. } = self;
-        let raw = match mapped {
-            Some(m) => m.bytes(),
-            None => &raw[..],
-        };
+        let raw = batches_of(raw, mapped);
         let mut position = 0;
         while position < raw.len() {
             let header = BatchHeader::parse(&raw[position..]).expect("read_raw returns whole batches");
@@ -1617,6 +1611,14 @@ impl Fetch {
             position = end;
         }
         Ok(())
+    }
+}
+
+/// The batches a fetch read: borrowed from the mapping, or else copied into `raw`.
+fn batches_of<'a>(raw: &'a [u8], mapped: &'a Option<MappedBytes>) -> &'a [u8] {
+    match mapped {
+        Some(m) => m.bytes(),
+        None => raw,
     }
 }
 

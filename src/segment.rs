@@ -15,9 +15,9 @@
 //! moment the copy ends, as with a `write`, so an append survives a crash of the process.
 //! Readers copy out of the mapping below `size`, or borrow it: a [`MappedBytes`] holds the
 //! mapping alive (an `Arc`) past sealing, truncation and deletion of the segment, and only covers
-//! bytes below `size` at the time of the read, which never change. The mapped file is never cut below what readers
-//! may touch: sealing trims only the zero-filled space past `size`, and truncation writes a new
-//! file. After a crash the zero-filled tail is cut by recovery without counting as damage.
+//! bytes below `size` at the time of the read, which never change. The mapped file is never cut
+//! below what readers may touch: sealing trims only the zero-filled space past `size`, and
+//! truncation writes a new file. After a crash the zero-filled tail is cut by recovery without counting as damage.
 //!
 //! Index rule (Kafka's `LogSegment.append`): before an append is counted, if more than
 //! `index.interval.bytes` were appended since the last entry, add an offset entry (last offset of
@@ -911,8 +911,9 @@ impl Segment {
 
     /// Appends to `out` the whole batches that hold offsets ≥ `target` and start below
     /// `end_offset` (the partition's published log end offset), up to `max_bytes` (but at least
-    /// one batch when `mode.min_one`), each checked (header, CRC, offsets increasing). With `mode.borrow`, batches of a mapped segment are returned
-    /// as [`MappedBytes`] instead of copied.
+    /// one batch when `mode.min_one`), each checked (header, CRC, offsets increasing). With
+    /// `mode.borrow`, batches of a mapped segment are returned as [`MappedBytes`] instead of
+    /// copied.
     pub(crate) fn read(
         &self,
         target: u64,
@@ -934,21 +935,22 @@ impl Segment {
             return Ok(SegmentRead::DoesNotFit);
         }
         let want = (end - start).min(max_bytes.max(first_size));
+        let batches = |len: usize, next_offset: u64, mapped| {
+            let reached_end = start + len as u64 == end || next_offset >= end_offset;
+            Ok(SegmentRead::Batches { next_offset, reached_end, mapped })
+        };
         let mapped = if borrow { self.map.read().clone() } else { None };
         if let Some(map) = mapped {
             if let Some(bytes) = map.get(start, want) {
                 let (len, next_offset) = self.check_batches(bytes, start, end, end_offset)?;
-                let mapped = MappedBytes { map, start: start as usize, len };
-                let reached_end = start + len as u64 == end || next_offset >= end_offset;
-                return Ok(SegmentRead::Batches { next_offset, reached_end, mapped: Some(mapped) });
+                return batches(len, next_offset, Some(MappedBytes { map, start: start as usize, len }));
             }
         }
         let at = out.len();
         self.read_into(start, want, out)?;
         let (len, next_offset) = self.check_batches(&out[at..], start, end, end_offset)?;
         out.truncate(at + len);
-        let reached_end = start + len as u64 == end || next_offset >= end_offset;
-        Ok(SegmentRead::Batches { next_offset, reached_end, mapped: None })
+        batches(len, next_offset, None)
     }
 
     /// Checks the batches of `bytes`, read from `start`, up to the first that is cut off or
