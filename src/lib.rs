@@ -51,6 +51,7 @@ mod index;
 mod io;
 mod log;
 mod partition;
+mod prefill;
 mod record;
 mod recovery;
 mod retention;

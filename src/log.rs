@@ -35,6 +35,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::io::{Io, OsIo};
 use crate::partition::{CompactionOutcome, OpenSpec, Partition, RecoveryEvent, RetentionOutcome};
+use crate::prefill::Prefill;
 use crate::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
 
 const LOCK_FILE: &str = ".lock";
@@ -101,6 +102,11 @@ pub struct LogOptions {
     /// whose dirty ratio passed `min.cleanable.dirty.ratio` (default 15 000); `None` leaves
     /// compaction to [`Log::compact`].
     pub cleaner_backoff_ms: Option<u64>,
+    /// Whether a background thread zero-fills the active segments' files ahead of their
+    /// appends (default `true`). Appends then skip the zero-fill and the page faults on the
+    /// pages it prepared, about a third of an uncompressed append on ext4, when a core is free
+    /// to do it. Without the thread (or when an append outruns it) each append fills for itself.
+    pub preallocate_in_background: bool,
 }
 
 impl Default for LogOptions {
@@ -115,6 +121,7 @@ impl Default for LogOptions {
             retention_check_interval_ms: Some(300_000),
             cleaner_dedupe_buffer_bytes: 128 << 20,
             cleaner_backoff_ms: Some(15_000),
+            preallocate_in_background: true,
         }
     }
 }
@@ -168,6 +175,12 @@ impl LogOptions {
         self
     }
 
+    /// Sets [`preallocate_in_background`](Self::preallocate_in_background).
+    pub fn preallocate_in_background(mut self, on: bool) -> Self {
+        self.preallocate_in_background = on;
+        self
+    }
+
     /// Sets [`checkpoint_interval_ms`](Self::checkpoint_interval_ms).
     pub fn checkpoint_interval_ms(mut self, interval_ms: u64) -> Self {
         self.checkpoint_interval_ms = interval_ms;
@@ -196,6 +209,7 @@ struct LogInner {
     /// Serialises writes of the recovery-point checkpoint.
     checkpoint: Mutex<()>,
     maintenance: Maintenance,
+    prefill: Option<Arc<Prefill>>,
 }
 
 /// A data directory of topics: the entry point of partlog.
@@ -258,6 +272,8 @@ impl Log {
         let first_dirty_offsets =
             read_checkpoint(&dir.join(CLEANER_OFFSET_FILE), options.recovery_mode, &mut recovery)?;
         let found = discover(&dir)?;
+        // Started once the log is open: a failed open leaves no thread behind.
+        let prefill = options.preallocate_in_background.then(|| Arc::new(Prefill::default()));
         let mut topics = BTreeMap::new();
         for (name, (config_text, partition_count)) in found {
             let config = match config_text {
@@ -272,6 +288,7 @@ impl Log {
             };
             let opening = Opening {
                 options: &options,
+                prefill: &prefill,
                 clean_shutdown,
                 recovery_points: &recovery_points,
                 log_start_offsets: &log_start_offsets,
@@ -291,10 +308,14 @@ impl Log {
                 closed: AtomicBool::new(false),
                 checkpoint: Mutex::new(()),
                 maintenance: Maintenance::default(),
+                prefill,
             }),
         };
         // Recovery made everything it kept durable: record that before anything else happens.
         log.write_checkpoints()?;
+        if let Some(prefill) = &log.inner.prefill {
+            prefill.start().map_err(Error::io("start the prefill thread", &log.inner.dir))?;
+        }
         log.start_maintenance();
         Ok(log)
     }
@@ -343,6 +364,7 @@ impl Log {
         let none = BTreeMap::new();
         let opening = Opening {
             options,
+            prefill: &self.inner.prefill,
             clean_shutdown: true,
             recovery_points: &none,
             log_start_offsets: &none,
@@ -455,6 +477,12 @@ impl Log {
         }
     }
 
+    fn stop_prefill(&self) {
+        if let Some(prefill) = &self.inner.prefill {
+            prefill.stop();
+        }
+    }
+
     /// Flushes and seals every partition, writes the recovery points and records a clean
     /// shutdown. Partition handles still held can read but no longer append. Dropping a `Log`
     /// does the same, ignoring errors. If a partition had failed a write or fsync, its error is
@@ -482,6 +510,7 @@ impl Log {
     pub fn simulate_crash(self) {
         self.inner.closed.store(true, Ordering::Release);
         self.stop_maintenance();
+        self.stop_prefill();
         for p in self.partitions() {
             p.abandon();
         }
@@ -492,6 +521,7 @@ impl Log {
             return Ok(());
         }
         self.stop_maintenance();
+        self.stop_prefill();
         let mut first_error = None;
         for p in self.partitions() {
             if let Err(e) = p.close() {
@@ -756,6 +786,7 @@ fn discover(dir: &Path) -> Result<Found> {
 /// What every partition being opened shares.
 struct Opening<'a> {
     options: &'a LogOptions,
+    prefill: &'a Option<Arc<Prefill>>,
     clean_shutdown: bool,
     recovery_points: &'a Checkpoint,
     log_start_offsets: &'a Checkpoint,
@@ -781,6 +812,7 @@ impl Opening<'_> {
                     config: config.clone(),
                     clock: self.options.clock.clone(),
                     io: self.options.io.clone(),
+                    prefill: self.prefill.clone(),
                     clean_shutdown: self.clean_shutdown,
                     recovery_point: self.recovery_points.get(&(name.to_owned(), id)).copied(),
                     log_start_offset: self.log_start_offsets.get(&(name.to_owned(), id)).copied(),

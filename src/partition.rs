@@ -25,6 +25,7 @@ use crate::config::TopicConfig;
 use crate::error::{Error, FormatError, Result};
 use crate::fsutil;
 use crate::io::Io;
+use crate::prefill::Prefill;
 use crate::record::{OwnedRecord, Record, RecordRef};
 use crate::recovery::{complete_interrupted_swaps, Recovery};
 use crate::segment::{self, AppendMeta, MappedBytes, ReadMode, Segment, SegmentRead, SegmentSpec};
@@ -144,6 +145,7 @@ struct Inner {
     failure: Mutex<Option<String>>,
     failed: AtomicBool,
     io: Arc<dyn Io>,
+    prefill: Option<Arc<Prefill>>,
     waiters: AtomicUsize,
     wait_lock: Mutex<()>,
     wait_cond: Condvar,
@@ -194,6 +196,8 @@ pub(crate) struct OpenSpec {
     pub config: Arc<TopicConfig>,
     pub clock: Arc<dyn Clock>,
     pub io: Arc<dyn Io>,
+    /// The log's prefill thread, if it runs one.
+    pub prefill: Option<Arc<Prefill>>,
     /// The log was closed cleanly: trust the indexes, skip the recovery scan.
     pub clean_shutdown: bool,
     /// From the recovery-point checkpoint: offsets below it were fsynced. `None` recovers all.
@@ -223,13 +227,14 @@ pub struct RecoveryEvent {
     pub reason: String,
 }
 
-fn segment_spec(config: &TopicConfig, io: &Arc<dyn Io>) -> SegmentSpec {
+fn segment_spec(config: &TopicConfig, io: &Arc<dyn Io>, prefill: &Option<Arc<Prefill>>) -> SegmentSpec {
     SegmentSpec {
         segment_bytes: config.segment_bytes as u64,
         map_appends: config.flush_messages == i64::MAX,
         max_index_bytes: config.segment_index_bytes as u64,
         index_interval_bytes: config.index_interval_bytes as u64,
         io: io.clone(),
+        prefill: prefill.clone(),
     }
 }
 
@@ -239,7 +244,7 @@ impl Partition {
     /// `docs/design.md`, Recovery); what was dropped is appended to `events`.
     pub(crate) fn open(spec: OpenSpec, events: &mut Vec<RecoveryEvent>) -> Result<Partition> {
         std::fs::create_dir_all(&spec.dir).map_err(Error::io("create directory", &spec.dir))?;
-        let seg_spec = segment_spec(&spec.config, &spec.io);
+        let seg_spec = segment_spec(&spec.config, &spec.io, &spec.prefill);
         let now = spec.clock.now_ms();
         complete_interrupted_swaps(&spec.dir, &seg_spec, now)?;
         let found = list_segments(&spec.dir)?;
@@ -303,6 +308,7 @@ impl Partition {
                 failure: Mutex::new(None),
                 failed: AtomicBool::new(false),
                 io: spec.io,
+                prefill: spec.prefill,
                 waiters: AtomicUsize::new(0),
                 wait_lock: Mutex::new(()),
                 wait_cond: Condvar::new(),
@@ -710,7 +716,7 @@ impl Partition {
         active.seal()?;
         // Sealing fsynced everything below the new base offset.
         inner.recovery_point.fetch_max(base_offset, Ordering::AcqRel);
-        let spec = segment_spec(&inner.config, &inner.io);
+        let spec = segment_spec(&inner.config, &inner.io, &inner.prefill);
         let segment = Arc::new(Segment::create(&inner.dir, base_offset, spec, inner.clock.now_ms())?);
         inner.segments.write().push(segment.clone());
         inner.dir_dirty.store(true, Ordering::Release);
@@ -892,7 +898,7 @@ impl Partition {
         // file may be mapped by readers of the old object too: then the kept bytes go to a new
         // file renamed over it, and the old file, still open, is never cut under them.
         let path = old.log_path().to_owned();
-        let spec = segment_spec(&inner.config, &inner.io);
+        let spec = segment_spec(&inner.config, &inner.io, &inner.prefill);
         let mut replacement = if old.is_mapped() {
             let copy = old.copy_prefix(cut)?;
             std::fs::rename(&copy, &path).map_err(Error::io("rename into place", &copy))?;
@@ -1114,7 +1120,13 @@ impl Partition {
         fsutil::sync_dir(&*inner.io, &inner.dir)?;
         let now = inner.clock.now_ms();
         // Its index files were renamed away with the old segment: rebuilt on first use.
-        let segment = Segment::load(log_path, old.base_offset(), size, segment_spec(&inner.config, &inner.io), now);
+        let segment = Segment::load(
+            log_path,
+            old.base_offset(),
+            size,
+            segment_spec(&inner.config, &inner.io, &inner.prefill),
+            now,
+        );
         inner.segments.write()[index] = Arc::new(segment);
         inner.pending_deletes.lock().push((now.saturating_add(inner.config.file_delete_delay_ms), renamed));
         Ok(())

@@ -13,6 +13,8 @@
 //! kernel holds the pages and has reserved the disk space; a full disk is an error there, never a
 //! fault in the mapping) and copy batches into the mapping. The bytes are in the page cache the
 //! moment the copy ends, as with a `write`, so an append survives a crash of the process.
+//! The log's prefill thread (`crate::prefill`) does the zero-fill a chunk ahead when it can,
+//! under the same lock, holding the map's read lock so that sealing waits for it.
 //! Readers copy out of the mapping below `size`, or borrow it: a [`MappedBytes`] holds the
 //! mapping alive (an `Arc`) past sealing, truncation and deletion of the segment, and only covers
 //! bytes below `size` at the time of the read, which never change. The mapped file is never cut
@@ -27,7 +29,7 @@
 use std::fs::{File, OpenOptions};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -73,15 +75,21 @@ pub(crate) const NO_TIMESTAMP: i64 = -1;
 /// Bytes zero-filled past the end of the active segment at a time (at most `segment.bytes`).
 const RESERVE_CHUNK_BYTES: usize = 1 << 20;
 static ZEROS: [u8; RESERVE_CHUNK_BYTES] = [0; RESERVE_CHUNK_BYTES];
+/// The prefill thread touches the mapping every this many bytes (the smallest page size).
+const TOUCH_STRIDE: usize = 4096;
 /// Mappings are sized in whole pages of this many bytes (a multiple of every page size in use).
 const MAP_ALIGN: u64 = 64 << 10;
 
 /// The active segment's data file mapped into memory.
 pub(crate) struct DataMap {
     map: MmapRaw,
-    /// Length of the file: the mapping is touched only below it (zero-filled past `size`). Only
-    /// the appender grows it.
+    /// Length of the file: the mapping is touched only below it (zero-filled past `size`). Grown
+    /// under `fill`, by the appender or the prefill thread.
     reserved: AtomicU64,
+    /// Serialises zero-filling.
+    fill: Mutex<()>,
+    /// A chunk was asked of the prefill thread and not filled yet.
+    requested: AtomicBool,
 }
 
 impl DataMap {
@@ -135,6 +143,8 @@ pub(crate) struct SegmentSpec {
     /// `index.interval.bytes`.
     pub index_interval_bytes: u64,
     pub io: std::sync::Arc<dyn crate::io::Io>,
+    /// The log's prefill thread, if it runs one.
+    pub prefill: Option<Arc<crate::prefill::Prefill>>,
 }
 
 /// The running state of the index rule while a segment is appended to or rebuilt.
@@ -426,7 +436,12 @@ impl Segment {
         let file_len = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
         let len = self.spec.segment_bytes.max(file_len).div_ceil(MAP_ALIGN) * MAP_ALIGN;
         if let Ok(map) = MmapOptions::new().len(len as usize).map_raw(file) {
-            *slot = Some(Arc::new(DataMap { map, reserved: AtomicU64::new(file_len) }));
+            *slot = Some(Arc::new(DataMap {
+                map,
+                reserved: AtomicU64::new(file_len),
+                fill: Mutex::new(()),
+                requested: AtomicBool::new(false),
+            }));
         }
         Ok(())
     }
@@ -711,7 +726,7 @@ impl Segment {
 
     /// Appends whole batches at the end of the data file and indexes them. The caller holds the
     /// partition's append lock and has decided that they belong in this segment.
-    pub(crate) fn append(&self, bytes: &[u8], meta: AppendMeta) -> Result<()> {
+    pub(crate) fn append(self: &Arc<Self>, bytes: &[u8], meta: AppendMeta) -> Result<()> {
         let position = self.size();
         let end = position + bytes.len() as u64;
         match &*self.map.read() {
@@ -722,6 +737,7 @@ impl Segment {
                 let dst =
                     unsafe { std::slice::from_raw_parts_mut(m.map.as_mut_ptr().add(position as usize), bytes.len()) };
                 self.spec.io.write_mapped(dst, bytes, &self.log_path).map_err(Error::io("write", &self.log_path))?;
+                self.request_fill(m, end);
             }
             _ => self
                 .spec
@@ -736,13 +752,25 @@ impl Segment {
         Ok(())
     }
 
-    /// Zero-fills the data file up to at least `end` (a chunk at a time, within the mapping).
+    /// Zero-fills the data file up to at least `end` (a chunk at a time, within the mapping),
+    /// unless the prefill thread already has.
     fn reserve(&self, m: &DataMap, end: u64) -> Result<()> {
-        let reserved = m.reserved.load(Ordering::Relaxed);
+        if end <= m.reserved.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let _fill = m.fill.lock();
+        let reserved = m.reserved.load(Ordering::Acquire);
         if end <= reserved {
             return Ok(());
         }
         let target = end.max(reserved + RESERVE_CHUNK_BYTES as u64).min(m.map.len() as u64);
+        self.zero_fill(m, reserved, target, false)
+    }
+
+    /// Writes zeros from `reserved` (the end of the file) to `target`, advancing `reserved` as
+    /// it goes; `touch` also writes each page through the mapping first, so that the appender's
+    /// copy into it takes no page fault. The caller holds `m.fill`.
+    fn zero_fill(&self, m: &DataMap, reserved: u64, target: u64, touch: bool) -> Result<()> {
         let file = self.log_file()?;
         let mut at = reserved;
         while at < target {
@@ -751,10 +779,49 @@ impl Segment {
                 .io
                 .write_all_at(file, &self.log_path, &ZEROS[..n], at)
                 .map_err(Error::io("zero-fill", &self.log_path))?;
+            if touch {
+                for page in (at..at + n as u64).step_by(TOUCH_STRIDE) {
+                    // SAFETY: the page lies in the mapping and, just written, in the file; it is
+                    // past `reserved`, where neither readers nor the appender look until the
+                    // store below. Writing the zero it holds changes nothing.
+                    unsafe { m.map.as_mut_ptr().add(page as usize).write_volatile(0) };
+                }
+            }
             at += n as u64;
             m.reserved.store(at, Ordering::Release);
         }
         Ok(())
+    }
+
+    /// Asks the prefill thread for the next chunk once less than half a chunk is left past `end`.
+    fn request_fill(self: &Arc<Self>, m: &DataMap, end: u64) {
+        let Some(prefill) = &self.spec.prefill else { return };
+        let reserved = m.reserved.load(Ordering::Relaxed);
+        if reserved - end >= RESERVE_CHUNK_BYTES as u64 / 2
+            || reserved >= m.map.len() as u64
+            || m.requested.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        if !prefill.request(Arc::downgrade(self)) {
+            m.requested.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// The prefill thread's work: zero-fills the next chunk of the active segment, if it still is
+    /// active. A failure is left for the appender to meet (and report) when it fills itself.
+    pub(crate) fn fill_ahead(&self) {
+        // Holding the map read lock keeps the segment from being sealed (and its file cut) while
+        // the file is extended.
+        let map = self.map.read();
+        let Some(m) = map.as_ref() else { return };
+        {
+            let _fill = m.fill.lock();
+            let reserved = m.reserved.load(Ordering::Acquire);
+            let target = (reserved + RESERVE_CHUNK_BYTES as u64).min(m.map.len() as u64);
+            let _ = self.zero_fill(m, reserved, target, true);
+        }
+        m.requested.store(false, Ordering::Relaxed);
     }
 
     /// Seals the segment when a newer one takes over, or on close: the final time-index entry,

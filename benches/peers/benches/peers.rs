@@ -67,6 +67,26 @@ impl Peer for Partlog {
     }
 }
 
+/// partlog without its prefill thread (`preallocate_in_background(false)`): each append
+/// zero-fills the file ahead of itself, as on a machine with no core to spare.
+struct PartlogOneThread(Partlog);
+
+impl Peer for PartlogOneThread {
+    const NAME: &'static str = "partlog-no-prefill-thread";
+    fn open(dir: &std::path::Path) -> Self {
+        let options = partlog::LogOptions::default().maintenance_interval_ms(None).preallocate_in_background(false);
+        let log = partlog::Log::open_with(dir, options).unwrap();
+        let p = log.create_topic("events", 1, partlog::TopicConfig::default()).unwrap().partition(0).unwrap();
+        PartlogOneThread(Partlog(log, p))
+    }
+    fn append_all(&mut self, events: &[Vec<u8>]) {
+        self.0.append_all(events)
+    }
+    fn read_all(&mut self) -> usize {
+        self.0.read_all()
+    }
+}
+
 struct CommitLog(commitlog::CommitLog);
 
 impl Peer for CommitLog {
@@ -212,6 +232,7 @@ fn peers(c: &mut Criterion) {
     group.sample_size(10).measurement_time(Duration::from_secs(20)).warm_up_time(Duration::from_secs(2));
     group.throughput(Throughput::Elements(RECORDS as u64));
     append::<Partlog>(&mut group, &events);
+    append::<PartlogOneThread>(&mut group, &events);
     append::<CommitLog>(&mut group, &events);
     append::<IronWal>(&mut group, &events);
     append::<Sqlite>(&mut group, &events);
