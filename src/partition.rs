@@ -85,6 +85,8 @@ pub struct TimestampOffset {
     pub timestamp: i64,
 }
 
+/// Most yields a group-commit leader makes for appends still arriving before its fsync.
+const GATHER_ROUNDS: usize = 16;
 /// Bytes of encode buffer a thread keeps between appends; larger buffers are released.
 const RETAINED_ENCODE_BYTES: usize = 4 << 20;
 
@@ -661,6 +663,7 @@ impl Partition {
         }
         *leader = true;
         drop(leader);
+        self.gather_appends();
         let result = {
             let _sync = inner.sync_lock.lock();
             if self.recovery_point() >= target {
@@ -672,6 +675,23 @@ impl Partition {
         *inner.sync_leader.lock().unwrap_or_else(|e| e.into_inner()) = false;
         inner.sync_done.notify_all();
         result
+    }
+
+    /// Before a leader's fsync: lets appenders that are ready to run append first, so that the
+    /// fsync covers them too. Without this, the first of the threads woken by the last fsync
+    /// leads the next one alone while the others are still being scheduled, and fsyncs
+    /// alternate between covering one append and covering the rest. Yields while the log end
+    /// offset keeps moving, a bounded number of times; alone, one yield that returns at once.
+    fn gather_appends(&self) {
+        let mut seen = self.log_end_offset();
+        for _ in 0..GATHER_ROUNDS {
+            std::thread::yield_now();
+            let now = self.log_end_offset();
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
     }
 
     /// Whether `flush.ms` has passed since the last flush with something unflushed: the
