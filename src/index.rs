@@ -195,7 +195,13 @@ impl<E: IndexEntry> Index<E> {
         let map = if bytes == 0 {
             None
         } else {
-            Some(MmapOptions::new().len(bytes as usize).map_raw(&file).map_err(Error::io("mmap", path))?)
+            let map = MmapOptions::new().len(bytes as usize).map_raw(&file).map_err(Error::io("mmap", path))?;
+            // The file is sparse past its entries: without this, the first append's page fault
+            // reads ahead up to the device's read-ahead size (8 MiB here), allocating and zeroing
+            // page cache the index may never use. A hint; failing it costs only speed.
+            #[cfg(unix)]
+            let _ = map.advise(memmap2::Advice::Random);
+            Some(map)
         };
         Ok(Index {
             path: path.to_owned(),
