@@ -34,26 +34,33 @@ const FLG_RESERVED_AND_DICT: u8 = 0x03;
 const BD_RESERVED: u8 = 0x8F;
 const BLOCK_UNCOMPRESSED: u32 = 0x8000_0000;
 
+thread_local! {
+    /// Where a block is compressed before it is copied to the frame: kept (initialised) between
+    /// calls, instead of zeroing the maximum output size in the frame for every block.
+    static BLOCK_OUT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 pub(super) fn compress(input: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&[FLG_WRITTEN, BD_WRITTEN, header_checksum(&[FLG_WRITTEN, BD_WRITTEN])]);
-    for block in input.chunks(BLOCK_BYTES_WRITTEN) {
-        let size_at = out.len();
-        out.extend_from_slice(&[0; 4]);
-        let start = out.len();
-        out.resize(start + lz4_flex::block::get_maximum_output_size(block.len()), 0);
-        // The output slice has the maximum size; the block compressor cannot fail.
-        let n = lz4_flex::block::compress_into(block, &mut out[start..]).expect("lz4 into maximum output size");
-        let size_field = if n >= block.len() {
-            out.truncate(start);
-            out.extend_from_slice(block);
-            block.len() as u32 | BLOCK_UNCOMPRESSED
-        } else {
-            out.truncate(start + n);
-            n as u32
-        };
-        out[size_at..start].copy_from_slice(&size_field.to_le_bytes());
-    }
+    BLOCK_OUT.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        let max = lz4_flex::block::get_maximum_output_size(BLOCK_BYTES_WRITTEN);
+        if buffer.len() < max {
+            buffer.resize(max, 0);
+        }
+        for block in input.chunks(BLOCK_BYTES_WRITTEN) {
+            // The buffer has the maximum output size of a block; the compressor cannot fail.
+            let n = lz4_flex::block::compress_into(block, &mut buffer).expect("lz4 into maximum output size");
+            if n >= block.len() {
+                out.extend_from_slice(&(block.len() as u32 | BLOCK_UNCOMPRESSED).to_le_bytes());
+                out.extend_from_slice(block);
+            } else {
+                out.extend_from_slice(&(n as u32).to_le_bytes());
+                out.extend_from_slice(&buffer[..n]);
+            }
+        }
+    });
     out.extend_from_slice(&0u32.to_le_bytes());
 }
 
