@@ -70,8 +70,10 @@ pub enum RecoveryMode {
 ///     .default_topic_config(defaults)
 ///     .clock(Arc::new(ManualClock::new(0)))
 ///     .recovery_mode(RecoveryMode::Strict)
-///     .maintenance_interval_ms(None);
+///     .maintenance_interval_ms(None)
+///     .preallocate_in_background(false);
 /// assert_eq!(options.default_topic_config.retention_ms, 3_600_000);
+/// assert!(!options.preallocate_in_background && LogOptions::default().preallocate_in_background);
 /// ```
 #[derive(Debug, Clone)]
 #[non_exhaustive]
