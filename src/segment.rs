@@ -784,42 +784,39 @@ impl Segment {
             return Ok(());
         }
         let target = end.max((reserved + RESERVE_CHUNK_BYTES as u64).min(self.spec.segment_bytes));
-        let file = self.log_file()?;
-        let mut at = reserved;
-        while at < target {
-            let n = ZEROS.len().min((target - at) as usize);
-            self.spec
-                .io
-                .write_all_at(file, &self.log_path, &ZEROS[..n], at)
-                .map_err(Error::io("zero-fill", &self.log_path))?;
-            at += n as u64;
-            self.file_reserved.store(at, Ordering::Relaxed);
-        }
-        Ok(())
+        self.write_zeros(reserved, target, |piece| self.file_reserved.store(piece.end, Ordering::Relaxed))
     }
 
-    /// Writes zeros from `reserved` (the end of the file) to `target`, advancing `reserved` as
+    /// Zero-fills the mapped file from `reserved` (its end) to `target`, advancing `reserved` as
     /// it goes; `touch` also writes each page through the mapping first, so that the appender's
     /// copy into it takes no page fault. The caller holds `m.fill`.
     fn zero_fill(&self, m: &DataMap, reserved: u64, target: u64, touch: bool) -> Result<()> {
-        let file = self.log_file()?;
-        let mut at = reserved;
-        while at < target {
-            let n = ZEROS.len().min((target - at) as usize);
-            self.spec
-                .io
-                .write_all_at(file, &self.log_path, &ZEROS[..n], at)
-                .map_err(Error::io("zero-fill", &self.log_path))?;
+        self.write_zeros(reserved, target, |piece| {
             if touch {
-                for page in (at..at + n as u64).step_by(TOUCH_STRIDE) {
+                for page in piece.clone().step_by(TOUCH_STRIDE) {
                     // SAFETY: the page lies in the mapping and, just written, in the file; it is
                     // past `reserved`, where neither readers nor the appender look until the
                     // store below. Writing the zero it holds changes nothing.
                     unsafe { m.map.as_mut_ptr().add(page as usize).write_volatile(0) };
                 }
             }
-            at += n as u64;
-            m.reserved.store(at, Ordering::Release);
+            m.reserved.store(piece.end, Ordering::Release);
+        })
+    }
+
+    /// Writes zeros to the data file from `from` to `to`, a `ZEROS` at a time, calling `written`
+    /// with each range once it is in the file.
+    fn write_zeros(&self, from: u64, to: u64, mut written: impl FnMut(std::ops::Range<u64>)) -> Result<()> {
+        let file = self.log_file()?;
+        let mut at = from;
+        while at < to {
+            let n = ZEROS.len().min((to - at) as usize) as u64;
+            self.spec
+                .io
+                .write_all_at(file, &self.log_path, &ZEROS[..n as usize], at)
+                .map_err(Error::io("zero-fill", &self.log_path))?;
+            written(at..at + n);
+            at += n;
         }
         Ok(())
     }

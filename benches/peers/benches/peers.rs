@@ -42,12 +42,18 @@ trait Peer {
 /// The `Log` is held so the partition's directory stays open and locked.
 struct Partlog(#[allow(dead_code)] partlog::Log, partlog::Partition);
 
+impl Partlog {
+    fn open_with(dir: &std::path::Path, options: partlog::LogOptions) -> Self {
+        let log = partlog::Log::open_with(dir, options.maintenance_interval_ms(None)).unwrap();
+        let p = log.create_topic("events", 1, partlog::TopicConfig::default()).unwrap().partition(0).unwrap();
+        Partlog(log, p)
+    }
+}
+
 impl Peer for Partlog {
     const NAME: &'static str = "partlog";
     fn open(dir: &std::path::Path) -> Self {
-        let log = partlog::Log::open_with(dir, partlog::LogOptions::default().maintenance_interval_ms(None)).unwrap();
-        let p = log.create_topic("events", 1, partlog::TopicConfig::default()).unwrap().partition(0).unwrap();
-        Partlog(log, p)
+        Partlog::open_with(dir, partlog::LogOptions::default())
     }
     fn append_all(&mut self, events: &[Vec<u8>]) {
         for chunk in events.chunks(BATCH) {
@@ -74,10 +80,7 @@ struct PartlogOneThread(Partlog);
 impl Peer for PartlogOneThread {
     const NAME: &'static str = "partlog-no-prefill-thread";
     fn open(dir: &std::path::Path) -> Self {
-        let options = partlog::LogOptions::default().maintenance_interval_ms(None).preallocate_in_background(false);
-        let log = partlog::Log::open_with(dir, options).unwrap();
-        let p = log.create_topic("events", 1, partlog::TopicConfig::default()).unwrap().partition(0).unwrap();
-        PartlogOneThread(Partlog(log, p))
+        PartlogOneThread(Partlog::open_with(dir, partlog::LogOptions::default().preallocate_in_background(false)))
     }
     fn append_all(&mut self, events: &[Vec<u8>]) {
         self.0.append_all(events)
