@@ -21,32 +21,48 @@
 //! Keys strictly increase (offsets; time-index timestamps). Entries are disposable caches of the
 //! `.log` file, which is the only authority: see `docs/design.md`.
 //!
-//! Concurrency: one writer (holding the partition's append lock) writes the slot at `entries` and
-//! then publishes it with a release store; readers load `entries` with acquire and only read the
-//! slots below it. Both go through raw pointers into the mapping, so readers and the writer never
-//! hold references to the same bytes.
+//! Concurrency: one writer at a time (the index's write lock) writes the slot at `entries` and
+//! then publishes it; readers only read the slots below it. The mapping itself, and the rules
+//! that keep it sound, are in `storage::mapped`.
+//!
+//! Only partlog writes indexes: [`Index`] is public for inspection (entries, lookups), and every
+//! mutator is crate-private and checked as Kafka's `OffsetIndex.append` / `TimeIndex.maybeAppend`
+//! check: offsets within the segment's int32 relative range, keys increasing.
 
 use std::fs::{File, OpenOptions};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use memmap2::{MmapOptions, MmapRaw};
+use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
+use crate::storage::mapped::{self, IndexMap, Shrink};
 
 /// One kind of index entry: its size on disk, and how it reads and writes.
-pub trait IndexEntry: Copy + std::fmt::Debug + Send + Sync + 'static {
+///
+/// Implemented by [`OffsetEntry`] and [`TimeEntry`] only (the trait is sealed).
+pub trait IndexEntry: Copy + std::fmt::Debug + Send + Sync + sealed::Sealed + 'static {
     /// Bytes per entry on disk.
     const SIZE: usize;
     /// File name suffix, e.g. `.index`.
     const SUFFIX: &'static str;
     /// Decodes an entry of a segment with base offset `base`.
+    #[doc(hidden)]
     fn read(bytes: &[u8], base: u64) -> Self;
-    /// Encodes the entry relative to `base`.
+    /// Encodes the entry relative to `base`; the caller checked it with `check`.
+    #[doc(hidden)]
     fn write(&self, base: u64, out: &mut [u8]);
+    /// Why the entry cannot follow `last` in an index of base offset `base`, if it cannot.
+    #[doc(hidden)]
+    fn check(&self, base: u64, last: Option<&Self>) -> Option<String>;
     /// The search key: the offset, or the timestamp.
     fn key(&self) -> i64;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::OffsetEntry {}
+    impl Sealed for super::TimeEntry {}
 }
 
 /// An offset index entry: the batch at file `position` ends at `offset` (Kafka keys entries by
@@ -73,6 +89,20 @@ pub struct TimeEntry {
 const REL_OFFSET_LEN: usize = 4;
 const POSITION_LEN: usize = 4;
 const TIMESTAMP_LEN: usize = 8;
+/// The largest entry, in bytes.
+const MAX_ENTRY_LEN: usize = TIMESTAMP_LEN + REL_OFFSET_LEN;
+const _: () = assert!(OffsetEntry::SIZE <= MAX_ENTRY_LEN && TimeEntry::SIZE <= MAX_ENTRY_LEN);
+
+/// Why `offset` cannot be stored relative to `base` as an int32 (Kafka's `relativeOffset` check).
+fn relative_offset_problem(offset: u64, base: u64) -> Option<String> {
+    match offset.checked_sub(base) {
+        None => Some(format!("offset {offset} is below the segment's base offset {base}")),
+        Some(rel) if rel > i32::MAX as u64 => {
+            Some(format!("offset {offset} is more than 2^31 - 1 past the segment's base offset {base}"))
+        }
+        Some(_) => None,
+    }
+}
 
 impl IndexEntry for OffsetEntry {
     const SIZE: usize = REL_OFFSET_LEN + POSITION_LEN;
@@ -87,6 +117,24 @@ impl IndexEntry for OffsetEntry {
     fn write(&self, base: u64, out: &mut [u8]) {
         out[..REL_OFFSET_LEN].copy_from_slice(&((self.offset - base) as i32).to_be_bytes());
         out[REL_OFFSET_LEN..Self::SIZE].copy_from_slice(&(self.position as i32).to_be_bytes());
+    }
+
+    fn check(&self, base: u64, last: Option<&Self>) -> Option<String> {
+        if let Some(problem) = relative_offset_problem(self.offset, base) {
+            return Some(problem);
+        }
+        if self.position > i32::MAX as u32 {
+            return Some(format!("position {} does not fit an int32", self.position));
+        }
+        match last {
+            Some(last) if self.offset <= last.offset => {
+                Some(format!("offset {} is no larger than the last entry's {}", self.offset, last.offset))
+            }
+            Some(last) if self.position < last.position => {
+                Some(format!("position {} is before the last entry's {}", self.position, last.position))
+            }
+            _ => None,
+        }
     }
 
     fn key(&self) -> i64 {
@@ -109,6 +157,21 @@ impl IndexEntry for TimeEntry {
         out[TIMESTAMP_LEN..Self::SIZE].copy_from_slice(&((self.offset - base) as i32).to_be_bytes());
     }
 
+    fn check(&self, base: u64, last: Option<&Self>) -> Option<String> {
+        if let Some(problem) = relative_offset_problem(self.offset, base) {
+            return Some(problem);
+        }
+        match last {
+            Some(last) if self.timestamp <= last.timestamp => {
+                Some(format!("timestamp {} is no larger than the last entry's {}", self.timestamp, last.timestamp))
+            }
+            Some(last) if self.offset < last.offset => {
+                Some(format!("offset {} is below the last entry's {}", self.offset, last.offset))
+            }
+            _ => None,
+        }
+    }
+
     fn key(&self) -> i64 {
         self.timestamp
     }
@@ -118,39 +181,39 @@ impl IndexEntry for TimeEntry {
 /// pages they touch stay in memory (`AbstractIndex.warmEntries`).
 const WARM_SECTION_BYTES: usize = 8192;
 
-/// A memory-mapped sparse index file of entries `E`.
+/// A segment's sparse index, memory-mapped: `Index<OffsetEntry>` is Kafka's `.index`,
+/// `Index<TimeEntry>` its `.timeindex`.
 ///
-/// `Index<OffsetEntry>` is Kafka's `.index`, `Index<TimeEntry>` its `.timeindex`. Segments own
-/// their indexes; this type is public so tools can open and inspect index files directly.
+/// Segments own their indexes and only partlog writes them; this type is public so that
+/// callers can inspect them ([`Segment::offset_index`](crate::Segment::offset_index)).
 ///
 /// # Example
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
-/// use partlog::{Index, OffsetEntry};
-/// let path = dir.path().join("00000000000000000100.index");
-/// let index = Index::<OffsetEntry>::create(&path, 100, 4096)?;
-/// index.append(OffsetEntry { offset: 110, position: 0 })?;
-/// index.append(OffsetEntry { offset: 150, position: 4200 })?;
-/// assert_eq!(index.lookup(149), Some(OffsetEntry { offset: 110, position: 0 }));
-/// assert_eq!(index.lookup(150).unwrap().position, 4200);
-/// assert_eq!(index.lookup(109), None);
-/// index.trim()?;
-/// assert_eq!(std::fs::metadata(&path).unwrap().len(), 16); // two 8-byte entries
-///
-/// let reopened = Index::<OffsetEntry>::open(&path, 100)?;
-/// assert_eq!(reopened.entries(), 2);
+/// use partlog::{Log, OffsetEntry, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let mut config = TopicConfig::default();
+/// config.index_interval_bytes = 1; // an entry for every batch after the first
+/// let p = log.create_topic("t", 1, config)?.partition(0)?;
+/// for i in 0..3u8 {
+///     p.append(&[Record::new(&[i; 10]), Record::new(&[i; 10])])?;
+/// }
+/// let segment = &p.segments()[0];
+/// let index = segment.offset_index()?;
+/// assert_eq!(index.entries(), 2); // the batches ending at offsets 3 and 5
+/// let entry = index.lookup(4).unwrap();
+/// assert_eq!(entry.offset, 3);
+/// assert_eq!(index.entry(1).unwrap().offset, 5);
+/// assert!(index.path().ends_with("00000000000000000000.index"));
 /// # Ok::<(), partlog::Error>(())
 /// ```
 pub struct Index<E: IndexEntry> {
     path: PathBuf,
     base_offset: u64,
     file: File,
-    /// `None` when the file is empty (an empty file cannot be mapped).
-    map: Option<MmapRaw>,
-    /// Entries published to readers.
-    entries: AtomicUsize,
-    /// Slots the mapping can hold; 0 once trimmed (no more appends).
-    capacity: AtomicUsize,
+    map: IndexMap,
+    /// Serialises appends and trimming.
+    writer: Mutex<()>,
     _entry: PhantomData<E>,
 }
 
@@ -170,7 +233,7 @@ impl<E: IndexEntry> Index<E> {
     ///
     /// An existing file is unlinked first, never truncated in place: a mapping of the old file
     /// that a reader still holds keeps its own (unlinked) file and stays valid.
-    pub fn create(path: &Path, base_offset: u64, max_index_bytes: u64) -> Result<Self> {
+    pub(crate) fn create(path: &Path, base_offset: u64, max_index_bytes: u64) -> Result<Self> {
         match std::fs::remove_file(path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("replace", path)(e)),
             _ => {}
@@ -182,41 +245,23 @@ impl<E: IndexEntry> Index<E> {
 
     /// Opens an existing, trimmed index file for appending: its entries are kept and the file is
     /// extended to `max_index_bytes` again (Kafka's `resizeIndexes` for the active segment).
-    pub fn open_for_append(path: &Path, base_offset: u64, max_index_bytes: u64) -> Result<Self> {
+    pub(crate) fn open_for_append(path: &Path, base_offset: u64, max_index_bytes: u64) -> Result<Self> {
         let file = OpenOptions::new().read(true).write(true).open(path).map_err(Error::io("open", path))?;
         let len = file.metadata().map_err(Error::io("stat", path))?.len();
         Self::with_capacity(path, file, base_offset, (len / E::SIZE as u64) as usize, max_index_bytes)
     }
 
     fn with_capacity(path: &Path, file: File, base_offset: u64, entries: usize, max_index_bytes: u64) -> Result<Self> {
-        let slots = ((max_index_bytes / E::SIZE as u64) as usize).max(entries);
-        let bytes = (slots * E::SIZE) as u64;
+        let slots = usize::try_from(max_index_bytes / E::SIZE as u64).unwrap_or(usize::MAX).max(entries);
+        let bytes = slots as u64 * E::SIZE as u64;
         file.set_len(bytes).map_err(Error::io("preallocate", path))?;
-        let map = if bytes == 0 {
-            None
-        } else {
-            let map = MmapOptions::new().len(bytes as usize).map_raw(&file).map_err(Error::io("mmap", path))?;
-            // The file is sparse past its entries: without this, the first append's page fault
-            // reads ahead up to the device's read-ahead size (8 MiB here), allocating and zeroing
-            // page cache the index may never use. A hint; failing it costs only speed.
-            #[cfg(unix)]
-            let _ = map.advise(memmap2::Advice::Random);
-            Some(map)
-        };
-        Ok(Index {
-            path: path.to_owned(),
-            base_offset,
-            file,
-            map,
-            entries: AtomicUsize::new(entries),
-            capacity: AtomicUsize::new(slots),
-            _entry: PhantomData,
-        })
+        let map = IndexMap::new(&file, path, E::SIZE, slots, entries, false)?;
+        Ok(Index { path: path.to_owned(), base_offset, file, map, writer: Mutex::new(()), _entry: PhantomData })
     }
 
     /// Opens an existing index file read-only, taking its entry count from its length as Kafka
     /// does. A length that is not a multiple of the entry size is an error.
-    pub fn open(path: &Path, base_offset: u64) -> Result<Self> {
+    pub(crate) fn open(path: &Path, base_offset: u64) -> Result<Self> {
         let file = File::open(path).map_err(Error::io("open", path))?;
         let len = file.metadata().map_err(Error::io("stat", path))?.len();
         if len % E::SIZE as u64 != 0 {
@@ -225,20 +270,12 @@ impl<E: IndexEntry> Index<E> {
                 reason: format!("length {len} is not a multiple of the {}-byte entry size", E::SIZE),
             });
         }
-        let map = if len == 0 {
-            None
-        } else {
-            Some(MmapOptions::new().map_raw_read_only(&file).map_err(Error::io("mmap", path))?)
-        };
-        Ok(Index {
+        let entries = usize::try_from(len / E::SIZE as u64).map_err(|_| Error::BadFile {
             path: path.to_owned(),
-            base_offset,
-            file,
-            map,
-            entries: AtomicUsize::new((len / E::SIZE as u64) as usize),
-            capacity: AtomicUsize::new(0),
-            _entry: PhantomData,
-        })
+            reason: format!("length {len} is too large to map"),
+        })?;
+        let map = IndexMap::new(&file, path, E::SIZE, entries, entries, true)?;
+        Ok(Index { path: path.to_owned(), base_offset, file, map, writer: Mutex::new(()), _entry: PhantomData })
     }
 
     /// The index file.
@@ -253,33 +290,24 @@ impl<E: IndexEntry> Index<E> {
 
     /// Number of entries.
     pub fn entries(&self) -> usize {
-        self.entries.load(Ordering::Acquire)
+        self.map.entries()
     }
 
-    /// Slots the mapping holds (0 for a read-only or trimmed index).
+    /// Slots that can still be written: the preallocated slots of an active segment's index,
+    /// 0 for a sealed one.
     pub fn capacity(&self) -> usize {
-        self.capacity.load(Ordering::Relaxed)
+        self.map.writable_slots()
     }
 
     /// Entry `slot`, if `slot < entries()`.
     pub fn entry(&self, slot: usize) -> Option<E> {
-        (slot < self.entries()).then(|| self.read_slot(slot))
+        let mut bytes = [0u8; MAX_ENTRY_LEN];
+        self.map.read(slot, &mut bytes[..E::SIZE]).then(|| E::read(&bytes[..E::SIZE], self.base_offset))
     }
 
     /// The last entry.
     pub fn last_entry(&self) -> Option<E> {
-        self.entries().checked_sub(1).map(|slot| self.read_slot(slot))
-    }
-
-    fn read_slot(&self, slot: usize) -> E {
-        let map = self.map.as_ref().expect("a published slot implies a mapping");
-        let mut bytes = [0u8; 16];
-        let bytes = &mut bytes[..E::SIZE];
-        // SAFETY: slot < entries ≤ mapped slots, so the range is inside the mapping and the file
-        // (trimming never cuts below `entries`). The writer only writes slots ≥ entries, and the
-        // acquire load of `entries` orders this read after the write of the slot.
-        unsafe { std::ptr::copy_nonoverlapping(map.as_ptr().add(slot * E::SIZE), bytes.as_mut_ptr(), E::SIZE) };
-        E::read(bytes, self.base_offset)
+        self.entries().checked_sub(1).and_then(|slot| self.entry(slot))
     }
 
     /// Whether no more entries fit (Kafka's `isFull`).
@@ -287,21 +315,16 @@ impl<E: IndexEntry> Index<E> {
         self.entries() >= self.capacity()
     }
 
-    /// Appends an entry. Only the owner of the segment's append lock calls this. Keys must
-    /// increase and the relative offset must fit an int32.
-    pub fn append(&self, entry: E) -> Result<()> {
-        let slot = self.entries.load(Ordering::Relaxed);
-        if slot >= self.capacity() {
-            return Err(Error::BadFile { path: self.path.clone(), reason: "index is full or read-only".into() });
+    /// Appends an entry, checked as Kafka checks it: the offset within the segment's int32
+    /// relative range, keys increasing. Appends are serialised by the index's own lock.
+    pub(crate) fn append(&self, entry: E) -> Result<()> {
+        let _writer = self.writer.lock();
+        if let Some(problem) = entry.check(self.base_offset, self.last_entry().as_ref()) {
+            return Err(Error::BadFile { path: self.path.clone(), reason: format!("index entry refused: {problem}") });
         }
-        let map = self.map.as_ref().expect("capacity > 0 implies a mapping");
-        let mut bytes = [0u8; 16];
+        let mut bytes = [0u8; MAX_ENTRY_LEN];
         entry.write(self.base_offset, &mut bytes[..E::SIZE]);
-        // SAFETY: slot < capacity = mapped slots of a writable mapping; readers never read
-        // slot ≥ entries, which is published only by the release store below.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.as_mut_ptr().add(slot * E::SIZE), E::SIZE) };
-        self.entries.store(slot + 1, Ordering::Release);
-        Ok(())
+        self.map.push(&bytes[..E::SIZE], &self.path)
     }
 
     /// The slot of the largest entry whose key is ≤ `target`, using Kafka's warm-section search.
@@ -310,7 +333,7 @@ impl<E: IndexEntry> Index<E> {
         if n == 0 {
             return None;
         }
-        let key = |slot| self.read_slot(slot).key();
+        let key = |slot| self.entry(slot).map_or(i64::MAX, |e| e.key());
         let warm = WARM_SECTION_BYTES / E::SIZE;
         let first_hot = n.saturating_sub(1 + warm);
         if key(first_hot) < target {
@@ -324,30 +347,30 @@ impl<E: IndexEntry> Index<E> {
 
     /// The largest entry whose key (offset or timestamp) is ≤ `target`.
     pub fn lookup(&self, target: i64) -> Option<E> {
-        self.floor_slot(target).map(|slot| self.read_slot(slot))
+        self.floor_slot(target).and_then(|slot| self.entry(slot))
     }
 
     /// Cuts the file to its entries, as Kafka does on roll and close, so that Kafka's tools
     /// (which count entries by file length) read it correctly. No appends follow.
-    pub fn trim(&self) -> Result<()> {
-        self.capacity.store(0, Ordering::Relaxed);
+    pub(crate) fn trim(&self) -> Result<()> {
+        let _writer = self.writer.lock();
+        if self.map.writable_slots() == 0 {
+            return Ok(()); // read-only, or trimmed already
+        }
+        self.map.retire();
         let len = (self.entries() * E::SIZE) as u64;
-        // The mapping stays; it is never read past `entries`, which lie inside the new length.
-        self.file.set_len(len).map_err(Error::io("trim", &self.path))
+        match mapped::shrink(&self.file, &self.path, len)? {
+            Shrink::Done => Ok(()),
+            Shrink::Mapped => Err(Error::BadFile {
+                path: self.path.clone(),
+                reason: "another live mapping covers this index's unused slots: left untrimmed".into(),
+            }),
+        }
     }
 
     /// Writes the mapped entries and the file length to disk.
-    pub fn flush(&self) -> Result<()> {
-        self.flush_with(&crate::io::OsIo)
-    }
-
     pub(crate) fn flush_with(&self, io: &dyn crate::io::Io) -> Result<()> {
-        if let Some(map) = &self.map {
-            let len = self.entries() * E::SIZE;
-            if len > 0 {
-                map.flush_range(0, len).map_err(Error::io("msync", &self.path))?;
-            }
-        }
+        self.map.flush(&self.path)?;
         io.sync_data(&self.file, &self.path).map_err(Error::io("fsync", &self.path))
     }
 }
@@ -406,6 +429,64 @@ mod tests {
         let reopened = Index::<TimeEntry>::open(&path, 5).unwrap();
         assert_eq!(reopened.lookup(249), Some(TimeEntry { timestamp: 100, offset: 7 }));
         assert_eq!(reopened.lookup(10_000), Some(TimeEntry { timestamp: 250, offset: 20 }));
+    }
+
+    /// Regression: `Index::append` was public, unlocked and unchecked; an offset below the base
+    /// panicked, one past base + 2^31 was stored wrapped, and keys that did not increase were
+    /// accepted. Now each is refused with the index file named, and nothing is written.
+    #[test]
+    fn entries_kafka_refuses_are_refused_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::<OffsetEntry>::create(&dir.path().join("100.index"), 100, 4096).unwrap();
+        index.append(OffsetEntry { offset: 110, position: 50 }).unwrap();
+        for bad in [
+            OffsetEntry { offset: 99, position: 60 },
+            OffsetEntry { offset: 100 + (1 << 31), position: 60 },
+            OffsetEntry { offset: u64::MAX, position: 60 },
+            OffsetEntry { offset: 110, position: 60 },
+            OffsetEntry { offset: 109, position: 60 },
+            OffsetEntry { offset: 120, position: 40 },
+            OffsetEntry { offset: 120, position: u32::MAX },
+        ] {
+            let e = index.append(bad).unwrap_err();
+            assert!(matches!(&e, Error::BadFile { path, .. } if path.ends_with("100.index")), "{bad:?}: {e}");
+        }
+        assert_eq!(index.entries(), 1);
+        index.append(OffsetEntry { offset: 100 + i32::MAX as u64, position: 60 }).unwrap();
+
+        let times = Index::<TimeEntry>::create(&dir.path().join("100.timeindex"), 100, 4096).unwrap();
+        times.append(TimeEntry { timestamp: 10, offset: 105 }).unwrap();
+        for bad in [
+            TimeEntry { timestamp: 10, offset: 106 },
+            TimeEntry { timestamp: 11, offset: 104 },
+            TimeEntry { timestamp: 11, offset: 5 },
+        ] {
+            assert!(times.append(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(times.entries(), 1);
+    }
+
+    /// Threads appending to one index at once never write the same slot: every key stored once,
+    /// increasing, whatever the interleaving.
+    #[test]
+    fn concurrent_appends_are_serialised() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::<OffsetEntry>::create(&dir.path().join("0.index"), 0, 1 << 16).unwrap();
+        let next = std::sync::atomic::AtomicU64::new(1);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..500 {
+                        // Take a key and append it; a later key may land first and refuse this one.
+                        let k = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let _ = index.append(OffsetEntry { offset: k, position: k as u32 });
+                    }
+                });
+            }
+        });
+        let keys: Vec<u64> = (0..index.entries()).map(|i| index.entry(i).unwrap().offset).collect();
+        assert!(keys.len() > 1);
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "keys increase: {keys:?}");
     }
 
     #[test]

@@ -56,6 +56,7 @@ mod record;
 mod recovery;
 mod retention;
 mod segment;
+mod storage;
 mod topic;
 mod varint;
 

@@ -28,7 +28,8 @@ use crate::io::Io;
 use crate::prefill::Prefill;
 use crate::record::{OwnedRecord, Record, RecordRef};
 use crate::recovery::{complete_interrupted_swaps, Recovery};
-use crate::segment::{self, AppendMeta, MappedBytes, ReadMode, Segment, SegmentRead, SegmentSpec};
+use crate::segment::{self, AppendMeta, ReadMode, Segment, SegmentRead, SegmentSpec};
+use crate::storage::mapped::MappedBytes;
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -915,20 +916,12 @@ impl Partition {
         };
         // Later segments go the way retention's do; the cut one is replaced by a fresh segment
         // object (new index files), so readers holding the old one keep valid mappings. Its data
-        // file may be mapped by readers of the old object too: then the kept bytes go to a new
-        // file renamed over it, and the old file, still open, is never cut under them.
-        let path = old.log_path().to_owned();
+        // file is cut in place unless a reader still borrows its mapping: then the kept bytes go
+        // to a new file renamed over it (`Segment::cut_to`).
+        old.unmap();
         let spec = segment_spec(&inner.config, &inner.io, &inner.prefill);
-        let mut replacement = if old.is_mapped() {
-            let copy = old.copy_prefix(cut)?;
-            std::fs::rename(&copy, &path).map_err(Error::io("rename into place", &copy))?;
-            fsutil::sync_dir(&*inner.io, &inner.dir)?;
-            Segment::load(path, old.base_offset(), cut, spec, now)
-        } else {
-            let mut replacement = Segment::load(path, old.base_offset(), old.size(), spec, now);
-            replacement.truncate_to_valid(cut)?;
-            replacement
-        };
+        let mut replacement = Segment::load(old.log_path().to_owned(), old.base_offset(), old.size(), spec, now);
+        replacement.cut_to(cut)?;
         replacement.rebuild_indexes(old.base_offset(), false)?;
         replacement.flush()?;
         replacement.map_for_append()?;
@@ -1466,6 +1459,10 @@ impl Partition {
     pub(crate) fn abandon(&self) {
         let _writer = self.inner.writer.lock();
         self.inner.closed.store(true, Ordering::Release);
+        // No appends from now on: readers still holding the mapping read only what it published.
+        if let Some(active) = self.inner.segments.read().last() {
+            active.unmap();
+        }
         let _guard = self.inner.wait_lock.lock();
         self.inner.wait_cond.notify_all();
     }

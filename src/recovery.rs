@@ -45,13 +45,13 @@ impl Recovery<'_> {
             if let Some((position, problem)) = outcome.problem {
                 // Zero-filled space past the last append (see `segment`): not damage.
                 if last && segment.zeros_from(outcome.valid_bytes)? {
-                    segment.truncate_to_valid(outcome.valid_bytes)?;
+                    segment.cut_to(outcome.valid_bytes)?;
                     return Ok(next);
                 }
                 if self.strict {
                     return Err(Error::CorruptBatch { path: segment.log_path().to_owned(), position, problem });
                 }
-                segment.truncate_to_valid(outcome.valid_bytes)?;
+                segment.cut_to(outcome.valid_bytes)?;
                 events.push(RecoveryEvent {
                     partition: self.partition.to_owned(),
                     segment: segment.log_path().to_owned(),

@@ -29,10 +29,9 @@
 use std::fs::{File, OpenOptions};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use memmap2::{MmapOptions, MmapRaw};
 use parking_lot::Mutex;
 
 use crate::batch::{self, BatchHeader, HEADER_LEN};
@@ -40,6 +39,7 @@ use crate::error::{Error, FormatError, Result};
 use crate::fsutil;
 use crate::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 use crate::record::RecordRef;
+use crate::storage::mapped::{self, DataMap, MappedBytes, Shrink, Touch};
 
 /// Suffix of segment data files.
 pub const LOG_SUFFIX: &str = ".log";
@@ -75,58 +75,6 @@ pub(crate) const NO_TIMESTAMP: i64 = -1;
 /// Bytes zero-filled past the end of the active segment at a time (at most `segment.bytes`).
 const RESERVE_CHUNK_BYTES: usize = 1 << 20;
 static ZEROS: [u8; RESERVE_CHUNK_BYTES] = [0; RESERVE_CHUNK_BYTES];
-/// The prefill thread touches the mapping every this many bytes (the smallest page size).
-const TOUCH_STRIDE: usize = 4096;
-/// Mappings are sized in whole pages of this many bytes (a multiple of every page size in use).
-const MAP_ALIGN: u64 = 64 << 10;
-
-/// The active segment's data file mapped into memory.
-pub(crate) struct DataMap {
-    map: MmapRaw,
-    /// Length of the file: the mapping is touched only below it (zero-filled past `size`). Grown
-    /// under `fill`, by the appender or the prefill thread.
-    reserved: AtomicU64,
-    /// Serialises zero-filling.
-    fill: Mutex<()>,
-    /// A chunk was asked of the prefill thread and not filled yet.
-    requested: AtomicBool,
-}
-
-impl DataMap {
-    /// `len` bytes at `position`, if they lie in the file and the mapping.
-    fn get(&self, position: u64, len: u64) -> Option<&[u8]> {
-        let end = position.checked_add(len)?;
-        if end > self.reserved.load(Ordering::Acquire) || end > self.map.len() as u64 {
-            return None;
-        }
-        // SAFETY: the range is inside the mapping and the file (`reserved`). Bytes below a
-        // segment's `size` never change, and callers stay below it.
-        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(position as usize), len as usize) })
-    }
-}
-
-/// Whole batches borrowed from the active segment's mapping instead of copied: the mapping stays
-/// alive while this is held, even after the segment is sealed, truncated or deleted.
-#[derive(Clone)]
-pub(crate) struct MappedBytes {
-    map: Arc<DataMap>,
-    start: usize,
-    len: usize,
-}
-
-impl MappedBytes {
-    pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: the range was inside the mapping and below the segment's `size` when it was
-        // read (`DataMap::get`); those bytes never change and the file is never cut below them.
-        unsafe { std::slice::from_raw_parts(self.map.map.as_ptr().add(self.start), self.len) }
-    }
-}
-
-impl std::fmt::Debug for MappedBytes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MappedBytes").field("start", &self.start).field("len", &self.len).finish()
-    }
-}
 
 /// The sizing a segment is created or opened with, and the I/O seam it writes through.
 #[derive(Debug, Clone)]
@@ -435,23 +383,17 @@ impl Segment {
         if slot.is_some() {
             return Ok(());
         }
-        let file = self.log_file()?;
-        let file_len = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
-        let len = self.spec.segment_bytes.max(file_len).div_ceil(MAP_ALIGN) * MAP_ALIGN;
-        if let Ok(map) = MmapOptions::new().len(len as usize).map_raw(file) {
-            *slot = Some(Arc::new(DataMap {
-                map,
-                reserved: AtomicU64::new(file_len),
-                fill: Mutex::new(()),
-                requested: AtomicBool::new(false),
-            }));
-        }
+        *slot = DataMap::new(self.log_file()?, &self.log_path, self.size(), self.spec.segment_bytes)?;
         Ok(())
     }
 
-    /// Whether the data file is mapped (the segment is the active one).
-    pub(crate) fn is_mapped(&self) -> bool {
-        self.map.read().is_some()
+    /// Takes the mapping away and retires it (see `storage::mapped`): appends and readers of
+    /// this segment use the file from now on, and a reader still holding the mapping reads only
+    /// what was published. Waits for a zero-fill of the prefill thread in progress.
+    pub(crate) fn unmap(&self) {
+        if let Some(m) = self.map.write().take() {
+            m.retire();
+        }
     }
 
     /// Writes the first `len` bytes of the data file to `<name>.log.cleaned` (removed by the
@@ -548,7 +490,7 @@ impl Segment {
 
     /// Scans the whole data file, checking every batch (header, CRC, offsets increasing and
     /// within the segment's relative range), and rebuilds both indexes from the valid prefix.
-    /// The data file is not changed; see [`truncate_to_valid`](Self::truncate_to_valid).
+    /// The data file is not changed; see [`cut_to`](Self::cut_to).
     pub(crate) fn rebuild_indexes(&mut self, floor: u64, dense: bool) -> Result<ScanOutcome> {
         self.offset_index = OnceLock::new();
         self.time_index = OnceLock::new();
@@ -653,11 +595,18 @@ impl Segment {
         Ok(())
     }
 
-    /// Cuts the data file to `valid_bytes` (recovery of a torn or corrupt tail). Only called
-    /// while the partition is being opened, before any reader exists.
-    pub(crate) fn truncate_to_valid(&mut self, valid_bytes: u64) -> Result<()> {
-        self.log_file()?.set_len(valid_bytes).map_err(Error::io("truncate", &self.log_path))?;
-        self.size.store(valid_bytes, Ordering::Release);
+    /// Cuts the data file to `len` bytes (recovery of a torn or corrupt tail, truncation). In
+    /// place when no mapping of the file may touch the bytes cut off; otherwise the kept bytes
+    /// are copied to a new file renamed over this one (see `storage::mapped`, rule 1), and the
+    /// segment reopens it.
+    pub(crate) fn cut_to(&mut self, len: u64) -> Result<()> {
+        if mapped::shrink(self.log_file()?, &self.log_path, len)? == Shrink::Mapped {
+            let copy = self.copy_prefix(len)?;
+            std::fs::rename(&copy, &self.log_path).map_err(Error::io("rename into place", &copy))?;
+            fsutil::sync_dir(&*self.spec.io, self.log_path.parent().unwrap_or(Path::new(".")))?;
+            self.log = OnceLock::new();
+        }
+        self.size.store(len, Ordering::Release);
         Ok(())
     }
 
@@ -732,17 +681,21 @@ impl Segment {
     pub(crate) fn append(self: &Arc<Self>, bytes: &[u8], meta: AppendMeta) -> Result<()> {
         let position = self.size();
         let end = position + bytes.len() as u64;
-        match &*self.map.read() {
-            Some(m) if end <= m.map.len() as u64 => {
+        let map = self.map.read();
+        match &*map {
+            Some(m) if end <= m.len() && m.is_open() => {
                 self.reserve(m, end)?;
-                // SAFETY: `position..end` lies in the mapping and the file (`reserve`), at or
-                // past `size`, where no reader looks; appends are serialised by the partition.
-                let dst =
-                    unsafe { std::slice::from_raw_parts_mut(m.map.as_mut_ptr().add(position as usize), bytes.len()) };
-                self.spec.io.write_mapped(dst, bytes, &self.log_path).map_err(Error::io("write", &self.log_path))?;
+                m.write(position, bytes, &self.log_path, |dst, src| {
+                    self.spec.io.write_mapped(dst, src, &self.log_path)
+                })?;
                 self.request_fill(m, end);
             }
-            _ => {
+            other => {
+                if let Some(m) = other {
+                    // Past the mapping (unreachable while rolls keep batches within
+                    // `segment.bytes`): the file takes over for good.
+                    m.retire();
+                }
                 self.reserve_unmapped(position, end)?;
                 self.spec
                     .io
@@ -750,6 +703,7 @@ impl Segment {
                     .map_err(Error::io("write", &self.log_path))?
             }
         }
+        drop(map);
         let mut cursor = self.cursor.lock();
         self.advance_cursor(&mut cursor, position, bytes.len() as u64, meta, false)?;
         self.max_timestamp.fetch_max(meta.max_timestamp, Ordering::Relaxed);
@@ -760,73 +714,45 @@ impl Segment {
     /// Zero-fills the data file up to at least `end` (a chunk at a time, within the mapping),
     /// unless the prefill thread already has.
     fn reserve(&self, m: &DataMap, end: u64) -> Result<()> {
-        if end <= m.reserved.load(Ordering::Acquire) {
-            return Ok(());
-        }
-        let _fill = m.fill.lock();
-        let reserved = m.reserved.load(Ordering::Acquire);
-        if end <= reserved {
-            return Ok(());
-        }
-        let target = end.max(reserved + RESERVE_CHUNK_BYTES as u64).min(m.map.len() as u64);
-        self.zero_fill(m, reserved, target, false)
+        m.grow(end, RESERVE_CHUNK_BYTES as u64, Touch::No, |range| self.write_zeros(range))
     }
 
     /// Zero-fills an unmapped active segment's file (topics flushed by message count) a chunk
     /// ahead of `end`, so that appends write inside the file instead of growing it: an fsync
     /// after a write that changed the file's length also commits that length to the file
-    /// system's journal, and one after an overwrite does not (on ext4, alternating runs: one
-    /// synchronous appender ~7.1k -> ~9.6k records/s, 16 threads ~48k -> ~64k). Sealing and
-    /// recovery cut the zeros off as they do for mapped segments.
+    /// system's journal, and one after an overwrite does not (the README's performance section
+    /// has the numbers). Sealing and recovery cut the zeros off as they do for mapped segments.
     fn reserve_unmapped(&self, position: u64, end: u64) -> Result<()> {
         let reserved = self.file_reserved.load(Ordering::Relaxed).max(position);
         if end <= reserved {
             return Ok(());
         }
         let target = end.max((reserved + RESERVE_CHUNK_BYTES as u64).min(self.spec.segment_bytes));
-        self.write_zeros(reserved, target, |piece| self.file_reserved.store(piece.end, Ordering::Relaxed))
-    }
-
-    /// Zero-fills the mapped file from `reserved` (its end) to `target`, advancing `reserved` as
-    /// it goes; `touch` also writes each page through the mapping first, so that the appender's
-    /// copy into it takes no page fault. The caller holds `m.fill`.
-    fn zero_fill(&self, m: &DataMap, reserved: u64, target: u64, touch: bool) -> Result<()> {
-        self.write_zeros(reserved, target, |piece| {
-            if touch {
-                for page in piece.clone().step_by(TOUCH_STRIDE) {
-                    // SAFETY: the page lies in the mapping and, just written, in the file; it is
-                    // past `reserved`, where neither readers nor the appender look until the
-                    // store below. Writing the zero it holds changes nothing.
-                    unsafe { m.map.as_mut_ptr().add(page as usize).write_volatile(0) };
-                }
-            }
-            m.reserved.store(piece.end, Ordering::Release);
-        })
-    }
-
-    /// Writes zeros to the data file from `from` to `to`, a `ZEROS` at a time, calling `written`
-    /// with each range once it is in the file.
-    fn write_zeros(&self, from: u64, to: u64, mut written: impl FnMut(std::ops::Range<u64>)) -> Result<()> {
-        let file = self.log_file()?;
-        let mut at = from;
-        while at < to {
-            let n = ZEROS.len().min((to - at) as usize) as u64;
-            self.spec
-                .io
-                .write_all_at(file, &self.log_path, &ZEROS[..n as usize], at)
-                .map_err(Error::io("zero-fill", &self.log_path))?;
-            written(at..at + n);
-            at += n;
+        let mut at = reserved;
+        while at < target {
+            at = self.write_zeros(at..target)?.end;
+            self.file_reserved.store(at, Ordering::Relaxed);
         }
         Ok(())
+    }
+
+    /// Writes zeros to the start of `range` of the data file, at most a `ZEROS` long; returns
+    /// the range written.
+    fn write_zeros(&self, range: std::ops::Range<u64>) -> Result<std::ops::Range<u64>> {
+        let n = (ZEROS.len() as u64).min(range.end - range.start);
+        self.spec
+            .io
+            .write_all_at(self.log_file()?, &self.log_path, &ZEROS[..n as usize], range.start)
+            .map_err(Error::io("zero-fill", &self.log_path))?;
+        Ok(range.start..range.start + n)
     }
 
     /// Asks the prefill thread for the next chunk once less than half a chunk is left past `end`.
     fn request_fill(self: &Arc<Self>, m: &DataMap, end: u64) {
         let Some(prefill) = &self.spec.prefill else { return };
-        let reserved = m.reserved.load(Ordering::Relaxed);
+        let reserved = m.reserved();
         if reserved - end >= RESERVE_CHUNK_BYTES as u64 / 2
-            || reserved >= m.map.len() as u64
+            || reserved >= m.len()
             || m.requested.swap(true, Ordering::Relaxed)
         {
             return;
@@ -837,18 +763,14 @@ impl Segment {
     }
 
     /// The prefill thread's work: zero-fills the next chunk of the active segment, if it still is
-    /// active. A failure is left for the appender to meet (and report) when it fills itself.
+    /// active, touching its pages. A failure is left for the appender to meet (and report) when
+    /// it fills itself.
     pub(crate) fn fill_ahead(&self) {
-        // Holding the map read lock keeps the segment from being sealed (and its file cut) while
-        // the file is extended.
+        // Holding the map read lock keeps the segment from being sealed while the file grows.
         let map = self.map.read();
         let Some(m) = map.as_ref() else { return };
-        {
-            let _fill = m.fill.lock();
-            let reserved = m.reserved.load(Ordering::Acquire);
-            let target = (reserved + RESERVE_CHUNK_BYTES as u64).min(m.map.len() as u64);
-            let _ = self.zero_fill(m, reserved, target, true);
-        }
+        let chunk = RESERVE_CHUNK_BYTES as u64;
+        let _ = m.grow(m.reserved().saturating_add(chunk), chunk, Touch::Pages, |range| self.write_zeros(range));
         m.requested.store(false, Ordering::Relaxed);
     }
 
@@ -865,10 +787,11 @@ impl Segment {
         }
         self.trim_indexes()?;
         if self.log.get().is_some() {
-            // Unmapped first: the cut below removes the zero-filled pages the mapping covers.
-            self.map.write().take();
-            let file = self.log_file()?;
-            file.set_len(self.size()).map_err(Error::io("trim", &self.log_path))?;
+            // Retired first: the cut below removes the zero-filled pages the mapping covers.
+            self.unmap();
+            // Left as it is if another live mapping of the file reaches past the batches (none
+            // does: an abandoned segment's mapping is retired too); recovery cuts zeros then.
+            let _: Shrink = mapped::shrink(self.log_file()?, &self.log_path, self.size())?;
         }
         self.flush()
     }
@@ -1038,7 +961,7 @@ impl Segment {
         if let Some(map) = mapped {
             if let Some(bytes) = map.get(start, want) {
                 let (len, next_offset) = self.check_batches(bytes, start, end, end_offset)?;
-                return batches(len, next_offset, Some(MappedBytes { map, start: start as usize, len }));
+                return batches(len, next_offset, map.borrow(start, len as u64));
             }
         }
         let at = out.len();

@@ -1,0 +1,436 @@
+//! Every access to memory-mapped files, and the one rule that makes it sound.
+//!
+//! partlog maps two kinds of file: the active segment's data file ([`DataMap`], appends copy
+//! batches into it and readers borrow whole batches from it as [`MappedBytes`]) and index files
+//! ([`IndexMap`]). Touching a mapped page that lies past the end of its file raises SIGBUS, which
+//! kills the process; so does a page the file system cannot back (a full disk met by a write
+//! fault). This module is the only place that dereferences a mapping, and these are its rules:
+//!
+//! 1. **No file is shortened under a mapping that may still touch the bytes cut off.** Every
+//!    mapping is registered here with its file's identity (device, inode) and its *extent*: the
+//!    bytes it may still touch. While a mapping is *open* for writing its extent is all of it;
+//!    once *retired* (a sealed data file, a trimmed or read-only index) it is the bytes below
+//!    what it published to readers, which never grows again. Files are shortened only through
+//!    [`shrink`], which cuts in place only when every live mapping of the file lies within the
+//!    new length, holding the registry lock so that no mapping appears meanwhile; otherwise the
+//!    caller keeps the bytes it needs in a new file renamed over the old one (the old inode, and
+//!    every mapping of it, stay whole until the last mapping goes). Other changes replace files
+//!    (rename, unlink) and never cut an inode that is mapped.
+//! 2. **Readers read only published bytes; the one writer writes only past them.** A data map
+//!    publishes the end of the whole batches copied into it ([`DataMap::write`] then stores the
+//!    new end with release); [`DataMap::get`] and [`DataMap::borrow`] hand out only ranges below
+//!    it (acquire), and bytes below it never change. Writes are refused at or below it and at or
+//!    past the zero-filled end; a second writer at the same time is refused, not raced. Index
+//!    maps work the same way with whole entries.
+//! 3. **Writes go only where the file has blocks.** The data file is zero-filled with positioned
+//!    writes before its mapping is written there ([`DataMap::grow`]): a full disk is an error of
+//!    that write, not a fault in the mapping. (Copy-on-write file systems break this; see
+//!    `docs/design.md`, Media assumptions.)
+//!
+//! Who upholds what: this module upholds all three for mappings it made, whatever callers do;
+//! the one assumption it cannot check is that no other process shortens partlog's files while
+//! they are open (the data directory's `.lock` keeps other partlog instances out).
+
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::error::{Error, Result};
+
+/// A file's identity: device and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    fn of(file: &File, path: &Path) -> Result<FileId> {
+        let meta = file.metadata().map_err(Error::io("stat", path))?;
+        Ok(FileId { dev: meta.dev(), ino: meta.ino() })
+    }
+}
+
+/// The bytes of its file a mapping may still touch.
+#[derive(Debug)]
+struct Extent {
+    /// Set once: no more writes, so only bytes below `published` are ever touched again.
+    retired: AtomicBool,
+    /// Bytes readers may read (published with release after they were written).
+    published: AtomicU64,
+}
+
+impl Extent {
+    fn new(published: u64, retired: bool) -> Arc<Extent> {
+        Arc::new(Extent { retired: AtomicBool::new(retired), published: AtomicU64::new(published) })
+    }
+
+    /// Whether cutting the file to `len` bytes leaves everything this mapping may touch.
+    fn fits_within(&self, len: u64) -> bool {
+        self.retired.load(Ordering::SeqCst) && self.published.load(Ordering::Acquire) <= len
+    }
+}
+
+/// Every live mapping of a file, by file identity. Dead entries are dropped as they are found.
+static LIVE: Mutex<Vec<(FileId, Weak<Extent>)>> = Mutex::new(Vec::new());
+
+fn live() -> MutexGuard<'static, Vec<(FileId, Weak<Extent>)>> {
+    // The registry holds no invariant a panic could break halfway: recover from poisoning.
+    LIVE.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn register(id: FileId, extent: &Arc<Extent>) {
+    let mut live = live();
+    live.retain(|(_, e)| e.strong_count() > 0);
+    live.push((id, Arc::downgrade(extent)));
+}
+
+/// What [`shrink`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Shrink {
+    /// The file was cut in place.
+    Done,
+    /// A live mapping may touch bytes past the new length: the file was left as it was. Write
+    /// the bytes to keep to a new file and rename it over this one.
+    Mapped,
+}
+
+/// Cuts `file` to `len` bytes if no live mapping of it may touch the bytes past `len` (rule 1).
+pub(crate) fn shrink(file: &File, path: &Path, len: u64) -> Result<Shrink> {
+    let id = FileId::of(file, path)?;
+    let mut live = live();
+    live.retain(|(_, e)| e.strong_count() > 0);
+    let blocked = live.iter().any(|(other, e)| *other == id && e.upgrade().is_some_and(|e| !e.fits_within(len)));
+    if blocked {
+        return Ok(Shrink::Mapped);
+    }
+    // Still holding the registry: no mapping of this file can be made before the cut is done.
+    file.set_len(len).map_err(Error::io("truncate", path))?;
+    Ok(Shrink::Done)
+}
+
+/// Whether the zero-filling of [`DataMap::grow`] also touches each new page through the
+/// mapping, so that the appender's copy into it takes no page fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Touch {
+    Pages,
+    No,
+}
+
+/// The active segment's data file mapped into memory (`MAP_SHARED`).
+pub(crate) struct DataMap {
+    map: MmapRaw,
+    extent: Arc<Extent>,
+    /// Length of the file: writes go only below it (zero-filled past `published`). Grown under
+    /// `fill`.
+    reserved: AtomicU64,
+    /// Serialises zero-filling, and retiring with it.
+    fill: parking_lot::Mutex<()>,
+    /// A write is copying into the mapping (rule 2: one writer at a time).
+    writing: AtomicBool,
+    /// A chunk was asked of the prefill thread and not filled yet (used by the segment).
+    pub(crate) requested: AtomicBool,
+}
+
+impl std::fmt::Debug for DataMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DataMap")
+            .field("len", &self.map.len())
+            .field("published", &self.published())
+            .field("reserved", &self.reserved())
+            .finish()
+    }
+}
+
+/// Mappings are sized in whole pages of this many bytes (a multiple of every page size in use).
+const MAP_ALIGN: u64 = 64 << 10;
+/// The prefill thread touches the mapping every this many bytes (the smallest page size).
+const TOUCH_STRIDE: usize = 4096;
+
+impl DataMap {
+    /// Maps `file`, whose first `published` bytes are whole batches and which is `file_len`
+    /// bytes long, for appends up to at least `len` bytes. `None` where the mapping cannot be
+    /// made (address space, platform): appends then use positioned writes.
+    pub(crate) fn new(file: &File, path: &Path, published: u64, len: u64) -> Result<Option<Arc<DataMap>>> {
+        let id = FileId::of(file, path)?;
+        let file_len = file.metadata().map_err(Error::io("stat", path))?.len();
+        let len = len.max(file_len).div_ceil(MAP_ALIGN) * MAP_ALIGN;
+        let Ok(len) = usize::try_from(len) else { return Ok(None) };
+        let Ok(map) = MmapOptions::new().len(len).map_raw(file) else { return Ok(None) };
+        let extent = Extent::new(published.min(file_len), false);
+        register(id, &extent);
+        Ok(Some(Arc::new(DataMap {
+            map,
+            extent,
+            reserved: AtomicU64::new(file_len),
+            fill: parking_lot::Mutex::new(()),
+            writing: AtomicBool::new(false),
+            requested: AtomicBool::new(false),
+        })))
+    }
+
+    /// Bytes of the mapping.
+    pub(crate) fn len(&self) -> u64 {
+        self.map.len() as u64
+    }
+
+    /// Whether writes are still taken (not retired).
+    pub(crate) fn is_open(&self) -> bool {
+        !self.extent.retired.load(Ordering::SeqCst)
+    }
+
+    /// Bytes readers may read.
+    pub(crate) fn published(&self) -> u64 {
+        self.extent.published.load(Ordering::Acquire)
+    }
+
+    /// Bytes of the file (zero-filled past `published`).
+    pub(crate) fn reserved(&self) -> u64 {
+        self.reserved.load(Ordering::Acquire)
+    }
+
+    /// `len` published bytes at `position`, if they lie below the published end.
+    pub(crate) fn get(&self, position: u64, len: u64) -> Option<&[u8]> {
+        let end = position.checked_add(len)?;
+        if end > self.published() {
+            return None;
+        }
+        // SAFETY: `position..end` is below `published` ≤ `reserved` ≤ the mapping's length, so
+        // it lies in the mapping and in the file; published bytes never change (rule 2) and the
+        // file is never cut below what a live mapping may touch (rule 1), which includes them.
+        Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(position as usize), len as usize) })
+    }
+
+    /// Like [`get`](Self::get), as a handle that keeps the mapping alive.
+    pub(crate) fn borrow(self: &Arc<Self>, position: u64, len: u64) -> Option<MappedBytes> {
+        self.get(position, len)?;
+        Some(MappedBytes { map: self.clone(), start: position as usize, len: len as usize })
+    }
+
+    /// Copies `bytes` to `position`, the published end, with `copy` (the `Io` seam's mapped
+    /// write), then publishes the new end. Refused (rule 2) unless the range starts at the
+    /// published end and lies within the zero-filled file, unless the map is open, and while
+    /// another write is in progress.
+    pub(crate) fn write(
+        &self,
+        position: u64,
+        bytes: &[u8],
+        path: &Path,
+        copy: impl FnOnce(&mut [u8], &[u8]) -> std::io::Result<()>,
+    ) -> Result<()> {
+        let refused = |reason: &str| Error::BadFile { path: path.to_owned(), reason: reason.to_owned() };
+        if self.writing.swap(true, Ordering::SeqCst) {
+            return Err(refused("two writers in one mapped segment at once"));
+        }
+        let result = (|| {
+            if self.extent.retired.load(Ordering::SeqCst) {
+                return Err(refused("write to a sealed segment's mapping"));
+            }
+            let end = position.checked_add(bytes.len() as u64).ok_or_else(|| refused("write past 2^64"))?;
+            if position != self.published() || end > self.reserved() {
+                return Err(refused("write outside the zero-filled space past the published batches"));
+            }
+            // SAFETY: `position..end` lies in the mapping and the file (`end ≤ reserved`), at or
+            // past `published`, where no reader looks; `writing` excludes a second writer, and
+            // `retired` is checked after `writing` was set (see `retire`).
+            let dst =
+                unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(position as usize), bytes.len()) };
+            copy(dst, bytes).map_err(Error::io("write", path))?;
+            self.extent.published.store(end, Ordering::Release);
+            Ok(())
+        })();
+        self.writing.store(false, Ordering::SeqCst);
+        result
+    }
+
+    /// Zero-fills the file from its end to at least `end` and at most the mapping's length, in
+    /// pieces: `fill` writes zeros to a range of the file (a positioned write through the `Io`
+    /// seam); then, with [`Touch::Pages`], each page is touched through the mapping; then the
+    /// range counts as reserved. Does nothing once retired. With `chunk`, fills `chunk` bytes
+    /// past the current end when it is short of `end`.
+    pub(crate) fn grow(
+        &self,
+        end: u64,
+        chunk: u64,
+        touch: Touch,
+        mut fill: impl FnMut(Range<u64>) -> Result<Range<u64>>,
+    ) -> Result<()> {
+        if end <= self.reserved() {
+            return Ok(());
+        }
+        let _fill = self.fill.lock();
+        let reserved = self.reserved();
+        if end <= reserved || self.extent.retired.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let target = end.max(reserved.saturating_add(chunk)).min(self.len());
+        let mut at = reserved;
+        while at < target {
+            let piece = fill(at..target)?;
+            if touch == Touch::Pages {
+                for page in piece.clone().step_by(TOUCH_STRIDE) {
+                    // SAFETY: the page lies in the mapping and, just written, in the file; it is
+                    // past `reserved`, where neither readers nor the writer look until the store
+                    // below. Writing the zero it holds changes nothing.
+                    unsafe { self.map.as_mut_ptr().add(page as usize).write_volatile(0) };
+                }
+            }
+            self.reserved.store(piece.end, Ordering::Release);
+            at = piece.end;
+        }
+        Ok(())
+    }
+
+    /// Ends writing: from now on only the published bytes are touched, so the file may be cut
+    /// to them. Waits for a write or zero-fill in progress.
+    pub(crate) fn retire(&self) {
+        let _fill = self.fill.lock();
+        self.extent.retired.store(true, Ordering::SeqCst);
+        // A write that set `writing` before `retired` was stored finishes first; one that sets
+        // it later sees `retired` and is refused (both SeqCst).
+        while self.writing.load(Ordering::SeqCst) {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// Whole batches borrowed from the active segment's mapping instead of copied: the mapping stays
+/// alive while this is held, even after the segment is sealed, truncated or deleted.
+#[derive(Clone)]
+pub(crate) struct MappedBytes {
+    map: Arc<DataMap>,
+    start: usize,
+    len: usize,
+}
+
+impl MappedBytes {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: made by `DataMap::borrow` from a range below `published`, which never changes
+        // and is never cut off while this mapping lives (rules 1 and 2).
+        unsafe { std::slice::from_raw_parts(self.map.map.as_ptr().add(self.start), self.len) }
+    }
+}
+
+impl std::fmt::Debug for MappedBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappedBytes").field("start", &self.start).field("len", &self.len).finish()
+    }
+}
+
+/// An index file mapped into memory: fixed-size slots, published one at a time.
+pub(crate) struct IndexMap {
+    /// `None` for an empty file (an empty file cannot be mapped).
+    map: Option<MmapRaw>,
+    slot_bytes: usize,
+    /// Slots the mapping holds.
+    slots: usize,
+    /// Slots published; `extent.published` is the same in bytes.
+    entries: AtomicUsize,
+    extent: Arc<Extent>,
+}
+
+impl std::fmt::Debug for IndexMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IndexMap").field("slots", &self.slots).field("entries", &self.entries()).finish()
+    }
+}
+
+impl IndexMap {
+    /// Maps all of `file` (`slots` slots of `slot_bytes`, the first `entries` of them valid),
+    /// writable unless `read_only`.
+    pub(crate) fn new(
+        file: &File,
+        path: &Path,
+        slot_bytes: usize,
+        slots: usize,
+        entries: usize,
+        read_only: bool,
+    ) -> Result<IndexMap> {
+        let id = FileId::of(file, path)?;
+        let file_len = file.metadata().map_err(Error::io("stat", path))?.len();
+        let bytes = slots.checked_mul(slot_bytes).filter(|&b| b as u64 <= file_len && entries <= slots);
+        let Some(bytes) = bytes else {
+            return Err(Error::BadFile { path: path.to_owned(), reason: "index mapping larger than its file".into() });
+        };
+        let map = if bytes == 0 {
+            None
+        } else if read_only {
+            Some(MmapOptions::new().len(bytes).map_raw_read_only(file).map_err(Error::io("mmap", path))?)
+        } else {
+            let map = MmapOptions::new().len(bytes).map_raw(file).map_err(Error::io("mmap", path))?;
+            // The file is sparse past its entries: without this, the first append's page fault
+            // reads ahead up to the device's read-ahead size, allocating and zeroing page cache
+            // the index may never use. A hint; failing it costs only speed.
+            let _ = map.advise(memmap2::Advice::Random);
+            Some(map)
+        };
+        let extent = Extent::new((entries * slot_bytes) as u64, read_only);
+        register(id, &extent);
+        Ok(IndexMap { map, slot_bytes, slots, entries: AtomicUsize::new(entries), extent })
+    }
+
+    /// Published slots.
+    pub(crate) fn entries(&self) -> usize {
+        self.entries.load(Ordering::Acquire)
+    }
+
+    /// Slots that can still be written: 0 once retired.
+    pub(crate) fn writable_slots(&self) -> usize {
+        if self.extent.retired.load(Ordering::SeqCst) {
+            0
+        } else {
+            self.slots
+        }
+    }
+
+    /// Copies published slot `slot` into `out` (`slot_bytes` long). False past the entries.
+    pub(crate) fn read(&self, slot: usize, out: &mut [u8]) -> bool {
+        if slot >= self.entries() || out.len() != self.slot_bytes {
+            return false;
+        }
+        let Some(map) = &self.map else { return false };
+        // SAFETY: slot < entries ≤ slots, so the range is inside the mapping and the file, which
+        // is never cut below the published slots (rule 1); the writer only writes slots at or
+        // past `entries`, and the acquire load of `entries` orders this read after that write.
+        unsafe { std::ptr::copy_nonoverlapping(map.as_ptr().add(slot * self.slot_bytes), out.as_mut_ptr(), out.len()) };
+        true
+    }
+
+    /// Writes the next slot and publishes it. The caller serialises writers (the index's write
+    /// lock); refused once retired or full.
+    pub(crate) fn push(&self, bytes: &[u8], path: &Path) -> Result<()> {
+        let slot = self.entries.load(Ordering::Relaxed);
+        if slot >= self.writable_slots() || bytes.len() != self.slot_bytes {
+            return Err(Error::BadFile { path: path.to_owned(), reason: "index is full or read-only".into() });
+        }
+        let map = self.map.as_ref().expect("writable slots imply a mapping");
+        // SAFETY: slot < slots, inside a writable mapping of the file; readers never read a slot
+        // at or past `entries`, which is published only by the release store below.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), map.as_mut_ptr().add(slot * self.slot_bytes), bytes.len())
+        };
+        self.entries.store(slot + 1, Ordering::Release);
+        self.extent.published.store(((slot + 1) * self.slot_bytes) as u64, Ordering::Release);
+        Ok(())
+    }
+
+    /// No more writes: from now on only the published slots are touched.
+    pub(crate) fn retire(&self) {
+        self.extent.retired.store(true, Ordering::SeqCst);
+    }
+
+    /// `msync` of the published slots.
+    pub(crate) fn flush(&self, path: &Path) -> Result<()> {
+        let len = self.entries() * self.slot_bytes;
+        match &self.map {
+            Some(map) if len > 0 => map.flush_range(0, len).map_err(Error::io("msync", path)),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Storage below the format: the mapped-memory rules (and later, the `Io` seam and file names).
+
+pub(crate) mod mapped;
