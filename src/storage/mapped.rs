@@ -434,3 +434,63 @@ impl IndexMap {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_of(dir: &Path, len: u64) -> (File, std::path::PathBuf) {
+        let path = dir.join("00000000000000000000.log");
+        let file = std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
+        file.set_len(len).unwrap();
+        (file, path)
+    }
+
+    fn copy(dst: &mut [u8], src: &[u8]) -> std::io::Result<()> {
+        dst.copy_from_slice(src);
+        Ok(())
+    }
+
+    /// Writes that could race a reader, land past the file or follow a retire are refused.
+    #[test]
+    fn writes_outside_the_space_past_the_published_end_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, path) = file_of(dir.path(), 0);
+        let map = DataMap::new(&file, &path, 0, 1 << 16).unwrap().unwrap();
+        assert!(map.write(0, b"abc", &path, copy).is_err(), "nothing zero-filled yet");
+        map.grow(4096, 0, Touch::Pages, |r| {
+            file.set_len(r.end).unwrap();
+            Ok(r)
+        })
+        .unwrap();
+        map.write(0, b"abc", &path, copy).unwrap();
+        assert_eq!(map.get(0, 3), Some(&b"abc"[..]));
+        assert_eq!(map.get(0, 4), None, "past the published end");
+        assert!(map.write(1, b"x", &path, copy).is_err(), "below the published end");
+        assert!(map.write(4, b"x", &path, copy).is_err(), "a gap after the published end");
+        assert!(map.write(3, &[0; 5000], &path, copy).is_err(), "past the zero-filled file");
+        let borrowed = map.borrow(0, 3).unwrap();
+        map.retire();
+        assert!(map.write(3, b"d", &path, copy).is_err(), "retired");
+        assert_eq!(borrowed.bytes(), b"abc");
+    }
+
+    /// A file is cut in place only when no live mapping may touch what is cut off.
+    #[test]
+    fn shrink_waits_for_every_mapping_to_fit_within_the_new_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, path) = file_of(dir.path(), 8192);
+        let map = DataMap::new(&file, &path, 0, 1 << 16).unwrap().unwrap();
+        map.write(0, &[7; 100], &path, copy).unwrap();
+        assert_eq!(shrink(&file, &path, 8000).unwrap(), Shrink::Mapped, "open for writing: all of it may be touched");
+        let borrowed = map.borrow(0, 100).unwrap();
+        map.retire();
+        assert_eq!(shrink(&file, &path, 50).unwrap(), Shrink::Mapped, "a reader may touch 0..100");
+        assert_eq!(file.metadata().unwrap().len(), 8192, "nothing was cut");
+        assert_eq!(shrink(&file, &path, 100).unwrap(), Shrink::Done);
+        assert_eq!(borrowed.bytes(), &[7; 100][..]);
+        drop((map, borrowed));
+        assert_eq!(shrink(&file, &path, 10).unwrap(), Shrink::Done, "no mapping left");
+        assert_eq!(file.metadata().unwrap().len(), 10);
+    }
+}
