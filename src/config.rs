@@ -4,10 +4,10 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::batch::{TimestampType, HEADER_LEN};
-use crate::codec::Compression;
 use crate::error::{Error, Result};
-use crate::index::{OffsetEntry, TimeEntry};
+use crate::format::batch::{TimestampType, HEADER_LEN};
+use crate::format::codec::Compression;
+use crate::segment::index::{OffsetEntry, TimeEntry};
 use crate::IndexEntry;
 
 /// `cleanup.policy`: what happens to old segments.
@@ -374,8 +374,8 @@ impl TopicConfig {
         Ok(config)
     }
 
-    pub(crate) fn codec_levels(&self) -> crate::codec::Levels {
-        crate::codec::Levels { gzip: self.compression_gzip_level, zstd: self.compression_zstd_level }
+    pub(crate) fn codec_levels(&self) -> crate::format::codec::Levels {
+        crate::format::codec::Levels { gzip: self.compression_gzip_level, zstd: self.compression_zstd_level }
     }
 }
 

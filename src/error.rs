@@ -7,7 +7,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::codec::Compression;
+use crate::format::codec::Compression;
 
 /// A specialised `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

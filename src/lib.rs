@@ -40,37 +40,29 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
-pub mod batch;
 mod clock;
-mod codec;
 mod compaction;
 mod config;
 mod error;
-mod fsutil;
-mod index;
-mod io;
+mod format;
 mod log;
 mod partition;
-mod prefill;
-mod record;
-mod recovery;
-mod retention;
 mod segment;
 mod storage;
-mod topic;
-mod varint;
+
+pub use format::batch;
 
 pub use batch::{BatchHeader, TimestampType};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use codec::Compression;
 pub use config::{CleanupPolicy, CompressionType, TopicConfig};
 pub use error::{Error, FormatError, Result};
-pub use index::{Index, IndexEntry, OffsetEntry, TimeEntry};
-pub use io::{FaultyIo, Io, OsIo};
+pub use format::codec::Compression;
+pub use format::record::{Header, Headers, OwnedHeader, OwnedRecord, Record, RecordRef};
+pub use log::topic::{validate_topic_name, Topic, MAX_PARTITIONS, MAX_TOPIC_NAME_LEN};
 pub use log::{Log, LogOptions, RecoveryMode};
 pub use partition::{
     AppendInfo, CompactionOutcome, Fetch, Partition, Records, RecoveryEvent, RetentionOutcome, TimestampOffset,
 };
-pub use record::{Header, Headers, OwnedHeader, OwnedRecord, Record, RecordRef};
+pub use segment::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 pub use segment::{segment_file_name, Segment};
-pub use topic::{validate_topic_name, Topic, MAX_PARTITIONS, MAX_TOPIC_NAME_LEN};
+pub use storage::io::{FaultyIo, Io, OsIo};

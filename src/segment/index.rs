@@ -369,7 +369,7 @@ impl<E: IndexEntry> Index<E> {
     }
 
     /// Writes the mapped entries and the file length to disk.
-    pub(crate) fn flush_with(&self, io: &dyn crate::io::Io) -> Result<()> {
+    pub(crate) fn flush_with(&self, io: &dyn crate::storage::io::Io) -> Result<()> {
         self.map.flush(&self.path)?;
         io.sync_data(&self.file, &self.path).map_err(Error::io("fsync", &self.path))
     }

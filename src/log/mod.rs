@@ -21,6 +21,8 @@
 //! partition directory copied from a Kafka broker opens as a partition of its topic, with the
 //! default config. Topic names are checked as Kafka does, so no name leaves the directory.
 
+pub(crate) mod topic;
+
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -32,11 +34,11 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::clock::{Clock, SystemClock};
 use crate::config::TopicConfig;
 use crate::error::{Error, Result};
-use crate::fsutil;
-use crate::io::{Io, OsIo};
+use crate::log::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
 use crate::partition::{CompactionOutcome, OpenSpec, Partition, RecoveryEvent, RetentionOutcome};
-use crate::prefill::Prefill;
-use crate::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
+use crate::storage::files;
+use crate::storage::io::{Io, OsIo};
+use crate::storage::prefill::Prefill;
 
 const LOCK_FILE: &str = ".lock";
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
@@ -264,7 +266,7 @@ impl Log {
         if clean_shutdown {
             // Deleted first, so that a crash while loading counts as unclean (KAFKA-10471).
             std::fs::remove_file(&clean_path).map_err(Error::io("delete", &clean_path))?;
-            fsutil::sync_dir(io, &dir)?;
+            files::sync_dir(io, &dir)?;
         }
         remove_unfinished_temporaries(&dir)?;
         let mut recovery = Vec::new();
@@ -419,8 +421,8 @@ impl Log {
             Err(e) => return Err(Error::io("delete", &config_path)(e)),
         }
         let io = &*self.inner.options.io;
-        fsutil::sync_dir(io, &dir.join(CONFIG_DIR))?;
-        fsutil::sync_dir(io, dir)?;
+        files::sync_dir(io, &dir.join(CONFIG_DIR))?;
+        files::sync_dir(io, dir)?;
         for path in doomed {
             std::fs::remove_dir_all(&path).map_err(Error::io("delete", &path))?;
         }
@@ -536,7 +538,7 @@ impl Log {
         // A clean-shutdown marker is a promise that everything is flushed: only without errors.
         self.write_checkpoints()?;
         let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
-        fsutil::write_atomic(&*self.inner.options.io, &marker, b"{\"version\":0,\"brokerEpoch\":0}")
+        files::write_atomic(&*self.inner.options.io, &marker, b"{\"version\":0,\"brokerEpoch\":0}")
     }
 }
 
@@ -555,7 +557,7 @@ impl LogInner {
             for p in &partitions {
                 text.push_str(&format!("{} {} {}\n", p.topic(), p.id(), offset(p)));
             }
-            fsutil::write_atomic(&*self.options.io, &self.dir.join(file), text.as_bytes())
+            files::write_atomic(&*self.options.io, &self.dir.join(file), text.as_bytes())
         };
         write(RECOVERY_POINT_FILE, &|p| p.recovery_point())?;
         write(LOG_START_OFFSET_FILE, &|p| p.log_start_offset())?;
@@ -672,7 +674,7 @@ fn delete_dir_name(topic: &str, partition: u32) -> String {
 }
 
 fn write_config(io: &dyn Io, dir: &Path, topic: &str, config: &TopicConfig) -> Result<()> {
-    fsutil::write_atomic(io, &config_path(dir, topic), config.to_properties().as_bytes())
+    files::write_atomic(io, &config_path(dir, topic), config.to_properties().as_bytes())
 }
 
 /// Deletes temporary files of writes that did not finish (the previous version, if any, is
@@ -680,7 +682,7 @@ fn write_config(io: &dyn Io, dir: &Path, topic: &str, config: &TopicConfig) -> R
 fn remove_unfinished_temporaries(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let entry = entry.map_err(Error::io("list", dir))?;
-        if entry.file_name().to_string_lossy().starts_with(fsutil::TMP_PREFIX) {
+        if entry.file_name().to_string_lossy().starts_with(files::TMP_PREFIX) {
             std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
         }
     }
@@ -771,7 +773,7 @@ fn discover(dir: &Path) -> Result<Found> {
     for entry in std::fs::read_dir(&config_dir).map_err(Error::io("list", &config_dir))? {
         let entry = entry.map_err(Error::io("list", &config_dir))?;
         let Ok(topic) = entry.file_name().into_string() else { continue };
-        if topic.starts_with(fsutil::TMP_PREFIX) {
+        if topic.starts_with(files::TMP_PREFIX) {
             // An unfinished write: the previous version, if any, is still in place.
             std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
             continue;

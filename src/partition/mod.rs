@@ -10,6 +10,9 @@
 //! Reads take no lock: they find the segment by base offset, look up the sparse index, and read
 //! whole, CRC-checked batches up to the segment's published size.
 
+pub(crate) mod load;
+pub(crate) mod retention;
+
 use std::cell::RefCell;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -19,17 +22,17 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, RwLock};
 
-use crate::batch::{self, BatchHeader, BatchSpec, EncodeError, RecordsIn};
 use crate::clock::Clock;
 use crate::config::TopicConfig;
 use crate::error::{Error, FormatError, Result};
-use crate::fsutil;
-use crate::io::Io;
-use crate::prefill::Prefill;
-use crate::record::{OwnedRecord, Record, RecordRef};
-use crate::recovery::{complete_interrupted_swaps, Recovery};
+use crate::format::batch::{self, BatchHeader, BatchSpec, EncodeError, RecordsIn};
+use crate::format::record::{OwnedRecord, Record, RecordRef};
+use crate::partition::load::{complete_interrupted_swaps, Recovery};
 use crate::segment::{self, AppendMeta, ReadMode, Segment, SegmentRead, SegmentSpec};
+use crate::storage::files;
+use crate::storage::io::Io;
 use crate::storage::mapped::MappedBytes;
+use crate::storage::prefill::Prefill;
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -840,7 +843,7 @@ impl Partition {
     pub fn enforce_retention(&self) -> Result<Option<RetentionOutcome>> {
         let writer = self.inner.writer.lock();
         self.check_writable()?;
-        self.fail(self.delete_old_segments(&writer, crate::retention::Rules::All))
+        self.fail(self.delete_old_segments(&writer, crate::partition::retention::Rules::All))
     }
 
     /// Advances the log start offset to `offset` (Kafka's DeleteRecords): records below it are no
@@ -866,7 +869,7 @@ impl Partition {
             return Err(self.out_of_range(offset));
         }
         self.inner.log_start_offset.fetch_max(offset, Ordering::AcqRel);
-        self.fail(self.delete_old_segments(&writer, crate::retention::Rules::LogStartOffset))?;
+        self.fail(self.delete_old_segments(&writer, crate::partition::retention::Rules::LogStartOffset))?;
         Ok(self.log_start_offset())
     }
 
@@ -938,7 +941,7 @@ impl Partition {
         inner.log_end_offset.store(new_end, Ordering::SeqCst);
         inner.recovery_point.fetch_min(new_end, Ordering::AcqRel);
         inner.log_start_offset.fetch_min(new_end, Ordering::AcqRel);
-        fsutil::sync_dir(&*inner.io, &inner.dir)?;
+        files::sync_dir(&*inner.io, &inner.dir)?;
         inner.recovery_point.store(new_end, Ordering::Release);
         Ok(new_end)
     }
@@ -1093,7 +1096,7 @@ impl Partition {
         filter: &crate::compaction::Filter<'_>,
     ) -> Result<(Option<PathBuf>, u64, u64)> {
         let io = &*self.inner.io;
-        let cleaned_path = fsutil::with_suffix(segment.log_path(), crate::recovery::CLEANED_SUFFIX);
+        let cleaned_path = files::with_suffix(segment.log_path(), crate::partition::load::CLEANED_SUFFIX);
         let file = std::fs::File::create(&cleaned_path).map_err(Error::io("create", &cleaned_path))?;
         let (mut size, mut removed, mut changed) = (0u64, 0u64, 0u64);
         let mut out = Vec::new();
@@ -1125,12 +1128,12 @@ impl Partition {
             return std::fs::remove_file(cleaned).map_err(Error::io("delete", cleaned));
         };
         let log_path = old.log_path().to_owned();
-        let swap = fsutil::with_suffix(&log_path, crate::recovery::SWAP_SUFFIX);
+        let swap = files::with_suffix(&log_path, crate::partition::load::SWAP_SUFFIX);
         std::fs::rename(cleaned, &swap).map_err(Error::io("rename", cleaned))?;
-        fsutil::sync_dir(&*inner.io, &inner.dir)?;
+        files::sync_dir(&*inner.io, &inner.dir)?;
         let renamed = old.rename_for_deletion()?;
         std::fs::rename(&swap, &log_path).map_err(Error::io("rename", &swap))?;
-        fsutil::sync_dir(&*inner.io, &inner.dir)?;
+        files::sync_dir(&*inner.io, &inner.dir)?;
         let now = inner.clock.now_ms();
         // Its index files were renamed away with the old segment: rebuilt on first use.
         let segment = Segment::load(
@@ -1146,7 +1149,11 @@ impl Partition {
     }
 
     /// Deletes the segments retention selects; the caller holds the append lock.
-    fn delete_old_segments(&self, writer: &Writer, rules: crate::retention::Rules) -> Result<Option<RetentionOutcome>> {
+    fn delete_old_segments(
+        &self,
+        writer: &Writer,
+        rules: crate::partition::retention::Rules,
+    ) -> Result<Option<RetentionOutcome>> {
         let inner = &*self.inner;
         let now = inner.clock.now_ms();
         let segments = self.segments();
@@ -1154,11 +1161,22 @@ impl Partition {
             .iter()
             .map(|s| {
                 let largest_timestamp = s.retention_timestamp()?;
-                Ok(crate::retention::SegmentFacts { base_offset: s.base_offset(), size: s.size(), largest_timestamp })
+                Ok(crate::partition::retention::SegmentFacts {
+                    base_offset: s.base_offset(),
+                    size: s.size(),
+                    largest_timestamp,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let end = self.log_end_offset();
-        let n = crate::retention::deletable_prefix(&facts, self.log_start_offset(), end, &inner.config, now, rules);
+        let n = crate::partition::retention::deletable_prefix(
+            &facts,
+            self.log_start_offset(),
+            end,
+            &inner.config,
+            now,
+            rules,
+        );
         self.purge_deleted(now);
         if n == 0 {
             return Ok(None);
@@ -1419,7 +1437,7 @@ impl Partition {
         let active = inner.segments.read().last().expect("never empty").clone();
         self.fail(if indexes { active.flush() } else { active.flush_data() })?;
         if inner.dir_dirty.swap(false, Ordering::AcqRel) {
-            let synced = fsutil::sync_dir(&*inner.io, &inner.dir);
+            let synced = files::sync_dir(&*inner.io, &inner.dir);
             if synced.is_err() {
                 inner.dir_dirty.store(true, Ordering::Release);
             }
@@ -1445,7 +1463,7 @@ impl Partition {
             Err(Error::WritesStopped { partition: self.name(), cause })
         } else {
             let active = inner.segments.read().last().expect("never empty").clone();
-            active.seal().and_then(|()| fsutil::sync_dir(&*inner.io, &inner.dir)).map(|()| {
+            active.seal().and_then(|()| files::sync_dir(&*inner.io, &inner.dir)).map(|()| {
                 inner.recovery_point.store(inner.log_end_offset.load(Ordering::SeqCst), Ordering::Release);
             })
         };

@@ -13,7 +13,7 @@
 //! kernel holds the pages and has reserved the disk space; a full disk is an error there, never a
 //! fault in the mapping) and copy batches into the mapping. The bytes are in the page cache the
 //! moment the copy ends, as with a `write`, so an append survives a crash of the process.
-//! The log's prefill thread (`crate::prefill`) does the zero-fill a chunk ahead when it can,
+//! The log's prefill thread (`crate::storage::prefill`) does the zero-fill a chunk ahead when it can,
 //! under the same lock, holding the map's read lock so that sealing waits for it.
 //! Readers copy out of the mapping below `size`, or borrow it: a [`MappedBytes`] holds the
 //! mapping alive (an `Arc`) past sealing, truncation and deletion of the segment, and only covers
@@ -26,6 +26,8 @@
 //! the append, position where it starts) and a time entry (largest timestamp so far and the last
 //! offset of the batch that first reached it) if that timestamp is larger than the last one.
 
+pub(crate) mod index;
+
 use std::fs::{File, OpenOptions};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -34,11 +36,11 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
-use crate::batch::{self, BatchHeader, HEADER_LEN};
 use crate::error::{Error, FormatError, Result};
-use crate::fsutil;
-use crate::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
-use crate::record::RecordRef;
+use crate::format::batch::{self, BatchHeader, HEADER_LEN};
+use crate::format::record::RecordRef;
+use crate::segment::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
+use crate::storage::files;
 use crate::storage::mapped::{self, DataMap, MappedBytes, Shrink, Touch};
 
 /// Suffix of segment data files.
@@ -90,9 +92,9 @@ pub(crate) struct SegmentSpec {
     pub max_index_bytes: u64,
     /// `index.interval.bytes`.
     pub index_interval_bytes: u64,
-    pub io: std::sync::Arc<dyn crate::io::Io>,
+    pub io: std::sync::Arc<dyn crate::storage::io::Io>,
     /// The log's prefill thread, if it runs one.
-    pub prefill: Option<Arc<crate::prefill::Prefill>>,
+    pub prefill: Option<Arc<crate::storage::prefill::Prefill>>,
 }
 
 /// The running state of the index rule while a segment is appended to or rebuilt.
@@ -399,7 +401,7 @@ impl Segment {
     /// Writes the first `len` bytes of the data file to `<name>.log.cleaned` (removed by the
     /// next open if left behind), fsynced, and returns its path.
     pub(crate) fn copy_prefix(&self, len: u64) -> Result<PathBuf> {
-        let target = fsutil::with_suffix(&self.log_path, crate::recovery::CLEANED_SUFFIX);
+        let target = files::with_suffix(&self.log_path, crate::partition::load::CLEANED_SUFFIX);
         let mut out = File::create(&target).map_err(Error::io("create", &target))?;
         let mut from = self.log_file()?;
         std::io::Seek::seek(&mut from, std::io::SeekFrom::Start(0)).map_err(Error::io("seek", &self.log_path))?;
@@ -421,7 +423,7 @@ impl Segment {
         }
         let at = out.len();
         out.resize(at + len as usize, 0);
-        fsutil::read_exact_at(self.log_file()?, &mut out[at..], position, &self.log_path)
+        files::read_exact_at(self.log_file()?, &mut out[at..], position, &self.log_path)
     }
 
     /// Whether the data file holds only zero bytes from `position` on: the space zero-filled
@@ -433,7 +435,7 @@ impl Segment {
         let mut at = position;
         while at < end {
             let n = buf.len().min((end - at) as usize);
-            fsutil::read_exact_at(file, &mut buf[..n], at, &self.log_path)?;
+            files::read_exact_at(file, &mut buf[..n], at, &self.log_path)?;
             if buf[..n].iter().any(|&b| b != 0) {
                 return Ok(false);
             }
@@ -476,7 +478,7 @@ impl Segment {
                 self.time_index = OnceLock::from(ti);
                 if size >= HEADER_LEN as u64 {
                     let mut first = [0u8; HEADER_LEN];
-                    fsutil::read_exact_at(self.log_file()?, &mut first, 0, &self.log_path)?;
+                    files::read_exact_at(self.log_file()?, &mut first, 0, &self.log_path)?;
                     cursor.rolling_based_timestamp = BatchHeader::parse(&first).map(|h| h.max_timestamp);
                 }
                 self.max_timestamp.store(cursor.max_timestamp_so_far, Ordering::Relaxed);
@@ -516,7 +518,7 @@ impl Segment {
             if pos + HEADER_LEN as u64 > buf_start + buf.len() as u64 {
                 buf_start = pos;
                 buf.resize(RECOVERY_CHUNK_BYTES.min((file_bytes - pos) as usize), 0);
-                fsutil::read_exact_at(file, &mut buf, pos, &self.log_path)?;
+                files::read_exact_at(file, &mut buf, pos, &self.log_path)?;
             }
             let at = (pos - buf_start) as usize;
             let Some(header) = BatchHeader::parse(&buf[at..]) else {
@@ -539,7 +541,7 @@ impl Segment {
                 // Read the whole batch (bounded by the file, checked above).
                 buf_start = pos;
                 buf.resize(total as usize, 0);
-                fsutil::read_exact_at(file, &mut buf, pos, &self.log_path)?;
+                files::read_exact_at(file, &mut buf, pos, &self.log_path)?;
             }
             let at = (pos - buf_start) as usize;
             if let Err(e) = batch::verify_crc(&buf[at..at + total as usize]) {
@@ -603,7 +605,7 @@ impl Segment {
         if mapped::shrink(self.log_file()?, &self.log_path, len)? == Shrink::Mapped {
             let copy = self.copy_prefix(len)?;
             std::fs::rename(&copy, &self.log_path).map_err(Error::io("rename into place", &copy))?;
-            fsutil::sync_dir(&*self.spec.io, self.log_path.parent().unwrap_or(Path::new(".")))?;
+            files::sync_dir(&*self.spec.io, self.log_path.parent().unwrap_or(Path::new(".")))?;
             self.log = OnceLock::new();
         }
         self.size.store(len, Ordering::Release);
@@ -812,7 +814,7 @@ impl Segment {
         self.ensure_indexes()?;
         let mut renamed = Vec::new();
         for path in [self.log_path.clone(), self.sibling(OffsetEntry::SUFFIX), self.sibling(TimeEntry::SUFFIX)] {
-            let target = fsutil::with_suffix(&path, crate::recovery::DELETED_SUFFIX);
+            let target = files::with_suffix(&path, crate::partition::load::DELETED_SUFFIX);
             match std::fs::rename(&path, &target) {
                 Ok(()) => renamed.push(target),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -894,7 +896,7 @@ impl Segment {
                 None => {
                     if position < chunk_start || position + HEADER_LEN as u64 > chunk_start + chunk_len as u64 {
                         let want = SCAN_CHUNK_BYTES.min((end - position) as usize);
-                        fsutil::read_exact_at(self.log_file()?, &mut chunk[..want], position, &self.log_path)?;
+                        files::read_exact_at(self.log_file()?, &mut chunk[..want], position, &self.log_path)?;
                         (chunk_start, chunk_len) = (position, want);
                     }
                     &chunk[(position - chunk_start) as usize..chunk_len]

@@ -1,11 +1,11 @@
 //! Records: what callers append ([`Record`]), what reads hand back without copying
 //! ([`RecordRef`]), and an owned copy ([`OwnedRecord`]).
 //!
-//! The record layout inside a batch is in [`crate::batch`].
+//! The record layout inside a batch is in [`crate::format::batch`].
 
 use std::fmt;
 
-use crate::varint;
+use crate::format::varint;
 
 /// A record header: a UTF-8 key and a nullable value.
 ///

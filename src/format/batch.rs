@@ -42,10 +42,10 @@
 
 use std::ops::Range;
 
-use crate::codec::{self, Compression, DecompressError, Levels};
 use crate::error::FormatError;
-use crate::record::{HeaderBytes, Record, RecordRef};
-use crate::varint::{self, put_varint, put_varlongs, varint_len, varlong_len};
+use crate::format::codec::{self, Compression, DecompressError, Levels};
+use crate::format::record::{HeaderBytes, Record, RecordRef};
+use crate::format::varint::{self, put_varint, put_varlongs, varint_len, varlong_len};
 
 pub(crate) const BASE_OFFSET: usize = 0;
 const BASE_OFFSET_LEN: usize = 8;
@@ -644,7 +644,8 @@ fn parse_record_body(body: &[u8]) -> Result<RecordBody<'_>, &'static str> {
     }
     let headers_start = pos;
     for _ in 0..count {
-        crate::record::parse_header(body, &mut pos).ok_or("bad header (null key, bad length or non-UTF-8 key)")?;
+        crate::format::record::parse_header(body, &mut pos)
+            .ok_or("bad header (null key, bad length or non-UTF-8 key)")?;
     }
     if pos != body.len() {
         return Err("record length disagrees with its fields");
@@ -917,7 +918,7 @@ fn write_record_parts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::Header;
+    use crate::format::record::Header;
 
     fn spec(codec: Compression) -> BatchSpec {
         BatchSpec {

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::io::Io;
+use crate::storage::io::Io;
 
 #[cfg(unix)]
 use std::os::unix::fs::FileExt;

@@ -19,10 +19,10 @@
 
 use std::hash::{Hash, Hasher};
 
-use crate::batch::{self, BatchHeader, DecodeError};
-use crate::codec::Levels;
 use crate::error::FormatError;
-use crate::record::RecordRef;
+use crate::format::batch::{self, BatchHeader, DecodeError};
+use crate::format::codec::Levels;
+use crate::format::record::RecordRef;
 
 /// Bytes per key-map slot: a 16-byte key hash and an 8-byte offset (Kafka's `SkimpyOffsetMap`).
 pub const OFFSET_MAP_SLOT_BYTES: usize = 24;
