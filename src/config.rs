@@ -175,7 +175,8 @@ pub const MIN_SEGMENT_BYTES: u32 = HEADER_LEN as u32;
 pub const MIN_SEGMENT_INDEX_BYTES: u32 = 4 * TimeEntry::SIZE as u32;
 const _: () = assert!(MIN_SEGMENT_INDEX_BYTES as usize >= 4 * OffsetEntry::SIZE);
 /// Segment files use int32 positions, as Kafka's do.
-pub const MAX_SEGMENT_BYTES: u32 = i32::MAX as u32;
+pub const MAX_SEGMENT_BYTES: u32 = crate::segment::MAX_SEGMENT_BYTES as u32;
+const _: () = assert!(MAX_SEGMENT_BYTES as u64 == crate::segment::MAX_SEGMENT_BYTES);
 
 /// Every config name partlog knows, in the order `to_properties` writes them.
 pub const CONFIG_NAMES: [&str; 20] = [

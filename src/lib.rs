@@ -64,5 +64,6 @@ pub use partition::{
     AppendInfo, CompactionOutcome, Fetch, Partition, Records, RecoveryEvent, RetentionOutcome, TimestampOffset,
 };
 pub use segment::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
-pub use segment::{segment_file_name, Segment};
+pub use segment::Segment;
+pub use storage::files::segment_file_name;
 pub use storage::io::{FaultyIo, Io, OsIo};

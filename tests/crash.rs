@@ -397,6 +397,35 @@ fn a_failed_fsync_while_rolling_stops_the_partition() {
     assert_prefix(&all(&p));
 }
 
+/// Fail-stop is for failed writes and fsyncs, where a retry could lie; an error that changed no
+/// data (here: the next segment's file cannot be created at a roll) fails that append only, and
+/// appends go on once the cause is gone. Regression: any `Error::Io` stopped writes until reopen.
+#[test]
+fn a_failed_segment_creation_fails_the_append_without_stopping_writes() {
+    // In the way of the next segment's data file, then of its offset index (the data file the
+    // failed creation made is removed again, or every retry would fail).
+    for suffix in [".log", ".index"] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open_with(dir.path(), options()).unwrap();
+        let p = log.create_topic("c", 1, small_segments()).unwrap().partition(0).unwrap();
+        append_records(&p, 0, 5);
+        let next = p.segments()[0].log_path().with_file_name(partlog::segment_file_name(5, suffix));
+        std::fs::create_dir(&next).unwrap();
+        assert!(matches!(p.roll(), Err(Error::Io { .. })), "{suffix}");
+        // The sealed segment takes no more appends: each tries the roll again, and fails the same way.
+        let again = p.append(&[Record::new(b"x")]);
+        assert!(matches!(again, Err(Error::Io { .. })), "{suffix}: {again:?}");
+        assert!(next.is_dir(), "partlog never deletes what it did not make");
+        std::fs::remove_dir(&next).unwrap();
+        append_records(&p, 5, 5);
+        log.close().unwrap();
+        let log = Log::open_with(dir.path(), options()).unwrap();
+        let p = log.partition("c", 0).unwrap();
+        assert_eq!(p.log_end_offset(), 10, "{suffix}");
+        assert_prefix(&all(&p));
+    }
+}
+
 /// Group commit: threads appending with synchronous durability share fsyncs instead of paying
 /// one each.
 #[test]

@@ -3,17 +3,152 @@
 //! on. The decision table is in `docs/design.md` (Recovery).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::durability::FailStop;
+use super::{segment_spec, Loaded, Partition};
+use crate::clock::Clock;
+use crate::config::TopicConfig;
 use crate::error::{Error, Result};
-use crate::partition::RecoveryEvent;
-use crate::segment::{self, Segment, SegmentSpec};
+use crate::segment::{Segment, SegmentSpec};
+use crate::storage::files;
+use crate::storage::io::Io;
+use crate::storage::prefill::Prefill;
 
-/// Suffix of files scheduled for deletion (retention, compaction).
-pub(crate) const DELETED_SUFFIX: &str = ".deleted";
-/// Suffix of compaction output still being written.
-pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
-/// Suffix of compaction output being swapped in.
-pub(crate) const SWAP_SUFFIX: &str = ".swap";
+/// How a partition is opened.
+pub(crate) struct OpenSpec {
+    pub topic: Arc<str>,
+    pub id: u32,
+    pub dir: PathBuf,
+    pub config: Arc<TopicConfig>,
+    pub clock: Arc<dyn Clock>,
+    pub io: Arc<dyn Io>,
+    /// The log's prefill thread, if it runs one.
+    pub prefill: Option<Arc<Prefill>>,
+    /// The log was closed cleanly: trust the indexes, skip the recovery scan.
+    pub clean_shutdown: bool,
+    /// From the recovery-point checkpoint: offsets below it were fsynced. `None` recovers all.
+    pub recovery_point: Option<u64>,
+    /// From the log-start-offset checkpoint.
+    pub log_start_offset: Option<u64>,
+    /// From the cleaner-offset checkpoint: where compaction's next key map starts.
+    pub first_dirty_offset: Option<u64>,
+    /// Memory for compaction's key map.
+    pub dedupe_buffer_bytes: usize,
+    /// Refuse to open on corruption instead of cutting it off.
+    pub strict: bool,
+}
+
+/// What opening a partition dropped from a damaged tail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryEvent {
+    /// Partition directory name, e.g. `orders-0`.
+    pub partition: String,
+    /// The segment data file.
+    pub segment: PathBuf,
+    /// Position of the first invalid byte; the file was cut there.
+    pub position: u64,
+    /// Bytes removed.
+    pub bytes_dropped: u64,
+    /// Why the bytes were invalid.
+    pub reason: String,
+}
+
+impl Partition {
+    /// Opens (or creates) the partition directory. After an unclean shutdown every segment from
+    /// the recovery point on is checked batch by batch and cut at the first invalid byte (see
+    /// `docs/design.md`, Recovery); what was dropped is appended to `events`.
+    pub(crate) fn open(spec: OpenSpec, events: &mut Vec<RecoveryEvent>) -> Result<Partition> {
+        std::fs::create_dir_all(&spec.dir).map_err(Error::io("create directory", &spec.dir))?;
+        let io = Arc::new(FailStop::new(spec.io.clone()));
+        let seg_spec = segment_spec(&spec.config, &io, &spec.prefill);
+        let now = spec.clock.now_ms();
+        complete_interrupted_swaps(&spec.dir, &seg_spec, now)?;
+        let found = list_segments(&spec.dir)?;
+        let name = format!("{}-{}", spec.topic, spec.id);
+        let (segments, log_end_offset, dir_dirty) = if found.is_empty() {
+            (vec![Segment::create(&spec.dir, 0, seg_spec, now)?], 0, true)
+        } else {
+            let mut segments: Vec<Segment> = found
+                .into_iter()
+                .map(|(base, path, size)| Segment::load(path, base, size, seg_spec.clone(), now))
+                .collect();
+            let clean_end = if spec.clean_shutdown {
+                open_active_clean(segments.last_mut().expect("at least one segment")).ok()
+            } else {
+                None
+            };
+            let log_end_offset = match clean_end {
+                Some(end) => end,
+                None => {
+                    let recovery = Recovery {
+                        partition: &name,
+                        from: spec.recovery_point.unwrap_or(0),
+                        dense: !spec.config.cleanup_policy.compacts(),
+                        strict: spec.strict,
+                    };
+                    let end = recovery.run(&mut segments, events)?;
+                    // What recovery validated is made durable before it counts as recovered.
+                    for segment in &segments {
+                        segment.flush_data()?;
+                    }
+                    segments.last().expect("at least one segment").map_for_append()?;
+                    end
+                }
+            };
+            (segments, log_end_offset, !spec.clean_shutdown)
+        };
+        let segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
+        // Kafka: max(checkpoint, first segment's base offset), within the log.
+        let log_start_offset = spec.log_start_offset.unwrap_or(0).max(segments[0].base_offset()).min(log_end_offset);
+        let loaded = Loaded { segments, log_start_offset, log_end_offset, dir_dirty };
+        let partition = Partition::assemble(spec, loaded, io, now);
+        if dir_dirty {
+            partition.flush()?;
+        }
+        Ok(partition)
+    }
+}
+
+/// Segment data files in `dir`, sorted by base offset: `(base offset, path, size)`. Index files
+/// without a data file are deleted, as Kafka does.
+fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
+    let mut logs = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(base) = files::parse_segment_file_name(name, files::LOG_SUFFIX) {
+            let size = entry.metadata().map_err(Error::io("stat", entry.path()))?.len();
+            logs.push((base, entry.path(), size));
+        } else if let Some(base) = files::parse_segment_file_name(name, files::OFFSET_INDEX_SUFFIX)
+            .or_else(|| files::parse_segment_file_name(name, files::TIME_INDEX_SUFFIX))
+        {
+            indexes.push((base, entry.path()));
+        }
+    }
+    logs.sort_unstable_by_key(|s| s.0);
+    for (base, path) in indexes {
+        if logs.binary_search_by_key(&base, |s| s.0).is_err() {
+            std::fs::remove_file(&path).map_err(Error::io("delete orphan index", &path))?;
+        }
+    }
+    Ok(logs)
+}
+
+/// After a clean shutdown: open the active segment's indexes and find the log end offset by
+/// scanning the headers after the last index entry.
+fn open_active_clean(active: &mut Segment) -> Result<u64> {
+    active.activate()?;
+    let start = active.offset_index()?.last_entry().map_or(0, |e| e.position as u64);
+    let mut end = active.base_offset();
+    active.scan_headers(start, active.size(), |_, header| {
+        end = header.last_offset() as u64 + 1;
+        std::ops::ControlFlow::Continue(())
+    })?;
+    Ok(end)
+}
 
 /// One recovery pass over a partition's segments.
 pub(crate) struct Recovery<'a> {
@@ -89,10 +224,10 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path, spec: &SegmentSpec, now_ms:
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let entry = entry.map_err(Error::io("list", dir))?;
         let Ok(name) = entry.file_name().into_string() else { continue };
-        if name.ends_with(DELETED_SUFFIX) || name.ends_with(CLEANED_SUFFIX) {
+        if name.ends_with(files::DELETED_SUFFIX) || name.ends_with(files::CLEANED_SUFFIX) {
             std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
-        } else if let Some(stem) = name.strip_suffix(SWAP_SUFFIX) {
-            match segment::parse_segment_file_name(stem, segment::LOG_SUFFIX) {
+        } else if let Some(stem) = name.strip_suffix(files::SWAP_SUFFIX) {
+            match files::parse_segment_file_name(stem, files::LOG_SUFFIX) {
                 Some(base) => swaps.push((base, entry.path())),
                 None => std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?,
             }
@@ -105,13 +240,13 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path, spec: &SegmentSpec, now_ms:
         for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
             let entry = entry.map_err(Error::io("list", dir))?;
             let Ok(name) = entry.file_name().into_string() else { continue };
-            if let Some(old) = segment::parse_segment_file_name(&name, segment::LOG_SUFFIX) {
+            if let Some(old) = files::parse_segment_file_name(&name, files::LOG_SUFFIX) {
                 if (base..end.max(base + 1)).contains(&old) {
                     Segment::load(entry.path(), old, 0, spec.clone(), now_ms).delete_files()?;
                 }
             }
         }
-        let target = dir.join(segment::segment_file_name(base, segment::LOG_SUFFIX));
+        let target = dir.join(files::segment_file_name(base, files::LOG_SUFFIX));
         std::fs::rename(&swap_path, &target).map_err(Error::io("rename into place", &swap_path))?;
     }
     Ok(())

@@ -70,6 +70,148 @@ pub(crate) fn deletable_prefix(
     n
 }
 
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{Partition, Writer};
+use crate::error::Result;
+use crate::segment::Segment;
+
+/// What one retention pass (or [`Partition::delete_records`]) deleted from a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionOutcome {
+    /// `<topic>-<partition>`.
+    pub partition: String,
+    /// Segments deleted.
+    pub segments_deleted: usize,
+    /// Bytes of their data files.
+    pub bytes_deleted: u64,
+    /// The log start offset afterwards.
+    pub log_start_offset: u64,
+}
+
+impl Partition {
+    /// Applies time and size retention and the log start offset now (see [`crate::Log::enforce_retention`]).
+    /// Returns what was deleted, or `None` if nothing was.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{Log, LogOptions, ManualClock, Record, TopicConfig};
+    /// let clock = Arc::new(ManualClock::new(1_000_000));
+    /// let log = Log::open_with(dir.path(), LogOptions::default().clock(clock.clone()))?;
+    /// let mut config = TopicConfig::default();
+    /// config.retention_ms = 60_000;
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"old").with_timestamp(1_000_000)])?;
+    /// p.roll()?;
+    /// p.append(&[Record::new(b"new").with_timestamp(1_050_000)])?;
+    ///
+    /// clock.set_ms(1_100_000); // the first segment is 100 s old, the second 50 s
+    /// let outcome = p.enforce_retention()?.unwrap();
+    /// assert_eq!((outcome.segments_deleted, outcome.log_start_offset), (1, 1));
+    /// assert!(p.read(0, 100).is_err());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn enforce_retention(&self) -> Result<Option<RetentionOutcome>> {
+        let writer = self.inner.writer.lock();
+        self.check_writable()?;
+        self.delete_old_segments(&writer, Rules::All)
+    }
+
+    /// Advances the log start offset to `offset` (Kafka's DeleteRecords): records below it are no
+    /// longer readable, and whole segments below it are deleted. Returns the new log start offset.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    /// assert_eq!(p.delete_records(2)?, 2);
+    /// assert_eq!(p.read(2, 100)?[0].value.as_deref(), Some(&b"c"[..]));
+    /// assert!(p.read(1, 100).is_err());
+    /// assert_eq!(p.delete_records(1)?, 2, "the log start offset never moves back");
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn delete_records(&self, offset: u64) -> Result<u64> {
+        let writer = self.inner.writer.lock();
+        self.check_writable()?;
+        if offset > self.log_end_offset() {
+            return Err(self.out_of_range(offset));
+        }
+        self.inner.log_start_offset.fetch_max(offset, Ordering::AcqRel);
+        self.delete_old_segments(&writer, Rules::LogStartOffset)?;
+        Ok(self.log_start_offset())
+    }
+
+    /// Deletes the segments retention selects; the caller holds the append lock.
+    fn delete_old_segments(&self, writer: &Writer, rules: Rules) -> Result<Option<RetentionOutcome>> {
+        let inner = &*self.inner;
+        let now = inner.clock.now_ms();
+        let segments = self.segments();
+        let facts = segments
+            .iter()
+            .map(|s| {
+                let largest_timestamp = s.retention_timestamp()?;
+                Ok(SegmentFacts { base_offset: s.base_offset(), size: s.size(), largest_timestamp })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let end = self.log_end_offset();
+        let n = deletable_prefix(&facts, self.log_start_offset(), end, &inner.config, now, rules);
+        self.purge_deleted(now);
+        if n == 0 {
+            return Ok(None);
+        }
+        if n == segments.len() {
+            // Everything goes: a new empty active segment first, so the partition keeps one.
+            self.roll_to(writer, &segments[n - 1], end)?;
+        }
+        // The log start offset moves first: a reader then gets OffsetOutOfRange, not a skip.
+        let survivor = self.segments()[n].base_offset();
+        inner.log_start_offset.fetch_max(survivor, Ordering::AcqRel);
+        let doomed = inner.segments.remove_first(n);
+        inner.dir_dirty.store(true, Ordering::Release);
+        self.delete_later(now, &doomed)?;
+        self.purge_deleted(now);
+        Ok(Some(RetentionOutcome {
+            partition: self.name(),
+            segments_deleted: n,
+            bytes_deleted: doomed.iter().map(|s| s.size()).sum(),
+            log_start_offset: self.log_start_offset(),
+        }))
+    }
+
+    /// Renames the files of segments removed from the set `.deleted`, to be unlinked after
+    /// `file.delete.delay.ms` (their files are opened first, so readers holding them keep
+    /// reading). What was renamed before a failure is still scheduled.
+    pub(super) fn delete_later(&self, now_ms: i64, segments: &[Arc<Segment>]) -> Result<()> {
+        let inner = &*self.inner;
+        let mut renamed = Vec::new();
+        let result = segments.iter().try_for_each(|s| s.rename_for_deletion().map(|paths| renamed.extend(paths)));
+        inner.pending_deletes.lock().push((now_ms.saturating_add(inner.config.file_delete_delay_ms), renamed));
+        result
+    }
+
+    /// Unlinks `.deleted` files whose `file.delete.delay.ms` has passed. Readers that still hold
+    /// a deleted segment keep reading through its open file.
+    pub(crate) fn purge_deleted(&self, now_ms: i64) {
+        let mut pending = self.inner.pending_deletes.lock();
+        pending.retain(|(due, paths)| {
+            if *due > now_ms {
+                return true;
+            }
+            for path in paths {
+                // A leftover is removed at the next open.
+                let _ = std::fs::remove_file(path);
+            }
+            false
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -106,7 +106,7 @@ fn relative_offset_problem(offset: u64, base: u64) -> Option<String> {
 
 impl IndexEntry for OffsetEntry {
     const SIZE: usize = REL_OFFSET_LEN + POSITION_LEN;
-    const SUFFIX: &'static str = ".index";
+    const SUFFIX: &'static str = crate::storage::files::OFFSET_INDEX_SUFFIX;
 
     fn read(b: &[u8], base: u64) -> Self {
         let rel = i32::from_be_bytes(b[..REL_OFFSET_LEN].try_into().expect("4 bytes"));
@@ -144,7 +144,7 @@ impl IndexEntry for OffsetEntry {
 
 impl IndexEntry for TimeEntry {
     const SIZE: usize = TIMESTAMP_LEN + REL_OFFSET_LEN;
-    const SUFFIX: &'static str = ".timeindex";
+    const SUFFIX: &'static str = crate::storage::files::TIME_INDEX_SUFFIX;
 
     fn read(b: &[u8], base: u64) -> Self {
         let timestamp = i64::from_be_bytes(b[..TIMESTAMP_LEN].try_into().expect("8 bytes"));
@@ -368,9 +368,10 @@ impl<E: IndexEntry> Index<E> {
         }
     }
 
-    /// Writes the mapped entries and the file length to disk.
+    /// Makes the entries and the file length durable. An fsync writes back the pages dirtied
+    /// through the mapping too (they are the file's page cache), as it does for the active
+    /// segment's data file; it goes through the `Io` seam, so a failure stops writes.
     pub(crate) fn flush_with(&self, io: &dyn crate::storage::io::Io) -> Result<()> {
-        self.map.flush(&self.path)?;
         io.sync_data(&self.file, &self.path).map_err(Error::io("fsync", &self.path))
     }
 }

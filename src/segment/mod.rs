@@ -41,30 +41,12 @@ use crate::format::batch::{self, BatchHeader, HEADER_LEN};
 use crate::format::record::RecordRef;
 use crate::segment::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 use crate::storage::files;
+use crate::storage::io::Io;
 use crate::storage::mapped::{self, DataMap, MappedBytes, Shrink, Touch};
+use crate::storage::prefill::FillAhead;
 
-/// Suffix of segment data files.
-pub const LOG_SUFFIX: &str = ".log";
-
-/// The file name of a segment file: 20-digit zero-padded base offset plus `suffix`.
-///
-/// # Example
-/// ```
-/// assert_eq!(partlog::segment_file_name(42, ".log"), "00000000000000000042.log");
-/// ```
-pub fn segment_file_name(base_offset: u64, suffix: &str) -> String {
-    format!("{base_offset:020}{suffix}")
-}
-
-/// Parses a segment file name back to its base offset, if it is `<digits><suffix>`.
-pub(crate) fn parse_segment_file_name(name: &str, suffix: &str) -> Option<u64> {
-    let digits = name.strip_suffix(suffix)?;
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok().filter(|&o| o <= i64::MAX as u64)
-}
-
+/// The largest segment: positions in segment files and indexes are int32, as Kafka's are.
+pub(crate) const MAX_SEGMENT_BYTES: u64 = i32::MAX as u64;
 /// Bytes read at a time while walking batch headers.
 const SCAN_CHUNK_BYTES: usize = 8192;
 /// Bytes read at a time while recovering a segment.
@@ -78,23 +60,28 @@ pub(crate) const NO_TIMESTAMP: i64 = -1;
 const RESERVE_CHUNK_BYTES: usize = 1 << 20;
 static ZEROS: [u8; RESERVE_CHUNK_BYTES] = [0; RESERVE_CHUNK_BYTES];
 
-/// The sizing a segment is created or opened with, and the I/O seam it writes through.
+/// The sizing a segment is created or opened with, when it rolls, and the I/O seam it writes
+/// through (the partition derives it from the topic's config).
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentSpec {
-    /// `segment.bytes`: how much of the active segment's file is mapped.
+    /// `segment.bytes`: how much of the active segment's file is mapped, and when it rolls.
     pub segment_bytes: u64,
+    /// `segment.ms`: roll once the first batch's timestamp is this old.
+    pub segment_ms: i64,
+    /// `segment.jitter.ms`: the bound of a per-segment random amount taken off `segment.ms`.
+    pub segment_jitter_ms: i64,
     /// Whether appends go through a mapping of the active segment (see the module docs). Not for
     /// topics flushed by message count: every fsync write-protects the pages it cleaned, and the
     /// next append into each takes a page fault, which costs synchronous appends more than the
-    /// positioned write it replaces (2.4× slower with `flush.messages=1` on ext4).
+    /// positioned write it replaces (measured in the targets bench's history; see the README).
     pub map_appends: bool,
     /// `segment.index.bytes`.
     pub max_index_bytes: u64,
     /// `index.interval.bytes`.
     pub index_interval_bytes: u64,
     pub io: std::sync::Arc<dyn crate::storage::io::Io>,
-    /// The log's prefill thread, if it runs one.
-    pub prefill: Option<Arc<crate::storage::prefill::Prefill>>,
+    /// The log's prefill thread, if it runs one, and the seam its zero-fills write through.
+    pub prefill: Option<(Arc<crate::storage::prefill::Prefill>, Arc<dyn crate::storage::io::Io>)>,
 }
 
 /// The running state of the index rule while a segment is appended to or rebuilt.
@@ -216,7 +203,7 @@ impl std::fmt::Debug for Segment {
 impl Segment {
     /// Creates a new, empty active segment in `dir`.
     pub(crate) fn create(dir: &Path, base_offset: u64, spec: SegmentSpec, now_ms: i64) -> Result<Segment> {
-        let log_path = dir.join(segment_file_name(base_offset, LOG_SUFFIX));
+        let log_path = dir.join(files::segment_file_name(base_offset, files::LOG_SUFFIX));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -225,10 +212,16 @@ impl Segment {
             .map_err(Error::io("create", &log_path))?;
         let segment = Segment::new(log_path, base_offset, 0, spec, now_ms);
         segment.log.set(file).expect("fresh OnceLock");
-        segment.create_indexes()?;
         segment.max_timestamp.store(NO_TIMESTAMP, Ordering::Relaxed);
-        segment.map_for_append()?;
-        Ok(segment)
+        match segment.create_indexes().and_then(|()| segment.map_for_append()) {
+            Ok(()) => Ok(segment),
+            Err(e) => {
+                // Out of file descriptors, say: leave nothing behind, so that a retry can create
+                // the segment again.
+                let _ = segment.delete_files();
+                Err(e)
+            }
+        }
     }
 
     /// A segment found on disk, `size` bytes long; files are opened on first use.
@@ -256,8 +249,8 @@ impl Segment {
 
     /// Kafka's per-segment roll jitter: a value in `[0, min(segment.jitter.ms, segment.ms))`,
     /// here derived from the base offset so it is stable for the segment's life.
-    fn roll_jitter_ms(&self, config: &crate::TopicConfig) -> i64 {
-        let bound = config.segment_jitter_ms.min(config.segment_ms);
+    fn roll_jitter_ms(&self) -> i64 {
+        let bound = self.spec.segment_jitter_ms.min(self.spec.segment_ms);
         if bound <= 0 {
             return 0;
         }
@@ -281,7 +274,7 @@ impl Segment {
     }
 
     fn sibling(&self, suffix: &str) -> PathBuf {
-        self.log_path.with_file_name(segment_file_name(self.base_offset, suffix))
+        self.log_path.with_file_name(files::segment_file_name(self.base_offset, suffix))
     }
 
     pub(crate) fn log_file(&self) -> Result<&File> {
@@ -401,7 +394,7 @@ impl Segment {
     /// Writes the first `len` bytes of the data file to `<name>.log.cleaned` (removed by the
     /// next open if left behind), fsynced, and returns its path.
     pub(crate) fn copy_prefix(&self, len: u64) -> Result<PathBuf> {
-        let target = files::with_suffix(&self.log_path, crate::partition::load::CLEANED_SUFFIX);
+        let target = files::with_suffix(&self.log_path, files::CLEANED_SUFFIX);
         let mut out = File::create(&target).map_err(Error::io("create", &target))?;
         let mut from = self.log_file()?;
         std::io::Seek::seek(&mut from, std::io::SeekFrom::Start(0)).map_err(Error::io("seek", &self.log_path))?;
@@ -576,7 +569,7 @@ impl Segment {
         available: u64,
         previous_next_offset: Option<u64>,
     ) -> Result<(), FormatError> {
-        header.check(crate::config::MAX_SEGMENT_BYTES as u64)?;
+        header.check(MAX_SEGMENT_BYTES)?;
         if header.total_size() > available {
             return Err(truncated("batch", header.total_size(), available));
         }
@@ -653,14 +646,7 @@ impl Segment {
 
     /// Whether an append of `bytes` whose batches end at `last_offset` with largest timestamp
     /// `max_timestamp` must go to a new segment (Kafka's `LogSegment.shouldRoll`).
-    pub(crate) fn should_roll(
-        &self,
-        bytes: u64,
-        last_offset: u64,
-        max_timestamp: i64,
-        config: &crate::TopicConfig,
-        now_ms: i64,
-    ) -> bool {
+    pub(crate) fn should_roll(&self, bytes: u64, last_offset: u64, max_timestamp: i64, now_ms: i64) -> bool {
         let size = self.size();
         if size == 0 {
             return false;
@@ -671,8 +657,9 @@ impl Segment {
             Some(first) => max_timestamp.saturating_sub(first),
             None => now_ms.saturating_sub(self.created_ms),
         };
-        size > config.segment_bytes as u64 - bytes.min(config.segment_bytes as u64)
-            || waited > config.segment_ms - self.roll_jitter_ms(config)
+        let segment_bytes = self.spec.segment_bytes;
+        size > segment_bytes - bytes.min(segment_bytes)
+            || waited > self.spec.segment_ms - self.roll_jitter_ms()
             || oi.is_full()
             || ti.entries() + 1 >= ti.capacity()
             || last_offset - self.base_offset > i32::MAX as u64
@@ -684,12 +671,13 @@ impl Segment {
         let position = self.size();
         let end = position + bytes.len() as u64;
         let map = self.map.read();
+        let mut mapped_write = None;
         match &*map {
             Some(m) if end <= m.len() && m.is_open() => {
                 self.reserve(m, end)?;
-                m.write(position, bytes, &self.log_path, |dst, src| {
-                    self.spec.io.write_mapped(dst, src, &self.log_path)
-                })?;
+                let mut write = m.begin_write(position, bytes.len(), &self.log_path)?;
+                write.copy(bytes, &self.log_path, |dst, src| self.spec.io.write_mapped(dst, src, &self.log_path))?;
+                mapped_write = Some(write);
                 self.request_fill(m, end);
             }
             other => {
@@ -705,10 +693,12 @@ impl Segment {
                     .map_err(Error::io("write", &self.log_path))?
             }
         }
-        drop(map);
         let mut cursor = self.cursor.lock();
         self.advance_cursor(&mut cursor, position, bytes.len() as u64, meta, false)?;
         self.max_timestamp.fetch_max(meta.max_timestamp, Ordering::Relaxed);
+        if let Some(write) = mapped_write {
+            write.publish();
+        }
         self.size.store(end, Ordering::Release);
         Ok(())
     }
@@ -716,7 +706,7 @@ impl Segment {
     /// Zero-fills the data file up to at least `end` (a chunk at a time, within the mapping),
     /// unless the prefill thread already has.
     fn reserve(&self, m: &DataMap, end: u64) -> Result<()> {
-        m.grow(end, RESERVE_CHUNK_BYTES as u64, Touch::No, |range| self.write_zeros(range))
+        m.grow(end, RESERVE_CHUNK_BYTES as u64, Touch::No, |range| self.write_zeros(&*self.spec.io, range))
     }
 
     /// Zero-fills an unmapped active segment's file (topics flushed by message count) a chunk
@@ -732,7 +722,7 @@ impl Segment {
         let target = end.max((reserved + RESERVE_CHUNK_BYTES as u64).min(self.spec.segment_bytes));
         let mut at = reserved;
         while at < target {
-            at = self.write_zeros(at..target)?.end;
+            at = self.write_zeros(&*self.spec.io, at..target)?.end;
             self.file_reserved.store(at, Ordering::Relaxed);
         }
         Ok(())
@@ -740,18 +730,16 @@ impl Segment {
 
     /// Writes zeros to the start of `range` of the data file, at most a `ZEROS` long; returns
     /// the range written.
-    fn write_zeros(&self, range: std::ops::Range<u64>) -> Result<std::ops::Range<u64>> {
+    fn write_zeros(&self, io: &dyn Io, range: std::ops::Range<u64>) -> Result<std::ops::Range<u64>> {
         let n = (ZEROS.len() as u64).min(range.end - range.start);
-        self.spec
-            .io
-            .write_all_at(self.log_file()?, &self.log_path, &ZEROS[..n as usize], range.start)
+        io.write_all_at(self.log_file()?, &self.log_path, &ZEROS[..n as usize], range.start)
             .map_err(Error::io("zero-fill", &self.log_path))?;
         Ok(range.start..range.start + n)
     }
 
     /// Asks the prefill thread for the next chunk once less than half a chunk is left past `end`.
     fn request_fill(self: &Arc<Self>, m: &DataMap, end: u64) {
-        let Some(prefill) = &self.spec.prefill else { return };
+        let Some((prefill, _)) = &self.spec.prefill else { return };
         let reserved = m.reserved();
         if reserved - end >= RESERVE_CHUNK_BYTES as u64 / 2
             || reserved >= m.len()
@@ -759,21 +747,10 @@ impl Segment {
         {
             return;
         }
-        if !prefill.request(Arc::downgrade(self)) {
+        let weak: std::sync::Weak<dyn FillAhead> = Arc::downgrade(self) as _;
+        if !prefill.request(weak) {
             m.requested.store(false, Ordering::Relaxed);
         }
-    }
-
-    /// The prefill thread's work: zero-fills the next chunk of the active segment, if it still is
-    /// active, touching its pages. A failure is left for the appender to meet (and report) when
-    /// it fills itself.
-    pub(crate) fn fill_ahead(&self) {
-        // Holding the map read lock keeps the segment from being sealed while the file grows.
-        let map = self.map.read();
-        let Some(m) = map.as_ref() else { return };
-        let chunk = RESERVE_CHUNK_BYTES as u64;
-        let _ = m.grow(m.reserved().saturating_add(chunk), chunk, Touch::Pages, |range| self.write_zeros(range));
-        m.requested.store(false, Ordering::Relaxed);
     }
 
     /// Seals the segment when a newer one takes over, or on close: the final time-index entry,
@@ -814,7 +791,7 @@ impl Segment {
         self.ensure_indexes()?;
         let mut renamed = Vec::new();
         for path in [self.log_path.clone(), self.sibling(OffsetEntry::SUFFIX), self.sibling(TimeEntry::SUFFIX)] {
-            let target = files::with_suffix(&path, crate::partition::load::DELETED_SUFFIX);
+            let target = files::with_suffix(&path, files::DELETED_SUFFIX);
             match std::fs::rename(&path, &target) {
                 Ok(()) => renamed.push(target),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -1074,18 +1051,16 @@ fn maybe_append_time(ti: &Index<TimeEntry>, timestamp: i64, offset: u64) -> Resu
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn segment_file_names_are_twenty_digits() {
-        assert_eq!(segment_file_name(0, ".log"), "00000000000000000000.log");
-        assert_eq!(segment_file_name(i64::MAX as u64, ".index"), "09223372036854775807.index");
-        assert_eq!(parse_segment_file_name("00000000000000000042.log", ".log"), Some(42));
-        assert_eq!(parse_segment_file_name("00000000000000000042.log.deleted", ".log"), None);
-        assert_eq!(parse_segment_file_name(".log", ".log"), None);
-        assert_eq!(parse_segment_file_name("-1.log", ".log"), None);
-        assert_eq!(parse_segment_file_name("99999999999999999999.log", ".log"), None);
+impl FillAhead for Segment {
+    /// The prefill thread's work: zero-fills the next chunk of the active segment, if it still is
+    /// active, touching its pages. A failure is left for the appender to meet (and report) when
+    /// it fills itself.
+    fn fill_ahead(&self) {
+        // Holding the map read lock keeps the segment from being sealed while the file grows.
+        let map = self.map.read();
+        let (Some(m), Some((_, io))) = (map.as_ref(), &self.spec.prefill) else { return };
+        let chunk = RESERVE_CHUNK_BYTES as u64;
+        let _ = m.grow(m.reserved().saturating_add(chunk), chunk, Touch::Pages, |range| self.write_zeros(&**io, range));
+        m.requested.store(false, Ordering::Relaxed);
     }
 }

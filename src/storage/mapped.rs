@@ -213,40 +213,26 @@ impl DataMap {
         Some(MappedBytes { map: self.clone(), start: position as usize, len: len as usize })
     }
 
-    /// Copies `bytes` to `position`, the published end, with `copy` (the `Io` seam's mapped
-    /// write), then publishes the new end. Refused (rule 2) unless the range starts at the
-    /// published end and lies within the zero-filled file, unless the map is open, and while
-    /// another write is in progress.
-    pub(crate) fn write(
-        &self,
-        position: u64,
-        bytes: &[u8],
-        path: &Path,
-        copy: impl FnOnce(&mut [u8], &[u8]) -> std::io::Result<()>,
-    ) -> Result<()> {
+    /// Starts writing `len` bytes at `position`, the published end: refused (rule 2) unless
+    /// the range starts at the published end and lies within the zero-filled file, unless the
+    /// map is open, and while another write is in progress. The bytes count for readers only
+    /// once [`MappedWrite::publish`] is called.
+    pub(crate) fn begin_write(&self, position: u64, len: usize, path: &Path) -> Result<MappedWrite<'_>> {
         let refused = |reason: &str| Error::BadFile { path: path.to_owned(), reason: reason.to_owned() };
         if self.writing.swap(true, Ordering::SeqCst) {
             return Err(refused("two writers in one mapped segment at once"));
         }
-        let result = (|| {
-            if self.extent.retired.load(Ordering::SeqCst) {
-                return Err(refused("write to a sealed segment's mapping"));
-            }
-            let end = position.checked_add(bytes.len() as u64).ok_or_else(|| refused("write past 2^64"))?;
-            if position != self.published() || end > self.reserved() {
-                return Err(refused("write outside the zero-filled space past the published batches"));
-            }
-            // SAFETY: `position..end` lies in the mapping and the file (`end ≤ reserved`), at or
-            // past `published`, where no reader looks; `writing` excludes a second writer, and
-            // `retired` is checked after `writing` was set (see `retire`).
-            let dst =
-                unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(position as usize), bytes.len()) };
-            copy(dst, bytes).map_err(Error::io("write", path))?;
-            self.extent.published.store(end, Ordering::Release);
-            Ok(())
-        })();
-        self.writing.store(false, Ordering::SeqCst);
-        result
+        // From here on the guard clears `writing`, whatever happens.
+        let mut write = MappedWrite { map: self, position, end: position };
+        if self.extent.retired.load(Ordering::SeqCst) {
+            return Err(refused("write to a sealed segment's mapping"));
+        }
+        let end = position.checked_add(len as u64).ok_or_else(|| refused("write past 2^64"))?;
+        if position != self.published() || end > self.reserved() {
+            return Err(refused("write outside the zero-filled space past the published batches"));
+        }
+        write.end = end;
+        Ok(write)
     }
 
     /// Zero-fills the file from its end to at least `end` and at most the mapping's length, in
@@ -297,6 +283,46 @@ impl DataMap {
         while self.writing.load(Ordering::SeqCst) {
             std::thread::yield_now();
         }
+    }
+}
+
+/// A write in progress into a [`DataMap`], past its published end; see [`DataMap::begin_write`].
+pub(crate) struct MappedWrite<'a> {
+    map: &'a DataMap,
+    position: u64,
+    end: u64,
+}
+
+impl MappedWrite<'_> {
+    /// Copies `bytes` (exactly the length asked for) with `copy` (the `Io` seam's mapped write).
+    pub(crate) fn copy(
+        &mut self,
+        bytes: &[u8],
+        path: &Path,
+        copy: impl FnOnce(&mut [u8], &[u8]) -> std::io::Result<()>,
+    ) -> Result<()> {
+        if bytes.len() as u64 != self.end - self.position {
+            return Err(Error::BadFile { path: path.to_owned(), reason: "mapped write of the wrong length".into() });
+        }
+        // SAFETY: `position..end` lies in the mapping and the file (`end ≤ reserved`, checked by
+        // `begin_write`), at or past `published`, where no reader looks; `writing`, held by this
+        // guard, excludes a second writer, and `retired` was checked after it was set (see
+        // `DataMap::retire`).
+        let dst = unsafe {
+            std::slice::from_raw_parts_mut(self.map.map.as_mut_ptr().add(self.position as usize), bytes.len())
+        };
+        copy(dst, bytes).map_err(Error::io("write", path))
+    }
+
+    /// Makes the bytes written readable.
+    pub(crate) fn publish(self) {
+        self.map.extent.published.store(self.end, Ordering::Release);
+    }
+}
+
+impl Drop for MappedWrite<'_> {
+    fn drop(&mut self) {
+        self.map.writing.store(false, Ordering::SeqCst);
     }
 }
 
@@ -424,15 +450,6 @@ impl IndexMap {
     pub(crate) fn retire(&self) {
         self.extent.retired.store(true, Ordering::SeqCst);
     }
-
-    /// `msync` of the published slots.
-    pub(crate) fn flush(&self, path: &Path) -> Result<()> {
-        let len = self.entries() * self.slot_bytes;
-        match &self.map {
-            Some(map) if len > 0 => map.flush_range(0, len).map_err(Error::io("msync", path)),
-            _ => Ok(()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -451,27 +468,40 @@ mod tests {
         Ok(())
     }
 
+    /// Writes and publishes `bytes` at `position`.
+    fn write(map: &DataMap, position: u64, bytes: &[u8], path: &Path) -> Result<()> {
+        let mut w = map.begin_write(position, bytes.len(), path)?;
+        w.copy(bytes, path, copy)?;
+        w.publish();
+        Ok(())
+    }
+
     /// Writes that could race a reader, land past the file or follow a retire are refused.
     #[test]
     fn writes_outside_the_space_past_the_published_end_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (file, path) = file_of(dir.path(), 0);
         let map = DataMap::new(&file, &path, 0, 1 << 16).unwrap().unwrap();
-        assert!(map.write(0, b"abc", &path, copy).is_err(), "nothing zero-filled yet");
+        assert!(write(&map, 0, b"abc", &path).is_err(), "nothing zero-filled yet");
         map.grow(4096, 0, Touch::Pages, |r| {
             file.set_len(r.end).unwrap();
             Ok(r)
         })
         .unwrap();
-        map.write(0, b"abc", &path, copy).unwrap();
+        write(&map, 0, b"abc", &path).unwrap();
         assert_eq!(map.get(0, 3), Some(&b"abc"[..]));
         assert_eq!(map.get(0, 4), None, "past the published end");
-        assert!(map.write(1, b"x", &path, copy).is_err(), "below the published end");
-        assert!(map.write(4, b"x", &path, copy).is_err(), "a gap after the published end");
-        assert!(map.write(3, &[0; 5000], &path, copy).is_err(), "past the zero-filled file");
+        assert!(write(&map, 1, b"x", &path).is_err(), "below the published end");
+        assert!(write(&map, 4, b"x", &path).is_err(), "a gap after the published end");
+        assert!(write(&map, 3, &[0; 5000], &path).is_err(), "past the zero-filled file");
+        {
+            let _unpublished = map.begin_write(3, 1, &path).unwrap();
+            assert!(map.begin_write(3, 1, &path).is_err(), "a second writer");
+        }
+        assert_eq!(map.get(0, 4), None, "a write that was not published");
         let borrowed = map.borrow(0, 3).unwrap();
         map.retire();
-        assert!(map.write(3, b"d", &path, copy).is_err(), "retired");
+        assert!(write(&map, 3, b"d", &path).is_err(), "retired");
         assert_eq!(borrowed.bytes(), b"abc");
     }
 
@@ -481,7 +511,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (file, path) = file_of(dir.path(), 8192);
         let map = DataMap::new(&file, &path, 0, 1 << 16).unwrap().unwrap();
-        map.write(0, &[7; 100], &path, copy).unwrap();
+        write(&map, 0, &[7; 100], &path).unwrap();
         assert_eq!(shrink(&file, &path, 8000).unwrap(), Shrink::Mapped, "open for writing: all of it may be touched");
         let borrowed = map.borrow(0, 100).unwrap();
         map.retire();

@@ -15,7 +15,12 @@ use std::thread::JoinHandle;
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::segment::Segment;
+/// Work the prefill thread does for an active segment: zero-fill its next chunk.
+pub(crate) trait FillAhead: Send + Sync {
+    /// Zero-fills the next chunk, if there still is one to fill; failures are left to the
+    /// appender.
+    fn fill_ahead(&self);
+}
 
 /// The queue of segments waiting for a chunk, shared by the appenders and the thread.
 #[derive(Default)]
@@ -27,7 +32,7 @@ pub(crate) struct Prefill {
 
 #[derive(Default)]
 struct State {
-    queue: Vec<Weak<Segment>>,
+    queue: Vec<Weak<dyn FillAhead>>,
     stopped: bool,
 }
 
@@ -48,7 +53,7 @@ impl Prefill {
     }
 
     /// Queues `segment` for its next chunk. False once stopped: the appender fills for itself.
-    pub(crate) fn request(&self, segment: Weak<Segment>) -> bool {
+    pub(crate) fn request(&self, segment: Weak<dyn FillAhead>) -> bool {
         let mut state = self.state.lock();
         if state.stopped {
             return false;

@@ -1,0 +1,229 @@
+//! Compaction passes over a partition (Kafka's `LogCleaner` and `Cleaner.doClean`): choosing the
+//! cleanable segments, filling the key map, writing cleaned copies and swapping them in. The
+//! rules themselves (what is kept) are pure, in `crate::compaction`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::Partition;
+use crate::compaction::{Filter, OffsetMap};
+use crate::error::{Error, Result};
+use crate::format::batch;
+use crate::segment::{ReadMode, Segment, SegmentRead};
+use crate::storage::files;
+use crate::storage::io::Io;
+
+/// What one compaction pass did to a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactionOutcome {
+    /// `<topic>-<partition>`.
+    pub partition: String,
+    /// Segments rewritten (segments with nothing to remove are left alone).
+    pub segments_cleaned: usize,
+    /// Records removed: superseded, keyless, or tombstones past their horizon.
+    pub records_removed: u64,
+    /// Bytes of the segments examined, before.
+    pub bytes_before: u64,
+    /// Their bytes after.
+    pub bytes_after: u64,
+    /// The next pass fills its key map from here (`cleaner-offset-checkpoint`).
+    pub first_dirty_offset: u64,
+}
+
+/// Bytes read at a time while compacting a segment.
+const CLEANER_CHUNK_BYTES: u64 = 4 << 20;
+
+impl Partition {
+    /// Compacts now, whatever `min.cleanable.dirty.ratio` says (see the compaction module docs in
+    /// `src/compaction.rs` for the rules). Topics whose `cleanup.policy` lacks `compact` are left
+    /// alone (`None`).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{CleanupPolicy, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.cleanup_policy = CleanupPolicy::Compact;
+    /// let p = log.create_topic("users", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"v1").with_key(b"alice"), Record::new(b"v1").with_key(b"bob")])?;
+    /// p.append(&[Record::new(b"v2").with_key(b"alice")])?;
+    /// p.roll()?; // the active segment is never compacted
+    ///
+    /// let outcome = p.compact()?.unwrap();
+    /// assert_eq!(outcome.records_removed, 1);
+    /// let latest: Vec<_> = p.read(0, 1 << 20)?.into_iter().map(|r| (r.offset, r.key.unwrap(), r.value.unwrap())).collect();
+    /// assert_eq!(latest, [(1, b"bob".to_vec(), b"v1".to_vec()), (2, b"alice".to_vec(), b"v2".to_vec())]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn compact(&self) -> Result<Option<CompactionOutcome>> {
+        self.compact_pass(true)
+    }
+
+    /// Compacts only if the dirty part of the cleanable segments is at least
+    /// `min.cleanable.dirty.ratio` of their bytes: the maintenance thread's check.
+    pub fn compact_if_dirty(&self) -> Result<Option<CompactionOutcome>> {
+        self.compact_pass(false)
+    }
+
+    fn compact_pass(&self, force: bool) -> Result<Option<CompactionOutcome>> {
+        let inner = &*self.inner;
+        let config = &inner.config;
+        if !config.cleanup_policy.compacts() {
+            return Ok(None);
+        }
+        let _cleaner = inner.cleaner.lock();
+        self.check_writable()?;
+        let now = inner.clock.now_ms();
+        let segments = self.segments();
+        // Whole segments below the active one, and below the first one younger than the lag.
+        let mut cleanable = 0;
+        while cleanable + 1 < segments.len() {
+            let lag = config.min_compaction_lag_ms;
+            if lag > 0 && segments[cleanable].largest_timestamp()? > now.saturating_sub(lag) {
+                break;
+            }
+            cleanable += 1;
+        }
+        if cleanable == 0 {
+            return Ok(None);
+        }
+        let upper = |i: usize| segments[i + 1].base_offset();
+        let cleanable_end = upper(cleanable - 1);
+        let first_dirty =
+            inner.first_dirty_offset.load(Ordering::Acquire).max(self.log_start_offset()).min(cleanable_end);
+        let total: u64 = segments[..cleanable].iter().map(|s| s.size()).sum();
+        let dirty: u64 = (0..cleanable).filter(|&i| upper(i) > first_dirty).map(|i| segments[i].size()).sum();
+        if !force && (dirty == 0 || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64) {
+            return Ok(None);
+        }
+
+        // The key map, from the dirty range, until it is full.
+        let mut map = OffsetMap::with_memory(inner.dedupe_buffer_bytes);
+        let mut map_end = cleanable_end;
+        'fill: for i in (0..cleanable).filter(|&i| upper(i) > first_dirty) {
+            let mut full_at = None;
+            self.for_each_chunk(&segments[i], |chunk| {
+                batch::for_each_record(chunk, |header, r| {
+                    if full_at.is_none() && !header.is_control() && r.offset() >= first_dirty {
+                        if let Some(key) = r.key() {
+                            if !map.put(key, r.offset()) {
+                                full_at = Some(r.offset());
+                            }
+                        }
+                    }
+                })
+                .map(drop)
+            })?;
+            if let Some(offset) = full_at {
+                map_end = offset;
+                break 'fill;
+            }
+        }
+
+        let filter = Filter {
+            map: &map,
+            map_end,
+            now_ms: now,
+            delete_retention_ms: config.delete_retention_ms,
+            levels: config.codec_levels(),
+        };
+        let mut outcome = CompactionOutcome {
+            partition: self.name(),
+            segments_cleaned: 0,
+            records_removed: 0,
+            bytes_before: 0,
+            bytes_after: 0,
+            first_dirty_offset: 0,
+        };
+        for segment in segments[..cleanable].iter().filter(|s| s.base_offset() < map_end) {
+            let (cleaned, size, removed) = self.clean_segment(segment, &filter)?;
+            outcome.bytes_before += segment.size();
+            outcome.records_removed += removed;
+            outcome.bytes_after += size;
+            if let Some(path) = cleaned {
+                self.swap_in(segment, &path, size)?;
+                outcome.segments_cleaned += 1;
+            }
+        }
+        inner.first_dirty_offset.fetch_max(map_end, Ordering::AcqRel);
+        outcome.first_dirty_offset = self.first_dirty_offset();
+        Ok(Some(outcome))
+    }
+
+    /// Where compaction's next key map starts.
+    pub fn first_dirty_offset(&self) -> u64 {
+        self.inner.first_dirty_offset.load(Ordering::Acquire).max(self.log_start_offset())
+    }
+
+    /// Calls `visit` with the segment's whole batches, a few MiB at a time.
+    fn for_each_chunk(&self, segment: &Segment, mut visit: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let mut buf = Vec::new();
+        let mut next = segment.base_offset();
+        loop {
+            buf.clear();
+            let mode = ReadMode { min_one: true, borrow: false };
+            match segment.read(next, u64::MAX, CLEANER_CHUNK_BYTES, mode, &mut buf)? {
+                SegmentRead::Batches { next_offset, reached_end, .. } => {
+                    visit(&buf)?;
+                    next = next_offset;
+                    if reached_end {
+                        return Ok(());
+                    }
+                }
+                SegmentRead::Nothing | SegmentRead::DoesNotFit => return Ok(()),
+            }
+        }
+    }
+
+    /// Writes the filtered copy of `segment` to `<base>.log.cleaned` and fsyncs it. Returns its
+    /// path (`None` if nothing would change, and no file is left), its size and the records removed.
+    fn clean_segment(&self, segment: &Segment, filter: &Filter<'_>) -> Result<(Option<PathBuf>, u64, u64)> {
+        let io: &dyn Io = &*self.inner.io;
+        let cleaned_path = files::with_suffix(segment.log_path(), files::CLEANED_SUFFIX);
+        let file = std::fs::File::create(&cleaned_path).map_err(Error::io("create", &cleaned_path))?;
+        let (mut size, mut removed, mut changed) = (0u64, 0u64, 0u64);
+        let mut out = Vec::new();
+        self.for_each_chunk(segment, |chunk| {
+            out.clear();
+            let done = filter.apply(chunk, &mut out).map_err(|e| segment.decode_error(0, e))?;
+            removed += done.records_removed;
+            changed += done.batches_changed;
+            io.write_all_at(&file, &cleaned_path, &out, size).map_err(Error::io("write", &cleaned_path))?;
+            size += out.len() as u64;
+            Ok(())
+        })?;
+        if changed == 0 {
+            drop(file);
+            std::fs::remove_file(&cleaned_path).map_err(Error::io("delete", &cleaned_path))?;
+            return Ok((None, segment.size(), 0));
+        }
+        io.sync_data(&file, &cleaned_path).map_err(Error::io("fsync", &cleaned_path))?;
+        Ok((Some(cleaned_path), size, removed))
+    }
+
+    /// Kafka's swap: `.cleaned` → `.swap`, the old files → `.deleted`, `.swap` → the final name,
+    /// with directory fsyncs between, so that recovery finishes or undoes it (docs/design.md).
+    fn swap_in(&self, old: &Arc<Segment>, cleaned: &Path, size: u64) -> Result<()> {
+        let inner = &*self.inner;
+        let _writer = inner.writer.lock();
+        if !self.segments().iter().any(|s| Arc::ptr_eq(s, old)) {
+            // Deleted by retention or truncation meanwhile.
+            return std::fs::remove_file(cleaned).map_err(Error::io("delete", cleaned));
+        }
+        let log_path = old.log_path().to_owned();
+        let swap = files::with_suffix(&log_path, files::SWAP_SUFFIX);
+        std::fs::rename(cleaned, &swap).map_err(Error::io("rename", cleaned))?;
+        files::sync_dir(&*inner.io, &inner.dir)?;
+        let now = inner.clock.now_ms();
+        self.delete_later(now, std::slice::from_ref(old))?;
+        std::fs::rename(&swap, &log_path).map_err(Error::io("rename", &swap))?;
+        files::sync_dir(&*inner.io, &inner.dir)?;
+        // Its index files were renamed away with the old segment: rebuilt on first use.
+        let segment = Segment::load(log_path, old.base_offset(), size, self.segment_spec(), now);
+        let replaced = inner.segments.replace(old, Arc::new(segment));
+        debug_assert!(replaced, "the append lock keeps the set as it was checked");
+        Ok(())
+    }
+}

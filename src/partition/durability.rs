@@ -1,0 +1,194 @@
+//! Durability: the topic's flush policy (`flush.messages`, `flush.ms`), group commit for
+//! synchronous appends, and explicit flushes. See `docs/design.md`, Durability.
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::Partition;
+use crate::error::Result;
+use crate::storage::files;
+use crate::storage::io::Io;
+
+/// The `Io` seam as a partition sees it: every write and fsync of its files goes through here,
+/// and the first one that fails stops the partition's writes until the log is reopened
+/// (fail-stop). After a failed fsync the kernel may have dropped the dirty pages it could not
+/// write, so a later fsync that succeeds proves nothing; after a failed write the file may hold
+/// part of it. Reopening recovers from what is really on disk. Other errors (opening a file,
+/// a corrupt batch met by a read or by compaction) stop nothing.
+#[derive(Debug)]
+pub(super) struct FailStop {
+    io: Arc<dyn Io>,
+    failed: AtomicBool,
+    /// The first failure, for `Error::WritesStopped`.
+    cause: Mutex<Option<String>>,
+}
+
+impl FailStop {
+    pub(super) fn new(io: Arc<dyn Io>) -> FailStop {
+        FailStop { io, failed: AtomicBool::new(false), cause: Mutex::new(None) }
+    }
+
+    /// The seam below, without fail-stop.
+    pub(super) fn inner(&self) -> &Arc<dyn Io> {
+        &self.io
+    }
+
+    /// The first failure, once writes are stopped.
+    pub(super) fn failure(&self) -> Option<String> {
+        if !self.failed.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.cause.lock().clone().unwrap_or_default())
+    }
+
+    /// Stops writes, recording `cause` unless an earlier failure is recorded.
+    pub(super) fn stop(&self, cause: impl FnOnce() -> String) {
+        let mut first = self.cause.lock();
+        if first.is_none() {
+            *first = Some(cause());
+        }
+        self.failed.store(true, Ordering::Release);
+    }
+
+    fn check(&self, op: &str, path: &Path, result: std::io::Result<()>) -> std::io::Result<()> {
+        if let Err(e) = &result {
+            self.stop(|| format!("{op} of {} failed: {e}", path.display()));
+        }
+        result
+    }
+}
+
+impl Io for FailStop {
+    fn write_all_at(&self, file: &File, path: &Path, buf: &[u8], position: u64) -> std::io::Result<()> {
+        self.check("write", path, self.io.write_all_at(file, path, buf, position))
+    }
+
+    fn write_mapped(&self, dst: &mut [u8], src: &[u8], path: &Path) -> std::io::Result<()> {
+        self.check("write", path, self.io.write_mapped(dst, src, path))
+    }
+
+    fn sync_data(&self, file: &File, path: &Path) -> std::io::Result<()> {
+        self.check("fsync", path, self.io.sync_data(file, path))
+    }
+
+    fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        self.check("fsync", path, self.io.sync_dir(path))
+    }
+}
+
+/// Most yields a group-commit leader makes for appends still arriving before its fsync.
+const GATHER_ROUNDS: usize = 16;
+
+impl Partition {
+    /// Kafka's `flush.messages` (fsync once this many records are not yet durable; 1 makes every
+    /// append synchronous) and `flush.ms` (fsync when the last flush is this old), checked after
+    /// each append. The append returns only after the fsync it triggers.
+    pub(super) fn apply_flush_policy(&self, next: u64) -> Result<()> {
+        let config = &self.inner.config;
+        let unflushed = next.saturating_sub(self.recovery_point());
+        let by_count = config.flush_messages != i64::MAX && unflushed >= config.flush_messages as u64;
+        let by_time = config.flush_ms != i64::MAX
+            && self.inner.clock.now_ms().saturating_sub(self.inner.last_flush_ms.load(Ordering::Relaxed))
+                >= config.flush_ms;
+        if by_count || by_time {
+            self.sync_to(next)?;
+        }
+        Ok(())
+    }
+
+    /// Makes every offset below `target` durable, sharing the fsync with concurrent callers
+    /// (group commit): one caller leads, fsyncing everything written when it starts; the others
+    /// wait for it and return if it covered them, or elect the next leader if they appended
+    /// after it started. A failed fsync stops writes, so followers then get the failure.
+    pub(super) fn sync_to(&self, target: u64) -> Result<()> {
+        let inner = &*self.inner;
+        let mut leader = inner.sync_leader.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if self.recovery_point() >= target {
+                return Ok(());
+            }
+            self.check_writable()?;
+            if !*leader {
+                break;
+            }
+            leader = inner.sync_done.wait(leader).unwrap_or_else(|e| e.into_inner());
+        }
+        *leader = true;
+        drop(leader);
+        self.gather_appends();
+        let result = {
+            let _sync = inner.sync_lock.lock();
+            if self.recovery_point() >= target {
+                Ok(())
+            } else {
+                self.check_writable().and_then(|()| self.sync_locked(false))
+            }
+        };
+        *inner.sync_leader.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        inner.sync_done.notify_all();
+        result
+    }
+
+    /// Before a leader's fsync: lets appenders that are ready to run append first, so that the
+    /// fsync covers them too. Without this, the first of the threads woken by the last fsync
+    /// leads the next one alone while the others are still being scheduled, and fsyncs
+    /// alternate between covering one append and covering the rest. Yields while the log end
+    /// offset keeps moving, a bounded number of times; alone, one yield that returns at once.
+    pub(super) fn gather_appends(&self) {
+        let mut seen = self.log_end_offset();
+        for _ in 0..GATHER_ROUNDS {
+            std::thread::yield_now();
+            let now = self.log_end_offset();
+            if now == seen {
+                return;
+            }
+            seen = now;
+        }
+    }
+
+    /// Whether `flush.ms` has passed since the last flush with something unflushed: the
+    /// maintenance thread's check for partitions that are not being appended to.
+    pub(crate) fn flush_due(&self, now_ms: i64) -> bool {
+        let config = &self.inner.config;
+        config.flush_ms != i64::MAX
+            && self.recovery_point() < self.log_end_offset()
+            && now_ms.saturating_sub(self.inner.last_flush_ms.load(Ordering::Relaxed)) >= config.flush_ms
+    }
+
+    /// Makes everything appended so far durable: fsync of the active segment's data file and
+    /// indexes, and of the directory if files were created since the last flush. Earlier
+    /// segments were fsynced when they were sealed. Advances the [`recovery_point`](Self::recovery_point).
+    pub fn flush(&self) -> Result<()> {
+        let _sync = self.inner.sync_lock.lock();
+        self.check_writable()?;
+        self.sync_locked(true)
+    }
+
+    /// fsyncs what is written (with `indexes`, the active segment's indexes too) and the
+    /// directory if needed; the caller holds the sync lock. A failure stops appends.
+    pub(super) fn sync_locked(&self, indexes: bool) -> Result<()> {
+        let inner = &*self.inner;
+        // Everything below `upto` is written: in sealed segments (fsynced when sealed) or in the
+        // active one.
+        let upto = inner.log_end_offset.load(Ordering::SeqCst);
+        let active = inner.segments.active();
+        if indexes {
+            active.flush()?;
+        } else {
+            active.flush_data()?;
+        }
+        if inner.dir_dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = files::sync_dir(&*inner.io, &inner.dir) {
+                inner.dir_dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
+        inner.recovery_point.fetch_max(upto, Ordering::AcqRel);
+        inner.last_flush_ms.store(inner.clock.now_ms(), Ordering::Relaxed);
+        Ok(())
+    }
+}

@@ -1,0 +1,419 @@
+//! Reads (Kafka's `UnifiedLog.read` and `fetchOffsetByTimestamp`): they take no lock, find the
+//! segment by base offset, look up its sparse index, and read whole, CRC-checked batches up to
+//! the segment's published size and the log end offset taken once at the start. [`Fetch`] keeps
+//! the buffers, or borrows the batches of the mapped active segment, and decodes records lazily.
+
+use super::Partition;
+use crate::error::{Error, Result};
+use crate::format::batch::{self, BatchHeader, RecordsIn};
+use crate::format::record::{OwnedRecord, RecordRef};
+use crate::segment::{ReadMode, SegmentRead};
+use crate::storage::mapped::MappedBytes;
+
+/// Answer of [`Partition::offset_for_timestamp`]: the first record at or after a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampOffset {
+    /// The record's offset.
+    pub offset: u64,
+    /// The record's timestamp (≥ the time asked for).
+    pub timestamp: i64,
+}
+
+impl Partition {
+    /// Checks `offset` against the readable range and returns the log end offset it used.
+    pub(super) fn check_range(&self, offset: u64) -> Result<u64> {
+        let (start, end) = (self.log_start_offset(), self.log_end_offset());
+        if offset < start || offset > end {
+            return Err(self.out_of_range(offset));
+        }
+        Ok(end)
+    }
+
+    pub(super) fn out_of_range(&self, offset: u64) -> Error {
+        Error::OffsetOutOfRange {
+            topic: self.inner.topic.to_string(),
+            partition: self.inner.id,
+            offset,
+            log_start_offset: self.log_start_offset(),
+            log_end_offset: self.log_end_offset(),
+        }
+    }
+
+    /// Appends to `out` whole batches holding offsets from `from` on, up to `max_bytes` in all,
+    /// but always at least one batch if any exists, so that a reader always makes progress
+    /// (Kafka's fetch semantics). The first batch may start before `from`. Every batch is
+    /// CRC-checked. Returns the offset to read next.
+    ///
+    /// Errors: [`Error::OffsetOutOfRange`] unless `log_start_offset ≤ from ≤ log_end_offset`;
+    /// [`Error::CorruptBatch`] if the bytes on disk fail a check.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// p.append(&[Record::new(b"c")])?;
+    /// let mut raw = Vec::new();
+    /// assert_eq!(p.read_raw(1, 1, &mut raw)?, 2); // one whole batch despite the 1-byte limit
+    /// raw.clear();
+    /// assert_eq!(p.read_raw(0, 1 << 20, &mut raw)?, 3);
+    /// assert_eq!(p.read_raw(3, 1 << 20, &mut raw)?, 3); // at the end: nothing more
+    /// assert!(p.read_raw(4, 1 << 20, &mut raw).is_err());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn read_raw(&self, from: u64, max_bytes: usize, out: &mut Vec<u8>) -> Result<u64> {
+        self.read_batches(from, max_bytes, out, None)
+    }
+
+    /// [`read_raw`](Self::read_raw), borrowing instead of copying when the batches come first
+    /// from the mapped active segment and `mapped` is given: they are left there, `out` is
+    /// untouched, and the read ends there.
+    fn read_batches(
+        &self,
+        from: u64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+        mut mapped: Option<&mut Option<MappedBytes>>,
+    ) -> Result<u64> {
+        // One snapshot of the end: an append publishes its segment's size before the log end
+        // offset, and a read must not return a batch the log does not count yet.
+        let end_offset = self.check_range(from)?;
+        let mut next = from;
+        let mut remaining = max_bytes as u64;
+        let mut first = true;
+        loop {
+            let (segment, following_base) = self.inner.segments.holding(next);
+            let before = out.len();
+            if next >= end_offset {
+                break;
+            }
+            if next < segment.base_offset() {
+                // The segment holding `next` was deleted by retention after the range check.
+                return Err(self.out_of_range(next));
+            }
+            let mode = ReadMode { min_one: first, borrow: first && mapped.is_some() };
+            match segment.read(next, end_offset, remaining, mode, out)? {
+                SegmentRead::Batches { next_offset, mapped: Some(bytes), .. } => {
+                    if let Some(slot) = mapped.as_deref_mut() {
+                        *slot = Some(bytes);
+                    }
+                    next = next_offset;
+                    break;
+                }
+                SegmentRead::Batches { next_offset, reached_end, mapped: None } => {
+                    next = next_offset;
+                    first = false;
+                    remaining = remaining.saturating_sub((out.len() - before) as u64);
+                    if !reached_end || remaining == 0 {
+                        break;
+                    }
+                }
+                SegmentRead::Nothing => {}
+                SegmentRead::DoesNotFit => break,
+            }
+            // This segment is exhausted: continue in the next one, if any.
+            match following_base {
+                Some(base) => next = next.max(base),
+                None => break,
+            }
+        }
+        Ok(next)
+    }
+
+    /// Reads records from `from` on into `fetch`, up to about `max_bytes` of batches (at least
+    /// one batch), without an allocation per record. Records before `from` in the first batch
+    /// and control batches are skipped. Iterate with [`Fetch::records`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    ///
+    /// let mut fetch = Fetch::new(); // reuse it: its buffers are kept between fetches
+    /// p.fetch(1, 1 << 20, &mut fetch)?;
+    /// let mut values = Vec::new();
+    /// for r in fetch.records() {
+    ///     values.push(r?.value().unwrap().to_vec()); // each record is decoded as it is reached
+    /// }
+    /// assert_eq!(values, [b"b".to_vec(), b"c".to_vec()]);
+    /// assert_eq!(fetch.next_offset(), 3);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn fetch(&self, from: u64, max_bytes: usize, fetch: &mut Fetch) -> Result<()> {
+        fetch.clear();
+        fetch.next_offset = self.read_batches(from, max_bytes, &mut fetch.raw, Some(&mut fetch.mapped))?;
+        fetch.origin = Some(self.clone());
+        fetch.prepare(from, |position, e| self.located_error(position, e))
+    }
+
+    /// Attaches the segment file and position to a decoding error of the batch at `offset`.
+    pub(super) fn located_error(&self, offset: u64, e: batch::DecodeError) -> Error {
+        let (segment, _) = self.inner.segments.holding(offset);
+        let position = match segment.locate(offset, segment.size()) {
+            Ok(Some((position, _))) => position,
+            _ => 0,
+        };
+        segment.decode_error(position, e)
+    }
+
+    /// Reads every batch of the partition, checking each (length, magic, CRC, offsets): the
+    /// full checksum pass that opening skips for data below the recovery point. Returns the
+    /// first problem as [`Error::CorruptBatch`] with the file and position.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// p.verify()?;
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn verify(&self) -> Result<()> {
+        let mut buf = Vec::new();
+        let mut next = self.log_start_offset();
+        while next < self.log_end_offset() {
+            buf.clear();
+            let after = self.read_raw(next, 1 << 20, &mut buf)?;
+            batch::for_each_record(&buf, |_, _| {}).map_err(|e| match e {
+                Error::InvalidBatch { problem, .. } => self.located_error(next, batch::DecodeError::Format(problem)),
+                other => other,
+            })?;
+            if after <= next {
+                break;
+            }
+            next = after;
+        }
+        Ok(())
+    }
+
+    /// Reads records from `from` on, up to about `max_bytes` of batches (at least one batch),
+    /// as owned copies. [`fetch`](Self::fetch) avoids the copies.
+    pub fn read(&self, from: u64, max_bytes: usize) -> Result<Vec<OwnedRecord>> {
+        let mut fetch = Fetch::new();
+        self.fetch(from, max_bytes, &mut fetch)?;
+        fetch.records().map(|r| r.map(|r| r.to_owned())).collect()
+    }
+
+    /// The first record, in offset order from the log start offset, whose timestamp is
+    /// ≥ `timestamp` (Kafka's ListOffsets for a timestamp), or `None` if there is none.
+    /// Uses the time index, then the offset index, then a scan of batch headers.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig, TimestampOffset};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_timestamp(100), Record::new(b"b").with_timestamp(300)])?;
+    /// p.append(&[Record::new(b"c").with_timestamp(200)])?;
+    /// assert_eq!(p.offset_for_timestamp(150)?, Some(TimestampOffset { offset: 1, timestamp: 300 }));
+    /// assert_eq!(p.offset_for_timestamp(0)?.unwrap().offset, 0);
+    /// assert_eq!(p.offset_for_timestamp(301)?, None);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        let start = self.log_start_offset();
+        for segment in self.segments() {
+            if segment.largest_timestamp()? < timestamp {
+                continue;
+            }
+            if let Some((offset, timestamp)) = segment.find_offset_by_timestamp(timestamp, start)? {
+                return Ok(Some(TimestampOffset { offset, timestamp }));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A batch of a [`Fetch`] to decode: its records section in one of the fetch's buffers, and
+/// where decoding starts (past the records before the fetched offset).
+#[derive(Debug, Clone, Copy)]
+struct FetchedBatch {
+    in_scratch: bool,
+    section: (usize, usize),
+    cursor: batch::CursorState,
+}
+
+/// Reusable buffers for reading records without an allocation per record: the raw batches (or
+/// the mapping they are borrowed from) and the decompressed records of compressed batches.
+///
+/// See [`Partition::fetch`].
+#[derive(Debug, Default)]
+pub struct Fetch {
+    raw: Vec<u8>,
+    /// The batches, when borrowed from the active segment's mapping instead of read into `raw`.
+    mapped: Option<MappedBytes>,
+    scratch: Vec<u8>,
+    batches: Vec<FetchedBatch>,
+    len: usize,
+    next_offset: u64,
+    /// The partition fetched from, to say where a record that fails to decode lies.
+    origin: Option<Partition>,
+}
+
+impl Fetch {
+    /// Empty buffers.
+    pub fn new() -> Self {
+        Fetch::default()
+    }
+
+    fn clear(&mut self) {
+        self.raw.clear();
+        self.mapped = None;
+        self.scratch.clear();
+        self.batches.clear();
+        self.len = 0;
+    }
+
+    /// The records fetched, in offset order, each decoded as the iterator reaches it.
+    ///
+    /// [`Partition::fetch`] checked every batch's CRC and framing, so an error here means a
+    /// record malformed inside a batch whose checksum matches (a faulty writer or a crafted
+    /// file): [`Error::CorruptBatch`] with the file and position of the batch, after which the
+    /// iterator ends.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_key(b"k"), Record::new(b"b")])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(0, 1 << 20, &mut fetch)?;
+    /// let mut keys = Vec::new();
+    /// for r in fetch.records() {
+    ///     keys.push(r?.key().map(<[u8]>::to_vec));
+    /// }
+    /// assert_eq!(keys, [Some(b"k".to_vec()), None]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn records(&self) -> Records<'_> {
+        Records { fetch: self, batches: self.batches.iter(), current: None, remaining: self.len }
+    }
+
+    /// Number of records fetched: what the batches' headers count from the fetched offset on.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no record was fetched.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The offset to fetch next.
+    #[inline]
+    pub fn next_offset(&self) -> u64 {
+        self.next_offset
+    }
+
+    /// The whole batches read, as stored (Kafka format).
+    pub fn raw_batches(&self) -> &[u8] {
+        batches_of(&self.raw, &self.mapped)
+    }
+
+    /// Opens every batch read (already CRC-checked): decompresses it if it is compressed, and
+    /// steps over the records before `from`. The records themselves are decoded by [`Records`].
+    fn prepare(&mut self, from: u64, error: impl Fn(u64, batch::DecodeError) -> Error) -> Result<()> {
+        let Fetch { raw, mapped, scratch, batches, len, .. } = self;
+        let raw = batches_of(raw, mapped);
+        let mut position = 0;
+        while position < raw.len() {
+            let header = BatchHeader::parse(&raw[position..]).expect("read_raw returns whole batches");
+            let end = position + header.total_size() as usize;
+            let batch = &raw[position..end];
+            if header.is_control() || header.records_count == 0 || (header.last_offset() as u64) < from {
+                position = end;
+                continue;
+            }
+            let (header, records) =
+                batch::open_batch(batch, u64::MAX, scratch, false).map_err(|e| error(header.base_offset as u64, e))?;
+            let (section, in_scratch) = match records {
+                RecordsIn::Batch(r) => ((position + r.start, position + r.end), false),
+                RecordsIn::Scratch(r) => ((r.start, r.end), true),
+            };
+            let bytes = if in_scratch { &scratch[section.0..section.1] } else { &raw[section.0..section.1] };
+            let format = |e| error(header.base_offset as u64, batch::DecodeError::Format(e));
+            let mut cursor = batch::RecordCursor::new(&header, bytes).map_err(format)?;
+            cursor.skip_before(from).map_err(format)?;
+            *len += cursor.remaining() as usize;
+            batches.push(FetchedBatch { in_scratch, section, cursor: cursor.state() });
+            position = end;
+        }
+        Ok(())
+    }
+}
+
+/// The batches a fetch read: borrowed from the mapping, or else copied into `raw`.
+fn batches_of<'a>(raw: &'a [u8], mapped: &'a Option<MappedBytes>) -> &'a [u8] {
+    match mapped {
+        Some(m) => m.bytes(),
+        None => raw,
+    }
+}
+
+/// The records of a [`Fetch`], decoded one at a time. See [`Fetch::records`].
+pub struct Records<'a> {
+    fetch: &'a Fetch,
+    batches: std::slice::Iter<'a, FetchedBatch>,
+    current: Option<batch::RecordCursor<'a>>,
+    remaining: usize,
+}
+
+impl std::fmt::Debug for Records<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Records").field("remaining", &self.remaining).finish_non_exhaustive()
+    }
+}
+
+impl<'a> Records<'a> {
+    #[cold]
+    fn fail(&mut self, cursor: batch::CursorState, e: crate::error::FormatError) -> Error {
+        self.batches = [].iter();
+        self.remaining = 0;
+        match &self.fetch.origin {
+            Some(p) => p.located_error(cursor.base_offset() as u64, batch::DecodeError::Format(e)),
+            // Batches are only ever prepared by a partition's fetch, which sets the origin.
+            None => Error::InvalidBatch { problem: e, position: 0 },
+        }
+    }
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Result<RecordRef<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(cursor) = &mut self.current {
+                match cursor.next_record() {
+                    Ok(Some(r)) => {
+                        self.remaining = self.remaining.saturating_sub(1);
+                        return Some(Ok(r));
+                    }
+                    Ok(None) => self.current = None,
+                    Err(e) => {
+                        let state = cursor.state();
+                        self.current = None;
+                        return Some(Err(self.fail(state, e)));
+                    }
+                }
+            }
+            let b = self.batches.next()?;
+            let buf = if b.in_scratch { &self.fetch.scratch[..] } else { self.fetch.raw_batches() };
+            self.current = Some(batch::RecordCursor::resume(b.cursor, &buf[b.section.0..b.section.1]));
+        }
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.remaining))
+    }
+}
