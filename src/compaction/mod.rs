@@ -121,26 +121,14 @@ impl Filter<'_> {
     pub(crate) fn apply(&self, input: &[u8], out: &mut Vec<u8>) -> Result<Filtered, DecodeError> {
         let mut done = Filtered::default();
         let (mut scratch, mut rebuild_scratch) = (Vec::new(), Vec::new());
-        let mut position = 0;
-        while position < input.len() {
-            let header = BatchHeader::parse(&input[position..]).ok_or(FormatError::Truncated {
-                what: "batch header",
-                needed: batch::HEADER_LEN as u64,
-                available: (input.len() - position) as u64,
-            })?;
-            let end = position + header.total_size() as usize;
-            let bytes = input.get(position..end).ok_or(FormatError::Truncated {
-                what: "batch",
-                needed: header.total_size(),
-                available: (input.len() - position) as u64,
-            })?;
-            position = end;
+        for raw in batch::Batches::new(input, u64::MAX, batch::AtCut::Fail) {
+            let batch::RawBatch { header, bytes, .. } = raw.map_err(|p| p.problem)?;
             if header.is_control() || header.records_count == 0 {
                 out.extend_from_slice(bytes);
                 continue;
             }
             scratch.clear();
-            let (header, records) = batch::open_batch(bytes, u64::MAX, &mut scratch, false)?;
+            let (header, records) = batch::open_batch(bytes, u64::MAX, &mut scratch, batch::Crc::Verified)?;
             let section = records.section(bytes, &scratch);
             let mut kept = Vec::new();
             let mut total = 0u64;

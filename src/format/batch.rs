@@ -273,6 +273,88 @@ pub(crate) fn set_base_offset(batch: &mut [u8], base_offset: i64) {
     batch[BASE_OFFSET..BASE_OFFSET + BASE_OFFSET_LEN].copy_from_slice(&base_offset.to_be_bytes());
 }
 
+/// Whole batches back to back in a byte slice: the one walk over batches in memory. Each
+/// header is parsed and checked ([`BatchHeader::check`]) before its length is used; the CRC and
+/// the records are left to the caller. The first problem ends the walk as an `Err` naming its
+/// position.
+#[derive(Debug, Clone)]
+pub(crate) struct Batches<'a> {
+    bytes: &'a [u8],
+    position: usize,
+    max_size: u64,
+    at_cut: AtCut,
+    done: bool,
+}
+
+/// What a walk does at a batch the bytes end inside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AtCut {
+    /// It is a problem: the bytes were meant to hold whole batches.
+    Fail,
+    /// The walk ends before it: the bytes are a window of a longer sequence.
+    Stop,
+}
+
+/// One batch found by [`Batches`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawBatch<'a> {
+    /// Where it starts in the bytes walked.
+    pub position: usize,
+    pub header: BatchHeader,
+    /// The whole batch, header included.
+    pub bytes: &'a [u8],
+}
+
+/// Why a walk stopped, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BatchProblem {
+    pub position: usize,
+    pub problem: FormatError,
+}
+
+impl<'a> Batches<'a> {
+    /// Walks `bytes`, accepting batches up to `max_size` bytes, treating a batch the bytes end
+    /// inside as `at_cut` says.
+    pub(crate) fn new(bytes: &'a [u8], max_size: u64, at_cut: AtCut) -> Self {
+        Batches { bytes, position: 0, max_size, at_cut, done: false }
+    }
+
+    fn fail(&mut self, problem: FormatError) -> Option<Result<RawBatch<'a>, BatchProblem>> {
+        self.done = true;
+        Some(Err(BatchProblem { position: self.position, problem }))
+    }
+}
+
+impl<'a> Iterator for Batches<'a> {
+    type Item = Result<RawBatch<'a>, BatchProblem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let rest = self.bytes.get(self.position..).filter(|rest| !rest.is_empty() && !self.done)?;
+        let available = rest.len() as u64;
+        let Some(header) = BatchHeader::parse(rest) else {
+            return match self.at_cut {
+                AtCut::Stop => None,
+                AtCut::Fail => {
+                    self.fail(FormatError::Truncated { what: "batch header", needed: HEADER_LEN as u64, available })
+                }
+            };
+        };
+        if let Err(problem) = header.check(self.max_size) {
+            return self.fail(problem);
+        }
+        let size = header.total_size();
+        let Some(bytes) = rest.get(..size as usize).filter(|_| size <= available) else {
+            return match self.at_cut {
+                AtCut::Stop => None,
+                AtCut::Fail => self.fail(FormatError::Truncated { what: "batch", needed: size, available }),
+            };
+        };
+        let batch = RawBatch { position: self.position, header, bytes };
+        self.position += bytes.len();
+        Some(Ok(batch))
+    }
+}
+
 /// Decodes every batch in `bytes` — Kafka RecordBatch v2 batches back to back, as returned by
 /// [`Partition::read_raw`](crate::Partition::read_raw) or found in a `.log` file — checking each
 /// fully (length, magic, CRC, codec, records), and calls `visit` for every record, control
@@ -318,26 +400,14 @@ pub(crate) fn walk_batches(
     mut on_record: impl FnMut(&BatchHeader, RecordRef<'_>) -> Result<(), crate::Error>,
 ) -> Result<usize, crate::Error> {
     let mut scratch = Vec::new();
-    let mut position = 0;
     let mut batches = 0;
-    while position < bytes.len() {
+    for raw in Batches::new(bytes, u64::MAX, AtCut::Fail) {
+        let RawBatch { position, header, bytes: batch } =
+            raw.map_err(|p| crate::Error::InvalidBatch { position: p.position as u64, problem: p.problem })?;
         let invalid = |problem| crate::Error::InvalidBatch { position: position as u64, problem };
-        let rest = &bytes[position..];
-        let header = BatchHeader::parse(rest).ok_or_else(|| {
-            invalid(FormatError::Truncated {
-                what: "batch header",
-                needed: HEADER_LEN as u64,
-                available: rest.len() as u64,
-            })
-        })?;
-        header.check(u64::MAX).map_err(invalid)?;
-        let size = header.total_size() as usize;
-        let batch = rest.get(..size).ok_or_else(|| {
-            invalid(FormatError::Truncated { what: "batch", needed: size as u64, available: rest.len() as u64 })
-        })?;
         on_batch(position, &header)?;
         scratch.clear();
-        let (header, records) = open_batch(batch, u64::MAX, &mut scratch, true).map_err(|e| match e {
+        let (header, records) = open_batch(batch, u64::MAX, &mut scratch, Crc::Verify).map_err(|e| match e {
             DecodeError::Format(f) => invalid(f),
             DecodeError::Unsupported(codec) => crate::Error::UnsupportedCodec { codec },
         })?;
@@ -354,7 +424,6 @@ pub(crate) fn walk_batches(
         }
         decoded.map_err(invalid)?;
         batches += 1;
-        position += size;
     }
     Ok(batches)
 }
@@ -392,13 +461,21 @@ impl RecordsIn {
     }
 }
 
+/// Whether [`open_batch`] checks the CRC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Crc {
+    Verify,
+    /// The caller checked it already (a read from a segment does).
+    Verified,
+}
+
 /// Checks a whole batch — header, CRC (unless the caller already did), decompression — and
 /// locates its records section. For a compressed batch the records are appended to `scratch`.
 pub(crate) fn open_batch(
     batch: &[u8],
     max_size: u64,
     scratch: &mut Vec<u8>,
-    check_crc: bool,
+    crc: Crc,
 ) -> Result<(BatchHeader, RecordsIn), DecodeError> {
     let header = BatchHeader::parse(batch).ok_or(FormatError::Truncated {
         what: "batch header",
@@ -414,7 +491,7 @@ pub(crate) fn open_batch(
         }
         .into());
     }
-    if check_crc {
+    if crc == Crc::Verify {
         verify_crc(batch)?;
     }
     let codec = header.compression().expect("checked by BatchHeader::check");
@@ -973,7 +1050,7 @@ mod tests {
             assert_eq!(encoded, EncodedBatch { last_offset_delta: 4, max_timestamp: 1_500 });
             set_base_offset(&mut out, 40);
             let mut scratch = Vec::new();
-            let (header, at) = open_batch(&out, u64::MAX, &mut scratch, true).unwrap();
+            let (header, at) = open_batch(&out, u64::MAX, &mut scratch, Crc::Verify).unwrap();
             assert_eq!(header.compression(), Some(codec));
             let section = at.section(&out, &scratch);
             let mut got = Vec::new();
@@ -999,7 +1076,7 @@ mod tests {
         s.timestamp_type = TimestampType::LogAppendTime;
         let mut out = Vec::new();
         encode(&[Record::new(b"x").with_timestamp(5), Record::new(b"y")], &s, &mut out, &mut Vec::new()).unwrap();
-        let (header, _) = open_batch(&out, u64::MAX, &mut Vec::new(), true).unwrap();
+        let (header, _) = open_batch(&out, u64::MAX, &mut Vec::new(), Crc::Verify).unwrap();
         assert_eq!(header.timestamp_type(), TimestampType::LogAppendTime);
         let mut stamps = Vec::new();
         decode_records(&header, &out[HEADER_LEN..], |r| {
@@ -1017,7 +1094,7 @@ mod tests {
         let check = |mutate: &dyn Fn(&mut Vec<u8>)| {
             let mut b = good.clone();
             mutate(&mut b);
-            match open_batch(&b, 1 << 20, &mut Vec::new(), true) {
+            match open_batch(&b, 1 << 20, &mut Vec::new(), Crc::Verify) {
                 Err(DecodeError::Format(e)) => e,
                 other => panic!("expected a format error, got {:?}", other.map(|r| r.0)),
             }
@@ -1043,7 +1120,7 @@ mod tests {
     fn records_that_lie_about_their_lengths_are_rejected() {
         let mut good = Vec::new();
         encode(&[Record::new(b"abc").with_key(b"k")], &spec(Compression::None), &mut good, &mut Vec::new()).unwrap();
-        let (header, _) = open_batch(&good, u64::MAX, &mut Vec::new(), true).unwrap();
+        let (header, _) = open_batch(&good, u64::MAX, &mut Vec::new(), Crc::Verify).unwrap();
         let section = good[HEADER_LEN..].to_vec();
         let decode = |bytes: &[u8], header: &BatchHeader| decode_records(header, bytes, |_| Ok(()));
         // Record length bigger than the section.
@@ -1087,7 +1164,7 @@ mod tests {
         let mut out = Vec::new();
         encode(&records, &spec(Compression::None), &mut out, &mut Vec::new()).unwrap();
         set_base_offset(&mut out, 100);
-        let (header, at) = open_batch(&out, u64::MAX, &mut Vec::new(), true).unwrap();
+        let (header, at) = open_batch(&out, u64::MAX, &mut Vec::new(), Crc::Verify).unwrap();
         let section = at.section(&out, &[]);
         let mut all = Vec::new();
         decode_records(&header, section, |r| {
@@ -1098,7 +1175,7 @@ mod tests {
         let kept: Vec<RecordRef<'_>> = all.into_iter().filter(|r| [101, 102, 105, 108].contains(&r.offset)).collect();
         let mut gappy = Vec::new();
         rebuild(&header, &kept, None, Levels::default(), &mut gappy, &mut Vec::new()).unwrap();
-        let (header, at) = open_batch(&gappy, u64::MAX, &mut Vec::new(), true).unwrap();
+        let (header, at) = open_batch(&gappy, u64::MAX, &mut Vec::new(), Crc::Verify).unwrap();
         let section = at.section(&gappy, &[]);
         for from in 95..115u64 {
             let mut got = Vec::new();

@@ -10,7 +10,7 @@ use super::{segment_spec, Loaded, Partition};
 use crate::clock::Clock;
 use crate::config::TopicConfig;
 use crate::error::{Error, Result};
-use crate::segment::{Segment, SegmentSpec};
+use crate::segment::{Indexes, Offsets, Segment, SegmentSpec};
 use crate::storage::files;
 use crate::storage::io::Io;
 use crate::storage::prefill::Prefill;
@@ -84,7 +84,11 @@ impl Partition {
                     let recovery = Recovery {
                         partition: &name,
                         from: spec.recovery_point.unwrap_or(0),
-                        dense: !spec.config.cleanup_policy.compacts(),
+                        offsets: if spec.config.cleanup_policy.compacts() {
+                            Offsets::Increasing
+                        } else {
+                            Offsets::Dense
+                        },
                         strict: spec.strict,
                     };
                     let end = recovery.run(&mut segments, events)?;
@@ -156,8 +160,8 @@ pub(crate) struct Recovery<'a> {
     pub partition: &'a str,
     /// The recovery point: segments wholly below it are trusted.
     pub from: u64,
-    /// Require each batch to start right after the previous one (topics that are not compacted).
-    pub dense: bool,
+    /// How each batch's offsets follow the previous one's.
+    pub offsets: Offsets,
     /// Refuse to open on corruption instead of cutting it off.
     pub strict: bool,
 }
@@ -175,7 +179,7 @@ impl Recovery<'_> {
             let last = i + 1 == segments.len();
             let segment = &mut segments[i];
             let segment_floor = floor.max(segment.base_offset());
-            let outcome = segment.rebuild_indexes(segment_floor, self.dense)?;
+            let outcome = segment.rebuild_indexes(segment_floor, self.offsets)?;
             let next = outcome.next_offset.unwrap_or(segment_floor);
             if let Some((position, problem)) = outcome.problem {
                 // Zero-filled space past the last append (see `segment`): not damage.
@@ -236,7 +240,7 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path, spec: &SegmentSpec, now_ms:
     for (base, swap_path) in swaps {
         let size = std::fs::metadata(&swap_path).map_err(Error::io("stat", &swap_path))?.len();
         let swap = Segment::load(swap_path.clone(), base, size, spec.clone(), now_ms);
-        let end = swap.scan(false, base, false)?.next_offset.unwrap_or(base);
+        let end = swap.scan(Indexes::Leave, base, Offsets::Increasing)?.next_offset.unwrap_or(base);
         for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
             let entry = entry.map_err(Error::io("list", dir))?;
             let Ok(name) = entry.file_name().into_string() else { continue };

@@ -5,7 +5,7 @@
 
 use super::Partition;
 use crate::error::{Error, Result};
-use crate::format::batch::{self, BatchHeader, RecordsIn};
+use crate::format::batch::{self, RawBatch, RecordsIn};
 use crate::format::record::{OwnedRecord, RecordRef};
 use crate::segment::{ReadMode, SegmentRead};
 use crate::storage::mapped::MappedBytes;
@@ -325,17 +325,15 @@ impl Fetch {
     fn prepare(&mut self, from: u64, error: impl Fn(u64, batch::DecodeError) -> Error) -> Result<()> {
         let Fetch { raw, mapped, scratch, batches, len, .. } = self;
         let raw = batches_of(raw, mapped);
-        let mut position = 0;
-        while position < raw.len() {
-            let header = BatchHeader::parse(&raw[position..]).expect("read_raw returns whole batches");
-            let end = position + header.total_size() as usize;
-            let batch = &raw[position..end];
+        for found in batch::Batches::new(raw, u64::MAX, batch::AtCut::Fail) {
+            // The read checked these batches already: a problem here is one of memory, not disk.
+            let RawBatch { position, header, bytes } =
+                found.map_err(|p| Error::InvalidBatch { position: p.position as u64, problem: p.problem })?;
             if header.is_control() || header.records_count == 0 || (header.last_offset() as u64) < from {
-                position = end;
                 continue;
             }
-            let (header, records) =
-                batch::open_batch(batch, u64::MAX, scratch, false).map_err(|e| error(header.base_offset as u64, e))?;
+            let (header, records) = batch::open_batch(bytes, u64::MAX, scratch, batch::Crc::Verified)
+                .map_err(|e| error(header.base_offset as u64, e))?;
             let (section, in_scratch) = match records {
                 RecordsIn::Batch(r) => ((position + r.start, position + r.end), false),
                 RecordsIn::Scratch(r) => ((r.start, r.end), true),
@@ -346,7 +344,6 @@ impl Fetch {
             cursor.skip_before(from).map_err(format)?;
             *len += cursor.remaining() as usize;
             batches.push(FetchedBatch { in_scratch, section, cursor: cursor.state() });
-            position = end;
         }
         Ok(())
     }

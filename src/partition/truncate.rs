@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::Partition;
 use crate::error::Result;
-use crate::segment::Segment;
+use crate::segment::{Offsets, Segment};
 use crate::storage::files;
 
 impl Partition {
@@ -63,7 +63,7 @@ impl Partition {
         let mut replacement =
             Segment::load(old.log_path().to_owned(), old.base_offset(), old.size(), self.segment_spec(), now);
         replacement.cut_to(cut)?;
-        replacement.rebuild_indexes(old.base_offset(), false)?;
+        replacement.rebuild_indexes(old.base_offset(), Offsets::Increasing)?;
         replacement.flush()?;
         replacement.map_for_append()?;
         let later = inner.segments.replace_and_cut_after(&old, Arc::new(replacement)).unwrap_or_default();

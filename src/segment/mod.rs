@@ -37,7 +37,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 
 use crate::error::{Error, FormatError, Result};
-use crate::format::batch::{self, BatchHeader, HEADER_LEN};
+use crate::format::batch::{self, AtCut, BatchHeader, Batches, HEADER_LEN};
 use crate::format::record::RecordRef;
 use crate::segment::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 use crate::storage::files;
@@ -133,6 +133,22 @@ pub(crate) struct ReadMode {
     pub min_one: bool,
     /// Borrow the batches from the mapping of an active segment instead of copying them.
     pub borrow: bool,
+}
+
+/// Whether [`Segment::scan`] rebuilds the indexes as it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Indexes {
+    Rebuild,
+    Leave,
+}
+
+/// How each batch's offsets must follow the previous batch's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offsets {
+    /// Right after it: a partition that was never compacted.
+    Dense,
+    /// Anywhere after it: compaction leaves gaps.
+    Increasing,
 }
 
 /// The result of scanning a segment's data file from the start.
@@ -323,7 +339,7 @@ impl Segment {
             Err(_) => {
                 // Missing, ragged or inconsistent: the data file is the authority.
                 self.create_indexes()?;
-                self.scan(true, self.base_offset, false)?;
+                self.scan(Indexes::Rebuild, self.base_offset, Offsets::Increasing)?;
                 for index in [self.offset_index.get().map(|i| i.trim()), self.time_index.get().map(|i| i.trim())] {
                     index.transpose()?;
                 }
@@ -486,74 +502,76 @@ impl Segment {
     /// Scans the whole data file, checking every batch (header, CRC, offsets increasing and
     /// within the segment's relative range), and rebuilds both indexes from the valid prefix.
     /// The data file is not changed; see [`cut_to`](Self::cut_to).
-    pub(crate) fn rebuild_indexes(&mut self, floor: u64, dense: bool) -> Result<ScanOutcome> {
+    pub(crate) fn rebuild_indexes(&mut self, floor: u64, offsets: Offsets) -> Result<ScanOutcome> {
         self.offset_index = OnceLock::new();
         self.time_index = OnceLock::new();
         self.create_indexes()?;
-        self.scan(true, floor, dense)
+        self.scan(Indexes::Rebuild, floor, offsets)
     }
 
-    /// Scans the data file from the start, validating every batch and, with `index`, adding
-    /// index entries by the index rule. The first batch must start at or after `floor`; with
-    /// `dense` (topics that are not compacted) every later batch must start right after the one
-    /// before it. Returns where the valid batches end.
-    pub(crate) fn scan(&self, index: bool, floor: u64, dense: bool) -> Result<ScanOutcome> {
+    /// Scans the data file from the start, validating every batch and, with
+    /// [`Indexes::Rebuild`], adding index entries by the index rule. The first batch must start
+    /// at or after `floor`; `offsets` says how each later batch follows the one before it.
+    /// Returns where the valid batches end.
+    pub(crate) fn scan(&self, indexes: Indexes, floor: u64, offsets: Offsets) -> Result<ScanOutcome> {
         let file = self.log_file()?;
         let file_bytes = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
         let mut cursor = IndexCursor::new(self.base_offset);
         let mut buf = Vec::new();
-        let mut buf_start = 0u64;
         let mut pos = 0u64;
         let mut next_offset: Option<u64> = None;
         let mut problem = None;
-        while pos < file_bytes {
-            // Keep at least the next header in the buffer.
-            if pos + HEADER_LEN as u64 > buf_start + buf.len() as u64 {
-                buf_start = pos;
-                buf.resize(RECOVERY_CHUNK_BYTES.min((file_bytes - pos) as usize), 0);
-                files::read_exact_at(file, &mut buf, pos, &self.log_path)?;
-            }
-            let at = (pos - buf_start) as usize;
-            let Some(header) = BatchHeader::parse(&buf[at..]) else {
-                problem = Some((pos, truncated("batch header", HEADER_LEN as u64, file_bytes - pos)));
-                break;
-            };
-            let sequence = match next_offset {
-                Some(next) if dense && header.base_offset as u64 != next => Err(FormatError::OffsetsNotIncreasing {
-                    base_offset: header.base_offset,
-                    previous_last_offset: next as i64 - 1,
-                }),
-                _ => self.check_in_sequence(&header, file_bytes - pos, next_offset.or(Some(floor))),
-            };
-            if let Err(e) = sequence {
-                problem = Some((pos, e));
-                break;
-            }
-            let total = header.total_size();
-            if at as u64 + total > buf.len() as u64 {
-                // Read the whole batch (bounded by the file, checked above).
-                buf_start = pos;
-                buf.resize(total as usize, 0);
-                files::read_exact_at(file, &mut buf, pos, &self.log_path)?;
-            }
-            let at = (pos - buf_start) as usize;
-            if let Err(e) = batch::verify_crc(&buf[at..at + total as usize]) {
-                problem = Some((pos, e));
-                break;
-            }
-            let last = header.last_offset() as u64;
-            if index {
-                let meta = AppendMeta {
-                    last_offset: last,
-                    max_timestamp: header.max_timestamp,
-                    offset_of_max_timestamp: last,
+        let mut chunk_bytes = RECOVERY_CHUNK_BYTES as u64;
+        'file: while pos < file_bytes {
+            let chunk_start = pos;
+            buf.resize(chunk_bytes.min(file_bytes - chunk_start) as usize, 0);
+            files::read_exact_at(file, &mut buf, chunk_start, &self.log_path)?;
+            for found in Batches::new(&buf, MAX_SEGMENT_BYTES, AtCut::Stop) {
+                let b = match found {
+                    Ok(b) => b,
+                    Err(p) => {
+                        problem = Some((chunk_start + p.position as u64, p.problem));
+                        break 'file;
+                    }
                 };
-                self.advance_cursor(&mut cursor, pos, total, meta, true)?;
+                let checked = self
+                    .check_sequence(&b.header, next_offset, floor, offsets)
+                    .and_then(|()| batch::verify_crc(b.bytes));
+                if let Err(e) = checked {
+                    problem = Some((pos, e));
+                    break 'file;
+                }
+                let last = b.header.last_offset() as u64;
+                if indexes == Indexes::Rebuild {
+                    let meta = AppendMeta {
+                        last_offset: last,
+                        max_timestamp: b.header.max_timestamp,
+                        offset_of_max_timestamp: last,
+                    };
+                    self.advance_cursor(&mut cursor, pos, b.bytes.len() as u64, meta, true)?;
+                }
+                next_offset = Some(last + 1);
+                pos += b.bytes.len() as u64;
             }
-            next_offset = Some(last + 1);
-            pos += total;
+            chunk_bytes = RECOVERY_CHUNK_BYTES as u64;
+            if pos == chunk_start && pos < file_bytes {
+                // The batch at `pos` does not fit the chunk: read it whole next, unless the file
+                // ends inside it (or inside its header).
+                let left = file_bytes - pos;
+                match BatchHeader::parse(&buf) {
+                    Some(h) if h.total_size() <= left => chunk_bytes = h.total_size(),
+                    Some(h) => {
+                        problem = Some((pos, truncated("batch", h.total_size(), left)));
+                        break;
+                    }
+                    None => {
+                        problem = Some((pos, truncated("batch header", HEADER_LEN as u64, left)));
+                        break;
+                    }
+                }
+            }
         }
-        if index {
+        if indexes == Indexes::Rebuild {
             self.finish_time_index(&cursor)?;
             self.max_timestamp.store(cursor.max_timestamp_so_far, Ordering::Relaxed);
             *self.cursor.lock() = cursor;
@@ -561,21 +579,24 @@ impl Segment {
         Ok(ScanOutcome { valid_bytes: pos, file_bytes, next_offset, problem })
     }
 
-    /// Header checks for a batch found at a position of this segment with `available` bytes
-    /// left in the file, after a batch ending at `previous_next_offset`.
-    fn check_in_sequence(
+    /// Checks that a batch can follow the one before it in this walk, which ended at `after`
+    /// (its last offset + 1), or, first in the walk, start at or above `floor`: offsets
+    /// increasing (dense, with [`Offsets::Dense`]) and within the segment's int32 relative
+    /// offsets. The CRC does not cover the base offset: this is what protects it.
+    fn check_sequence(
         &self,
         header: &BatchHeader,
-        available: u64,
-        previous_next_offset: Option<u64>,
+        after: Option<u64>,
+        floor: u64,
+        offsets: Offsets,
     ) -> Result<(), FormatError> {
-        header.check(MAX_SEGMENT_BYTES)?;
-        if header.total_size() > available {
-            return Err(truncated("batch", header.total_size(), available));
-        }
         let base = header.base_offset as u64;
-        let floor = previous_next_offset.unwrap_or(self.base_offset);
-        if base < floor {
+        let floor = after.unwrap_or(floor.max(self.base_offset));
+        let out_of_order = match (offsets, after) {
+            (Offsets::Dense, Some(next)) => base != next,
+            _ => base < floor,
+        };
+        if out_of_order {
             return Err(FormatError::OffsetsNotIncreasing {
                 base_offset: header.base_offset,
                 previous_last_offset: floor as i64 - 1,
@@ -939,13 +960,13 @@ impl Segment {
         let mapped = if borrow { self.map.read().clone() } else { None };
         if let Some(map) = mapped {
             if let Some(bytes) = map.get(start, want) {
-                let (len, next_offset) = self.check_batches(bytes, start, end, end_offset)?;
+                let (len, next_offset) = self.check_batches(bytes, start, end_offset)?;
                 return batches(len, next_offset, map.borrow(start, len as u64));
             }
         }
         let at = out.len();
         self.read_into(start, want, out)?;
-        let (len, next_offset) = self.check_batches(&out[at..], start, end, end_offset)?;
+        let (len, next_offset) = self.check_batches(&out[at..], start, end_offset)?;
         out.truncate(at + len);
         batches(len, next_offset, None)
     }
@@ -953,26 +974,27 @@ impl Segment {
     /// Checks the batches of `bytes`, read from `start`, up to the first that is cut off or
     /// starts at or past `end_offset`. Returns the length of the checked batches and the offset
     /// after them; the first batch must be whole.
-    fn check_batches(&self, bytes: &[u8], start: u64, end: u64, end_offset: u64) -> Result<(usize, u64)> {
-        let mut pos = 0usize;
+    fn check_batches(&self, bytes: &[u8], start: u64, end_offset: u64) -> Result<(usize, u64)> {
+        let mut checked = 0;
         let mut next_offset = None;
-        while let Some(header) = BatchHeader::parse(&bytes[pos..]) {
-            let position = start + pos as u64;
-            self.check_in_sequence(&header, end - position, next_offset).map_err(|e| self.corrupt(position, e))?;
-            let total = header.total_size() as usize;
+        for found in Batches::new(bytes, MAX_SEGMENT_BYTES, AtCut::Stop) {
+            let b = found.map_err(|p| self.corrupt(start + p.position as u64, p.problem))?;
             // A batch past the end offset is written but not yet published by its append.
-            if pos + total > bytes.len() || header.base_offset as u64 >= end_offset {
+            if b.header.base_offset as u64 >= end_offset {
                 break;
             }
-            batch::verify_crc(&bytes[pos..pos + total]).map_err(|e| self.corrupt(position, e))?;
-            next_offset = Some(header.last_offset() as u64 + 1);
-            pos += total;
+            let position = start + b.position as u64;
+            self.check_sequence(&b.header, next_offset, self.base_offset, Offsets::Increasing)
+                .and_then(|()| batch::verify_crc(b.bytes))
+                .map_err(|e| self.corrupt(position, e))?;
+            next_offset = Some(b.header.last_offset() as u64 + 1);
+            checked = b.position + b.bytes.len();
         }
         let next_offset = next_offset.ok_or_else(|| {
             let needed = BatchHeader::parse(bytes).map_or(HEADER_LEN as u64, |h| h.total_size());
             self.corrupt(start, FormatError::Truncated { what: "batch", needed, available: bytes.len() as u64 })
         })?;
-        Ok((pos, next_offset))
+        Ok((checked, next_offset))
     }
 
     /// The first record with offset ≥ `start_offset` and timestamp ≥ `timestamp`, as
@@ -1020,8 +1042,8 @@ impl Segment {
         mut visit: impl FnMut(RecordRef<'_>),
     ) -> Result<()> {
         scratch.clear();
-        let (header, records) =
-            batch::open_batch(raw, u64::MAX, scratch, true).map_err(|e| self.decode_error(position, e))?;
+        let (header, records) = batch::open_batch(raw, u64::MAX, scratch, batch::Crc::Verify)
+            .map_err(|e| self.decode_error(position, e))?;
         let section = records.section(raw, scratch);
         batch::decode_records(&header, section, |r| {
             visit(r);
