@@ -1,0 +1,199 @@
+//! Appending to the active segment (Kafka's `LogSegment.append` and `shouldRoll`): the
+//! zero-fill ahead of the appends, the copy into the mapping (or the positioned write), the
+//! index rule, and sealing when a newer segment takes over.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use super::{maybe_append_time, AppendMeta, IndexCursor, Segment, RESERVE_CHUNK_BYTES, ZEROS};
+use crate::error::{Error, Result};
+use crate::segment::index::OffsetEntry;
+use crate::storage::io::Io;
+use crate::storage::mapped::{self, DataMap, Shrink, Touch};
+use crate::storage::prefill::FillAhead;
+
+impl Segment {
+    /// Whether an append of `bytes` whose batches end at `last_offset` with largest timestamp
+    /// `max_timestamp` must go to a new segment (Kafka's `LogSegment.shouldRoll`).
+    pub(crate) fn should_roll(&self, bytes: u64, last_offset: u64, max_timestamp: i64, now_ms: i64) -> bool {
+        let size = self.size();
+        if size == 0 {
+            return false;
+        }
+        let (oi, ti) = (self.offset_index.get().expect("active"), self.time_index.get().expect("active"));
+        let rolling_base = self.cursor.lock().rolling_based_timestamp.filter(|&t| t >= 0);
+        let waited = match rolling_base {
+            Some(first) => max_timestamp.saturating_sub(first),
+            None => now_ms.saturating_sub(self.created_ms),
+        };
+        let segment_bytes = self.spec.segment_bytes;
+        size > segment_bytes - bytes.min(segment_bytes)
+            || waited > self.spec.segment_ms - self.roll_jitter_ms()
+            || oi.is_full()
+            || ti.entries() + 1 >= ti.capacity()
+            || last_offset - self.base_offset > i32::MAX as u64
+    }
+
+    /// Appends whole batches at the end of the data file and indexes them. The caller holds the
+    /// partition's append lock and has decided that they belong in this segment.
+    pub(crate) fn append(self: &Arc<Self>, bytes: &[u8], meta: AppendMeta) -> Result<()> {
+        let position = self.size();
+        let end = position + bytes.len() as u64;
+        let map = self.map.read();
+        let mut mapped_write = None;
+        match &*map {
+            Some(m) if end <= m.len() && m.is_open() => {
+                self.reserve(m, end)?;
+                let mut write = m.begin_write(position, bytes.len(), &self.log_path)?;
+                write.copy(bytes, &self.log_path, |dst, src| self.spec.io.write_mapped(dst, src, &self.log_path))?;
+                mapped_write = Some(write);
+                self.request_fill(m, end);
+            }
+            other => {
+                if let Some(m) = other {
+                    // Past the mapping (unreachable while rolls keep batches within
+                    // `segment.bytes`): the file takes over for good.
+                    m.retire();
+                }
+                self.reserve_unmapped(position, end)?;
+                self.spec
+                    .io
+                    .write_all_at(self.log_file()?, &self.log_path, bytes, position)
+                    .map_err(Error::io("write", &self.log_path))?
+            }
+        }
+        let mut cursor = self.cursor.lock();
+        self.advance_cursor(&mut cursor, position, bytes.len() as u64, meta, false)?;
+        self.max_timestamp.fetch_max(meta.max_timestamp, Ordering::Relaxed);
+        if let Some(write) = mapped_write {
+            write.publish();
+        }
+        self.size.store(end, Ordering::Release);
+        Ok(())
+    }
+
+    pub(super) fn advance_cursor(
+        &self,
+        cursor: &mut IndexCursor,
+        position: u64,
+        bytes: u64,
+        meta: AppendMeta,
+        rebuilding: bool,
+    ) -> Result<()> {
+        let (oi, ti) = (self.offset_index.get().expect("active"), self.time_index.get().expect("active"));
+        if meta.max_timestamp > cursor.max_timestamp_so_far {
+            cursor.max_timestamp_so_far = meta.max_timestamp;
+            cursor.offset_of_max_timestamp_so_far = meta.offset_of_max_timestamp;
+        }
+        if cursor.rolling_based_timestamp.is_none() {
+            cursor.rolling_based_timestamp = Some(meta.max_timestamp);
+        }
+        if cursor.bytes_since_last_index_entry > self.spec.index_interval_bytes {
+            // A rebuilt index of an oversized segment may fill up: a sparser tail only costs
+            // lookups a longer scan, so rebuilding skips entries instead of failing.
+            if !(rebuilding && oi.is_full()) {
+                oi.append(OffsetEntry { offset: meta.last_offset, position: position as u32 })?;
+            }
+            if !(rebuilding && ti.entries() + 1 >= ti.capacity()) {
+                maybe_append_time(ti, cursor.max_timestamp_so_far, cursor.offset_of_max_timestamp_so_far)?;
+            }
+            cursor.bytes_since_last_index_entry = 0;
+        }
+        cursor.bytes_since_last_index_entry += bytes;
+        Ok(())
+    }
+
+    pub(super) fn finish_time_index(&self, cursor: &IndexCursor) -> Result<()> {
+        let ti = self.time_index.get().expect("indexes exist");
+        if ti.entries() < ti.capacity() && cursor.max_timestamp_so_far >= 0 {
+            maybe_append_time(ti, cursor.max_timestamp_so_far, cursor.offset_of_max_timestamp_so_far)?;
+        }
+        Ok(())
+    }
+
+    /// Zero-fills the data file up to at least `end` (a chunk at a time, within the mapping),
+    /// unless the prefill thread already has.
+    fn reserve(&self, m: &DataMap, end: u64) -> Result<()> {
+        m.grow(end, RESERVE_CHUNK_BYTES as u64, Touch::No, |range| self.write_zeros(&*self.spec.io, range))
+    }
+
+    /// Zero-fills an unmapped active segment's file (topics flushed by message count) a chunk
+    /// ahead of `end`, so that appends write inside the file instead of growing it: an fsync
+    /// after a write that changed the file's length also commits that length to the file
+    /// system's journal, and one after an overwrite does not (the README's performance section
+    /// has the numbers). Sealing and recovery cut the zeros off as they do for mapped segments.
+    fn reserve_unmapped(&self, position: u64, end: u64) -> Result<()> {
+        let reserved = self.file_reserved.load(Ordering::Relaxed).max(position);
+        if end <= reserved {
+            return Ok(());
+        }
+        let target = end.max((reserved + RESERVE_CHUNK_BYTES as u64).min(self.spec.segment_bytes));
+        let mut at = reserved;
+        while at < target {
+            at = self.write_zeros(&*self.spec.io, at..target)?.end;
+            self.file_reserved.store(at, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Writes zeros to the start of `range` of the data file, at most a `ZEROS` long; returns
+    /// the range written.
+    fn write_zeros(&self, io: &dyn Io, range: std::ops::Range<u64>) -> Result<std::ops::Range<u64>> {
+        let n = (ZEROS.len() as u64).min(range.end - range.start);
+        io.write_all_at(self.log_file()?, &self.log_path, &ZEROS[..n as usize], range.start)
+            .map_err(Error::io("zero-fill", &self.log_path))?;
+        Ok(range.start..range.start + n)
+    }
+
+    /// Asks the prefill thread for the next chunk once less than half a chunk is left past `end`.
+    fn request_fill(self: &Arc<Self>, m: &DataMap, end: u64) {
+        let Some((prefill, _)) = &self.spec.prefill else { return };
+        let reserved = m.reserved();
+        if reserved - end >= RESERVE_CHUNK_BYTES as u64 / 2
+            || reserved >= m.len()
+            || m.requested.swap(true, Ordering::Relaxed)
+        {
+            return;
+        }
+        let weak: std::sync::Weak<dyn FillAhead> = Arc::downgrade(self) as _;
+        if !prefill.request(weak) {
+            m.requested.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// Seals the segment when a newer one takes over, or on close: the final time-index entry,
+    /// indexes trimmed to their entries, the data file cut to its batches, everything fsynced.
+    pub(crate) fn seal(&self) -> Result<()> {
+        if let Some(ti) = self.time_index.get() {
+            if ti.capacity() > 0 {
+                let cursor = *self.cursor.lock();
+                if cursor.max_timestamp_so_far >= 0 {
+                    maybe_append_time(ti, cursor.max_timestamp_so_far, cursor.offset_of_max_timestamp_so_far)?;
+                }
+            }
+        }
+        self.trim_indexes()?;
+        if self.log.get().is_some() {
+            // Retired first: the cut below removes the zero-filled pages the mapping covers.
+            self.unmap();
+            // Left as it is if another live mapping of the file reaches past the batches (none
+            // does: an abandoned segment's mapping is retired too); recovery cuts zeros then.
+            let _: Shrink = mapped::shrink(self.log_file()?, &self.log_path, self.size())?;
+        }
+        self.flush()
+    }
+}
+
+impl FillAhead for Segment {
+    /// The prefill thread's work: zero-fills the next chunk of the active segment, if it still is
+    /// active, touching its pages. A failure is left for the appender to meet (and report) when
+    /// it fills itself.
+    fn fill_ahead(&self) {
+        // Holding the map read lock keeps the segment from being sealed while the file grows.
+        let map = self.map.read();
+        let (Some(m), Some((_, io))) = (map.as_ref(), &self.spec.prefill) else { return };
+        let chunk = RESERVE_CHUNK_BYTES as u64;
+        let _ = m.grow(m.reserved().saturating_add(chunk), chunk, Touch::Pages, |range| self.write_zeros(&**io, range));
+        m.requested.store(false, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,208 @@
+//! Reading a segment (Kafka's `LogSegment.read`, `translateOffset`, `findOffsetByTimestamp`):
+//! index lookup, a walk over batch headers, and whole, CRC-checked batches below the published
+//! size, copied or borrowed from the mapping.
+
+use std::ops::ControlFlow;
+
+use super::{truncated, Offsets, ReadMode, Segment, SegmentRead, MAX_SEGMENT_BYTES, SCAN_CHUNK_BYTES};
+use crate::error::{Error, FormatError, Result};
+use crate::format::batch::{self, AtCut, BatchHeader, Batches, HEADER_LEN};
+use crate::format::record::RecordRef;
+use crate::storage::files;
+
+impl Segment {
+    /// Appends `len` bytes of the data file from `position` to `out`. The caller stays below
+    /// `size`.
+    fn read_into(&self, position: u64, len: u64, out: &mut Vec<u8>) -> Result<()> {
+        if let Some(bytes) = self.map.read().as_ref().and_then(|m| m.get(position, len)) {
+            out.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let at = out.len();
+        out.resize(at + len as usize, 0);
+        files::read_exact_at(self.log_file()?, &mut out[at..], position, &self.log_path)
+    }
+
+    /// Walks batch headers from `position` to `end`, calling `visit` with each batch's position
+    /// and header until it breaks. Headers are checked before their lengths are used.
+    pub(crate) fn scan_headers(
+        &self,
+        mut position: u64,
+        end: u64,
+        mut visit: impl FnMut(u64, &BatchHeader) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let mut chunk = [0u8; SCAN_CHUNK_BYTES];
+        let (mut chunk_start, mut chunk_len) = (0u64, 0usize);
+        let map = self.map.read();
+        while position < end {
+            let available = (end - position).min(HEADER_LEN as u64);
+            let bytes = match map.as_ref().and_then(|m| m.get(position, available)) {
+                Some(bytes) => bytes,
+                None => {
+                    if position < chunk_start || position + HEADER_LEN as u64 > chunk_start + chunk_len as u64 {
+                        let want = SCAN_CHUNK_BYTES.min((end - position) as usize);
+                        files::read_exact_at(self.log_file()?, &mut chunk[..want], position, &self.log_path)?;
+                        (chunk_start, chunk_len) = (position, want);
+                    }
+                    &chunk[(position - chunk_start) as usize..chunk_len]
+                }
+            };
+            let header = BatchHeader::parse(bytes)
+                .ok_or_else(|| self.corrupt(position, truncated("batch header", HEADER_LEN as u64, end - position)))?;
+            header.check(end - position).map_err(|e| self.corrupt(position, e))?;
+            if visit(position, &header).is_break() {
+                return Ok(());
+            }
+            position += header.total_size();
+        }
+        Ok(())
+    }
+
+    /// Position and header of the first batch whose last offset is ≥ `target`, searching from the
+    /// index entry at or below it (Kafka's `translateOffset`).
+    pub(crate) fn locate(&self, target: u64, end: u64) -> Result<Option<(u64, BatchHeader)>> {
+        let start = self.offset_index()?.lookup(target as i64).map_or(0, |e| e.position as u64);
+        let mut found = None;
+        self.scan_headers(start, end, |pos, header| {
+            if header.last_offset() as u64 >= target {
+                found = Some((pos, *header));
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        })?;
+        Ok(found)
+    }
+
+    /// Appends to `out` the whole batches that hold offsets ≥ `target` and start below
+    /// `end_offset` (the partition's published log end offset), up to `max_bytes` (but at least
+    /// one batch when `mode.min_one`), each checked (header, CRC, offsets increasing). With
+    /// `mode.borrow`, batches of a mapped segment are returned as [`MappedBytes`] instead of
+    /// copied.
+    pub(crate) fn read(
+        &self,
+        target: u64,
+        end_offset: u64,
+        max_bytes: u64,
+        mode: ReadMode,
+        out: &mut Vec<u8>,
+    ) -> Result<SegmentRead> {
+        let ReadMode { min_one, borrow } = mode;
+        let end = self.size();
+        let Some((start, first)) = self.locate(target, end)? else {
+            return Ok(SegmentRead::Nothing);
+        };
+        if first.base_offset as u64 >= end_offset {
+            return Ok(SegmentRead::Nothing);
+        }
+        let first_size = first.total_size();
+        if !min_one && first_size > max_bytes {
+            return Ok(SegmentRead::DoesNotFit);
+        }
+        let want = (end - start).min(max_bytes.max(first_size));
+        let batches = |len: usize, next_offset: u64, mapped| {
+            let reached_end = start + len as u64 == end || next_offset >= end_offset;
+            Ok(SegmentRead::Batches { next_offset, reached_end, mapped })
+        };
+        let mapped = if borrow { self.map.read().clone() } else { None };
+        if let Some(map) = mapped {
+            if let Some(bytes) = map.get(start, want) {
+                let (len, next_offset) = self.check_batches(bytes, start, end_offset)?;
+                return batches(len, next_offset, map.borrow(start, len as u64));
+            }
+        }
+        let at = out.len();
+        self.read_into(start, want, out)?;
+        let (len, next_offset) = self.check_batches(&out[at..], start, end_offset)?;
+        out.truncate(at + len);
+        batches(len, next_offset, None)
+    }
+
+    /// Checks the batches of `bytes`, read from `start`, up to the first that is cut off or
+    /// starts at or past `end_offset`. Returns the length of the checked batches and the offset
+    /// after them; the first batch must be whole.
+    fn check_batches(&self, bytes: &[u8], start: u64, end_offset: u64) -> Result<(usize, u64)> {
+        let mut checked = 0;
+        let mut next_offset = None;
+        for found in Batches::new(bytes, MAX_SEGMENT_BYTES, AtCut::Stop) {
+            let b = found.map_err(|p| self.corrupt(start + p.position as u64, p.problem))?;
+            // A batch past the end offset is written but not yet published by its append.
+            if b.header.base_offset as u64 >= end_offset {
+                break;
+            }
+            let position = start + b.position as u64;
+            self.check_sequence(&b.header, next_offset, self.base_offset, Offsets::Increasing)
+                .and_then(|()| batch::verify_crc(b.bytes))
+                .map_err(|e| self.corrupt(position, e))?;
+            next_offset = Some(b.header.last_offset() as u64 + 1);
+            checked = b.position + b.bytes.len();
+        }
+        let next_offset = next_offset.ok_or_else(|| {
+            let needed = BatchHeader::parse(bytes).map_or(HEADER_LEN as u64, |h| h.total_size());
+            self.corrupt(start, FormatError::Truncated { what: "batch", needed, available: bytes.len() as u64 })
+        })?;
+        Ok((checked, next_offset))
+    }
+
+    /// The first record with offset ≥ `start_offset` and timestamp ≥ `timestamp`, as
+    /// `(offset, timestamp)` (Kafka's `LogSegment.findOffsetByTimestamp`).
+    pub(crate) fn find_offset_by_timestamp(&self, timestamp: i64, start_offset: u64) -> Result<Option<(u64, i64)>> {
+        let from = self.time_index()?.lookup(timestamp).map_or(self.base_offset, |e| e.offset).max(start_offset);
+        let mut position = self.offset_index()?.lookup(from as i64).map_or(0, |e| e.position as u64);
+        let end = self.size();
+        let (mut raw, mut scratch) = (Vec::new(), Vec::new());
+        loop {
+            let mut candidate = None;
+            self.scan_headers(position, end, |pos, h| {
+                if h.max_timestamp >= timestamp && h.last_offset() as u64 >= start_offset {
+                    candidate = Some((pos, *h));
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })?;
+            let Some((pos, header)) = candidate else {
+                return Ok(None);
+            };
+            raw.clear();
+            self.read_into(pos, header.total_size(), &mut raw)?;
+            let mut hit = None;
+            self.decode_batch(pos, &raw, &mut scratch, |r| {
+                if hit.is_none() && r.offset() >= start_offset && r.timestamp() >= timestamp {
+                    hit = Some((r.offset(), r.timestamp()));
+                }
+            })?;
+            if hit.is_some() {
+                return Ok(hit);
+            }
+            position = pos + header.total_size();
+        }
+    }
+
+    /// Decodes one whole batch read from `position` of this segment, calling `visit` per record
+    /// (control batches included).
+    pub(crate) fn decode_batch(
+        &self,
+        position: u64,
+        raw: &[u8],
+        scratch: &mut Vec<u8>,
+        mut visit: impl FnMut(RecordRef<'_>),
+    ) -> Result<()> {
+        scratch.clear();
+        let (header, records) = batch::open_batch(raw, u64::MAX, scratch, batch::Crc::Verify)
+            .map_err(|e| self.decode_error(position, e))?;
+        let section = records.section(raw, scratch);
+        batch::decode_records(&header, section, |r| {
+            visit(r);
+            Ok(())
+        })
+        .map_err(|e| self.corrupt(position, e))
+    }
+
+    pub(crate) fn decode_error(&self, position: u64, e: batch::DecodeError) -> Error {
+        match e {
+            batch::DecodeError::Format(f) => self.corrupt(position, f),
+            batch::DecodeError::Unsupported(codec) => Error::UnsupportedCodec { codec },
+        }
+    }
+}

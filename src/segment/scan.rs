@@ -1,0 +1,179 @@
+//! Checking a segment's data file from the start (Kafka's `LogSegment.recover`): every batch's
+//! header, CRC and offsets, rebuilding the indexes on the way; and cutting the file where its
+//! valid batches end.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::OnceLock;
+
+use super::{
+    truncated, AppendMeta, IndexCursor, Indexes, Offsets, ScanOutcome, Segment, MAX_SEGMENT_BYTES, RECOVERY_CHUNK_BYTES,
+};
+use crate::error::{Error, FormatError, Result};
+use crate::format::batch::{self, AtCut, BatchHeader, Batches, HEADER_LEN};
+use crate::storage::files;
+use crate::storage::mapped::{self, Shrink};
+
+impl Segment {
+    /// Scans the whole data file, checking every batch (header, CRC, offsets increasing and
+    /// within the segment's relative range), and rebuilds both indexes from the valid prefix.
+    /// The data file is not changed; see [`cut_to`](Self::cut_to).
+    pub(crate) fn rebuild_indexes(&mut self, floor: u64, offsets: Offsets) -> Result<ScanOutcome> {
+        self.offset_index = OnceLock::new();
+        self.time_index = OnceLock::new();
+        self.create_indexes()?;
+        self.scan(Indexes::Rebuild, floor, offsets)
+    }
+
+    /// Scans the data file from the start, validating every batch and, with
+    /// [`Indexes::Rebuild`], adding index entries by the index rule. The first batch must start
+    /// at or after `floor`; `offsets` says how each later batch follows the one before it.
+    /// Returns where the valid batches end.
+    pub(crate) fn scan(&self, indexes: Indexes, floor: u64, offsets: Offsets) -> Result<ScanOutcome> {
+        let file = self.log_file()?;
+        let file_bytes = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
+        let mut cursor = IndexCursor::new(self.base_offset);
+        let mut buf = Vec::new();
+        let mut pos = 0u64;
+        let mut next_offset: Option<u64> = None;
+        let mut problem = None;
+        let mut chunk_bytes = RECOVERY_CHUNK_BYTES as u64;
+        'file: while pos < file_bytes {
+            let chunk_start = pos;
+            buf.resize(chunk_bytes.min(file_bytes - chunk_start) as usize, 0);
+            files::read_exact_at(file, &mut buf, chunk_start, &self.log_path)?;
+            for found in Batches::new(&buf, MAX_SEGMENT_BYTES, AtCut::Stop) {
+                let b = match found {
+                    Ok(b) => b,
+                    Err(p) => {
+                        problem = Some((chunk_start + p.position as u64, p.problem));
+                        break 'file;
+                    }
+                };
+                let checked = self
+                    .check_sequence(&b.header, next_offset, floor, offsets)
+                    .and_then(|()| batch::verify_crc(b.bytes));
+                if let Err(e) = checked {
+                    problem = Some((pos, e));
+                    break 'file;
+                }
+                let last = b.header.last_offset() as u64;
+                if indexes == Indexes::Rebuild {
+                    let meta = AppendMeta {
+                        last_offset: last,
+                        max_timestamp: b.header.max_timestamp,
+                        offset_of_max_timestamp: last,
+                    };
+                    self.advance_cursor(&mut cursor, pos, b.bytes.len() as u64, meta, true)?;
+                }
+                next_offset = Some(last + 1);
+                pos += b.bytes.len() as u64;
+            }
+            chunk_bytes = RECOVERY_CHUNK_BYTES as u64;
+            if pos == chunk_start && pos < file_bytes {
+                // The batch at `pos` does not fit the chunk: read it whole next, unless the file
+                // ends inside it (or inside its header).
+                let left = file_bytes - pos;
+                match BatchHeader::parse(&buf) {
+                    Some(h) if h.total_size() <= left => chunk_bytes = h.total_size(),
+                    Some(h) => {
+                        problem = Some((pos, truncated("batch", h.total_size(), left)));
+                        break;
+                    }
+                    None => {
+                        problem = Some((pos, truncated("batch header", HEADER_LEN as u64, left)));
+                        break;
+                    }
+                }
+            }
+        }
+        if indexes == Indexes::Rebuild {
+            self.finish_time_index(&cursor)?;
+            self.max_timestamp.store(cursor.max_timestamp_so_far, Ordering::Relaxed);
+            *self.cursor.lock() = cursor;
+        }
+        Ok(ScanOutcome { valid_bytes: pos, file_bytes, next_offset, problem })
+    }
+
+    /// Checks that a batch can follow the one before it in this walk, which ended at `after`
+    /// (its last offset + 1), or, first in the walk, start at or above `floor`: offsets
+    /// increasing (dense, with [`Offsets::Dense`]) and within the segment's int32 relative
+    /// offsets. The CRC does not cover the base offset: this is what protects it.
+    pub(super) fn check_sequence(
+        &self,
+        header: &BatchHeader,
+        after: Option<u64>,
+        floor: u64,
+        offsets: Offsets,
+    ) -> Result<(), FormatError> {
+        let base = header.base_offset as u64;
+        let floor = after.unwrap_or(floor.max(self.base_offset));
+        let out_of_order = match (offsets, after) {
+            (Offsets::Dense, Some(next)) => base != next,
+            _ => base < floor,
+        };
+        if out_of_order {
+            return Err(FormatError::OffsetsNotIncreasing {
+                base_offset: header.base_offset,
+                previous_last_offset: floor as i64 - 1,
+            });
+        }
+        if header.last_offset() as u64 - self.base_offset > i32::MAX as u64 {
+            return Err(FormatError::BadHeaderField {
+                field: "lastOffsetDelta (beyond the segment's relative offsets)",
+                value: header.last_offset(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Cuts the data file to `len` bytes (recovery of a torn or corrupt tail, truncation). In
+    /// place when no mapping of the file may touch the bytes cut off; otherwise the kept bytes
+    /// are copied to a new file renamed over this one (see `storage::mapped`, rule 1), and the
+    /// segment reopens it.
+    pub(crate) fn cut_to(&mut self, len: u64) -> Result<()> {
+        if mapped::shrink(self.log_file()?, &self.log_path, len)? == Shrink::Mapped {
+            let copy = self.copy_prefix(len)?;
+            std::fs::rename(&copy, &self.log_path).map_err(Error::io("rename into place", &copy))?;
+            files::sync_dir(&*self.spec.io, self.log_path.parent().unwrap_or(Path::new(".")))?;
+            self.log = OnceLock::new();
+        }
+        self.size.store(len, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether the data file holds only zero bytes from `position` on: the space zero-filled
+    /// ahead of appends that a crash left behind.
+    pub(crate) fn zeros_from(&self, position: u64) -> Result<bool> {
+        let file = self.log_file()?;
+        let end = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
+        let mut buf = vec![0u8; RECOVERY_CHUNK_BYTES.min(end.saturating_sub(position) as usize)];
+        let mut at = position;
+        while at < end {
+            let n = buf.len().min((end - at) as usize);
+            files::read_exact_at(file, &mut buf[..n], at, &self.log_path)?;
+            if buf[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            at += n as u64;
+        }
+        Ok(true)
+    }
+
+    /// Writes the first `len` bytes of the data file to `<name>.log.cleaned` (removed by the
+    /// next open if left behind), fsynced, and returns its path.
+    pub(crate) fn copy_prefix(&self, len: u64) -> Result<PathBuf> {
+        let target = files::with_suffix(&self.log_path, files::CLEANED_SUFFIX);
+        let mut out = File::create(&target).map_err(Error::io("create", &target))?;
+        let mut from = self.log_file()?;
+        std::io::Seek::seek(&mut from, std::io::SeekFrom::Start(0)).map_err(Error::io("seek", &self.log_path))?;
+        let copied =
+            std::io::copy(&mut std::io::Read::take(from, len), &mut out).map_err(Error::io("copy", &target))?;
+        if copied != len {
+            return Err(Error::io("copy", &self.log_path)(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        self.spec.io.sync_data(&out, &target).map_err(Error::io("fsync", &target))?;
+        Ok(target)
+    }
+}
