@@ -21,7 +21,15 @@
 //! partition directory copied from a Kafka broker opens as a partition of its topic, with the
 //! default config. Topic names are checked as Kafka does, so no name leaves the directory.
 
+mod checkpoints;
+mod maintenance;
+mod options;
 pub(crate) mod topic;
+
+pub use options::{LogOptions, RecoveryMode};
+
+use checkpoints::{read_checkpoint, Checkpoint, CLEANER_OFFSET_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
+use maintenance::Maintenance;
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -29,176 +37,20 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, RwLock};
+use parking_lot::{Mutex, RwLock};
 
-use crate::clock::{Clock, SystemClock};
 use crate::config::TopicConfig;
 use crate::error::{Error, Result};
 use crate::log::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
 use crate::partition::{CompactionOutcome, OpenSpec, Partition, RecoveryEvent, RetentionOutcome};
 use crate::storage::files;
-use crate::storage::io::{Io, OsIo};
+use crate::storage::io::Io;
 use crate::storage::prefill::Prefill;
 
 const LOCK_FILE: &str = ".lock";
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const CONFIG_DIR: &str = "topic-configs";
-const RECOVERY_POINT_FILE: &str = "recovery-point-offset-checkpoint";
-const LOG_START_OFFSET_FILE: &str = "log-start-offset-checkpoint";
-const CLEANER_OFFSET_FILE: &str = "cleaner-offset-checkpoint";
 const DELETE_SUFFIX: &str = "-delete";
-
-/// What opening does with corruption found after an unclean shutdown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RecoveryMode {
-    /// Cut each damaged segment at its first invalid batch, delete the segments after it, and
-    /// report what was dropped in [`Log::recovery_report`] (Kafka's behaviour).
-    #[default]
-    TruncateCorruptTail,
-    /// Refuse to open: any invalid batch found by recovery is an [`Error::CorruptBatch`], and
-    /// no data file is changed.
-    Strict,
-}
-
-/// How a [`Log`] is opened.
-///
-/// # Example
-/// ```
-/// use std::sync::Arc;
-/// use partlog::{LogOptions, ManualClock, RecoveryMode, TopicConfig};
-/// let mut defaults = TopicConfig::default();
-/// defaults.retention_ms = 3_600_000;
-/// let options = LogOptions::default()
-///     .default_topic_config(defaults)
-///     .clock(Arc::new(ManualClock::new(0)))
-///     .recovery_mode(RecoveryMode::Strict)
-///     .maintenance_interval_ms(None)
-///     .preallocate_in_background(false);
-/// assert_eq!(options.default_topic_config.retention_ms, 3_600_000);
-/// assert!(!options.preallocate_in_background && LogOptions::default().preallocate_in_background);
-/// ```
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct LogOptions {
-    /// Config of topics found on disk without a config file (for example partition
-    /// directories copied from a Kafka broker).
-    pub default_topic_config: TopicConfig,
-    /// Time source for append timestamps and time-based decisions.
-    pub clock: Arc<dyn Clock>,
-    /// What to do with corruption found when opening after an unclean shutdown.
-    pub recovery_mode: RecoveryMode,
-    /// The file operations durability depends on; replace it to inject faults in tests.
-    pub io: Arc<dyn Io>,
-    /// How often the background maintenance thread wakes (applying `flush.ms` to partitions
-    /// nobody appends to, writing checkpoints); `None` runs no thread. Default 1000 ms.
-    pub maintenance_interval_ms: Option<u64>,
-    /// `log.flush.offset.checkpoint.interval.ms`: how often the maintenance thread writes the
-    /// recovery-point and log-start-offset checkpoints (default 60 000). They are also written by
-    /// [`Log::flush`], [`Log::enforce_retention`] and on close.
-    pub checkpoint_interval_ms: u64,
-    /// `log.retention.check.interval.ms`: how often the maintenance thread applies retention
-    /// (default 300 000); `None` leaves it to [`Log::enforce_retention`].
-    pub retention_check_interval_ms: Option<u64>,
-    /// `log.cleaner.dedupe.buffer.size`: memory for one compaction pass's key map, 24 bytes per
-    /// key (default 128 MiB). A pass whose dirty range has more keys cleans the part it covers.
-    pub cleaner_dedupe_buffer_bytes: usize,
-    /// `log.cleaner.backoff.ms`: how often the maintenance thread looks for compacted partitions
-    /// whose dirty ratio passed `min.cleanable.dirty.ratio` (default 15 000); `None` leaves
-    /// compaction to [`Log::compact`].
-    pub cleaner_backoff_ms: Option<u64>,
-    /// Whether a background thread zero-fills the active segments' files ahead of their
-    /// appends (default `true`). Appends then skip the zero-fill and the page faults on the
-    /// pages it prepared, about a third of an uncompressed append on ext4, when a core is free
-    /// to do it. Without the thread (or when an append outruns it) each append fills for itself.
-    pub preallocate_in_background: bool,
-}
-
-impl Default for LogOptions {
-    fn default() -> Self {
-        LogOptions {
-            default_topic_config: TopicConfig::default(),
-            clock: Arc::new(SystemClock),
-            recovery_mode: RecoveryMode::default(),
-            io: Arc::new(OsIo),
-            maintenance_interval_ms: Some(1000),
-            checkpoint_interval_ms: 60_000,
-            retention_check_interval_ms: Some(300_000),
-            cleaner_dedupe_buffer_bytes: 128 << 20,
-            cleaner_backoff_ms: Some(15_000),
-            preallocate_in_background: true,
-        }
-    }
-}
-
-impl LogOptions {
-    /// Sets [`default_topic_config`](Self::default_topic_config).
-    pub fn default_topic_config(mut self, config: TopicConfig) -> Self {
-        self.default_topic_config = config;
-        self
-    }
-
-    /// Sets [`clock`](Self::clock).
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// Sets [`recovery_mode`](Self::recovery_mode).
-    pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
-        self.recovery_mode = mode;
-        self
-    }
-
-    /// Sets [`io`](Self::io).
-    pub fn io(mut self, io: Arc<dyn Io>) -> Self {
-        self.io = io;
-        self
-    }
-
-    /// Sets [`maintenance_interval_ms`](Self::maintenance_interval_ms).
-    pub fn maintenance_interval_ms(mut self, interval_ms: Option<u64>) -> Self {
-        self.maintenance_interval_ms = interval_ms;
-        self
-    }
-
-    /// Sets [`retention_check_interval_ms`](Self::retention_check_interval_ms).
-    pub fn retention_check_interval_ms(mut self, interval_ms: Option<u64>) -> Self {
-        self.retention_check_interval_ms = interval_ms;
-        self
-    }
-
-    /// Sets [`cleaner_dedupe_buffer_bytes`](Self::cleaner_dedupe_buffer_bytes).
-    pub fn cleaner_dedupe_buffer_bytes(mut self, bytes: usize) -> Self {
-        self.cleaner_dedupe_buffer_bytes = bytes;
-        self
-    }
-
-    /// Sets [`cleaner_backoff_ms`](Self::cleaner_backoff_ms).
-    pub fn cleaner_backoff_ms(mut self, interval_ms: Option<u64>) -> Self {
-        self.cleaner_backoff_ms = interval_ms;
-        self
-    }
-
-    /// Sets [`preallocate_in_background`](Self::preallocate_in_background).
-    pub fn preallocate_in_background(mut self, on: bool) -> Self {
-        self.preallocate_in_background = on;
-        self
-    }
-
-    /// Sets [`checkpoint_interval_ms`](Self::checkpoint_interval_ms).
-    pub fn checkpoint_interval_ms(mut self, interval_ms: u64) -> Self {
-        self.checkpoint_interval_ms = interval_ms;
-        self
-    }
-}
-
-/// The background thread's stop signal.
-#[derive(Default)]
-struct Maintenance {
-    stop: Mutex<bool>,
-    wake: Condvar,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
 
 struct LogInner {
     dir: PathBuf,
@@ -463,24 +315,6 @@ impl Log {
         self.inner.write_checkpoints()
     }
 
-    fn start_maintenance(&self) {
-        let Some(interval_ms) = self.inner.options.maintenance_interval_ms else { return };
-        let inner = self.inner.clone();
-        let handle = std::thread::Builder::new()
-            .name("partlog-maintenance".into())
-            .spawn(move || maintenance_loop(&inner, interval_ms.max(1)))
-            .expect("spawn the maintenance thread");
-        *self.inner.maintenance.thread.lock() = Some(handle);
-    }
-
-    fn stop_maintenance(&self) {
-        *self.inner.maintenance.stop.lock() = true;
-        self.inner.maintenance.wake.notify_all();
-        if let Some(handle) = self.inner.maintenance.thread.lock().take() {
-            let _ = handle.join();
-        }
-    }
-
     fn stop_prefill(&self) {
         if let Some(prefill) = &self.inner.prefill {
             prefill.stop();
@@ -547,23 +381,6 @@ impl LogInner {
         self.topics.read().values().flat_map(|t| t.partitions().iter().cloned()).collect()
     }
 
-    /// Writes `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` atomically
-    /// (Kafka's format: version, count, then `topic partition offset` lines).
-    fn write_checkpoints(&self) -> Result<()> {
-        let _guard = self.checkpoint.lock();
-        let partitions = self.partitions();
-        let write = |file: &str, offset: &dyn Fn(&Partition) -> u64| {
-            let mut text = format!("0\n{}\n", partitions.len());
-            for p in &partitions {
-                text.push_str(&format!("{} {} {}\n", p.topic(), p.id(), offset(p)));
-            }
-            files::write_atomic(&*self.options.io, &self.dir.join(file), text.as_bytes())
-        };
-        write(RECOVERY_POINT_FILE, &|p| p.recovery_point())?;
-        write(LOG_START_OFFSET_FILE, &|p| p.log_start_offset())?;
-        write(CLEANER_OFFSET_FILE, &|p| p.first_dirty_offset())
-    }
-
     fn compact(&self, force: bool) -> Result<Vec<CompactionOutcome>> {
         let mut outcomes = Vec::new();
         for p in self.partitions() {
@@ -587,51 +404,6 @@ impl LogInner {
             self.write_checkpoints()?;
         }
         Ok(outcomes)
-    }
-}
-
-/// The maintenance thread: applies `flush.ms` to partitions with unflushed data and writes the
-/// recovery-point checkpoint every `checkpoint_interval_ms`, until the log closes.
-fn maintenance_loop(inner: &LogInner, interval_ms: u64) {
-    let mut last_checkpoint = inner.options.clock.now_ms();
-    let mut last_retention = last_checkpoint;
-    let mut last_cleaning = last_checkpoint;
-    loop {
-        {
-            let mut stop = inner.maintenance.stop.lock();
-            if !*stop {
-                inner.maintenance.wake.wait_for(&mut stop, std::time::Duration::from_millis(interval_ms));
-            }
-            if *stop {
-                break;
-            }
-        }
-        let now = inner.options.clock.now_ms();
-        for p in inner.partitions() {
-            if p.flush_due(now) {
-                // A failure stops the partition's appends; its callers see the error.
-                let _ = p.flush();
-            }
-            p.purge_deleted(now);
-        }
-        if let Some(every) = inner.options.cleaner_backoff_ms {
-            if now.saturating_sub(last_cleaning) >= every as i64 {
-                // A failure stops that partition's appends; the next pass retries the others.
-                let _ = inner.compact(false);
-                last_cleaning = now;
-            }
-        }
-        if let Some(every) = inner.options.retention_check_interval_ms {
-            if now.saturating_sub(last_retention) >= every as i64 {
-                // A failure stops that partition's appends; the next pass retries the others.
-                let _ = inner.enforce_retention();
-                last_retention = now;
-            }
-        }
-        if now.saturating_sub(last_checkpoint) >= inner.options.checkpoint_interval_ms as i64 {
-            let _ = inner.write_checkpoints();
-            last_checkpoint = now;
-        }
     }
 }
 
@@ -687,58 +459,6 @@ fn remove_unfinished_temporaries(dir: &Path) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// An offset checkpoint file's content: `(topic, partition) → offset`.
-type Checkpoint = BTreeMap<(String, u32), u64>;
-
-/// Reads an offset checkpoint (`recovery-point-offset-checkpoint`, `log-start-offset-checkpoint`).
-/// A missing file means "no knowledge" (recover everything, log start at the first segment); an
-/// unreadable one is reported and means the same, or fails the open in strict mode.
-fn read_checkpoint(path: &Path, mode: RecoveryMode, report: &mut Vec<RecoveryEvent>) -> Result<Checkpoint> {
-    let path = path.to_owned();
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Checkpoint::new()),
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => String::new(),
-        Err(e) => return Err(Error::io("read", &path)(e)),
-    };
-    match parse_checkpoint(&text) {
-        Some(points) => Ok(points),
-        None if mode == RecoveryMode::Strict => {
-            Err(Error::BadFile { path, reason: "not a Kafka offset checkpoint (version 0, count, entries)".into() })
-        }
-        None => {
-            report.push(RecoveryEvent {
-                partition: "*".into(),
-                segment: path,
-                position: 0,
-                bytes_dropped: 0,
-                reason: "unreadable offset checkpoint: ignored (recovery checks every segment; log start offsets \
-                         fall back to the first segment)"
-                    .into(),
-            });
-            Ok(Checkpoint::new())
-        }
-    }
-}
-
-fn parse_checkpoint(text: &str) -> Option<Checkpoint> {
-    let mut lines = text.lines();
-    if lines.next()? != "0" {
-        return None;
-    }
-    let count: usize = lines.next()?.parse().ok()?;
-    let mut points = Checkpoint::new();
-    for _ in 0..count {
-        let mut fields = lines.next()?.split(' ');
-        let (topic, partition, offset) = (fields.next()?, fields.next()?.parse().ok()?, fields.next()?.parse().ok()?);
-        if fields.next().is_some() || validate_topic_name(topic).is_err() {
-            return None;
-        }
-        points.insert((topic.to_owned(), partition), offset);
-    }
-    lines.next().is_none().then_some(points)
 }
 
 /// Splits a partition directory name `<topic>-<n>` into its parts.
@@ -834,16 +554,6 @@ impl Opening<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn recovery_point_checkpoints_parse_kafkas_format_only() {
-        let points = parse_checkpoint("0\n2\norders 0 15\na-b.c 3 0\n").unwrap();
-        assert_eq!(points.get(&("orders".into(), 0)), Some(&15));
-        assert_eq!(points.get(&("a-b.c".into(), 3)), Some(&0));
-        for bad in ["", "1\n0\n", "0\n2\norders 0 15\n", "0\n1\norders 0\n", "0\n1\n../x 0 1\n", "0\n0\nextra\n"] {
-            assert_eq!(parse_checkpoint(bad), None, "{bad:?}");
-        }
-    }
 
     #[test]
     fn partition_directory_names_parse_at_the_last_dash() {
