@@ -2,22 +2,20 @@
 //! of every key that was not deleted, in offset order, with the original offsets; tombstones go
 //! only after their horizon; a crash at any step of the swap loses and duplicates nothing.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use proptest::prelude::*;
 
 use partlog::{
-    CleanupPolicy, Compression, CompressionType, Error, FaultyIo, Log, LogOptions, ManualClock, OwnedRecord, Partition,
-    Record, TopicConfig,
+    CleanupPolicy, Compression, CompressionType, Error, FaultyIo, Log, ManualClock, OwnedRecord, Partition, Record,
+    TopicConfig,
 };
 
-const T0: i64 = 1_700_000_000_000;
+use common::{clocked, read_all, T0};
 const DAY: i64 = 86_400_000;
-
-fn options(clock: &Arc<ManualClock>) -> LogOptions {
-    LogOptions::default().clock(clock.clone()).maintenance_interval_ms(None)
-}
 
 fn compacted(codec: Compression) -> TopicConfig {
     let mut c = TopicConfig::default();
@@ -35,10 +33,6 @@ fn append(p: &Partition, appended: &mut Appended, key: &[u8], value: Option<&[u8
     let record = Record { key: Some(key), value, timestamp: Some(ts), headers: &[] };
     let info = p.append(&[record]).unwrap();
     appended.insert(info.first_offset, (key.to_vec(), value.map(<[u8]>::to_vec)));
-}
-
-fn read_all(p: &Partition) -> Vec<OwnedRecord> {
-    p.read(p.log_start_offset(), usize::MAX).unwrap()
 }
 
 /// What compaction must never break: every record read is the one appended at its offset, in
@@ -92,7 +86,7 @@ proptest! {
         let codec = [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4][codec];
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(T0));
-        let mut log = Log::open_with(dir.path(), options(&clock)).unwrap();
+        let mut log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
         log.create_topic("c", 1, compacted(codec)).unwrap();
         let mut appended = Appended::new();
         for op in ops {
@@ -119,7 +113,7 @@ proptest! {
                 Op::Reopen => {
                     drop(p);
                     log.close().unwrap();
-                    log = Log::open_with(dir.path(), options(&clock)).unwrap();
+                    log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
                 }
             }
         }
@@ -136,7 +130,7 @@ fn clock_now(clock: &ManualClock) -> i64 {
 fn tombstones_survive_until_their_delete_horizon_then_go() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = Log::open_with(dir.path(), options(&clock)).unwrap();
+    let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
     let mut config = compacted(Compression::None);
     config.delete_retention_ms = DAY;
     let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
@@ -162,7 +156,7 @@ fn tombstones_survive_until_their_delete_horizon_then_go() {
 fn min_compaction_lag_protects_recent_segments() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = Log::open_with(dir.path(), options(&clock)).unwrap();
+    let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
     let mut config = compacted(Compression::None);
     config.min_compaction_lag_ms = 60_000;
     let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
@@ -184,7 +178,7 @@ fn min_compaction_lag_protects_recent_segments() {
 fn min_cleanable_dirty_ratio_decides_background_passes() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = Log::open_with(dir.path(), options(&clock)).unwrap();
+    let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
     let mut config = compacted(Compression::None);
     config.min_cleanable_dirty_ratio = 0.5;
     let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
@@ -210,7 +204,7 @@ fn min_cleanable_dirty_ratio_decides_background_passes() {
     // The cleaner offset survives a reopen.
     drop(p);
     log.close().unwrap();
-    let log = Log::open_with(dir.path(), options(&clock)).unwrap();
+    let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
     assert_eq!(log.partition("c", 0).unwrap().first_dirty_offset(), 41);
 }
 
@@ -223,7 +217,7 @@ fn a_crash_at_each_step_of_the_swap_loses_and_duplicates_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let clock = Arc::new(ManualClock::new(T0));
         let io = Arc::new(FaultyIo::new());
-        let log = Log::open_with(dir.path(), options(&clock).io(io.clone())).unwrap();
+        let log = Log::open_with(dir.path(), clocked(&clock).io(io.clone())).unwrap();
         let p = log.create_topic("c", 1, compacted(Compression::Lz4)).unwrap().partition(0).unwrap();
         let mut appended = Appended::new();
         for i in 0..60u8 {
@@ -239,7 +233,7 @@ fn a_crash_at_each_step_of_the_swap_loses_and_duplicates_nothing() {
         drop(p);
         log.simulate_crash();
 
-        let log = Log::open_with(dir.path(), options(&clock)).unwrap();
+        let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
         let p = log.partition("c", 0).unwrap();
         let after = read_all(&p);
         check_invariants(&after, &appended);
@@ -263,7 +257,7 @@ fn a_crash_at_each_step_of_the_swap_loses_and_duplicates_nothing() {
 fn null_keys_are_rejected_and_raw_batches_too() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = Log::open_with(dir.path(), options(&clock)).unwrap();
+    let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
     let p = log.create_topic("c", 1, compacted(Compression::None)).unwrap().partition(0).unwrap();
     assert!(matches!(p.append(&[Record::new(b"no key")]), Err(Error::InvalidRecord { .. })));
     let plain = log.create_topic("plain", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
@@ -278,7 +272,7 @@ fn null_keys_are_rejected_and_raw_batches_too() {
 fn readers_racing_compaction_get_only_original_records() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = Log::open_with(dir.path(), options(&clock)).unwrap();
+    let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
     let p = log.create_topic("c", 1, compacted(Compression::Snappy)).unwrap().partition(0).unwrap();
     let mut appended = Appended::new();
     for i in 0..400u32 {
@@ -324,7 +318,7 @@ fn readers_racing_compaction_get_only_original_records() {
 fn a_full_key_map_cleans_the_covered_part_and_the_next_pass_continues() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = Log::open_with(dir.path(), options(&clock).cleaner_dedupe_buffer_bytes(0)).unwrap(); // 921 keys
+    let log = Log::open_with(dir.path(), clocked(&clock).cleaner_dedupe_buffer_bytes(0)).unwrap(); // 921 keys
     let mut config = compacted(Compression::None);
     config.segment_bytes = 64 * 1024;
     let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
@@ -358,7 +352,7 @@ fn a_full_key_map_cleans_the_covered_part_and_the_next_pass_continues() {
 fn a_corrupt_batch_found_by_compaction_is_reported_without_stopping_appends() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = Log::open_with(dir.path(), options(&clock)).unwrap();
+    let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
     let p = log.create_topic("c", 1, compacted(Compression::None)).unwrap().partition(0).unwrap();
     let mut appended = Appended::new();
     for i in 0..5u8 {

@@ -3,6 +3,8 @@
 //! seam (failed writes, short writes, full disk, failed fsyncs): fail-stop, nothing acknowledged
 //! lost, no partial write visible. Also group commit and the flush policies.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,9 +14,7 @@ use partlog::{
     TopicConfig,
 };
 
-fn options() -> LogOptions {
-    LogOptions::default().maintenance_interval_ms(None)
-}
+use common::{options, read_all};
 
 fn small_segments() -> TopicConfig {
     let mut c = TopicConfig::default();
@@ -39,10 +39,6 @@ fn append_records(p: &Partition, from: u64, n: u64) {
         assert_eq!(info.first_offset, i);
         i += size;
     }
-}
-
-fn all(p: &Partition) -> Vec<OwnedRecord> {
-    p.read(p.log_start_offset(), usize::MAX).unwrap()
 }
 
 fn assert_prefix(records: &[OwnedRecord]) {
@@ -100,7 +96,7 @@ fn an_unclean_shutdown_recovers_every_record_the_page_cache_kept() {
     let p = log.partition("c", 0).unwrap();
     assert_eq!(p.log_end_offset(), 500);
     assert_eq!(p.recovery_point(), 500, "recovered data is fsynced at open");
-    assert_prefix(&all(&p));
+    assert_prefix(&read_all(&p));
     // The indexes were rebuilt: time lookups work across the recovered segments.
     assert_eq!(p.offset_for_timestamp(420).unwrap().unwrap().offset, 420);
 }
@@ -120,7 +116,7 @@ fn a_torn_tail_is_cut_at_the_last_whole_batch_and_reported() {
 
         let log = Log::open_with(dir.path(), options()).unwrap();
         let p = log.partition("c", 0).unwrap();
-        let records = all(&p);
+        let records = read_all(&p);
         assert_prefix(&records);
         assert_eq!(p.log_end_offset(), records.len() as u64);
         assert!(records.len() >= 50, "the flushed records survive");
@@ -219,7 +215,7 @@ fn strict_mode_refuses_to_open_a_damaged_log_and_changes_nothing() {
     assert_eq!(std::fs::read(&active).unwrap(), bytes, "strict mode leaves the data file alone");
     let log = Log::open_with(dir.path(), options()).unwrap();
     assert_eq!(log.recovery_report().len(), 1);
-    assert_prefix(&all(&log.partition("c", 0).unwrap()));
+    assert_prefix(&read_all(&log.partition("c", 0).unwrap()));
 }
 
 /// Damage in a segment before the last one: the segment is cut there and every later segment
@@ -237,7 +233,7 @@ fn damage_in_an_earlier_segment_drops_the_segments_after_it() {
 
     let log = Log::open_with(dir.path(), options()).unwrap();
     let p = log.partition("c", 0).unwrap();
-    assert_prefix(&all(&p));
+    assert_prefix(&read_all(&p));
     let report = log.recovery_report();
     assert_eq!(report[0].segment, *victim);
     assert_eq!(report.len(), 1 + segments.len() - 3, "{report:?}");
@@ -261,7 +257,7 @@ fn a_damaged_base_offset_is_caught_by_offset_continuity() {
     let report = log.recovery_report();
     assert_eq!(report[0].position, first_len as u64);
     assert!(report[0].reason.contains("offsets"), "{}", report[0].reason);
-    assert_prefix(&all(&log.partition("c", 0).unwrap()));
+    assert_prefix(&read_all(&log.partition("c", 0).unwrap()));
 }
 
 #[test]
@@ -281,7 +277,7 @@ fn stray_files_of_interrupted_operations_are_cleaned_up() {
 
     let log = Log::open_with(dir.path(), options()).unwrap();
     let p = log.partition("c", 0).unwrap();
-    assert_prefix(&all(&p));
+    assert_prefix(&read_all(&p));
     assert_eq!(p.log_end_offset(), 60);
     let names: Vec<String> =
         std::fs::read_dir(&pdir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -313,7 +309,7 @@ fn a_full_disk_fails_the_append_and_stops_the_partition() {
     }
     io.heal();
     assert_eq!(p.log_end_offset(), 40);
-    assert_prefix(&all(&p));
+    assert_prefix(&read_all(&p));
     assert!(matches!(p.append(&[Record::new(b"x")]), Err(Error::WritesStopped { .. })));
     assert!(matches!(p.roll(), Err(Error::WritesStopped { .. })));
     assert!(log.close().is_err(), "no clean shutdown is recorded after a failure");
@@ -321,7 +317,7 @@ fn a_full_disk_fails_the_append_and_stops_the_partition() {
     let log = Log::open_with(dir.path(), options()).unwrap();
     let p = log.partition("c", 0).unwrap();
     assert_eq!(p.log_end_offset(), 40, "the half-written batch is gone");
-    assert_prefix(&all(&p));
+    assert_prefix(&read_all(&p));
     p.append(&[Record::new(b"after reopen")]).unwrap();
 }
 
@@ -346,7 +342,7 @@ fn a_failed_fsync_fails_the_synchronous_append_and_stops_the_partition() {
     assert_eq!(p.recovery_point(), 10);
     log.simulate_crash();
     let log = Log::open_with(dir.path(), options()).unwrap();
-    let records = all(&log.partition("c", 0).unwrap());
+    let records = read_all(&log.partition("c", 0).unwrap());
     assert_prefix(&records[..10]);
 }
 
@@ -376,7 +372,7 @@ fn a_failure_at_any_write_loses_nothing_acknowledged() {
         drop(p);
         let _ = log.close();
         let log = Log::open_with(dir.path(), options()).unwrap();
-        let records = all(&log.partition("c", 0).unwrap());
+        let records = read_all(&log.partition("c", 0).unwrap());
         assert_eq!(records.len() as u64, acknowledged, "fail at write {fail_at}");
         assert_prefix(&records);
     }
@@ -394,7 +390,7 @@ fn a_failed_fsync_while_rolling_stops_the_partition() {
     assert!(matches!(p.roll(), Err(Error::Io { .. })));
     io.heal();
     assert!(matches!(p.append(&[Record::new(b"x")]), Err(Error::WritesStopped { .. })));
-    assert_prefix(&all(&p));
+    assert_prefix(&read_all(&p));
 }
 
 /// Fail-stop is for failed writes and fsyncs, where a retry could lie; an error that changed no
@@ -422,7 +418,7 @@ fn a_failed_segment_creation_fails_the_append_without_stopping_writes() {
         let log = Log::open_with(dir.path(), options()).unwrap();
         let p = log.partition("c", 0).unwrap();
         assert_eq!(p.log_end_offset(), 10, "{suffix}");
-        assert_prefix(&all(&p));
+        assert_prefix(&read_all(&p));
     }
 }
 
@@ -520,7 +516,7 @@ fn a_synchronous_topic_zero_filled_ahead_recovers_every_acknowledged_record() {
     let p = log.partition("s", 0).unwrap();
     assert_eq!(p.log_end_offset(), 30);
     append_records(&p, 30, 10);
-    let records = all(&p);
+    let records = read_all(&p);
     assert_eq!(records.len(), 40);
     assert_prefix(&records);
     log.close().unwrap();

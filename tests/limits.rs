@@ -1,16 +1,13 @@
 //! Every limit and every bad input returns its documented error, and loses nothing.
 
+mod common;
+
 use partlog::{
     batch, BatchHeader, CleanupPolicy, Compression, CompressionType, Error, FormatError, Log, Partition, Record,
     TopicConfig,
 };
 
-fn partition_with(config: TopicConfig) -> (tempfile::TempDir, Log, Partition) {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path()).unwrap();
-    let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
-    (dir, log, p)
-}
+use common::partition_with;
 
 fn raw_batch(p: &Partition, records: &[Record<'_>]) -> Vec<u8> {
     let from = p.log_end_offset();

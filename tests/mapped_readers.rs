@@ -12,9 +12,9 @@ mod common;
 
 use std::sync::Arc;
 
-use partlog::{CleanupPolicy, Fetch, Log, LogOptions, ManualClock, Partition, Record, TopicConfig};
+use partlog::{CleanupPolicy, Fetch, Log, ManualClock, Partition, Record, TopicConfig};
 
-use common::{value_of, T0};
+use common::{open_clocked, value_of, T0};
 
 /// Ten batches of ten records, values naming their offsets; the segment stays active (mapped).
 fn fill(p: &Partition) {
@@ -48,14 +48,10 @@ fn assert_intact(fetch: &Fetch) {
     assert_eq!(expected, 100);
 }
 
-fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Log {
-    Log::open_with(dir, LogOptions::default().clock(clock.clone()).maintenance_interval_ms(None)).unwrap()
-}
-
 fn setup(config: TopicConfig) -> (tempfile::TempDir, Arc<ManualClock>, Log, Partition) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
     fill(&p);
     (dir, clock, log, p)
@@ -140,7 +136,7 @@ fn a_fetch_outlives_compaction_swapping_its_segment() {
 fn a_fetch_outlives_recovery_cutting_its_file_at_the_next_open() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
     fill(&p);
     let fetch = fetch_from_active(&p);
@@ -158,7 +154,7 @@ fn a_fetch_outlives_recovery_cutting_its_file_at_the_next_open() {
     std::os::unix::fs::FileExt::write_all_at(&file, &[0xff, 0xff, 0xff, 0xff], third_batch as u64 + 17).unwrap();
     drop(file);
 
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     assert_eq!(log.recovery_report().len(), 1, "{:?}", log.recovery_report());
     assert_eq!(log.recovery_report()[0].position, third_batch as u64);
     let p = log.partition("t", 0).unwrap();

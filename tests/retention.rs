@@ -1,19 +1,15 @@
 //! Retention and delete-records against the exact segments Kafka would delete, with a controlled
 //! clock; readers racing retention never get wrong data.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use partlog::{Clock, Error, Log, LogOptions, ManualClock, Partition, Record, TopicConfig};
 
-const T0: i64 = 1_700_000_000_000;
-const HOUR: i64 = 3_600_000;
-
-fn open(dir: &std::path::Path, clock: &Arc<ManualClock>) -> Log {
-    Log::open_with(dir, LogOptions::default().clock(clock.clone()).maintenance_interval_ms(None)).unwrap()
-}
-
+use common::{bases, open_clocked, HOUR, T0};
 /// Segment `i` (0-based) holds records `10 i .. 10 i + 9`, timestamped `T0 + i` hours, each
 /// value naming its offset (fixed width, so full segments have equal sizes).
 fn segments_by_hour(p: &Partition, count: u64) {
@@ -24,10 +20,6 @@ fn segments_by_hour(p: &Partition, count: u64) {
         p.append(&records).unwrap();
         p.roll().unwrap();
     }
-}
-
-fn bases(p: &Partition) -> Vec<u64> {
-    p.segments().iter().map(|s| s.base_offset()).collect()
 }
 
 fn config(retention_ms: i64, retention_bytes: i64) -> TopicConfig {
@@ -42,7 +34,7 @@ fn config(retention_ms: i64, retention_bytes: i64) -> TopicConfig {
 fn time_retention_deletes_segments_whose_newest_record_is_too_old() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.create_topic("t", 1, config(3 * HOUR, -1)).unwrap().partition(0).unwrap();
     segments_by_hour(&p, 6); // segments at +0h .. +5h, then an empty active one at 60
     assert_eq!(bases(&p), [0, 10, 20, 30, 40, 50, 60]);
@@ -71,7 +63,7 @@ fn time_retention_deletes_segments_whose_newest_record_is_too_old() {
     // The log start offset survives a reopen (log-start-offset-checkpoint).
     drop(p);
     log.close().unwrap();
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     assert_eq!(log.partition("t", 0).unwrap().log_start_offset(), 20);
 }
 
@@ -79,7 +71,7 @@ fn time_retention_deletes_segments_whose_newest_record_is_too_old() {
 fn a_future_timestamp_blocks_deletion_of_its_segment_and_all_later_ones() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.create_topic("t", 1, config(HOUR, -1)).unwrap().partition(0).unwrap();
     p.append(&[Record::new(b"old").with_timestamp(T0)]).unwrap();
     p.roll().unwrap();
@@ -95,7 +87,7 @@ fn a_future_timestamp_blocks_deletion_of_its_segment_and_all_later_ones() {
 fn size_retention_keeps_the_partition_at_or_above_retention_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.create_topic("t", 1, config(-1, 0)).unwrap().partition(0).unwrap();
     segments_by_hour(&p, 5);
     let size = p.segments()[0].size(); // every full segment has the same size
@@ -106,7 +98,7 @@ fn size_retention_keeps_the_partition_at_or_above_retention_bytes() {
     // Whole segments go only while the excess over the limit covers them (Kafka's rule).
     for (limit, survivors) in [(5 * size, 5), (5 * size - 1, 5), (4 * size, 4), (3 * size + 1, 4), (size, 1), (0, 0)] {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path(), &clock);
+        let log = open_clocked(dir.path(), &clock);
         let p = log.create_topic("t", 1, config(-1, limit as i64)).unwrap().partition(0).unwrap();
         segments_by_hour(&p, 5);
         log.enforce_retention().unwrap();
@@ -121,7 +113,7 @@ fn size_retention_keeps_the_partition_at_or_above_retention_bytes() {
 fn time_and_size_retention_together_delete_the_longer_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
     segments_by_hour(&p, 6);
     let size = p.segments()[0].size() as i64;
@@ -132,7 +124,7 @@ fn time_and_size_retention_together_delete_the_longer_prefix() {
         [(-1, 4 * size, 2), (2 * HOUR, -1, 3), (2 * HOUR, 4 * size, 3), (HOUR / 2, 4 * size, 5)]
     {
         let dir = tempfile::tempdir().unwrap();
-        let log = open(dir.path(), &clock);
+        let log = open_clocked(dir.path(), &clock);
         let p = log.create_topic("t", 1, config(retention_ms, retention_bytes)).unwrap().partition(0).unwrap();
         segments_by_hour(&p, 6);
         clock.set_ms(T0 + 5 * HOUR);
@@ -151,7 +143,7 @@ fn time_and_size_retention_together_delete_the_longer_prefix() {
 fn when_everything_expires_a_new_empty_active_segment_remains() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.create_topic("t", 1, config(HOUR, -1)).unwrap().partition(0).unwrap();
     segments_by_hour(&p, 2);
     p.append(&[Record::new(b"in the active segment").with_timestamp(T0)]).unwrap();
@@ -164,7 +156,7 @@ fn when_everything_expires_a_new_empty_active_segment_remains() {
     assert_eq!(p.append(&[Record::new(b"next")]).unwrap().first_offset, 21);
     drop(p);
     log.close().unwrap();
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.partition("t", 0).unwrap();
     assert_eq!((p.log_start_offset(), p.log_end_offset()), (21, 22));
 }
@@ -173,7 +165,7 @@ fn when_everything_expires_a_new_empty_active_segment_remains() {
 fn delete_records_inside_a_batch_at_segment_boundaries_and_at_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
     segments_by_hour(&p, 4); // batches of 10: 0..9, 10..19, 20..29, 30..39; active empty at 40
 
@@ -199,7 +191,7 @@ fn delete_records_inside_a_batch_at_segment_boundaries_and_at_the_end() {
     log.flush().unwrap();
     drop(p);
     log.simulate_crash();
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     assert_eq!(log.partition("t", 0).unwrap().log_start_offset(), 40, "checkpointed by Log::flush");
 }
 
@@ -207,7 +199,7 @@ fn delete_records_inside_a_batch_at_segment_boundaries_and_at_the_end() {
 fn compacted_topics_ignore_time_and_size_but_not_delete_records() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let mut c = config(1, 0);
     c.cleanup_policy = partlog::CleanupPolicy::Compact;
     let p = log.create_topic("t", 1, c).unwrap().partition(0).unwrap();
@@ -228,7 +220,7 @@ fn compacted_topics_ignore_time_and_size_but_not_delete_records() {
 fn readers_racing_retention_never_get_wrong_data() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let mut c = config(HOUR, -1);
     c.segment_bytes = 4096;
     c.file_delete_delay_ms = 0; // unlink at once: readers must survive on their open files
@@ -294,7 +286,7 @@ fn readers_racing_retention_never_get_wrong_data() {
 fn truncate_inside_a_batch_at_a_segment_boundary_and_at_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
     segments_by_hour(&p, 4); // batches 0..9 | 10..19 | 20..29 | 30..39, active empty at 40
     assert_eq!(p.truncate_to(45).unwrap(), 40, "at or past the end: nothing to do");
@@ -308,7 +300,7 @@ fn truncate_inside_a_batch_at_a_segment_boundary_and_at_the_end() {
     assert!(matches!(p.truncate_to(4), Err(Error::OffsetOutOfRange { .. })));
     drop(p);
     log.simulate_crash();
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let p = log.partition("t", 0).unwrap();
     assert_eq!(p.log_end_offset(), 21, "the truncation was durable");
     assert_eq!(p.read(20, 10).unwrap()[0].value.as_deref(), Some(&b"rewritten"[..]));
@@ -372,7 +364,7 @@ fn readers_racing_truncation_of_the_mapped_active_segment_never_fault() {
 fn a_fetch_borrowing_the_mapped_segment_outlives_truncation_rolls_deletion_and_close() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let log = open(dir.path(), &clock);
+    let log = open_clocked(dir.path(), &clock);
     let mut c = config(HOUR, -1);
     c.file_delete_delay_ms = 0;
     let p = log.create_topic("t", 1, c).unwrap().partition(0).unwrap();

@@ -1,17 +1,10 @@
 //! Segment roll rules (Kafka's `LogSegment.shouldRoll`) and batches Kafka's compactor writes.
 
-use partlog::{Log, Partition, Record, TopicConfig};
+mod common;
 
-fn partition_with(config: TopicConfig) -> (tempfile::TempDir, Log, Partition) {
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path()).unwrap();
-    let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
-    (dir, log, p)
-}
+use partlog::{Partition, Record, TopicConfig};
 
-fn bases(p: &Partition) -> Vec<u64> {
-    p.segments().iter().map(|s| s.base_offset()).collect()
-}
+use common::{bases, partition_with};
 
 /// Rewrites a batch header field and fixes the CRC, to build batches `append` never makes.
 fn patch(raw: &mut Vec<u8>, edit: impl FnOnce(&mut Vec<u8>)) {
