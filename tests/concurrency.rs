@@ -164,3 +164,27 @@ fn closing_the_log_wakes_waiters_with_an_error() {
     assert!(matches!(waiter.join().unwrap(), Err(partlog::Error::Closed { .. })));
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+/// Regression: `wait_for(0, Duration::MAX)` panicked ("overflow when adding duration to
+/// instant"). A timeout too long to represent waits without one: until the append, or the close.
+#[test]
+fn waiting_without_a_representable_deadline_ends_at_the_append_or_the_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("w", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let waiter = {
+        let p = p.clone();
+        std::thread::spawn(move || p.wait_for(0, Duration::MAX))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    p.append(&[Record::new(b"tick")]).unwrap();
+    assert!(waiter.join().unwrap().unwrap());
+
+    let waiter = {
+        let p = p.clone();
+        std::thread::spawn(move || p.wait_for(1, Duration::MAX))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    log.close().unwrap();
+    assert!(matches!(waiter.join().unwrap(), Err(partlog::Error::Closed { .. })));
+}

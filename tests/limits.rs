@@ -242,6 +242,45 @@ fn decompression_bombs_are_rejected() {
     assert_eq!(big.log_end_offset(), 0);
 }
 
+/// The records a fetch decompresses are bounded, however many compressed batches fit its byte
+/// limit: it ends before the batch that would pass `MAX_DECOMPRESSED_BYTES`, and the next fetch
+/// goes on from there. Regression: every batch within the byte limit was decompressed into one
+/// buffer (100 batches of 100 MiB, 100 KB each on disk, would take 10 GiB).
+#[test]
+fn a_fetch_of_many_compressed_batches_holds_a_bounded_amount_decompressed() {
+    let mut config = TopicConfig::default();
+    config.compression_type = CompressionType::Codec(Compression::Lz4);
+    let (_dir, _log, p) = partition_with(config);
+    let value = vec![7u8; 50 << 20]; // ~200 KB as lz4
+    for _ in 0..4 {
+        p.append(&[Record::new(&value)]).unwrap();
+    }
+    let mut fetch = partlog::Fetch::new();
+    p.fetch(0, 16 << 20, &mut fetch).unwrap(); // every batch fits the byte limit
+                                               // 50 + 50 + 50 MiB passes the 128 MiB limit: the fourth batch is left for the next fetch.
+    assert_eq!(fetch.records().count(), 3);
+    assert_eq!(fetch.next_offset(), 3);
+    assert!(fetch.records().all(|r| r.unwrap().value() == Some(&value[..])));
+    p.fetch(fetch.next_offset(), 16 << 20, &mut fetch).unwrap();
+    let rest: Vec<u64> = fetch.records().map(|r| r.unwrap().offset()).collect();
+    assert_eq!(rest, [3]);
+}
+
+/// The config given to topics found without one is checked as `create_topic` checks a config.
+/// Regression: a gzip level of 10 was accepted, and the first append panicked in the codec.
+#[test]
+fn an_invalid_default_topic_config_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TopicConfig::default();
+    config.compression_type = CompressionType::Codec(Compression::Gzip);
+    config.compression_gzip_level = 10;
+    let options = partlog::LogOptions::default().default_topic_config(config);
+    match Log::open_with(dir.path(), options) {
+        Err(Error::InvalidConfig { key, .. }) => assert_eq!(key, "compression.gzip.level"),
+        other => panic!("{other:?}"),
+    }
+}
+
 /// A bit flipped on disk after the fact is reported with the file and position, never served.
 #[test]
 fn corruption_on_disk_is_reported_on_read_with_file_and_position() {
@@ -330,4 +369,25 @@ fn a_malformed_record_under_a_matching_crc_is_an_error_where_iteration_reaches_i
     }
     assert!(records.next().is_none());
     assert!(matches!(p.read(0, 1 << 20), Err(Error::CorruptBatch { .. })));
+}
+
+/// A segment file too large for Kafka's int32 positions is refused at open with its path, and
+/// left on disk as it is. Regression: its length became the segment's size, and a read of it
+/// could ask for terabytes of memory.
+#[test]
+fn a_segment_file_past_int32_positions_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"kept")]).unwrap();
+    let path = p.segments()[0].log_path().to_owned();
+    log.close().unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(1 << 40).unwrap(); // sparse
+    drop(file);
+    match Log::open(dir.path()) {
+        Err(Error::BadFile { path: bad, .. }) => assert_eq!(bad, path),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 1 << 40);
 }

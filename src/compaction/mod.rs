@@ -26,12 +26,19 @@ use crate::format::record::RecordRef;
 
 /// Bytes per key-map slot: a 16-byte key hash and an 8-byte offset (Kafka's `SkimpyOffsetMap`).
 pub const OFFSET_MAP_SLOT_BYTES: usize = 24;
+const _: () = assert!(std::mem::size_of::<Slot>() == OFFSET_MAP_SLOT_BYTES);
+/// The most memory a key map takes (Kafka's per-cleaner-thread limit: an int32 of bytes).
+pub const MAX_OFFSET_MAP_BYTES: usize = i32::MAX as usize;
+
+/// A key hash (two halves, so that a slot aligns to 8 bytes, not 16) and its latest offset; an
+/// all-zero hash marks an empty slot.
+type Slot = [u64; 3];
 /// The key map is full at this load factor.
 const MAX_LOAD_FACTOR: f64 = 0.9;
 
 /// A key → latest offset map in bounded memory, keyed by a 128-bit hash of the key.
 pub(crate) struct OffsetMap {
-    slots: Vec<(u128, u64)>,
+    slots: Vec<Slot>,
     len: usize,
     max_len: usize,
 }
@@ -50,17 +57,26 @@ fn key_hash(key: &[u8]) -> u128 {
 }
 
 impl OffsetMap {
-    /// A map using about `memory_bytes` (at least 1024 slots).
-    pub(crate) fn with_memory(memory_bytes: usize) -> Self {
-        let slots = (memory_bytes / OFFSET_MAP_SLOT_BYTES).max(1024).next_power_of_two() / 2;
-        let slots = slots.max(1024);
-        OffsetMap { slots: vec![(0, 0); slots], len: 0, max_len: (slots as f64 * MAX_LOAD_FACTOR) as usize }
+    /// A map using at most `memory_bytes` (at most [`MAX_OFFSET_MAP_BYTES`], at least 1024
+    /// slots); `None` if the memory cannot be had.
+    pub(crate) fn with_memory(memory_bytes: usize) -> Option<Self> {
+        let slots = Self::slots_for(memory_bytes);
+        let mut table = Vec::new();
+        table.try_reserve_exact(slots).ok()?;
+        table.resize(slots, [0; 3]);
+        Some(OffsetMap { slots: table, len: 0, max_len: (slots as f64 * MAX_LOAD_FACTOR) as usize })
+    }
+
+    /// Slots for `memory_bytes`: a power of two (the table is probed with a mask), in bounds.
+    fn slots_for(memory_bytes: usize) -> usize {
+        let wanted = memory_bytes.min(MAX_OFFSET_MAP_BYTES) / OFFSET_MAP_SLOT_BYTES;
+        (wanted.max(1024).next_power_of_two() / 2).max(1024)
     }
 
     fn find(&self, hash: u128) -> usize {
         let mask = self.slots.len() - 1;
         let mut i = (hash as usize) & mask;
-        while self.slots[i].0 != 0 && self.slots[i].0 != hash {
+        while !is_empty(&self.slots[i]) && !holds(&self.slots[i], hash) {
             i = (i + 1) & mask;
         }
         i
@@ -71,21 +87,29 @@ impl OffsetMap {
     pub(crate) fn put(&mut self, key: &[u8], offset: u64) -> bool {
         let hash = key_hash(key);
         let i = self.find(hash);
-        if self.slots[i].0 == 0 {
+        if is_empty(&self.slots[i]) {
             if self.len >= self.max_len {
                 return false;
             }
             self.len += 1;
         }
-        self.slots[i] = (hash, offset);
+        self.slots[i] = [(hash >> 64) as u64, hash as u64, offset];
         true
     }
 
     /// The latest offset recorded for `key`.
     pub(crate) fn get(&self, key: &[u8]) -> Option<u64> {
         let slot = self.slots[self.find(key_hash(key))];
-        (slot.0 != 0).then_some(slot.1)
+        (!is_empty(&slot)).then_some(slot[2])
     }
+}
+
+fn is_empty(slot: &Slot) -> bool {
+    slot[0] == 0 && slot[1] == 0
+}
+
+fn holds(slot: &Slot, hash: u128) -> bool {
+    slot[0] == (hash >> 64) as u64 && slot[1] == hash as u64
 }
 
 /// What a pass keeps: the key map, where it ends, and the clock for tombstones.
@@ -176,7 +200,7 @@ mod tests {
 
     #[test]
     fn the_offset_map_keeps_the_latest_offset_and_refuses_new_keys_when_full() {
-        let mut map = OffsetMap::with_memory(0);
+        let mut map = OffsetMap::with_memory(0).unwrap();
         assert_eq!(map.slots.len(), 1024);
         assert!(map.put(b"a", 1));
         assert!(map.put(b"a", 7));
@@ -195,7 +219,19 @@ mod tests {
 
     #[test]
     fn memory_bounds_the_map() {
-        let map = OffsetMap::with_memory(1 << 20);
-        assert!(map.slots.len() * OFFSET_MAP_SLOT_BYTES <= 1 << 20);
+        let map = OffsetMap::with_memory(1 << 20).unwrap();
+        assert!(map.slots.len() * std::mem::size_of::<Slot>() <= 1 << 20);
+        assert!(map.slots.len() * OFFSET_MAP_SLOT_BYTES > 1 << 19, "about the memory asked for");
+    }
+
+    /// Regression: `usize::MAX` bytes of dedupe buffer panicked with "capacity overflow".
+    #[test]
+    fn a_huge_memory_setting_is_capped() {
+        // Only the size is computed: no test should allocate gigabytes.
+        for memory in [usize::MAX, usize::MAX / 2 + 1, MAX_OFFSET_MAP_BYTES + 1] {
+            let slots = OffsetMap::slots_for(memory);
+            assert!(slots.is_power_of_two() && slots * OFFSET_MAP_SLOT_BYTES <= MAX_OFFSET_MAP_BYTES, "{memory}");
+            assert!(slots * OFFSET_MAP_SLOT_BYTES > MAX_OFFSET_MAP_BYTES / 2, "{memory}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 use parking_lot::{Condvar, Mutex};
 
 use super::{Log, LogInner};
+use crate::error::{Error, Result};
 
 /// The background thread's stop signal.
 #[derive(Default)]
@@ -32,26 +33,26 @@ fn maintenance_loop(inner: &LogInner, interval_ms: u64) {
         let now = inner.options.clock.now_ms();
         for p in inner.partitions() {
             if p.flush_due(now) {
-                // A failure stops the partition's appends; its callers see the error.
+                // A failed fsync stops the partition's appends; its callers see the error.
                 let _ = p.flush();
             }
             p.purge_deleted(now);
         }
         if let Some(every) = inner.options.cleaner_backoff_ms {
-            if now.saturating_sub(last_cleaning) >= every as i64 {
-                // A failure stops that partition's appends; the next pass retries the others.
+            if now.saturating_sub(last_cleaning) >= ms_i64(every) {
+                // A failed write or fsync stops that partition's appends; the next pass retries.
                 let _ = inner.compact(false);
                 last_cleaning = now;
             }
         }
         if let Some(every) = inner.options.retention_check_interval_ms {
-            if now.saturating_sub(last_retention) >= every as i64 {
-                // A failure stops that partition's appends; the next pass retries the others.
+            if now.saturating_sub(last_retention) >= ms_i64(every) {
+                // A failed write or fsync stops that partition's appends; the next pass retries.
                 let _ = inner.enforce_retention();
                 last_retention = now;
             }
         }
-        if now.saturating_sub(last_checkpoint) >= inner.options.checkpoint_interval_ms as i64 {
+        if now.saturating_sub(last_checkpoint) >= ms_i64(inner.options.checkpoint_interval_ms) {
             let _ = inner.write_checkpoints();
             last_checkpoint = now;
         }
@@ -59,14 +60,15 @@ fn maintenance_loop(inner: &LogInner, interval_ms: u64) {
 }
 
 impl Log {
-    pub(super) fn start_maintenance(&self) {
-        let Some(interval_ms) = self.inner.options.maintenance_interval_ms else { return };
+    pub(super) fn start_maintenance(&self) -> Result<()> {
+        let Some(interval_ms) = self.inner.options.maintenance_interval_ms else { return Ok(()) };
         let inner = self.inner.clone();
         let handle = std::thread::Builder::new()
             .name("partlog-maintenance".into())
             .spawn(move || maintenance_loop(&inner, interval_ms.max(1)))
-            .expect("spawn the maintenance thread");
+            .map_err(Error::io("start the maintenance thread", &self.inner.dir))?;
         *self.inner.maintenance.thread.lock() = Some(handle);
+        Ok(())
     }
 
     pub(super) fn stop_maintenance(&self) {
@@ -76,4 +78,9 @@ impl Log {
             let _ = handle.join();
         }
     }
+}
+
+/// An interval in milliseconds as the clock's `i64`: past `i64::MAX` it never comes.
+fn ms_i64(ms: u64) -> i64 {
+    i64::try_from(ms).unwrap_or(i64::MAX)
 }

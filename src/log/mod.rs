@@ -109,6 +109,8 @@ impl Log {
     /// Errors: [`Error::Io`] if the directory is locked by another open `Log` (in this or another
     /// process) or cannot be read; [`Error::BadFile`] for an unreadable topic config.
     pub fn open_with(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log> {
+        // Topics found without a config file get it: it must be one `create_topic` would take.
+        options.default_topic_config.validate()?;
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(dir.join(CONFIG_DIR)).map_err(Error::io("create directory", &dir))?;
         let lock = lock_dir(&dir)?;
@@ -172,7 +174,7 @@ impl Log {
         if let Some(prefill) = &log.inner.prefill {
             prefill.start().map_err(Error::io("start the prefill thread", &log.inner.dir))?;
         }
-        log.start_maintenance();
+        log.start_maintenance()?;
         Ok(log)
     }
 

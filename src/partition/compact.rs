@@ -93,14 +93,19 @@ impl Partition {
         let cleanable_end = upper(cleanable - 1);
         let first_dirty =
             inner.first_dirty_offset.load(Ordering::Acquire).max(self.log_start_offset()).min(cleanable_end);
-        let total: u64 = segments[..cleanable].iter().map(|s| s.size()).sum();
-        let dirty: u64 = (0..cleanable).filter(|&i| upper(i) > first_dirty).map(|i| segments[i].size()).sum();
+        let total = segments[..cleanable].iter().fold(0u64, |t, s| t.saturating_add(s.size()));
+        let dirty =
+            (0..cleanable).filter(|&i| upper(i) > first_dirty).fold(0u64, |t, i| t.saturating_add(segments[i].size()));
         if !force && (dirty == 0 || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64) {
             return Ok(None);
         }
 
         // The key map, from the dirty range, until it is full.
-        let mut map = OffsetMap::with_memory(inner.dedupe_buffer_bytes);
+        let mut map = OffsetMap::with_memory(inner.dedupe_buffer_bytes).ok_or_else(|| Error::InvalidConfig {
+            key: "log.cleaner.dedupe.buffer.size".into(),
+            value: inner.dedupe_buffer_bytes.to_string(),
+            reason: "the memory for the key map cannot be allocated".into(),
+        })?;
         let mut map_end = cleanable_end;
         'fill: for i in (0..cleanable).filter(|&i| upper(i) > first_dirty) {
             let mut full_at = None;

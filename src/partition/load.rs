@@ -10,7 +10,7 @@ use super::{segment_spec, Loaded, Partition};
 use crate::clock::Clock;
 use crate::config::TopicConfig;
 use crate::error::{Error, Result};
-use crate::segment::{Indexes, Offsets, Segment, SegmentSpec};
+use crate::segment::{Indexes, Offsets, Segment, SegmentSpec, MAX_SEGMENT_BYTES};
 use crate::storage::files;
 use crate::storage::io::Io;
 use crate::storage::prefill::Prefill;
@@ -125,6 +125,13 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
         let Some(name) = name.to_str() else { continue };
         if let Some(base) = files::parse_segment_file_name(name, files::LOG_SUFFIX) {
             let size = entry.metadata().map_err(Error::io("stat", entry.path()))?.len();
+            if size > MAX_SEGMENT_BYTES {
+                // Not a Kafka segment (positions are int32): refused, and left as it is.
+                return Err(Error::BadFile {
+                    path: entry.path(),
+                    reason: format!("{size} bytes: a segment holds at most {MAX_SEGMENT_BYTES} (int32 positions)"),
+                });
+            }
             logs.push((base, entry.path(), size));
         } else if let Some(base) = files::parse_segment_file_name(name, files::OFFSET_INDEX_SUFFIX)
             .or_else(|| files::parse_segment_file_name(name, files::TIME_INDEX_SUFFIX))
@@ -146,12 +153,26 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
 fn open_active_clean(active: &mut Segment) -> Result<u64> {
     active.activate()?;
     let start = active.offset_index()?.last_entry().map_or(0, |e| e.position as u64);
-    let mut end = active.base_offset();
-    active.scan_headers(start, active.size(), |_, header| {
-        end = header.last_offset() as u64 + 1;
-        std::ops::ControlFlow::Continue(())
+    let mut end = None;
+    let mut problem = None;
+    active.scan_headers(start, active.size(), |position, header| {
+        // Offsets must increase within the segment, or the log end offset found is a lie: then
+        // recovery checks the segment instead.
+        match active.check_sequence(header, end, active.base_offset(), Offsets::Increasing) {
+            Ok(()) => {
+                end = Some(header.last_offset() as u64 + 1);
+                std::ops::ControlFlow::Continue(())
+            }
+            Err(e) => {
+                problem = Some((position, e));
+                std::ops::ControlFlow::Break(())
+            }
+        }
     })?;
-    Ok(end)
+    match problem {
+        Some((position, problem)) => Err(Error::CorruptBatch { path: active.log_path().to_owned(), position, problem }),
+        None => Ok(end.unwrap_or(active.base_offset())),
+    }
 }
 
 /// One recovery pass over a partition's segments.

@@ -5,7 +5,7 @@
 
 use super::Partition;
 use crate::error::{Error, Result};
-use crate::format::batch::{self, RawBatch, RecordsIn};
+use crate::format::batch::{self, RawBatch, RecordsIn, MAX_DECOMPRESSED_BYTES};
 use crate::format::record::{OwnedRecord, RecordRef};
 use crate::segment::{ReadMode, SegmentRead};
 use crate::storage::mapped::MappedBytes;
@@ -322,15 +322,24 @@ impl Fetch {
 
     /// Opens every batch read (already CRC-checked): decompresses it if it is compressed, and
     /// steps over the records before `from`. The records themselves are decoded by [`Records`].
+    ///
+    /// Decompressed records are bounded per fetch: once [`MAX_DECOMPRESSED_BYTES`] are held, the
+    /// fetch ends before the next batch, and [`next_offset`](Self::next_offset) is that batch's
+    /// base offset.
     fn prepare(&mut self, from: u64, error: impl Fn(u64, batch::DecodeError) -> Error) -> Result<()> {
         let Fetch { raw, mapped, scratch, batches, len, .. } = self;
         let raw = batches_of(raw, mapped);
+        let mut cut = None;
         for found in batch::Batches::new(raw, u64::MAX, batch::AtCut::Fail) {
             // The read checked these batches already: a problem here is one of memory, not disk.
             let RawBatch { position, header, bytes } =
                 found.map_err(|p| Error::InvalidBatch { position: p.position as u64, problem: p.problem })?;
             if header.is_control() || header.records_count == 0 || (header.last_offset() as u64) < from {
                 continue;
+            }
+            if scratch.len() >= MAX_DECOMPRESSED_BYTES && !batches.is_empty() {
+                cut = Some((position, header.base_offset as u64));
+                break;
             }
             let (header, records) = batch::open_batch(bytes, u64::MAX, scratch, batch::Crc::Verified)
                 .map_err(|e| error(header.base_offset as u64, e))?;
@@ -344,6 +353,13 @@ impl Fetch {
             cursor.skip_before(from).map_err(format)?;
             *len += cursor.remaining() as usize;
             batches.push(FetchedBatch { in_scratch, section, cursor: cursor.state() });
+        }
+        if let Some((position, next_offset)) = cut {
+            self.raw.truncate(position);
+            if let Some(m) = &mut self.mapped {
+                m.truncate(position);
+            }
+            self.next_offset = next_offset;
         }
         Ok(())
     }

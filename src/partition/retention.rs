@@ -55,10 +55,11 @@ pub(crate) fn deletable_prefix(
         return n;
     }
     if config.retention_bytes >= 0 {
-        let total: u64 = segments[n..].iter().map(|s| s.size).sum();
-        let mut excess = total as i64 - config.retention_bytes;
-        while may_go(n) && excess - segments[n].size as i64 >= 0 {
-            excess -= segments[n].size as i64;
+        let total = segments[n..].iter().fold(0u64, |t, s| t.saturating_add(s.size));
+        // In i128: sizes come from file lengths, and nothing here may wrap.
+        let mut excess = total as i128 - config.retention_bytes as i128;
+        while may_go(n) && excess - segments[n].size as i128 >= 0 {
+            excess -= segments[n].size as i128;
             n += 1;
         }
     }
@@ -179,7 +180,7 @@ impl Partition {
         Ok(Some(RetentionOutcome {
             partition: self.name(),
             segments_deleted: n,
-            bytes_deleted: doomed.iter().map(|s| s.size()).sum(),
+            bytes_deleted: doomed.iter().fold(0, |t, s| t.saturating_add(s.size())),
             log_start_offset: self.log_start_offset(),
         }))
     }

@@ -38,7 +38,7 @@ impl SegmentSet {
 
     /// Total bytes of the data files.
     pub(super) fn total_size(&self) -> u64 {
-        self.list.read().iter().map(|s| s.size()).sum()
+        self.list.read().iter().fold(0, |total, s| total.saturating_add(s.size()))
     }
 
     /// Adds a new active segment.

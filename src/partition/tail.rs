@@ -41,7 +41,8 @@ impl Partition {
         if inner.log_end_offset.load(Ordering::Acquire) > offset {
             return Ok(true);
         }
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to add to now (`Duration::MAX`) waits without one.
+        let deadline = Instant::now().checked_add(timeout);
         let mut guard = inner.wait_lock.lock();
         inner.waiters.fetch_add(1, Ordering::SeqCst);
         let result = loop {
@@ -51,8 +52,13 @@ impl Partition {
             if let Err(e) = self.check_open() {
                 break Err(e);
             }
-            if inner.wait_cond.wait_until(&mut guard, deadline).timed_out() {
-                break Ok(inner.log_end_offset.load(Ordering::SeqCst) > offset);
+            match deadline {
+                Some(deadline) => {
+                    if inner.wait_cond.wait_until(&mut guard, deadline).timed_out() {
+                        break Ok(inner.log_end_offset.load(Ordering::SeqCst) > offset);
+                    }
+                }
+                None => inner.wait_cond.wait(&mut guard),
             }
         };
         inner.waiters.fetch_sub(1, Ordering::SeqCst);

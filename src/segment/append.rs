@@ -31,7 +31,7 @@ impl Segment {
             || waited > self.spec.segment_ms - self.roll_jitter_ms()
             || oi.is_full()
             || ti.entries() + 1 >= ti.capacity()
-            || last_offset - self.base_offset > i32::MAX as u64
+            || last_offset.saturating_sub(self.base_offset) > i32::MAX as u64
     }
 
     /// Appends whole batches at the end of the data file and indexes them. The caller holds the

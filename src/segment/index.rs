@@ -37,32 +37,44 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::storage::mapped::{self, IndexMap, Shrink};
+use sealed::Token;
 
 /// One kind of index entry: its size on disk, and how it reads and writes.
 ///
-/// Implemented by [`OffsetEntry`] and [`TimeEntry`] only (the trait is sealed).
+/// Implemented by [`OffsetEntry`] and [`TimeEntry`] only (the trait is sealed), and only partlog
+/// encodes or decodes entries: a caller cannot reach the methods that do.
+///
+/// ```compile_fail
+/// // Does not compile: the decoding method needs a token only partlog can make.
+/// fn decode<E: partlog::IndexEntry>(bytes: &[u8]) -> E {
+///     E::read(bytes, 0)
+/// }
+/// ```
 pub trait IndexEntry: Copy + std::fmt::Debug + Send + Sync + sealed::Sealed + 'static {
     /// Bytes per entry on disk.
     const SIZE: usize;
     /// File name suffix, e.g. `.index`.
     const SUFFIX: &'static str;
-    /// Decodes an entry of a segment with base offset `base`.
-    #[doc(hidden)]
-    fn read(bytes: &[u8], base: u64) -> Self;
-    /// Encodes the entry relative to `base`; the caller checked it with `check`.
-    #[doc(hidden)]
-    fn write(&self, base: u64, out: &mut [u8]);
-    /// Why the entry cannot follow `last` in an index of base offset `base`, if it cannot.
-    #[doc(hidden)]
-    fn check(&self, base: u64, last: Option<&Self>) -> Option<String>;
     /// The search key: the offset, or the timestamp.
     fn key(&self) -> i64;
 }
 
+/// How entries read and write. The trait cannot be named outside the crate, and each method
+/// takes a [`Token`](sealed::Token) only this crate can make, so only partlog encodes entries
+/// (a supertrait's methods are otherwise callable through a generic bound).
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::OffsetEntry {}
-    impl Sealed for super::TimeEntry {}
+    /// Proof that the caller is this crate.
+    pub struct Token(pub(super) ());
+
+    pub trait Sealed: Sized {
+        /// Decodes an entry of a segment with base offset `base` from `bytes` (`SIZE` long).
+        fn read(bytes: &[u8], base: u64, token: Token) -> Self;
+        /// Encodes the entry relative to `base` into `out` (`SIZE` long); the caller checked
+        /// it with `check`.
+        fn write(&self, base: u64, out: &mut [u8], token: Token);
+        /// Why the entry cannot follow `last` in an index of base offset `base`, if it cannot.
+        fn check(&self, base: u64, last: Option<&Self>, token: Token) -> Option<String>;
+    }
 }
 
 /// An offset index entry: the batch at file `position` ends at `offset` (Kafka keys entries by
@@ -108,18 +120,24 @@ impl IndexEntry for OffsetEntry {
     const SIZE: usize = REL_OFFSET_LEN + POSITION_LEN;
     const SUFFIX: &'static str = crate::storage::files::OFFSET_INDEX_SUFFIX;
 
-    fn read(b: &[u8], base: u64) -> Self {
+    fn key(&self) -> i64 {
+        self.offset as i64
+    }
+}
+
+impl sealed::Sealed for OffsetEntry {
+    fn read(b: &[u8], base: u64, _: Token) -> Self {
         let rel = i32::from_be_bytes(b[..REL_OFFSET_LEN].try_into().expect("4 bytes"));
         let position = i32::from_be_bytes(b[REL_OFFSET_LEN..Self::SIZE].try_into().expect("4 bytes"));
         OffsetEntry { offset: base.wrapping_add(rel as u32 as u64), position: position as u32 }
     }
 
-    fn write(&self, base: u64, out: &mut [u8]) {
+    fn write(&self, base: u64, out: &mut [u8], _: Token) {
         out[..REL_OFFSET_LEN].copy_from_slice(&((self.offset - base) as i32).to_be_bytes());
         out[REL_OFFSET_LEN..Self::SIZE].copy_from_slice(&(self.position as i32).to_be_bytes());
     }
 
-    fn check(&self, base: u64, last: Option<&Self>) -> Option<String> {
+    fn check(&self, base: u64, last: Option<&Self>, _: Token) -> Option<String> {
         if let Some(problem) = relative_offset_problem(self.offset, base) {
             return Some(problem);
         }
@@ -136,28 +154,30 @@ impl IndexEntry for OffsetEntry {
             _ => None,
         }
     }
-
-    fn key(&self) -> i64 {
-        self.offset as i64
-    }
 }
 
 impl IndexEntry for TimeEntry {
     const SIZE: usize = TIMESTAMP_LEN + REL_OFFSET_LEN;
     const SUFFIX: &'static str = crate::storage::files::TIME_INDEX_SUFFIX;
 
-    fn read(b: &[u8], base: u64) -> Self {
+    fn key(&self) -> i64 {
+        self.timestamp
+    }
+}
+
+impl sealed::Sealed for TimeEntry {
+    fn read(b: &[u8], base: u64, _: Token) -> Self {
         let timestamp = i64::from_be_bytes(b[..TIMESTAMP_LEN].try_into().expect("8 bytes"));
         let rel = i32::from_be_bytes(b[TIMESTAMP_LEN..Self::SIZE].try_into().expect("4 bytes"));
         TimeEntry { timestamp, offset: base.wrapping_add(rel as u32 as u64) }
     }
 
-    fn write(&self, base: u64, out: &mut [u8]) {
+    fn write(&self, base: u64, out: &mut [u8], _: Token) {
         out[..TIMESTAMP_LEN].copy_from_slice(&self.timestamp.to_be_bytes());
         out[TIMESTAMP_LEN..Self::SIZE].copy_from_slice(&((self.offset - base) as i32).to_be_bytes());
     }
 
-    fn check(&self, base: u64, last: Option<&Self>) -> Option<String> {
+    fn check(&self, base: u64, last: Option<&Self>, _: Token) -> Option<String> {
         if let Some(problem) = relative_offset_problem(self.offset, base) {
             return Some(problem);
         }
@@ -170,10 +190,6 @@ impl IndexEntry for TimeEntry {
             }
             _ => None,
         }
-    }
-
-    fn key(&self) -> i64 {
-        self.timestamp
     }
 }
 
@@ -302,7 +318,7 @@ impl<E: IndexEntry> Index<E> {
     /// Entry `slot`, if `slot < entries()`.
     pub fn entry(&self, slot: usize) -> Option<E> {
         let mut bytes = [0u8; MAX_ENTRY_LEN];
-        self.map.read(slot, &mut bytes[..E::SIZE]).then(|| E::read(&bytes[..E::SIZE], self.base_offset))
+        self.map.read(slot, &mut bytes[..E::SIZE]).then(|| E::read(&bytes[..E::SIZE], self.base_offset, Token(())))
     }
 
     /// The last entry.
@@ -319,11 +335,11 @@ impl<E: IndexEntry> Index<E> {
     /// relative range, keys increasing. Appends are serialised by the index's own lock.
     pub(crate) fn append(&self, entry: E) -> Result<()> {
         let _writer = self.writer.lock();
-        if let Some(problem) = entry.check(self.base_offset, self.last_entry().as_ref()) {
+        if let Some(problem) = entry.check(self.base_offset, self.last_entry().as_ref(), Token(())) {
             return Err(Error::BadFile { path: self.path.clone(), reason: format!("index entry refused: {problem}") });
         }
         let mut bytes = [0u8; MAX_ENTRY_LEN];
-        entry.write(self.base_offset, &mut bytes[..E::SIZE]);
+        entry.write(self.base_offset, &mut bytes[..E::SIZE], Token(()));
         self.map.push(&bytes[..E::SIZE], &self.path)
     }
 

@@ -100,7 +100,7 @@ impl Segment {
     /// (its last offset + 1), or, first in the walk, start at or above `floor`: offsets
     /// increasing (dense, with [`Offsets::Dense`]) and within the segment's int32 relative
     /// offsets. The CRC does not cover the base offset: this is what protects it.
-    pub(super) fn check_sequence(
+    pub(crate) fn check_sequence(
         &self,
         header: &BatchHeader,
         after: Option<u64>,
@@ -116,7 +116,7 @@ impl Segment {
         if out_of_order {
             return Err(FormatError::OffsetsNotIncreasing {
                 base_offset: header.base_offset,
-                previous_last_offset: floor as i64 - 1,
+                previous_last_offset: (floor as i64).wrapping_sub(1),
             });
         }
         if header.last_offset() as u64 - self.base_offset > i32::MAX as u64 {

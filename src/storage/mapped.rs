@@ -336,6 +336,11 @@ pub(crate) struct MappedBytes {
 }
 
 impl MappedBytes {
+    /// Keeps only the first `len` bytes.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
     pub(crate) fn bytes(&self) -> &[u8] {
         // SAFETY: made by `DataMap::borrow` from a range below `published`, which never changes
         // and is never cut off while this mapping lives (rules 1 and 2).
