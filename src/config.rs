@@ -7,8 +7,7 @@ use std::str::FromStr;
 use crate::error::{Error, Result};
 use crate::format::batch::{TimestampType, HEADER_LEN};
 use crate::format::codec::Compression;
-use crate::segment::index::{OffsetEntry, TimeEntry};
-use crate::IndexEntry;
+use crate::segment::index::{IndexEntry, OffsetEntry, TimeEntry};
 
 /// `cleanup.policy`: what happens to old segments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

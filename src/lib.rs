@@ -27,12 +27,17 @@
 //! # Ok::<(), partlog::Error>(())
 //! ```
 //!
-//! The layers, each using only the one below it (see `docs/design.md`):
+//! The layers, each using only the ones below it (`docs/design.md` has the file map, the import
+//! direction and the lock order):
 //!
-//! - [`batch`]: the RecordBatch v2 format (pure: bytes in, values out) and [`Compression`];
-//! - [`Index`] and [`Segment`]: one data file with its sparse, memory-mapped indexes;
-//! - [`Partition`]: the segments of one `<topic>-<partition>` directory, appends, reads, tailing;
-//! - [`Topic`] and [`Log`]: a data directory of topics with their [`TopicConfig`].
+//! - `format`: the RecordBatch v2 format, pure (bytes in, values out): [`batch`], [`Record`],
+//!   [`Compression`];
+//! - `storage`: the [`Io`] seam for writes and fsyncs, file names, and all memory-mapped access;
+//! - `segment`: one data file with its sparse indexes, [`Segment`] and [`Index`] (read-only
+//!   outside the crate);
+//! - `partition`: the segments of one `<topic>-<partition>` directory: [`Partition`] (appends,
+//!   reads and [`Fetch`], tailing, retention, compaction, truncation, recovery);
+//! - `log`: a data directory of topics, [`Log`] and [`Topic`] with their [`TopicConfig`].
 //!
 //! Nothing read from disk or handed in by a caller can make partlog panic: every problem is an
 //! [`Error`] that says what was wrong and where.

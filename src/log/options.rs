@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+#[cfg(doc)]
+use {super::Log, crate::Error};
+
 use crate::clock::{Clock, SystemClock};
 use crate::config::TopicConfig;
 use crate::storage::io::{Io, OsIo};
@@ -66,8 +69,8 @@ pub struct LogOptions {
     pub cleaner_backoff_ms: Option<u64>,
     /// Whether a background thread zero-fills the active segments' files ahead of their
     /// appends (default `true`). Appends then skip the zero-fill and the page faults on the
-    /// pages it prepared, about a third of an uncompressed append on ext4, when a core is free
-    /// to do it. Without the thread (or when an append outruns it) each append fills for itself.
+    /// pages it prepared, a large part of an uncompressed append (the README's performance
+    /// section has the numbers), when a core is free to do it. Without the thread (or when an append outruns it) each append fills for itself.
     pub preallocate_in_background: bool,
 }
 

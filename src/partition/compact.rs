@@ -36,7 +36,7 @@ const CLEANER_CHUNK_BYTES: u64 = 4 << 20;
 
 impl Partition {
     /// Compacts now, whatever `min.cleanable.dirty.ratio` says (see the compaction module docs in
-    /// `src/compaction.rs` for the rules). Topics whose `cleanup.policy` lacks `compact` are left
+    /// `src/compaction/mod.rs` for the rules). Topics whose `cleanup.policy` lacks `compact` are left
     /// alone (`None`).
     ///
     /// # Example

@@ -12,14 +12,15 @@
 //! appends zero-fill the file ahead of its end a chunk at a time with a positioned write (so the
 //! kernel holds the pages and has reserved the disk space; a full disk is an error there, never a
 //! fault in the mapping) and copy batches into the mapping. The bytes are in the page cache the
-//! moment the copy ends, as with a `write`, so an append survives a crash of the process.
-//! The log's prefill thread (`crate::storage::prefill`) does the zero-fill a chunk ahead when it can,
-//! under the same lock, holding the map's read lock so that sealing waits for it.
-//! Readers copy out of the mapping below `size`, or borrow it: a [`MappedBytes`] holds the
-//! mapping alive (an `Arc`) past sealing, truncation and deletion of the segment, and only covers
-//! bytes below `size` at the time of the read, which never change. The mapped file is never cut
-//! below what readers may touch: sealing trims only the zero-filled space past `size`, and
-//! truncation writes a new file. After a crash the zero-filled tail is cut by recovery without counting as damage.
+//! moment the copy ends, as with a `write`, so an append survives a crash of the process. The
+//! log's prefill thread (`crate::storage::prefill`) does the zero-fill a chunk ahead when it
+//! can. Readers copy out of the mapping, or borrow it ([`MappedBytes`]) past sealing, truncation
+//! and deletion of the segment. How the mapping stays sound is `crate::storage::mapped`'s
+//! business: this module holds no `unsafe`. After a crash the zero-filled tail is cut by
+//! recovery without counting as damage.
+//!
+//! Files: `append.rs` (the roll decision, appends, the index rule, sealing), `read.rs` (index
+//! lookups, the walk over batch headers, reads), `scan.rs` (the recovery scan and the cut).
 //!
 //! Index rule (Kafka's `LogSegment.append`): before an append is counted, if more than
 //! `index.interval.bytes` were appended since the last entry, add an offset entry (last offset of
@@ -75,7 +76,7 @@ pub(crate) struct SegmentSpec {
     /// Whether appends go through a mapping of the active segment (see the module docs). Not for
     /// topics flushed by message count: every fsync write-protects the pages it cleaned, and the
     /// next append into each takes a page fault, which costs synchronous appends more than the
-    /// positioned write it replaces (measured in the targets bench's history; see the README).
+    /// positioned write it replaces.
     pub map_appends: bool,
     /// `segment.index.bytes`.
     pub max_index_bytes: u64,

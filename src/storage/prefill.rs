@@ -1,9 +1,9 @@
 //! Zero-filling ahead of appends on a background thread.
 //!
 //! Appends to an active segment copy batches into its mapping, inside space that was zero-filled
-//! with positioned writes first (see the `segment` module docs). That zero-fill is about a third
-//! of the cost of an uncompressed append on ext4: the kernel copies the zeros and reserves a
-//! block for every page. A `Log` runs one thread that does it ahead of the appenders: when an
+//! with positioned writes first (see the `segment` module docs). That zero-fill is a large part
+//! of an uncompressed append (the README's performance section has the numbers): the kernel
+//! copies the zeros and reserves a block for every page. A `Log` runs one thread that does it ahead of the appenders: when an
 //! append leaves less than half a chunk of zero-filled space, the segment asks the thread for the
 //! next chunk, and the thread fills it and touches each of its pages through the mapping, so the
 //! appender's copy takes no page faults either. An appender that gets there first fills the space

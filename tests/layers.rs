@@ -1,0 +1,95 @@
+//! The crate's layers import only downwards (`docs/design.md`, Layers): each file's `crate::`
+//! paths are checked against the layer it lives in. Doc comments may point anywhere.
+
+use std::path::{Path, PathBuf};
+
+/// Layers from the bottom up; a file may use its own layer, the shared modules and any layer
+/// ranked below its own.
+const LAYERS: [(&str, u32); 8] = [
+    ("format", 1),
+    ("storage", 1),
+    ("segment", 2),
+    ("config", 3),
+    ("compaction", 3),
+    ("partition", 4),
+    ("log", 5),
+    ("lib", 6),
+];
+/// Used by every layer.
+const SHARED: [&str; 2] = ["error", "clock"];
+/// Root re-exports a layer may name: the shared error and clock types.
+const SHARED_AT_ROOT: [&str; 4] = ["Error", "Result", "FormatError", "Clock"];
+
+fn rank(layer: &str) -> Option<u32> {
+    LAYERS.iter().find(|(name, _)| *name == layer).map(|(_, rank)| *rank)
+}
+
+/// Whether a file of `layer` may use `crate::<used>`.
+fn allowed(layer: &str, used: &str) -> bool {
+    used == layer
+        || SHARED.contains(&used)
+        || SHARED_AT_ROOT.contains(&used)
+        // The one error type names the format's codecs.
+        || (layer == "error" && used == "format")
+        || matches!((rank(layer), rank(used)), (Some(mine), Some(theirs)) if theirs < mine)
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// The first segment of each path a line names after `crate::` (several for `crate::{a, b}`).
+fn crate_paths(line: &str) -> Vec<String> {
+    let mut used = Vec::new();
+    for (at, _) in line.match_indices("crate::") {
+        let rest = &line[at + "crate::".len()..];
+        let paths: Vec<&str> = match rest.strip_prefix('{') {
+            Some(group) => group[..group.find('}').unwrap_or(group.len())].split(',').map(str::trim).collect(),
+            None => vec![rest],
+        };
+        for path in paths {
+            used.push(path.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect());
+        }
+    }
+    used
+}
+
+#[test]
+fn layers_import_only_downwards() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    assert!(files.len() > 20, "found the sources");
+    let mut wrong = Vec::new();
+    for path in &files {
+        let first = path.strip_prefix(&src).unwrap().components().next().unwrap();
+        let layer = first.as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned();
+        let text = std::fs::read_to_string(path).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for used in crate_paths(line) {
+                if !allowed(&layer, &used) {
+                    wrong.push(format!("{}:{}: {layer} uses crate::{used}", path.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "imports against the layering:\n{}", wrong.join("\n"));
+}
+
+#[test]
+fn the_checker_sees_grouped_and_plain_paths() {
+    assert_eq!(crate_paths("use crate::{Error, Log};"), ["Error", "Log"]);
+    assert_eq!(crate_paths("use crate::segment::index::Index;"), ["segment"]);
+    assert!(!allowed("segment", "log") && !allowed("log", "Log") && allowed("log", "partition"));
+    assert!(!allowed("format", "storage") && !allowed("storage", "format"));
+}
