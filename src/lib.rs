@@ -72,3 +72,8 @@ pub use segment::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 pub use segment::Segment;
 pub use storage::files::segment_file_name;
 pub use storage::io::{FaultyIo, Io, OsIo};
+
+/// The README's examples, compiled as doctests (not run: they open `./data`).
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
