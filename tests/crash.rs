@@ -523,3 +523,42 @@ fn a_synchronous_topic_zero_filled_ahead_recovers_every_acknowledged_record() {
     let segment = p.segments()[0].clone();
     assert_eq!(std::fs::metadata(segment.log_path()).unwrap().len(), segment.size());
 }
+
+/// A clean shutdown whose active segment fails the clean open's check (here a batch header
+/// damaged after the close) is recovered like a crash, and appends go on. Regression: the
+/// mapping the clean open had made stayed in place while recovery replaced the file, and every
+/// later append was refused.
+#[test]
+fn a_clean_open_that_falls_back_to_recovery_takes_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.create_topic("c", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    append_records(&p, 0, 20);
+    let path = p.segments()[0].log_path().to_owned();
+    let len = std::fs::metadata(&path).unwrap().len();
+    log.close().unwrap();
+    // The last batch's magic byte.
+    let bytes = std::fs::read(&path).unwrap();
+    let mut at = 0usize;
+    let mut last = 0;
+    while at < bytes.len() {
+        last = at;
+        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &[9], last as u64 + 16).unwrap();
+    drop(file);
+
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    assert_eq!(log.recovery_report().len(), 1, "{:?}", log.recovery_report());
+    assert_eq!(log.recovery_report()[0].position, last as u64);
+    let p = log.partition("c", 0).unwrap();
+    let kept = p.log_end_offset();
+    assert!(kept < 20 && std::fs::metadata(&path).unwrap().len() < len);
+    append_records(&p, kept, 5);
+    log.close().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.partition("c", 0).unwrap();
+    assert_eq!(p.log_end_offset(), kept + 5);
+    assert_prefix(&read_all(&p));
+}

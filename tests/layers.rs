@@ -45,19 +45,36 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// The first segment of each path a line names after `crate::` (several for `crate::{a, b}`).
-fn crate_paths(line: &str) -> Vec<String> {
+/// The first segment of each path `code` names after `crate::` (several for `crate::{a, b}`,
+/// nested groups and line breaks included).
+fn crate_paths(code: &str) -> Vec<String> {
+    let ident = |s: &str| s.trim_start().chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
     let mut used = Vec::new();
-    for (at, _) in line.match_indices("crate::") {
-        let rest = &line[at + "crate::".len()..];
-        let paths: Vec<&str> = match rest.strip_prefix('{') {
-            Some(group) => group[..group.find('}').unwrap_or(group.len())].split(',').map(str::trim).collect(),
-            None => vec![rest],
+    for (at, _) in code.match_indices("crate::") {
+        let rest = &code[at + "crate::".len()..];
+        let Some(group) = rest.strip_prefix('{') else {
+            used.push(ident(rest));
+            continue;
         };
-        for path in paths {
-            used.push(path.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect());
+        // The top-level items of the group: split at commas outside nested braces.
+        let (mut depth, mut item_start) = (0, 0);
+        for (i, c) in group.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' if depth == 0 => {
+                    used.push(ident(&group[item_start..i]));
+                    break;
+                }
+                '}' => depth -= 1,
+                ',' if depth == 0 => {
+                    used.push(ident(&group[item_start..i]));
+                    item_start = i + 1;
+                }
+                _ => {}
+            }
         }
     }
+    used.retain(|u: &String| !u.is_empty());
     used
 }
 
@@ -72,14 +89,11 @@ fn layers_import_only_downwards() {
         let first = path.strip_prefix(&src).unwrap().components().next().unwrap();
         let layer = first.as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned();
         let text = std::fs::read_to_string(path).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            if line.trim_start().starts_with("//") {
-                continue;
-            }
-            for used in crate_paths(line) {
-                if !allowed(&layer, &used) {
-                    wrong.push(format!("{}:{}: {layer} uses crate::{used}", path.display(), n + 1));
-                }
+        let code: String =
+            text.lines().filter(|l| !l.trim_start().starts_with("//")).map(|l| format!("{l}\n")).collect();
+        for used in crate_paths(&code) {
+            if !allowed(&layer, &used) {
+                wrong.push(format!("{}: {layer} uses crate::{used}", path.display()));
             }
         }
     }
@@ -89,6 +103,7 @@ fn layers_import_only_downwards() {
 #[test]
 fn the_checker_sees_grouped_and_plain_paths() {
     assert_eq!(crate_paths("use crate::{Error, Log};"), ["Error", "Log"]);
+    assert_eq!(crate_paths("use crate::{\n    a::{b, c},\n    d,\n};\nx(crate::e::f)"), ["a", "d", "e"]);
     assert_eq!(crate_paths("use crate::segment::index::Index;"), ["segment"]);
     assert!(!allowed("segment", "log") && !allowed("log", "Log") && allowed("log", "partition"));
     assert!(!allowed("format", "storage") && !allowed("storage", "format"));

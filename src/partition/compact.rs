@@ -220,10 +220,20 @@ impl Partition {
         let log_path = old.log_path().to_owned();
         let swap = files::with_suffix(&log_path, files::SWAP_SUFFIX);
         std::fs::rename(cleaned, &swap).map_err(Error::io("rename", cleaned))?;
+        // Interrupted from here on, the swap leaves the segment list naming files that moved:
+        // stop writes until a reopen finishes the swap (`docs/design.md`, Recovery).
+        self.finish_swap(old, &swap, size)
+            .inspect_err(|e| self.inner.io.stop(|| format!("compaction swap failed: {e}")))
+    }
+
+    /// The rest of [`swap_in`](Self::swap_in), once the cleaned file is named `.swap`.
+    fn finish_swap(&self, old: &Arc<Segment>, swap: &Path, size: u64) -> Result<()> {
+        let inner = &*self.inner;
+        let log_path = old.log_path().to_owned();
         files::sync_dir(&*inner.io, &inner.dir)?;
         let now = inner.clock.now_ms();
         self.delete_later(now, std::slice::from_ref(old))?;
-        std::fs::rename(&swap, &log_path).map_err(Error::io("rename", &swap))?;
+        std::fs::rename(swap, &log_path).map_err(Error::io("rename", swap))?;
         files::sync_dir(&*inner.io, &inner.dir)?;
         // Its index files were renamed away with the old segment: rebuilt on first use.
         let segment = Segment::load(log_path, old.base_offset(), size, self.segment_spec(), now);

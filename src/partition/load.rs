@@ -74,10 +74,18 @@ impl Partition {
                 .map(|(base, path, size)| Segment::load(path, base, size, seg_spec.clone(), now))
                 .collect();
             let clean_end = if spec.clean_shutdown {
-                open_active_clean(segments.last_mut().expect("at least one segment")).ok()
+                let active = segments.last_mut().expect("at least one segment");
+                let end = open_active_clean(active).ok();
+                if end.is_none() {
+                    // Recovery takes over: the mapping the clean open made would keep it from
+                    // cutting the file in place, and would be left behind on a copy.
+                    active.unmap();
+                }
+                end
             } else {
                 None
             };
+            let recovered = clean_end.is_none();
             let log_end_offset = match clean_end {
                 Some(end) => end,
                 None => {
@@ -100,7 +108,7 @@ impl Partition {
                     end
                 }
             };
-            (segments, log_end_offset, !spec.clean_shutdown)
+            (segments, log_end_offset, recovered)
         };
         let segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
         // Kafka: max(checkpoint, first segment's base offset), within the log.
@@ -249,7 +257,7 @@ pub(crate) fn complete_interrupted_swaps(dir: &Path, spec: &SegmentSpec, now_ms:
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let entry = entry.map_err(Error::io("list", dir))?;
         let Ok(name) = entry.file_name().into_string() else { continue };
-        if name.ends_with(files::DELETED_SUFFIX) || name.ends_with(files::CLEANED_SUFFIX) {
+        if [files::DELETED_SUFFIX, files::CLEANED_SUFFIX, files::CUT_SUFFIX].iter().any(|s| name.ends_with(s)) {
             std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
         } else if let Some(stem) = name.strip_suffix(files::SWAP_SUFFIX) {
             match files::parse_segment_file_name(stem, files::LOG_SUFFIX) {

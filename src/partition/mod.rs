@@ -281,6 +281,8 @@ impl Partition {
             return Ok(());
         }
         let result = if let Some(cause) = inner.io.failure() {
+            // Left for recovery; readers still holding the mapping read only what it published.
+            inner.segments.active().unmap();
             Err(Error::WritesStopped { partition: self.name(), cause })
         } else {
             inner.segments.active().seal().and_then(|()| files::sync_dir(&*inner.io, &inner.dir)).map(|()| {

@@ -41,20 +41,22 @@ impl Partition {
         if offset < self.log_start_offset() {
             return Err(self.out_of_range(offset));
         }
-        // Interrupted, truncation leaves the files and the partition's view of them apart
-        // (a data file cut, the log end offset not yet moved): stop writes until a reopen
-        // recovers from what is on disk.
-        self.truncate_locked(offset).inspect_err(|e| self.inner.io.stop(|| format!("truncation failed: {e}")))
-    }
-
-    fn truncate_locked(&self, offset: u64) -> Result<u64> {
-        let inner = &*self.inner;
-        let now = inner.clock.now_ms();
-        let (old, _) = inner.segments.holding(offset);
+        let (old, _) = self.inner.segments.holding(offset);
         let (cut, new_end) = match old.locate(offset, old.size())? {
             Some((position, header)) => (position, (header.base_offset as u64).min(offset)),
             None => (old.size(), offset),
         };
+        // Interrupted from here on, truncation leaves the files and the partition's view of them
+        // apart (a data file cut, the log end offset not yet moved): stop writes until a reopen
+        // recovers from what is on disk.
+        self.cut_at(&old, cut, new_end).inspect_err(|e| self.inner.io.stop(|| format!("truncation failed: {e}")))
+    }
+
+    /// Cuts `old` at byte `cut`, the start of the batch holding `new_end` (or its end), and
+    /// removes every later segment. The caller holds the append and sync locks.
+    fn cut_at(&self, old: &Arc<Segment>, cut: u64, new_end: u64) -> Result<u64> {
+        let inner = &*self.inner;
+        let now = inner.clock.now_ms();
         // Later segments go the way retention's do; the cut one is replaced by a fresh segment
         // object (new index files), so readers holding the old one keep valid mappings. Its data
         // file is cut in place unless a reader still borrows its mapping: then the kept bytes go
@@ -66,7 +68,7 @@ impl Partition {
         replacement.rebuild_indexes(old.base_offset(), Offsets::Increasing)?;
         replacement.flush()?;
         replacement.map_for_append()?;
-        let later = inner.segments.replace_and_cut_after(&old, Arc::new(replacement)).unwrap_or_default();
+        let later = inner.segments.replace_and_cut_after(old, Arc::new(replacement)).unwrap_or_default();
         self.delete_later(now, &later)?;
         inner.log_end_offset.store(new_end, Ordering::SeqCst);
         inner.recovery_point.fetch_min(new_end, Ordering::AcqRel);

@@ -114,7 +114,10 @@ impl Segment {
     /// Zero-fills the data file up to at least `end` (a chunk at a time, within the mapping),
     /// unless the prefill thread already has.
     fn reserve(&self, m: &DataMap, end: u64) -> Result<()> {
-        m.grow(end, RESERVE_CHUNK_BYTES as u64, Touch::No, |range| self.write_zeros(&*self.spec.io, range))
+        let file = self.log_file()?;
+        m.grow(file, &self.log_path, end, RESERVE_CHUNK_BYTES as u64, Touch::No, |range| {
+            self.write_zeros(&*self.spec.io, range)
+        })
     }
 
     /// Zero-fills an unmapped active segment's file (topics flushed by message count) a chunk
@@ -176,9 +179,15 @@ impl Segment {
         if self.log.get().is_some() {
             // Retired first: the cut below removes the zero-filled pages the mapping covers.
             self.unmap();
-            // Left as it is if another live mapping of the file reaches past the batches (none
-            // does: an abandoned segment's mapping is retired too); recovery cuts zeros then.
-            let _: Shrink = mapped::shrink(self.log_file()?, &self.log_path, self.size())?;
+            // Another live mapping of this file that is still open (none should be: a closed,
+            // failed or abandoned partition retires its own) may touch the zeros: the seal
+            // fails, nothing is cut, and the next open's recovery cuts them.
+            if mapped::shrink(self.log_file()?, &self.log_path, self.size())? == Shrink::Mapped {
+                return Err(Error::BadFile {
+                    path: self.log_path.clone(),
+                    reason: "another open mapping of this file reaches past its batches: not sealed".into(),
+                });
+            }
         }
         self.flush()
     }
@@ -193,7 +202,10 @@ impl FillAhead for Segment {
         let map = self.map.read();
         let (Some(m), Some((_, io))) = (map.as_ref(), &self.spec.prefill) else { return };
         let chunk = RESERVE_CHUNK_BYTES as u64;
-        let _ = m.grow(m.reserved().saturating_add(chunk), chunk, Touch::Pages, |range| self.write_zeros(&**io, range));
+        if let Ok(file) = self.log_file() {
+            let end = m.reserved().saturating_add(chunk);
+            let _ = m.grow(file, &self.log_path, end, chunk, Touch::Pages, |range| self.write_zeros(&**io, range));
+        }
         m.requested.store(false, Ordering::Relaxed);
     }
 }

@@ -32,6 +32,7 @@
 use std::fs::{File, OpenOptions};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
@@ -230,6 +231,8 @@ pub struct Index<E: IndexEntry> {
     map: IndexMap,
     /// Serialises appends and trimming.
     writer: Mutex<()>,
+    /// The file holds exactly the entries (trimmed, or opened read-only).
+    trimmed: AtomicBool,
     _entry: PhantomData<E>,
 }
 
@@ -272,7 +275,15 @@ impl<E: IndexEntry> Index<E> {
         let bytes = slots as u64 * E::SIZE as u64;
         file.set_len(bytes).map_err(Error::io("preallocate", path))?;
         let map = IndexMap::new(&file, path, E::SIZE, slots, entries, false)?;
-        Ok(Index { path: path.to_owned(), base_offset, file, map, writer: Mutex::new(()), _entry: PhantomData })
+        Ok(Index {
+            path: path.to_owned(),
+            base_offset,
+            file,
+            map,
+            writer: Mutex::new(()),
+            trimmed: AtomicBool::new(false),
+            _entry: PhantomData,
+        })
     }
 
     /// Opens an existing index file read-only, taking its entry count from its length as Kafka
@@ -291,7 +302,15 @@ impl<E: IndexEntry> Index<E> {
             reason: format!("length {len} is too large to map"),
         })?;
         let map = IndexMap::new(&file, path, E::SIZE, entries, entries, true)?;
-        Ok(Index { path: path.to_owned(), base_offset, file, map, writer: Mutex::new(()), _entry: PhantomData })
+        Ok(Index {
+            path: path.to_owned(),
+            base_offset,
+            file,
+            map,
+            writer: Mutex::new(()),
+            trimmed: AtomicBool::new(true),
+            _entry: PhantomData,
+        })
     }
 
     /// The index file.
@@ -370,13 +389,16 @@ impl<E: IndexEntry> Index<E> {
     /// (which count entries by file length) read it correctly. No appends follow.
     pub(crate) fn trim(&self) -> Result<()> {
         let _writer = self.writer.lock();
-        if self.map.writable_slots() == 0 {
-            return Ok(()); // read-only, or trimmed already
+        if self.trimmed.load(Ordering::Acquire) {
+            return Ok(());
         }
         self.map.retire();
         let len = (self.entries() * E::SIZE) as u64;
         match mapped::shrink(&self.file, &self.path, len)? {
-            Shrink::Done => Ok(()),
+            Shrink::Done => {
+                self.trimmed.store(true, Ordering::Release);
+                Ok(())
+            }
             Shrink::Mapped => Err(Error::BadFile {
                 path: self.path.clone(),
                 reason: "another live mapping covers this index's unused slots: left untrimmed".into(),

@@ -468,6 +468,9 @@ impl Segment {
     /// reading through them), then rename them with `.deleted` appended, as Kafka does. Returns
     /// the new paths, to unlink after `file.delete.delay.ms`.
     pub(crate) fn rename_for_deletion(&self) -> Result<Vec<PathBuf>> {
+        // A deleted active segment (truncation, retention of everything) takes no more writes,
+        // nor zero-fills from the prefill thread.
+        self.unmap();
         self.log_file()?;
         self.ensure_indexes()?;
         let mut renamed = Vec::new();

@@ -107,13 +107,13 @@ impl Segment {
         let mapped = if borrow { self.map.read().clone() } else { None };
         if let Some(map) = mapped {
             if let Some(bytes) = map.get(start, want) {
-                let (len, next_offset) = self.check_batches(bytes, start, end_offset)?;
+                let (len, next_offset) = self.check_batches(bytes, start, end, end_offset)?;
                 return batches(len, next_offset, map.borrow(start, len as u64));
             }
         }
         let at = out.len();
         self.read_into(start, want, out)?;
-        let (len, next_offset) = self.check_batches(&out[at..], start, end_offset)?;
+        let (len, next_offset) = self.check_batches(&out[at..], start, end, end_offset)?;
         out.truncate(at + len);
         batches(len, next_offset, None)
     }
@@ -121,13 +121,15 @@ impl Segment {
     /// Checks the batches of `bytes`, read from `start`, up to the first that is cut off or
     /// starts at or past `end_offset`. Returns the length of the checked batches and the offset
     /// after them; the first batch must be whole.
-    fn check_batches(&self, bytes: &[u8], start: u64, end_offset: u64) -> Result<(usize, u64)> {
+    fn check_batches(&self, bytes: &[u8], start: u64, end: u64, end_offset: u64) -> Result<(usize, u64)> {
         let mut checked = 0;
         let mut next_offset = None;
+        let mut unpublished = false;
         for found in Batches::new(bytes, MAX_SEGMENT_BYTES, AtCut::Stop) {
             let b = found.map_err(|p| self.corrupt(start + p.position as u64, p.problem))?;
             // A batch past the end offset is written but not yet published by its append.
             if b.header.base_offset as u64 >= end_offset {
+                unpublished = true;
                 break;
             }
             let position = start + b.position as u64;
@@ -136,6 +138,14 @@ impl Segment {
                 .map_err(|e| self.corrupt(position, e))?;
             next_offset = Some(b.header.last_offset() as u64 + 1);
             checked = b.position + b.bytes.len();
+        }
+        // The walk stopped at the end of the bytes read: a batch cut there must still end
+        // within the segment, or the segment is damaged there.
+        if let Some(cut) = BatchHeader::parse(&bytes[checked..]).filter(|_| !unpublished && checked > 0) {
+            let position = start + checked as u64;
+            if position + cut.total_size() > end {
+                return Err(self.corrupt(position, truncated("batch", cut.total_size(), end - position)));
+            }
         }
         let next_offset = next_offset.ok_or_else(|| {
             let needed = BatchHeader::parse(bytes).map_or(HEADER_LEN as u64, |h| h.total_size());

@@ -161,10 +161,10 @@ impl Segment {
         Ok(true)
     }
 
-    /// Writes the first `len` bytes of the data file to `<name>.log.cleaned` (removed by the
+    /// Writes the first `len` bytes of the data file to `<name>.log.cut` (removed by the
     /// next open if left behind), fsynced, and returns its path.
     pub(crate) fn copy_prefix(&self, len: u64) -> Result<PathBuf> {
-        let target = files::with_suffix(&self.log_path, files::CLEANED_SUFFIX);
+        let target = files::with_suffix(&self.log_path, files::CUT_SUFFIX);
         let mut out = File::create(&target).map_err(Error::io("create", &target))?;
         let mut from = self.log_file()?;
         std::io::Seek::seek(&mut from, std::io::SeekFrom::Start(0)).map_err(Error::io("seek", &self.log_path))?;

@@ -6,7 +6,8 @@
 //! | `<20-digit base offset>.log` | a segment's data file |
 //! | `<base>.index`, `<base>.timeindex` | its sparse offset and time indexes |
 //! | `<name>.deleted` | a file retention or compaction removed, unlinked after `file.delete.delay.ms` |
-//! | `<base>.log.cleaned` | a new version of a data file being written (compaction, truncation) |
+//! | `<base>.log.cleaned` | compaction output being written |
+//! | `<base>.log.cut` | the kept part of a data file being cut while a reader maps it |
 //! | `<base>.log.swap` | compaction output being swapped in |
 //! | `~<name>` | an atomic write in progress |
 
@@ -27,8 +28,11 @@ pub(crate) const OFFSET_INDEX_SUFFIX: &str = ".index";
 pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
 /// Suffix of files scheduled for deletion (retention, compaction).
 pub(crate) const DELETED_SUFFIX: &str = ".deleted";
-/// Suffix of a new version of a data file still being written (compaction, truncation).
+/// Suffix of compaction output still being written.
 pub(crate) const CLEANED_SUFFIX: &str = ".cleaned";
+/// Suffix of the kept part of a data file being cut while a reader still maps it (truncation,
+/// recovery): written, fsynced, then renamed over the data file.
+pub(crate) const CUT_SUFFIX: &str = ".cut";
 /// Suffix of compaction output being swapped in.
 pub(crate) const SWAP_SUFFIX: &str = ".swap";
 

@@ -12,19 +12,22 @@
 //!    once *retired* (a sealed data file, a trimmed or read-only index) it is the bytes below
 //!    what it published to readers, which never grows again. Files are shortened only through
 //!    [`shrink`], which cuts in place only when every live mapping of the file lies within the
-//!    new length, holding the registry lock so that no mapping appears meanwhile; otherwise the
+//!    new length, holding the registry lock, which mappings are made under (from the look at the
+//!    file to their registration), so that no mapping appears meanwhile; otherwise the
 //!    caller keeps the bytes it needs in a new file renamed over the old one (the old inode, and
 //!    every mapping of it, stay whole until the last mapping goes). Other changes replace files
 //!    (rename, unlink) and never cut an inode that is mapped.
 //! 2. **Readers read only published bytes; the one writer writes only past them.** A data map
-//!    publishes the end of the whole batches copied into it ([`DataMap::write`] then stores the
-//!    new end with release); [`DataMap::get`] and [`DataMap::borrow`] hand out only ranges below
-//!    it (acquire), and bytes below it never change. Writes are refused at or below it and at or
-//!    past the zero-filled end; a second writer at the same time is refused, not raced. Index
-//!    maps work the same way with whole entries.
+//!    publishes the end of the whole batches copied into it ([`MappedWrite::publish`] stores
+//!    the new end with release); [`DataMap::get`] and [`DataMap::borrow`] hand out only ranges
+//!    below it (acquire), and bytes below it never change. A write must start exactly at it and
+//!    end within the zero-filled file; a second writer at the same time is refused, not raced.
+//!    Index maps work the same way with whole entries. Retiring a map stops new writes, waits
+//!    for one in progress, and only then lets cuts count on the published end.
 //! 3. **Writes go only where the file has blocks.** The data file is zero-filled with positioned
-//!    writes before its mapping is written there ([`DataMap::grow`]): a full disk is an error of
-//!    that write, not a fault in the mapping. (Copy-on-write file systems break this; see
+//!    writes before its mapping is written there ([`DataMap::grow`], which checks the file's
+//!    length after each piece): a full disk is an error of that write, not a fault in the
+//!    mapping. (Copy-on-write file systems break this; see
 //!    `docs/design.md`, Media assumptions.)
 //!
 //! Who upholds what: this module upholds all three for mappings it made, whatever callers do;
@@ -59,20 +62,27 @@ impl FileId {
 /// The bytes of its file a mapping may still touch.
 #[derive(Debug)]
 struct Extent {
-    /// Set once: no more writes, so only bytes below `published` are ever touched again.
+    /// Set once: no new write starts.
     retired: AtomicBool,
+    /// Set once, after `retired` and after the last write ended: only bytes below `published`
+    /// are ever touched again.
+    settled: AtomicBool,
     /// Bytes readers may read (published with release after they were written).
     published: AtomicU64,
 }
 
 impl Extent {
     fn new(published: u64, retired: bool) -> Arc<Extent> {
-        Arc::new(Extent { retired: AtomicBool::new(retired), published: AtomicU64::new(published) })
+        Arc::new(Extent {
+            retired: AtomicBool::new(retired),
+            settled: AtomicBool::new(retired),
+            published: AtomicU64::new(published),
+        })
     }
 
     /// Whether cutting the file to `len` bytes leaves everything this mapping may touch.
     fn fits_within(&self, len: u64) -> bool {
-        self.retired.load(Ordering::SeqCst) && self.published.load(Ordering::Acquire) <= len
+        self.settled.load(Ordering::SeqCst) && self.published.load(Ordering::Acquire) <= len
     }
 }
 
@@ -84,8 +94,9 @@ fn live() -> MutexGuard<'static, Vec<(FileId, Weak<Extent>)>> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn register(id: FileId, extent: &Arc<Extent>) {
-    let mut live = live();
+/// Adds a mapping to the registry; `live` is held from before the file was looked at until
+/// now, so that no cut happens between the mapping's view of the file and its registration.
+fn register(live: &mut Vec<(FileId, Weak<Extent>)>, id: FileId, extent: &Arc<Extent>) {
     live.retain(|(_, e)| e.strong_count() > 0);
     live.push((id, Arc::downgrade(extent)));
 }
@@ -158,13 +169,14 @@ impl DataMap {
     /// bytes long, for appends up to at least `len` bytes. `None` where the mapping cannot be
     /// made (address space, platform): appends then use positioned writes.
     pub(crate) fn new(file: &File, path: &Path, published: u64, len: u64) -> Result<Option<Arc<DataMap>>> {
+        let mut live = live();
         let id = FileId::of(file, path)?;
         let file_len = file.metadata().map_err(Error::io("stat", path))?.len();
         let len = len.max(file_len).div_ceil(MAP_ALIGN) * MAP_ALIGN;
         let Ok(len) = usize::try_from(len) else { return Ok(None) };
         let Ok(map) = MmapOptions::new().len(len).map_raw(file) else { return Ok(None) };
         let extent = Extent::new(published.min(file_len), false);
-        register(id, &extent);
+        register(&mut live, id, &extent);
         Ok(Some(Arc::new(DataMap {
             map,
             extent,
@@ -236,12 +248,15 @@ impl DataMap {
     }
 
     /// Zero-fills the file from its end to at least `end` and at most the mapping's length, in
-    /// pieces: `fill` writes zeros to a range of the file (a positioned write through the `Io`
-    /// seam); then, with [`Touch::Pages`], each page is touched through the mapping; then the
-    /// range counts as reserved. Does nothing once retired. With `chunk`, fills `chunk` bytes
-    /// past the current end when it is short of `end`.
+    /// pieces: `fill` writes zeros to the start of a range of the file (a positioned write
+    /// through the `Io` seam) and says how far it got; the file's length is checked to cover the
+    /// piece (rule 3); then, with [`Touch::Pages`], each page is touched through the mapping;
+    /// then the piece counts as reserved. Does nothing once retired. Fills `chunk` bytes past the
+    /// current end when that is short of `end`.
     pub(crate) fn grow(
         &self,
+        file: &File,
+        path: &Path,
         end: u64,
         chunk: u64,
         touch: Touch,
@@ -259,11 +274,19 @@ impl DataMap {
         let mut at = reserved;
         while at < target {
             let piece = fill(at..target)?;
+            let file_len = file.metadata().map_err(Error::io("stat", path))?.len();
+            if piece.start != at || piece.end <= at || piece.end > file_len {
+                return Err(Error::BadFile {
+                    path: path.to_owned(),
+                    reason: format!("zero-fill of {at}..{} left the file {file_len} bytes long", piece.end),
+                });
+            }
             if touch == Touch::Pages {
                 for page in piece.clone().step_by(TOUCH_STRIDE) {
-                    // SAFETY: the page lies in the mapping and, just written, in the file; it is
-                    // past `reserved`, where neither readers nor the writer look until the store
-                    // below. Writing the zero it holds changes nothing.
+                    // SAFETY: the page lies in the mapping (`piece.end ≤ target ≤ len`) and in the
+                    // file (checked just above); it is past `reserved`, where neither readers nor
+                    // the writer look until the store below. Writing the zero it holds changes
+                    // nothing.
                     unsafe { self.map.as_mut_ptr().add(page as usize).write_volatile(0) };
                 }
             }
@@ -283,6 +306,8 @@ impl DataMap {
         while self.writing.load(Ordering::SeqCst) {
             std::thread::yield_now();
         }
+        // Only now may a cut count on `published`: no write is in progress or can start.
+        self.extent.settled.store(true, Ordering::SeqCst);
     }
 }
 
@@ -383,6 +408,7 @@ impl IndexMap {
         entries: usize,
         read_only: bool,
     ) -> Result<IndexMap> {
+        let mut live = live();
         let id = FileId::of(file, path)?;
         let file_len = file.metadata().map_err(Error::io("stat", path))?.len();
         let bytes = slots.checked_mul(slot_bytes).filter(|&b| b as u64 <= file_len && entries <= slots);
@@ -402,7 +428,7 @@ impl IndexMap {
             Some(map)
         };
         let extent = Extent::new((entries * slot_bytes) as u64, read_only);
-        register(id, &extent);
+        register(&mut live, id, &extent);
         Ok(IndexMap { map, slot_bytes, slots, entries: AtomicUsize::new(entries), extent })
     }
 
@@ -451,9 +477,11 @@ impl IndexMap {
         Ok(())
     }
 
-    /// No more writes: from now on only the published slots are touched.
+    /// No more writes: from now on only the published slots are touched. The caller holds the
+    /// lock that serialises `push`, so no write is in progress.
     pub(crate) fn retire(&self) {
         self.extent.retired.store(true, Ordering::SeqCst);
+        self.extent.settled.store(true, Ordering::SeqCst);
     }
 }
 
@@ -488,7 +516,10 @@ mod tests {
         let (file, path) = file_of(dir.path(), 0);
         let map = DataMap::new(&file, &path, 0, 1 << 16).unwrap().unwrap();
         assert!(write(&map, 0, b"abc", &path).is_err(), "nothing zero-filled yet");
-        map.grow(4096, 0, Touch::Pages, |r| {
+        let lying = map.grow(&file, &path, 4096, 0, Touch::Pages, |r| Ok(r));
+        assert!(lying.is_err(), "a fill that did not make the file longer is caught, and nothing is touched");
+        assert_eq!(map.reserved(), 0);
+        map.grow(&file, &path, 4096, 0, Touch::Pages, |r| {
             file.set_len(r.end).unwrap();
             Ok(r)
         })
@@ -527,5 +558,32 @@ mod tests {
         drop((map, borrowed));
         assert_eq!(shrink(&file, &path, 10).unwrap(), Shrink::Done, "no mapping left");
         assert_eq!(file.metadata().unwrap().len(), 10);
+    }
+
+    /// Retiring waits for a write in progress, and a cut counts on the published end only once
+    /// the map is retired and settled.
+    #[test]
+    fn a_cut_waits_until_the_write_in_progress_is_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, path) = file_of(dir.path(), 8192);
+        let map = DataMap::new(&file, &path, 0, 1 << 16).unwrap().unwrap();
+        write(&map, 0, &[1; 10], &path).unwrap();
+        let retired = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let mut w = map.begin_write(10, 10, &path).unwrap();
+            s.spawn(|| {
+                map.retire();
+                retired.store(true, Ordering::SeqCst);
+            });
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!retired.load(Ordering::SeqCst), "retire waits for the writer");
+            assert_eq!(shrink(&file, &path, 10).unwrap(), Shrink::Mapped, "not settled while a write is on");
+            w.copy(&[2; 10], &path, copy).unwrap();
+            w.publish();
+        });
+        assert!(retired.load(Ordering::SeqCst));
+        assert_eq!(map.published(), 20);
+        assert_eq!(shrink(&file, &path, 10).unwrap(), Shrink::Mapped, "the published bytes are kept");
+        assert_eq!(shrink(&file, &path, 20).unwrap(), Shrink::Done);
     }
 }
