@@ -183,9 +183,9 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(op: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
-        let path = path.into();
-        move |source| Error::Io { op, path, source }
+    /// For `map_err`: the path is copied only when there is an error to put it in.
+    pub(crate) fn io<P: Into<PathBuf>>(op: &'static str, path: P) -> impl FnOnce(io::Error) -> Error {
+        move |source| Error::Io { op, path: path.into(), source }
     }
 }
 

@@ -38,10 +38,16 @@ impl FailStop {
     }
 
     /// The first failure, once writes are stopped.
+    #[inline]
     pub(super) fn failure(&self) -> Option<String> {
         if !self.failed.load(Ordering::Acquire) {
             return None;
         }
+        self.recorded_failure()
+    }
+
+    #[cold]
+    fn recorded_failure(&self) -> Option<String> {
         Some(self.cause.lock().clone().unwrap_or_default())
     }
 
@@ -54,11 +60,17 @@ impl FailStop {
         self.failed.store(true, Ordering::Release);
     }
 
+    #[inline]
     fn check(&self, op: &str, path: &Path, result: std::io::Result<()>) -> std::io::Result<()> {
         if let Err(e) = &result {
-            self.stop(|| format!("{op} of {} failed: {e}", path.display()));
+            self.failed_at(op, path, e);
         }
         result
+    }
+
+    #[cold]
+    fn failed_at(&self, op: &str, path: &Path, e: &std::io::Error) {
+        self.stop(|| format!("{op} of {} failed: {e}", path.display()));
     }
 }
 

@@ -113,7 +113,11 @@ impl Segment {
 
     /// Zero-fills the data file up to at least `end` (a chunk at a time, within the mapping),
     /// unless the prefill thread already has.
+    #[inline]
     fn reserve(&self, m: &DataMap, end: u64) -> Result<()> {
+        if end <= m.reserved() {
+            return Ok(()); // the common case: filled ahead already
+        }
         let file = self.log_file()?;
         m.grow(file, &self.log_path, end, RESERVE_CHUNK_BYTES as u64, Touch::No, |range| {
             self.write_zeros(&*self.spec.io, range)

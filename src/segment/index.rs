@@ -121,12 +121,14 @@ impl IndexEntry for OffsetEntry {
     const SIZE: usize = REL_OFFSET_LEN + POSITION_LEN;
     const SUFFIX: &'static str = crate::storage::files::OFFSET_INDEX_SUFFIX;
 
+    #[inline]
     fn key(&self) -> i64 {
         self.offset as i64
     }
 }
 
 impl sealed::Sealed for OffsetEntry {
+    #[inline]
     fn read(b: &[u8], base: u64, _: Token) -> Self {
         let rel = i32::from_be_bytes(b[..REL_OFFSET_LEN].try_into().expect("4 bytes"));
         let position = i32::from_be_bytes(b[REL_OFFSET_LEN..Self::SIZE].try_into().expect("4 bytes"));
@@ -161,12 +163,14 @@ impl IndexEntry for TimeEntry {
     const SIZE: usize = TIMESTAMP_LEN + REL_OFFSET_LEN;
     const SUFFIX: &'static str = crate::storage::files::TIME_INDEX_SUFFIX;
 
+    #[inline]
     fn key(&self) -> i64 {
         self.timestamp
     }
 }
 
 impl sealed::Sealed for TimeEntry {
+    #[inline]
     fn read(b: &[u8], base: u64, _: Token) -> Self {
         let timestamp = i64::from_be_bytes(b[..TIMESTAMP_LEN].try_into().expect("8 bytes"));
         let rel = i32::from_be_bytes(b[TIMESTAMP_LEN..Self::SIZE].try_into().expect("4 bytes"));
@@ -336,8 +340,7 @@ impl<E: IndexEntry> Index<E> {
 
     /// Entry `slot`, if `slot < entries()`.
     pub fn entry(&self, slot: usize) -> Option<E> {
-        let mut bytes = [0u8; MAX_ENTRY_LEN];
-        self.map.read(slot, &mut bytes[..E::SIZE]).then(|| E::read(&bytes[..E::SIZE], self.base_offset, Token(())))
+        entry_in::<E>(self.map.published_slots(), slot, self.base_offset)
     }
 
     /// The last entry.
@@ -363,12 +366,12 @@ impl<E: IndexEntry> Index<E> {
     }
 
     /// The slot of the largest entry whose key is ≤ `target`, using Kafka's warm-section search.
-    fn floor_slot(&self, target: i64) -> Option<usize> {
-        let n = self.entries();
+    fn floor_slot(&self, slots: &[u8], target: i64) -> Option<usize> {
+        let n = slots.len() / E::SIZE;
         if n == 0 {
             return None;
         }
-        let key = |slot| self.entry(slot).map_or(i64::MAX, |e| e.key());
+        let key = |slot| entry_in::<E>(slots, slot, self.base_offset).map_or(i64::MAX, |e| e.key());
         let warm = WARM_SECTION_BYTES / E::SIZE;
         let first_hot = n.saturating_sub(1 + warm);
         if key(first_hot) < target {
@@ -382,7 +385,9 @@ impl<E: IndexEntry> Index<E> {
 
     /// The largest entry whose key (offset or timestamp) is ≤ `target`.
     pub fn lookup(&self, target: i64) -> Option<E> {
-        self.floor_slot(target).and_then(|slot| self.entry(slot))
+        // One view of the published slots for the whole search.
+        let slots = self.map.published_slots();
+        self.floor_slot(slots, target).and_then(|slot| entry_in::<E>(slots, slot, self.base_offset))
     }
 
     /// Cuts the file to its entries, as Kafka does on roll and close, so that Kafka's tools
@@ -412,6 +417,14 @@ impl<E: IndexEntry> Index<E> {
     pub(crate) fn flush_with(&self, io: &dyn crate::storage::io::Io) -> Result<()> {
         io.sync_data(&self.file, &self.path).map_err(Error::io("fsync", &self.path))
     }
+}
+
+/// Entry `slot` of the slots in `slots`, if there is one.
+#[inline]
+fn entry_in<E: IndexEntry>(slots: &[u8], slot: usize, base_offset: u64) -> Option<E> {
+    let start = slot.checked_mul(E::SIZE)?;
+    let bytes = slots.get(start..start.checked_add(E::SIZE)?)?;
+    Some(E::read(bytes, base_offset, Token(())))
 }
 
 /// Kafka's `AbstractIndex.binarySearch` for the largest slot in `[lo, hi]` whose key is ≤ target,

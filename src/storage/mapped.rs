@@ -188,26 +188,31 @@ impl DataMap {
     }
 
     /// Bytes of the mapping.
+    #[inline]
     pub(crate) fn len(&self) -> u64 {
         self.map.len() as u64
     }
 
     /// Whether writes are still taken (not retired).
+    #[inline]
     pub(crate) fn is_open(&self) -> bool {
         !self.extent.retired.load(Ordering::SeqCst)
     }
 
     /// Bytes readers may read.
+    #[inline]
     pub(crate) fn published(&self) -> u64 {
         self.extent.published.load(Ordering::Acquire)
     }
 
     /// Bytes of the file (zero-filled past `published`).
+    #[inline]
     pub(crate) fn reserved(&self) -> u64 {
         self.reserved.load(Ordering::Acquire)
     }
 
     /// `len` published bytes at `position`, if they lie below the published end.
+    #[inline]
     pub(crate) fn get(&self, position: u64, len: u64) -> Option<&[u8]> {
         let end = position.checked_add(len)?;
         if end > self.published() {
@@ -229,19 +234,19 @@ impl DataMap {
     /// the range starts at the published end and lies within the zero-filled file, unless the
     /// map is open, and while another write is in progress. The bytes count for readers only
     /// once [`MappedWrite::publish`] is called.
+    #[inline]
     pub(crate) fn begin_write(&self, position: u64, len: usize, path: &Path) -> Result<MappedWrite<'_>> {
-        let refused = |reason: &str| Error::BadFile { path: path.to_owned(), reason: reason.to_owned() };
         if self.writing.swap(true, Ordering::SeqCst) {
-            return Err(refused("two writers in one mapped segment at once"));
+            return Err(refused(path, "two writers in one mapped segment at once"));
         }
         // From here on the guard clears `writing`, whatever happens.
         let mut write = MappedWrite { map: self, position, end: position };
         if self.extent.retired.load(Ordering::SeqCst) {
-            return Err(refused("write to a sealed segment's mapping"));
+            return Err(refused(path, "write to a sealed segment's mapping"));
         }
-        let end = position.checked_add(len as u64).ok_or_else(|| refused("write past 2^64"))?;
+        let end = position.checked_add(len as u64).ok_or_else(|| refused(path, "write past 2^64"))?;
         if position != self.published() || end > self.reserved() {
-            return Err(refused("write outside the zero-filled space past the published batches"));
+            return Err(refused(path, "write outside the zero-filled space past the published batches"));
         }
         write.end = end;
         Ok(write)
@@ -311,6 +316,12 @@ impl DataMap {
     }
 }
 
+/// A mapped write refused by rule 2.
+#[cold]
+fn refused(path: &Path, reason: &str) -> Error {
+    Error::BadFile { path: path.to_owned(), reason: reason.to_owned() }
+}
+
 /// A write in progress into a [`DataMap`], past its published end; see [`DataMap::begin_write`].
 pub(crate) struct MappedWrite<'a> {
     map: &'a DataMap,
@@ -320,6 +331,7 @@ pub(crate) struct MappedWrite<'a> {
 
 impl MappedWrite<'_> {
     /// Copies `bytes` (exactly the length asked for) with `copy` (the `Io` seam's mapped write).
+    #[inline]
     pub(crate) fn copy(
         &mut self,
         bytes: &[u8],
@@ -340,6 +352,7 @@ impl MappedWrite<'_> {
     }
 
     /// Makes the bytes written readable.
+    #[inline]
     pub(crate) fn publish(self) {
         self.map.extent.published.store(self.end, Ordering::Release);
     }
@@ -446,17 +459,18 @@ impl IndexMap {
         }
     }
 
-    /// Copies published slot `slot` into `out` (`slot_bytes` long). False past the entries.
-    pub(crate) fn read(&self, slot: usize, out: &mut [u8]) -> bool {
-        if slot >= self.entries() || out.len() != self.slot_bytes {
-            return false;
+    /// The published slots, as they are now (`entries() * slot_bytes` bytes).
+    #[inline]
+    pub(crate) fn published_slots(&self) -> &[u8] {
+        let entries = self.entries();
+        match &self.map {
+            // SAFETY: entries ≤ slots, so the range is inside the mapping and the file, which is
+            // never cut below the published slots (rule 1); the writer only writes slots at or
+            // past `entries` (rule 2), and the acquire load of `entries` orders these reads
+            // after the writes of the slots below it.
+            Some(map) => unsafe { std::slice::from_raw_parts(map.as_ptr(), entries * self.slot_bytes) },
+            None => &[],
         }
-        let Some(map) = &self.map else { return false };
-        // SAFETY: slot < entries ≤ slots, so the range is inside the mapping and the file, which
-        // is never cut below the published slots (rule 1); the writer only writes slots at or
-        // past `entries`, and the acquire load of `entries` orders this read after that write.
-        unsafe { std::ptr::copy_nonoverlapping(map.as_ptr().add(slot * self.slot_bytes), out.as_mut_ptr(), out.len()) };
-        true
     }
 
     /// Writes the next slot and publishes it. The caller serialises writers (the index's write
