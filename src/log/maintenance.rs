@@ -5,6 +5,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::{Log, LogInner};
 use crate::error::{Error, Result};
+use crate::partition::Trigger;
 
 /// The background thread's stop signal.
 #[derive(Default)]
@@ -41,7 +42,7 @@ fn maintenance_loop(inner: &LogInner, interval_ms: u64) {
         if let Some(every) = inner.options.cleaner_backoff_ms {
             if now.saturating_sub(last_cleaning) >= ms_i64(every) {
                 // A failed write or fsync stops that partition's appends; the next pass retries.
-                let _ = inner.compact(false);
+                let _ = inner.compact(Trigger::IfDirty);
                 last_cleaning = now;
             }
         }

@@ -42,7 +42,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::TopicConfig;
 use crate::error::{Error, Result};
 use crate::log::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
-use crate::partition::{CompactionOutcome, OpenSpec, Partition, RecoveryEvent, RetentionOutcome};
+use crate::partition::{CompactionOutcome, OpenSpec, Partition, RecoveryEvent, RetentionOutcome, Trigger};
 use crate::storage::files;
 use crate::storage::io::Io;
 use crate::storage::prefill::Prefill;
@@ -297,7 +297,7 @@ impl Log {
     /// `cleaner_backoff_ms` for partitions whose dirty ratio reached `min.cleanable.dirty.ratio`.
     pub fn compact(&self) -> Result<Vec<CompactionOutcome>> {
         self.check_open()?;
-        self.inner.compact(true)
+        self.inner.compact(Trigger::Now)
     }
 
     /// Makes everything appended to every partition durable (see [`Partition::flush`]) and
@@ -383,10 +383,13 @@ impl LogInner {
         self.topics.read().values().flat_map(|t| t.partitions().iter().cloned()).collect()
     }
 
-    fn compact(&self, force: bool) -> Result<Vec<CompactionOutcome>> {
+    fn compact(&self, trigger: Trigger) -> Result<Vec<CompactionOutcome>> {
         let mut outcomes = Vec::new();
         for p in self.partitions() {
-            let pass = if force { p.compact()? } else { p.compact_if_dirty()? };
+            let pass = match trigger {
+                Trigger::Now => p.compact()?,
+                Trigger::IfDirty => p.compact_if_dirty()?,
+            };
             outcomes.extend(pass);
         }
         if !outcomes.is_empty() {

@@ -31,6 +31,15 @@ pub struct CompactionOutcome {
     pub first_dirty_offset: u64,
 }
 
+/// When a compaction pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// Whatever the dirty ratio.
+    Now,
+    /// Only once the dirty part reaches `min.cleanable.dirty.ratio` (the maintenance thread).
+    IfDirty,
+}
+
 /// Bytes read at a time while compacting a segment.
 const CLEANER_CHUNK_BYTES: u64 = 4 << 20;
 
@@ -58,16 +67,16 @@ impl Partition {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn compact(&self) -> Result<Option<CompactionOutcome>> {
-        self.compact_pass(true)
+        self.compact_pass(Trigger::Now)
     }
 
     /// Compacts only if the dirty part of the cleanable segments is at least
     /// `min.cleanable.dirty.ratio` of their bytes: the maintenance thread's check.
     pub fn compact_if_dirty(&self) -> Result<Option<CompactionOutcome>> {
-        self.compact_pass(false)
+        self.compact_pass(Trigger::IfDirty)
     }
 
-    fn compact_pass(&self, force: bool) -> Result<Option<CompactionOutcome>> {
+    fn compact_pass(&self, trigger: Trigger) -> Result<Option<CompactionOutcome>> {
         let inner = &*self.inner;
         let config = &inner.config;
         if !config.cleanup_policy.compacts() {
@@ -96,7 +105,9 @@ impl Partition {
         let total = segments[..cleanable].iter().fold(0u64, |t, s| t.saturating_add(s.size()));
         let dirty =
             (0..cleanable).filter(|&i| upper(i) > first_dirty).fold(0u64, |t, i| t.saturating_add(segments[i].size()));
-        if !force && (dirty == 0 || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64) {
+        if trigger == Trigger::IfDirty
+            && (dirty == 0 || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64)
+        {
             return Ok(None);
         }
 

@@ -13,6 +13,15 @@ use crate::error::Result;
 use crate::storage::files;
 use crate::storage::io::Io;
 
+/// What an fsync of the active segment covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sync {
+    /// The data file: what synchronous appends need (recovery rebuilds indexes).
+    Data,
+    /// The data file and both indexes: an explicit flush.
+    All,
+}
+
 /// The `Io` seam as a partition sees it: every write and fsync of its files goes through here,
 /// and the first one that fails stops the partition's writes until the log is reopened
 /// (fail-stop). After a failed fsync the kernel may have dropped the dirty pages it could not
@@ -137,7 +146,7 @@ impl Partition {
             if self.recovery_point() >= target {
                 Ok(())
             } else {
-                self.check_writable().and_then(|()| self.sync_locked(false))
+                self.check_writable().and_then(|()| self.sync_locked(Sync::Data))
             }
         };
         *inner.sync_leader.lock().unwrap_or_else(|e| e.into_inner()) = false;
@@ -177,21 +186,21 @@ impl Partition {
     pub fn flush(&self) -> Result<()> {
         let _sync = self.inner.sync_lock.lock();
         self.check_writable()?;
-        self.sync_locked(true)
+        self.sync_locked(Sync::All)
     }
 
-    /// fsyncs what is written (with `indexes`, the active segment's indexes too) and the
-    /// directory if needed; the caller holds the sync lock. A failure stops appends.
-    pub(super) fn sync_locked(&self, indexes: bool) -> Result<()> {
+    /// fsyncs what is written (the active segment's data file, and its indexes too with
+    /// [`Sync::All`]) and the directory if needed; the caller holds the sync lock. A failure
+    /// stops appends.
+    pub(super) fn sync_locked(&self, what: Sync) -> Result<()> {
         let inner = &*self.inner;
         // Everything below `upto` is written: in sealed segments (fsynced when sealed) or in the
         // active one.
         let upto = inner.log_end_offset.load(Ordering::SeqCst);
         let active = inner.segments.active();
-        if indexes {
-            active.flush()?;
-        } else {
-            active.flush_data()?;
+        match what {
+            Sync::All => active.flush()?,
+            Sync::Data => active.flush_data()?,
         }
         if inner.dir_dirty.swap(false, Ordering::AcqRel) {
             if let Err(e) = files::sync_dir(&*inner.io, &inner.dir) {

@@ -29,6 +29,7 @@ use parking_lot::{Condvar, Mutex};
 
 pub use append::AppendInfo;
 pub use compact::CompactionOutcome;
+pub(crate) use compact::Trigger;
 use durability::FailStop;
 pub(crate) use load::OpenSpec;
 pub use load::RecoveryEvent;

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{maybe_append_time, AppendMeta, IndexCursor, Segment, RESERVE_CHUNK_BYTES, ZEROS};
+use super::{maybe_append_time, AppendMeta, IndexCursor, Indexes, Segment, RESERVE_CHUNK_BYTES, ZEROS};
 use crate::error::{Error, Result};
 use crate::segment::index::OffsetEntry;
 use crate::storage::io::Io;
@@ -63,7 +63,7 @@ impl Segment {
             }
         }
         let mut cursor = self.cursor.lock();
-        self.advance_cursor(&mut cursor, position, bytes.len() as u64, meta, false)?;
+        self.advance_cursor(&mut cursor, position, bytes.len() as u64, meta, Indexes::Append)?;
         self.max_timestamp.fetch_max(meta.max_timestamp, Ordering::Relaxed);
         if let Some(write) = mapped_write {
             write.publish();
@@ -78,8 +78,9 @@ impl Segment {
         position: u64,
         bytes: u64,
         meta: AppendMeta,
-        rebuilding: bool,
+        indexes: Indexes,
     ) -> Result<()> {
+        let rebuilding = indexes == Indexes::Rebuild;
         let (oi, ti) = (self.offset_index.get().expect("active"), self.time_index.get().expect("active"));
         if meta.max_timestamp > cursor.max_timestamp_so_far {
             cursor.max_timestamp_so_far = meta.max_timestamp;

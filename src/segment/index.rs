@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
-use crate::storage::mapped::{self, IndexMap, Shrink};
+use crate::storage::mapped::{self, Access, IndexMap, Shrink};
 use sealed::Token;
 
 /// One kind of index entry: its size on disk, and how it reads and writes.
@@ -278,7 +278,7 @@ impl<E: IndexEntry> Index<E> {
         let slots = usize::try_from(max_index_bytes / E::SIZE as u64).unwrap_or(usize::MAX).max(entries);
         let bytes = slots as u64 * E::SIZE as u64;
         file.set_len(bytes).map_err(Error::io("preallocate", path))?;
-        let map = IndexMap::new(&file, path, E::SIZE, slots, entries, false)?;
+        let map = IndexMap::new(&file, path, E::SIZE, slots, entries, Access::Writable)?;
         Ok(Index {
             path: path.to_owned(),
             base_offset,
@@ -305,7 +305,7 @@ impl<E: IndexEntry> Index<E> {
             path: path.to_owned(),
             reason: format!("length {len} is too large to map"),
         })?;
-        let map = IndexMap::new(&file, path, E::SIZE, entries, entries, true)?;
+        let map = IndexMap::new(&file, path, E::SIZE, entries, entries, Access::ReadOnly)?;
         Ok(Index {
             path: path.to_owned(),
             base_offset,

@@ -138,9 +138,11 @@ pub(crate) struct ReadMode {
     pub borrow: bool,
 }
 
-/// Whether [`Segment::scan`] rebuilds the indexes as it goes.
+/// What happens to the indexes as batches go by: added to by an append, rebuilt by a scan
+/// (a full index is then left sparser instead of failing), or left alone by a scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Indexes {
+    Append,
     Rebuild,
     Leave,
 }

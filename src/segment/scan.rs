@@ -65,7 +65,7 @@ impl Segment {
                         max_timestamp: b.header.max_timestamp,
                         offset_of_max_timestamp: last,
                     };
-                    self.advance_cursor(&mut cursor, pos, b.bytes.len() as u64, meta, true)?;
+                    self.advance_cursor(&mut cursor, pos, b.bytes.len() as u64, meta, Indexes::Rebuild)?;
                 }
                 next_offset = Some(last + 1);
                 pos += b.bytes.len() as u64;

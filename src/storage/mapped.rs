@@ -392,6 +392,13 @@ impl std::fmt::Debug for MappedBytes {
     }
 }
 
+/// How an index file is mapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadOnly,
+    Writable,
+}
+
 /// An index file mapped into memory: fixed-size slots, published one at a time.
 pub(crate) struct IndexMap {
     /// `None` for an empty file (an empty file cannot be mapped).
@@ -411,16 +418,16 @@ impl std::fmt::Debug for IndexMap {
 }
 
 impl IndexMap {
-    /// Maps all of `file` (`slots` slots of `slot_bytes`, the first `entries` of them valid),
-    /// writable unless `read_only`.
+    /// Maps `slots` slots of `slot_bytes` of `file`, the first `entries` of them valid.
     pub(crate) fn new(
         file: &File,
         path: &Path,
         slot_bytes: usize,
         slots: usize,
         entries: usize,
-        read_only: bool,
+        access: Access,
     ) -> Result<IndexMap> {
+        let read_only = access == Access::ReadOnly;
         let mut live = live();
         let id = FileId::of(file, path)?;
         let file_len = file.metadata().map_err(Error::io("stat", path))?.len();
