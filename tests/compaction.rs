@@ -366,3 +366,39 @@ fn a_corrupt_batch_found_by_compaction_is_reported_without_stopping_appends() {
     assert!(matches!(p.compact(), Err(Error::CorruptBatch { .. })));
     append(&p, &mut appended, b"k", Some(b"still writable"), T0);
 }
+
+/// Kafka's `max.compaction.lag.ms`: a dirty segment whose first batch has waited longer than it
+/// is compacted whatever `min.cleanable.dirty.ratio` says, and a compacted topic's segments
+/// roll within it. Regression: the setting was accepted and persisted, and did nothing.
+#[test]
+fn max_compaction_lag_forces_a_pass_and_bounds_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
+    let mut config = compacted(Compression::None);
+    config.segment_bytes = 1 << 20;
+    config.min_cleanable_dirty_ratio = 0.9;
+    config.max_compaction_lag_ms = 60_000;
+    let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
+    let mut appended = Appended::new();
+    for i in 0..50u8 {
+        append(&p, &mut appended, &[i], Some(b"v1"), T0);
+    }
+    p.roll().unwrap();
+    assert_eq!(p.compact().unwrap().unwrap().records_removed, 0);
+    append(&p, &mut appended, &[0], Some(b"v2"), T0 + 1000); // supersedes key 0: a little dirt
+    p.roll().unwrap();
+
+    clock.set_ms(T0 + 2000);
+    assert_eq!(p.compact_if_dirty().unwrap(), None, "1 dirty record of 51 is below the ratio, and not overdue");
+    clock.set_ms(T0 + 1000 + 60_001);
+    let outcome = p.compact_if_dirty().unwrap().expect("overdue: compacted whatever the ratio");
+    assert_eq!(outcome.records_removed, 1);
+    check_invariants(&read_all(&p), &appended);
+
+    // The active segment rolls once its first batch is older than the lag (by record time).
+    let segments = p.segments().len();
+    append(&p, &mut appended, &[1], Some(b"v2"), T0 + 100_000);
+    append(&p, &mut appended, &[2], Some(b"v2"), T0 + 100_000 + 60_001);
+    assert_eq!(p.segments().len(), segments + 1);
+}

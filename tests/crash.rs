@@ -562,3 +562,89 @@ fn a_clean_open_that_falls_back_to_recovery_takes_appends() {
     assert_eq!(p.log_end_offset(), kept + 5);
     assert_prefix(&read_all(&p));
 }
+
+/// Kafka's rule for an interrupted split or cleaning: a `.swap` at or above the smallest
+/// `.cleaned` base offset was written by an operation that had not finished, and the original
+/// stays. Regression: with `0.log`, `0.log.cleaned` and `20.log.swap`, the swap was renamed
+/// into place, recovery cut it, and the next appends reused offsets 20..39.
+#[test]
+fn a_swap_above_a_cleaned_file_is_dropped_and_the_original_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.create_topic("c", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    append_records(&p, 0, 40);
+    let mut tail = Vec::new();
+    p.read_raw(20, usize::MAX, &mut tail).unwrap(); // the batches from 20 on: a split's second half
+    let segment = p.segments()[0].log_path().to_owned();
+    log.close().unwrap();
+    let pdir = segment.parent().unwrap().to_owned();
+    std::fs::copy(&segment, pdir.join("00000000000000000000.log.cleaned")).unwrap();
+    let first = u64::from_be_bytes(tail[..8].try_into().unwrap());
+    std::fs::write(pdir.join(partlog::segment_file_name(first, ".log.swap")), &tail).unwrap();
+
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.partition("c", 0).unwrap();
+    assert_eq!(p.log_end_offset(), 40);
+    assert_eq!(p.segments().len(), 1);
+    assert_prefix(&read_all(&p));
+    assert_eq!(p.append(&[Record::new(b"next")]).unwrap().first_offset, 40);
+    let left: Vec<String> =
+        std::fs::read_dir(&pdir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(left.iter().all(|n| !n.ends_with(".swap") && !n.ends_with(".cleaned")), "{left:?}");
+}
+
+/// A stray empty `.swap` names a segment but holds nothing to replace it with: it is deleted
+/// and reported, and the segment stays. Regression: it replaced the segment, silently.
+#[test]
+fn an_empty_swap_file_replaces_nothing_and_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.create_topic("c", 1, small_segments()).unwrap().partition(0).unwrap();
+    append_records(&p, 0, 30);
+    let first = p.segments()[0].log_path().to_owned();
+    log.close().unwrap();
+    std::fs::write(first.with_extension("log.swap"), b"").unwrap();
+
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.partition("c", 0).unwrap();
+    assert_eq!(p.log_end_offset(), 30);
+    assert_prefix(&read_all(&p));
+    let report = log.recovery_report();
+    assert!(report.iter().any(|e| e.reason.contains("no valid batch")), "{report:?}");
+}
+
+/// Offsets may have gaps: compaction leaves them, Kafka's too, and a partition directory found
+/// without partlog's config (so with the default `delete` policy) may hold compacted data.
+/// Regression: such a directory was cut at its first gap and the later segments deleted.
+#[test]
+fn a_compacted_partition_found_without_its_config_opens_with_its_gaps() {
+    let source = tempfile::tempdir().unwrap();
+    let log = Log::open_with(source.path(), options()).unwrap();
+    let mut config = small_segments();
+    config.cleanup_policy = partlog::CleanupPolicy::Compact;
+    let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
+    for i in 0..60u64 {
+        // Key 0 every third record, superseded each time: compaction leaves a gap there.
+        let key = if i % 3 == 0 { 0 } else { i as u8 + 1 };
+        p.append(&[Record::new(&value(i)).with_key(&[key])]).unwrap();
+    }
+    p.roll().unwrap();
+    p.compact().unwrap().unwrap();
+    let kept = read_all(&p);
+    assert!(kept.windows(2).any(|w| w[1].offset > w[0].offset + 1), "compaction left gaps");
+    let pdir = p.dir().to_owned();
+    log.close().unwrap();
+
+    // The partition directory alone, as if copied out of a broker: no config, no checkpoints.
+    let target = tempfile::tempdir().unwrap();
+    let copy = target.path().join("c-0");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(&pdir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let log = Log::open_with(target.path(), options()).unwrap();
+    assert_eq!(log.recovery_report(), [], "nothing is damaged");
+    let p = log.partition("c", 0).unwrap();
+    assert_eq!(read_all(&p), kept);
+}

@@ -9,7 +9,8 @@
 //! | `recovery-point-offset-checkpoint` | per partition, the offset below which data was fsynced (Kafka's format) |
 //! | `log-start-offset-checkpoint` | per partition, the log start offset (Kafka's format) |
 //! | `cleaner-offset-checkpoint` | per partition, where compaction's next key map starts (Kafka's format) |
-//! | `topic-configs/<topic>` | the topic's config, Kafka `key=value` properties |
+//! | `topic-configs/<topic>` | the topic's config, Kafka `key=value` properties; written last by `create_topic`, the commit point of a topic |
+//! | `topic-partitions/<topic>` | the topic's partition count (Kafka keeps it in cluster metadata, not in the log dir) |
 //! | `<topic>-<partition>/` | a partition: segments, as in a Kafka broker's log dir |
 //! | `<topic prefix>-<partition>.<id>-delete/` | a partition of a deleted topic, removed at open |
 //!
@@ -19,7 +20,10 @@
 //!
 //! Topics are found again at open from their config files and partition directories; a
 //! partition directory copied from a Kafka broker opens as a partition of its topic, with the
-//! default config. Topic names are checked as Kafka does, so no name leaves the directory.
+//! default config and as many partitions as its directories say (then persisted). A directory
+//! whose number is past its topic's persisted partition count is reported and left alone: it
+//! never changes which partition a key maps to. Topic names are checked as Kafka does, so no
+//! name leaves the directory.
 
 mod checkpoints;
 mod maintenance;
@@ -43,6 +47,7 @@ use crate::config::TopicConfig;
 use crate::error::{Error, Result};
 use crate::log::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
 use crate::partition::{CompactionOutcome, OpenSpec, Partition, RecoveryEvent, RetentionOutcome, Trigger};
+use crate::segment::Offsets;
 use crate::storage::files;
 use crate::storage::io::Io;
 use crate::storage::prefill::Prefill;
@@ -50,6 +55,7 @@ use crate::storage::prefill::Prefill;
 const LOCK_FILE: &str = ".lock";
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
 const CONFIG_DIR: &str = "topic-configs";
+const PARTITIONS_DIR: &str = "topic-partitions";
 const DELETE_SUFFIX: &str = "-delete";
 
 struct LogInner {
@@ -112,7 +118,14 @@ impl Log {
         // Topics found without a config file get it: it must be one `create_topic` would take.
         options.default_topic_config.validate()?;
         let dir = dir.as_ref().to_owned();
-        std::fs::create_dir_all(dir.join(CONFIG_DIR)).map_err(Error::io("create directory", &dir))?;
+        if dir.as_os_str().is_empty() {
+            // Not the current directory: nothing is created or locked for a path that names none.
+            let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, "an empty path names no directory");
+            return Err(Error::Io { op: "open", path: dir, source });
+        }
+        for sub in [CONFIG_DIR, PARTITIONS_DIR] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(Error::io("create directory", &dir))?;
+        }
         let lock = lock_dir(&dir)?;
         let io = &*options.io;
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
@@ -133,7 +146,32 @@ impl Log {
         // Started once the log is open: a failed open leaves no thread behind.
         let prefill = options.preallocate_in_background.then(|| Arc::new(Prefill::default()));
         let mut topics = BTreeMap::new();
-        for (name, (config_text, partition_count)) in found {
+        for (name, FoundTopic { config: config_text, dirs, partitions }) in found {
+            let count = match partitions {
+                Some(count) => count,
+                None => {
+                    // A topic from before partition counts were persisted, or from a Kafka broker:
+                    // its directories say; from now on the count is kept. Whether it was ever
+                    // compacted is not known: offsets may have gaps.
+                    let count =
+                        PartitionCount { partitions: dirs.last().map_or(1, |&id| id + 1), never_compacted: false };
+                    write_partition_count(io, &dir, &name, count)?;
+                    count
+                }
+            };
+            let partition_count = count.partitions;
+            for &stray in dirs.iter().filter(|&&id| id >= partition_count) {
+                let path = dir.join(format!("{name}-{stray}"));
+                recovery.push(RecoveryEvent {
+                    partition: format!("{name}-{stray}"),
+                    segment: path,
+                    position: 0,
+                    bytes_dropped: 0,
+                    reason: format!(
+                        "directory past topic {name}'s {partition_count} partitions: not opened, left as it is"
+                    ),
+                });
+            }
             let config = match config_text {
                 Some((path, text)) => {
                     TopicConfig::from_properties(&text).map_err(|e| Error::BadFile { path, reason: e.to_string() })?
@@ -144,15 +182,21 @@ impl Log {
                     config
                 }
             };
+            let never_compacted = count.never_compacted && !config.cleanup_policy.compacts();
+            if count.never_compacted && !never_compacted {
+                // The config now compacts (edited by hand): from now on gaps are legal, for good.
+                write_partition_count(io, &dir, &name, PartitionCount { never_compacted: false, ..count })?;
+            }
             let opening = Opening {
                 options: &options,
+                never_compacted,
                 prefill: &prefill,
                 clean_shutdown,
                 recovery_points: &recovery_points,
                 log_start_offsets: &log_start_offsets,
                 first_dirty_offsets: &first_dirty_offsets,
             };
-            let topic = opening.topic(&dir, &name, partition_count.max(1), Arc::new(config), &mut recovery)?;
+            let topic = opening.topic(&dir, &name, partition_count, Arc::new(config), &mut recovery)?;
             topics.insert(name, topic);
         }
         let log = Log {
@@ -222,19 +266,44 @@ impl Log {
         let none = BTreeMap::new();
         let opening = Opening {
             options,
+            never_compacted: !config.cleanup_policy.compacts(),
             prefill: &self.inner.prefill,
             clean_shutdown: true,
             recovery_points: &none,
             log_start_offsets: &none,
             first_dirty_offsets: &none,
         };
-        let topic = opening.topic(&self.inner.dir, name, partitions, config.clone(), &mut Vec::new())?;
-        for p in topic.partitions() {
-            p.flush()?;
+        let dir = &self.inner.dir;
+        // All or nothing: what this call creates is removed again if any step fails (a full
+        // disk, no file descriptors left), so that no part of the topic shows up at the next open.
+        let new_dirs: Vec<PathBuf> =
+            (0..partitions).map(|id| dir.join(format!("{name}-{id}"))).filter(|d| !d.exists()).collect();
+        let created = (|| {
+            let topic = opening.topic(dir, name, partitions, config.clone(), &mut Vec::new())?;
+            for p in topic.partitions() {
+                p.flush()?;
+            }
+            let count = PartitionCount { partitions, never_compacted: !config.cleanup_policy.compacts() };
+            write_partition_count(&*options.io, dir, name, count)?;
+            write_config(&*options.io, dir, name, &config)?;
+            Ok(topic)
+        })();
+        match created {
+            Ok(topic) => {
+                self.inner.topics.write().insert(name.to_owned(), topic.clone());
+                Ok(topic)
+            }
+            Err(e) => {
+                // Best effort: what cannot be removed now is a topic without a config file at
+                // the next open, with the default config.
+                let _ = std::fs::remove_file(partitions_path(dir, name));
+                for path in &new_dirs {
+                    let _ = std::fs::remove_dir_all(path);
+                }
+                let _ = files::sync_dir(&*options.io, dir);
+                Err(e)
+            }
         }
-        write_config(&*options.io, &self.inner.dir, name, &config)?;
-        self.inner.topics.write().insert(name.to_owned(), topic.clone());
-        Ok(topic)
     }
 
     /// The topic called `name`, or [`Error::UnknownTopic`].
@@ -263,19 +332,21 @@ impl Log {
         let dir = &self.inner.dir;
         let mut doomed = Vec::new();
         for p in topic.partitions() {
-            p.abandon();
+            p.mark_deleted();
             let target = dir.join(delete_dir_name(name, p.id()));
             std::fs::rename(p.dir(), &target).map_err(Error::io("rename for deletion", p.dir()))?;
             doomed.push(target);
         }
-        let config_path = config_path(dir, name);
-        match std::fs::remove_file(&config_path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("delete", &config_path)(e)),
+        for path in [config_path(dir, name), partitions_path(dir, name)] {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io("delete", &path)(e)),
+            }
         }
         let io = &*self.inner.options.io;
         files::sync_dir(io, &dir.join(CONFIG_DIR))?;
+        files::sync_dir(io, &dir.join(PARTITIONS_DIR))?;
         files::sync_dir(io, dir)?;
         for path in doomed {
             std::fs::remove_dir_all(&path).map_err(Error::io("delete", &path))?;
@@ -450,6 +521,43 @@ fn delete_dir_name(topic: &str, partition: u32) -> String {
     format!("{}-{partition}.{unique}{DELETE_SUFFIX}", &topic[..topic.len().min(200)])
 }
 
+fn partitions_path(dir: &Path, topic: &str) -> PathBuf {
+    dir.join(PARTITIONS_DIR).join(topic)
+}
+
+/// What `topic-partitions/<topic>` holds: the partition count, and whether partlog knows that
+/// the topic was never compacted (then its offsets are dense, and a gap is damage).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PartitionCount {
+    partitions: u32,
+    never_compacted: bool,
+}
+
+const NEVER_COMPACTED: &str = "never-compacted";
+
+fn write_partition_count(io: &dyn Io, dir: &Path, topic: &str, count: PartitionCount) -> Result<()> {
+    let mut text = format!("{}\n", count.partitions);
+    if count.never_compacted {
+        text.push_str(NEVER_COMPACTED);
+        text.push('\n');
+    }
+    files::write_atomic(io, &partitions_path(dir, topic), text.as_bytes())
+}
+
+/// A persisted partition count: a number in `1..=MAX_PARTITIONS` on the first line, optionally
+/// `never-compacted` on the second.
+fn parse_partition_count(text: &str) -> Option<PartitionCount> {
+    let mut lines = text.strip_suffix('\n')?.split('\n');
+    let partitions: u32 = lines.next()?.parse().ok()?;
+    let never_compacted = match lines.next() {
+        None => false,
+        Some(NEVER_COMPACTED) => true,
+        Some(_) => return None,
+    };
+    (lines.next().is_none() && (1..=MAX_PARTITIONS).contains(&partitions))
+        .then_some(PartitionCount { partitions, never_compacted })
+}
+
 fn write_config(io: &dyn Io, dir: &Path, topic: &str, config: &TopicConfig) -> Result<()> {
     files::write_atomic(io, &config_path(dir, topic), config.to_properties().as_bytes())
 }
@@ -475,10 +583,21 @@ fn parse_partition_dir(name: &str) -> Option<(&str, u32)> {
     Some((topic, id.parse().ok().filter(|&id| id < MAX_PARTITIONS)?))
 }
 
-type Found = BTreeMap<String, (Option<(PathBuf, String)>, u32)>;
+/// What the directory holds of one topic.
+#[derive(Default)]
+struct FoundTopic {
+    /// The config file and its text.
+    config: Option<(PathBuf, String)>,
+    /// The numbers of its partition directories.
+    dirs: std::collections::BTreeSet<u32>,
+    /// The persisted partition count.
+    partitions: Option<PartitionCount>,
+}
 
-/// Topics on disk: config text (if any) and partition count (highest directory number + 1).
-/// Removes leftovers of deleted topics.
+type Found = BTreeMap<String, FoundTopic>;
+
+/// Finds the topics in `dir`: partition directories, config files and partition counts;
+/// removes what interrupted deletions and writes left.
 fn discover(dir: &Path) -> Result<Found> {
     let mut found: Found = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
@@ -490,24 +609,36 @@ fn discover(dir: &Path) -> Result<Found> {
         if name.ends_with(DELETE_SUFFIX) {
             std::fs::remove_dir_all(entry.path()).map_err(Error::io("delete", entry.path()))?;
         } else if let Some((topic, id)) = parse_partition_dir(&name) {
-            let slot = found.entry(topic.to_owned()).or_default();
-            slot.1 = slot.1.max(id + 1);
+            found.entry(topic.to_owned()).or_default().dirs.insert(id);
         }
     }
-    let config_dir = dir.join(CONFIG_DIR);
-    for entry in std::fs::read_dir(&config_dir).map_err(Error::io("list", &config_dir))? {
-        let entry = entry.map_err(Error::io("list", &config_dir))?;
-        let Ok(topic) = entry.file_name().into_string() else { continue };
-        if topic.starts_with(files::TMP_PREFIX) {
-            // An unfinished write: the previous version, if any, is still in place.
-            std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
-            continue;
+    for (sub, is_config) in [(CONFIG_DIR, true), (PARTITIONS_DIR, false)] {
+        let sub_dir = dir.join(sub);
+        for entry in std::fs::read_dir(&sub_dir).map_err(Error::io("list", &sub_dir))? {
+            let entry = entry.map_err(Error::io("list", &sub_dir))?;
+            let Ok(topic) = entry.file_name().into_string() else { continue };
+            if topic.starts_with(files::TMP_PREFIX) {
+                // An unfinished write: the previous version, if any, is still in place.
+                std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
+                continue;
+            }
+            if validate_topic_name(&topic).is_err() {
+                continue;
+            }
+            let text = std::fs::read_to_string(entry.path()).map_err(Error::io("read", entry.path()))?;
+            let slot = found.entry(topic).or_default();
+            if is_config {
+                slot.config = Some((entry.path(), text));
+            } else {
+                let count = parse_partition_count(&text).ok_or_else(|| Error::BadFile {
+                    path: entry.path(),
+                    reason: format!(
+                        "not a partition count (1..={MAX_PARTITIONS}, then optionally `{NEVER_COMPACTED}`)"
+                    ),
+                })?;
+                slot.partitions = Some(count);
+            }
         }
-        if validate_topic_name(&topic).is_err() {
-            continue;
-        }
-        let text = std::fs::read_to_string(entry.path()).map_err(Error::io("read", entry.path()))?;
-        found.entry(topic).or_default().0 = Some((entry.path(), text));
     }
     Ok(found)
 }
@@ -515,6 +646,8 @@ fn discover(dir: &Path) -> Result<Found> {
 /// What every partition being opened shares.
 struct Opening<'a> {
     options: &'a LogOptions,
+    /// partlog created the topic without `compact` and has never compacted it.
+    never_compacted: bool,
     prefill: &'a Option<Arc<Prefill>>,
     clean_shutdown: bool,
     recovery_points: &'a Checkpoint,
@@ -548,6 +681,11 @@ impl Opening<'_> {
                     first_dirty_offset: self.first_dirty_offsets.get(&(name.to_owned(), id)).copied(),
                     dedupe_buffer_bytes: self.options.cleaner_dedupe_buffer_bytes,
                     strict: self.options.recovery_mode == RecoveryMode::Strict,
+                    offsets: if self.never_compacted && !config.cleanup_policy.compacts() {
+                        Offsets::Dense
+                    } else {
+                        Offsets::Increasing
+                    },
                 };
                 Partition::open(spec, recovery)
             })

@@ -107,6 +107,7 @@ impl Partition {
             (0..cleanable).filter(|&i| upper(i) > first_dirty).fold(0u64, |t, i| t.saturating_add(segments[i].size()));
         if trigger == Trigger::IfDirty
             && (dirty == 0 || (dirty as f64) < config.min_cleanable_dirty_ratio * total as f64)
+            && !self.compaction_overdue(&segments[..cleanable], first_dirty, now)?
         {
             return Ok(None);
         }
@@ -166,6 +167,19 @@ impl Partition {
         inner.first_dirty_offset.fetch_max(map_end, Ordering::AcqRel);
         outcome.first_dirty_offset = self.first_dirty_offset();
         Ok(Some(outcome))
+    }
+
+    /// Kafka's `max.compaction.lag.ms`: the first dirty segment's first batch has waited longer
+    /// than it, so a pass runs whatever the dirty ratio.
+    fn compaction_overdue(&self, cleanable: &[Arc<Segment>], first_dirty: u64, now_ms: i64) -> Result<bool> {
+        let lag = self.inner.config.max_compaction_lag_ms;
+        if lag == i64::MAX {
+            return Ok(false);
+        }
+        let following = |i: usize| cleanable.get(i + 1).map_or(u64::MAX, |s| s.base_offset());
+        let Some(first) = (0..cleanable.len()).find(|&i| following(i) > first_dirty) else { return Ok(false) };
+        let first_batch_timestamp = cleanable[first].first_batch_timestamp()?;
+        Ok(first_batch_timestamp >= 0 && first_batch_timestamp < now_ms.saturating_sub(lag))
     }
 
     /// Where compaction's next key map starts.

@@ -37,6 +37,10 @@ pub(crate) struct OpenSpec {
     pub dedupe_buffer_bytes: usize,
     /// Refuse to open on corruption instead of cutting it off.
     pub strict: bool,
+    /// How batches' offsets follow each other: dense only where partlog knows the partition
+    /// was never compacted (it created the topic without `compact`); compaction, Kafka's
+    /// included, leaves gaps, and they are legal.
+    pub offsets: Offsets,
 }
 
 /// What opening a partition dropped from a damaged tail.
@@ -63,9 +67,9 @@ impl Partition {
         let io = Arc::new(FailStop::new(spec.io.clone()));
         let seg_spec = segment_spec(&spec.config, &io, &spec.prefill);
         let now = spec.clock.now_ms();
-        complete_interrupted_swaps(&spec.dir, &seg_spec, now)?;
-        let found = list_segments(&spec.dir)?;
         let name = format!("{}-{}", spec.topic, spec.id);
+        complete_interrupted_swaps(&spec.dir, &seg_spec, now, &name, events)?;
+        let found = list_segments(&spec.dir)?;
         let (segments, log_end_offset, dir_dirty) = if found.is_empty() {
             (vec![Segment::create(&spec.dir, 0, seg_spec, now)?], 0, true)
         } else {
@@ -92,11 +96,7 @@ impl Partition {
                     let recovery = Recovery {
                         partition: &name,
                         from: spec.recovery_point.unwrap_or(0),
-                        offsets: if spec.config.cleanup_policy.compacts() {
-                            Offsets::Increasing
-                        } else {
-                            Offsets::Dense
-                        },
+                        offsets: spec.offsets,
                         strict: spec.strict,
                     };
                     let end = recovery.run(&mut segments, events)?;
@@ -111,8 +111,26 @@ impl Partition {
             (segments, log_end_offset, recovered)
         };
         let segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
-        // Kafka: max(checkpoint, first segment's base offset), within the log.
-        let log_start_offset = spec.log_start_offset.unwrap_or(0).max(segments[0].base_offset()).min(log_end_offset);
+        // Kafka: max(checkpoint, first segment's base offset), within the log. A checkpoint entry
+        // is a hint: one past the log end cannot be right (it would make retention delete every
+        // segment), so it is reported and ignored, never acted on.
+        let first_base = segments[0].base_offset().min(log_end_offset);
+        let log_start_offset = match spec.log_start_offset {
+            Some(checkpointed) if checkpointed > log_end_offset => {
+                events.push(RecoveryEvent {
+                    partition: name.clone(),
+                    segment: segments[0].log_path().to_owned(),
+                    position: 0,
+                    bytes_dropped: 0,
+                    reason: format!(
+                        "log-start-offset checkpoint says {checkpointed}, past the log end offset \
+                         {log_end_offset}: ignored, the log starts at {first_base}"
+                    ),
+                });
+                first_base
+            }
+            checkpointed => checkpointed.unwrap_or(0).max(first_base),
+        };
         let loaded = Loaded { segments, log_start_offset, log_end_offset, dir_dirty };
         let partition = Partition::assemble(spec, loaded, io, now);
         if dir_dirty {
@@ -249,38 +267,88 @@ impl Recovery<'_> {
     }
 }
 
-/// Deletes what interrupted deletions and compactions left (`.deleted`, `.cleaned`) and finishes
-/// interrupted swaps: a `<base>.log.swap` replaces the segments whose base offsets fall in its
-/// offset range, then takes its final name. Index files of swapped segments are rebuilt later.
-pub(crate) fn complete_interrupted_swaps(dir: &Path, spec: &SegmentSpec, now_ms: i64) -> Result<()> {
+/// Deletes what interrupted deletions, compactions and cuts left (`.deleted`, `.cleaned`,
+/// `.cut`) and finishes interrupted swaps (Kafka's `LogLoader`): a `<base>.log.swap` replaces the
+/// segments whose base offsets fall in its offset range, then takes its final name; the index
+/// `.swap` files of a swap that is finished take their final names too (`.index` and
+/// `.timeindex` are checked when opened, and rebuilt if they do not fit).
+///
+/// Two kinds of `.swap` are not finished, and their originals stay: one at or above the
+/// smallest `.cleaned` base offset (Kafka's rule: the cleaning or split that wrote it had not
+/// finished writing every output), and one holding no valid batch, which replaces nothing it
+/// can name (reported).
+pub(crate) fn complete_interrupted_swaps(
+    dir: &Path,
+    spec: &SegmentSpec,
+    now_ms: i64,
+    partition: &str,
+    events: &mut Vec<RecoveryEvent>,
+) -> Result<()> {
     let mut swaps: Vec<(u64, PathBuf)> = Vec::new();
+    let mut index_swaps: Vec<(u64, PathBuf)> = Vec::new();
+    let mut min_cleaned = u64::MAX;
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let entry = entry.map_err(Error::io("list", dir))?;
         let Ok(name) = entry.file_name().into_string() else { continue };
+        if let Some(stem) = name.strip_suffix(files::CLEANED_SUFFIX) {
+            if let Some(base) = files::parse_segment_file_name(stem, files::LOG_SUFFIX) {
+                min_cleaned = min_cleaned.min(base);
+            }
+        }
         if [files::DELETED_SUFFIX, files::CLEANED_SUFFIX, files::CUT_SUFFIX].iter().any(|s| name.ends_with(s)) {
             std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
         } else if let Some(stem) = name.strip_suffix(files::SWAP_SUFFIX) {
-            match files::parse_segment_file_name(stem, files::LOG_SUFFIX) {
-                Some(base) => swaps.push((base, entry.path())),
-                None => std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?,
+            if let Some(base) = files::parse_segment_file_name(stem, files::LOG_SUFFIX) {
+                swaps.push((base, entry.path()));
+            } else if let Some(base) = [files::OFFSET_INDEX_SUFFIX, files::TIME_INDEX_SUFFIX, files::TXN_INDEX_SUFFIX]
+                .iter()
+                .find_map(|suffix| files::parse_segment_file_name(stem, suffix))
+            {
+                index_swaps.push((base, entry.path()));
             }
         }
     }
+    let mut finished = Vec::new();
     for (base, swap_path) in swaps {
+        if base >= min_cleaned {
+            std::fs::remove_file(&swap_path).map_err(Error::io("delete", &swap_path))?;
+            continue;
+        }
         let size = std::fs::metadata(&swap_path).map_err(Error::io("stat", &swap_path))?.len();
         let swap = Segment::load(swap_path.clone(), base, size, spec.clone(), now_ms);
-        let end = swap.scan(Indexes::Leave, base, Offsets::Increasing)?.next_offset.unwrap_or(base);
+        let Some(end) = swap.scan(Indexes::Leave, base, Offsets::Increasing)?.next_offset else {
+            events.push(RecoveryEvent {
+                partition: partition.to_owned(),
+                segment: swap_path.clone(),
+                position: 0,
+                bytes_dropped: size,
+                reason: "an interrupted swap holding no valid batch: deleted, the segments it would replace kept"
+                    .into(),
+            });
+            std::fs::remove_file(&swap_path).map_err(Error::io("delete", &swap_path))?;
+            continue;
+        };
         for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
             let entry = entry.map_err(Error::io("list", dir))?;
             let Ok(name) = entry.file_name().into_string() else { continue };
             if let Some(old) = files::parse_segment_file_name(&name, files::LOG_SUFFIX) {
-                if (base..end.max(base + 1)).contains(&old) {
+                if (base..end).contains(&old) {
                     Segment::load(entry.path(), old, 0, spec.clone(), now_ms).delete_files()?;
                 }
             }
         }
         let target = dir.join(files::segment_file_name(base, files::LOG_SUFFIX));
         std::fs::rename(&swap_path, &target).map_err(Error::io("rename into place", &swap_path))?;
+        finished.push(base);
+    }
+    for (base, path) in index_swaps {
+        if finished.contains(&base) {
+            // Kafka renames them into place; an index that does not fit its data is rebuilt.
+            let target = PathBuf::from(path.to_string_lossy().trim_end_matches(files::SWAP_SUFFIX));
+            std::fs::rename(&path, &target).map_err(Error::io("rename into place", &path))?;
+        } else {
+            std::fs::remove_file(&path).map_err(Error::io("delete", &path))?;
+        }
     }
     Ok(())
 }

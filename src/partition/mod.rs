@@ -102,6 +102,8 @@ struct Inner {
     wait_lock: Mutex<()>,
     wait_cond: Condvar,
     closed: AtomicBool,
+    /// The topic was deleted: reads fail too.
+    deleted: AtomicBool,
 }
 
 /// What loading a partition directory found: the partition's starting state.
@@ -155,7 +157,13 @@ impl fmt::Debug for Partition {
 fn segment_spec(config: &TopicConfig, io: &Arc<FailStop>, prefill: &Option<Arc<Prefill>>) -> SegmentSpec {
     SegmentSpec {
         segment_bytes: config.segment_bytes as u64,
-        segment_ms: config.segment_ms,
+        // Kafka: a compacted topic rolls within `max.compaction.lag.ms`, so that no record waits
+        // in the active segment (never compacted) for longer than that.
+        segment_ms: if config.cleanup_policy.compacts() {
+            config.segment_ms.min(config.max_compaction_lag_ms)
+        } else {
+            config.segment_ms
+        },
         segment_jitter_ms: config.segment_jitter_ms,
         map_appends: config.flush_messages == i64::MAX,
         max_index_bytes: config.segment_index_bytes as u64,
@@ -195,6 +203,7 @@ impl Partition {
                 wait_lock: Mutex::new(()),
                 wait_cond: Condvar::new(),
                 closed: AtomicBool::new(false),
+                deleted: AtomicBool::new(false),
             }),
         }
     }
@@ -296,7 +305,23 @@ impl Partition {
         result
     }
 
-    /// Marks the partition closed without touching its files (its topic is being deleted).
+    /// Refuses reads of a partition whose topic was deleted (its files are gone, or going).
+    fn check_readable(&self) -> Result<()> {
+        if self.inner.deleted.load(Ordering::Acquire) {
+            return Err(Error::Closed { what: format!("partition {} (its topic was deleted)", self.name()) });
+        }
+        Ok(())
+    }
+
+    /// Marks the partition deleted with its topic: appends and reads fail with
+    /// [`Error::Closed`] from now on (what a `Fetch` already holds stays readable).
+    pub(crate) fn mark_deleted(&self) {
+        self.inner.deleted.store(true, Ordering::Release);
+        self.abandon();
+    }
+
+    /// Marks the partition closed without touching its files (a simulated crash, or its topic is
+    /// being deleted).
     pub(crate) fn abandon(&self) {
         let _writer = self.inner.writer.lock();
         self.inner.closed.store(true, Ordering::Release);

@@ -22,6 +22,7 @@ pub struct TimestampOffset {
 impl Partition {
     /// Checks `offset` against the readable range and returns the log end offset it used.
     pub(super) fn check_range(&self, offset: u64) -> Result<u64> {
+        self.check_readable()?;
         let (start, end) = (self.log_start_offset(), self.log_end_offset());
         if offset < start || offset > end {
             return Err(self.out_of_range(offset));
@@ -219,6 +220,7 @@ impl Partition {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<TimestampOffset>> {
+        self.check_readable()?;
         let start = self.log_start_offset();
         for segment in self.segments() {
             if segment.largest_timestamp()? < timestamp {

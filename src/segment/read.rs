@@ -23,6 +23,17 @@ impl Segment {
         files::read_exact_at(self.log_file()?, &mut out[at..], position, &self.log_path)
     }
 
+    /// The first batch's max timestamp (Kafka's `LogSegment.getFirstBatchTimestamp`), −1 in an
+    /// empty segment.
+    pub(crate) fn first_batch_timestamp(&self) -> Result<i64> {
+        let mut first = None;
+        self.scan_headers(0, self.size(), |_, header| {
+            first = Some(header.max_timestamp);
+            ControlFlow::Break(())
+        })?;
+        Ok(first.unwrap_or(super::NO_TIMESTAMP))
+    }
+
     /// Walks batch headers from `position` to `end`, calling `visit` with each batch's position
     /// and header until it breaks. Headers are checked before their lengths are used.
     pub(crate) fn scan_headers(

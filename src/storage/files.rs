@@ -26,6 +26,8 @@ pub(crate) const LOG_SUFFIX: &str = ".log";
 pub(crate) const OFFSET_INDEX_SUFFIX: &str = ".index";
 /// Suffix of time index files.
 pub(crate) const TIME_INDEX_SUFFIX: &str = ".timeindex";
+/// Suffix of transaction index files (Kafka writes them; partlog keeps them with their segment).
+pub(crate) const TXN_INDEX_SUFFIX: &str = ".txnindex";
 /// Suffix of files scheduled for deletion (retention, compaction).
 pub(crate) const DELETED_SUFFIX: &str = ".deleted";
 /// Suffix of compaction output still being written.

@@ -1,0 +1,98 @@
+//! Topics as a directory holds them: creation is all or nothing, the partition count is
+//! persisted, handles to a deleted topic read nothing, checkpoint entries are hints.
+
+mod common;
+
+use partlog::{Error, Log, Record, TopicConfig};
+
+use common::{options, read_all};
+
+/// Regression: a `create_topic` that failed at partition 3 of 5 left partitions 0..3 behind,
+/// and the reopened log showed a topic that could not be created again.
+#[test]
+fn a_topic_creation_that_fails_midway_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let obstacle = dir.path().join("t-3");
+    std::fs::write(&obstacle, b"not a directory").unwrap(); // partition 3 cannot be created
+    assert!(matches!(log.create_topic("t", 5, TopicConfig::default()), Err(Error::Io { .. })));
+    assert!(log.topic("t").is_err());
+    for id in [0, 1, 2, 4] {
+        assert!(!dir.path().join(format!("t-{id}")).exists(), "t-{id} was removed");
+    }
+    assert_eq!(std::fs::read(&obstacle).unwrap(), b"not a directory", "what it did not create is left alone");
+    log.close().unwrap();
+
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    assert!(log.topic_names().is_empty(), "{:?}", log.topic_names());
+    std::fs::remove_file(&obstacle).unwrap();
+    let p = log.create_topic("t", 5, TopicConfig::default()).unwrap().partition(3).unwrap();
+    p.append(&[Record::new(b"at last")]).unwrap();
+}
+
+/// Regression: the partition count came from directory names, so a stray `events-5` made a
+/// one-partition topic reopen with six partitions, changing which partition every key maps to.
+#[test]
+fn the_partition_count_is_persisted_and_a_stray_directory_is_reported_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let topic = log.create_topic("events", 1, TopicConfig::default()).unwrap();
+    let before = topic.partition_for_key(b"k").id();
+    topic.partition(0).unwrap().append(&[Record::new(b"v")]).unwrap();
+    log.close().unwrap();
+    let stray = dir.path().join("events-5");
+    std::fs::create_dir(&stray).unwrap();
+    std::fs::write(stray.join("notes.txt"), b"someone else's").unwrap();
+
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let topic = log.topic("events").unwrap();
+    assert_eq!(topic.partition_count(), 1);
+    assert_eq!(topic.partition_for_key(b"k").id(), before);
+    let report = log.recovery_report();
+    assert!(report.iter().any(|e| e.segment == stray && e.reason.contains("left as it is")), "{report:?}");
+    assert_eq!(std::fs::read(stray.join("notes.txt")).unwrap(), b"someone else's");
+    assert_eq!(std::fs::read_dir(&stray).unwrap().count(), 1, "nothing created in it");
+}
+
+/// Regression: handles to a deleted topic's partitions still read its old data, even after a
+/// topic of the same name was created again; they fail with `Error::Closed`, as documented.
+#[test]
+fn handles_to_a_deleted_topic_read_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let old = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    old.append(&[Record::new(b"old")]).unwrap();
+    log.delete_topic("t").unwrap();
+    assert!(matches!(old.read(0, 1 << 20), Err(Error::Closed { .. })));
+    assert!(matches!(old.offset_for_timestamp(0), Err(Error::Closed { .. })));
+    let new = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    new.append(&[Record::new(b"new")]).unwrap();
+    assert!(matches!(old.read(0, 1 << 20), Err(Error::Closed { .. })));
+    let mut raw = Vec::new();
+    assert!(matches!(old.read_raw(0, 1 << 20, &mut raw), Err(Error::Closed { .. })));
+    assert_eq!(read_all(&new)[0].value.as_deref(), Some(&b"new"[..]));
+}
+
+/// Regression: a log-start-offset checkpoint entry past the log end set the log start to the
+/// end, and the next retention pass deleted every segment. An impossible entry is reported and
+/// ignored.
+#[test]
+fn an_impossible_log_start_offset_checkpoint_is_reported_and_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    for i in 0..3u8 {
+        p.append(&[Record::new(&[i])]).unwrap();
+        p.roll().unwrap();
+    }
+    log.close().unwrap();
+    std::fs::write(dir.path().join("log-start-offset-checkpoint"), "0\n1\nt 0 1000\n").unwrap();
+
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.partition("t", 0).unwrap();
+    assert_eq!(p.log_start_offset(), 0);
+    let report = log.recovery_report();
+    assert!(report.iter().any(|e| e.reason.contains("past the log end")), "{report:?}");
+    assert_eq!(log.enforce_retention().unwrap(), []);
+    assert_eq!(read_all(&p).len(), 3);
+}
