@@ -194,6 +194,84 @@ fn invalid_raw_batches_are_rejected_with_their_position() {
     assert_eq!(p.append_raw(&two).unwrap().first_offset, end);
 }
 
+/// Rewrites header bytes of a raw batch and fixes its CRC (which covers bytes 21..).
+fn patched(raw: &[u8], edit: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
+    let mut b = raw.to_vec();
+    edit(&mut b);
+    let len = (b.len() - 12) as i32;
+    b[8..12].copy_from_slice(&len.to_be_bytes());
+    let crc = crc32c::crc32c(&b[21..]);
+    b[17..21].copy_from_slice(&crc.to_be_bytes());
+    b
+}
+
+/// `append_raw` takes a producer's batches and refuses what Kafka's broker refuses from one.
+/// Regression: a last offset delta of `i32::MAX` with 3 records (the log end jumped by 2^31),
+/// control batches, empty batches, records whose offset deltas leave gaps and a producer id
+/// without a sequence were all accepted.
+#[test]
+fn raw_batches_a_broker_would_refuse_from_a_producer_are_refused() {
+    let (_dir, _log, p) = partition_with(TopicConfig::default());
+    let three = raw_batch(&p, &[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")]);
+    let end = p.log_end_offset();
+    let refused = |bytes: &[u8], field: &str| match p.append_raw(bytes) {
+        Err(Error::InvalidBatch { position: 0, problem: FormatError::BadHeaderField { field: got, .. } }) => {
+            assert!(got.starts_with(field), "{got}")
+        }
+        other => panic!("{field}: {other:?}"),
+    };
+    refused(&patched(&three, |b| b[23..27].copy_from_slice(&i32::MAX.to_be_bytes())), "lastOffsetDelta");
+    refused(&patched(&three, |b| b[22] |= 0x20), "attributes");
+    refused(&patched(&three, |b| b[57..61].copy_from_slice(&0i32.to_be_bytes())), "recordsCount");
+    refused(
+        &patched(&three, |b| {
+            b[43..51].copy_from_slice(&7i64.to_be_bytes()); // producer id 7
+            b[53..57].copy_from_slice(&(-1i32).to_be_bytes()); // no sequence
+        }),
+        "baseSequence",
+    );
+    // The second record's offset delta (after its length and attributes and timestamp delta)
+    // rewritten from 1 to 2: a gap between records.
+    let second = 61 + 1 + three[61] as usize / 2; // varint length of record 0, then record 0
+    let gap = patched(&three, |b| {
+        let at = second + 1 + 1 + 1; // length, attributes, timestamp delta (all one byte here)
+        assert_eq!(b[at], 2, "offset delta 1, zigzag");
+        b[at] = 4;
+    });
+    match p.append_raw(&gap) {
+        Err(Error::InvalidBatch { position: 0, problem: FormatError::BadRecord { index: 1, .. } }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(p.log_end_offset(), end, "nothing was written");
+}
+
+/// `append_replicated` keeps the batches' offsets: they must follow the log end, and a partition
+/// partlog knows was never compacted takes no gaps; a compacted topic's replica takes them.
+#[test]
+fn replica_appends_keep_offsets_that_follow_the_log_end() {
+    let (_dir, _log, p) = partition_with(TopicConfig::default());
+    let one = raw_batch(&p, &[Record::new(b"a")]); // at offset 0
+    let at = |base: i64| patched(&one, |b| b[..8].copy_from_slice(&base.to_be_bytes()));
+    assert!(matches!(p.append_replicated(&at(0)), Err(Error::InvalidBatch { .. })), "below the log end");
+    assert!(matches!(p.append_replicated(&at(5)), Err(Error::InvalidBatch { .. })), "a gap: dense offsets");
+    assert_eq!(p.append_replicated(&at(1)).unwrap().first_offset, 1);
+
+    let mut config = TopicConfig::default();
+    config.cleanup_policy = CleanupPolicy::Compact;
+    let (_dir2, _log2, compacted) = partition_with(config);
+    let keyed = raw_batch(&compacted, &[Record::new(b"v").with_key(b"k")]);
+    let with_gap = [
+        patched(&keyed, |b| b[..8].copy_from_slice(&5i64.to_be_bytes())),
+        patched(&keyed, |b| b[..8].copy_from_slice(&9i64.to_be_bytes())),
+    ]
+    .concat();
+    let info = compacted.append_replicated(&with_gap).unwrap();
+    assert_eq!((info.first_offset, info.last_offset), (5, 9));
+    let offsets: Vec<u64> = compacted.read(0, 1 << 20).unwrap().iter().map(|r| r.offset).collect();
+    assert_eq!(offsets, [0, 5, 9]);
+    assert!(compacted.append_replicated(&with_gap).is_err(), "not again: below the log end");
+}
+
 #[test]
 fn raw_batches_over_max_message_bytes_are_rejected() {
     let mut config = TopicConfig::default();

@@ -91,14 +91,20 @@ fn segments_roll_before_relative_offsets_overflow_int32() {
     let (_dir, _log, p) = partition_with(TopicConfig::default());
     // A batch covering 2^31 − 10 offsets (as after compaction: one record, a large last offset delta).
     let mut raw = one_batch(&p, Record::new(b"only record"));
-    patch(&mut raw, |b| b[23..27].copy_from_slice(&(i32::MAX - 10).to_be_bytes()));
-    let info = p.append_raw(&raw).unwrap();
+    patch(&mut raw, |b| {
+        b[..8].copy_from_slice(&1i64.to_be_bytes()); // as a leader's log holds it, after offset 0
+        b[23..27].copy_from_slice(&(i32::MAX - 10).to_be_bytes());
+    });
+    let info = p.append_replicated(&raw).unwrap();
     assert_eq!(info.last_offset, 1 + (i32::MAX as u64 - 10));
     assert_eq!(bases(&p), [0]);
     let mut raw = one_batch(&p, Record::new(b"x"));
-    patch(&mut raw, |b| b[23..27].copy_from_slice(&20i32.to_be_bytes()));
     let base = p.log_end_offset();
-    p.append_raw(&raw).unwrap();
+    patch(&mut raw, |b| {
+        b[..8].copy_from_slice(&(base as i64).to_be_bytes());
+        b[23..27].copy_from_slice(&20i32.to_be_bytes());
+    });
+    p.append_replicated(&raw).unwrap();
     assert_eq!(bases(&p), [0, base], "the batch's last offset would not fit the first segment");
     let r = p.read(base, 1 << 20).unwrap();
     assert_eq!((r[0].offset, r[0].value.as_deref()), (base, Some(&b"x"[..])));
@@ -112,11 +118,13 @@ fn empty_batches_and_offset_gaps_from_compaction_are_read_like_kafka() {
     let mut empty = one_batch(&p, Record::new(b"dropped"));
     patch(&mut empty, |b| {
         b.truncate(61);
+        b[..8].copy_from_slice(&1i64.to_be_bytes()); // after offset 0
         b[23..27].copy_from_slice(&4i32.to_be_bytes()); // covers 5 offsets
         b[27..35].copy_from_slice(&(-1i64).to_be_bytes()); // base timestamp -1
         b[57..61].copy_from_slice(&0i32.to_be_bytes());
     });
-    let info = p.append_raw(&empty).unwrap();
+    assert!(p.append_raw(&empty).is_err(), "no producer sends an empty batch");
+    let info = p.append_replicated(&empty).unwrap();
     assert_eq!((info.first_offset, info.last_offset), (1, 5));
     p.append(&[Record::new(b"after")]).unwrap();
     let values: Vec<(u64, Vec<u8>)> =

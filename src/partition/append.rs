@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use super::{Partition, Writer};
 use crate::error::{Error, FormatError, Result};
-use crate::format::batch::{self, BatchSpec, EncodeError};
+use crate::format::batch::{self, BatchHeader, BatchSpec, EncodeError};
 use crate::format::record::Record;
-use crate::segment::{self, AppendMeta, Segment};
+use crate::segment::{self, AppendMeta, Offsets, Segment};
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +43,21 @@ thread_local! {
 #[derive(Debug, Clone, Copy)]
 struct PendingBatch {
     position: usize,
+    /// The base offset the batch came with (kept by a replica append).
+    base_offset: u64,
     last_offset_delta: u32,
     max_timestamp: i64,
+}
+
+/// Whose batches a raw append takes, which decides who assigns their offsets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RawOrigin {
+    /// A producer's (Kafka's append as leader): offsets are assigned, and the batches must be
+    /// what a broker accepts from a producer.
+    Producer,
+    /// A leader's (Kafka's `appendAsFollower`): the batches keep their offsets, which must follow
+    /// the log end; compaction's shapes (gaps, empty batches, control batches) are accepted.
+    Replica,
 }
 
 impl Partition {
@@ -90,11 +103,12 @@ impl Partition {
             let result = batch::encode(records, &spec, out, scratch).map_err(encode_error).and_then(|encoded| {
                 let pending = [PendingBatch {
                     position: 0,
+                    base_offset: 0,
                     last_offset_delta: encoded.last_offset_delta as u32,
                     max_timestamp: encoded.max_timestamp,
                 }];
                 self.check_size(out.len() as u64)?;
-                self.append_batches(out, &pending)
+                self.append_batches(out, &pending, RawOrigin::Producer)
             });
             if out.capacity() > RETAINED_ENCODE_BYTES {
                 *out = Vec::new();
@@ -129,6 +143,12 @@ impl Partition {
     /// pass. Offsets are assigned by rewriting each batch's base offset, which the CRC does not
     /// cover; everything else, codec included, is kept byte for byte.
     ///
+    /// These are a producer's batches, checked as Kafka's broker checks a produce request: at
+    /// least one record, a last offset delta of the record count − 1, the records' offset deltas
+    /// 0, 1, 2, …, no control batches (those come from the broker), and a base sequence ≥ 0 when
+    /// a producer id is set. Batches as a leader's log holds them, compacted ones included, go
+    /// through [`append_replicated`](Self::append_replicated).
+    ///
     /// # Example
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -150,10 +170,48 @@ impl Partition {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn append_raw(&self, batches: &[u8]) -> Result<AppendInfo> {
+        self.append_raw_from(batches, RawOrigin::Producer)
+    }
+
+    /// Appends batches as a replica does (Kafka's `appendAsFollower`): each keeps the offsets it
+    /// came with, so the first must start at the log end offset or after it, and each next one
+    /// after the one before. Batches as compaction leaves them are accepted — empty batches,
+    /// gaps between batches, control batches — except that a partition partlog knows was never
+    /// compacted takes no gaps (its offsets are dense; a gap there would read as damage). The
+    /// batches are checked as [`append_raw`](Self::append_raw) checks them otherwise, and all of
+    /// them must fit one segment's int32 relative offsets.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{CleanupPolicy, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.cleanup_policy = CleanupPolicy::Compact;
+    /// let topic = log.create_topic("t", 2, config)?;
+    /// let (leader, replica) = (topic.partition(0)?, topic.partition(1)?);
+    /// leader.append(&[Record::new(b"v1").with_key(b"k")])?;
+    /// leader.append(&[Record::new(b"v2").with_key(b"k")])?;
+    /// leader.roll()?;
+    /// leader.compact()?; // offset 0 is gone: the log has a gap
+    ///
+    /// let mut raw = Vec::new();
+    /// leader.read_raw(leader.log_start_offset(), 1 << 20, &mut raw)?;
+    /// let info = replica.append_replicated(&raw)?;
+    /// assert_eq!((info.first_offset, info.last_offset), (1, 1)); // offsets kept
+    /// assert_eq!(replica.log_end_offset(), 2);
+    /// assert!(replica.append_replicated(&raw).is_err(), "offsets below the log end");
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn append_replicated(&self, batches: &[u8]) -> Result<AppendInfo> {
+        self.append_raw_from(batches, RawOrigin::Replica)
+    }
+
+    fn append_raw_from(&self, batches: &[u8], origin: RawOrigin) -> Result<AppendInfo> {
         if batches.is_empty() {
             return Err(Error::EmptyAppend);
         }
-        let pending = self.validate_raw(batches)?;
+        let pending = self.validate_raw(batches, origin)?;
         self.check_size(batches.len() as u64).or_else(|e| match e {
             // Several batches may together pass max.message.bytes; only segment.bytes binds them.
             Error::BatchTooLarge { setting: "max.message.bytes", .. } => Ok(()),
@@ -164,7 +222,7 @@ impl Partition {
             let out = &mut buffers.batch;
             out.clear();
             out.extend_from_slice(batches);
-            let result = self.append_batches(out, &pending);
+            let result = self.append_batches(out, &pending, origin);
             if out.capacity() > RETAINED_ENCODE_BYTES {
                 *out = Vec::new();
             }
@@ -172,16 +230,51 @@ impl Partition {
         })
     }
 
-    fn validate_raw(&self, bytes: &[u8]) -> Result<Vec<PendingBatch>> {
+    /// Where a replica append starts: its first batch's base offset, at or after the log end
+    /// (exactly at it where offsets are dense), with every batch within one segment's relative
+    /// offsets.
+    fn replica_start(&self, pending: &[PendingBatch], log_end: u64) -> Result<u64> {
+        let first = pending.first().map_or(log_end, |b| b.base_offset);
+        let last = pending.last().map_or(log_end, |b| b.base_offset + b.last_offset_delta as u64);
+        let dense = self.inner.offsets == Offsets::Dense;
+        if first < log_end || (dense && first != log_end) {
+            return Err(Error::InvalidBatch {
+                position: 0,
+                problem: FormatError::OffsetsNotIncreasing {
+                    base_offset: first as i64,
+                    previous_last_offset: log_end as i64 - 1,
+                },
+            });
+        }
+        let gap = |w: &[PendingBatch]| w[1].base_offset != w[0].base_offset + w[0].last_offset_delta as u64 + 1;
+        if let Some(i) = pending.windows(2).position(gap).filter(|_| dense) {
+            return Err(Error::InvalidBatch {
+                position: pending[i + 1].position as u64,
+                problem: FormatError::BadHeaderField {
+                    field: "baseOffset (a gap, in a partition that was never compacted)",
+                    value: pending[i + 1].base_offset as i64,
+                },
+            });
+        }
+        if last - first > i32::MAX as u64 {
+            return Err(Error::OffsetOverflow("one replica append spans more than a segment's int32 relative offsets"));
+        }
+        Ok(first)
+    }
+
+    fn validate_raw(&self, bytes: &[u8], origin: RawOrigin) -> Result<Vec<PendingBatch>> {
         let config = &self.inner.config;
         let compacted = config.cleanup_policy.compacts();
         let mut pending = Vec::new();
         let current_batch = std::cell::Cell::new(0usize);
         let records_seen = std::cell::Cell::new(0usize);
+        let in_batch = std::cell::Cell::new(0i64);
+        let invalid = |position: usize, problem| Error::InvalidBatch { position: position as u64, problem };
         batch::walk_batches(
             bytes,
             |position, header| {
                 current_batch.set(position);
+                in_batch.set(0);
                 let size = header.total_size();
                 if size > config.max_message_bytes as u64 {
                     return Err(Error::BatchTooLarge {
@@ -190,8 +283,25 @@ impl Partition {
                         setting: "max.message.bytes",
                     });
                 }
+                if origin == RawOrigin::Producer {
+                    producer_checks(header).map_err(|p| invalid(position, p))?;
+                }
+                if let (RawOrigin::Replica, Some(last)) = (origin, pending.last()) {
+                    let last: &PendingBatch = last;
+                    let previous_end = last.base_offset + last.last_offset_delta as u64 + 1;
+                    if (header.base_offset as u64) < previous_end {
+                        return Err(invalid(
+                            position,
+                            FormatError::OffsetsNotIncreasing {
+                                base_offset: header.base_offset,
+                                previous_last_offset: previous_end as i64 - 1,
+                            },
+                        ));
+                    }
+                }
                 pending.push(PendingBatch {
                     position,
+                    base_offset: header.base_offset as u64,
                     last_offset_delta: header.last_offset_delta as u32,
                     max_timestamp: header.max_timestamp,
                 });
@@ -199,6 +309,7 @@ impl Partition {
             },
             |header, r| {
                 let index = records_seen.replace(records_seen.get() + 1);
+                let position = current_batch.get();
                 if compacted && r.key().is_none() && !header.is_control() {
                     return Err(Error::InvalidRecord {
                         index,
@@ -206,14 +317,24 @@ impl Partition {
                     });
                 }
                 if header.timestamp_type() == batch::TimestampType::CreateTime && r.timestamp() > header.max_timestamp {
-                    return Err(Error::InvalidBatch {
-                        position: current_batch.get() as u64,
-                        problem: FormatError::MaxTimestampTooSmall {
+                    return Err(invalid(
+                        position,
+                        FormatError::MaxTimestampTooSmall {
                             max_timestamp: header.max_timestamp,
                             record_timestamp: r.timestamp(),
                         },
-                    });
+                    ));
                 }
+                // Kafka's produce check: a producer's records are numbered 0, 1, 2, … in their batch.
+                let delta = r.offset() as i64 - header.base_offset;
+                if origin == RawOrigin::Producer && delta != in_batch.get() {
+                    let index = in_batch.get() as u32;
+                    return Err(invalid(
+                        position,
+                        FormatError::BadRecord { index, problem: "offset delta is not its place in the batch" },
+                    ));
+                }
+                in_batch.set(in_batch.get() + 1);
                 Ok(())
             },
         )?;
@@ -222,11 +343,15 @@ impl Partition {
 
     /// Assigns offsets to the encoded batches in `bytes`, rolls if needed, writes and publishes,
     /// then applies the topic's flush policy.
-    fn append_batches(&self, bytes: &mut [u8], pending: &[PendingBatch]) -> Result<AppendInfo> {
+    fn append_batches(&self, bytes: &mut [u8], pending: &[PendingBatch], origin: RawOrigin) -> Result<AppendInfo> {
         let inner = &*self.inner;
         let writer = inner.writer.lock();
         self.check_writable()?;
-        let first_offset = inner.log_end_offset.load(Ordering::Relaxed);
+        let log_end = inner.log_end_offset.load(Ordering::Relaxed);
+        let first_offset = match origin {
+            RawOrigin::Producer => log_end,
+            RawOrigin::Replica => self.replica_start(pending, log_end)?,
+        };
         let mut next = first_offset;
         let mut meta = AppendMeta {
             last_offset: first_offset,
@@ -234,11 +359,16 @@ impl Partition {
             offset_of_max_timestamp: first_offset,
         };
         for b in pending {
+            if origin == RawOrigin::Replica {
+                next = b.base_offset; // kept; validated to increase
+            }
             let last = next
                 .checked_add(b.last_offset_delta as u64)
                 .filter(|&last| last < i64::MAX as u64)
                 .ok_or(Error::OffsetOverflow("the log end offset would pass i64::MAX"))?;
-            batch::set_base_offset(&mut bytes[b.position..], next as i64);
+            if origin == RawOrigin::Producer {
+                batch::set_base_offset(&mut bytes[b.position..], next as i64);
+            }
             if b.max_timestamp > meta.max_timestamp {
                 meta.max_timestamp = b.max_timestamp;
                 meta.offset_of_max_timestamp = last;
@@ -301,6 +431,25 @@ impl Partition {
         inner.dir_dirty.store(true, Ordering::Release);
         Ok(segment)
     }
+}
+
+/// What Kafka's broker refuses from a producer (`LogValidator.validateBatch` and
+/// `validateRecord`), beyond the format's own checks.
+fn producer_checks(header: &BatchHeader) -> std::result::Result<(), FormatError> {
+    let bad = |field, value: i64| Err(FormatError::BadHeaderField { field, value });
+    if header.records_count == 0 {
+        return bad("recordsCount (a producer's batch holds at least one record)", 0);
+    }
+    if header.last_offset_delta as i64 != header.records_count as i64 - 1 {
+        return bad("lastOffsetDelta (a producer's batch covers exactly its records)", header.last_offset_delta as i64);
+    }
+    if header.is_control() {
+        return bad("attributes (control batches are written by the broker, not producers)", header.attributes as i64);
+    }
+    if header.producer_id >= 0 && header.base_sequence < 0 {
+        return bad("baseSequence (a batch with a producer id needs a sequence)", header.base_sequence as i64);
+    }
+    Ok(())
 }
 
 fn encode_error(e: EncodeError) -> Error {

@@ -40,7 +40,7 @@ use segments::SegmentSet;
 use crate::clock::Clock;
 use crate::config::TopicConfig;
 use crate::error::{Error, Result};
-use crate::segment::{Segment, SegmentSpec};
+use crate::segment::{Offsets, Segment, SegmentSpec};
 use crate::storage::files;
 use crate::storage::prefill::Prefill;
 
@@ -76,6 +76,8 @@ struct Inner {
     prefill: Option<Arc<Prefill>>,
     /// Oldest first; never empty. The last one is the active segment.
     segments: SegmentSet,
+    /// Dense where partlog knows the partition was never compacted.
+    offsets: Offsets,
     writer: Mutex<Writer>,
     log_start_offset: AtomicU64,
     log_end_offset: AtomicU64,
@@ -186,6 +188,7 @@ impl Partition {
                 io,
                 prefill: spec.prefill,
                 segments: SegmentSet::new(loaded.segments),
+                offsets: spec.offsets,
                 writer: Mutex::new(Writer),
                 log_start_offset: AtomicU64::new(loaded.log_start_offset),
                 log_end_offset: AtomicU64::new(loaded.log_end_offset),
