@@ -648,3 +648,28 @@ fn a_compacted_partition_found_without_its_config_opens_with_its_gaps() {
     let p = log.partition("c", 0).unwrap();
     assert_eq!(read_all(&p), kept);
 }
+
+/// Recovery cuts damaged segment files, so it never works through a link, which may lead out of
+/// the data directory. Regression: a segment file linked to an outside file had that file cut.
+#[test]
+fn a_segment_file_that_is_a_link_is_refused_and_its_target_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.create_topic("c", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    append_records(&p, 0, 10);
+    let segment = p.segments()[0].log_path().to_owned();
+    log.simulate_crash();
+    let target = outside.path().join("elsewhere.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes.extend_from_slice(b"a torn tail recovery would cut");
+    std::fs::write(&target, &bytes).unwrap();
+    std::fs::remove_file(&segment).unwrap();
+    std::os::unix::fs::symlink(&target, &segment).unwrap();
+
+    match Log::open_with(dir.path(), options()) {
+        Err(Error::BadFile { path, .. }) => assert_eq!(path, segment),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(&target).unwrap(), bytes, "the outside file is untouched");
+}

@@ -150,6 +150,14 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf, u64)>> {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         if let Some(base) = files::parse_segment_file_name(name, files::LOG_SUFFIX) {
+            if entry.file_type().map_err(Error::io("stat", entry.path()))?.is_symlink() {
+                // Recovery may cut a segment file: never one reached through a link, which may
+                // lead out of the data directory. Refused, and left as it is.
+                return Err(Error::BadFile {
+                    path: entry.path(),
+                    reason: "a symbolic link: segment files must be regular files in the partition directory".into(),
+                });
+            }
             let size = entry.metadata().map_err(Error::io("stat", entry.path()))?.len();
             if size > MAX_SEGMENT_BYTES {
                 // Not a Kafka segment (positions are int32): refused, and left as it is.
