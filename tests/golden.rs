@@ -85,10 +85,14 @@ fn check_records(name: &str) {
         assert_eq!(g.timestamp, w["timestamp"].as_i64().unwrap(), "{at}");
         assert_eq!(g.key, hex(&w["key"]), "{at} key");
         assert_eq!(g.value, hex(&w["value"]), "{at} value");
-        let headers: Vec<(String, Option<Vec<u8>>)> =
+        let headers: Vec<(Vec<u8>, Option<Vec<u8>>)> =
             g.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
-        let want_headers: Vec<(String, Option<Vec<u8>>)> =
-            w["headers"].as_array().unwrap().iter().map(|h| (h[0].as_str().unwrap().to_owned(), hex(&h[1]))).collect();
+        let want_headers: Vec<(Vec<u8>, Option<Vec<u8>>)> = w["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h[0].as_str().unwrap().as_bytes().to_vec(), hex(&h[1])))
+            .collect();
         assert_eq!(headers, want_headers, "{at} headers");
     }
 

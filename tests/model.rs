@@ -91,7 +91,7 @@ fn check_records(got: &[OwnedRecord], model: &[Rec], from: usize) {
             (want.key.as_ref(), want.value.as_ref(), want.timestamp)
         );
         let headers: Vec<(String, Option<Vec<u8>>)> =
-            g.headers.iter().map(|h| (h.key.clone(), h.value.clone())).collect();
+            g.headers.iter().map(|h| (String::from_utf8(h.key.clone()).unwrap(), h.value.clone())).collect();
         assert_eq!(headers, want.headers);
     }
 }
@@ -109,7 +109,9 @@ fn run(config: TopicConfig, ops: Vec<Op>) {
             Op::Append(recs) => {
                 let headers: Vec<Vec<partlog::Header<'_>>> = recs
                     .iter()
-                    .map(|r| r.headers.iter().map(|(k, v)| partlog::Header { key: k, value: v.as_deref() }).collect())
+                    .map(|r| {
+                        r.headers.iter().map(|(k, v)| partlog::Header::from_bytes(k.as_bytes(), v.as_deref())).collect()
+                    })
                     .collect();
                 let records: Vec<Record<'_>> = recs
                     .iter()

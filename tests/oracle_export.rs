@@ -112,7 +112,7 @@ fn export(dir: &std::path::Path) -> Vec<(String, Vec<OwnedRecord>)> {
             let chunk = &generated[i..(i + size).min(generated.len())];
             let headers: Vec<Vec<Header<'_>>> = chunk
                 .iter()
-                .map(|g| g.headers.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect())
+                .map(|g| g.headers.iter().map(|(k, v)| Header::from_bytes(k.as_bytes(), v.as_deref())).collect())
                 .collect();
             let records: Vec<Record<'_>> = chunk
                 .iter()
@@ -153,7 +153,7 @@ fn export(dir: &std::path::Path) -> Vec<(String, Vec<OwnedRecord>)> {
                     "timestamp": r.timestamp,
                     "key": json_bytes(r.key.as_deref()),
                     "value": json_bytes(r.value.as_deref()),
-                    "headers": r.headers.iter().map(|h| serde_json::json!([h.key, json_bytes(h.value.as_deref())])).collect::<Vec<_>>(),
+                    "headers": r.headers.iter().map(|h| serde_json::json!([String::from_utf8_lossy(&h.key), json_bytes(h.value.as_deref())])).collect::<Vec<_>>(),
                 })
             })
             .collect();

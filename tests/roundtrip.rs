@@ -1,12 +1,13 @@
 //! Encode → store → decode properties for every codec: whatever records go in (null, empty and
-//! large keys and values, headers with null values and non-ASCII keys), the same records come out,
+//! large keys and values, headers with null values and keys of any bytes, UTF-8 or not), the
+//! same records come out,
 //! both through a partition and through the pure batch decoder.
 
 use proptest::prelude::*;
 
 use partlog::{batch, Compression, CompressionType, Header, Log, Record, TopicConfig};
 
-type Headers = Vec<(String, Option<Vec<u8>>)>;
+type Headers = Vec<(Vec<u8>, Option<Vec<u8>>)>;
 type Input = (Option<Vec<u8>>, Option<Vec<u8>>, i64, Headers);
 
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
@@ -22,7 +23,13 @@ fn records() -> impl Strategy<Value = Vec<Input>> {
             proptest::option::of(bytes(16)),
             proptest::option::of(bytes(2000)),
             0i64..=i64::MAX / 2,
-            proptest::collection::vec((".{0,6}", proptest::option::of(bytes(8))), 0..4),
+            proptest::collection::vec(
+                (
+                    prop_oneof![".{0,6}".prop_map(String::into_bytes), proptest::collection::vec(any::<u8>(), 0..6)],
+                    proptest::option::of(bytes(8)),
+                ),
+                0..4,
+            ),
         ),
         1..20,
     )
@@ -47,7 +54,7 @@ proptest! {
         let p = log.create_topic("r", 1, config).unwrap().partition(0).unwrap();
 
         let headers: Vec<Vec<Header<'_>>> =
-            input.iter().map(|r| r.3.iter().map(|(k, v)| Header { key: k, value: v.as_deref() }).collect()).collect();
+            input.iter().map(|r| r.3.iter().map(|(k, v)| Header::from_bytes(k, v.as_deref())).collect()).collect();
         let recs: Vec<Record<'_>> = input
             .iter()
             .zip(&headers)
@@ -57,7 +64,7 @@ proptest! {
         prop_assert_eq!(info.last_offset, input.len() as u64 - 1);
         prop_assert_eq!(info.max_timestamp, input.iter().map(|r| r.2).max().unwrap());
 
-        let check = |i: usize, offset: u64, ts: i64, key: Option<&[u8]>, value: Option<&[u8]>, hs: Vec<(String, Option<Vec<u8>>)>| {
+        let check = |i: usize, offset: u64, ts: i64, key: Option<&[u8]>, value: Option<&[u8]>, hs: Headers| {
             let want = &input[i];
             assert_eq!(offset, i as u64);
             assert_eq!(ts, want.2);
@@ -74,7 +81,7 @@ proptest! {
         let mut i = 0;
         let batches = batch::for_each_record(&raw, |header, r| {
             assert_eq!(header.compression(), Some(codec));
-            let hs = r.headers().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect();
+            let hs = r.headers().map(|h| (h.key.to_vec(), h.value.map(<[u8]>::to_vec))).collect();
             check(i, r.offset(), r.timestamp(), r.key(), r.value(), hs);
             i += 1;
         }).unwrap();
@@ -103,4 +110,23 @@ proptest! {
         prop_assert!(p.append_raw(&raw).is_err());
         prop_assert_eq!(p.log_end_offset(), 1);
     }
+}
+
+/// Regression: a header key that is not UTF-8 (Go and librdkafka producers write them; Java
+/// reads them lossily) made the rest of its batch a `CorruptBatch`. The key's bytes are kept.
+#[test]
+fn header_keys_that_are_not_utf8_are_read_as_their_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("h", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let headers = [Header::from_bytes(&[0xff, 0xfe, b'k'], Some(b"v")), Header::new("ok", b"w")];
+    p.append(&[Record::new(b"first").with_headers(&headers), Record::new(b"second")]).unwrap();
+    let records = p.read(0, 1 << 20).unwrap();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].headers[0].key, [0xff, 0xfe, b'k']);
+    let mut fetch = partlog::Fetch::new();
+    p.fetch(0, 1 << 20, &mut fetch).unwrap();
+    let first = fetch.records().next().unwrap().unwrap();
+    let keys: Vec<Option<&str>> = first.headers().map(|h| h.key_str()).collect();
+    assert_eq!(keys, [None, Some("ok")]);
 }

@@ -34,7 +34,7 @@
 //! | key length, key | varint (−1 = null), bytes |
 //! | value length, value | varint (−1 = null, a tombstone), bytes |
 //! | header count | varint ≥ 0 |
-//! | per header | key length (≥ 0), UTF-8 key, value length (−1 = null), value |
+//! | per header | key length (≥ 0), key (UTF-8 from Java clients; any bytes are kept), value length (−1 = null), value |
 //!
 //! Decoding trusts nothing: every length and count is checked against the bytes that are really
 //! there before it is used, compressed sections expand under a fixed limit, and the record count
@@ -721,8 +721,7 @@ fn parse_record_body(body: &[u8]) -> Result<RecordBody<'_>, &'static str> {
     }
     let headers_start = pos;
     for _ in 0..count {
-        crate::format::record::parse_header(body, &mut pos)
-            .ok_or("bad header (null key, bad length or non-UTF-8 key)")?;
+        crate::format::record::parse_header(body, &mut pos).ok_or("bad header (null key or bad length)")?;
     }
     if pos != body.len() {
         return Err("record length disagrees with its fields");
@@ -931,7 +930,7 @@ fn write_record(
     let header_count = i32::try_from(r.headers.len()).map_err(|_| "too many headers")?;
     let mut headers_len = varint_len(header_count);
     for h in r.headers {
-        let k = len_i32(h.key.as_bytes(), "header key longer than i32::MAX bytes")?;
+        let k = len_i32(h.key, "header key longer than i32::MAX bytes")?;
         let v = nullable_len(h.value, "header value longer than i32::MAX bytes")?;
         headers_len += varint_len(k) + h.key.len() + varint_len(v) + h.value.map_or(0, <[u8]>::len);
     }
@@ -945,7 +944,7 @@ fn write_record(
             put_varint(out, header_count);
             for h in r.headers {
                 put_varint(out, h.key.len() as i32);
-                out.extend_from_slice(h.key.as_bytes());
+                out.extend_from_slice(h.key);
                 put_varint(out, h.value.map_or(-1, |v| v.len() as i32));
                 out.extend_from_slice(h.value.unwrap_or_default());
             }

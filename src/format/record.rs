@@ -7,20 +7,26 @@ use std::fmt;
 
 use crate::format::varint;
 
-/// A record header: a UTF-8 key and a nullable value.
+/// A record header: a key and a nullable value.
+///
+/// Kafka's Java clients write UTF-8 keys; others (Go, librdkafka) may write any bytes, and Java
+/// reads those lossily. The key is kept as the bytes stored, so nothing is lost and a record
+/// re-encoded (by compaction, say) keeps them; [`key_str`](Self::key_str) reads it as UTF-8.
 ///
 /// # Example
 /// ```
 /// use partlog::Header;
 /// let h = Header::new("trace-id", b"abc123");
-/// assert_eq!(h.key, "trace-id");
+/// assert_eq!(h.key, b"trace-id");
+/// assert_eq!(h.key_str(), Some("trace-id"));
 /// assert_eq!(h.value, Some(&b"abc123"[..]));
 /// assert_eq!(Header::null("gone").value, None);
+/// assert_eq!(Header::from_bytes(b"\xff", None).key_str(), None);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header<'a> {
-    /// Header key; Kafka requires a non-null UTF-8 string.
-    pub key: &'a str,
+    /// Header key, as stored (UTF-8 from Kafka's Java clients).
+    pub key: &'a [u8],
     /// Header value; `None` is a null value.
     pub value: Option<&'a [u8]>,
 }
@@ -28,12 +34,22 @@ pub struct Header<'a> {
 impl<'a> Header<'a> {
     /// A header with a value.
     pub fn new(key: &'a str, value: &'a [u8]) -> Self {
-        Header { key, value: Some(value) }
+        Header { key: key.as_bytes(), value: Some(value) }
     }
 
     /// A header with a null value.
     pub fn null(key: &'a str) -> Self {
-        Header { key, value: None }
+        Header { key: key.as_bytes(), value: None }
+    }
+
+    /// A header whose key is any bytes, as non-Java clients may write.
+    pub fn from_bytes(key: &'a [u8], value: Option<&'a [u8]>) -> Self {
+        Header { key, value }
+    }
+
+    /// The key as UTF-8, if it is.
+    pub fn key_str(&self) -> Option<&'a str> {
+        std::str::from_utf8(self.key).ok()
     }
 }
 
@@ -175,7 +191,7 @@ impl<'a> RecordRef<'a> {
             value: self.value.map(<[u8]>::to_vec),
             headers: self
                 .headers()
-                .map(|h| OwnedHeader { key: h.key.to_owned(), value: h.value.map(<[u8]>::to_vec) })
+                .map(|h| OwnedHeader { key: h.key.to_vec(), value: h.value.map(<[u8]>::to_vec) })
                 .collect(),
         }
     }
@@ -229,7 +245,7 @@ impl<'a> Iterator for Headers<'a> {
 /// Parses one header (key length, key, value length, value) at `*pos`.
 pub(crate) fn parse_header<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<Header<'a>> {
     let key_len = usize::try_from(varint::read_varint(bytes, pos).ok()?).ok()?;
-    let key = std::str::from_utf8(bytes.get(*pos..*pos + key_len)?).ok()?;
+    let key = bytes.get(*pos..pos.checked_add(key_len)?)?;
     *pos += key_len;
     let value_len = varint::read_varint(bytes, pos).ok()?;
     let value = if value_len < 0 {
@@ -245,8 +261,8 @@ pub(crate) fn parse_header<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<Heade
 /// A header owned by an [`OwnedRecord`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OwnedHeader {
-    /// Header key.
-    pub key: String,
+    /// Header key, as stored (see [`Header`]).
+    pub key: Vec<u8>,
     /// Header value; `None` is null.
     pub value: Option<Vec<u8>>,
 }
