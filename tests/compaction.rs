@@ -14,7 +14,7 @@ use partlog::{
     TopicConfig,
 };
 
-use common::{clocked, read_all, T0};
+use common::{bases, clocked, read_all, T0};
 const DAY: i64 = 86_400_000;
 
 fn compacted(codec: Compression) -> TopicConfig {
@@ -401,4 +401,44 @@ fn max_compaction_lag_forces_a_pass_and_bounds_the_active_segment() {
     append(&p, &mut appended, &[1], Some(b"v2"), T0 + 100_000);
     append(&p, &mut appended, &[2], Some(b"v2"), T0 + 100_000 + 60_001);
     assert_eq!(p.segments().len(), segments + 1);
+}
+
+/// What compaction leaves is what Kafka's cleaner leaves: a cleaned segment comes with its index
+/// files, and a segment emptied by the pass (not the first) goes, its offsets read as the gap
+/// they are. Regression: cleaned segments had no `.index`/`.timeindex` until a read rebuilt them,
+/// and emptied ones stayed as 0-byte files.
+#[test]
+fn cleaned_segments_have_indexes_and_emptied_ones_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
+    let mut config = compacted(Compression::None);
+    config.file_delete_delay_ms = 0;
+    let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
+    let r = |k: &'static [u8], v: &'static [u8]| Record::new(v).with_key(k);
+    p.append(&[r(b"k0", b"v1"), r(b"k1", b"v0")]).unwrap(); // 0, 1
+    p.roll().unwrap();
+    p.append(&[r(b"k1", b"v1")]).unwrap(); // 2: superseded, its segment empties
+    p.roll().unwrap();
+    p.append(&[r(b"k1", b"v2")]).unwrap(); // 3
+    p.roll().unwrap();
+    assert_eq!(bases(&p), [0, 2, 3, 4]);
+    let pdir = p.dir().to_owned();
+
+    let outcome = p.compact().unwrap().unwrap();
+    assert_eq!((outcome.records_removed, outcome.segments_cleaned), (2, 2));
+    assert_eq!(bases(&p), [0, 3, 4], "the emptied segment is gone");
+    for suffix in [".index", ".timeindex"] {
+        assert!(pdir.join(partlog::segment_file_name(0, suffix)).exists(), "{suffix} written with the cleaned segment");
+    }
+    p.enforce_retention().unwrap(); // unlinks the `.deleted` files: no delay
+    assert!(!pdir.join(partlog::segment_file_name(2, ".log")).exists());
+    let offsets = |p: &partlog::Partition| read_all(p).iter().map(|r| r.offset).collect::<Vec<_>>();
+    assert_eq!(offsets(&p), [0, 3]);
+    assert_eq!(p.read(2, 1 << 20).unwrap()[0].offset, 3, "a read in the emptied range goes on after it");
+    log.close().unwrap();
+    let log = Log::open_with(dir.path(), clocked(&clock)).unwrap();
+    let p = log.partition("c", 0).unwrap();
+    assert_eq!(offsets(&p), [0, 3]);
+    assert_eq!(p.append(&[r(b"k2", b"v")]).unwrap().first_offset, 4);
 }

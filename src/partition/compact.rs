@@ -258,10 +258,24 @@ impl Partition {
         files::sync_dir(&*inner.io, &inner.dir)?;
         let now = inner.clock.now_ms();
         self.delete_later(now, std::slice::from_ref(old))?;
+        let first = self.segments().first().is_some_and(|s| Arc::ptr_eq(s, old));
+        if size == 0 && !first {
+            // Emptied: no segment takes its place (Kafka merges it into a neighbour). Its offsets
+            // hold no record; reads pass from the segment before it to the one after. The first
+            // segment stays, as it marks where the log starts.
+            std::fs::remove_file(swap).map_err(Error::io("delete", swap))?;
+            files::sync_dir(&*inner.io, &inner.dir)?;
+            let removed = inner.segments.remove(old);
+            debug_assert!(removed, "the append lock keeps the set as it was checked");
+            return Ok(());
+        }
         std::fs::rename(swap, &log_path).map_err(Error::io("rename", swap))?;
         files::sync_dir(&*inner.io, &inner.dir)?;
-        // Its index files were renamed away with the old segment: rebuilt on first use.
+        // Its index files were renamed away with the old segment: written now, as Kafka writes
+        // them with the cleaned segment (a crash before they are rebuilds them at the next open).
         let segment = Segment::load(log_path, old.base_offset(), size, self.segment_spec(), now);
+        segment.offset_index()?;
+        segment.flush()?;
         let replaced = inner.segments.replace(old, Arc::new(segment));
         debug_assert!(replaced, "the append lock keeps the set as it was checked");
         Ok(())

@@ -58,6 +58,18 @@ impl SegmentSet {
         }
     }
 
+    /// Removes `old`, unless it is the only segment or no longer in the set; whether it did.
+    pub(super) fn remove(&self, old: &Arc<Segment>) -> bool {
+        let mut list = self.list.write();
+        match list.iter().position(|s| Arc::ptr_eq(s, old)) {
+            Some(i) if list.len() > 1 => {
+                list.remove(i);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Replaces `old` by `new` and removes every segment after it; returns those. Nothing changes
     /// (and nothing is returned) if `old` is no longer in the set.
     pub(super) fn replace_and_cut_after(&self, old: &Arc<Segment>, new: Arc<Segment>) -> Option<Vec<Arc<Segment>>> {
