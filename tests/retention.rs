@@ -392,3 +392,35 @@ fn a_fetch_borrowing_the_mapped_segment_outlives_truncation_rolls_deletion_and_c
     assert_eq!(values, first.iter().map(Vec::as_slice).collect::<Vec<_>>());
     assert_eq!(fetch.raw_batches()[..8], 0u64.to_be_bytes(), "the borrowed batches start at base offset 0");
 }
+
+/// Kafka's transaction index goes with its segment, and truncation cuts it as Kafka's
+/// `TransactionIndex.truncateTo` does. Regression: after `truncate_to` and new appends, a stale
+/// `.txnindex` still marked the new offsets as aborted; a deleted segment's stayed behind.
+#[test]
+fn truncation_cuts_the_transaction_index_and_deletion_takes_it_along() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let log = open_clocked(dir.path(), &clock);
+    let mut config = TopicConfig::default();
+    config.file_delete_delay_ms = 0;
+    let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    for i in 0..10u8 {
+        p.append(&[Record::new(&[i])]).unwrap();
+    }
+    // Two aborted transactions as a Kafka broker lists them: offsets 2..=3 and 6..=8.
+    let entry = |first: i64, last: i64| {
+        [&0i16.to_be_bytes()[..], &7i64.to_be_bytes(), &first.to_be_bytes(), &last.to_be_bytes(), &first.to_be_bytes()]
+            .concat()
+    };
+    let txn = p.segments()[0].log_path().with_extension("txnindex");
+    std::fs::write(&txn, [entry(2, 3), entry(6, 8)].concat()).unwrap();
+
+    assert_eq!(p.truncate_to(5).unwrap(), 5);
+    assert_eq!(std::fs::read(&txn).unwrap(), entry(2, 3), "the transaction ending at 8 is cut");
+    p.append(&[Record::new(b"again")]).unwrap();
+    p.roll().unwrap();
+    p.append(&[Record::new(b"next")]).unwrap();
+    assert_eq!(p.delete_records(6).unwrap(), 6);
+    p.enforce_retention().unwrap();
+    assert!(!txn.exists(), "deleted with its segment");
+}

@@ -16,6 +16,12 @@
 //!    with a delete horizon (`now + delete.retention.ms`, attribute bit 6); a pass after the
 //!    horizon drops it.
 //! 5. The first dirty offset becomes `map_end` (`cleaner-offset-checkpoint`).
+//!
+//! Aborted transactions (Kafka's `CleanedTransactionMetadata`): a producer's transactional data
+//! batches up to its ABORT marker are aborted; they give no keys to the map and are dropped,
+//! whatever their keys. Found from the markers in the cleanable range ([`AbortedTxns`]); a
+//! transaction whose marker is not there yet (in the active segment) is kept this pass. Markers
+//! themselves are kept.
 
 use std::hash::{Hash, Hasher};
 
@@ -112,9 +118,72 @@ fn holds(slot: &Slot, hash: u128) -> bool {
     slot[0] == (hash >> 64) as u64 && slot[1] == hash as u64
 }
 
-/// What a pass keeps: the key map, where it ends, and the clock for tombstones.
+/// Control record types (the control record's key: version int16, type int16).
+const CONTROL_ABORT: i16 = 0;
+
+/// The aborted transactions of a range of batches: per producer, the offset ranges from its
+/// first transactional data batch after a marker to its ABORT marker.
+#[derive(Debug, Default)]
+pub(crate) struct AbortedTxns {
+    /// Producer id → the first offset of its transaction still open.
+    open: std::collections::HashMap<i64, u64>,
+    /// Producer id → aborted offset ranges (first data offset, marker offset), in order.
+    aborted: std::collections::HashMap<i64, Vec<(u64, u64)>>,
+}
+
+impl AbortedTxns {
+    /// Takes in the next batch of the range, in offset order; `control_type` is the control
+    /// record's type for a control batch.
+    pub(crate) fn observe(&mut self, header: &BatchHeader, control_type: Option<i16>) {
+        if !header.is_transactional() {
+            return;
+        }
+        let producer = header.producer_id;
+        match control_type {
+            Some(kind) => {
+                let start = self.open.remove(&producer);
+                if let (Some(start), CONTROL_ABORT) = (start, kind) {
+                    self.aborted.entry(producer).or_default().push((start, header.base_offset as u64));
+                }
+            }
+            None => {
+                self.open.entry(producer).or_insert(header.base_offset as u64);
+            }
+        }
+    }
+
+    /// Whether `header` is a data batch of an aborted transaction.
+    pub(crate) fn contains(&self, header: &BatchHeader) -> bool {
+        if !header.is_transactional() || header.is_control() {
+            return false;
+        }
+        let offset = header.base_offset as u64;
+        self.aborted
+            .get(&header.producer_id)
+            .is_some_and(|ranges| ranges.iter().any(|&(first, marker)| first <= offset && offset < marker))
+    }
+}
+
+/// The type of the control record of a control batch (its key: version int16, type int16), if
+/// it has one.
+pub(crate) fn control_type(header: &BatchHeader, bytes: &[u8]) -> Option<i16> {
+    if !header.is_control() {
+        return None;
+    }
+    let mut kind = None;
+    let _ = batch::for_each_record(bytes, |_, r| {
+        if let Some(key) = r.key().filter(|k| k.len() >= 4) {
+            kind.get_or_insert(i16::from_be_bytes([key[2], key[3]]));
+        }
+    });
+    kind
+}
+
+/// What a pass keeps: the key map, where it ends, the aborted transactions, and the clock for
+/// tombstones.
 pub(crate) struct Filter<'a> {
     pub map: &'a OffsetMap,
+    pub aborted: &'a AbortedTxns,
     pub map_end: u64,
     pub now_ms: i64,
     pub delete_retention_ms: i64,
@@ -147,6 +216,12 @@ impl Filter<'_> {
         let (mut scratch, mut rebuild_scratch) = (Vec::new(), Vec::new());
         for raw in batch::Batches::new(input, u64::MAX, batch::AtCut::Fail) {
             let batch::RawBatch { header, bytes, .. } = raw.map_err(|p| p.problem)?;
+            if self.aborted.contains(&header) {
+                // Aborted data goes whole, whatever its keys.
+                done.records_removed += header.records_count.max(0) as u64;
+                done.batches_changed += 1;
+                continue;
+            }
             if header.is_control() || header.records_count == 0 {
                 out.extend_from_slice(bytes);
                 continue;

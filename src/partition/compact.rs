@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::Partition;
-use crate::compaction::{Filter, OffsetMap};
+use crate::compaction::{control_type, AbortedTxns, Filter, OffsetMap};
 use crate::error::{Error, Result};
 use crate::format::batch;
 use crate::segment::{ReadMode, Segment, SegmentRead};
@@ -112,7 +112,21 @@ impl Partition {
             return Ok(None);
         }
 
-        // The key map, from the dirty range, until it is full.
+        // Aborted transactions, from the markers in the cleanable range.
+        let mut aborted = AbortedTxns::default();
+        for segment in &segments[..cleanable] {
+            self.for_each_chunk(segment, |chunk| {
+                for found in batch::Batches::new(chunk, u64::MAX, batch::AtCut::Fail) {
+                    let b = found.map_err(|p| segment.decode_error(0, batch::DecodeError::Format(p.problem)))?;
+                    if b.header.is_transactional() {
+                        aborted.observe(&b.header, control_type(&b.header, b.bytes));
+                    }
+                }
+                Ok(())
+            })?;
+        }
+
+        // The key map, from the dirty range, until it is full (aborted data gives no keys).
         let mut map = OffsetMap::with_memory(inner.dedupe_buffer_bytes).ok_or_else(|| Error::InvalidConfig {
             key: "log.cleaner.dedupe.buffer.size".into(),
             value: inner.dedupe_buffer_bytes.to_string(),
@@ -123,7 +137,11 @@ impl Partition {
             let mut full_at = None;
             self.for_each_chunk(&segments[i], |chunk| {
                 batch::for_each_record(chunk, |header, r| {
-                    if full_at.is_none() && !header.is_control() && r.offset() >= first_dirty {
+                    if full_at.is_none()
+                        && !header.is_control()
+                        && r.offset() >= first_dirty
+                        && !aborted.contains(header)
+                    {
                         if let Some(key) = r.key() {
                             if !map.put(key, r.offset()) {
                                 full_at = Some(r.offset());
@@ -141,6 +159,7 @@ impl Partition {
 
         let filter = Filter {
             map: &map,
+            aborted: &aborted,
             map_end,
             now_ms: now,
             delete_retention_ms: config.delete_retention_ms,

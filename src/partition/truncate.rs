@@ -65,6 +65,7 @@ impl Partition {
         let mut replacement =
             Segment::load(old.log_path().to_owned(), old.base_offset(), old.size(), self.segment_spec(), now);
         replacement.cut_to(cut)?;
+        replacement.truncate_txn_index(new_end)?;
         replacement.rebuild_indexes(old.base_offset(), Offsets::Increasing)?;
         replacement.flush()?;
         replacement.map_for_append()?;

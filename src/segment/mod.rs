@@ -45,7 +45,7 @@ use crate::format::batch::{BatchHeader, HEADER_LEN};
 use crate::segment::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 use crate::storage::files;
 use crate::storage::io::Io;
-use crate::storage::mapped::{DataMap, MappedBytes};
+use crate::storage::mapped::{self, DataMap, MappedBytes};
 use crate::storage::prefill::Prefill;
 
 /// The largest segment: positions in segment files and indexes are int32, as Kafka's are.
@@ -476,7 +476,7 @@ impl Segment {
         self.log_file()?;
         self.ensure_indexes()?;
         let mut renamed = Vec::new();
-        for path in [self.log_path.clone(), self.sibling(OffsetEntry::SUFFIX), self.sibling(TimeEntry::SUFFIX)] {
+        for path in self.files() {
             let target = files::with_suffix(&path, files::DELETED_SUFFIX);
             match std::fs::rename(&path, &target) {
                 Ok(()) => renamed.push(target),
@@ -487,9 +487,55 @@ impl Segment {
         Ok(renamed)
     }
 
+    /// The segment's files: data, offset and time indexes, and Kafka's transaction index (which
+    /// moves and goes with its segment, though partlog does not write one).
+    fn files(&self) -> [PathBuf; 4] {
+        [
+            self.log_path.clone(),
+            self.sibling(OffsetEntry::SUFFIX),
+            self.sibling(TimeEntry::SUFFIX),
+            self.sibling(files::TXN_INDEX_SUFFIX),
+        ]
+    }
+
+    /// Cuts Kafka's transaction index (`.txnindex`, if there is one) to the aborted
+    /// transactions that end before `offset` (Kafka's `TransactionIndex.truncateTo`), so that
+    /// offsets appended again after a truncation are not read as aborted.
+    ///
+    /// Entries, 34 bytes each: version int16, producer id int64, first offset int64, last offset
+    /// int64, last stable offset int64.
+    pub(crate) fn truncate_txn_index(&self, offset: u64) -> Result<()> {
+        const ENTRY: usize = 34;
+        const LAST_OFFSET: usize = 2 + 8 + 8;
+        let path = self.sibling(files::TXN_INDEX_SUFFIX);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(Error::io("read", &path)(e)),
+        };
+        let keep = bytes
+            .chunks_exact(ENTRY)
+            .take_while(|e| {
+                let last = i64::from_be_bytes(e[LAST_OFFSET..LAST_OFFSET + 8].try_into().expect("8 bytes"));
+                last < 0 || (last as u64) < offset
+            })
+            .count()
+            * ENTRY;
+        if keep == bytes.len() / ENTRY * ENTRY {
+            return Ok(()); // nothing to cut (a ragged tail is not partlog's to judge)
+        }
+        let file = OpenOptions::new().write(true).open(&path).map_err(Error::io("open", &path))?;
+        match mapped::shrink(&file, &path, keep as u64)? {
+            mapped::Shrink::Done => self.spec.io.sync_data(&file, &path).map_err(Error::io("fsync", &path)),
+            mapped::Shrink::Mapped => {
+                Err(Error::BadFile { path, reason: "a transaction index mapped elsewhere: not cut".into() })
+            }
+        }
+    }
+
     /// Deletes the segment's data and index files (recovery dropping a segment after a cut tail).
     pub(crate) fn delete_files(&self) -> Result<()> {
-        for path in [self.log_path.clone(), self.sibling(OffsetEntry::SUFFIX), self.sibling(TimeEntry::SUFFIX)] {
+        for path in self.files() {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("delete", &path)(e)),
                 _ => {}
