@@ -550,17 +550,24 @@ fn a_clean_open_that_falls_back_to_recovery_takes_appends() {
     drop(file);
 
     let log = Log::open_with(dir.path(), options()).unwrap();
-    assert_eq!(log.recovery_report().len(), 1, "{:?}", log.recovery_report());
-    assert_eq!(log.recovery_report()[0].position, last as u64);
+    let report = log.recovery_report();
+    // The damaged batch is cut, and the offsets it held are never handed out again.
+    assert_eq!(report.len(), 2, "{report:?}");
+    assert_eq!(report[0].position, last as u64);
+    assert!(report[1].reason.contains("are lost"), "{report:?}");
     let p = log.partition("c", 0).unwrap();
-    let kept = p.log_end_offset();
-    assert!(kept < 20 && std::fs::metadata(&path).unwrap().len() < len);
-    append_records(&p, kept, 5);
+    assert_eq!(p.log_end_offset(), 20);
+    assert!(std::fs::metadata(&path).unwrap().len() < len);
+    let kept = read_all(&p).len() as u64;
+    append_records(&p, 20, 5);
     log.close().unwrap();
     let log = Log::open_with(dir.path(), options()).unwrap();
     let p = log.partition("c", 0).unwrap();
-    assert_eq!(p.log_end_offset(), kept + 5);
-    assert_prefix(&read_all(&p));
+    assert_eq!(p.log_end_offset(), 25);
+    let records = read_all(&p);
+    assert_prefix(&records[..kept as usize]);
+    assert_eq!(records[kept as usize].offset, 20);
+    assert_eq!(records.len() as u64, kept + 5);
 }
 
 /// Kafka's rule for an interrupted split or cleaning: a `.swap` at or above the smallest
@@ -672,4 +679,56 @@ fn a_segment_file_that_is_a_link_is_refused_and_its_target_untouched() {
         other => panic!("{other:?}"),
     }
     assert_eq!(std::fs::read(&target).unwrap(), bytes, "the outside file is untouched");
+}
+
+/// An offset acknowledged as durable is never handed out again. Regression: the active segment
+/// cut at a batch boundary after a clean close moved the log end back with no event, and the
+/// next append reused acknowledged offsets. The recovery point checkpoint knows better: the
+/// loss is reported and appends continue after it (strict mode refuses to open).
+#[test]
+fn offsets_lost_below_the_recorded_recovery_point_are_never_handed_out_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.create_topic("c", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    append_records(&p, 0, 20);
+    let path = p.segments()[0].log_path().to_owned();
+    log.close().unwrap();
+    // Cut the last batch off, at its boundary.
+    let bytes = std::fs::read(&path).unwrap();
+    let (mut at, mut last) = (0usize, 0usize);
+    while at < bytes.len() {
+        last = at;
+        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(last as u64).unwrap();
+
+    let strict = options().recovery_mode(RecoveryMode::Strict);
+    assert!(matches!(Log::open_with(dir.path(), strict), Err(Error::BadFile { .. })));
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let report = log.recovery_report();
+    assert!(report.iter().any(|e| e.reason.contains("are lost")), "{report:?}");
+    let p = log.partition("c", 0).unwrap();
+    assert_eq!(p.log_end_offset(), 20);
+    assert_eq!(p.append(&[Record::new(b"new")]).unwrap().first_offset, 20, "not an acknowledged offset");
+    let kept = read_all(&p);
+    assert!(kept.len() < 21 && kept.last().unwrap().offset == 20);
+    assert_prefix(&kept[..kept.len() - 1]);
+}
+
+/// Truncation records its lowered recovery point at once, so a crash after it is not read as
+/// lost data: appends after the reopen continue at the truncated end.
+#[test]
+fn a_truncation_then_a_crash_hands_out_the_truncated_offsets_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.create_topic("c", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    append_records(&p, 0, 20);
+    log.flush().unwrap(); // the checkpoint records 20
+    let end = p.truncate_to(10).unwrap();
+    log.simulate_crash();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    assert_eq!(log.recovery_report(), []);
+    let p = log.partition("c", 0).unwrap();
+    assert_eq!(p.log_end_offset(), end);
+    assert_eq!(p.append(&[Record::new(b"again")]).unwrap().first_offset, end);
 }

@@ -46,7 +46,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::config::TopicConfig;
 use crate::error::{Error, Result};
 use crate::log::topic::{validate_topic_name, Topic, TopicInner, MAX_PARTITIONS};
-use crate::partition::{CompactionOutcome, OpenSpec, Partition, RecoveryEvent, RetentionOutcome, Trigger};
+use crate::partition::{
+    CheckpointHook, CompactionOutcome, OpenSpec, Partition, RecoveryEvent, RetentionOutcome, Trigger,
+};
 use crate::segment::Offsets;
 use crate::storage::files;
 use crate::storage::io::Io;
@@ -72,6 +74,8 @@ struct LogInner {
     checkpoint: Mutex<()>,
     maintenance: Maintenance,
     prefill: Option<Arc<Prefill>>,
+    /// Given to partitions: writes the checkpoints (it holds the log weakly).
+    checkpoint_hook: CheckpointHook,
 }
 
 /// A data directory of topics: the entry point of partlog.
@@ -145,6 +149,15 @@ impl Log {
         let found = discover(&dir)?;
         // Started once the log is open: a failed open leaves no thread behind.
         let prefill = options.preallocate_in_background.then(|| Arc::new(Prefill::default()));
+        // The partitions' way to the log's checkpoints, once the log exists.
+        let log_cell: Arc<std::sync::OnceLock<std::sync::Weak<LogInner>>> = Arc::default();
+        let checkpoints: CheckpointHook = {
+            let cell = log_cell.clone();
+            Arc::new(move || match cell.get().and_then(std::sync::Weak::upgrade) {
+                Some(inner) => inner.write_checkpoints(),
+                None => Ok(()),
+            })
+        };
         let mut topics = BTreeMap::new();
         for (name, FoundTopic { config: config_text, dirs, partitions }) in found {
             let count = match partitions {
@@ -189,6 +202,7 @@ impl Log {
             }
             let opening = Opening {
                 options: &options,
+                checkpoints: &checkpoints,
                 never_compacted,
                 prefill: &prefill,
                 clean_shutdown,
@@ -211,8 +225,10 @@ impl Log {
                 checkpoint: Mutex::new(()),
                 maintenance: Maintenance::default(),
                 prefill,
+                checkpoint_hook: checkpoints,
             }),
         };
+        let _ = log_cell.set(Arc::downgrade(&log.inner));
         // Recovery made everything it kept durable: record that before anything else happens.
         log.write_checkpoints()?;
         if let Some(prefill) = &log.inner.prefill {
@@ -266,6 +282,7 @@ impl Log {
         let none = BTreeMap::new();
         let opening = Opening {
             options,
+            checkpoints: &self.inner.checkpoint_hook,
             never_compacted: !config.cleanup_policy.compacts(),
             prefill: &self.inner.prefill,
             clean_shutdown: true,
@@ -351,7 +368,8 @@ impl Log {
         for path in doomed {
             std::fs::remove_dir_all(&path).map_err(Error::io("delete", &path))?;
         }
-        Ok(())
+        // Its checkpoint entries go now: they must not apply to a topic created with its name.
+        self.inner.write_checkpoints()
     }
 
     /// Applies retention to every partition now: the log start offset, `retention.bytes` and
@@ -646,6 +664,8 @@ fn discover(dir: &Path) -> Result<Found> {
 /// What every partition being opened shares.
 struct Opening<'a> {
     options: &'a LogOptions,
+    /// Writes the log's checkpoints (after a partition's truncation).
+    checkpoints: &'a CheckpointHook,
     /// partlog created the topic without `compact` and has never compacted it.
     never_compacted: bool,
     prefill: &'a Option<Arc<Prefill>>,
@@ -681,6 +701,7 @@ impl Opening<'_> {
                     first_dirty_offset: self.first_dirty_offsets.get(&(name.to_owned(), id)).copied(),
                     dedupe_buffer_bytes: self.options.cleaner_dedupe_buffer_bytes,
                     strict: self.options.recovery_mode == RecoveryMode::Strict,
+                    on_truncate: self.checkpoints.clone(),
                     offsets: if self.never_compacted && !config.cleanup_policy.compacts() {
                         Offsets::Dense
                     } else {

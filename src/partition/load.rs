@@ -37,11 +37,17 @@ pub(crate) struct OpenSpec {
     pub dedupe_buffer_bytes: usize,
     /// Refuse to open on corruption instead of cutting it off.
     pub strict: bool,
+    /// Records the partition's recovery point in the log's checkpoint, after a truncation
+    /// lowered it.
+    pub on_truncate: CheckpointHook,
     /// How batches' offsets follow each other: dense only where partlog knows the partition
     /// was never compacted (it created the topic without `compact`); compaction, Kafka's
     /// included, leaves gaps, and they are legal.
     pub offsets: Offsets,
 }
+
+/// A call into the log that writes its offset checkpoints.
+pub(crate) type CheckpointHook = Arc<dyn Fn() -> Result<()> + Send + Sync>;
 
 /// What opening a partition dropped from a damaged tail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +77,7 @@ impl Partition {
         complete_interrupted_swaps(&spec.dir, &seg_spec, now, &name, events)?;
         let found = list_segments(&spec.dir)?;
         let (segments, log_end_offset, dir_dirty) = if found.is_empty() {
-            (vec![Segment::create(&spec.dir, 0, seg_spec, now)?], 0, true)
+            (vec![Segment::create(&spec.dir, 0, seg_spec.clone(), now)?], 0, true)
         } else {
             let mut segments: Vec<Segment> = found
                 .into_iter()
@@ -110,6 +116,31 @@ impl Partition {
             };
             (segments, log_end_offset, recovered)
         };
+        let (mut segments, mut log_end_offset, mut dir_dirty) = (segments, log_end_offset, dir_dirty);
+        if let Some(recorded) = spec.recovery_point.filter(|&rp| rp > log_end_offset) {
+            // Offsets below the recorded recovery point were acknowledged as durable, and are
+            // gone (a segment cut or deleted after the close). They are never handed out again:
+            // appends continue at the recorded point, in a new segment.
+            let active = segments.last().expect("at least one segment");
+            let reason = format!(
+                "the log ends at {log_end_offset}, below the recovery point {recorded} its checkpoint recorded: \
+                 offsets {log_end_offset}..{recorded} are lost; appends continue at {recorded}"
+            );
+            if spec.strict {
+                return Err(Error::BadFile { path: active.log_path().to_owned(), reason });
+            }
+            events.push(RecoveryEvent {
+                partition: name.clone(),
+                segment: active.log_path().to_owned(),
+                position: active.size(),
+                bytes_dropped: 0,
+                reason,
+            });
+            active.seal()?;
+            segments.push(Segment::create(&spec.dir, recorded, seg_spec.clone(), now)?);
+            log_end_offset = recorded;
+            dir_dirty = true;
+        }
         let segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
         // Kafka: max(checkpoint, first segment's base offset), within the log. A checkpoint entry
         // is a hint: one past the log end cannot be right (it would make retention delete every

@@ -31,8 +31,8 @@ pub use append::AppendInfo;
 pub use compact::CompactionOutcome;
 pub(crate) use compact::Trigger;
 use durability::FailStop;
-pub(crate) use load::OpenSpec;
 pub use load::RecoveryEvent;
+pub(crate) use load::{CheckpointHook, OpenSpec};
 pub use read::{Fetch, Records, TimestampOffset};
 pub use retention::RetentionOutcome;
 use segments::SegmentSet;
@@ -78,6 +78,7 @@ struct Inner {
     segments: SegmentSet,
     /// Dense where partlog knows the partition was never compacted.
     offsets: Offsets,
+    on_truncate: load::CheckpointHook,
     writer: Mutex<Writer>,
     log_start_offset: AtomicU64,
     log_end_offset: AtomicU64,
@@ -189,6 +190,7 @@ impl Partition {
                 prefill: spec.prefill,
                 segments: SegmentSet::new(loaded.segments),
                 offsets: spec.offsets,
+                on_truncate: spec.on_truncate.clone(),
                 writer: Mutex::new(Writer),
                 log_start_offset: AtomicU64::new(loaded.log_start_offset),
                 log_end_offset: AtomicU64::new(loaded.log_end_offset),

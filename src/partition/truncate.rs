@@ -30,6 +30,14 @@ impl Partition {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn truncate_to(&self, offset: u64) -> Result<u64> {
+        let new_end = self.truncate_locked(offset)?;
+        // The lowered recovery point is recorded now: a recovery point checkpoint past the log
+        // end reads as lost data at the next open (`Partition::open`).
+        (self.inner.on_truncate)()?;
+        Ok(new_end)
+    }
+
+    fn truncate_locked(&self, offset: u64) -> Result<u64> {
         let inner = &*self.inner;
         let _writer = inner.writer.lock();
         let _sync = inner.sync_lock.lock();
