@@ -14,7 +14,7 @@ use partlog::{
     TopicConfig,
 };
 
-use common::{options, read_all};
+use common::{batch_positions, options, read_all};
 
 fn small_segments() -> TopicConfig {
     let mut c = TopicConfig::default();
@@ -538,13 +538,7 @@ fn a_clean_open_that_falls_back_to_recovery_takes_appends() {
     let len = std::fs::metadata(&path).unwrap().len();
     log.close().unwrap();
     // The last batch's magic byte.
-    let bytes = std::fs::read(&path).unwrap();
-    let mut at = 0usize;
-    let mut last = 0;
-    while at < bytes.len() {
-        last = at;
-        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-    }
+    let last = batch_positions(&std::fs::read(&path).unwrap()).pop().unwrap();
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&file, &[9], last as u64 + 16).unwrap();
     drop(file);
@@ -694,12 +688,7 @@ fn offsets_lost_below_the_recorded_recovery_point_are_never_handed_out_again() {
     let path = p.segments()[0].log_path().to_owned();
     log.close().unwrap();
     // Cut the last batch off, at its boundary.
-    let bytes = std::fs::read(&path).unwrap();
-    let (mut at, mut last) = (0usize, 0usize);
-    while at < bytes.len() {
-        last = at;
-        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-    }
+    let last = batch_positions(&std::fs::read(&path).unwrap()).pop().unwrap();
     std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(last as u64).unwrap();
 
     let strict = options().recovery_mode(RecoveryMode::Strict);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use partlog::{CleanupPolicy, Fetch, Log, ManualClock, Partition, Record, TopicConfig};
 
-use common::{open_clocked, value_of, T0};
+use common::{batch_positions, open_clocked, value_of, T0};
 
 /// Ten batches of ten records, values naming their offsets; the segment stays active (mapped).
 fn fill(p: &Partition) {
@@ -145,11 +145,7 @@ fn a_fetch_outlives_recovery_cutting_its_file_at_the_next_open() {
 
     // Damage the CRC of the third batch (outside what the fetch decodes again): recovery at the
     // next open cuts the file there, below the bytes the fetch borrowed.
-    let third_batch = {
-        let bytes = std::fs::read(&path).unwrap();
-        let first = 12 + u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize;
-        first + 12 + u32::from_be_bytes(bytes[first + 8..first + 12].try_into().unwrap()) as usize
-    };
+    let third_batch = batch_positions(&std::fs::read(&path).unwrap())[2];
     let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     std::os::unix::fs::FileExt::write_all_at(&file, &[0xff, 0xff, 0xff, 0xff], third_batch as u64 + 17).unwrap();
     drop(file);

@@ -136,7 +136,8 @@ pub(crate) enum Touch {
 
 /// The active segment's data file mapped into memory (`MAP_SHARED`).
 pub(crate) struct DataMap {
-    map: MmapRaw,
+    /// Unmapped in `Drop`, under the registry lock.
+    map: std::mem::ManuallyDrop<MmapRaw>,
     extent: Arc<Extent>,
     /// Length of the file: writes go only below it (zero-filled past `published`). Grown under
     /// `fill`.
@@ -178,7 +179,7 @@ impl DataMap {
         let extent = Extent::new(published.min(file_len), false);
         register(&mut live, id, &extent);
         Ok(Some(Arc::new(DataMap {
-            map,
+            map: std::mem::ManuallyDrop::new(map),
             extent,
             reserved: AtomicU64::new(file_len),
             fill: parking_lot::Mutex::new(()),
@@ -320,6 +321,30 @@ impl DataMap {
 #[cold]
 fn refused(path: &Path, reason: &str) -> Error {
     Error::BadFile { path: path.to_owned(), reason: reason.to_owned() }
+}
+
+/// Drops a registry entry with its mapping, under the registry lock, so that no cut sees the
+/// entry of a mapping that is gone: the file's inode, freed by the unmap, may be reused by a new
+/// file at once, and a stale entry would name it.
+fn unregister(live: &mut Vec<(FileId, Weak<Extent>)>, extent: &Arc<Extent>) {
+    live.retain(|(_, e)| !std::ptr::eq(e.as_ptr(), Arc::as_ptr(extent)) && e.strong_count() > 0);
+}
+
+impl Drop for DataMap {
+    fn drop(&mut self) {
+        let mut live = live();
+        // SAFETY: `map` is not used again: this is the map's drop, and nothing else takes it.
+        unsafe { std::mem::ManuallyDrop::drop(&mut self.map) };
+        unregister(&mut live, &self.extent);
+    }
+}
+
+impl Drop for IndexMap {
+    fn drop(&mut self) {
+        let mut live = live();
+        drop(self.map.take());
+        unregister(&mut live, &self.extent);
+    }
 }
 
 /// A write in progress into a [`DataMap`], past its published end; see [`DataMap::begin_write`].
@@ -606,5 +631,24 @@ mod tests {
         assert_eq!(map.published(), 20);
         assert_eq!(shrink(&file, &path, 10).unwrap(), Shrink::Mapped, "the published bytes are kept");
         assert_eq!(shrink(&file, &path, 20).unwrap(), Shrink::Done);
+    }
+
+    /// A mapping leaves the registry as it is unmapped, under the registry lock: its inode,
+    /// freed then, may name a new file at once. Regression: a stale entry of a mapping being
+    /// dropped made a cut of a new index file that reused the inode fail ("another live
+    /// mapping"), once in about 30 runs of the retention race test.
+    #[test]
+    fn a_dropped_mapping_leaves_no_entry_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, path) = file_of(dir.path(), 8192);
+        let id = FileId::of(&file, &path).unwrap();
+        let entries = || live().iter().filter(|(other, _)| *other == id).count();
+        let data = DataMap::new(&file, &path, 0, 1 << 16).unwrap().unwrap();
+        let index = IndexMap::new(&file, &path, 8, 4, 0, Access::ReadOnly).unwrap();
+        assert_eq!(entries(), 2);
+        drop(data);
+        assert_eq!(entries(), 1);
+        drop(index);
+        assert_eq!(entries(), 0);
     }
 }

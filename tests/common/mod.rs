@@ -49,3 +49,14 @@ pub fn bases(p: &Partition) -> Vec<u64> {
 pub fn value_of(offset: u64) -> Vec<u8> {
     format!("value-{offset:08}").into_bytes()
 }
+
+/// The positions of the batches in a segment file's bytes (read from their length fields).
+pub fn batch_positions(bytes: &[u8]) -> Vec<usize> {
+    let mut positions = Vec::new();
+    let mut at = 0usize;
+    while at + 12 <= bytes.len() {
+        positions.push(at);
+        at += 12 + u32::from_be_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+    }
+    positions
+}
