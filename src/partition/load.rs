@@ -84,14 +84,7 @@ impl Partition {
                 .map(|(base, path, size)| Segment::load(path, base, size, seg_spec.clone(), now))
                 .collect();
             let clean_end = if spec.clean_shutdown {
-                let active = segments.last_mut().expect("at least one segment");
-                let end = open_active_clean(active).ok();
-                if end.is_none() {
-                    // Recovery takes over: the mapping the clean open made would keep it from
-                    // cutting the file in place, and would be left behind on a copy.
-                    active.unmap();
-                }
-                end
+                open_active_clean(segments.last_mut().expect("at least one segment")).ok()
             } else {
                 None
             };

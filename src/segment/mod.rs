@@ -238,8 +238,12 @@ impl Segment {
             Ok(()) => Ok(segment),
             Err(e) => {
                 // Out of file descriptors, say: leave nothing behind, so that a retry can create
-                // the segment again.
-                let _ = segment.delete_files();
+                // the segment again. Only what this call made: not a `.txnindex` it never wrote.
+                for path in
+                    [&segment.log_path, &segment.sibling(OffsetEntry::SUFFIX), &segment.sibling(TimeEntry::SUFFIX)]
+                {
+                    let _ = std::fs::remove_file(path);
+                }
                 Err(e)
             }
         }

@@ -133,6 +133,9 @@ impl Segment {
     /// are copied to a new file renamed over this one (see `storage::mapped`, rule 1), and the
     /// segment reopens it.
     pub(crate) fn cut_to(&mut self, len: u64) -> Result<()> {
+        // Its own mapping goes first: it would keep the cut from happening in place, and would
+        // be left over the old file after a copy.
+        self.unmap();
         if mapped::shrink(self.log_file()?, &self.log_path, len)? == Shrink::Mapped {
             let copy = self.copy_prefix(len)?;
             std::fs::rename(&copy, &self.log_path).map_err(Error::io("rename into place", &copy))?;

@@ -86,7 +86,7 @@ impl Extent {
     }
 }
 
-/// Every live mapping of a file, by file identity. Dead entries are dropped as they are found.
+/// Every live mapping of a file, by file identity. A mapping leaves it as it is unmapped.
 static LIVE: Mutex<Vec<(FileId, Weak<Extent>)>> = Mutex::new(Vec::new());
 
 fn live() -> MutexGuard<'static, Vec<(FileId, Weak<Extent>)>> {
@@ -97,7 +97,6 @@ fn live() -> MutexGuard<'static, Vec<(FileId, Weak<Extent>)>> {
 /// Adds a mapping to the registry; `live` is held from before the file was looked at until
 /// now, so that no cut happens between the mapping's view of the file and its registration.
 fn register(live: &mut Vec<(FileId, Weak<Extent>)>, id: FileId, extent: &Arc<Extent>) {
-    live.retain(|(_, e)| e.strong_count() > 0);
     live.push((id, Arc::downgrade(extent)));
 }
 
@@ -115,8 +114,7 @@ pub(crate) enum Shrink {
 /// Cuts `file` to `len` bytes if no live mapping of it may touch the bytes past `len` (rule 1).
 pub(crate) fn shrink(file: &File, path: &Path, len: u64) -> Result<Shrink> {
     let id = FileId::of(file, path)?;
-    let mut live = live();
-    live.retain(|(_, e)| e.strong_count() > 0);
+    let live = live();
     let blocked = live.iter().any(|(other, e)| *other == id && e.upgrade().is_some_and(|e| !e.fits_within(len)));
     if blocked {
         return Ok(Shrink::Mapped);
@@ -327,7 +325,7 @@ fn refused(path: &Path, reason: &str) -> Error {
 /// entry of a mapping that is gone: the file's inode, freed by the unmap, may be reused by a new
 /// file at once, and a stale entry would name it.
 fn unregister(live: &mut Vec<(FileId, Weak<Extent>)>, extent: &Arc<Extent>) {
-    live.retain(|(_, e)| !std::ptr::eq(e.as_ptr(), Arc::as_ptr(extent)) && e.strong_count() > 0);
+    live.retain(|(_, e)| !std::ptr::eq(e.as_ptr(), Arc::as_ptr(extent)));
 }
 
 impl Drop for DataMap {
