@@ -218,8 +218,8 @@ pub enum FormatError {
         /// The limit.
         limit: u64,
     },
-    /// The magic byte is not 2 (only RecordBatch v2 is supported).
-    #[error("magic byte is {got}, expected 2 (only RecordBatch v2 is supported)")]
+    /// The magic byte is none of 0, 1 (legacy message sets, read only) and 2 (RecordBatch v2).
+    #[error("magic byte is {got}: Kafka's formats are 0 and 1 (legacy message sets) and 2 (RecordBatch v2)")]
     BadMagic {
         /// The byte found.
         got: i8,
@@ -269,6 +269,29 @@ pub enum FormatError {
         codec: Compression,
         /// The limit.
         limit: u64,
+    },
+    /// The stored CRC-32 of a legacy (magic 0 or 1) message does not match its bytes.
+    #[error("legacy message CRC-32 mismatch: stored {stored:#010x}, computed {computed:#010x}")]
+    LegacyCrcMismatch {
+        /// CRC in the message.
+        stored: u32,
+        /// CRC of magic..end.
+        computed: u32,
+    },
+    /// A legacy (magic 0 or 1) message, or a message inside a compressed wrapper, is malformed.
+    #[error("legacy message{}: {problem}", index.map(|i| format!(" (inner message {i})")).unwrap_or_default())]
+    BadLegacyMessage {
+        /// Index of the inner message within its wrapper, if the problem is inside one.
+        index: Option<u32>,
+        /// What is wrong.
+        problem: &'static str,
+    },
+    /// A legacy message set handed to a raw append: partlog reads magic 0 and 1 where it finds
+    /// them on disk, but appends only RecordBatch v2.
+    #[error("legacy message set (magic {magic}) given to append: only RecordBatch v2 (magic 2) is appended")]
+    LegacyAppend {
+        /// The magic byte found.
+        magic: i8,
     },
     /// A record inside the batch is malformed.
     #[error("record {index}: {problem}")]

@@ -44,6 +44,7 @@ use std::ops::Range;
 
 use crate::error::FormatError;
 use crate::format::codec::{self, Compression, DecompressError, Levels};
+use crate::format::legacy;
 use crate::format::record::{HeaderBytes, Record, RecordRef};
 use crate::format::varint::{self, put_varint, put_varlongs, varint_len, varlong_len};
 
@@ -108,6 +109,11 @@ pub enum TimestampType {
 }
 
 /// The 61-byte header of a RecordBatch v2, decoded but not yet checked.
+///
+/// [`for_each_record`] also hands out headers of legacy message sets (magic 0 and 1) found in
+/// segments old brokers wrote: `magic` says which, and the fields are what Kafka's batch
+/// interface gives for them (first and last offset, record count, the wrapper's timestamp as
+/// the max timestamp, −1 for the producer fields). [`parse`](Self::parse) reads v2 bytes only.
 ///
 /// # Example
 /// ```
@@ -257,8 +263,12 @@ impl BatchHeader {
     }
 }
 
-/// Reads the stored CRC-32C and computes it over `batch[21..]`; `Ok` when they match.
+/// Reads the stored CRC-32C and computes it over `batch[21..]`; `Ok` when they match. A legacy
+/// message's CRC-32 was checked with the whole entry, by [`peek`].
 pub(crate) fn verify_crc(batch: &[u8]) -> Result<(), FormatError> {
+    if legacy::is_legacy(batch) {
+        return Ok(());
+    }
     let stored = be_i32(batch, CRC) as u32;
     let computed = crc32c::crc32c(&batch[ATTRIBUTES..]);
     if stored == computed {
@@ -284,6 +294,8 @@ pub(crate) struct Batches<'a> {
     max_size: u64,
     at_cut: AtCut,
     done: bool,
+    /// Working space for legacy wrappers, which are checked whole.
+    scratch: Vec<u8>,
 }
 
 /// What a walk does at a batch the bytes end inside.
@@ -316,7 +328,7 @@ impl<'a> Batches<'a> {
     /// Walks `bytes`, accepting batches up to `max_size` bytes, treating a batch the bytes end
     /// inside as `at_cut` says.
     pub(crate) fn new(bytes: &'a [u8], max_size: u64, at_cut: AtCut) -> Self {
-        Batches { bytes, position: 0, max_size, at_cut, done: false }
+        Batches { bytes, position: 0, max_size, at_cut, done: false, scratch: Vec::new() }
     }
 
     fn fail(&mut self, problem: FormatError) -> Option<Result<RawBatch<'a>, BatchProblem>> {
@@ -331,17 +343,19 @@ impl<'a> Iterator for Batches<'a> {
     fn next(&mut self) -> Option<Self::Item> {
         let rest = self.bytes.get(self.position..).filter(|rest| !rest.is_empty() && !self.done)?;
         let available = rest.len() as u64;
-        let Some(header) = BatchHeader::parse(rest) else {
-            return match self.at_cut {
-                AtCut::Stop => None,
-                AtCut::Fail => {
-                    self.fail(FormatError::Truncated { what: "batch header", needed: HEADER_LEN as u64, available })
-                }
-            };
+        let header = match peek(rest, self.max_size, &mut self.scratch) {
+            Ok(Peek::Header(header)) => header,
+            Ok(Peek::Need(needed)) => {
+                return match self.at_cut {
+                    AtCut::Stop => None,
+                    AtCut::Fail => {
+                        let what = if needed <= HEADER_LEN as u64 { "batch header" } else { "batch" };
+                        self.fail(FormatError::Truncated { what, needed, available })
+                    }
+                };
+            }
+            Err(problem) => return self.fail(problem),
         };
-        if let Err(problem) = header.check(self.max_size) {
-            return self.fail(problem);
-        }
         let size = header.total_size();
         let Some(bytes) = rest.get(..size as usize).filter(|_| size <= available) else {
             return match self.at_cut {
@@ -353,6 +367,54 @@ impl<'a> Iterator for Batches<'a> {
         self.position += bytes.len();
         Some(Ok(batch))
     }
+}
+
+/// What [`peek`] found at the start of some bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peek {
+    /// A header that passed its checks (for a legacy entry, the whole entry did).
+    Header(BatchHeader),
+    /// The bytes end before this many bytes, which it takes to know.
+    Need(u64),
+}
+
+/// The header of the batch at the start of `bytes`, checked, for a v2 batch (the 61 header
+/// bytes suffice) or a legacy message (magic 0 or 1, read as a batch: the whole entry is needed,
+/// and is checked whole, CRC included); `max_size` bounds the whole batch. `scratch` is working
+/// space for a legacy wrapper's decompression.
+pub(crate) fn peek(bytes: &[u8], max_size: u64, scratch: &mut Vec<u8>) -> Result<Peek, FormatError> {
+    let Some(&magic) = bytes.get(MAGIC) else {
+        return Ok(Peek::Need(HEADER_LEN as u64));
+    };
+    if magic as i8 == MAGIC_V2 {
+        let Some(header) = BatchHeader::parse(bytes) else {
+            return Ok(Peek::Need(HEADER_LEN as u64));
+        };
+        header.check(max_size)?;
+        return Ok(Peek::Header(header));
+    }
+    if !legacy::is_legacy(bytes) {
+        return Err(FormatError::BadMagic { got: magic as i8 });
+    }
+    let size = declared_size(bytes).unwrap_or(0);
+    if size < legacy::min_entry_size(magic) {
+        return Err(FormatError::BadLegacyMessage { index: None, problem: "size field below the message overhead" });
+    }
+    if size > max_size {
+        return Err(FormatError::LengthTooLarge { size, limit: max_size });
+    }
+    match bytes.get(..size as usize) {
+        Some(entry) => Ok(Peek::Header(legacy::summarize(entry, scratch)?)),
+        None => Ok(Peek::Need(size)),
+    }
+}
+
+/// The whole size the length field at the start of `bytes` claims, unchecked (the same field
+/// in a v2 batch and a legacy message); `None` before 12 bytes or for a negative field.
+pub(crate) fn declared_size(bytes: &[u8]) -> Option<u64> {
+    let length = bytes.get(LENGTH..LENGTH + LENGTH_LEN)?;
+    let length = i32::from_be_bytes(length.try_into().expect("4 bytes"));
+    u64::try_from(length).ok().map(|l| l + LOG_OVERHEAD as u64)
 }
 
 /// Decodes every batch in `bytes` — Kafka RecordBatch v2 batches back to back, as returned by
@@ -477,6 +539,18 @@ pub(crate) fn open_batch(
     scratch: &mut Vec<u8>,
     crc: Crc,
 ) -> Result<(BatchHeader, RecordsIn), DecodeError> {
+    if legacy::is_legacy(batch) {
+        // Checked whole, CRC included, and transcoded to a v2 records section.
+        if declared_size(batch) != Some(batch.len() as u64) {
+            let needed = declared_size(batch).unwrap_or(0);
+            return Err(FormatError::Truncated { what: "batch", needed, available: batch.len() as u64 }.into());
+        }
+        if batch.len() as u64 > max_size {
+            return Err(FormatError::LengthTooLarge { size: batch.len() as u64, limit: max_size }.into());
+        }
+        let (header, records) = legacy::transcode(batch, scratch)?;
+        return Ok((header, RecordsIn::Scratch(records)));
+    }
     let header = BatchHeader::parse(batch).ok_or(FormatError::Truncated {
         what: "batch header",
         needed: HEADER_LEN as u64,
@@ -1107,7 +1181,9 @@ mod tests {
             check(&|b| b[8..12].copy_from_slice(&(2i32 << 20).to_be_bytes())),
             FormatError::LengthTooLarge { .. }
         ));
-        assert!(matches!(check(&|b| b[16] = 1), FormatError::BadMagic { got: 1 }));
+        assert!(matches!(check(&|b| b[16] = 3), FormatError::BadMagic { got: 3 }));
+        // Magic 1 is a legacy message, checked as one: the v2 bytes fail its CRC-32.
+        assert!(matches!(check(&|b| b[16] = 1), FormatError::LegacyCrcMismatch { .. }));
         assert!(matches!(check(&|b| b[22] = 5), FormatError::UnknownCodec { id: 5 }));
         assert!(matches!(check(&|b| b[0] = 0x80), FormatError::BadHeaderField { field: "baseOffset", .. }));
         assert!(matches!(check(&|b| b[60] = 9), FormatError::BadHeaderField { field: "recordsCount", .. }));

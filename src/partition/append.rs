@@ -275,6 +275,9 @@ impl Partition {
             |position, header| {
                 current_batch.set(position);
                 in_batch.set(0);
+                if header.magic != batch::MAGIC_V2 {
+                    return Err(invalid(position, FormatError::LegacyAppend { magic: header.magic }));
+                }
                 let size = header.total_size();
                 if size > config.max_message_bytes as u64 {
                     return Err(Error::BatchTooLarge {

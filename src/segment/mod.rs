@@ -41,7 +41,7 @@ use std::sync::{Arc, OnceLock};
 use parking_lot::Mutex;
 
 use crate::error::{Error, FormatError, Result};
-use crate::format::batch::{BatchHeader, HEADER_LEN};
+
 use crate::segment::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 use crate::storage::files;
 use crate::storage::io::Io;
@@ -448,10 +448,8 @@ impl Segment {
                 }
                 self.offset_index = OnceLock::from(oi);
                 self.time_index = OnceLock::from(ti);
-                if size >= HEADER_LEN as u64 {
-                    let mut first = [0u8; HEADER_LEN];
-                    files::read_exact_at(self.log_file()?, &mut first, 0, &self.log_path)?;
-                    cursor.rolling_based_timestamp = BatchHeader::parse(&first).map(|h| h.max_timestamp);
+                if size > 0 {
+                    cursor.rolling_based_timestamp = self.first_batch_timestamp().ok();
                 }
                 self.max_timestamp.store(cursor.max_timestamp_so_far, Ordering::Relaxed);
                 *self.cursor.lock() = cursor;

@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 
 use super::{truncated, Offsets, ReadMode, Segment, SegmentRead, MAX_SEGMENT_BYTES, SCAN_CHUNK_BYTES};
 use crate::error::{Error, FormatError, Result};
-use crate::format::batch::{self, AtCut, BatchHeader, Batches, HEADER_LEN};
+use crate::format::batch::{self, AtCut, BatchHeader, Batches, Peek, HEADER_LEN};
 use crate::format::record::RecordRef;
 use crate::storage::files;
 
@@ -44,23 +44,44 @@ impl Segment {
     ) -> Result<()> {
         let mut chunk = [0u8; SCAN_CHUNK_BYTES];
         let (mut chunk_start, mut chunk_len) = (0u64, 0usize);
+        let (mut whole, mut scratch) = (Vec::new(), Vec::new());
         let map = self.map.read();
         while position < end {
-            let available = (end - position).min(HEADER_LEN as u64);
+            let left = end - position;
+            let available = left.min(HEADER_LEN as u64);
             let bytes = match map.as_ref().and_then(|m| m.get(position, available)) {
                 Some(bytes) => bytes,
                 None => {
-                    if position < chunk_start || position + HEADER_LEN as u64 > chunk_start + chunk_len as u64 {
-                        let want = SCAN_CHUNK_BYTES.min((end - position) as usize);
+                    if position < chunk_start || position + available > chunk_start + chunk_len as u64 {
+                        let want = SCAN_CHUNK_BYTES.min(left as usize);
                         files::read_exact_at(self.log_file()?, &mut chunk[..want], position, &self.log_path)?;
                         (chunk_start, chunk_len) = (position, want);
                     }
                     &chunk[(position - chunk_start) as usize..chunk_len]
                 }
             };
-            let header = BatchHeader::parse(bytes)
-                .ok_or_else(|| self.corrupt(position, truncated("batch header", HEADER_LEN as u64, end - position)))?;
-            header.check(end - position).map_err(|e| self.corrupt(position, e))?;
+            let mut peeked = batch::peek(bytes, left, &mut scratch);
+            if let Ok(Peek::Need(needed)) = peeked {
+                // A legacy message is checked whole: read all of it, if the segment holds it.
+                if needed > available && needed <= left {
+                    let bytes = match map.as_ref().and_then(|m| m.get(position, needed)) {
+                        Some(bytes) => bytes,
+                        None => {
+                            whole.resize(needed as usize, 0);
+                            files::read_exact_at(self.log_file()?, &mut whole, position, &self.log_path)?;
+                            &whole[..]
+                        }
+                    };
+                    peeked = batch::peek(bytes, left, &mut scratch);
+                }
+            }
+            let header = match peeked.map_err(|e| self.corrupt(position, e))? {
+                Peek::Header(header) => header,
+                Peek::Need(needed) => return Err(self.corrupt(position, truncated("batch", needed, left))),
+            };
+            if header.total_size() > left {
+                return Err(self.corrupt(position, truncated("batch", header.total_size(), left)));
+            }
             if visit(position, &header).is_break() {
                 return Ok(());
             }
@@ -152,14 +173,14 @@ impl Segment {
         }
         // The walk stopped at the end of the bytes read: a batch cut there must still end
         // within the segment, or the segment is damaged there.
-        if let Some(cut) = BatchHeader::parse(&bytes[checked..]).filter(|_| !unpublished && checked > 0) {
+        if let Some(size) = batch::declared_size(&bytes[checked..]).filter(|_| !unpublished && checked > 0) {
             let position = start + checked as u64;
-            if position + cut.total_size() > end {
-                return Err(self.corrupt(position, truncated("batch", cut.total_size(), end - position)));
+            if position + size > end {
+                return Err(self.corrupt(position, truncated("batch", size, end - position)));
             }
         }
         let next_offset = next_offset.ok_or_else(|| {
-            let needed = BatchHeader::parse(bytes).map_or(HEADER_LEN as u64, |h| h.total_size());
+            let needed = batch::declared_size(bytes).unwrap_or(HEADER_LEN as u64);
             self.corrupt(start, FormatError::Truncated { what: "batch", needed, available: bytes.len() as u64 })
         })?;
         Ok((checked, next_offset))

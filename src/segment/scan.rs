@@ -11,7 +11,7 @@ use super::{
     truncated, AppendMeta, IndexCursor, Indexes, Offsets, ScanOutcome, Segment, MAX_SEGMENT_BYTES, RECOVERY_CHUNK_BYTES,
 };
 use crate::error::{Error, FormatError, Result};
-use crate::format::batch::{self, AtCut, BatchHeader, Batches, HEADER_LEN};
+use crate::format::batch::{self, AtCut, BatchHeader, Batches, Peek, HEADER_LEN};
 use crate::storage::files;
 use crate::storage::mapped::{self, Shrink};
 
@@ -75,17 +75,20 @@ impl Segment {
                 // The batch at `pos` does not fit the chunk: read it whole next, unless the file
                 // ends inside it (or inside its header).
                 let left = file_bytes - pos;
-                match BatchHeader::parse(&buf) {
-                    Some(h) if h.total_size() <= left => chunk_bytes = h.total_size(),
-                    Some(h) => {
-                        problem = Some((pos, truncated("batch", h.total_size(), left)));
+                let needed = match batch::peek(&buf, MAX_SEGMENT_BYTES, &mut Vec::new()) {
+                    Ok(Peek::Header(h)) => h.total_size(),
+                    Ok(Peek::Need(needed)) => needed,
+                    Err(e) => {
+                        problem = Some((pos, e));
                         break;
                     }
-                    None => {
-                        problem = Some((pos, truncated("batch header", HEADER_LEN as u64, left)));
-                        break;
-                    }
+                };
+                if needed > left {
+                    let what = if needed <= HEADER_LEN as u64 { "batch header" } else { "batch" };
+                    problem = Some((pos, truncated(what, needed, left)));
+                    break;
                 }
+                chunk_bytes = needed;
             }
         }
         if indexes == Indexes::Rebuild {

@@ -75,7 +75,7 @@ struct Frame {
     data_start: usize,
 }
 
-fn parse_header(input: &[u8]) -> Result<Frame, Failure> {
+fn parse_header(input: &[u8], header_checksum_check: HeaderChecksum) -> Result<Frame, Failure> {
     if input.len() < 7 || input[..4] != MAGIC {
         return Err(Failure::corrupt("not an LZ4 frame (bad magic)"));
     }
@@ -98,14 +98,33 @@ fn parse_header(input: &[u8]) -> Result<Frame, Failure> {
         return Err(Failure::corrupt("frame header truncated"));
     };
     let expected = header_checksum(&input[4..descriptor_end]);
-    if hc != expected {
+    if hc != expected && header_checksum_check == HeaderChecksum::Verify {
         return Err(Failure::corrupt(format!("header checksum {hc:#04x}, expected {expected:#04x}")));
     }
     Ok(Frame { flg, block_max: 1 << (8 + 2 * block_max_id as usize), data_start: descriptor_end + 1 })
 }
 
-pub(super) fn decompress(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Failure> {
-    let frame = parse_header(input)?;
+/// Whether a frame's header checksum is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HeaderChecksum {
+    Verify,
+    /// Kafka 0.8's framing (magic-0 messages) computed it over the magic number too; Kafka's
+    /// `KafkaLZ4BlockInputStream` skips the check for them.
+    Ignore,
+}
+
+#[cfg(test)]
+fn decompress(input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), Failure> {
+    decompress_frame(input, out, limit, HeaderChecksum::Verify)
+}
+
+pub(super) fn decompress_frame(
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+    header_checksum_check: HeaderChecksum,
+) -> Result<(), Failure> {
+    let frame = parse_header(input, header_checksum_check)?;
     let start = out.len();
     let mut pos = frame.data_start;
     loop {

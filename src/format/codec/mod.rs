@@ -151,6 +151,29 @@ pub(crate) fn decompress(
     out: &mut Vec<u8>,
     limit: usize,
 ) -> Result<(), DecompressError> {
+    decompress_any(codec, input, out, limit, lz4::HeaderChecksum::Verify)
+}
+
+/// [`decompress`] for the value of a legacy wrapper message of magic `magic`: magic-0 lz4 is
+/// Kafka 0.8's framing, whose header checksum is not checked.
+pub(crate) fn decompress_legacy(
+    codec: Compression,
+    magic: u8,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> Result<(), DecompressError> {
+    let hc = if magic == 0 { lz4::HeaderChecksum::Ignore } else { lz4::HeaderChecksum::Verify };
+    decompress_any(codec, input, out, limit, hc)
+}
+
+fn decompress_any(
+    codec: Compression,
+    input: &[u8],
+    out: &mut Vec<u8>,
+    limit: usize,
+    lz4_header_checksum: lz4::HeaderChecksum,
+) -> Result<(), DecompressError> {
     let start = out.len();
     let result = match codec {
         Compression::None => {
@@ -163,7 +186,7 @@ pub(crate) fn decompress(
         }
         Compression::Gzip => gzip::decompress(input, out, limit),
         Compression::Snappy => snappy::decompress(input, out, limit),
-        Compression::Lz4 => lz4::decompress(input, out, limit),
+        Compression::Lz4 => lz4::decompress_frame(input, out, limit, lz4_header_checksum),
         #[cfg(feature = "zstd")]
         Compression::Zstd => zstd::decompress(input, out, limit),
         #[cfg(not(feature = "zstd"))]
