@@ -127,11 +127,27 @@ impl Log {
             let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, "an empty path names no directory");
             return Err(Error::Io { op: "open", path: dir, source });
         }
+        let new_dir = !dir.exists();
+        let mut created = false;
         for sub in [CONFIG_DIR, PARTITIONS_DIR] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(Error::io("create directory", &dir))?;
+            let path = dir.join(sub);
+            if !path.exists() {
+                std::fs::create_dir_all(&path).map_err(Error::io("create directory", &dir))?;
+                created = true;
+            }
         }
         let lock = lock_dir(&dir)?;
         let io = &*options.io;
+        // New directories' entries are made durable (a power loss could otherwise take them,
+        // and the topics later created in them, away).
+        if created {
+            files::sync_dir(io, &dir)?;
+        }
+        if new_dir {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                files::sync_dir(io, parent)?;
+            }
+        }
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean_shutdown = clean_path.exists();
         if clean_shutdown {

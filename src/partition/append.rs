@@ -12,6 +12,7 @@ use crate::error::{Error, FormatError, Result};
 use crate::format::batch::{self, BatchHeader, BatchSpec, EncodeError};
 use crate::format::record::Record;
 use crate::segment::{self, AppendMeta, Offsets, Segment};
+use crate::storage::files;
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,7 +428,15 @@ impl Partition {
     pub(super) fn roll_to(&self, _writer: &Writer, active: &Arc<Segment>, base_offset: u64) -> Result<Arc<Segment>> {
         let inner = &*self.inner;
         active.seal()?;
-        // Sealing fsynced everything below the new base offset.
+        // Sealing fsynced everything below the new base offset; the sealed segment's own
+        // directory entry may still be new (made by the previous roll): it is made durable
+        // before the recovery point passes over the segment.
+        if inner.dir_dirty.swap(false, Ordering::AcqRel) {
+            if let Err(e) = files::sync_dir(&*inner.io, &inner.dir) {
+                inner.dir_dirty.store(true, Ordering::Release);
+                return Err(e);
+            }
+        }
         inner.recovery_point.fetch_max(base_offset, Ordering::AcqRel);
         let segment = Arc::new(Segment::create(&inner.dir, base_offset, self.segment_spec(), inner.clock.now_ms())?);
         inner.segments.push(segment.clone());

@@ -69,7 +69,12 @@ impl Partition {
     /// the recovery point on is checked batch by batch and cut at the first invalid byte (see
     /// `docs/design.md`, Recovery); what was dropped is appended to `events`.
     pub(crate) fn open(spec: OpenSpec, events: &mut Vec<RecoveryEvent>) -> Result<Partition> {
-        std::fs::create_dir_all(&spec.dir).map_err(Error::io("create directory", &spec.dir))?;
+        if !spec.dir.exists() {
+            std::fs::create_dir_all(&spec.dir).map_err(Error::io("create directory", &spec.dir))?;
+            // The new directory's entry is durable before anything in it can be acknowledged:
+            // without this fsync a power loss can take the whole partition with it.
+            files::sync_dir(&*spec.io, spec.dir.parent().unwrap_or(Path::new(".")))?;
+        }
         let io = Arc::new(FailStop::new(spec.io.clone()));
         let seg_spec = segment_spec(&spec.config, &io, &spec.prefill);
         let now = spec.clock.now_ms();
