@@ -363,7 +363,8 @@ fn a_corrupt_batch_found_by_compaction_is_reported_without_stopping_appends() {
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[80] ^= 0x01; // inside the first batch's CRC-covered bytes
     std::fs::write(&path, bytes).unwrap();
-    assert!(matches!(p.compact(), Err(Error::CorruptBatch { .. })));
+    let got = p.compact();
+    assert!(matches!(got, Err(Error::CorruptBatch { .. })), "{got:?}");
     append(&p, &mut appended, b"k", Some(b"still writable"), T0);
 }
 

@@ -315,12 +315,22 @@ fn run(seed: u64, crash_at: u64) -> u64 {
                     let a = acked.get_mut(name).unwrap();
                     a.durable_end = a.durable_end.max(p.recovery_point());
                 }
-                88..=91 => {
+                88..=90 => {
                     let (name, _) = TOPICS[rng.below(4) as usize];
                     let p = log.partition(name, 0)?;
                     p.roll()?;
+                    // A roll makes what it sealed durable.
+                    assert_eq!(p.recovery_point(), p.log_end_offset(), "{name}: after a roll");
                     let a = acked.get_mut(name).unwrap();
                     a.durable_end = a.durable_end.max(p.recovery_point());
+                }
+                91 => {
+                    log.flush()?;
+                    for (name, a) in acked.iter_mut() {
+                        let p = log.partition(name, 0)?;
+                        assert_eq!(p.recovery_point(), p.log_end_offset(), "{name}: after Log::flush");
+                        a.durable_end = a.durable_end.max(p.recovery_point());
+                    }
                 }
                 92..=93 => {
                     let p = log.partition("keyed", 0)?;
@@ -351,7 +361,10 @@ fn run(seed: u64, crash_at: u64) -> u64 {
     })();
     let calls = io.state.lock().calls;
     if !io.state.lock().crashed {
-        return calls;
+        // No cut point within the run: the power goes right after the clean close.
+        let mut state = io.state.lock();
+        io.lose_power(&state);
+        state.crashed = true;
     }
 
     // After the power loss.

@@ -85,8 +85,17 @@ fn be_i64(b: &[u8], at: usize) -> Option<i64> {
     Some(i64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
 
-/// Parses the entry that is exactly `entry`.
-fn parse(entry: &[u8]) -> Result<Message<'_>, FormatError> {
+/// Whether [`parse`] checks a message's CRC-32: Kafka checks a log entry's, never those of the
+/// messages inside a wrapper (the wrapper's covers them, compressed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crc {
+    Verify,
+    Skip,
+}
+
+/// Parses the entry that is exactly `entry`, as Kafka's `LegacyRecord` reads one: a negative
+/// key or value length is null, and bytes after the value are not read.
+fn parse(entry: &[u8], crc: Crc) -> Result<Message<'_>, FormatError> {
     let truncated = |needed| FormatError::Truncated { what: "legacy message", needed, available: entry.len() as u64 };
     let magic = *entry.get(MAGIC_AT).ok_or(truncated(MAGIC_AT as u64 + 1))?;
     if magic > 1 {
@@ -100,10 +109,12 @@ fn parse(entry: &[u8]) -> Result<Message<'_>, FormatError> {
     if size as u64 + LOG_OVERHEAD as u64 != entry.len() as u64 {
         return Err(truncated(size as u64 + LOG_OVERHEAD as u64));
     }
-    let stored = u32::from_be_bytes(entry[CRC_AT..CRC_AT + 4].try_into().expect("4 bytes"));
-    let computed = crc32(&entry[MAGIC_AT..]);
-    if stored != computed {
-        return Err(FormatError::LegacyCrcMismatch { stored, computed });
+    if crc == Crc::Verify {
+        let stored = u32::from_be_bytes(entry[CRC_AT..CRC_AT + 4].try_into().expect("4 bytes"));
+        let computed = crc32(&entry[MAGIC_AT..]);
+        if stored != computed {
+            return Err(FormatError::LegacyCrcMismatch { stored, computed });
+        }
     }
     let attributes = entry[ATTRIBUTES_AT];
     let (timestamp, mut pos) = match magic {
@@ -113,19 +124,15 @@ fn parse(entry: &[u8]) -> Result<Message<'_>, FormatError> {
     let mut bytes = |what| -> Result<Option<&[u8]>, FormatError> {
         let len = be_i32(entry, pos).ok_or(bad(what))?;
         pos += 4;
-        if len == -1 {
+        let Ok(len) = usize::try_from(len) else {
             return Ok(None);
-        }
-        let len = usize::try_from(len).map_err(|_| bad(what))?;
+        };
         let b = entry.get(pos..pos.checked_add(len).ok_or(bad(what))?).ok_or(bad(what))?;
         pos += len;
         Ok(Some(b))
     };
     let key = bytes("key length beyond the message")?;
     let value = bytes("value length beyond the message")?;
-    if pos != entry.len() {
-        return Err(bad("bytes left after the value"));
-    }
     let message = Message { offset: be_i64(entry, 0).expect("8 bytes"), magic, attributes, timestamp, key, value };
     message.codec()?;
     Ok(message)
@@ -145,7 +152,7 @@ fn walk<'s>(
     scratch: &'s mut Vec<u8>,
     mut visit: impl FnMut(i64, i64, Option<&'s [u8]>, Option<&'s [u8]>) -> Result<(), FormatError>,
 ) -> Result<BatchHeader, FormatError> {
-    let wrapper = parse(entry)?;
+    let wrapper = parse(entry, Crc::Verify)?;
     let codec = wrapper.codec()?;
     let header = |base_offset: i64, base_timestamp: i64, count: i32| -> Result<BatchHeader, FormatError> {
         let delta = wrapper.offset.checked_sub(base_offset).and_then(|d| i32::try_from(d).ok());
@@ -184,23 +191,23 @@ fn walk<'s>(
     // The inner entries, checked; then the offsets, which for magic 1 hang off the last one.
     let mut entries = Vec::new();
     let mut pos = 0;
-    while pos < inner.len() {
+    // As Kafka's `DataLogInputStream`: the set ends where no whole message is left.
+    while let Some(size) = be_i32(inner, pos + 8) {
         let index = Some(entries.len() as u32);
         let located = |e: FormatError| match e {
             FormatError::BadLegacyMessage { problem, .. } => FormatError::BadLegacyMessage { index, problem },
             other => other,
         };
-        let size =
-            be_i32(inner, pos + 8).ok_or(FormatError::BadLegacyMessage { index, problem: "cut inner message" })?;
-        let end = usize::try_from(size)
+        let Some(end) = usize::try_from(size)
             .ok()
             .and_then(|s| (pos + LOG_OVERHEAD).checked_add(s))
             .filter(|&end| end <= inner.len())
-            .ok_or(FormatError::BadLegacyMessage { index, problem: "inner message size beyond the message set" })?;
-        let m = parse(&inner[pos..end]).map_err(located)?;
-        if m.magic != wrapper.magic {
-            return Err(FormatError::BadLegacyMessage { index, problem: "inner magic differs from the wrapper's" });
-        }
+        else {
+            break;
+        };
+        // Inner magic may differ from the wrapper's: Kafka 0.10.0's cleaner wrote magic-1
+        // wrappers around magic-0 messages (KAFKA-4298), and Kafka's reader takes them.
+        let m = parse(&inner[pos..end], Crc::Skip).map_err(located)?;
         if m.attributes & CODEC_MASK != 0 {
             return Err(FormatError::BadLegacyMessage { index, problem: "inner message compressed again" });
         }
@@ -208,9 +215,14 @@ fn walk<'s>(
         pos = end;
     }
     let last = entries.last().ok_or(bad("compressed wrapper with no inner messages"))?;
+    // Kafka's `DeepRecordsIterator`: relative inner offsets under a magic-1 wrapper.
     let shift = match wrapper.magic {
         0 => 0,
-        _ => wrapper.offset.checked_sub(last.offset).ok_or(bad("inner relative offsets overflow"))?,
+        _ => wrapper
+            .offset
+            .checked_sub(last.offset)
+            .filter(|&s| s >= 0)
+            .ok_or(bad("inner relative offsets past the wrapper's offset"))?,
     };
     if last.offset.checked_add(shift) != Some(wrapper.offset) {
         return Err(bad("last inner offset is not the wrapper's offset"));
@@ -223,7 +235,8 @@ fn walk<'s>(
         let offset = offset
             .filter(|&o| previous.is_none_or(|p| o > p))
             .ok_or(FormatError::BadLegacyMessage { index: Some(i as u32), problem: "inner offsets not increasing" })?;
-        let timestamp = if append_time { wrapper.timestamp } else { m.timestamp };
+        // A magic-0 message has no timestamp, whatever wraps it.
+        let timestamp = if append_time && m.magic == 1 { wrapper.timestamp } else { m.timestamp };
         first.get_or_insert((offset, timestamp));
         previous = Some(offset);
         visit(offset, timestamp, m.key, m.value)?;
@@ -330,7 +343,8 @@ mod tests {
         *flipped.last_mut().unwrap() ^= 1;
         assert!(matches!(summarize(&flipped, &mut Vec::new()), Err(FormatError::LegacyCrcMismatch { .. })));
         assert!(summarize(&e[..e.len() - 1], &mut Vec::new()).is_err(), "cut");
-        // A key length that runs past the message, with a matching CRC.
+        // A key length that runs past the message, with a matching CRC (a negative one is null,
+        // as Kafka reads it).
         let mut long_key = message(1, 7, 0, 1234, Some(b"key"), Some(b"value"));
         long_key[26..30].copy_from_slice(&100i32.to_be_bytes());
         let crc = crc32(&long_key[16..]);
@@ -353,6 +367,36 @@ mod tests {
             crate::format::batch::peek(&e, u64::MAX, &mut Vec::new()),
             Err(FormatError::BadLegacyMessage { .. })
         ));
+    }
+
+    /// Kafka 0.10.0's cleaner wrote magic-1 wrappers around magic-0 messages (KAFKA-4298);
+    /// Kafka's reader takes them, and so does partlog: relative offsets (the wrapper's magic),
+    /// no timestamps (the messages' magic). A partial message at the end of the set is where it
+    /// ends, as Kafka reads it; inner CRCs are not checked (the wrapper's covers them).
+    #[test]
+    fn reads_what_kafkas_reader_takes() {
+        let mut inner: Vec<u8> = [0i64, 1].iter().flat_map(|&o| message(0, o, 0, 0, None, Some(b"v"))).collect();
+        inner[13] ^= 0xff; // the first inner CRC
+        inner.extend_from_slice(&message(0, 2, 0, 0, None, Some(b"cut"))[..20]);
+        let mut gz = Vec::new();
+        codec::compress(Compression::Gzip, codec::Levels::default(), &inner, &mut gz).unwrap();
+        let w = message(1, 41, 1 | LOG_APPEND_TIME, 777, None, Some(&gz));
+        let mut out = Vec::new();
+        let (h, _) = transcode(&w, &mut out).unwrap();
+        assert_eq!((h.base_offset, h.last_offset(), h.records_count), (40, 41, 2));
+        let mut seen = Vec::new();
+        walk(&w, &mut Vec::new(), |offset, timestamp, _, value| {
+            seen.push((offset, timestamp, value.map(<[u8]>::to_vec)));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [(40, NO_TIMESTAMP, Some(b"v".to_vec())), (41, NO_TIMESTAMP, Some(b"v".to_vec()))]);
+        // A wrapper offset below its last relative offset: Kafka refuses it too.
+        let inner: Vec<u8> = [3i64, 4, 6].iter().flat_map(|&o| message(1, o, 0, 5, None, Some(b"v"))).collect();
+        let mut gz = Vec::new();
+        codec::compress(Compression::Gzip, codec::Levels::default(), &inner, &mut gz).unwrap();
+        let w = message(1, 5, 1, 5, None, Some(&gz));
+        assert!(matches!(summarize(&w, &mut Vec::new()), Err(FormatError::BadLegacyMessage { .. })));
     }
 
     #[test]

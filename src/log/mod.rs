@@ -127,7 +127,8 @@ impl Log {
             let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, "an empty path names no directory");
             return Err(Error::Io { op: "open", path: dir, source });
         }
-        let new_dir = !dir.exists();
+        // The nearest ancestor that exists: the entries of everything made below it are fsynced.
+        let existing = dir.ancestors().find(|a| a.as_os_str().is_empty() || a.exists()).map(Path::to_path_buf);
         let mut created = false;
         for sub in [CONFIG_DIR, PARTITIONS_DIR] {
             let path = dir.join(sub);
@@ -143,9 +144,14 @@ impl Log {
         if created {
             files::sync_dir(io, &dir)?;
         }
-        if new_dir {
-            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-                files::sync_dir(io, parent)?;
+        if let Some(existing) = existing.filter(|e| *e != dir) {
+            // From the data directory's parent up to the ancestor that existed.
+            for made in dir.ancestors().skip(1) {
+                let path = if made.as_os_str().is_empty() { Path::new(".") } else { made };
+                files::sync_dir(io, path)?;
+                if made == existing {
+                    break;
+                }
             }
         }
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);

@@ -12,7 +12,6 @@ use crate::error::{Error, FormatError, Result};
 use crate::format::batch::{self, BatchHeader, BatchSpec, EncodeError};
 use crate::format::record::Record;
 use crate::segment::{self, AppendMeta, Offsets, Segment};
-use crate::storage::files;
 
 /// What an append did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +270,17 @@ impl Partition {
         let records_seen = std::cell::Cell::new(0usize);
         let in_batch = std::cell::Cell::new(0i64);
         let invalid = |position: usize, problem| Error::InvalidBatch { position: position as u64, problem };
+        // Legacy entries are refused before any is decoded (a wrapper would be decompressed
+        // whole to be checked).
+        let mut at = 0usize;
+        while let (Some(&magic), Some(size)) =
+            (bytes.get(at.saturating_add(16)), bytes.get(at..).and_then(batch::declared_size))
+        {
+            if magic < 2 {
+                return Err(invalid(at, FormatError::LegacyAppend { magic: magic as i8 }));
+            }
+            at = at.saturating_add(size.max(1) as usize);
+        }
         batch::walk_batches(
             bytes,
             |position, header| {
@@ -431,12 +441,7 @@ impl Partition {
         // Sealing fsynced everything below the new base offset; the sealed segment's own
         // directory entry may still be new (made by the previous roll): it is made durable
         // before the recovery point passes over the segment.
-        if inner.dir_dirty.swap(false, Ordering::AcqRel) {
-            if let Err(e) = files::sync_dir(&*inner.io, &inner.dir) {
-                inner.dir_dirty.store(true, Ordering::Release);
-                return Err(e);
-            }
-        }
+        self.sync_dir_if_dirty()?;
         inner.recovery_point.fetch_max(base_offset, Ordering::AcqRel);
         let segment = Arc::new(Segment::create(&inner.dir, base_offset, self.segment_spec(), inner.clock.now_ms())?);
         inner.segments.push(segment.clone());

@@ -202,14 +202,26 @@ impl Partition {
             Sync::All => active.flush()?,
             Sync::Data => active.flush_data()?,
         }
+        self.sync_dir_if_dirty()?;
+        inner.recovery_point.fetch_max(upto, Ordering::AcqRel);
+        inner.last_flush_ms.store(inner.clock.now_ms(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// fsyncs the partition directory if files were made in it since its last fsync. The lock
+    /// is held across the fsync, so that a caller finding nothing to do knows that a fsync in
+    /// flight has finished (a roll and a flush each acknowledge only after it); the flag is
+    /// cleared before the fsync, so that a file made during it is not forgotten, and set again
+    /// if it fails.
+    pub(super) fn sync_dir_if_dirty(&self) -> Result<()> {
+        let inner = &*self.inner;
+        let _dir_sync = inner.dir_sync.lock();
         if inner.dir_dirty.swap(false, Ordering::AcqRel) {
             if let Err(e) = files::sync_dir(&*inner.io, &inner.dir) {
                 inner.dir_dirty.store(true, Ordering::Release);
                 return Err(e);
             }
         }
-        inner.recovery_point.fetch_max(upto, Ordering::AcqRel);
-        inner.last_flush_ms.store(inner.clock.now_ms(), Ordering::Relaxed);
         Ok(())
     }
 }

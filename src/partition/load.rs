@@ -76,7 +76,7 @@ impl Partition {
             files::sync_dir(&*spec.io, spec.dir.parent().unwrap_or(Path::new(".")))?;
         }
         let io = Arc::new(FailStop::new(spec.io.clone()));
-        let seg_spec = segment_spec(&spec.config, &io, &spec.prefill);
+        let seg_spec = segment_spec(&spec.config, spec.offsets, &io, &spec.prefill);
         let now = spec.clock.now_ms();
         let name = format!("{}-{}", spec.topic, spec.id);
         complete_interrupted_swaps(&spec.dir, &seg_spec, now, &name, events)?;
@@ -94,6 +94,16 @@ impl Partition {
                 None
             };
             let recovered = clean_end.is_none();
+            // Sealed segments that recovery will not walk get the cheap check: those below the
+            // recovery point, or all of them after a clean shutdown.
+            let unchecked = match recovered {
+                true => {
+                    let from = spec.recovery_point.unwrap_or(0);
+                    segments.partition_point(|s| s.base_offset() <= from).saturating_sub(1)
+                }
+                false => segments.len() - 1,
+            };
+            check_sealed(&name, &segments, unchecked, spec.offsets, events)?;
             let log_end_offset = match clean_end {
                 Some(end) => end,
                 None => {
@@ -167,6 +177,72 @@ impl Partition {
         }
         Ok(partition)
     }
+}
+
+/// The base offsets of the `.log` files in `dir`.
+fn live_segment_bases(dir: &Path) -> Result<Vec<u64>> {
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        if let Some(base) =
+            entry.file_name().to_str().and_then(|n| files::parse_segment_file_name(n, files::LOG_SUFFIX))
+        {
+            bases.push(base);
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// Checks the first `unchecked` segments with [`Segment::check_tail`], and that each segment
+/// starts where the one before ends (exactly, where offsets are dense). What is wrong is
+/// reported, and left as it is: reads that reach damage fail there.
+fn check_sealed(
+    partition: &str,
+    segments: &[Segment],
+    unchecked: usize,
+    offsets: Offsets,
+    events: &mut Vec<RecoveryEvent>,
+) -> Result<()> {
+    let report = |segment: &Segment, position: u64, reason: String| RecoveryEvent {
+        partition: partition.to_owned(),
+        segment: segment.log_path().to_owned(),
+        position,
+        bytes_dropped: 0,
+        reason,
+    };
+    let mut previous_end = None;
+    for (i, segment) in segments.iter().enumerate().take(unchecked + 1) {
+        let base = segment.base_offset();
+        match (previous_end, offsets) {
+            (Some(end), Offsets::Dense) if base > end => events.push(report(
+                segment,
+                0,
+                format!("offsets {end}..{base} are missing before this segment (a segment cut or deleted)"),
+            )),
+            (Some(end), _) if base < end => events.push(report(
+                segment,
+                0,
+                format!("this segment starts at {base}, inside the segment before it, which ends at {end}"),
+            )),
+            _ => {}
+        }
+        if i == unchecked {
+            break;
+        }
+        let tail = segment.check_tail()?;
+        if tail.stale_index {
+            let reason = "its offset index names no batch at its last entry: removed, rebuilt from the data".into();
+            events.push(report(segment, 0, reason));
+        }
+        if let Some((position, problem)) = &tail.problem {
+            let reason =
+                format!("damaged: {problem}; nothing was cut (it is below the recovery point), reads reaching it fail");
+            events.push(report(segment, *position, reason));
+        }
+        previous_end = tail.next_offset;
+    }
+    Ok(())
 }
 
 /// Segment data files in `dir`, sorted by base offset: `(base offset, path, size)`. Index files
@@ -310,10 +386,12 @@ impl Recovery<'_> {
 /// `.swap` files of a swap that is finished take their final names too (`.index` and
 /// `.timeindex` are checked when opened, and rebuilt if they do not fit).
 ///
-/// Two kinds of `.swap` are not finished, and their originals stay: one at or above the
-/// smallest `.cleaned` base offset (Kafka's rule: the cleaning or split that wrote it had not
-/// finished writing every output), and one holding no valid batch, which replaces nothing it
-/// can name (reported).
+/// Some `.swap` files are not finished, and their originals stay: one at or above the smallest
+/// `.cleaned` base offset (Kafka's rule: the cleaning or split that wrote it had not finished
+/// writing every output), and one that is damaged or holds no valid batch (reported). If the
+/// swap had already renamed its originals `.deleted`, they are renamed back; a damaged swap
+/// whose originals are gone is the only copy, and is finished with its damage (reported; reads
+/// that reach it fail there).
 pub(crate) fn complete_interrupted_swaps(
     dir: &Path,
     spec: &SegmentSpec,
@@ -323,6 +401,7 @@ pub(crate) fn complete_interrupted_swaps(
 ) -> Result<()> {
     let mut swaps: Vec<(u64, PathBuf)> = Vec::new();
     let mut index_swaps: Vec<(u64, PathBuf)> = Vec::new();
+    let mut deleted: Vec<PathBuf> = Vec::new();
     let mut min_cleaned = u64::MAX;
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let entry = entry.map_err(Error::io("list", dir))?;
@@ -332,7 +411,9 @@ pub(crate) fn complete_interrupted_swaps(
                 min_cleaned = min_cleaned.min(base);
             }
         }
-        if [files::DELETED_SUFFIX, files::CLEANED_SUFFIX, files::CUT_SUFFIX].iter().any(|s| name.ends_with(s)) {
+        if name.ends_with(files::DELETED_SUFFIX) {
+            deleted.push(entry.path());
+        } else if [files::CLEANED_SUFFIX, files::CUT_SUFFIX].iter().any(|s| name.ends_with(s)) {
             std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
         } else if let Some(stem) = name.strip_suffix(files::SWAP_SUFFIX) {
             if let Some(base) = files::parse_segment_file_name(stem, files::LOG_SUFFIX) {
@@ -345,26 +426,80 @@ pub(crate) fn complete_interrupted_swaps(
             }
         }
     }
+    swaps.sort();
     let mut finished = Vec::new();
-    for (base, swap_path) in swaps {
+    for (i, (base, swap_path)) in swaps.iter().enumerate() {
+        let base = *base;
         if base >= min_cleaned {
-            std::fs::remove_file(&swap_path).map_err(Error::io("delete", &swap_path))?;
+            std::fs::remove_file(swap_path).map_err(Error::io("delete", swap_path))?;
             continue;
         }
-        let size = std::fs::metadata(&swap_path).map_err(Error::io("stat", &swap_path))?.len();
+        let size = std::fs::metadata(swap_path).map_err(Error::io("stat", swap_path))?.len();
         let swap = Segment::load(swap_path.clone(), base, size, spec.clone(), now_ms);
-        let Some(end) = swap.scan(Indexes::Leave, base, Offsets::Increasing)?.next_offset else {
-            events.push(RecoveryEvent {
-                partition: partition.to_owned(),
-                segment: swap_path.clone(),
-                position: 0,
-                bytes_dropped: size,
-                reason: "an interrupted swap holding no valid batch: deleted, the segments it would replace kept"
-                    .into(),
-            });
-            std::fs::remove_file(&swap_path).map_err(Error::io("delete", &swap_path))?;
-            continue;
+        let mut outcome = swap.scan(Indexes::Leave, base, Offsets::Increasing)?;
+        if outcome.problem.is_some() && outcome.next_offset.is_some() && swap.zeros_from(outcome.valid_bytes)? {
+            // Zero-filled space after its batches, as a segment file can have: not damage.
+            outcome.problem = None;
+        }
+        drop(swap);
+        let report = |position: u64, bytes_dropped: u64, reason: String| RecoveryEvent {
+            partition: partition.to_owned(),
+            segment: swap_path.clone(),
+            position,
+            bytes_dropped,
+            reason,
         };
+        let damage = match (&outcome.problem, outcome.next_offset) {
+            (None, Some(_)) => None,
+            (Some((position, problem)), _) => Some((*position, problem.to_string())),
+            (None, None) => Some((0, "no batch".to_owned())),
+        };
+        if let Some((position, problem)) = damage {
+            // Its originals, if it renamed them `.deleted` already: their base offsets are at or
+            // above its own and below the next swap's and the next live segment's, and no
+            // segment holds their names now.
+            let next_live = live_segment_bases(dir)?.into_iter().find(|&b| b > base).unwrap_or(u64::MAX);
+            let next_swap = swaps.get(i + 1).map_or(u64::MAX, |s| s.0).min(next_live);
+            let originals: Vec<(u64, PathBuf)> = deleted
+                .iter()
+                .filter_map(|path| {
+                    let name = path.file_name()?.to_str()?.strip_suffix(files::DELETED_SUFFIX)?;
+                    let old = files::parse_segment_file_name(name, files::LOG_SUFFIX)?;
+                    let live = dir.join(files::segment_file_name(old, files::LOG_SUFFIX));
+                    ((base..next_swap).contains(&old) && !live.exists()).then(|| (old, path.clone()))
+                })
+                .collect();
+            if !originals.is_empty() || outcome.next_offset.is_none() {
+                for (old, path) in &originals {
+                    for suffix in [files::LOG_SUFFIX, files::TXN_INDEX_SUFFIX] {
+                        let target = dir.join(files::segment_file_name(*old, suffix));
+                        let from = files::with_suffix(&target, files::DELETED_SUFFIX);
+                        if from.exists() {
+                            std::fs::rename(&from, &target).map_err(Error::io("rename back", &from))?;
+                            deleted.retain(|p| *p != from);
+                        }
+                    }
+                    debug_assert!(!path.exists());
+                }
+                let kept = if originals.is_empty() { "kept" } else { "renamed back from .deleted" };
+                events.push(report(
+                    position,
+                    size,
+                    format!("an interrupted swap holding no valid batch or damaged ({problem}): deleted, the segments it would replace {kept}"),
+                ));
+                std::fs::remove_file(swap_path).map_err(Error::io("delete", swap_path))?;
+                continue;
+            }
+            events.push(report(
+                position,
+                0,
+                format!(
+                    "an interrupted swap, damaged ({problem}), whose originals are gone: finished as it is, \
+                     reads reaching the damage fail"
+                ),
+            ));
+        }
+        let end = outcome.next_offset.expect("a swap with no valid batch was deleted above");
         for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
             let entry = entry.map_err(Error::io("list", dir))?;
             let Ok(name) = entry.file_name().into_string() else { continue };
@@ -375,8 +510,14 @@ pub(crate) fn complete_interrupted_swaps(
             }
         }
         let target = dir.join(files::segment_file_name(base, files::LOG_SUFFIX));
-        std::fs::rename(&swap_path, &target).map_err(Error::io("rename into place", &swap_path))?;
+        std::fs::rename(swap_path, &target).map_err(Error::io("rename into place", swap_path))?;
         finished.push(base);
+    }
+    for path in deleted {
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("delete", &path)(e)),
+            _ => {}
+        }
     }
     for (base, path) in index_swaps {
         if finished.contains(&base) {

@@ -60,7 +60,8 @@ struct Writer;
 ///    truncation, close).
 /// 4. `segments`: the segment list, held only to read or change the list, never across I/O.
 /// 5. Leaves, never held while taking another lock: `sync_leader`, `pending_deletes`,
-///    `wait_lock`, and the fail-stop record in `io`.
+///    `wait_lock`, `dir_sync` (held across the directory fsync only), and the fail-stop record
+///    in `io`.
 ///
 /// Locks inside a segment (its mapping, the zero-fill lock, the index cursor, each index's
 /// writer) come after all of these.
@@ -87,6 +88,8 @@ struct Inner {
     last_flush_ms: AtomicI64,
     /// A file was created in the partition directory since the last directory fsync.
     dir_dirty: AtomicBool,
+    /// Held across a directory fsync (see `Partition::sync_dir_if_dirty`).
+    dir_sync: parking_lot::Mutex<()>,
     sync_lock: Mutex<()>,
     /// Group commit: whether a synchronous appender is fsyncing for the others (the leader).
     /// Followers wait on `sync_done`, all woken at once when the leader's fsync ends: a queue on
@@ -157,7 +160,12 @@ impl fmt::Debug for Partition {
 /// The spec of a partition's segments: sized by the topic's config, writing through the
 /// partition's fail-stop seam, the prefill thread's zero-fills through the log's own `Io` (a
 /// fill it fails is dropped; the appender that needs the space meets the error itself).
-fn segment_spec(config: &TopicConfig, io: &Arc<FailStop>, prefill: &Option<Arc<Prefill>>) -> SegmentSpec {
+fn segment_spec(
+    config: &TopicConfig,
+    offsets: Offsets,
+    io: &Arc<FailStop>,
+    prefill: &Option<Arc<Prefill>>,
+) -> SegmentSpec {
     SegmentSpec {
         segment_bytes: config.segment_bytes as u64,
         // Kafka: a compacted topic rolls within `max.compaction.lag.ms`, so that no record waits
@@ -171,6 +179,7 @@ fn segment_spec(config: &TopicConfig, io: &Arc<FailStop>, prefill: &Option<Arc<P
         map_appends: config.flush_messages == i64::MAX,
         max_index_bytes: config.segment_index_bytes as u64,
         index_interval_bytes: config.index_interval_bytes as u64,
+        offsets,
         io: io.clone(),
         prefill: prefill.clone().map(|thread| (thread, io.inner().clone())),
     }
@@ -197,6 +206,7 @@ impl Partition {
                 recovery_point: AtomicU64::new(loaded.log_end_offset),
                 last_flush_ms: AtomicI64::new(now_ms),
                 dir_dirty: AtomicBool::new(loaded.dir_dirty),
+                dir_sync: parking_lot::Mutex::new(()),
                 sync_lock: Mutex::new(()),
                 sync_leader: std::sync::Mutex::new(false),
                 sync_done: std::sync::Condvar::new(),
@@ -215,7 +225,7 @@ impl Partition {
 
     /// The spec of this partition's segments.
     fn segment_spec(&self) -> SegmentSpec {
-        segment_spec(&self.inner.config, &self.inner.io, &self.inner.prefill)
+        segment_spec(&self.inner.config, self.inner.offsets, &self.inner.io, &self.inner.prefill)
     }
 
     /// The topic this partition belongs to.

@@ -4,10 +4,10 @@
 //! the buffers, or borrows the batches of the mapped active segment, and decodes records lazily.
 
 use super::Partition;
-use crate::error::{Error, Result};
+use crate::error::{Error, FormatError, Result};
 use crate::format::batch::{self, RawBatch, RecordsIn, MAX_DECOMPRESSED_BYTES};
 use crate::format::record::{OwnedRecord, RecordRef};
-use crate::segment::{ReadMode, SegmentRead};
+use crate::segment::{Offsets, ReadMode, SegmentRead};
 use crate::storage::mapped::MappedBytes;
 
 /// Answer of [`Partition::offset_for_timestamp`]: the first record at or after a time.
@@ -179,9 +179,25 @@ impl Partition {
     pub fn verify(&self) -> Result<()> {
         let mut buf = Vec::new();
         let mut next = self.log_start_offset();
+        // Where offsets are dense, each batch starts right after the one before, across
+        // segments too: a gap is a batch or segment lost.
+        let mut expected: Option<u64> = None;
         while next < self.log_end_offset() {
             buf.clear();
             let after = self.read_raw(next, 1 << 20, &mut buf)?;
+            if self.inner.offsets == Offsets::Dense {
+                for found in batch::Batches::new(&buf, u64::MAX, batch::AtCut::Fail) {
+                    let Ok(b) = found else { break };
+                    let base = b.header.base_offset as u64;
+                    if expected.is_some_and(|e| e != base) {
+                        let previous_last_offset = expected.map_or(-1, |e| e as i64 - 1);
+                        let problem =
+                            FormatError::OffsetsNotIncreasing { base_offset: base as i64, previous_last_offset };
+                        return Err(self.located_error(base, batch::DecodeError::Format(problem)));
+                    }
+                    expected = Some(b.header.last_offset() as u64 + 1);
+                }
+            }
             batch::for_each_record(&buf, |_, _| {}).map_err(|e| match e {
                 Error::InvalidBatch { problem, .. } => self.located_error(next, batch::DecodeError::Format(problem)),
                 other => other,

@@ -82,6 +82,9 @@ pub(crate) struct SegmentSpec {
     pub max_index_bytes: u64,
     /// `index.interval.bytes`.
     pub index_interval_bytes: u64,
+    /// How batches' offsets follow each other in this partition: every walk over the data
+    /// checks it (dense only where partlog knows the partition was never compacted).
+    pub offsets: Offsets,
     pub io: Arc<dyn Io>,
     /// The log's prefill thread, if it runs one, and the seam its zero-fills write through.
     pub prefill: Option<(Arc<Prefill>, Arc<dyn Io>)>,
@@ -348,7 +351,7 @@ impl Segment {
             Err(_) => {
                 // Missing, ragged or inconsistent: the data file is the authority.
                 self.create_indexes()?;
-                self.scan(Indexes::Rebuild, self.base_offset, Offsets::Increasing)?;
+                self.scan(Indexes::Rebuild, self.base_offset, self.spec.offsets)?;
                 for index in [self.offset_index.get().map(|i| i.trim()), self.time_index.get().map(|i| i.trim())] {
                     index.transpose()?;
                 }
@@ -379,6 +382,11 @@ impl Segment {
                 || (n > 1 && (before_last.offset >= last.offset || before_last.position >= last.position))
             {
                 return Err(bad(oi.path(), "offset index entries outside the segment or out of order"));
+            }
+            // An entry is (last offset, position) of a batch: a stale index that is plausible
+            // otherwise (entries a batch off) names another batch there.
+            if self.batch_last_offset_at(last.position as u64)? != Some(last.offset) {
+                return Err(bad(oi.path(), "the last offset index entry does not name the batch at its position"));
             }
         }
         let n = ti.entries();

@@ -91,19 +91,67 @@ impl Segment {
     }
 
     /// Position and header of the first batch whose last offset is ≥ `target`, searching from the
-    /// index entry at or below it (Kafka's `translateOffset`).
+    /// index entry at or below it (Kafka's `translateOffset`). The walk checks that offsets
+    /// follow each other as the partition's offsets must; an index entry that does not name
+    /// the batch at its position (a stale index: it is a cache) is passed over for a walk from
+    /// the start of the segment.
     pub(crate) fn locate(&self, target: u64, end: u64) -> Result<Option<(u64, BatchHeader)>> {
-        let start = self.offset_index()?.lookup(target as i64).map_or(0, |e| e.position as u64);
-        let mut found = None;
+        let entry = self.offset_index()?.lookup(target as i64).map(|e| (e.position as u64, e.offset));
+        match self.locate_from(entry, target, end)? {
+            Some(found) => Ok(found),
+            None => Ok(self.locate_from(None, target, end)?.expect("no entry to find stale")),
+        }
+    }
+
+    /// [`locate`](Self::locate) from an index entry `(position, last offset)`, or from the start;
+    /// `None` if the entry is stale.
+    fn locate_from(
+        &self,
+        entry: Option<(u64, u64)>,
+        target: u64,
+        end: u64,
+    ) -> Result<Option<Option<(u64, BatchHeader)>>> {
+        let start = entry.map_or(0, |e| e.0);
+        let (mut found, mut stale, mut next, mut problem) = (None, false, None, None);
         self.scan_headers(start, end, |pos, header| {
-            if header.last_offset() as u64 >= target {
+            let last = header.last_offset() as u64;
+            if entry.is_some_and(|(_, offset)| pos == start && offset != last) {
+                stale = true;
+                return ControlFlow::Break(());
+            }
+            if let Err(e) = self.check_sequence(header, next, self.base_offset, self.spec.offsets) {
+                problem = Some((pos, e));
+                return ControlFlow::Break(());
+            }
+            next = Some(last + 1);
+            if last >= target {
                 found = Some((pos, *header));
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
             }
         })?;
-        Ok(found)
+        if stale {
+            return Ok(None);
+        }
+        if let Some((position, e)) = problem {
+            return Err(self.corrupt(position, e));
+        }
+        Ok(Some(found))
+    }
+
+    /// The last offset of the batch at `position`, if a valid batch header is there.
+    pub(crate) fn batch_last_offset_at(&self, position: u64) -> Result<Option<u64>> {
+        let mut last = None;
+        let walked = self.scan_headers(position, self.size(), |_, header| {
+            last = Some(header.last_offset() as u64);
+            ControlFlow::Break(())
+        });
+        match walked {
+            Ok(()) => Ok(last),
+            Err(Error::CorruptBatch { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// Appends to `out` the whole batches that hold offsets ≥ `target` and start below
@@ -139,45 +187,59 @@ impl Segment {
         let mapped = if borrow { self.map.read().clone() } else { None };
         if let Some(map) = mapped {
             if let Some(bytes) = map.get(start, want) {
-                let (len, next_offset) = self.check_batches(bytes, start, end, end_offset)?;
+                let (len, next_offset) = self.check_batches(bytes, start, end_offset)?;
                 return batches(len, next_offset, map.borrow(start, len as u64));
             }
         }
         let at = out.len();
         self.read_into(start, want, out)?;
-        let (len, next_offset) = self.check_batches(&out[at..], start, end, end_offset)?;
+        let (len, next_offset) = self.check_batches(&out[at..], start, end_offset)?;
         out.truncate(at + len);
         batches(len, next_offset, None)
     }
 
-    /// Checks the batches of `bytes`, read from `start`, up to the first that is cut off or
-    /// starts at or past `end_offset`. Returns the length of the checked batches and the offset
-    /// after them; the first batch must be whole.
-    fn check_batches(&self, bytes: &[u8], start: u64, end: u64, end_offset: u64) -> Result<(usize, u64)> {
-        let mut checked = 0;
-        let mut next_offset = None;
-        let mut unpublished = false;
+    /// Checks the batches of `bytes`, read from `start`, up to the first that is cut off, starts
+    /// at or past `end_offset`, or fails its checks (header, CRC, offsets following the one
+    /// before as the partition's must). Returns the length of the checked batches and the
+    /// offset after them. The first batch must be whole and valid, or the read fails with its
+    /// position; damage after it ends the read there, so that the batches before it are
+    /// delivered and the next read, starting at the damage, reports it.
+    fn check_batches(&self, bytes: &[u8], start: u64, end_offset: u64) -> Result<(usize, u64)> {
+        // What is checked, and what was before the last batch checked.
+        let (mut checked, mut next_offset) = (0, None);
+        let (mut before_last, mut next_before_last) = (0, None);
         for found in Batches::new(bytes, MAX_SEGMENT_BYTES, AtCut::Stop) {
-            let b = found.map_err(|p| self.corrupt(start + p.position as u64, p.problem))?;
+            let b = match found {
+                Ok(b) => b,
+                // Damage after whole, checked batches: those are delivered, and the read that
+                // starts at the damage reports it.
+                Err(_) if checked > 0 => break,
+                Err(p) => return Err(self.corrupt(start + p.position as u64, p.problem)),
+            };
             // A batch past the end offset is written but not yet published by its append.
             if b.header.base_offset as u64 >= end_offset {
-                unpublished = true;
                 break;
             }
             let position = start + b.position as u64;
-            self.check_sequence(&b.header, next_offset, self.base_offset, Offsets::Increasing)
-                .and_then(|()| batch::verify_crc(b.bytes))
-                .map_err(|e| self.corrupt(position, e))?;
+            if let Err(e) = self.check_sequence(&b.header, next_offset, self.base_offset, self.spec.offsets) {
+                // Where offsets need only increase, either batch of the pair may be the one whose
+                // base offset (which no CRC covers) is wrong: neither is delivered.
+                if self.spec.offsets == Offsets::Increasing {
+                    (checked, next_offset) = (before_last, next_before_last);
+                }
+                if checked == 0 {
+                    return Err(self.corrupt(position, e));
+                }
+                break;
+            }
+            match batch::verify_crc(b.bytes) {
+                Ok(()) => {}
+                Err(_) if checked > 0 => break,
+                Err(e) => return Err(self.corrupt(position, e)),
+            }
+            (before_last, next_before_last) = (checked, next_offset);
             next_offset = Some(b.header.last_offset() as u64 + 1);
             checked = b.position + b.bytes.len();
-        }
-        // The walk stopped at the end of the bytes read: a batch cut there must still end
-        // within the segment, or the segment is damaged there.
-        if let Some(size) = batch::declared_size(&bytes[checked..]).filter(|_| !unpublished && checked > 0) {
-            let position = start + checked as u64;
-            if position + size > end {
-                return Err(self.corrupt(position, truncated("batch", size, end - position)));
-            }
         }
         let next_offset = next_offset.ok_or_else(|| {
             let needed = batch::declared_size(bytes).unwrap_or(HEADER_LEN as u64);

@@ -183,3 +183,92 @@ impl Segment {
         Ok(target)
     }
 }
+
+/// What [`Segment::check_tail`] found.
+#[derive(Debug)]
+pub(crate) struct Tail {
+    /// The offset after the last batch, when the walk reached the end of the file intact.
+    pub next_offset: Option<u64>,
+    /// The first problem, and where.
+    pub problem: Option<(u64, FormatError)>,
+    /// The offset index's last entry named no batch: its index files were removed, to be
+    /// rebuilt from the data when first needed.
+    pub stale_index: bool,
+}
+
+impl Segment {
+    /// The cheap check of a sealed segment at open (a few reads): from the offset index's last
+    /// entry (if it names the batch at its position) the batch headers are walked to the end of
+    /// the file, which the last batch must end exactly at, with offsets following each other
+    /// as the partition's must; the last batch's CRC is checked. Nothing is changed but a stale
+    /// offset index, which is removed (indexes are caches).
+    pub(crate) fn check_tail(&self) -> Result<Tail> {
+        let size = self.size();
+        let mut tail = Tail { next_offset: None, problem: None, stale_index: false };
+        if size == 0 {
+            return Ok(tail);
+        }
+        let index_path = self.sibling(files::OFFSET_INDEX_SUFFIX);
+        let mut start = 0;
+        if let Some((position, offset)) = last_offset_entry(&index_path, self.base_offset)? {
+            if position < size && self.batch_last_offset_at(position)? == Some(offset) {
+                start = position;
+            } else {
+                tail.stale_index = true;
+            }
+        }
+        let mut next = None;
+        let mut last = None;
+        let walked = self.scan_headers(start, size, |position, header| {
+            if let Err(e) = self.check_sequence(header, next, self.base_offset, self.spec.offsets) {
+                tail.problem = Some((position, e));
+                return std::ops::ControlFlow::Break(());
+            }
+            next = Some(header.last_offset() as u64 + 1);
+            last = Some((position, header.total_size()));
+            std::ops::ControlFlow::Continue(())
+        });
+        match walked {
+            Ok(()) => {}
+            Err(Error::CorruptBatch { position, problem, .. }) => tail.problem = Some((position, problem)),
+            Err(e) => return Err(e),
+        }
+        if let (None, Some((position, len))) = (&tail.problem, last) {
+            let mut bytes = vec![0u8; len as usize];
+            files::read_exact_at(self.log_file()?, &mut bytes, position, &self.log_path)?;
+            match batch::verify_crc(&bytes) {
+                Ok(()) => tail.next_offset = next,
+                Err(e) => tail.problem = Some((position, e)),
+            }
+        }
+        if tail.stale_index {
+            for suffix in [files::OFFSET_INDEX_SUFFIX, files::TIME_INDEX_SUFFIX] {
+                let path = self.sibling(suffix);
+                match std::fs::remove_file(&path) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io("delete", &path)(e)),
+                    _ => {}
+                }
+            }
+        }
+        Ok(tail)
+    }
+}
+
+/// The last entry of a trimmed offset index file, as `(position, offset)`, read without
+/// mapping it; `None` if the file is missing or empty.
+fn last_offset_entry(path: &Path, base_offset: u64) -> Result<Option<(u64, u64)>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io("open", path)(e)),
+    };
+    let len = file.metadata().map_err(Error::io("stat", path))?.len();
+    if len < 8 {
+        return Ok(None);
+    }
+    let mut entry = [0u8; 8];
+    files::read_exact_at(&file, &mut entry, (len - 8) / 8 * 8, path)?;
+    let relative = u32::from_be_bytes(entry[..4].try_into().expect("4 bytes"));
+    let position = u32::from_be_bytes(entry[4..].try_into().expect("4 bytes"));
+    Ok(Some((position as u64, base_offset + relative as u64)))
+}
