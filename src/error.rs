@@ -270,6 +270,16 @@ pub enum FormatError {
         /// The limit.
         limit: u64,
     },
+    /// A batch's last offset is more than 2^31 − 1 past its segment's base offset, which the
+    /// segment's int32 relative offsets cannot hold (KAFKA-6264: old brokers wrote such
+    /// segments; opening splits them).
+    #[error("last offset {last_offset} is beyond the int32 relative offsets of the segment based at {segment_base}")]
+    RelativeOffsetOverflow {
+        /// The batch's last offset.
+        last_offset: i64,
+        /// The segment's base offset.
+        segment_base: u64,
+    },
     /// The stored CRC-32 of a legacy (magic 0 or 1) message does not match its bytes.
     #[error("legacy message CRC-32 mismatch: stored {stored:#010x}, computed {computed:#010x}")]
     LegacyCrcMismatch {

@@ -9,7 +9,7 @@ use super::durability::FailStop;
 use super::{segment_spec, Loaded, Partition};
 use crate::clock::Clock;
 use crate::config::TopicConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, FormatError, Result};
 use crate::segment::{Indexes, Offsets, Segment, SegmentSpec, MAX_SEGMENT_BYTES};
 use crate::storage::files;
 use crate::storage::io::Io;
@@ -103,7 +103,7 @@ impl Partition {
                 }
                 false => segments.len() - 1,
             };
-            check_sealed(&name, &segments, unchecked, spec.offsets, events)?;
+            check_sealed(&name, &mut segments, unchecked, &seg_spec, now, events)?;
             let log_end_offset = match clean_end {
                 Some(end) => end,
                 None => {
@@ -112,6 +112,8 @@ impl Partition {
                         from: spec.recovery_point.unwrap_or(0),
                         offsets: spec.offsets,
                         strict: spec.strict,
+                        spec: &seg_spec,
+                        now_ms: now,
                     };
                     let end = recovery.run(&mut segments, events)?;
                     // What recovery validated is made durable before it counts as recovered.
@@ -199,9 +201,10 @@ fn live_segment_bases(dir: &Path) -> Result<Vec<u64>> {
 /// reported, and left as it is: reads that reach damage fail there.
 fn check_sealed(
     partition: &str,
-    segments: &[Segment],
-    unchecked: usize,
-    offsets: Offsets,
+    segments: &mut Vec<Segment>,
+    mut unchecked: usize,
+    spec: &SegmentSpec,
+    now_ms: i64,
     events: &mut Vec<RecoveryEvent>,
 ) -> Result<()> {
     let report = |segment: &Segment, position: u64, reason: String| RecoveryEvent {
@@ -212,9 +215,11 @@ fn check_sealed(
         reason,
     };
     let mut previous_end = None;
-    for (i, segment) in segments.iter().enumerate().take(unchecked + 1) {
+    let mut i = 0;
+    while i <= unchecked && i < segments.len() {
+        let segment = &segments[i];
         let base = segment.base_offset();
-        match (previous_end, offsets) {
+        match (previous_end, spec.offsets) {
             (Some(end), Offsets::Dense) if base > end => events.push(report(
                 segment,
                 0,
@@ -231,6 +236,12 @@ fn check_sealed(
             break;
         }
         let tail = segment.check_tail()?;
+        if let Some((_, FormatError::RelativeOffsetOverflow { .. })) = tail.problem {
+            let before = segments.len();
+            split_overflowed(partition, segments, i, spec, now_ms, events)?;
+            unchecked += segments.len() - before;
+            continue;
+        }
         if tail.stale_index {
             let reason = "its offset index names no batch at its last entry: removed, rebuilt from the data".into();
             events.push(report(segment, 0, reason));
@@ -241,7 +252,72 @@ fn check_sealed(
             events.push(report(segment, *position, reason));
         }
         previous_end = tail.next_offset;
+        i += 1;
     }
+    Ok(())
+}
+
+/// Splits `segments[i]`, whose batches pass its int32 relative offsets (KAFKA-6264), into pieces
+/// that hold them, as Kafka does: the pieces are written `.cleaned`, renamed `.swap`, the
+/// original renamed `.deleted`, the swaps renamed into place, with directory fsyncs between
+/// (an interruption is finished or undone by `complete_interrupted_swaps`). Nothing is dropped.
+fn split_overflowed(
+    partition: &str,
+    segments: &mut Vec<Segment>,
+    i: usize,
+    spec: &SegmentSpec,
+    now_ms: i64,
+    events: &mut Vec<RecoveryEvent>,
+) -> Result<()> {
+    let original = &segments[i];
+    let dir = original.log_path().parent().unwrap_or(Path::new(".")).to_owned();
+    let pieces = original.write_split()?;
+    let io = &*spec.io;
+    let mut swaps = Vec::new();
+    for (base, cleaned) in &pieces {
+        let swap =
+            files::with_suffix(&dir.join(files::segment_file_name(*base, files::LOG_SUFFIX)), files::SWAP_SUFFIX);
+        std::fs::rename(cleaned, &swap).map_err(Error::io("rename", cleaned))?;
+        swaps.push((*base, swap));
+    }
+    files::sync_dir(io, &dir)?;
+    let original = segments.remove(i);
+    let original_path = original.log_path().to_owned();
+    let size = original.size();
+    let mut deleted = Vec::new();
+    for path in original.file_paths() {
+        if path.exists() {
+            let target = files::with_suffix(&path, files::DELETED_SUFFIX);
+            std::fs::rename(&path, &target).map_err(Error::io("rename", &path))?;
+            deleted.push(target);
+        }
+    }
+    drop(original);
+    files::sync_dir(io, &dir)?;
+    let mut loaded = Vec::new();
+    for (base, swap) in swaps {
+        let target = dir.join(files::segment_file_name(base, files::LOG_SUFFIX));
+        std::fs::rename(&swap, &target).map_err(Error::io("rename into place", &swap))?;
+        let len = std::fs::metadata(&target).map_err(Error::io("stat", &target))?.len();
+        loaded.push(Segment::load(target, base, len, spec.clone(), now_ms));
+    }
+    files::sync_dir(io, &dir)?;
+    for path in deleted {
+        std::fs::remove_file(&path).map_err(Error::io("delete", &path))?;
+    }
+    let bases: Vec<String> = loaded.iter().map(|s| s.base_offset().to_string()).collect();
+    events.push(RecoveryEvent {
+        partition: partition.to_owned(),
+        segment: original_path,
+        position: 0,
+        bytes_dropped: 0,
+        reason: format!(
+            "batches past the segment's int32 relative offsets ({size} bytes): split into segments at {} \
+             (KAFKA-6264), nothing dropped",
+            bases.join(", ")
+        ),
+    });
+    segments.splice(i..i, loaded);
     Ok(())
 }
 
@@ -324,6 +400,9 @@ pub(crate) struct Recovery<'a> {
     pub offsets: Offsets,
     /// Refuse to open on corruption instead of cutting it off.
     pub strict: bool,
+    /// For the segments a split makes.
+    pub spec: &'a SegmentSpec,
+    pub now_ms: i64,
 }
 
 impl Recovery<'_> {
@@ -340,6 +419,12 @@ impl Recovery<'_> {
             let segment = &mut segments[i];
             let segment_floor = floor.max(segment.base_offset());
             let outcome = segment.rebuild_indexes(segment_floor, self.offsets)?;
+            if matches!(outcome.problem, Some((_, FormatError::RelativeOffsetOverflow { .. }))) {
+                // Not damage: a segment an old broker let grow past its relative offsets. Split,
+                // and the pieces are checked from the first.
+                split_overflowed(self.partition, segments, i, self.spec, self.now_ms, events)?;
+                continue;
+            }
             let next = outcome.next_offset.unwrap_or(segment_floor);
             if let Some((position, problem)) = outcome.problem {
                 // Zero-filled space past the last append (see `segment`): not damage.

@@ -499,6 +499,11 @@ impl Segment {
 
     /// The segment's files: data, offset and time indexes, and Kafka's transaction index (which
     /// moves and goes with its segment, though partlog does not write one).
+    /// The data file and its index files (which may not exist).
+    pub(crate) fn file_paths(&self) -> [PathBuf; 4] {
+        self.files()
+    }
+
     fn files(&self) -> [PathBuf; 4] {
         [
             self.log_path.clone(),

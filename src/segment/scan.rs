@@ -123,9 +123,9 @@ impl Segment {
             });
         }
         if header.last_offset() as u64 - self.base_offset > i32::MAX as u64 {
-            return Err(FormatError::BadHeaderField {
-                field: "lastOffsetDelta (beyond the segment's relative offsets)",
-                value: header.last_offset(),
+            return Err(FormatError::RelativeOffsetOverflow {
+                last_offset: header.last_offset(),
+                segment_base: self.base_offset,
             });
         }
         Ok(())
@@ -271,4 +271,91 @@ fn last_offset_entry(path: &Path, base_offset: u64) -> Result<Option<(u64, u64)>
     let relative = u32::from_be_bytes(entry[..4].try_into().expect("4 bytes"));
     let position = u32::from_be_bytes(entry[4..].try_into().expect("4 bytes"));
     Ok(Some((position as u64, base_offset + relative as u64)))
+}
+
+impl Segment {
+    /// Splits this segment, whose batches pass its int32 relative offsets, into pieces that
+    /// each hold them (Kafka's `splitOverflowedSegment`, KAFKA-6264): each piece starts with
+    /// the segment's base offset (the first) or the base offset of the first batch that does not
+    /// fit the piece before, and is written to `<base>.log.cleaned`, fsynced. Batches are copied
+    /// as they are, in order; bytes from the first invalid batch on go with the last piece as
+    /// they are, for recovery and reads to judge as usual. Returns each piece's base offset and
+    /// path.
+    pub(crate) fn write_split(&self) -> Result<Vec<(u64, PathBuf)>> {
+        let file = self.log_file()?;
+        let file_bytes = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
+        let dir = self.log_path.parent().unwrap_or(Path::new("."));
+        let mut pieces: Vec<(u64, PathBuf, File)> = Vec::new();
+        let mut piece_base = self.base_offset;
+        let mut buf = Vec::new();
+        let mut pos = 0u64;
+        let mut chunk_bytes = RECOVERY_CHUNK_BYTES as u64;
+        let mut next_offset = None;
+        let mut rest_from = None;
+        let new_piece = |base: u64, pieces: &mut Vec<(u64, PathBuf, File)>| -> Result<()> {
+            let path =
+                files::with_suffix(&dir.join(files::segment_file_name(base, files::LOG_SUFFIX)), files::CLEANED_SUFFIX);
+            let file = File::create(&path).map_err(Error::io("create", &path))?;
+            pieces.push((base, path, file));
+            Ok(())
+        };
+        'file: while pos < file_bytes {
+            let chunk_start = pos;
+            buf.resize(chunk_bytes.min(file_bytes - chunk_start) as usize, 0);
+            files::read_exact_at(file, &mut buf, chunk_start, &self.log_path)?;
+            for found in Batches::new(&buf, MAX_SEGMENT_BYTES, AtCut::Stop) {
+                let Ok(b) = found else {
+                    rest_from = Some(pos);
+                    break 'file;
+                };
+                let floor = next_offset.unwrap_or(self.base_offset);
+                let in_order = b.header.base_offset as u64 >= floor;
+                if !in_order || batch::verify_crc(b.bytes).is_err() {
+                    rest_from = Some(pos);
+                    break 'file;
+                }
+                let last = b.header.last_offset() as u64;
+                if pieces.is_empty() || last - piece_base > i32::MAX as u64 {
+                    if !pieces.is_empty() || last - piece_base > i32::MAX as u64 {
+                        piece_base = b.header.base_offset as u64;
+                    }
+                    new_piece(piece_base, &mut pieces)?;
+                }
+                let (_, path, out) = pieces.last().expect("a piece");
+                let at = out.metadata().map_err(Error::io("stat", path))?.len();
+                self.spec.io.write_all_at(out, path, b.bytes, at).map_err(Error::io("write", path))?;
+                next_offset = Some(last + 1);
+                pos += b.bytes.len() as u64;
+            }
+            chunk_bytes = RECOVERY_CHUNK_BYTES as u64;
+            if pos == chunk_start && pos < file_bytes {
+                let needed = match batch::peek(&buf, MAX_SEGMENT_BYTES, &mut Vec::new()) {
+                    Ok(Peek::Header(h)) => h.total_size(),
+                    Ok(Peek::Need(needed)) => needed,
+                    Err(_) => u64::MAX,
+                };
+                if needed > file_bytes - pos {
+                    rest_from = Some(pos);
+                    break;
+                }
+                chunk_bytes = needed;
+            }
+        }
+        if pieces.is_empty() {
+            new_piece(self.base_offset, &mut pieces)?;
+        }
+        if let Some(from) = rest_from.filter(|&from| from < file_bytes) {
+            let (_, path, out) = pieces.last().expect("a piece");
+            let mut rest = vec![0u8; (file_bytes - from) as usize];
+            files::read_exact_at(file, &mut rest, from, &self.log_path)?;
+            let at = out.metadata().map_err(Error::io("stat", path))?.len();
+            self.spec.io.write_all_at(out, path, &rest, at).map_err(Error::io("write", path))?;
+        }
+        let mut written = Vec::new();
+        for (base, path, out) in pieces {
+            self.spec.io.sync_data(&out, &path).map_err(Error::io("fsync", &path))?;
+            written.push((base, path));
+        }
+        Ok(written)
+    }
 }
