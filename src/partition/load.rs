@@ -238,10 +238,12 @@ fn check_sealed(
         let tail = segment.check_tail()?;
         if let Some((_, FormatError::RelativeOffsetOverflow { .. })) = tail.problem {
             let before = segments.len();
-            split_overflowed(partition, segments, i, spec, now_ms, events)?;
-            unchecked += segments.len() - before;
-            continue;
+            if split_overflowed(partition, segments, i, spec, now_ms, events)? {
+                unchecked += segments.len() - before;
+                continue;
+            }
         }
+        let segment = &segments[i];
         if tail.stale_index {
             let reason = "its offset index names no batch at its last entry: removed, rebuilt from the data".into();
             events.push(report(segment, 0, reason));
@@ -261,6 +263,8 @@ fn check_sealed(
 /// that hold them, as Kafka does: the pieces are written `.cleaned`, renamed `.swap`, the
 /// original renamed `.deleted`, the swaps renamed into place, with directory fsyncs between
 /// (an interruption is finished or undone by `complete_interrupted_swaps`). Nothing is dropped.
+/// `false` if there is nothing to split: the first batch that passes the relative offsets is
+/// not a valid one (then it is damage, for the caller to treat as such).
 fn split_overflowed(
     partition: &str,
     segments: &mut Vec<Segment>,
@@ -268,10 +272,16 @@ fn split_overflowed(
     spec: &SegmentSpec,
     now_ms: i64,
     events: &mut Vec<RecoveryEvent>,
-) -> Result<()> {
+) -> Result<bool> {
     let original = &segments[i];
     let dir = original.log_path().parent().unwrap_or(Path::new(".")).to_owned();
     let pieces = original.write_split()?;
+    if let [(base, cleaned)] = &pieces[..] {
+        if *base == original.base_offset() {
+            std::fs::remove_file(cleaned).map_err(Error::io("delete", cleaned))?;
+            return Ok(false);
+        }
+    }
     let io = &*spec.io;
     let mut swaps = Vec::new();
     for (base, cleaned) in &pieces {
@@ -318,7 +328,7 @@ fn split_overflowed(
         ),
     });
     segments.splice(i..i, loaded);
-    Ok(())
+    Ok(true)
 }
 
 /// Segment data files in `dir`, sorted by base offset: `(base offset, path, size)`. Index files
@@ -416,15 +426,16 @@ impl Recovery<'_> {
         let mut i = start;
         loop {
             let last = i + 1 == segments.len();
-            let segment = &mut segments[i];
-            let segment_floor = floor.max(segment.base_offset());
-            let outcome = segment.rebuild_indexes(segment_floor, self.offsets)?;
-            if matches!(outcome.problem, Some((_, FormatError::RelativeOffsetOverflow { .. }))) {
+            let segment_floor = floor.max(segments[i].base_offset());
+            let outcome = segments[i].rebuild_indexes(segment_floor, self.offsets)?;
+            if matches!(outcome.problem, Some((_, FormatError::RelativeOffsetOverflow { .. })))
+                && split_overflowed(self.partition, segments, i, self.spec, self.now_ms, events)?
+            {
                 // Not damage: a segment an old broker let grow past its relative offsets. Split,
                 // and the pieces are checked from the first.
-                split_overflowed(self.partition, segments, i, self.spec, self.now_ms, events)?;
                 continue;
             }
+            let segment = &mut segments[i];
             let next = outcome.next_offset.unwrap_or(segment_floor);
             if let Some((position, problem)) = outcome.problem {
                 // Zero-filled space past the last append (see `segment`): not damage.

@@ -51,9 +51,9 @@ impl Segment {
                         break 'file;
                     }
                 };
-                let checked = self
-                    .check_sequence(&b.header, next_offset, floor, offsets)
-                    .and_then(|()| batch::verify_crc(b.bytes));
+                // The CRC first: a corrupt batch is damage, whatever its offsets say.
+                let checked = batch::verify_crc(b.bytes)
+                    .and_then(|()| self.check_sequence(&b.header, next_offset, floor, offsets));
                 if let Err(e) = checked {
                     problem = Some((pos, e));
                     break 'file;
