@@ -213,7 +213,7 @@ fn run(config: TopicConfig, ops: Vec<Op>) {
                     log.close().unwrap();
                 }
                 log = open();
-                assert!(log.recovery_report().is_empty());
+                assert!(log.recovery_report().is_empty(), "{:?}", log.recovery_report());
                 let p = log.partition("m", 0).unwrap();
                 assert_eq!(p.log_end_offset(), end as u64);
                 let all = p.read(0, usize::MAX).unwrap();

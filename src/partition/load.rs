@@ -245,7 +245,9 @@ fn check_sealed(
         }
         let segment = &segments[i];
         if tail.stale_index {
-            let reason = "its offset index names no batch at its last entry: removed, rebuilt from the data".into();
+            let reason =
+                "its offset index's last entry names no batch starting at or below it: removed, rebuilt from the data"
+                    .into();
             events.push(report(segment, 0, reason));
         }
         if let Some((position, problem)) = &tail.problem {

@@ -383,10 +383,14 @@ impl Segment {
             {
                 return Err(bad(oi.path(), "offset index entries outside the segment or out of order"));
             }
-            // An entry is (last offset, position) of a batch: a stale index that is plausible
-            // otherwise (entries a batch off) names another batch there.
-            if self.batch_last_offset_at(last.position as u64)? != Some(last.offset) {
-                return Err(bad(oi.path(), "the last offset index entry does not name the batch at its position"));
+            // An entry is (the last offset of an append, the position of its first batch): the
+            // batch there starts at or below it. A stale index that is plausible otherwise
+            // (entries a batch too far) fails this.
+            if !self.batch_base_offset_at(last.position as u64)?.is_some_and(|base| base <= last.offset) {
+                return Err(bad(
+                    oi.path(),
+                    "the last offset index entry names no batch at or below it at its position",
+                ));
             }
         }
         let n = ti.entries();

@@ -93,8 +93,8 @@ impl Segment {
     /// Position and header of the first batch whose last offset is ≥ `target`, searching from the
     /// index entry at or below it (Kafka's `translateOffset`). The walk checks that offsets
     /// follow each other as the partition's offsets must; an index entry that does not name
-    /// the batch at its position (a stale index: it is a cache) is passed over for a walk from
-    /// the start of the segment.
+    /// a batch at its position that starts at or below it (a stale index: it is a cache) is
+    /// passed over for a walk from the start of the segment.
     pub(crate) fn locate(&self, target: u64, end: u64) -> Result<Option<(u64, BatchHeader)>> {
         let entry = self.offset_index()?.lookup(target as i64).map(|e| (e.position as u64, e.offset));
         match self.locate_from(entry, target, end)? {
@@ -115,7 +115,10 @@ impl Segment {
         let (mut found, mut stale, mut next, mut problem) = (None, false, None, None);
         self.scan_headers(start, end, |pos, header| {
             let last = header.last_offset() as u64;
-            if entry.is_some_and(|(_, offset)| pos == start && offset != last) {
+            // An entry is (the last offset of an append, the position of its first batch): the
+            // batch there starts at or below it. Kafka wrote one entry per append of several
+            // batches; partlog's raw appends do too.
+            if entry.is_some_and(|(_, offset)| pos == start && header.base_offset as u64 > offset) {
                 stale = true;
                 return ControlFlow::Break(());
             }
@@ -140,11 +143,11 @@ impl Segment {
         Ok(Some(found))
     }
 
-    /// The last offset of the batch at `position`, if a valid batch header is there.
-    pub(crate) fn batch_last_offset_at(&self, position: u64) -> Result<Option<u64>> {
+    /// The base offset of the batch at `position`, if a valid batch header is there.
+    pub(crate) fn batch_base_offset_at(&self, position: u64) -> Result<Option<u64>> {
         let mut last = None;
         let walked = self.scan_headers(position, self.size(), |_, header| {
-            last = Some(header.last_offset() as u64);
+            last = Some(header.base_offset as u64);
             ControlFlow::Break(())
         });
         match walked {

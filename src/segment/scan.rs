@@ -198,7 +198,7 @@ pub(crate) struct Tail {
 
 impl Segment {
     /// The cheap check of a sealed segment at open (a few reads): from the offset index's last
-    /// entry (if it names the batch at its position) the batch headers are walked to the end of
+    /// entry (if the batch at its position starts at or below it) the batch headers are walked to the end of
     /// the file, which the last batch must end exactly at, with offsets following each other
     /// as the partition's must; the last batch's CRC is checked. Nothing is changed but a stale
     /// offset index, which is removed (indexes are caches).
@@ -211,7 +211,7 @@ impl Segment {
         let index_path = self.sibling(files::OFFSET_INDEX_SUFFIX);
         let mut start = 0;
         if let Some((position, offset)) = last_offset_entry(&index_path, self.base_offset)? {
-            if position < size && self.batch_last_offset_at(position)? == Some(offset) {
+            if position < size && self.batch_base_offset_at(position)?.is_some_and(|base| base <= offset) {
                 start = position;
             } else {
                 tail.stale_index = true;
