@@ -386,7 +386,7 @@ impl Segment {
             // An entry is (the last offset of an append, the position of its first batch): the
             // batch there starts at or below it. A stale index that is plausible otherwise
             // (entries a batch too far) fails this.
-            if !self.batch_base_offset_at(last.position as u64)?.is_some_and(|base| base <= last.offset) {
+            if self.batch_base_offset_at(last.position as u64)?.is_none_or(|base| base > last.offset) {
                 return Err(bad(
                     oi.path(),
                     "the last offset index entry names no batch at or below it at its position",
