@@ -141,6 +141,18 @@ pub enum Error {
     #[error("offset overflow: {0}")]
     OffsetOverflow(&'static str),
 
+    /// A producer's `buffer.memory` stayed full for `max.block.ms` (Kafka's
+    /// `BufferExhaustedException`): records are sent faster than they are appended.
+    #[error(
+        "the producer's buffer ({buffer_memory} bytes, buffer.memory) stayed full for {waited_ms} ms (max.block.ms)"
+    )]
+    BufferFull {
+        /// How long the send waited.
+        waited_ms: u64,
+        /// `buffer.memory`.
+        buffer_memory: u64,
+    },
+
     /// The partition (or its topic, or the whole log) was closed or deleted; reopen the log.
     #[error("{what} is closed")]
     Closed {

@@ -45,6 +45,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_op_in_unsafe_fn)]
 
+mod client;
 mod clock;
 mod compaction;
 mod config;
@@ -58,6 +59,9 @@ mod storage;
 pub use format::batch;
 
 pub use batch::{BatchHeader, TimestampType};
+pub use client::producer::{
+    DeliveryError, DeliveryFuture, DeliveryResult, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CleanupPolicy, CompressionType, TopicConfig};
 pub use error::{Error, FormatError, Result};

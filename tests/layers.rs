@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// Layers from the bottom up; a file may use its own layer, the shared modules and any layer
 /// ranked below its own.
-const LAYERS: [(&str, u32); 8] = [
+const LAYERS: [(&str, u32); 9] = [
     ("format", 1),
     ("storage", 1),
     ("segment", 2),
@@ -13,7 +13,8 @@ const LAYERS: [(&str, u32); 8] = [
     ("compaction", 3),
     ("partition", 4),
     ("log", 5),
-    ("lib", 6),
+    ("client", 6),
+    ("lib", 7),
 ];
 /// Used by every layer.
 const SHARED: [&str; 2] = ["error", "clock"];

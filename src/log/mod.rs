@@ -61,6 +61,8 @@ const PARTITIONS_DIR: &str = "topic-partitions";
 const DELETE_SUFFIX: &str = "-delete";
 
 struct LogInner {
+    /// `Log` handles (clones) alive: the last one dropped closes the log.
+    handles: std::sync::atomic::AtomicUsize,
     dir: PathBuf,
     options: LogOptions,
     /// Held for the advisory lock; released when dropped.
@@ -80,8 +82,12 @@ struct LogInner {
 
 /// A data directory of topics: the entry point of partlog.
 ///
-/// Opening takes an advisory lock on the directory; closing (or dropping) flushes every
-/// partition, trims the indexes and records a clean shutdown, so the next open skips recovery.
+/// Opening takes an advisory lock on the directory; closing (or dropping the last handle)
+/// flushes every partition, trims the indexes and records a clean shutdown, so the next open
+/// skips recovery. Clones are handles to the same open log, cheap to make (a [`Producer`]
+/// keeps one); [`close`](Self::close) on any of them closes it for all.
+///
+/// [`Producer`]: crate::Producer
 ///
 /// # Example
 /// ```
@@ -237,6 +243,7 @@ impl Log {
         }
         let log = Log {
             inner: Arc::new(LogInner {
+                handles: std::sync::atomic::AtomicUsize::new(1),
                 dir,
                 options,
                 _lock: lock,
@@ -523,9 +530,18 @@ impl LogInner {
     }
 }
 
+impl Clone for Log {
+    fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::AcqRel);
+        Log { inner: self.inner.clone() }
+    }
+}
+
 impl Drop for Log {
     fn drop(&mut self) {
-        let _ = self.close_inner();
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _ = self.close_inner();
+        }
     }
 }
 

@@ -1,0 +1,706 @@
+//! Kafka's producer, in-process (`KafkaProducer`, `RecordAccumulator`, `BuiltInPartitioner`):
+//! records are partitioned as Kafka partitions them, gathered per partition, and appended as one
+//! batch per partition when the batch reaches `batch.size` or has waited `linger.ms`, by one
+//! sender thread. `buffer.memory` bounds what waits; a full buffer blocks `send` up to
+//! `max.block.ms`. Built on the public [`Log`] / [`Partition`] API only.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::Error;
+use crate::format::batch::TimestampType;
+use crate::format::record::{Header, OwnedHeader, Record};
+use crate::log::Log;
+use crate::partition::Partition;
+
+/// The producer settings partlog keeps from Kafka's (`ProducerConfig`), with Kafka's names and
+/// defaults (Kafka 4.0's `linger.ms` of 5). What exists only because of the network (`acks`,
+/// retries, request timeouts, in-flight limits) has no meaning in-process: an append is the
+/// acknowledgement, and the topic's flush settings say when it is durable.
+///
+/// # Example
+/// ```
+/// use partlog::ProducerConfig;
+/// let config = ProducerConfig::default().set("linger.ms", "20")?.set("batch.size", "65536")?;
+/// assert_eq!((config.linger_ms, config.batch_size), (20, 65536));
+/// assert!(ProducerConfig::default().set("linger.ms", "-1").is_err());
+/// assert!(ProducerConfig::default().set("no.such.setting", "1").is_err());
+/// # Ok::<(), partlog::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerConfig {
+    /// `batch.size`: bytes of records gathered per partition before they are appended.
+    pub batch_size: usize,
+    /// `linger.ms`: how long records wait for more to join their batch.
+    pub linger_ms: u64,
+    /// `buffer.memory`: bytes of records waiting to be appended, at most.
+    pub buffer_memory: usize,
+    /// `max.block.ms`: how long `send` blocks for buffer space before it fails.
+    pub max_block_ms: u64,
+    /// `max.request.size`: the largest record accepted (its estimated batch size).
+    pub max_request_size: usize,
+    /// `partitioner.ignore.keys`: partition keyed records as null-keyed ones.
+    pub partitioner_ignore_keys: bool,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        ProducerConfig {
+            batch_size: 16384,
+            linger_ms: 5,
+            buffer_memory: 33554432,
+            max_block_ms: 60000,
+            max_request_size: 1048576,
+            partitioner_ignore_keys: false,
+        }
+    }
+}
+
+impl ProducerConfig {
+    /// Sets a setting by Kafka's name. Network-only settings (`acks`, `retries`,
+    /// `request.timeout.ms`, `max.in.flight.requests.per.connection`, `enable.idempotence`,
+    /// `bootstrap.servers`, `client.id`, `delivery.timeout.ms`, `compression.type`) are accepted
+    /// and ignored, so that a Kafka client configuration carries over; others are
+    /// [`Error::InvalidConfig`].
+    pub fn set(mut self, key: &str, value: &str) -> crate::Result<Self> {
+        let invalid = |reason: &str| Error::InvalidConfig {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let number = || value.trim().parse::<u64>().map_err(|_| invalid("must be a non-negative integer"));
+        match key {
+            "batch.size" => self.batch_size = (number()? as usize).max(1),
+            "linger.ms" => self.linger_ms = number()?,
+            "buffer.memory" => self.buffer_memory = number()? as usize,
+            "max.block.ms" => self.max_block_ms = number()?,
+            "max.request.size" => self.max_request_size = number()? as usize,
+            "partitioner.ignore.keys" => {
+                self.partitioner_ignore_keys = value.trim().parse().map_err(|_| invalid("must be true or false"))?
+            }
+            "acks"
+            | "retries"
+            | "request.timeout.ms"
+            | "max.in.flight.requests.per.connection"
+            | "enable.idempotence"
+            | "bootstrap.servers"
+            | "client.id"
+            | "delivery.timeout.ms"
+            | "compression.type"
+            | "retry.backoff.ms" => {}
+            _ => return Err(invalid("not a producer setting partlog knows")),
+        }
+        Ok(self)
+    }
+}
+
+/// A record to send (Kafka's `ProducerRecord`): owned, so that it can wait in the producer.
+///
+/// # Example
+/// ```
+/// use partlog::ProducerRecord;
+/// let r = ProducerRecord::new("orders", b"42 pizzas".to_vec()).key(b"customer-7".to_vec()).partition(3);
+/// assert_eq!((r.topic.as_str(), r.partition, r.key.as_deref()), ("orders", Some(3), Some(&b"customer-7"[..])));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProducerRecord {
+    /// The topic.
+    pub topic: String,
+    /// An explicit partition; `None` lets the partitioner choose.
+    pub partition: Option<u32>,
+    /// The key; `None` is a null key.
+    pub key: Option<Vec<u8>>,
+    /// The value; `None` is a null value (a tombstone).
+    pub value: Option<Vec<u8>>,
+    /// CreateTime in milliseconds; `None` is the time of `send`.
+    pub timestamp: Option<i64>,
+    /// Headers, in order.
+    pub headers: Vec<OwnedHeader>,
+}
+
+impl ProducerRecord {
+    /// A record with a value for `topic`.
+    pub fn new(topic: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
+        ProducerRecord {
+            topic: topic.into(),
+            partition: None,
+            key: None,
+            value: Some(value.into()),
+            timestamp: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A tombstone (null value) for `key`.
+    pub fn tombstone(topic: impl Into<String>, key: impl Into<Vec<u8>>) -> Self {
+        ProducerRecord { value: None, ..ProducerRecord::new(topic, Vec::new()).key(key) }
+    }
+
+    /// With a key.
+    pub fn key(mut self, key: impl Into<Vec<u8>>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// To an explicit partition.
+    pub fn partition(mut self, partition: u32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// With a CreateTime timestamp.
+    pub fn timestamp(mut self, timestamp_ms: i64) -> Self {
+        self.timestamp = Some(timestamp_ms);
+        self
+    }
+
+    /// With a header.
+    pub fn header(mut self, key: impl Into<Vec<u8>>, value: Option<Vec<u8>>) -> Self {
+        self.headers.push(OwnedHeader { key: key.into(), value });
+        self
+    }
+
+    /// Kafka's estimate of the record's bytes in a batch (`DefaultRecord.sizeInBytes` upper
+    /// bound): what `batch.size` and `buffer.memory` count.
+    fn size(&self) -> usize {
+        let headers: usize = self.headers.iter().map(|h| h.key.len() + h.value.as_ref().map_or(0, Vec::len) + 10).sum();
+        21 + self.key.as_ref().map_or(0, Vec::len) + self.value.as_ref().map_or(0, Vec::len) + headers
+    }
+}
+
+/// Where a record was appended (Kafka's `RecordMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: u32,
+    /// The record's offset.
+    pub offset: u64,
+    /// Its timestamp: the record's CreateTime, or the append time on a LogAppendTime topic.
+    pub timestamp: i64,
+}
+
+/// Why a record was not appended, with the record, so that nothing is lost silently.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("record for topic {} not delivered: {error}", record.topic)]
+pub struct DeliveryError {
+    /// What went wrong.
+    pub error: Arc<Error>,
+    /// The record, as it was sent.
+    pub record: Box<ProducerRecord>,
+}
+
+/// The outcome of a send.
+pub type DeliveryResult = std::result::Result<RecordMetadata, DeliveryError>;
+
+/// The pending outcome of a [`Producer::send`]: wait on it for a synchronous send, or drop it
+/// (the record is still delivered; only its outcome is not looked at).
+#[derive(Debug)]
+#[must_use = "dropping it is fire-and-forget: the outcome is not looked at"]
+pub struct DeliveryFuture {
+    slot: Arc<Slot>,
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    result: Mutex<Option<DeliveryResult>>,
+    done: Condvar,
+}
+
+impl Slot {
+    fn complete(&self, result: DeliveryResult) {
+        *self.result.lock() = Some(result);
+        self.done.notify_all();
+    }
+}
+
+impl DeliveryFuture {
+    fn ready(result: DeliveryResult) -> Self {
+        let slot = Arc::new(Slot::default());
+        slot.complete(result);
+        DeliveryFuture { slot }
+    }
+
+    /// Blocks until the record is appended (and, on a synchronous topic, fsynced) or has failed.
+    pub fn wait(self) -> DeliveryResult {
+        let mut result = self.slot.result.lock();
+        loop {
+            if let Some(r) = result.take() {
+                return r;
+            }
+            self.slot.done.wait(&mut result);
+        }
+    }
+
+    /// [`wait`](Self::wait) for at most `timeout`; `Err(self)` if it is still pending.
+    pub fn wait_timeout(self, timeout: Duration) -> std::result::Result<DeliveryResult, DeliveryFuture> {
+        let deadline = Instant::now().checked_add(timeout);
+        {
+            let mut result = self.slot.result.lock();
+            loop {
+                if let Some(r) = result.take() {
+                    return Ok(r);
+                }
+                match deadline {
+                    Some(d) => {
+                        if self.slot.done.wait_until(&mut result, d).timed_out() && result.is_none() {
+                            break;
+                        }
+                    }
+                    None => self.slot.done.wait(&mut result),
+                }
+            }
+        }
+        Err(self)
+    }
+
+    /// Whether the outcome is known.
+    pub fn is_done(&self) -> bool {
+        self.slot.result.lock().is_some()
+    }
+}
+
+/// What to do with a record's outcome.
+enum Notify {
+    Future(Arc<Slot>),
+    Callback(Box<dyn FnOnce(DeliveryResult) + Send>),
+}
+
+impl Notify {
+    fn complete(self, result: DeliveryResult) {
+        match self {
+            Notify::Future(slot) => slot.complete(result),
+            // A panicking callback must not take the sender thread, and every later record, down.
+            Notify::Callback(callback) => {
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(result)));
+            }
+        }
+    }
+}
+
+struct Pending {
+    record: ProducerRecord,
+    size: usize,
+    seq: u64,
+    notify: Notify,
+}
+
+/// Records waiting for one partition.
+struct Queue {
+    partition: Partition,
+    records: VecDeque<Pending>,
+    bytes: usize,
+    /// When its oldest record arrived: `linger.ms` counts from here.
+    since: Instant,
+}
+
+#[derive(Default)]
+struct State {
+    queues: HashMap<(String, u32), Queue>,
+    /// Per topic: the sticky partition for null keys, and the bytes sent to it (KIP-794).
+    sticky: HashMap<String, (u32, usize)>,
+    buffered: usize,
+    next_seq: u64,
+    /// Records sent and not yet completed, by sequence number: `flush` waits for those before it.
+    incomplete: BTreeSet<u64>,
+    /// Senders waiting for buffer space.
+    blocked: usize,
+    /// `flush` calls in progress: every queue is ready.
+    flushing: usize,
+    closed: bool,
+    rng: u64,
+}
+
+struct Shared {
+    log: Log,
+    config: ProducerConfig,
+    state: Mutex<State>,
+    /// Wakes the sender thread.
+    work: Condvar,
+    /// Wakes senders waiting for space, and `flush` / `close` waiting for completions.
+    progress: Condvar,
+}
+
+/// Kafka's producer over a [`Log`]: cheap to clone, `Send + Sync`. See the module docs.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("orders", 3, TopicConfig::default())?;
+/// let producer = Producer::new(&log, ProducerConfig::default())?;
+///
+/// // Synchronous: wait for the outcome.
+/// let meta = producer.send(ProducerRecord::new("orders", b"first".to_vec()).key(b"k".to_vec())).wait().unwrap();
+/// assert_eq!(meta.partition, log.topic("orders")?.partition_for_key(b"k").id());
+/// // Asynchronous: a callback, run on the producer's thread.
+/// producer.send_with_callback(ProducerRecord::new("orders", b"second".to_vec()), |r| assert!(r.is_ok()));
+/// producer.flush();
+/// producer.close(std::time::Duration::from_secs(5));
+/// # Ok::<(), partlog::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Producer {
+    handle: Arc<Handle>,
+}
+
+/// Closes the producer when the last clone goes.
+struct Handle {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        close(&self.shared, &self.sender, None);
+    }
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer").field("config", &self.handle.shared.config).finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// A producer appending to `log`'s topics, with its sender thread.
+    pub fn new(log: &Log, config: ProducerConfig) -> crate::Result<Producer> {
+        let seed =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+        let shared = Arc::new(Shared {
+            log: log.clone(),
+            config,
+            state: Mutex::new(State { rng: seed | 1, ..State::default() }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+        });
+        let for_thread = shared.clone();
+        let sender = std::thread::Builder::new()
+            .name("partlog-producer".into())
+            .spawn(move || run_sender(&for_thread))
+            .map_err(|source| Error::Io { op: "spawn the producer thread", path: Default::default(), source })?;
+        Ok(Producer { handle: Arc::new(Handle { shared, sender: Mutex::new(Some(sender)) }) })
+    }
+
+    /// Sends `record`; the returned future resolves to where it was appended, or why not. A
+    /// record that can never be appended (unknown topic or partition, too large, a full buffer
+    /// past `max.block.ms`, a closed producer) fails its own future, and no other.
+    pub fn send(&self, record: ProducerRecord) -> DeliveryFuture {
+        let slot = Arc::new(Slot::default());
+        match self.enqueue(record, Notify::Future(slot.clone())) {
+            Ok(()) => DeliveryFuture { slot },
+            Err(failed) => {
+                let (error, record) = *failed;
+                DeliveryFuture::ready(Err(DeliveryError { error: Arc::new(error), record: Box::new(record) }))
+            }
+        }
+    }
+
+    /// Sends `record` and calls `callback` with its outcome: on the producer's thread once it is
+    /// appended, in send order for records of one partition; at once on this thread if it
+    /// cannot be sent.
+    pub fn send_with_callback(&self, record: ProducerRecord, callback: impl FnOnce(DeliveryResult) + Send + 'static) {
+        // With a callback, `enqueue` reports a failure through it and returns `Ok`.
+        let _ = self.enqueue(record, Notify::Callback(Box::new(callback)));
+    }
+
+    fn enqueue(
+        &self,
+        mut record: ProducerRecord,
+        notify: Notify,
+    ) -> std::result::Result<(), Box<(Error, ProducerRecord)>> {
+        let shared = &self.handle.shared;
+        let config = &shared.config;
+        let fail = |error: Error,
+                    record: ProducerRecord,
+                    notify: Notify|
+         -> std::result::Result<(), Box<(Error, ProducerRecord)>> {
+            match notify {
+                Notify::Callback(callback) => {
+                    Notify::Callback(callback)
+                        .complete(Err(DeliveryError { error: Arc::new(error), record: Box::new(record) }));
+                    Ok(())
+                }
+                Notify::Future(_) => Err(Box::new((error, record))),
+            }
+        };
+        let topic = match shared.log.topic(&record.topic) {
+            Ok(topic) => topic,
+            Err(e) => return fail(e, record, notify),
+        };
+        let size = record.size();
+        if size > config.max_request_size || size > config.buffer_memory {
+            let limit = config.max_request_size.min(config.buffer_memory) as u64;
+            let setting =
+                if config.max_request_size <= config.buffer_memory { "max.request.size" } else { "buffer.memory" };
+            return fail(Error::BatchTooLarge { size: size as u64, limit, setting }, record, notify);
+        }
+        record.timestamp = Some(record.timestamp.unwrap_or_else(now_ms));
+        let deadline = Instant::now().checked_add(Duration::from_millis(config.max_block_ms));
+        let mut state = shared.state.lock();
+        // Space in the buffer, waited for in turn up to `max.block.ms`.
+        while !state.closed && state.buffered + size > config.buffer_memory {
+            state.blocked += 1;
+            shared.work.notify_one();
+            let timed_out = match deadline {
+                Some(d) => shared.progress.wait_until(&mut state, d).timed_out(),
+                None => {
+                    shared.progress.wait(&mut state);
+                    false
+                }
+            };
+            state.blocked -= 1;
+            if timed_out && state.buffered + size > config.buffer_memory {
+                drop(state);
+                let error =
+                    Error::BufferFull { waited_ms: config.max_block_ms, buffer_memory: config.buffer_memory as u64 };
+                return fail(error, record, notify);
+            }
+        }
+        if state.closed {
+            drop(state);
+            return fail(Error::Closed { what: "producer".into() }, record, notify);
+        }
+        let count = topic.partition_count();
+        let partition = match record.partition {
+            Some(p) if p < count => p,
+            Some(p) => {
+                drop(state);
+                let error = Error::UnknownPartition { topic: record.topic.clone(), partition: p, partitions: count };
+                return fail(error, record, notify);
+            }
+            None => match record.key.as_deref().filter(|_| !config.partitioner_ignore_keys) {
+                Some(key) => topic.partition_for_key(key).id(),
+                None => sticky_partition(&mut state, &record.topic, count, size, config.batch_size),
+            },
+        };
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.incomplete.insert(seq);
+        state.buffered += size;
+        let key = (record.topic.clone(), partition);
+        let queue = state.queues.entry(key).or_insert_with(|| Queue {
+            partition: topic.partition(partition).expect("checked against the count"),
+            records: VecDeque::new(),
+            bytes: 0,
+            since: Instant::now(),
+        });
+        if queue.records.is_empty() {
+            queue.since = Instant::now();
+        }
+        queue.bytes += size;
+        let full = queue.bytes >= config.batch_size;
+        queue.records.push_back(Pending { record, size, seq, notify });
+        if full || config.linger_ms == 0 {
+            shared.work.notify_one();
+        } else if queue.records.len() == 1 {
+            // A new batch: the sender may need to wake earlier for its linger.
+            shared.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Appends every record sent before the call (whatever `linger.ms` says) and returns once
+    /// each has its outcome (Kafka's `flush`).
+    pub fn flush(&self) {
+        let shared = &self.handle.shared;
+        let mut state = shared.state.lock();
+        let Some(upto) = state.next_seq.checked_sub(1) else { return };
+        state.flushing += 1;
+        shared.work.notify_one();
+        while state.incomplete.first().is_some_and(|&first| first <= upto) {
+            shared.progress.wait(&mut state);
+        }
+        state.flushing -= 1;
+    }
+
+    /// Stops accepting records, delivers what waits for up to `timeout`, then fails what is
+    /// left (each record's future or callback says so) and stops the sender thread. Later
+    /// sends fail with [`Error::Closed`].
+    pub fn close(&self, timeout: Duration) {
+        close(&self.handle.shared, &self.handle.sender, Some(timeout));
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+/// KIP-794's uniform sticky partitioner: null-keyed records of a topic go to one partition until
+/// `batch.size` bytes went there, then to a partition drawn at random.
+fn sticky_partition(state: &mut State, topic: &str, count: u32, size: usize, batch_size: usize) -> u32 {
+    let current = state.sticky.get(topic).copied().filter(|&(p, produced)| p < count && produced < batch_size);
+    let (partition, produced) = current.unwrap_or_else(|| {
+        // xorshift64*
+        let mut x = state.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.rng = x;
+        ((x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as u32 % count, 0)
+    });
+    state.sticky.insert(topic.to_owned(), (partition, produced + size));
+    partition
+}
+
+fn close(shared: &Arc<Shared>, sender: &Mutex<Option<JoinHandle<()>>>, timeout: Option<Duration>) {
+    // From a callback, on the sender thread, nothing more can be delivered while it waits:
+    // Kafka's `close` becomes `close(0)` there.
+    let on_sender = sender.lock().as_ref().is_some_and(|t| t.thread().id() == std::thread::current().id());
+    let timeout = if on_sender { Some(Duration::ZERO) } else { timeout };
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    {
+        let mut state = shared.state.lock();
+        state.closed = true;
+        shared.work.notify_all();
+        shared.progress.notify_all();
+        while !state.incomplete.is_empty() {
+            match deadline {
+                Some(d) => {
+                    if shared.progress.wait_until(&mut state, d).timed_out() {
+                        break;
+                    }
+                }
+                None => shared.progress.wait(&mut state),
+            }
+        }
+    }
+    // What is left fails; the sender thread then ends.
+    let left: Vec<Pending> = {
+        let mut state = shared.state.lock();
+        let left: Vec<Pending> = state.queues.drain().flat_map(|(_, q)| q.records).collect();
+        for p in &left {
+            state.incomplete.remove(&p.seq);
+            state.buffered -= p.size;
+        }
+        shared.work.notify_all();
+        shared.progress.notify_all();
+        left
+    };
+    for p in left {
+        let error = Arc::new(Error::Closed { what: "producer (closed before the record was appended)".into() });
+        p.notify.complete(Err(DeliveryError { error, record: Box::new(p.record) }));
+    }
+    if !on_sender {
+        if let Some(thread) = sender.lock().take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The sender thread: appends each ready queue as batches of up to `batch.size` bytes, one
+/// `append` per batch, and completes its records.
+fn run_sender(shared: &Shared) {
+    let config = &shared.config;
+    let linger = Duration::from_millis(config.linger_ms);
+    let mut state = shared.state.lock();
+    loop {
+        let now = Instant::now();
+        let urgent = state.closed || state.flushing > 0 || state.blocked > 0;
+        let mut ready = Vec::new();
+        let mut next_wake: Option<Instant> = None;
+        for (key, queue) in &state.queues {
+            if queue.records.is_empty() {
+                continue;
+            }
+            let due = queue.since.checked_add(linger).unwrap_or(now);
+            if urgent || queue.bytes >= config.batch_size || due <= now {
+                ready.push(key.clone());
+            } else {
+                next_wake = Some(next_wake.map_or(due, |w| w.min(due)));
+            }
+        }
+        if ready.is_empty() {
+            if state.closed && state.queues.values().all(|q| q.records.is_empty()) {
+                return;
+            }
+            match next_wake {
+                Some(at) => {
+                    shared.work.wait_until(&mut state, at);
+                }
+                None => shared.work.wait(&mut state),
+            }
+            continue;
+        }
+        // Take the ready records out, then append without the lock.
+        let mut work = Vec::new();
+        for key in ready {
+            if let Some(queue) = state.queues.get_mut(&key) {
+                let records: Vec<Pending> = queue.records.drain(..).collect();
+                queue.bytes = 0;
+                work.push((queue.partition.clone(), records));
+            }
+        }
+        drop(state);
+        let mut done = Vec::new();
+        for (partition, records) in work {
+            let mut records = records.into_iter().peekable();
+            while records.peek().is_some() {
+                let mut batch = Vec::new();
+                let mut bytes = 0;
+                while let Some(p) = records.next_if(|p| batch.is_empty() || bytes + p.size <= config.batch_size) {
+                    bytes += p.size;
+                    batch.push(p);
+                }
+                deliver(&partition, batch, &mut done);
+            }
+        }
+        state = shared.state.lock();
+        for (seq, size) in done {
+            state.incomplete.remove(&seq);
+            state.buffered -= size;
+        }
+        shared.progress.notify_all();
+    }
+}
+
+/// Appends one batch of records to `partition` and completes each; records `(seq, size)` of
+/// each in `done`.
+fn deliver(partition: &Partition, batch: Vec<Pending>, done: &mut Vec<(u64, usize)>) {
+    let headers: Vec<Vec<Header<'_>>> = batch
+        .iter()
+        .map(|p| p.record.headers.iter().map(|h| Header::from_bytes(&h.key, h.value.as_deref())).collect())
+        .collect();
+    let records: Vec<Record<'_>> = batch
+        .iter()
+        .zip(&headers)
+        .map(|(p, headers)| Record {
+            key: p.record.key.as_deref(),
+            value: p.record.value.as_deref(),
+            timestamp: p.record.timestamp,
+            headers,
+        })
+        .collect();
+    let outcome = partition.append(&records);
+    drop(records);
+    drop(headers);
+    let log_append_time = partition.config().message_timestamp_type == TimestampType::LogAppendTime;
+    match outcome {
+        Ok(info) => {
+            for (i, p) in batch.into_iter().enumerate() {
+                done.push((p.seq, p.size));
+                let timestamp = if log_append_time { info.max_timestamp } else { p.record.timestamp.unwrap_or(-1) };
+                let meta = RecordMetadata {
+                    topic: p.record.topic.clone(),
+                    partition: partition.id(),
+                    offset: info.first_offset + i as u64,
+                    timestamp,
+                };
+                p.notify.complete(Ok(meta));
+            }
+        }
+        Err(e) => {
+            let error = Arc::new(e);
+            for p in batch {
+                done.push((p.seq, p.size));
+                p.notify.complete(Err(DeliveryError { error: error.clone(), record: Box::new(p.record) }));
+            }
+        }
+    }
+}
