@@ -4,7 +4,7 @@
 //!
 //!     cargo bench --bench targets
 //!
-//! `PARTLOG_TARGETS=wake,open,...` runs a subset (names: wake, random, open, recovery, sync, lz4, memory).
+//! `PARTLOG_TARGETS=wake,open,...` runs a subset (names: wake, random, open, recovery, sync, lz4, memory, producer).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -347,6 +347,60 @@ fn memory() {
     );
 }
 
+/// Producer throughput (~100 B records, `linger.ms` 5, `batch.size` 16 KiB) from 1, 4 and 16
+/// threads, against one thread appending batches of 100 straight to the partition; rounds
+/// rotate between the variants, and each figure is the median of its rounds.
+fn producer() {
+    use partlog::{Producer, ProducerConfig, ProducerRecord};
+    const RECORDS: u64 = 400_000;
+    const ROUNDS: usize = 5;
+    let value = vec![b'x'; 100];
+    let mut results: Vec<Vec<f64>> = vec![Vec::new(); 4];
+    for _ in 0..ROUNDS {
+        for (variant, results) in results.iter_mut().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let log = Log::open_with(dir.path(), quiet()).unwrap();
+            let p = log.create_topic("p", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+            let started = Instant::now();
+            if variant == 0 {
+                let records: Vec<Record<'_>> = (0..100).map(|_| Record::new(&value)).collect();
+                for _ in 0..RECORDS / 100 {
+                    p.append(&records).unwrap();
+                }
+            } else {
+                let threads = [1u64, 4, 16][variant - 1];
+                let producer = Producer::new(&log, ProducerConfig::default()).unwrap();
+                let workers: Vec<_> = (0..threads)
+                    .map(|_| {
+                        let (producer, value) = (producer.clone(), value.clone());
+                        std::thread::spawn(move || {
+                            for _ in 0..RECORDS / threads {
+                                drop(producer.send(ProducerRecord::new("p", value.clone())));
+                            }
+                        })
+                    })
+                    .collect();
+                for w in workers {
+                    w.join().unwrap();
+                }
+                producer.flush().unwrap();
+            }
+            results.push(RECORDS as f64 / started.elapsed().as_secs_f64());
+            assert_eq!(p.log_end_offset(), RECORDS);
+        }
+    }
+    let direct = median(results[0].clone());
+    println!("producer: direct append of batches of 100: {:.2} M rec/s", direct / 1e6);
+    for (i, threads) in [1, 4, 16].iter().enumerate() {
+        let m = median(results[i + 1].clone());
+        println!(
+            "producer: {threads} thread(s), ~100 B records: {:.2} M rec/s = {:.2}x direct  [target >= 0.8x]",
+            m / 1e6,
+            m / direct
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a name filter after it selects measurements too.
     let only: Option<Vec<String>> = std::env::var("PARTLOG_TARGETS")
@@ -354,7 +408,7 @@ fn main() {
         .or_else(|| std::env::args().skip(1).find(|a| !a.starts_with('-')))
         .map(|s| s.split(',').map(str::to_owned).collect());
     let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
-    let measurements: [(&str, fn()); 7] = [
+    let measurements: [(&str, fn()); 8] = [
         ("wake", wake),
         ("random", random_read),
         ("open", open),
@@ -362,6 +416,7 @@ fn main() {
         ("sync", sync),
         ("lz4", lz4),
         ("memory", memory),
+        ("producer", producer),
     ];
     for (name, measure) in measurements {
         if run(name) {

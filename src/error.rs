@@ -141,6 +141,14 @@ pub enum Error {
     #[error("offset overflow: {0}")]
     OffsetOverflow(&'static str),
 
+    /// A call that cannot be made in the state the object is in (Kafka's
+    /// `IllegalStateException`), e.g. a producer's `flush` from its own delivery callback.
+    #[error("not allowed now: {what}")]
+    InvalidState {
+        /// The call, and why.
+        what: &'static str,
+    },
+
     /// A producer's `buffer.memory` stayed full for `max.block.ms` (Kafka's
     /// `BufferExhaustedException`): records are sent faster than they are appended.
     #[error(

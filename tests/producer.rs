@@ -66,7 +66,7 @@ fn records_wait_for_linger_or_a_full_batch_and_go_as_one_batch_per_partition() {
     // flush() sends what lingers.
     let f = producer.send(ProducerRecord::new("t", b"late".to_vec()).partition(0));
     let started = Instant::now();
-    producer.flush();
+    producer.flush().unwrap();
     assert!(f.is_done() && started.elapsed() < Duration::from_secs(30));
 }
 
@@ -122,7 +122,7 @@ fn a_full_buffer_blocks_send_up_to_max_block_ms_then_fails() {
     // A blocked sender makes what waits ready: this one gets room once those are appended.
     let c = producer.send(ProducerRecord::new("t", vec![3; 500]));
     assert!(a.is_done() && b.is_done(), "appended to make room");
-    producer.flush(); // c lingers otherwise
+    producer.flush().unwrap(); // c lingers otherwise
     assert_eq!([a, b, c].map(|f| f.wait().unwrap().offset), [0, 1, 2]);
 
     // With the sender thread held by a callback, the buffer stays full: the next send waits
@@ -184,4 +184,72 @@ fn a_synchronous_topic_delivers_after_the_fsync_and_many_threads_share_one_produ
     }
     let total: u64 = log.topic("t").unwrap().partitions().iter().map(|p| p.log_end_offset()).sum();
     assert_eq!(total, 200);
+}
+
+#[test]
+fn callbacks_run_in_send_order_per_partition_and_a_panicking_one_is_contained() {
+    let (_dir, log) = log_with(2, TopicConfig::default());
+    let producer = Producer::new(&log, ProducerConfig::default().set("batch.size", "500").unwrap()).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    for i in 0..300u64 {
+        let seen = seen.clone();
+        let record = ProducerRecord::new("t", i.to_be_bytes().to_vec()).partition((i % 2) as u32);
+        producer.send_with_callback(record, move |r| {
+            let meta = r.unwrap();
+            seen.lock().unwrap().push((meta.partition, meta.offset, i));
+            if i == 7 {
+                panic!("a callback that panics");
+            }
+        });
+    }
+    producer.flush().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 300, "records after the panicking callback are delivered too");
+    for partition in 0..2 {
+        let mine: Vec<(u64, u64)> = seen.iter().filter(|s| s.0 == partition).map(|s| (s.1, s.2)).collect();
+        assert!(mine.windows(2).all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1), "send order within partition {partition}");
+    }
+}
+
+#[test]
+fn flush_and_close_from_a_callback_neither_hang_nor_reorder() {
+    let (_dir, log) = log_with(1, TopicConfig::default());
+    let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "0").unwrap()).unwrap();
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let (p, o) = (producer.clone(), outcomes.clone());
+    producer.send_with_callback(ProducerRecord::new("t", b"first".to_vec()), move |r| {
+        r.unwrap();
+        let flushed = p.flush();
+        assert!(matches!(flushed, Err(Error::InvalidState { .. })));
+        o.lock().unwrap().push("flush refused".to_string());
+        p.close(Duration::ZERO); // Kafka's close(0) from a callback: what waits fails afterwards
+    });
+    let _ = producer.send(ProducerRecord::new("t", b"second".to_vec()));
+    producer.close(Duration::from_secs(30));
+    assert_eq!(outcomes.lock().unwrap().len(), 1);
+    let late = producer.send(ProducerRecord::new("t", b"late".to_vec())).wait().unwrap_err();
+    assert!(matches!(*late.error, Error::Closed { .. }));
+}
+
+#[test]
+fn batches_keep_within_the_topics_max_message_bytes_and_bad_records_fail_alone() {
+    let mut config = TopicConfig::default();
+    config.max_message_bytes = 2000;
+    config.cleanup_policy = partlog::CleanupPolicy::Compact;
+    let (_dir, log) = log_with(1, config);
+    // batch.size is 16 KiB, above the topic's limit: batches are cut at the topic's limit.
+    let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "60000").unwrap()).unwrap();
+    let good: Vec<_> = (0..50u32)
+        .map(|i| producer.send(ProducerRecord::new("t", vec![1; 100]).key(i.to_be_bytes().to_vec())))
+        .collect();
+    // Among them, records the partition would refuse: each fails alone.
+    let no_key = producer.send(ProducerRecord::new("t", vec![2; 10]));
+    let negative = producer.send(ProducerRecord::new("t", vec![3; 10]).key(b"k".to_vec()).timestamp(-5));
+    let too_big = producer.send(ProducerRecord::new("t", vec![4; 3000]).key(b"k".to_vec()));
+    producer.flush().unwrap();
+    assert!(matches!(*no_key.wait().unwrap_err().error, Error::InvalidRecord { .. }));
+    assert!(matches!(*negative.wait().unwrap_err().error, Error::InvalidRecord { .. }));
+    assert!(matches!(*too_big.wait().unwrap_err().error, Error::BatchTooLarge { setting: "max.message.bytes", .. }));
+    let offsets: Vec<u64> = good.into_iter().map(|f| f.wait().unwrap().offset).collect();
+    assert_eq!(offsets, (0..50).collect::<Vec<_>>());
 }

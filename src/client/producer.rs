@@ -32,6 +32,7 @@ use crate::partition::Partition;
 /// # Ok::<(), partlog::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProducerConfig {
     /// `batch.size`: bytes of records gathered per partition before they are appended.
     pub batch_size: usize,
@@ -61,11 +62,13 @@ impl Default for ProducerConfig {
 }
 
 impl ProducerConfig {
-    /// Sets a setting by Kafka's name. Network-only settings (`acks`, `retries`,
-    /// `request.timeout.ms`, `max.in.flight.requests.per.connection`, `enable.idempotence`,
-    /// `bootstrap.servers`, `client.id`, `delivery.timeout.ms`, `compression.type`) are accepted
-    /// and ignored, so that a Kafka client configuration carries over; others are
-    /// [`Error::InvalidConfig`].
+    /// Sets a setting by Kafka's name. Settings that exist only because of the network or the
+    /// JVM (`acks`, `retries`, `retry.backoff.ms`, `request.timeout.ms`,
+    /// `max.in.flight.requests.per.connection`, `enable.idempotence`, `bootstrap.servers`,
+    /// `client.id`, `key.serializer`, `value.serializer`, adaptive partitioning, metadata ages)
+    /// are accepted and ignored, so that a Kafka producer's configuration carries over. Not yet
+    /// kept, and ignored for now: `delivery.timeout.ms`, and `compression.type` (the topic's
+    /// `compression.type` decides how batches are stored). Others are [`Error::InvalidConfig`].
     pub fn set(mut self, key: &str, value: &str) -> crate::Result<Self> {
         let invalid = |reason: &str| Error::InvalidConfig {
             key: key.to_owned(),
@@ -83,6 +86,12 @@ impl ProducerConfig {
                 self.partitioner_ignore_keys = value.trim().parse().map_err(|_| invalid("must be true or false"))?
             }
             "acks"
+            | "key.serializer"
+            | "value.serializer"
+            | "partitioner.adaptive.partitioning.enable"
+            | "partitioner.availability.timeout.ms"
+            | "retry.backoff.max.ms"
+            | "metadata.max.age.ms"
             | "retries"
             | "request.timeout.ms"
             | "max.in.flight.requests.per.connection"
@@ -191,7 +200,7 @@ pub struct RecordMetadata {
 pub struct DeliveryError {
     /// What went wrong.
     pub error: Arc<Error>,
-    /// The record, as it was sent.
+    /// The record, as it was sent (with its timestamp filled in when it had none).
     pub record: Box<ProducerRecord>,
 }
 
@@ -297,6 +306,8 @@ struct Queue {
     bytes: usize,
     /// When its oldest record arrived: `linger.ms` counts from here.
     since: Instant,
+    /// Bytes of records per batch: `batch.size`, within the topic's `max.message.bytes`.
+    batch_limit: usize,
 }
 
 #[derive(Default)]
@@ -313,6 +324,8 @@ struct State {
     /// `flush` calls in progress: every queue is ready.
     flushing: usize,
     closed: bool,
+    /// `close` ran out of time: the sender fails what is left, in order, and stops.
+    abort: bool,
     rng: u64,
 }
 
@@ -340,8 +353,10 @@ struct Shared {
 /// let meta = producer.send(ProducerRecord::new("orders", b"first".to_vec()).key(b"k".to_vec())).wait().unwrap();
 /// assert_eq!(meta.partition, log.topic("orders")?.partition_for_key(b"k").id());
 /// // Asynchronous: a callback, run on the producer's thread.
-/// producer.send_with_callback(ProducerRecord::new("orders", b"second".to_vec()), |r| assert!(r.is_ok()));
-/// producer.flush();
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// producer.send_with_callback(ProducerRecord::new("orders", b"second".to_vec()), move |r| tx.send(r).unwrap());
+/// producer.flush()?;
+/// assert!(rx.recv().unwrap().is_ok());
 /// producer.close(std::time::Duration::from_secs(5));
 /// # Ok::<(), partlog::Error>(())
 /// ```
@@ -354,11 +369,18 @@ pub struct Producer {
 struct Handle {
     shared: Arc<Shared>,
     sender: Mutex<Option<JoinHandle<()>>>,
+    sender_id: std::thread::ThreadId,
+}
+
+impl Handle {
+    fn on_sender_thread(&self) -> bool {
+        std::thread::current().id() == self.sender_id
+    }
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        close(&self.shared, &self.sender, None);
+        close(self, None);
     }
 }
 
@@ -385,7 +407,8 @@ impl Producer {
             .name("partlog-producer".into())
             .spawn(move || run_sender(&for_thread))
             .map_err(|source| Error::Io { op: "spawn the producer thread", path: Default::default(), source })?;
-        Ok(Producer { handle: Arc::new(Handle { shared, sender: Mutex::new(Some(sender)) }) })
+        let sender_id = sender.thread().id();
+        Ok(Producer { handle: Arc::new(Handle { shared, sender: Mutex::new(Some(sender)), sender_id }) })
     }
 
     /// Sends `record`; the returned future resolves to where it was appended, or why not. A
@@ -434,12 +457,26 @@ impl Producer {
             Ok(topic) => topic,
             Err(e) => return fail(e, record, notify),
         };
+        // What the partition would refuse is refused here, for this record alone: in a batch
+        // with others it would fail them all.
         let size = record.size();
-        if size > config.max_request_size || size > config.buffer_memory {
-            let limit = config.max_request_size.min(config.buffer_memory) as u64;
-            let setting =
-                if config.max_request_size <= config.buffer_memory { "max.request.size" } else { "buffer.memory" };
-            return fail(Error::BatchTooLarge { size: size as u64, limit, setting }, record, notify);
+        let topic_config = topic.partitions()[0].config();
+        let topic_limit = (topic_config.max_message_bytes as usize).saturating_sub(BATCH_OVERHEAD);
+        let limits = [
+            (config.max_request_size, "max.request.size"),
+            (config.buffer_memory, "buffer.memory"),
+            (topic_limit, "max.message.bytes"),
+        ];
+        if let Some(&(limit, setting)) = limits.iter().find(|(limit, _)| size > *limit) {
+            return fail(Error::BatchTooLarge { size: size as u64, limit: limit as u64, setting }, record, notify);
+        }
+        if record.timestamp.is_some_and(|t| t < 0) {
+            let error = Error::InvalidRecord { index: 0, reason: "a record's timestamp must not be negative" };
+            return fail(error, record, notify);
+        }
+        if topic_config.cleanup_policy.compacts() && record.key.is_none() {
+            let error = Error::InvalidRecord { index: 0, reason: "compacted topics reject records without a key" };
+            return fail(error, record, notify);
         }
         record.timestamp = Some(record.timestamp.unwrap_or_else(now_ms));
         let deadline = Instant::now().checked_add(Duration::from_millis(config.max_block_ms));
@@ -485,17 +522,24 @@ impl Producer {
         state.incomplete.insert(seq);
         state.buffered += size;
         let key = (record.topic.clone(), partition);
+        let handle = topic.partition(partition).expect("checked against the count");
+        let batch_limit = config.batch_size.min(topic_limit).max(1);
         let queue = state.queues.entry(key).or_insert_with(|| Queue {
-            partition: topic.partition(partition).expect("checked against the count"),
+            partition: handle.clone(),
             records: VecDeque::new(),
             bytes: 0,
             since: Instant::now(),
+            batch_limit,
         });
         if queue.records.is_empty() {
+            // A new batch: it lingers from now, and goes to the topic as it is now (a topic
+            // deleted and created again has new partitions).
             queue.since = Instant::now();
+            queue.partition = handle;
+            queue.batch_limit = batch_limit;
         }
         queue.bytes += size;
-        let full = queue.bytes >= config.batch_size;
+        let full = queue.bytes >= queue.batch_limit;
         queue.records.push_back(Pending { record, size, seq, notify });
         if full || config.linger_ms == 0 {
             shared.work.notify_one();
@@ -507,26 +551,34 @@ impl Producer {
     }
 
     /// Appends every record sent before the call (whatever `linger.ms` says) and returns once
-    /// each has its outcome (Kafka's `flush`).
-    pub fn flush(&self) {
+    /// each has its outcome (Kafka's `flush`). From a delivery callback, which runs on the
+    /// producer's own thread, it could never return: [`Error::InvalidState`] (as Kafka 4.0).
+    pub fn flush(&self) -> crate::Result<()> {
         let shared = &self.handle.shared;
+        if self.handle.on_sender_thread() {
+            return Err(Error::InvalidState { what: "flush() from a delivery callback, on the producer's own thread" });
+        }
         let mut state = shared.state.lock();
-        let Some(upto) = state.next_seq.checked_sub(1) else { return };
+        let Some(upto) = state.next_seq.checked_sub(1) else { return Ok(()) };
         state.flushing += 1;
         shared.work.notify_one();
         while state.incomplete.first().is_some_and(|&first| first <= upto) {
             shared.progress.wait(&mut state);
         }
         state.flushing -= 1;
+        Ok(())
     }
 
     /// Stops accepting records, delivers what waits for up to `timeout`, then fails what is
     /// left (each record's future or callback says so) and stops the sender thread. Later
     /// sends fail with [`Error::Closed`].
     pub fn close(&self, timeout: Duration) {
-        close(&self.handle.shared, &self.handle.sender, Some(timeout));
+        close(&self.handle, Some(timeout));
     }
 }
+
+/// A batch's bytes besides its records (its 61-byte header).
+const BATCH_OVERHEAD: usize = 61;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -549,48 +601,38 @@ fn sticky_partition(state: &mut State, topic: &str, count: u32, size: usize, bat
     partition
 }
 
-fn close(shared: &Arc<Shared>, sender: &Mutex<Option<JoinHandle<()>>>, timeout: Option<Duration>) {
-    // From a callback, on the sender thread, nothing more can be delivered while it waits:
-    // Kafka's `close` becomes `close(0)` there.
-    let on_sender = sender.lock().as_ref().is_some_and(|t| t.thread().id() == std::thread::current().id());
-    let timeout = if on_sender { Some(Duration::ZERO) } else { timeout };
+/// Stops sends, lets the sender deliver what waits until `timeout` (forever for `None`), then
+/// has it fail what is left, in order, after what it is appending, and waits for it to stop.
+/// On the sender thread itself (from a callback) nothing can be waited for: a timeout there
+/// fails what is left once the callback returns (Kafka's `close(0)`), and the last handle
+/// dropped there lets the sender deliver everything before it stops.
+fn close(handle: &Handle, timeout: Option<Duration>) {
+    let shared = &handle.shared;
+    let mut state = shared.state.lock();
+    state.closed = true;
+    shared.work.notify_all();
+    shared.progress.notify_all();
+    if handle.on_sender_thread() {
+        state.abort |= timeout.is_some();
+        return;
+    }
     let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    {
-        let mut state = shared.state.lock();
-        state.closed = true;
-        shared.work.notify_all();
-        shared.progress.notify_all();
-        while !state.incomplete.is_empty() {
-            match deadline {
-                Some(d) => {
-                    if shared.progress.wait_until(&mut state, d).timed_out() {
-                        break;
-                    }
+    while !state.incomplete.is_empty() && !state.abort {
+        match deadline {
+            Some(d) => {
+                if shared.progress.wait_until(&mut state, d).timed_out() {
+                    break;
                 }
-                None => shared.progress.wait(&mut state),
             }
+            None => shared.progress.wait(&mut state),
         }
     }
-    // What is left fails; the sender thread then ends.
-    let left: Vec<Pending> = {
-        let mut state = shared.state.lock();
-        let left: Vec<Pending> = state.queues.drain().flat_map(|(_, q)| q.records).collect();
-        for p in &left {
-            state.incomplete.remove(&p.seq);
-            state.buffered -= p.size;
-        }
-        shared.work.notify_all();
-        shared.progress.notify_all();
-        left
-    };
-    for p in left {
-        let error = Arc::new(Error::Closed { what: "producer (closed before the record was appended)".into() });
-        p.notify.complete(Err(DeliveryError { error, record: Box::new(p.record) }));
-    }
-    if !on_sender {
-        if let Some(thread) = sender.lock().take() {
-            let _ = thread.join();
-        }
+    state.abort = true;
+    shared.work.notify_all();
+    drop(state);
+    let thread = handle.sender.lock().take();
+    if let Some(thread) = thread {
+        let _ = thread.join();
     }
 }
 
@@ -601,6 +643,21 @@ fn run_sender(shared: &Shared) {
     let linger = Duration::from_millis(config.linger_ms);
     let mut state = shared.state.lock();
     loop {
+        if state.abort {
+            // What is left fails, in send order per partition, after what was appended.
+            let left: Vec<Pending> = state.queues.drain().flat_map(|(_, q)| q.records).collect();
+            for p in &left {
+                state.incomplete.remove(&p.seq);
+                state.buffered -= p.size;
+            }
+            shared.progress.notify_all();
+            drop(state);
+            for p in left {
+                let error = Arc::new(Error::Closed { what: "producer (closed before the record was appended)".into() });
+                p.notify.complete(Err(DeliveryError { error, record: Box::new(p.record) }));
+            }
+            return;
+        }
         let now = Instant::now();
         let urgent = state.closed || state.flushing > 0 || state.blocked > 0;
         let mut ready = Vec::new();
@@ -610,7 +667,7 @@ fn run_sender(shared: &Shared) {
                 continue;
             }
             let due = queue.since.checked_add(linger).unwrap_or(now);
-            if urgent || queue.bytes >= config.batch_size || due <= now {
+            if urgent || queue.bytes >= queue.batch_limit || due <= now {
                 ready.push(key.clone());
             } else {
                 next_wake = Some(next_wake.map_or(due, |w| w.min(due)));
@@ -628,26 +685,41 @@ fn run_sender(shared: &Shared) {
             }
             continue;
         }
-        // Take the ready records out, then append without the lock.
+        // Take the ready batches out, then append without the lock. A queue ready only because
+        // it filled a batch gives its full batches; the rest lingers as a new batch.
         let mut work = Vec::new();
         for key in ready {
-            if let Some(queue) = state.queues.get_mut(&key) {
-                let records: Vec<Pending> = queue.records.drain(..).collect();
-                queue.bytes = 0;
-                work.push((queue.partition.clone(), records));
+            let Some(queue) = state.queues.get_mut(&key) else { continue };
+            let lingered = queue.since.checked_add(linger).is_none_or(|due| due <= now);
+            let mut batches = Vec::new();
+            while !queue.records.is_empty() {
+                let mut batch = Vec::new();
+                let mut bytes = 0;
+                while let Some(p) = queue.records.front() {
+                    if !batch.is_empty() && bytes + p.size > queue.batch_limit {
+                        break;
+                    }
+                    bytes += p.size;
+                    batch.push(queue.records.pop_front().expect("a front"));
+                }
+                let full = bytes >= queue.batch_limit || !queue.records.is_empty();
+                if !(full || urgent || lingered) {
+                    // A partial batch that has not waited linger.ms: back in front, to wait.
+                    for p in batch.into_iter().rev() {
+                        queue.records.push_front(p);
+                    }
+                    queue.since = now;
+                    break;
+                }
+                queue.bytes -= bytes;
+                batches.push(batch);
             }
+            work.push((queue.partition.clone(), batches));
         }
         drop(state);
         let mut done = Vec::new();
-        for (partition, records) in work {
-            let mut records = records.into_iter().peekable();
-            while records.peek().is_some() {
-                let mut batch = Vec::new();
-                let mut bytes = 0;
-                while let Some(p) = records.next_if(|p| batch.is_empty() || bytes + p.size <= config.batch_size) {
-                    bytes += p.size;
-                    batch.push(p);
-                }
+        for (partition, batches) in work {
+            for batch in batches {
                 deliver(&partition, batch, &mut done);
             }
         }
