@@ -115,7 +115,7 @@ impl ProducerConfig {
 /// let r = ProducerRecord::new("orders", b"42 pizzas".to_vec()).key(b"customer-7".to_vec()).partition(3);
 /// assert_eq!((r.topic.as_str(), r.partition, r.key.as_deref()), ("orders", Some(3), Some(&b"customer-7"[..])));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ProducerRecord {
     /// The topic.
     pub topic: String,
@@ -292,11 +292,33 @@ impl Notify {
     }
 }
 
+/// A record waiting for its outcome. One dropped without it (the sender thread panicked, or the
+/// producer went away first) completes as failed, so that no future waits forever.
 struct Pending {
     record: ProducerRecord,
     size: usize,
     seq: u64,
-    notify: Notify,
+    notify: Option<Notify>,
+}
+
+impl Pending {
+    fn complete(mut self, result: std::result::Result<RecordMetadata, Arc<Error>>) {
+        if let Some(notify) = self.notify.take() {
+            let result =
+                result.map_err(|error| DeliveryError { error, record: Box::new(std::mem::take(&mut self.record)) });
+            notify.complete(result);
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(notify) = self.notify.take() {
+            let error =
+                Arc::new(Error::Closed { what: "producer (its sender stopped before the record was appended)".into() });
+            notify.complete(Err(DeliveryError { error, record: Box::new(std::mem::take(&mut self.record)) }));
+        }
+    }
 }
 
 /// Records waiting for one partition.
@@ -540,7 +562,7 @@ impl Producer {
         }
         queue.bytes += size;
         let full = queue.bytes >= queue.batch_limit;
-        queue.records.push_back(Pending { record, size, seq, notify });
+        queue.records.push_back(Pending { record, size, seq, notify: Some(notify) });
         if full || config.linger_ms == 0 {
             shared.work.notify_one();
         } else if queue.records.len() == 1 {
@@ -654,7 +676,7 @@ fn run_sender(shared: &Shared) {
             drop(state);
             for p in left {
                 let error = Arc::new(Error::Closed { what: "producer (closed before the record was appended)".into() });
-                p.notify.complete(Err(DeliveryError { error, record: Box::new(p.record) }));
+                p.complete(Err(error));
             }
             return;
         }
@@ -764,15 +786,38 @@ fn deliver(partition: &Partition, batch: Vec<Pending>, done: &mut Vec<(u64, usiz
                     offset: info.first_offset + i as u64,
                     timestamp,
                 };
-                p.notify.complete(Ok(meta));
+                p.complete(Ok(meta));
             }
         }
         Err(e) => {
             let error = Arc::new(e);
             for p in batch {
                 done.push((p.seq, p.size));
-                p.notify.complete(Err(DeliveryError { error: error.clone(), record: Box::new(p.record) }));
+                p.complete(Err(error.clone()));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record dropped without its outcome (a sender thread that panicked mid-append drops its
+    /// batch while unwinding) fails its future instead of leaving it waiting forever.
+    #[test]
+    fn a_pending_record_dropped_without_an_outcome_fails_its_future() {
+        let slot = Arc::new(Slot::default());
+        let future = DeliveryFuture { slot: slot.clone() };
+        let pending = Pending {
+            record: ProducerRecord::new("t", b"v".to_vec()),
+            size: 22,
+            seq: 0,
+            notify: Some(Notify::Future(slot)),
+        };
+        drop(pending);
+        let failed = future.wait_timeout(Duration::from_secs(5)).expect("resolved").unwrap_err();
+        assert!(matches!(*failed.error, Error::Closed { .. }));
+        assert_eq!(failed.record.value.as_deref(), Some(&b"v"[..]), "the record comes back");
     }
 }
