@@ -161,6 +161,98 @@ pub enum Error {
         buffer_memory: u64,
     },
 
+    /// A commit was refused because the committing member is not in the group's current
+    /// generation (Kafka's `CommitFailedException`): it was removed (it stopped polling for
+    /// `max.poll.interval.ms`, or left) or the group rebalanced without it. Its partitions may
+    /// belong to another member now; the next `poll` rejoins.
+    #[error("commit refused by group {group:?}: {reason}")]
+    CommitFailed {
+        /// `group.id`.
+        group: String,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// The group is rebalancing (Kafka's `RebalanceInProgressException`): `poll` to finish
+    /// the rebalance, then commit again.
+    #[error("group {group:?} is rebalancing: poll to rejoin, then commit again")]
+    RebalanceInProgress {
+        /// `group.id`.
+        group: String,
+    },
+
+    /// Another consumer handle took over this `group.instance.id` (Kafka's
+    /// `FencedInstanceIdException`); this handle can no longer consume or commit for the group.
+    #[error("group.instance.id {instance_id:?} of group {group:?} was taken over by another consumer")]
+    FencedInstanceId {
+        /// `group.id`.
+        group: String,
+        /// `group.instance.id`.
+        instance_id: String,
+    },
+
+    /// No group of that id exists (Kafka's `GROUP_ID_NOT_FOUND`).
+    #[error("unknown consumer group {group:?}")]
+    UnknownGroup {
+        /// `group.id`.
+        group: String,
+    },
+
+    /// A group with members cannot be deleted (Kafka's `NON_EMPTY_GROUP`).
+    #[error("group {group:?} has {members} members; only an empty group can be deleted")]
+    NonEmptyGroup {
+        /// `group.id`.
+        group: String,
+        /// How many members it has.
+        members: usize,
+    },
+
+    /// The members of a group share no partition assignment strategy
+    /// (Kafka's `INCONSISTENT_GROUP_PROTOCOL`).
+    #[error("the members of group {group:?} share no partition.assignment.strategy")]
+    InconsistentGroupProtocol {
+        /// `group.id`.
+        group: String,
+    },
+
+    /// Commit metadata longer than `offset.metadata.max.bytes` (4096 characters).
+    #[error("commit metadata for {partition} is {chars} characters; at most {max} are allowed")]
+    OffsetMetadataTooLarge {
+        /// `<topic>-<partition>`.
+        partition: String,
+        /// Its length in characters (UTF-16 units, as Kafka counts).
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+
+    /// A partition has no position, no committed offset, and `auto.offset.reset` is `none`
+    /// (Kafka's `NoOffsetForPartitionException`).
+    #[error("no committed offset for {partition} and auto.offset.reset is none: seek first")]
+    NoOffsetForPartition {
+        /// `<topic>-<partition>`.
+        partition: String,
+    },
+
+    /// A blocking consumer call was interrupted by [`WakeupHandle::wakeup`]
+    /// (Kafka's `WakeupException`).
+    ///
+    /// [`WakeupHandle::wakeup`]: crate::WakeupHandle::wakeup
+    #[error("interrupted by wakeup()")]
+    Wakeup,
+
+    /// A record of `__consumer_offsets` could not be read; the group coordinator does not start
+    /// rather than forget committed offsets.
+    #[error("unreadable record in {partition} at offset {offset}: {reason}")]
+    BadCoordinatorRecord {
+        /// `__consumer_offsets-<n>`.
+        partition: String,
+        /// The record's offset.
+        offset: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// The partition (or its topic, or the whole log) was closed or deleted; reopen the log.
     #[error("{what} is closed")]
     Closed {

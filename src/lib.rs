@@ -59,6 +59,15 @@ mod storage;
 pub use format::batch;
 
 pub use batch::{BatchHeader, TimestampType};
+pub use client::admin::Admin;
+pub use client::assignor::Assignor;
+pub use client::consumer::{
+    CommitMode, Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, OffsetReset, RebalanceListener,
+    WakeupHandle,
+};
+pub use client::group::{
+    GroupDescription, GroupState, MemberDescription, OffsetAndMetadata, PartitionLag, TopicPartition,
+};
 pub use client::producer::{
     DeliveryError, DeliveryFuture, DeliveryResult, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
@@ -70,7 +79,8 @@ pub use format::record::{Header, Headers, OwnedHeader, OwnedRecord, Record, Reco
 pub use log::topic::{validate_topic_name, Topic, MAX_PARTITIONS, MAX_TOPIC_NAME_LEN};
 pub use log::{Log, LogOptions, RecoveryMode};
 pub use partition::{
-    AppendInfo, CompactionOutcome, Fetch, Partition, Records, RecoveryEvent, RetentionOutcome, TimestampOffset,
+    AppendInfo, AppendSignal, CompactionOutcome, Fetch, Partition, Records, RecoveryEvent, RetentionOutcome,
+    TimestampOffset, Watch,
 };
 pub use segment::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 pub use segment::Segment;

@@ -1,4 +1,11 @@
 //! Kafka's client half, in-process, built on the public `Log` / `Topic` / `Partition` API: the
-//! producer (`producer`). Consumers, consumer groups and committed offsets come next.
+//! producer (`producer`), the consumer (`consumer`), consumer groups with their assignors and
+//! in-process coordinator (`group`, `assignor`), and the records of `__consumer_offsets` in
+//! Kafka's schemas (`schema`).
 
+pub(crate) mod admin;
+pub(crate) mod assignor;
+pub(crate) mod consumer;
+pub(crate) mod group;
 pub(crate) mod producer;
+pub(crate) mod schema;

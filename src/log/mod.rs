@@ -35,7 +35,8 @@ pub use options::{LogOptions, RecoveryMode};
 use checkpoints::{read_checkpoint, Checkpoint, CLEANER_OFFSET_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE};
 use maintenance::Maintenance;
 
-use std::collections::BTreeMap;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -78,6 +79,8 @@ struct LogInner {
     prefill: Option<Arc<Prefill>>,
     /// Given to partitions: writes the checkpoints (it holds the log weakly).
     checkpoint_hook: CheckpointHook,
+    /// Values shared by the layers above ([`Log::shared`]), by type.
+    shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
 }
 
 /// A data directory of topics: the entry point of partlog.
@@ -255,6 +258,7 @@ impl Log {
                 maintenance: Maintenance::default(),
                 prefill,
                 checkpoint_hook: checkpoints,
+                shared: Mutex::new(HashMap::new()),
             }),
         };
         let _ = log_cell.set(Arc::downgrade(&log.inner));
@@ -276,6 +280,41 @@ impl Log {
     /// after a clean shutdown.
     pub fn recovery_report(&self) -> &[RecoveryEvent] {
         &self.inner.recovery
+    }
+
+    /// The clock the log reads time from ([`LogOptions::clock`]).
+    pub fn clock(&self) -> &Arc<dyn crate::Clock> {
+        &self.inner.options.clock
+    }
+
+    /// A value of type `T` shared by everything using this open log: made by `init` the first
+    /// time a `T` is asked for, the same `Arc` after that, dropped with the log. For layers
+    /// built on the log; partlog's consumer groups keep their coordinator here. `init` runs
+    /// with the registry locked, so it must not ask for a shared value itself; if it fails,
+    /// nothing is stored and the next call tries again.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// struct Counter(AtomicU64);
+    /// let log = partlog::Log::open(dir.path())?;
+    /// let a = log.shared(|_| Ok(Counter(AtomicU64::new(0))))?;
+    /// a.0.fetch_add(1, Ordering::Relaxed);
+    /// let b = log.clone().shared(|_| Ok(Counter(AtomicU64::new(100))))?; // not run
+    /// assert_eq!(b.0.load(Ordering::Relaxed), 1);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn shared<T: Any + Send + Sync>(&self, init: impl FnOnce(&Log) -> Result<T>) -> Result<Arc<T>> {
+        let mut shared = self.inner.shared.lock();
+        if let Some(value) = shared.get(&TypeId::of::<T>()) {
+            let value: Arc<dyn Any + Send + Sync> = value.clone();
+            return Ok(value.downcast::<T>().expect("stored under its own TypeId"));
+        }
+        self.check_open()?;
+        let value = Arc::new(init(self)?);
+        shared.insert(TypeId::of::<T>(), value.clone());
+        Ok(value)
     }
 
     fn check_open(&self) -> Result<()> {

@@ -180,6 +180,27 @@ impl Partition {
             && now_ms.saturating_sub(self.inner.last_flush_ms.load(Ordering::Relaxed)) >= config.flush_ms
     }
 
+    /// Makes every offset below `offset` durable (it is clamped to the log end offset), sharing
+    /// the fsync with concurrent callers: when many threads each need their own append durable,
+    /// one fsync covers all of them (group commit). Returns at once if the
+    /// [`recovery_point`](Self::recovery_point) is already past `offset`. Indexes are not
+    /// fsynced (recovery rebuilds them); [`flush`](Self::flush) fsyncs everything.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// let info = p.append(&[Record::new(b"a")])?;
+    /// p.flush_to(info.last_offset + 1)?;
+    /// assert!(p.recovery_point() > info.last_offset);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn flush_to(&self, offset: u64) -> Result<()> {
+        self.sync_to(offset.min(self.log_end_offset()))
+    }
+
     /// Makes everything appended so far durable: fsync of the active segment's data file and
     /// indexes, and of the directory if files were created since the last flush. Earlier
     /// segments were fsynced when they were sealed. Advances the [`recovery_point`](Self::recovery_point).

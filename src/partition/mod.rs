@@ -36,6 +36,7 @@ pub(crate) use load::{CheckpointHook, OpenSpec};
 pub use read::{Fetch, Records, TimestampOffset};
 pub use retention::RetentionOutcome;
 use segments::SegmentSet;
+pub use tail::{AppendSignal, Watch};
 
 use crate::clock::Clock;
 use crate::config::TopicConfig;
@@ -107,6 +108,9 @@ struct Inner {
     waiters: AtomicUsize,
     wait_lock: Mutex<()>,
     wait_cond: Condvar,
+    /// Signals fired by appends ([`Partition::watch`]), with the count for a lock-free check.
+    watchers: Mutex<tail::Watchers>,
+    watcher_count: AtomicUsize,
     closed: AtomicBool,
     /// The topic was deleted: reads fail too.
     deleted: AtomicBool,
@@ -217,6 +221,8 @@ impl Partition {
                 waiters: AtomicUsize::new(0),
                 wait_lock: Mutex::new(()),
                 wait_cond: Condvar::new(),
+                watchers: Mutex::new(Arc::from(Vec::new())),
+                watcher_count: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 deleted: AtomicBool::new(false),
             }),
@@ -315,8 +321,9 @@ impl Partition {
             })
         };
         // Wake waiters so they see the close.
-        let _guard = inner.wait_lock.lock();
+        drop(inner.wait_lock.lock());
         inner.wait_cond.notify_all();
+        self.notify_watchers();
         result
     }
 
@@ -342,7 +349,8 @@ impl Partition {
         self.inner.closed.store(true, Ordering::Release);
         // No appends from now on: readers still holding the mapping read only what it published.
         self.inner.segments.active().unmap();
-        let _guard = self.inner.wait_lock.lock();
+        drop(self.inner.wait_lock.lock());
         self.inner.wait_cond.notify_all();
+        self.notify_watchers();
     }
 }

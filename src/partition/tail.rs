@@ -1,8 +1,12 @@
 //! Tailing: readers blocked in [`Partition::wait_for`] are woken by the append that publishes
 //! the offset they wait for, not by polling.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
 use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
 
 use super::Partition;
 use crate::error::Result;
@@ -16,6 +20,7 @@ impl Partition {
             let _guard = inner.wait_lock.lock();
             inner.wait_cond.notify_all();
         }
+        self.notify_watchers();
     }
 
     /// Blocks until the log end offset passes `offset` (a record at `offset` exists) or
@@ -63,5 +68,174 @@ impl Partition {
         };
         inner.waiters.fetch_sub(1, Ordering::SeqCst);
         result
+    }
+}
+
+/// A wake-up shared by many partitions: one waiter (a consumer, an event loop) watches any
+/// number of partitions with [`Partition::watch`] and sleeps on one signal until an append to
+/// any of them (or a [`notify`](Self::notify) from elsewhere) fires it. No thread per
+/// partition, and no polling: an idle waiter uses no CPU.
+///
+/// The signal is a flag, not a count: [`wait`](Self::wait) and [`take`](Self::take) clear it.
+/// To miss nothing, clear it *before* looking for new records, then wait only if there were
+/// none: an append that lands after the look fires the signal again and the wait returns at
+/// once.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{AppendSignal, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let topic = log.create_topic("t", 4, TopicConfig::default())?;
+/// let signal = AppendSignal::new();
+/// let _watches: Vec<_> = topic.partitions().iter().map(|p| p.watch(&signal)).collect();
+///
+/// assert!(!signal.wait(Duration::from_millis(10))); // nothing appended yet
+/// let writer = topic.partition(3)?;
+/// let t = std::thread::spawn(move || writer.append(&[Record::new(b"hello")]));
+/// assert!(signal.wait(Duration::from_secs(10)));    // woken by partition 3's append
+/// t.join().unwrap()?;
+/// # Ok::<(), partlog::Error>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct AppendSignal {
+    fired: AtomicBool,
+    lock: Mutex<Option<Waker>>,
+    cond: Condvar,
+}
+
+impl AppendSignal {
+    /// A new signal, not fired.
+    pub fn new() -> Arc<AppendSignal> {
+        Arc::new(AppendSignal::default())
+    }
+
+    /// Fires the signal: wakes a thread blocked in [`wait`](Self::wait) and the task whose
+    /// waker was [registered](Self::register_waker).
+    pub fn notify(&self) {
+        // Either the waiter's check under the lock sees `fired`, or it is asleep by the time
+        // this takes the lock, and the notify reaches it.
+        if self.fired.swap(true, Ordering::SeqCst) {
+            return; // already fired: whoever fired it woke the waiter
+        }
+        let mut guard = self.lock.lock();
+        let waker = guard.take();
+        self.cond.notify_all();
+        drop(guard);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Clears the signal and says whether it was fired.
+    pub fn take(&self) -> bool {
+        self.fired.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether the signal is fired (without clearing it).
+    pub fn is_fired(&self) -> bool {
+        self.fired.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until the signal fires or `timeout` passes, and clears it. Returns whether it
+    /// fired.
+    pub fn wait(&self, timeout: Duration) -> bool {
+        if self.take() {
+            return true;
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        let mut guard = self.lock.lock();
+        loop {
+            if self.take() {
+                return true;
+            }
+            match deadline {
+                Some(deadline) => {
+                    if self.cond.wait_until(&mut guard, deadline).timed_out() {
+                        return self.take();
+                    }
+                }
+                None => self.cond.wait(&mut guard),
+            }
+        }
+    }
+
+    /// Registers `waker` to be woken (once) by the next [`notify`](Self::notify); an async
+    /// waiter's `poll` calls this, then checks [`take`](Self::take) once more before returning
+    /// `Pending`.
+    pub fn register_waker(&self, waker: &Waker) {
+        let mut guard = self.lock.lock();
+        match &mut *guard {
+            Some(old) if old.will_wake(waker) => {}
+            slot => *slot = Some(waker.clone()),
+        }
+    }
+}
+
+/// A partition watched by an [`AppendSignal`]: every append to it fires the signal, until this
+/// is dropped. Made by [`Partition::watch`].
+#[must_use = "the watch ends when this is dropped"]
+pub struct Watch {
+    partition: Partition,
+    id: u64,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch").field("partition", &self.partition.name()).finish()
+    }
+}
+
+impl Watch {
+    /// The watched partition.
+    pub fn partition(&self) -> &Partition {
+        &self.partition
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let inner = &*self.partition.inner;
+        let mut watchers = inner.watchers.lock();
+        let kept: Vec<_> = watchers.iter().filter(|(id, _)| *id != self.id).cloned().collect();
+        inner.watcher_count.store(kept.len(), Ordering::SeqCst);
+        *watchers = kept.into();
+    }
+}
+
+/// The signals watching a partition, by watch id: replaced whole on change, so that appends
+/// iterate a snapshot.
+pub(super) type Watchers = Arc<[(u64, Arc<AppendSignal>)]>;
+
+static NEXT_WATCH_ID: AtomicU64 = AtomicU64::new(0);
+
+impl Partition {
+    /// Fires `signal` on every append to this partition (and when it is closed or deleted),
+    /// until the returned [`Watch`] is dropped. One signal can watch many partitions; see
+    /// [`AppendSignal`].
+    pub fn watch(&self, signal: &Arc<AppendSignal>) -> Watch {
+        let inner = &*self.inner;
+        let id = NEXT_WATCH_ID.fetch_add(1, Ordering::Relaxed);
+        let mut watchers = inner.watchers.lock();
+        let mut list = watchers.to_vec();
+        list.push((id, signal.clone()));
+        inner.watcher_count.store(list.len(), Ordering::SeqCst);
+        *watchers = list.into();
+        Watch { partition: self.clone(), id }
+    }
+
+    /// Fires the signals watching this partition.
+    pub(super) fn notify_watchers(&self) {
+        let inner = &*self.inner;
+        // Pairs with the SeqCst store in `watch`: a watch made after this load began after the
+        // append was published, and its owner looks for records after making it.
+        if inner.watcher_count.load(Ordering::SeqCst) > 0 {
+            // A snapshot, so that a waker run here may watch or unwatch this partition.
+            let watchers = inner.watchers.lock().clone();
+            for (_, signal) in watchers.iter() {
+                signal.notify();
+            }
+        }
     }
 }

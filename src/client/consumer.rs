@@ -1,0 +1,1179 @@
+//! Kafka's consumer, in-process (`KafkaConsumer`, `SubscriptionState`, `ConsumerCoordinator`):
+//! manual assignment or a consumer group, `poll` across every assigned partition with one
+//! wake-up ([`AppendSignal`]), positions apart from committed offsets, `auto.offset.reset`,
+//! seeks, pause and resume, synchronous and asynchronous commits, auto-commit, rebalance
+//! callbacks, and `wakeup`. Built on the public [`Log`] / [`Partition`] API.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::assignor::Assignor;
+use super::group::{Coordinator, Heartbeat, JoinSpec, Liveness, OffsetAndMetadata, TopicPartition};
+use crate::error::{Error, Result};
+use crate::format::record::OwnedHeader;
+use crate::log::Log;
+use crate::partition::{AppendSignal, Fetch, Partition, TimestampOffset, Watch};
+
+/// `auto.offset.reset`: where a partition without a valid position starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetReset {
+    /// `earliest`: the log start offset.
+    Earliest,
+    /// `latest` (Kafka's default): the log end offset; only records appended later are read.
+    Latest,
+    /// `none`: fail with [`Error::NoOffsetForPartition`] (no committed offset) or
+    /// [`Error::OffsetOutOfRange`] (a position out of range).
+    None,
+}
+
+/// The consumer settings partlog keeps from Kafka's (`ConsumerConfig`), with Kafka's names and
+/// defaults. What exists only because of the network (fetch sizing waits, heartbeats, request
+/// timeouts, retries, CRC checks: every read is checked) is accepted by [`set`](Self::set) and
+/// ignored.
+///
+/// # Example
+/// ```
+/// use partlog::{Assignor, ConsumerConfig, OffsetReset};
+/// let config = ConsumerConfig::default()
+///     .set("group.id", "billing")?
+///     .set("auto.offset.reset", "earliest")?
+///     .set("partition.assignment.strategy", "cooperative-sticky")?;
+/// assert_eq!(config.group_id.as_deref(), Some("billing"));
+/// assert_eq!(config.auto_offset_reset, OffsetReset::Earliest);
+/// assert_eq!(config.partition_assignment_strategy, [Assignor::CooperativeSticky]);
+/// assert_eq!(config.max_poll_records, 500);
+/// assert!(ConsumerConfig::default().set("max.poll.records", "0").is_err());
+/// # Ok::<(), partlog::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerConfig {
+    /// `group.id`: the consumer group; `None` (Kafka's default) allows only `assign`, and no
+    /// commits.
+    pub group_id: Option<String>,
+    /// `group.instance.id`: a static member, which keeps its partitions across a restart
+    /// within `session.timeout.ms`.
+    pub group_instance_id: Option<String>,
+    /// `client.id`: the prefix of the member id.
+    pub client_id: String,
+    /// `auto.offset.reset` (`latest`).
+    pub auto_offset_reset: OffsetReset,
+    /// `enable.auto.commit`: `None` is Kafka's default, on with a `group.id`.
+    pub enable_auto_commit: Option<bool>,
+    /// `auto.commit.interval.ms` (5000).
+    pub auto_commit_interval_ms: u64,
+    /// `max.poll.records` (500): records returned by one `poll`, at most.
+    pub max_poll_records: usize,
+    /// `max.poll.interval.ms` (300000): a member out of `poll` for longer is removed from its
+    /// group; also the rebalance timeout.
+    pub max_poll_interval_ms: u64,
+    /// `session.timeout.ms` (45000): how long a static member's slot outlives its handle.
+    pub session_timeout_ms: u64,
+    /// `partition.assignment.strategy` (`[range, cooperative-sticky]`): in order of preference.
+    pub partition_assignment_strategy: Vec<Assignor>,
+    /// `max.partition.fetch.bytes` (1 MiB): bytes read from one partition per `poll`, at
+    /// least one batch.
+    pub max_partition_fetch_bytes: usize,
+    /// `fetch.max.bytes` (50 MiB): bytes read per `poll` in all, at least one batch.
+    pub fetch_max_bytes: usize,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        ConsumerConfig {
+            group_id: None,
+            group_instance_id: None,
+            client_id: "consumer".into(),
+            auto_offset_reset: OffsetReset::Latest,
+            enable_auto_commit: None,
+            auto_commit_interval_ms: 5000,
+            max_poll_records: 500,
+            max_poll_interval_ms: 300_000,
+            session_timeout_ms: 45_000,
+            partition_assignment_strategy: vec![Assignor::Range, Assignor::CooperativeSticky],
+            max_partition_fetch_bytes: 1 << 20,
+            fetch_max_bytes: 50 << 20,
+        }
+    }
+}
+
+impl ConsumerConfig {
+    /// Sets a setting by Kafka's name; Kafka's network and JVM settings (`bootstrap.servers`,
+    /// deserializers, `fetch.min.bytes`, `fetch.max.wait.ms`, `heartbeat.interval.ms`,
+    /// `request.timeout.ms`, retries and backoffs, `check.crcs`, ...) are accepted and ignored.
+    /// `isolation.level=read_committed` and `group.protocol=consumer` are refused: partlog has
+    /// no transactions yet and runs the classic group protocol.
+    pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
+        let invalid = |reason: &str| Error::InvalidConfig {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let v = value.trim();
+        let number = || v.parse::<u64>().map_err(|_| invalid("must be a non-negative integer"));
+        let positive = || number().and_then(|n| if n == 0 { Err(invalid("must be at least 1")) } else { Ok(n) });
+        let flag = || v.parse::<bool>().map_err(|_| invalid("must be true or false"));
+        match key {
+            "group.id" => self.group_id = if v.is_empty() { None } else { Some(v.to_owned()) },
+            "group.instance.id" => self.group_instance_id = if v.is_empty() { None } else { Some(v.to_owned()) },
+            "client.id" => self.client_id = v.to_owned(),
+            "auto.offset.reset" => {
+                self.auto_offset_reset = match v {
+                    "earliest" => OffsetReset::Earliest,
+                    "latest" => OffsetReset::Latest,
+                    "none" => OffsetReset::None,
+                    _ => return Err(invalid("must be earliest, latest or none")),
+                }
+            }
+            "enable.auto.commit" => self.enable_auto_commit = Some(flag()?),
+            "auto.commit.interval.ms" => self.auto_commit_interval_ms = number()?,
+            "max.poll.records" => self.max_poll_records = positive()? as usize,
+            "max.poll.interval.ms" => self.max_poll_interval_ms = positive()?,
+            "session.timeout.ms" => self.session_timeout_ms = positive()?,
+            "partition.assignment.strategy" => {
+                let list = v.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect::<Result<Vec<_>>>()?;
+                if list.is_empty() {
+                    return Err(invalid("needs at least one assignor"));
+                }
+                self.partition_assignment_strategy = list;
+            }
+            "max.partition.fetch.bytes" => self.max_partition_fetch_bytes = positive()? as usize,
+            "fetch.max.bytes" => self.fetch_max_bytes = positive()? as usize,
+            "isolation.level" => {
+                if v != "read_uncommitted" {
+                    return Err(invalid("only read_uncommitted: partlog has no transactional producer yet"));
+                }
+            }
+            "group.protocol" => {
+                if !v.eq_ignore_ascii_case("classic") {
+                    return Err(invalid("only classic (the in-process coordinator runs the classic protocol)"));
+                }
+            }
+            "bootstrap.servers"
+            | "key.deserializer"
+            | "value.deserializer"
+            | "fetch.min.bytes"
+            | "fetch.max.wait.ms"
+            | "heartbeat.interval.ms"
+            | "request.timeout.ms"
+            | "default.api.timeout.ms"
+            | "retry.backoff.ms"
+            | "retry.backoff.max.ms"
+            | "reconnect.backoff.ms"
+            | "reconnect.backoff.max.ms"
+            | "check.crcs"
+            | "exclude.internal.topics"
+            | "metadata.max.age.ms"
+            | "allow.auto.create.topics"
+            | "client.rack"
+            | "connections.max.idle.ms"
+            | "receive.buffer.bytes"
+            | "send.buffer.bytes"
+            | "security.protocol"
+            | "enable.metrics.push"
+            | "auto.include.jmx.reporter" => {}
+            _ => return Err(invalid("not a consumer setting partlog knows")),
+        }
+        Ok(self)
+    }
+
+    fn auto_commit(&self) -> bool {
+        self.group_id.is_some() && self.enable_auto_commit.unwrap_or(true)
+    }
+}
+
+/// A record returned by [`Consumer::poll`] (Kafka's `ConsumerRecord`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: u32,
+    /// The record's offset.
+    pub offset: u64,
+    /// Its timestamp (CreateTime, or LogAppendTime on such topics), in milliseconds.
+    pub timestamp: i64,
+    /// The key; `None` is null.
+    pub key: Option<Vec<u8>>,
+    /// The value; `None` is null (a tombstone).
+    pub value: Option<Vec<u8>>,
+    /// Headers, in order.
+    pub headers: Vec<OwnedHeader>,
+}
+
+impl ConsumerRecord {
+    /// The record's topic and partition.
+    pub fn topic_partition(&self) -> TopicPartition {
+        TopicPartition::new(&*self.topic, self.partition)
+    }
+}
+
+/// How a commit waits (rust-rdkafka's `CommitMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommitMode {
+    /// Returns when the commit is durable (fsynced), or with its error.
+    Sync,
+    /// Returns once the commit is accepted by the coordinator (fenced, written); it is made
+    /// durable at the start of the next `poll` (or commit, or close), sharing one fsync with
+    /// the other commits made since, and a failure then is returned by that call.
+    Async,
+}
+
+/// Called on the consumer's thread, inside `poll` (or `close`, `unsubscribe`), when the group
+/// moves partitions (Kafka's `ConsumerRebalanceListener`). The consumer is passed in, so that
+/// a callback can commit (`commit_sync` in `on_partitions_revoked` is the usual pattern) or
+/// seek; `poll` from a callback is refused.
+pub trait RebalanceListener: Send {
+    /// Partitions are being taken away; the member still owns them, and may commit them.
+    /// Eager protocols (range, roundrobin, sticky) revoke every partition at the start of each
+    /// rebalance; cooperative-sticky only those that move.
+    fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+        let _ = (consumer, partitions);
+    }
+
+    /// Partitions were given to this member (eager: all of them, every rebalance, even none;
+    /// cooperative: the new ones only).
+    fn on_partitions_assigned(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+        let _ = (consumer, partitions);
+    }
+
+    /// The member lost its partitions without a chance to revoke them (it was removed from the
+    /// group, e.g. after `max.poll.interval.ms`): they may belong to another member already, so
+    /// committing them is pointless. Calls `on_partitions_revoked` unless overridden.
+    fn on_partitions_lost(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+        self.on_partitions_revoked(consumer, partitions);
+    }
+}
+
+/// Interrupts a blocking call of its consumer from another thread (Kafka's `wakeup`): the call
+/// in progress, or the next one, returns [`Error::Wakeup`]. Cheap to clone, `Send + Sync`.
+#[derive(Clone, Debug)]
+pub struct WakeupHandle {
+    flag: Arc<AtomicBool>,
+    signal: Arc<AppendSignal>,
+}
+
+impl WakeupHandle {
+    /// Wakes the consumer.
+    pub fn wakeup(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.signal.notify();
+    }
+}
+
+/// A member's identity in its group (Kafka's `ConsumerGroupMetadata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerGroupMetadata {
+    /// `group.id`.
+    pub group_id: String,
+    /// The generation of the member's current assignment.
+    pub generation: i32,
+    /// The member id the coordinator gave it.
+    pub member_id: String,
+    /// `group.instance.id`, for a static member.
+    pub group_instance_id: Option<String>,
+}
+
+struct PartState {
+    partition: Partition,
+    topic: Arc<str>,
+    _watch: Watch,
+    position: Option<u64>,
+    reset: Option<OffsetReset>,
+    paused: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Mode {
+    None,
+    Assigned,
+    Subscribed(BTreeSet<String>),
+}
+
+struct Membership {
+    id: String,
+    generation: i32,
+}
+
+type CommitCallback = Box<dyn FnOnce(Result<()>) + Send>;
+
+/// An async commit: written (to be made durable) or refused, with its callback.
+struct PendingCommit {
+    target: Option<(Partition, u64)>,
+    error: Option<Error>,
+    callback: Option<CommitCallback>,
+}
+
+/// A consumer (Kafka's `KafkaConsumer`): reads the partitions it is assigned, by hand
+/// ([`assign`](Self::assign)) or as a member of a consumer group
+/// ([`subscribe`](Self::subscribe)), from positions it keeps, and commits its progress to the
+/// group's committed offsets in `__consumer_offsets`.
+///
+/// One thread uses a consumer at a time (`&mut self`, as Kafka's single-threaded consumer);
+/// [`wakeup_handle`](Self::wakeup_handle) interrupts it from elsewhere. `poll` waits for records
+/// on one [`AppendSignal`] watching every assigned partition: an idle consumer uses no CPU.
+/// [`close`](Self::close) (or drop) commits, if auto-commit is on, and leaves the group.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let topic = log.create_topic("orders", 3, TopicConfig::default())?;
+/// for p in 0..3 {
+///     topic.partition(p)?.append(&[Record::new(b"order")])?;
+/// }
+///
+/// let config = ConsumerConfig::default().set("group.id", "billing")?.set("auto.offset.reset", "earliest")?;
+/// let mut consumer = Consumer::new(&log, config)?;
+/// consumer.subscribe(&["orders"])?;
+/// let mut seen = 0;
+/// while seen < 3 {
+///     seen += consumer.poll(Duration::from_secs(10))?.len();
+/// }
+/// consumer.commit_sync()?;
+/// assert_eq!(consumer.assignment().len(), 3); // the only member owns every partition
+/// consumer.close()?;
+///
+/// // A new member of the group resumes from the committed offsets: nothing is left.
+/// let config = ConsumerConfig::default().set("group.id", "billing")?;
+/// let mut again = Consumer::new(&log, config)?;
+/// again.subscribe(&["orders"])?;
+/// assert!(again.poll(Duration::from_millis(50))?.is_empty());
+/// # Ok::<(), partlog::Error>(())
+/// ```
+pub struct Consumer {
+    log: Log,
+    config: ConsumerConfig,
+    signal: Arc<AppendSignal>,
+    wakeup: Arc<AtomicBool>,
+    liveness: Arc<Liveness>,
+    mode: Mode,
+    listener: Option<Box<dyn RebalanceListener>>,
+    parts: BTreeMap<TopicPartition, PartState>,
+    /// `parts`' keys, for the rotating start of each poll.
+    order: Vec<TopicPartition>,
+    cursor: usize,
+    coordinator: Option<Arc<Coordinator>>,
+    member: Option<Membership>,
+    /// The last assignment and its generation: the sticky assignors' memory.
+    last_assignment: (Vec<TopicPartition>, i32),
+    rejoin: bool,
+    next_auto_commit: Instant,
+    /// What this consumer last committed, so that auto-commit skips unchanged positions.
+    last_committed: HashMap<TopicPartition, u64>,
+    /// Async commits whose outcome is not yet reported.
+    pending: Vec<PendingCommit>,
+    fetch: Fetch,
+    in_callback: bool,
+    closed: bool,
+}
+
+impl fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer")
+            .field("group_id", &self.config.group_id)
+            .field("assignment", &self.order)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Consumer {
+    /// A consumer of `log`. Errors: [`Error::InvalidConfig`] for `enable.auto.commit=true` or
+    /// `group.instance.id` without a `group.id`.
+    pub fn new(log: &Log, config: ConsumerConfig) -> Result<Consumer> {
+        let invalid = |key: &str, reason: &str| Error::InvalidConfig {
+            key: key.to_owned(),
+            value: "true".into(),
+            reason: reason.to_owned(),
+        };
+        if config.group_id.is_none() {
+            if config.enable_auto_commit == Some(true) {
+                return Err(invalid("enable.auto.commit", "needs a group.id"));
+            }
+            if config.group_instance_id.is_some() {
+                return Err(invalid("group.instance.id", "needs a group.id"));
+            }
+        }
+        if config.partition_assignment_strategy.is_empty() {
+            return Err(invalid("partition.assignment.strategy", "needs at least one assignor"));
+        }
+        let next_auto_commit = Instant::now() + Duration::from_millis(config.auto_commit_interval_ms);
+        Ok(Consumer {
+            log: log.clone(),
+            config,
+            signal: AppendSignal::new(),
+            wakeup: Arc::new(AtomicBool::new(false)),
+            liveness: Liveness::new(),
+            mode: Mode::None,
+            listener: None,
+            parts: BTreeMap::new(),
+            order: Vec::new(),
+            cursor: 0,
+            coordinator: None,
+            member: None,
+            last_assignment: (Vec::new(), -1),
+            rejoin: false,
+            next_auto_commit,
+            last_committed: HashMap::new(),
+            pending: Vec::new(),
+            fetch: Fetch::new(),
+            in_callback: false,
+            closed: false,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsumerConfig {
+        &self.config
+    }
+
+    fn cooperative(&self) -> bool {
+        self.config.partition_assignment_strategy.iter().all(|a| a.is_cooperative())
+    }
+
+    fn group(&self) -> Result<&str> {
+        self.config.group_id.as_deref().ok_or(Error::InvalidState { what: "this needs a group.id" })
+    }
+
+    fn coordinator(&mut self) -> Result<Arc<Coordinator>> {
+        if let Some(c) = &self.coordinator {
+            return Ok(c.clone());
+        }
+        let c = Coordinator::of(&self.log)?;
+        self.coordinator = Some(c.clone());
+        Ok(c)
+    }
+
+    fn check_usable(&self) -> Result<()> {
+        if self.in_callback {
+            return Err(Error::InvalidState {
+                what: "poll, subscribe, assign and close cannot run inside a rebalance callback",
+            });
+        }
+        Ok(())
+    }
+
+    /// Joins the consumer group `group.id` for `topics` (replacing an earlier subscription;
+    /// an empty list unsubscribes). Partitions are assigned by the next [`poll`](Self::poll).
+    /// Topics that do not exist yet are assigned once they are created.
+    ///
+    /// Errors: [`Error::InvalidState`] without a `group.id` or after [`assign`](Self::assign);
+    /// [`Error::InvalidTopicName`].
+    pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
+        self.check_usable()?;
+        self.group()?;
+        if self.mode == Mode::Assigned {
+            return Err(Error::InvalidState { what: "subscribe after assign: unsubscribe first" });
+        }
+        if topics.is_empty() {
+            return self.unsubscribe();
+        }
+        for t in topics {
+            crate::log::topic::validate_topic_name(t)?;
+        }
+        let set: BTreeSet<String> = topics.iter().map(|t| t.to_string()).collect();
+        if self.mode != Mode::Subscribed(set.clone()) {
+            self.rejoin = self.member.is_some();
+            self.mode = Mode::Subscribed(set);
+        }
+        Ok(())
+    }
+
+    /// [`subscribe`](Self::subscribe) with callbacks for partitions revoked, assigned and lost.
+    pub fn subscribe_with_listener(
+        &mut self,
+        topics: &[&str],
+        listener: impl RebalanceListener + 'static,
+    ) -> Result<()> {
+        self.subscribe(topics)?;
+        self.listener = Some(Box::new(listener));
+        Ok(())
+    }
+
+    /// Leaves the group (revoking every partition first) or drops the manual assignment.
+    pub fn unsubscribe(&mut self) -> Result<()> {
+        self.check_usable()?;
+        let result = self.leave_group();
+        self.set_parts(&[]);
+        self.mode = Mode::None;
+        result
+    }
+
+    /// Reads exactly `partitions`, without a group (Kafka's `assign`): positions of partitions
+    /// kept from the previous assignment stay; new ones start from the group's committed
+    /// offset if there is a `group.id`, else by `auto.offset.reset`. Commits need a `group.id`
+    /// and are accepted only while the group has no members. An empty list unassigns.
+    ///
+    /// Errors: [`Error::InvalidState`] after [`subscribe`](Self::subscribe);
+    /// [`Error::UnknownTopic`], [`Error::UnknownPartition`].
+    pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.check_usable()?;
+        if matches!(self.mode, Mode::Subscribed(_)) {
+            return Err(Error::InvalidState { what: "assign after subscribe: unsubscribe first" });
+        }
+        for tp in partitions {
+            self.log.partition(&tp.topic, tp.partition)?;
+        }
+        if self.config.auto_commit() && !self.parts.is_empty() {
+            // Kafka commits the old assignment's progress first.
+            let _ = self.auto_commit(CommitMode::Async);
+        }
+        self.set_parts(partitions);
+        self.mode = if partitions.is_empty() { Mode::None } else { Mode::Assigned };
+        Ok(())
+    }
+
+    /// The partitions assigned to this consumer now.
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.order.clone()
+    }
+
+    /// The subscribed topics (empty without a subscription).
+    pub fn subscription(&self) -> Vec<String> {
+        match &self.mode {
+            Mode::Subscribed(topics) => topics.iter().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Replaces the assigned partitions, keeping the state of those that stay.
+    fn set_parts(&mut self, partitions: &[TopicPartition]) {
+        let wanted: BTreeSet<&TopicPartition> = partitions.iter().collect();
+        self.parts.retain(|tp, _| wanted.contains(tp));
+        for tp in partitions {
+            if self.parts.contains_key(tp) {
+                continue;
+            }
+            // A partition that vanished (its topic deleted) since the assignment is skipped;
+            // the group notices the change and rebalances.
+            let Ok(partition) = self.log.partition(&tp.topic, tp.partition) else { continue };
+            let watch = partition.watch(&self.signal);
+            self.parts.insert(
+                tp.clone(),
+                PartState {
+                    partition,
+                    topic: Arc::from(tp.topic.as_str()),
+                    _watch: watch,
+                    position: None,
+                    reset: None,
+                    paused: false,
+                },
+            );
+        }
+        self.order = self.parts.keys().cloned().collect();
+        self.cursor = 0;
+    }
+
+    /// Returns records from the assigned partitions, at most `max.poll.records`, waiting up to
+    /// `timeout` for some to arrive; empty if none did. Each partition's records come in offset
+    /// order, and its position moves past them. Partitions take turns being read first, so that
+    /// a busy partition cannot starve the others.
+    ///
+    /// In a group, `poll` is also where the consumer takes part in rebalances (rebalance
+    /// callbacks run here), auto-commits, and proves it is alive (`max.poll.interval.ms`).
+    ///
+    /// Errors: [`Error::InvalidState`] with nothing subscribed or assigned; [`Error::Wakeup`];
+    /// [`Error::NoOffsetForPartition`] / [`Error::OffsetOutOfRange`] with
+    /// `auto.offset.reset=none`; [`Error::FencedInstanceId`]; a failed async commit; a read
+    /// error (positions are not moved past records not returned).
+    pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        self.check_usable()?;
+        if self.mode == Mode::None {
+            return Err(Error::InvalidState { what: "poll needs subscribe or assign first" });
+        }
+        let deadline = Instant::now().checked_add(timeout);
+        self.liveness.enter_poll();
+        let result = self.poll_until(deadline);
+        self.liveness.leave_poll();
+        result
+    }
+
+    fn poll_until(&mut self, deadline: Option<Instant>) -> Result<Vec<ConsumerRecord>> {
+        loop {
+            if self.wakeup.swap(false, Ordering::SeqCst) {
+                return Err(Error::Wakeup);
+            }
+            // Cleared before looking, so an append after the look fires it again.
+            self.signal.take();
+            self.complete_async_commits()?;
+            let group_deadline = if matches!(self.mode, Mode::Subscribed(_)) { self.group_step()? } else { None };
+            if self.config.auto_commit() && Instant::now() >= self.next_auto_commit {
+                let _ = self.auto_commit(CommitMode::Async);
+            }
+            self.init_positions()?;
+            let records = self.collect()?;
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(records);
+            }
+            let mut until = deadline;
+            let mut earlier = |t: Option<Instant>| {
+                if let Some(t) = t {
+                    until = Some(until.map_or(t, |u| u.min(t)));
+                }
+            };
+            earlier(group_deadline);
+            if self.config.auto_commit() && self.has_uncommitted() {
+                earlier(Some(self.next_auto_commit));
+            }
+            let wait = until.map_or(Duration::MAX, |u| u.saturating_duration_since(now));
+            self.signal.wait(wait);
+        }
+    }
+
+    /// Takes part in the group: joins, follows rebalances, takes assignments. Returns when the
+    /// group next needs a check-in.
+    fn group_step(&mut self) -> Result<Option<Instant>> {
+        let coordinator = self.coordinator()?;
+        let group = self.group()?.to_owned();
+        // Each round either settles or moves the member one step through a rebalance.
+        for _ in 0..16 {
+            let Some(member_id) = self.member.as_ref().map(|m| m.id.clone()) else {
+                let id = coordinator.join(&self.log, &group, None, self.join_spec())?;
+                self.member = Some(Membership { id, generation: -1 });
+                self.rejoin = false;
+                continue;
+            };
+            if self.rejoin {
+                self.rejoin = false;
+                self.prepare_rejoin()?;
+                self.join_again(&coordinator, &group, &member_id)?;
+                continue;
+            }
+            let (heartbeat, deadline) = coordinator.heartbeat(&self.log, &group, &member_id)?;
+            match heartbeat {
+                Heartbeat::Stable | Heartbeat::Waiting => return Ok(deadline),
+                Heartbeat::Rejoin => {
+                    self.prepare_rejoin()?;
+                    self.join_again(&coordinator, &group, &member_id)?;
+                }
+                Heartbeat::Assigned { generation, assignment } => {
+                    self.take_assignment(&coordinator, &group, &member_id, generation, assignment)?;
+                }
+                Heartbeat::Unknown => {
+                    let lost = self.order.clone();
+                    self.member = None;
+                    self.set_parts(&[]);
+                    if !lost.is_empty() {
+                        self.callback(|l, c| l.on_partitions_lost(c, &lost));
+                    }
+                }
+                Heartbeat::Fenced => {
+                    return Err(Error::FencedInstanceId {
+                        group,
+                        instance_id: self.config.group_instance_id.clone().unwrap_or_default(),
+                    })
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn join_spec(&self) -> JoinSpec {
+        let topics = match &self.mode {
+            Mode::Subscribed(t) => t.clone(),
+            _ => BTreeSet::new(),
+        };
+        let owned = if self.cooperative() { self.order.clone() } else { self.last_assignment.0.clone() };
+        JoinSpec {
+            client_id: self.config.client_id.clone(),
+            instance_id: self.config.group_instance_id.clone(),
+            topics,
+            assignors: self.config.partition_assignment_strategy.clone(),
+            owned,
+            session_timeout: Duration::from_millis(self.config.session_timeout_ms),
+            max_poll_interval: Duration::from_millis(self.config.max_poll_interval_ms),
+            signal: self.signal.clone(),
+            liveness: self.liveness.clone(),
+        }
+    }
+
+    fn join_again(&mut self, coordinator: &Coordinator, group: &str, member_id: &str) -> Result<()> {
+        match coordinator.join(&self.log, group, Some(member_id), self.join_spec()) {
+            Ok(_) => Ok(()),
+            Err(Error::CommitFailed { .. }) => {
+                // Removed meanwhile: the partitions are lost; join as a new member.
+                let lost = self.order.clone();
+                self.member = None;
+                self.set_parts(&[]);
+                if !lost.is_empty() {
+                    self.callback(|l, c| l.on_partitions_lost(c, &lost));
+                }
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Before rejoining: eager members commit (auto-commit) and revoke everything; cooperative
+    /// members revoke only the partitions of topics they no longer subscribe to.
+    fn prepare_rejoin(&mut self) -> Result<()> {
+        if self.config.auto_commit() {
+            let _ = self.auto_commit(CommitMode::Sync);
+        }
+        let revoked: Vec<TopicPartition> = if self.cooperative() {
+            let subscribed = self.subscription();
+            self.order.iter().filter(|tp| !subscribed.contains(&tp.topic)).cloned().collect()
+        } else {
+            self.order.clone()
+        };
+        let first_join = self.member.as_ref().is_none_or(|m| m.generation < 0);
+        if !self.cooperative() && !first_join || !revoked.is_empty() {
+            self.callback(|l, c| l.on_partitions_revoked(c, &revoked));
+        }
+        let kept: Vec<TopicPartition> = self.order.iter().filter(|tp| !revoked.contains(tp)).cloned().collect();
+        self.set_parts(&kept);
+        Ok(())
+    }
+
+    fn take_assignment(
+        &mut self,
+        coordinator: &Coordinator,
+        group: &str,
+        member_id: &str,
+        generation: i32,
+        assignment: Vec<TopicPartition>,
+    ) -> Result<()> {
+        if let Some(m) = &mut self.member {
+            m.generation = generation;
+        }
+        self.last_assignment = (assignment.clone(), generation);
+        if !self.cooperative() {
+            self.set_parts(&assignment);
+            self.next_auto_commit = Instant::now() + Duration::from_millis(self.config.auto_commit_interval_ms);
+            self.callback(|l, c| l.on_partitions_assigned(c, &assignment));
+            return Ok(());
+        }
+        let owned: BTreeSet<TopicPartition> = self.order.iter().cloned().collect();
+        let target: BTreeSet<TopicPartition> = assignment.iter().cloned().collect();
+        let revoked: Vec<TopicPartition> = owned.difference(&target).cloned().collect();
+        let added: Vec<TopicPartition> = target.difference(&owned).cloned().collect();
+        if !revoked.is_empty() {
+            if self.config.auto_commit() {
+                let _ = self.auto_commit(CommitMode::Sync);
+            }
+            self.callback(|l, c| l.on_partitions_revoked(c, &revoked));
+            let kept: Vec<TopicPartition> = owned.intersection(&target).cloned().collect();
+            self.set_parts(&kept);
+        }
+        self.set_parts(&assignment);
+        self.next_auto_commit = Instant::now() + Duration::from_millis(self.config.auto_commit_interval_ms);
+        self.callback(|l, c| l.on_partitions_assigned(c, &added));
+        if !revoked.is_empty() {
+            // The revoked partitions are free now: a second round gives them to their new owner.
+            coordinator.release(&self.log, group, member_id, &self.order)?;
+        }
+        Ok(())
+    }
+
+    /// Runs a rebalance callback with the listener taken out, so that it can use the consumer.
+    fn callback(&mut self, f: impl FnOnce(&mut dyn RebalanceListener, &mut Consumer)) {
+        if let Some(mut listener) = self.listener.take() {
+            self.in_callback = true;
+            f(&mut *listener, self);
+            self.in_callback = false;
+            if self.listener.is_none() {
+                self.listener = Some(listener);
+            }
+        }
+    }
+
+    /// Positions for partitions that have none: the committed offset, else `auto.offset.reset`;
+    /// and the lazy seeks to the beginning or end.
+    fn init_positions(&mut self) -> Result<()> {
+        let missing: Vec<TopicPartition> = self
+            .parts
+            .iter()
+            .filter(|(_, s)| s.position.is_none() && s.reset.is_none())
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if !missing.is_empty() {
+            let committed = match self.config.group_id.clone() {
+                Some(group) => self.coordinator()?.committed(&group, &missing),
+                None => vec![None; missing.len()],
+            };
+            for (tp, committed) in missing.iter().zip(committed) {
+                let state = self.parts.get_mut(tp).expect("listed above");
+                match committed {
+                    Some(c) => state.position = Some(c.offset),
+                    None => match self.config.auto_offset_reset {
+                        OffsetReset::None => return Err(Error::NoOffsetForPartition { partition: tp.to_string() }),
+                        reset => state.reset = Some(reset),
+                    },
+                }
+            }
+        }
+        for state in self.parts.values_mut() {
+            if let Some(reset) = state.reset.take() {
+                state.position = Some(match reset {
+                    OffsetReset::Earliest => state.partition.log_start_offset(),
+                    _ => state.partition.log_end_offset(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads up to `max.poll.records` from the partitions, starting at a rotating one.
+    /// Positions move only if every read succeeds, so that an error skips nothing.
+    fn collect(&mut self) -> Result<Vec<ConsumerRecord>> {
+        let n = self.order.len();
+        let mut out = Vec::new();
+        if n == 0 {
+            return Ok(out);
+        }
+        let start = self.cursor % n;
+        self.cursor = (start + 1) % n;
+        let mut remaining = self.config.max_poll_records;
+        let mut bytes_left = self.config.fetch_max_bytes;
+        let mut moved: Vec<(usize, u64)> = Vec::new();
+        for i in 0..n {
+            let index = (start + i) % n;
+            let state = &self.parts[&self.order[index]];
+            let Some(position) = state.position else { continue };
+            if state.paused
+                || (position == state.partition.log_end_offset() && position >= state.partition.log_start_offset())
+            {
+                continue;
+            }
+            let max_bytes = self.config.max_partition_fetch_bytes.min(bytes_left).max(1);
+            match state.partition.fetch(position, max_bytes, &mut self.fetch) {
+                Ok(()) => {}
+                Err(e @ Error::OffsetOutOfRange { .. }) => match self.config.auto_offset_reset {
+                    OffsetReset::None => return Err(e),
+                    reset => {
+                        let tp = self.order[index].clone();
+                        self.parts.get_mut(&tp).expect("assigned").reset = Some(reset);
+                        continue;
+                    }
+                },
+                Err(e) => return Err(e),
+            }
+            bytes_left = bytes_left.saturating_sub(self.fetch.raw_batches().len());
+            let mut next = self.fetch.next_offset().max(position);
+            for record in self.fetch.records() {
+                let record = record?;
+                if record.offset() < position {
+                    continue;
+                }
+                if remaining == 0 {
+                    next = record.offset();
+                    break;
+                }
+                let owned = record.to_owned();
+                out.push(ConsumerRecord {
+                    topic: state.topic.clone(),
+                    partition: self.order[index].partition,
+                    offset: owned.offset,
+                    timestamp: owned.timestamp,
+                    key: owned.key,
+                    value: owned.value,
+                    headers: owned.headers,
+                });
+                remaining -= 1;
+            }
+            moved.push((index, next));
+            if remaining == 0 || bytes_left == 0 {
+                break;
+            }
+        }
+        for (index, next) in moved {
+            let tp = &self.order[index];
+            self.parts.get_mut(tp).expect("assigned").position = Some(next);
+        }
+        // Pending lazy resets (out of range) are applied by the next round.
+        if out.is_empty() && self.parts.values().any(|s| s.reset.is_some()) {
+            self.init_positions()?;
+            return self.collect();
+        }
+        Ok(out)
+    }
+
+    fn state(&self, tp: &TopicPartition) -> Result<&PartState> {
+        self.parts.get(tp).ok_or(Error::InvalidState { what: "the partition is not assigned to this consumer" })
+    }
+
+    fn state_mut(&mut self, tp: &TopicPartition) -> Result<&mut PartState> {
+        self.parts.get_mut(tp).ok_or(Error::InvalidState { what: "the partition is not assigned to this consumer" })
+    }
+
+    /// The offset of the next record `poll` returns from `partition` (initialised from the
+    /// committed offset or `auto.offset.reset` if it has none yet).
+    ///
+    /// Errors: [`Error::InvalidState`] if the partition is not assigned;
+    /// [`Error::NoOffsetForPartition`].
+    pub fn position(&mut self, partition: &TopicPartition) -> Result<u64> {
+        self.state(partition)?;
+        self.init_positions()?;
+        Ok(self.state(partition)?.position.expect("initialised above"))
+    }
+
+    /// Sets the position of `partition`: the next `poll` reads from `offset`. Nothing is
+    /// committed; an offset out of range is found by the next `poll` (and reset by
+    /// `auto.offset.reset`).
+    pub fn seek(&mut self, partition: &TopicPartition, offset: u64) -> Result<()> {
+        if offset > i64::MAX as u64 {
+            return Err(Error::OffsetOverflow("a position must fit an int64"));
+        }
+        let state = self.state_mut(partition)?;
+        state.position = Some(offset);
+        state.reset = None;
+        Ok(())
+    }
+
+    fn seek_all(&mut self, partitions: &[TopicPartition], reset: OffsetReset) -> Result<()> {
+        let list = if partitions.is_empty() { self.order.clone() } else { partitions.to_vec() };
+        for tp in &list {
+            self.state(tp)?;
+        }
+        for tp in &list {
+            self.state_mut(tp)?.reset = Some(reset);
+        }
+        Ok(())
+    }
+
+    /// Moves the positions of `partitions` (all assigned ones if empty) to the log start
+    /// offset, lazily: at the next `poll` or `position`.
+    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.seek_all(partitions, OffsetReset::Earliest)
+    }
+
+    /// Moves the positions of `partitions` (all assigned ones if empty) to the log end
+    /// offset, lazily: at the next `poll` or `position`.
+    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.seek_all(partitions, OffsetReset::Latest)
+    }
+
+    /// For each partition, the earliest offset whose timestamp is at or after the target
+    /// (milliseconds), with that record's timestamp; `None` if there is none. Positions do
+    /// not change. Any partition of the log may be asked about.
+    pub fn offsets_for_times(&self, query: &[(TopicPartition, i64)]) -> Result<Vec<Option<TimestampOffset>>> {
+        query.iter().map(|(tp, ts)| self.log.partition(&tp.topic, tp.partition)?.offset_for_timestamp(*ts)).collect()
+    }
+
+    /// The log start offsets of `partitions`.
+    pub fn beginning_offsets(&self, partitions: &[TopicPartition]) -> Result<Vec<u64>> {
+        partitions.iter().map(|tp| Ok(self.log.partition(&tp.topic, tp.partition)?.log_start_offset())).collect()
+    }
+
+    /// The log end offsets of `partitions`.
+    pub fn end_offsets(&self, partitions: &[TopicPartition]) -> Result<Vec<u64>> {
+        partitions.iter().map(|tp| Ok(self.log.partition(&tp.topic, tp.partition)?.log_end_offset())).collect()
+    }
+
+    /// Stops returning records from `partitions` until [`resume`](Self::resume); positions and
+    /// group membership are unaffected. A pause lasts while the partition stays assigned.
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for tp in partitions {
+            self.state(tp)?;
+        }
+        for tp in partitions {
+            self.state_mut(tp)?.paused = true;
+        }
+        Ok(())
+    }
+
+    /// Returns records from `partitions` again.
+    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        for tp in partitions {
+            self.state(tp)?;
+        }
+        for tp in partitions {
+            self.state_mut(tp)?.paused = false;
+        }
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.parts.iter().filter(|(_, s)| s.paused).map(|(tp, _)| tp.clone()).collect()
+    }
+
+    /// The current positions of every assigned partition that has one (Kafka's `allConsumed`).
+    fn all_consumed(&self) -> Vec<(TopicPartition, OffsetAndMetadata)> {
+        self.parts.iter().filter_map(|(tp, s)| s.position.map(|p| (tp.clone(), OffsetAndMetadata::new(p)))).collect()
+    }
+
+    fn has_uncommitted(&self) -> bool {
+        self.parts.iter().any(|(tp, s)| s.position.is_some_and(|p| self.last_committed.get(tp) != Some(&p)))
+    }
+
+    fn auto_commit(&mut self, mode: CommitMode) -> Result<()> {
+        self.next_auto_commit = Instant::now() + Duration::from_millis(self.config.auto_commit_interval_ms);
+        let offsets: Vec<_> =
+            self.all_consumed().into_iter().filter(|(tp, o)| self.last_committed.get(tp) != Some(&o.offset)).collect();
+        self.commit_with(&offsets, mode, None)
+    }
+
+    /// Commits the position of every assigned partition (the offset after the last record
+    /// `poll` returned) and waits until it is durable. In a group, the commit is fenced: it
+    /// fails with [`Error::CommitFailed`] if this member is no longer in the group's current
+    /// generation, so that it cannot overwrite a new owner's progress.
+    pub fn commit_sync(&mut self) -> Result<()> {
+        let offsets = self.all_consumed();
+        self.commit_with(&offsets, CommitMode::Sync, None)
+    }
+
+    /// Commits the given offsets (the next offset to read for each partition, with metadata).
+    ///
+    /// Errors: [`Error::InvalidState`] without a `group.id`; [`Error::UnknownTopic`] /
+    /// [`Error::UnknownPartition`]; [`Error::OffsetMetadataTooLarge`]; the fencing errors
+    /// [`Error::CommitFailed`], [`Error::RebalanceInProgress`], [`Error::FencedInstanceId`].
+    pub fn commit_offsets(&mut self, offsets: &[(TopicPartition, OffsetAndMetadata)], mode: CommitMode) -> Result<()> {
+        self.commit_with(offsets, mode, None)
+    }
+
+    /// Commits the offset after `record` for its partition (rust-rdkafka's `commit_message`).
+    pub fn commit_message(&mut self, record: &ConsumerRecord, mode: CommitMode) -> Result<()> {
+        self.commit_with(&[(record.topic_partition(), OffsetAndMetadata::new(record.offset + 1))], mode, None)
+    }
+
+    /// Commits the positions of every assigned partition without waiting for durability;
+    /// `callback` runs with the outcome on this thread, inside the next `poll` (or commit, or
+    /// `close`), after the commit is durable (Kafka's `commitAsync`). Callbacks run in commit
+    /// order.
+    pub fn commit_async(&mut self, callback: impl FnOnce(Result<()>) + Send + 'static) {
+        let offsets = self.all_consumed();
+        let mut callback: Option<CommitCallback> = Some(Box::new(callback));
+        if let Err(e) = self.commit_with(&offsets, CommitMode::Async, Some(&mut callback)) {
+            // Refused at once (fencing, bad input): reported in order, after earlier ones.
+            self.pending.push(PendingCommit { target: None, error: Some(e), callback });
+        }
+    }
+
+    fn commit_with(
+        &mut self,
+        offsets: &[(TopicPartition, OffsetAndMetadata)],
+        mode: CommitMode,
+        callback: Option<&mut Option<CommitCallback>>,
+    ) -> Result<()> {
+        self.complete_async_commits()?;
+        let group = self.group()?.to_owned();
+        for (tp, _) in offsets {
+            self.log.partition(&tp.topic, tp.partition)?;
+        }
+        let coordinator = self.coordinator()?;
+        let member = match (&self.mode, &self.member) {
+            (Mode::Subscribed(_), Some(m)) if m.generation >= 0 => Some((m.id.as_str(), m.generation)),
+            (Mode::Subscribed(_), _) => return Err(Error::RebalanceInProgress { group }),
+            _ => None,
+        };
+        let written =
+            coordinator.commit(&self.log, &group, member, self.config.group_instance_id.as_deref(), offsets)?;
+        for (tp, o) in offsets {
+            self.last_committed.insert(tp.clone(), o.offset);
+        }
+        let Some((partition, upto)) = written else { return Ok(()) };
+        match mode {
+            CommitMode::Sync => partition.flush_to(upto),
+            CommitMode::Async => {
+                let callback = callback.and_then(Option::take);
+                self.pending.push(PendingCommit { target: Some((partition, upto)), error: None, callback });
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes pending async commits durable (one fsync per offsets partition) and runs their
+    /// callbacks in order; returns the first failure of a commit without a callback.
+    fn complete_async_commits(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let mut first_error = None;
+        for commit in pending {
+            let result = match (commit.error, commit.target) {
+                (Some(e), _) => Err(e),
+                (None, Some((partition, upto))) => partition.flush_to(upto),
+                (None, None) => Ok(()),
+            };
+            match commit.callback {
+                Some(cb) => cb(result),
+                None => {
+                    if let Err(e) = result {
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// The group's committed offsets for `partitions` (`None` where there is none).
+    pub fn committed(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<OffsetAndMetadata>>> {
+        let group = self.group()?.to_owned();
+        Ok(self.coordinator()?.committed(&group, partitions))
+    }
+
+    /// This member's group identity, once it has joined.
+    pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
+        let m = self.member.as_ref()?;
+        Some(ConsumerGroupMetadata {
+            group_id: self.config.group_id.clone()?,
+            generation: m.generation,
+            member_id: m.id.clone(),
+            group_instance_id: self.config.group_instance_id.clone(),
+        })
+    }
+
+    /// A handle that interrupts this consumer's `poll` from another thread.
+    pub fn wakeup_handle(&self) -> WakeupHandle {
+        WakeupHandle { flag: self.wakeup.clone(), signal: self.signal.clone() }
+    }
+
+    /// Revokes (or, if no longer a member, loses) every partition and leaves the group.
+    fn leave_group(&mut self) -> Result<()> {
+        let Some(member) = self.member.take() else { return Ok(()) };
+        let partitions = self.order.clone();
+        if !partitions.is_empty() || member.generation >= 0 {
+            // Restored for the callback, so that it can commit.
+            self.member = Some(member);
+            self.callback(|l, c| l.on_partitions_revoked(c, &partitions));
+            let member = self.member.take().expect("restored above");
+            let group = self.group()?.to_owned();
+            return self.coordinator()?.leave(&self.log, &group, &member.id);
+        }
+        let group = self.group()?.to_owned();
+        self.coordinator()?.leave(&self.log, &group, &member.id)
+    }
+
+    /// Commits (with auto-commit on), revokes, leaves the group, and makes pending commits
+    /// durable. Dropping a consumer does the same, except that a consumer dropped while its
+    /// thread panics commits nothing (its records may not have been processed).
+    pub fn close(mut self) -> Result<()> {
+        self.close_inner(true)
+    }
+
+    fn close_inner(&mut self, commit: bool) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        let mut result = Ok(());
+        if commit && self.config.auto_commit() && self.mode != Mode::None {
+            result = self.auto_commit(CommitMode::Sync);
+        }
+        let completed = self.complete_async_commits();
+        let left = if matches!(self.mode, Mode::Subscribed(_)) { self.leave_group() } else { Ok(()) };
+        self.set_parts(&[]);
+        self.mode = Mode::None;
+        // Kafka logs a failed auto-commit on close; here it is returned, after leaving.
+        result.and(completed).and(left)
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        let commit = !std::thread::panicking();
+        let _ = self.close_inner(commit);
+    }
+}
