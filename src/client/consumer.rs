@@ -1055,7 +1055,10 @@ impl Consumer {
         mode: CommitMode,
         callback: Option<&mut Option<CommitCallback>>,
     ) -> Result<()> {
-        self.complete_async_commits()?;
+        if mode == CommitMode::Sync {
+            // Earlier async commits report first, in order.
+            self.complete_async_commits()?;
+        }
         let group = self.group()?.to_owned();
         for (tp, _) in offsets {
             self.log.partition(&tp.topic, tp.partition)?;

@@ -1,0 +1,295 @@
+//! The consumer without groups' rebalancing: polling many partitions on one wake-up, positions,
+//! resets, seeks, pause, commits that survive a close and a crash, wakeup, and the bytes of
+//! `__consumer_offsets`.
+
+use std::time::{Duration, Instant};
+
+use partlog::{
+    CommitMode, Consumer, ConsumerConfig, Error, Log, OffsetAndMetadata, Record, TopicConfig, TopicPartition,
+};
+
+fn tp(topic: &str, partition: u32) -> TopicPartition {
+    TopicPartition::new(topic, partition)
+}
+
+fn config(pairs: &[(&str, &str)]) -> ConsumerConfig {
+    let mut c = ConsumerConfig::default();
+    for (k, v) in pairs {
+        c = c.set(k, v).unwrap();
+    }
+    c
+}
+
+fn values(records: &[partlog::ConsumerRecord]) -> Vec<String> {
+    records.iter().map(|r| String::from_utf8(r.value.clone().unwrap()).unwrap()).collect()
+}
+
+#[test]
+fn poll_reads_every_assigned_partition_and_wakes_on_an_append_to_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let topic = log.create_topic("t", 4, TopicConfig::default()).unwrap();
+    let mut c = Consumer::new(&log, config(&[("auto.offset.reset", "earliest")])).unwrap();
+    let all: Vec<_> = (0..4).map(|p| tp("t", p)).collect();
+    c.assign(&all).unwrap();
+    assert!(c.poll(Duration::from_millis(20)).unwrap().is_empty());
+
+    // Each partition in turn wakes the blocked poll.
+    for p in 0..4u32 {
+        let writer = topic.partition(p).unwrap();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            writer.append(&[Record::new(format!("v{p}").as_bytes())]).unwrap();
+        });
+        let start = Instant::now();
+        let got = c.poll(Duration::from_secs(10)).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5), "woken by the append, not the timeout");
+        assert_eq!(values(&got), [format!("v{p}")]);
+        assert_eq!((got[0].partition, got[0].offset), (p, 0));
+        t.join().unwrap();
+        assert_eq!(c.position(&tp("t", p)).unwrap(), 1);
+    }
+}
+
+#[test]
+fn max_poll_records_is_shared_fairly_and_no_record_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let topic = log.create_topic("t", 3, TopicConfig::default()).unwrap();
+    for p in 0..3u32 {
+        let records: Vec<Vec<u8>> = (0..100).map(|i| format!("{p}:{i}").into_bytes()).collect();
+        let batch: Vec<Record<'_>> = records.iter().map(|r| Record::new(r)).collect();
+        topic.partition(p).unwrap().append(&batch).unwrap();
+    }
+    let mut c = Consumer::new(&log, config(&[("auto.offset.reset", "earliest"), ("max.poll.records", "7")])).unwrap();
+    c.assign(&[tp("t", 0), tp("t", 1), tp("t", 2)]).unwrap();
+    let mut first_partitions = Vec::new();
+    let mut next = [0u64; 3];
+    let mut total = 0;
+    while total < 300 {
+        let got = c.poll(Duration::from_secs(5)).unwrap();
+        assert!(!got.is_empty() && got.len() <= 7);
+        first_partitions.push(got[0].partition);
+        for r in &got {
+            assert_eq!(r.offset, next[r.partition as usize], "dense, in order, per partition");
+            next[r.partition as usize] += 1;
+        }
+        total += got.len();
+    }
+    assert_eq!(next, [100, 100, 100]);
+    // Polls start at each partition in turn.
+    assert_eq!(&first_partitions[..3], &[0, 1, 2]);
+}
+
+#[test]
+fn auto_offset_reset_applies_when_kafka_applies_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")]).unwrap();
+
+    let mut latest = Consumer::new(&log, ConsumerConfig::default()).unwrap();
+    latest.assign(&[tp("t", 0)]).unwrap();
+    assert_eq!(latest.position(&tp("t", 0)).unwrap(), 3);
+    assert!(latest.poll(Duration::from_millis(10)).unwrap().is_empty());
+
+    let mut none = Consumer::new(&log, config(&[("auto.offset.reset", "none")])).unwrap();
+    none.assign(&[tp("t", 0)]).unwrap();
+    assert!(matches!(none.poll(Duration::from_millis(10)), Err(Error::NoOffsetForPartition { .. })));
+    none.seek(&tp("t", 0), 1).unwrap();
+    assert_eq!(values(&none.poll(Duration::from_millis(10)).unwrap()), ["b", "c"]);
+
+    // A position below the log start (retention deleted it) is out of range.
+    let mut earliest = Consumer::new(&log, config(&[("auto.offset.reset", "earliest")])).unwrap();
+    earliest.assign(&[tp("t", 0)]).unwrap();
+    earliest.seek(&tp("t", 0), 0).unwrap();
+    p.delete_records(2).unwrap();
+    assert_eq!(values(&earliest.poll(Duration::from_millis(10)).unwrap()), ["c"]);
+    none.seek(&tp("t", 0), 0).unwrap();
+    assert!(matches!(none.poll(Duration::from_millis(10)), Err(Error::OffsetOutOfRange { .. })));
+    // Past the end (after a truncation) too.
+    earliest.seek(&tp("t", 0), 99).unwrap();
+    assert_eq!(values(&earliest.poll(Duration::from_millis(10)).unwrap()), ["c"]);
+}
+
+#[test]
+fn seeks_pause_and_offsets_for_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let topic = log.create_topic("t", 2, TopicConfig::default()).unwrap();
+    for (i, v) in ["a", "b", "c"].iter().enumerate() {
+        topic.partition(0).unwrap().append(&[Record::new(v.as_bytes()).with_timestamp(1000 * (i as i64 + 1))]).unwrap();
+        topic.partition(1).unwrap().append(&[Record::new(v.as_bytes())]).unwrap();
+    }
+    let mut c = Consumer::new(&log, config(&[("auto.offset.reset", "earliest")])).unwrap();
+    c.assign(&[tp("t", 0), tp("t", 1)]).unwrap();
+    c.pause(&[tp("t", 1)]).unwrap();
+    let got = c.poll(Duration::from_millis(10)).unwrap();
+    assert!(got.iter().all(|r| r.partition == 0) && got.len() == 3);
+    assert!(c.poll(Duration::from_millis(10)).unwrap().is_empty(), "partition 1 is paused");
+    assert_eq!(c.paused(), [tp("t", 1)]);
+    c.resume(&[tp("t", 1)]).unwrap();
+    assert_eq!(c.poll(Duration::from_millis(10)).unwrap().len(), 3);
+
+    c.seek_to_beginning(&[tp("t", 0)]).unwrap();
+    assert_eq!(c.position(&tp("t", 0)).unwrap(), 0);
+    c.seek_to_end(&[]).unwrap();
+    assert_eq!((c.position(&tp("t", 0)).unwrap(), c.position(&tp("t", 1)).unwrap()), (3, 3));
+    let found = c.offsets_for_times(&[(tp("t", 0), 1500), (tp("t", 0), 9999)]).unwrap();
+    assert_eq!(found[0].map(|f| (f.offset, f.timestamp)), Some((1, 2000)));
+    assert!(found[1].is_none());
+    assert_eq!(c.beginning_offsets(&[tp("t", 0)]).unwrap(), [0]);
+    assert_eq!(c.end_offsets(&[tp("t", 0)]).unwrap(), [3]);
+
+    // Bad input: typed errors, nothing changed.
+    assert!(matches!(c.seek(&tp("t", 7), 0), Err(Error::InvalidState { .. })));
+    assert!(matches!(c.pause(&[tp("t", 0), tp("nope", 0)]), Err(Error::InvalidState { .. })));
+    assert!(c.paused().is_empty(), "a failed pause pauses nothing");
+    assert!(matches!(c.assign(&[tp("nope", 0)]), Err(Error::UnknownTopic { .. })));
+    assert!(matches!(c.assign(&[tp("t", 2)]), Err(Error::UnknownPartition { .. })));
+    assert_eq!(c.assignment(), [tp("t", 0), tp("t", 1)]);
+    assert!(matches!(c.seek(&tp("t", 0), u64::MAX), Err(Error::OffsetOverflow(_))));
+    assert!(matches!(c.commit_sync(), Err(Error::InvalidState { .. })), "commits need a group.id");
+    assert!(matches!(c.subscribe(&["t"]), Err(Error::InvalidState { .. })));
+    let mut idle = Consumer::new(&log, ConsumerConfig::default()).unwrap();
+    assert!(matches!(idle.poll(Duration::ZERO), Err(Error::InvalidState { .. })));
+    assert!(Consumer::new(&log, config(&[("enable.auto.commit", "true")])).is_err());
+}
+
+#[test]
+fn commits_survive_a_close_and_a_crash_in_kafkas_record_format() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open(dir.path()).unwrap();
+        let p = log.create_topic("t", 2, TopicConfig::default()).unwrap().partition(1).unwrap();
+        p.append(&[Record::new(b"a"), Record::new(b"b")]).unwrap();
+        let mut c = Consumer::new(
+            &log,
+            config(&[("group.id", "g1"), ("enable.auto.commit", "false"), ("auto.offset.reset", "earliest")]),
+        )
+        .unwrap();
+        c.assign(&[tp("t", 1)]).unwrap();
+        assert_eq!(c.poll(Duration::from_millis(10)).unwrap().len(), 2);
+        c.commit_offsets(&[(tp("t", 1), OffsetAndMetadata::new(1).with_metadata("half"))], CommitMode::Sync).unwrap();
+        assert_eq!(
+            c.committed(&[tp("t", 1), tp("t", 0)]).unwrap(),
+            [Some(OffsetAndMetadata::new(1).with_metadata("half")), None]
+        );
+        // Too much metadata is refused, and changes nothing.
+        let long = "x".repeat(4097);
+        assert!(matches!(
+            c.commit_offsets(&[(tp("t", 1), OffsetAndMetadata::new(2).with_metadata(long))], CommitMode::Sync),
+            Err(Error::OffsetMetadataTooLarge { .. })
+        ));
+        assert!(matches!(
+            c.commit_offsets(&[(tp("t", 9), OffsetAndMetadata::new(2))], CommitMode::Sync),
+            Err(Error::UnknownPartition { .. })
+        ));
+        drop(c); // auto-commit is off: nothing more is committed
+        log.simulate_crash();
+    }
+    let log = Log::open(dir.path()).unwrap();
+    // The record is where Kafka puts it: partition abs("g1".hashCode()) % 50 = 42, key type 1,
+    // value version 3.
+    let records = log.partition("__consumer_offsets", 42).unwrap().read(0, 1 << 20).unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].key.as_deref().unwrap(), [0, 1, 0, 2, b'g', b'1', 0, 1, b't', 0, 0, 0, 1]);
+    let value = records[0].value.as_deref().unwrap();
+    assert_eq!(&value[..14], [0, 3, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(&value[14..20], [0, 4, b'h', b'a', b'l', b'f']);
+
+    let mut c = Consumer::new(&log, config(&[("group.id", "g1"), ("enable.auto.commit", "false")])).unwrap();
+    c.assign(&[tp("t", 1)]).unwrap();
+    assert_eq!(c.position(&tp("t", 1)).unwrap(), 1, "resumed from the committed offset");
+    assert_eq!(values(&c.poll(Duration::from_millis(10)).unwrap()), ["b"]);
+}
+
+#[test]
+fn async_commits_report_after_they_are_durable_and_auto_commit_runs_on_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"a"), Record::new(b"b")]).unwrap();
+    let outcomes = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let mut c = Consumer::new(&log, config(&[("group.id", "g"), ("auto.offset.reset", "earliest")])).unwrap();
+        c.assign(&[tp("t", 0)]).unwrap();
+        assert_eq!(c.poll(Duration::from_millis(10)).unwrap().len(), 2);
+        for i in 0..3 {
+            let outcomes = outcomes.clone();
+            c.commit_async(move |r| outcomes.lock().unwrap().push((i, r.is_ok())));
+        }
+        assert!(outcomes.lock().unwrap().is_empty(), "callbacks run in a later call");
+        c.poll(Duration::ZERO).unwrap();
+        assert_eq!(*outcomes.lock().unwrap(), [(0, true), (1, true), (2, true)]);
+        c.seek(&tp("t", 0), 1).unwrap();
+        c.close().unwrap(); // auto-commit is on: commits position 1
+    }
+    let admin = partlog::Admin::new(&log);
+    assert_eq!(admin.list_group_offsets("g").unwrap(), [(tp("t", 0), OffsetAndMetadata::new(1))]);
+}
+
+#[test]
+fn wakeup_interrupts_a_blocked_poll() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("t", 1, TopicConfig::default()).unwrap();
+    let mut c = Consumer::new(&log, ConsumerConfig::default()).unwrap();
+    c.assign(&[tp("t", 0)]).unwrap();
+    let handle = c.wakeup_handle();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        handle.wakeup();
+    });
+    let start = Instant::now();
+    assert!(matches!(c.poll(Duration::from_secs(30)), Err(Error::Wakeup)));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    t.join().unwrap();
+    // Only once.
+    assert!(c.poll(Duration::from_millis(1)).unwrap().is_empty());
+}
+
+/// CPU time of the calling thread, in clock ticks (Linux).
+#[cfg(target_os = "linux")]
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line: 12 and 13 after the name.
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn an_idle_consumer_blocked_in_poll_uses_no_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("t", 64, TopicConfig::default()).unwrap();
+    let mut consumers = Vec::new();
+    for _ in 0..4 {
+        let mut c = Consumer::new(&log, ConsumerConfig::default()).unwrap();
+        c.assign(&(0..64).map(|p| tp("t", p)).collect::<Vec<_>>()).unwrap();
+        c.poll(Duration::ZERO).unwrap(); // positions initialised
+        consumers.push(c);
+    }
+    let handles: Vec<_> = consumers.iter().map(|c| c.wakeup_handle()).collect();
+    let threads: Vec<_> = consumers
+        .into_iter()
+        .map(|mut c| {
+            std::thread::spawn(move || {
+                let before = thread_cpu_ticks();
+                let woken = matches!(c.poll(Duration::from_secs(60)), Err(Error::Wakeup));
+                (woken, thread_cpu_ticks() - before)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    handles.iter().for_each(|h| h.wakeup());
+    for t in threads {
+        let (woken, ticks) = t.join().unwrap();
+        assert!(woken);
+        // 1.5 s blocked on 64 partitions: a polling loop would use ~150 ticks (10 ms each).
+        eprintln!("an idle consumer used {ticks} clock ticks in 1.5 s");
+        assert!(ticks <= 1, "an idle consumer used {ticks} ticks of 10 ms in 1.5 s");
+    }
+}

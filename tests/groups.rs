@@ -1,0 +1,335 @@
+//! Consumer groups: assignment on join, rebalance on leave and on a missed poll, fencing of a
+//! removed member's commits, static membership, cooperative rebalancing, callbacks in order,
+//! group metadata surviving a reopen, describe with lag, deletion and offset expiry.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use partlog::{
+    Admin, Consumer, ConsumerConfig, Error, GroupState, Log, LogOptions, ManualClock, OffsetAndMetadata,
+    RebalanceListener, Record, TopicConfig, TopicPartition,
+};
+
+fn tp(topic: &str, partition: u32) -> TopicPartition {
+    TopicPartition::new(topic, partition)
+}
+
+fn member(log: &Log, pairs: &[(&str, &str)]) -> Consumer {
+    let mut c = ConsumerConfig::default().set("group.id", "g").unwrap().set("auto.offset.reset", "earliest").unwrap();
+    for (k, v) in pairs {
+        c = c.set(k, v).unwrap();
+    }
+    Consumer::new(log, c).unwrap()
+}
+
+/// Records rebalance callbacks as "name:event:partitions".
+#[derive(Clone, Default)]
+struct Events(Arc<Mutex<Vec<String>>>);
+
+struct Recorder {
+    name: &'static str,
+    events: Events,
+}
+
+impl Events {
+    fn listener(&self, name: &'static str) -> Recorder {
+        Recorder { name, events: self.clone() }
+    }
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn show(partitions: &[TopicPartition]) -> String {
+    partitions.iter().map(|tp| tp.to_string()).collect::<Vec<_>>().join(",")
+}
+
+impl RebalanceListener for Recorder {
+    fn on_partitions_revoked(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+        self.events.0.lock().unwrap().push(format!("{}:revoked:{}", self.name, show(partitions)));
+    }
+    fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+        self.events.0.lock().unwrap().push(format!("{}:assigned:{}", self.name, show(partitions)));
+    }
+    fn on_partitions_lost(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+        self.events.0.lock().unwrap().push(format!("{}:lost:{}", self.name, show(partitions)));
+    }
+}
+
+/// Polls every consumer in turn until the group is stable with the members holding
+/// assignments of the expected sizes (in any order). Returns how many records each one read meanwhile.
+fn settle(consumers: &mut [&mut Consumer], sizes: &[usize]) -> Vec<usize> {
+    let mut read = vec![0; consumers.len()];
+    for _ in 0..200 {
+        for (i, c) in consumers.iter_mut().enumerate() {
+            read[i] += c.poll(Duration::from_millis(1)).unwrap().len();
+        }
+        let mut now: Vec<usize> = consumers.iter().map(|c| c.assignment().len()).collect();
+        let mut wanted = sizes.to_vec();
+        now.sort();
+        wanted.sort();
+        if now == wanted {
+            // One more round, so that nobody is left mid-rebalance.
+            for (i, c) in consumers.iter_mut().enumerate() {
+                read[i] += c.poll(Duration::ZERO).unwrap().len();
+            }
+            let mut again: Vec<usize> = consumers.iter().map(|c| c.assignment().len()).collect();
+            again.sort();
+            if again == wanted {
+                return read;
+            }
+        }
+    }
+    panic!("group did not settle on {sizes:?}: {:?}", consumers.iter().map(|c| c.assignment()).collect::<Vec<_>>());
+}
+
+fn setup(partitions: u32) -> (tempfile::TempDir, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let topic = log.create_topic("t", partitions, TopicConfig::default()).unwrap();
+    for p in 0..partitions {
+        topic.partition(p).unwrap().append(&[Record::new(format!("p{p}").as_bytes())]).unwrap();
+    }
+    (dir, log)
+}
+
+#[test]
+fn members_share_partitions_and_take_over_when_one_leaves_with_eager_callbacks_in_order() {
+    let (_dir, log) = setup(4);
+    let events = Events::default();
+    let mut a = member(&log, &[("client.id", "a")]);
+    a.subscribe_with_listener(&["t"], events.listener("A")).unwrap();
+    settle(&mut [&mut a], &[4]);
+    assert_eq!(events.take(), ["A:assigned:t-0,t-1,t-2,t-3"], "nothing revoked on the first join");
+
+    let mut b = member(&log, &[("client.id", "b")]);
+    b.subscribe_with_listener(&["t"], events.listener("B")).unwrap();
+    settle(&mut [&mut a, &mut b], &[2, 2]);
+    // Range: the member ids sort "a-..." before "b-...".
+    assert_eq!(a.assignment(), [tp("t", 0), tp("t", 1)]);
+    assert_eq!(b.assignment(), [tp("t", 2), tp("t", 3)]);
+    let seen = events.take();
+    assert_eq!(seen, ["A:revoked:t-0,t-1,t-2,t-3", "A:assigned:t-0,t-1", "B:assigned:t-2,t-3"]);
+
+    let generation = a.group_metadata().unwrap().generation;
+    assert_eq!(b.group_metadata().unwrap().generation, generation);
+    let d = Admin::new(&log).describe_group("g").unwrap();
+    assert_eq!(
+        (d.state, d.generation, d.protocol.as_deref(), d.members.len()),
+        (GroupState::Stable, generation, Some("range"), 2)
+    );
+
+    b.close().unwrap();
+    settle(&mut [&mut a], &[4]);
+    assert_eq!(events.take(), ["B:revoked:t-2,t-3", "A:revoked:t-0,t-1", "A:assigned:t-0,t-1,t-2,t-3"]);
+    assert!(a.group_metadata().unwrap().generation > generation);
+}
+
+#[test]
+fn a_member_that_stops_polling_is_removed_and_its_stale_commit_is_fenced() {
+    let (_dir, log) = setup(2);
+    let events = Events::default();
+    let mut slow =
+        member(&log, &[("client.id", "a"), ("max.poll.interval.ms", "200"), ("enable.auto.commit", "false")]);
+    slow.subscribe_with_listener(&["t"], events.listener("slow")).unwrap();
+    let mut fast = member(&log, &[("client.id", "b"), ("enable.auto.commit", "false")]);
+    fast.subscribe(&["t"]).unwrap();
+    settle(&mut [&mut slow, &mut fast], &[1, 1]);
+    let mine = slow.assignment();
+    fast.commit_sync().unwrap();
+    events.take();
+
+    // `slow` is busy for longer than max.poll.interval.ms; `fast` takes its partition.
+    std::thread::sleep(Duration::from_millis(300));
+    let read = settle(&mut [&mut fast], &[2]);
+    assert_eq!(read, [1], "the taken-over partition is read again: nothing was committed for it");
+    fast.commit_sync().unwrap();
+
+    // The stale commit cannot overwrite the new owner's progress.
+    let err = slow.commit_sync().unwrap_err();
+    assert!(matches!(err, Error::CommitFailed { .. }), "{err}");
+    let committed = fast.committed(&mine).unwrap();
+    assert_eq!(committed, [Some(OffsetAndMetadata::new(1))]);
+
+    // Its next poll finds out: the partitions are lost, and it rejoins.
+    settle(&mut [&mut slow, &mut fast], &[1, 1]);
+    assert_eq!(events.take()[0], format!("slow:lost:{}", show(&mine)));
+}
+
+#[test]
+fn a_static_member_comes_back_without_a_rebalance_and_a_second_handle_fences_the_first() {
+    let (_dir, log) = setup(4);
+    let events = Events::default();
+    let mut s = member(&log, &[("group.instance.id", "s1"), ("session.timeout.ms", "60000")]);
+    s.subscribe(&["t"]).unwrap();
+    let mut d = member(&log, &[("client.id", "a-dynamic")]);
+    d.subscribe_with_listener(&["t"], events.listener("D")).unwrap();
+    settle(&mut [&mut s, &mut d], &[2, 2]);
+    // Static members sort before dynamic ones.
+    assert_eq!(s.assignment(), [tp("t", 0), tp("t", 1)]);
+    let generation = d.group_metadata().unwrap().generation;
+    s.close().unwrap(); // a static member does not leave
+    events.take();
+
+    let mut back = member(&log, &[("group.instance.id", "s1"), ("session.timeout.ms", "60000")]);
+    back.subscribe(&["t"]).unwrap();
+    settle(&mut [&mut back, &mut d], &[2, 2]);
+    assert_eq!(back.assignment(), [tp("t", 0), tp("t", 1)]);
+    assert_eq!(back.group_metadata().unwrap().generation, generation, "no rebalance");
+    assert!(events.take().is_empty(), "the other member saw nothing");
+
+    // Another live handle with the same instance id takes over; the first is fenced.
+    let mut usurper = member(&log, &[("group.instance.id", "s1")]);
+    usurper.subscribe(&["t"]).unwrap();
+    usurper.poll(Duration::from_millis(1)).unwrap();
+    assert!(matches!(back.poll(Duration::from_millis(1)), Err(Error::FencedInstanceId { .. })));
+    assert!(matches!(back.commit_sync(), Err(Error::FencedInstanceId { .. })));
+    drop(back);
+    settle(&mut [&mut usurper, &mut d], &[2, 2]);
+}
+
+#[test]
+fn a_static_member_that_does_not_come_back_within_its_session_timeout_is_replaced() {
+    let (_dir, log) = setup(2);
+    let mut s = member(&log, &[("group.instance.id", "s1"), ("session.timeout.ms", "200")]);
+    s.subscribe(&["t"]).unwrap();
+    let mut d = member(&log, &[]);
+    d.subscribe(&["t"]).unwrap();
+    settle(&mut [&mut s, &mut d], &[1, 1]);
+    s.close().unwrap();
+    d.poll(Duration::from_millis(50)).unwrap();
+    assert_eq!(d.assignment().len(), 1, "the slot is kept during the session timeout");
+    std::thread::sleep(Duration::from_millis(250));
+    settle(&mut [&mut d], &[2]);
+}
+
+#[test]
+fn cooperative_sticky_moves_only_the_partitions_that_change_owner() {
+    let (_dir, log) = setup(6);
+    let events = Events::default();
+    let coop = [("partition.assignment.strategy", "cooperative-sticky")];
+    let names = ["C0", "C1", "C2", "C3"];
+    let mut members: Vec<Consumer> = (0..3)
+        .map(|i| {
+            let mut c = member(&log, &[coop[0], ("client.id", names[i])]);
+            c.subscribe_with_listener(&["t"], events.listener(names[i])).unwrap();
+            c
+        })
+        .collect();
+    {
+        let mut refs: Vec<&mut Consumer> = members.iter_mut().collect();
+        settle(&mut refs, &[2, 2, 2]);
+    }
+    let before: Vec<_> = members.iter().map(|c| c.assignment()).collect();
+    events.take();
+
+    let mut c3 = member(&log, &[coop[0], ("client.id", "C3")]);
+    c3.subscribe_with_listener(&["t"], events.listener("C3")).unwrap();
+    members.push(c3);
+    {
+        let mut refs: Vec<&mut Consumer> = members.iter_mut().collect();
+        settle(&mut refs, &[2, 2, 1, 1]);
+    }
+    let moved = members[3].assignment();
+    assert_eq!(moved.len(), 1);
+    for (i, was) in before.iter().enumerate() {
+        let now = members[i].assignment();
+        assert!(now.iter().all(|p| was.contains(p)), "C{i} kept only what it had: {was:?} -> {now:?}");
+    }
+    let seen = events.take();
+    // One member revoked one partition; nobody else revoked anything and kept consuming.
+    let revoked: Vec<_> = seen.iter().filter(|e| e.contains(":revoked:")).collect();
+    assert_eq!(revoked.len(), 1, "{seen:?}");
+    assert!(revoked[0].ends_with(&format!(":revoked:{}", moved[0])), "{seen:?}");
+    let assigned = format!("C3:assigned:{}", moved[0]);
+    let c3_assigned = seen.iter().position(|e| *e == assigned).expect("C3 was assigned it");
+    let revoked_at = seen.iter().position(|e| e == revoked[0]).unwrap();
+    assert!(revoked_at < c3_assigned, "revoked before it is assigned elsewhere: {seen:?}");
+}
+
+#[test]
+fn round_robin_and_a_topic_created_after_subscribing() {
+    let (_dir, log) = setup(3);
+    let rr = ("partition.assignment.strategy", "roundrobin");
+    let mut a = member(&log, &[rr, ("client.id", "a")]);
+    let mut b = member(&log, &[rr, ("client.id", "b")]);
+    a.subscribe(&["t", "later"]).unwrap();
+    b.subscribe(&["t", "later"]).unwrap();
+    settle(&mut [&mut a, &mut b], &[2, 1]);
+    assert_eq!(a.assignment(), [tp("t", 0), tp("t", 2)]);
+    log.create_topic("later", 3, TopicConfig::default()).unwrap();
+    settle(&mut [&mut a, &mut b], &[3, 3]);
+    assert_eq!(a.assignment(), [tp("later", 0), tp("later", 2), tp("t", 1)]);
+}
+
+#[test]
+fn a_static_members_assignment_survives_a_reopen_and_committed_offsets_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let generation;
+    {
+        let log = Log::open(dir.path()).unwrap();
+        let topic = log.create_topic("t", 2, TopicConfig::default()).unwrap();
+        for p in 0..2 {
+            topic.partition(p).unwrap().append(&[Record::new(b"x"), Record::new(b"y")]).unwrap();
+        }
+        let mut s = member(&log, &[("group.instance.id", "s1")]);
+        s.subscribe(&["t"]).unwrap();
+        let mut got = settle(&mut [&mut s], &[2])[0];
+        while got < 4 {
+            got += s.poll(Duration::from_millis(10)).unwrap().len();
+        }
+        generation = s.group_metadata().unwrap().generation;
+        s.close().unwrap(); // auto-commit
+        log.close().unwrap();
+    }
+    let log = Log::open(dir.path()).unwrap();
+    let d = Admin::new(&log).describe_group("g").unwrap();
+    assert_eq!((d.state, d.generation, d.members.len()), (GroupState::Stable, generation, 1));
+    assert!(!d.members[0].attached);
+    assert_eq!(d.partitions.iter().map(|p| p.lag).collect::<Vec<_>>(), [Some(0), Some(0)]);
+    let mut s = member(&log, &[("group.instance.id", "s1")]);
+    s.subscribe(&["t"]).unwrap();
+    assert_eq!(settle(&mut [&mut s], &[2]), [0], "resumed after the committed offsets");
+    assert_eq!(s.group_metadata().unwrap().generation, generation, "re-attached without a rebalance");
+}
+
+#[test]
+fn describe_lag_delete_and_offset_expiry() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let log = Log::open_with(dir.path(), LogOptions::default().clock(clock.clone())).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")]).unwrap();
+    let admin = Admin::new(&log);
+    assert!(matches!(admin.describe_group("nope"), Err(Error::UnknownGroup { .. })));
+    assert!(matches!(admin.delete_group("nope"), Err(Error::UnknownGroup { .. })));
+
+    let mut c = member(&log, &[("enable.auto.commit", "false")]);
+    c.subscribe(&["t"]).unwrap();
+    settle(&mut [&mut c], &[1]);
+    c.commit_offsets(&[(tp("t", 0), OffsetAndMetadata::new(1))], partlog::CommitMode::Sync).unwrap();
+    let d = admin.describe_group("g").unwrap();
+    assert_eq!(d.partitions[0].lag, Some(2));
+    assert_eq!(d.partitions[0].member_id.as_deref(), Some(d.members[0].member_id.as_str()));
+    // A group with members cannot be deleted or have its offsets altered from outside.
+    assert!(matches!(admin.delete_group("g"), Err(Error::NonEmptyGroup { members: 1, .. })));
+    assert!(matches!(
+        admin.alter_group_offsets("g", &[(tp("t", 0), OffsetAndMetadata::new(0))]),
+        Err(Error::CommitFailed { .. })
+    ));
+    c.close().unwrap();
+    assert_eq!(admin.describe_group("g").unwrap().state, GroupState::Empty);
+
+    // Expiry: 7 days after the group became empty.
+    clock.advance_ms(6 * 24 * 3600 * 1000);
+    admin.expire_offsets().unwrap();
+    assert_eq!(admin.list_group_offsets("g").unwrap().len(), 1);
+    clock.advance_ms(2 * 24 * 3600 * 1000);
+    admin.expire_offsets().unwrap();
+    assert!(admin.list_groups().unwrap().is_empty(), "offsets expired, then the empty group");
+    // The tombstones are in the log: a reopen does not bring the group back.
+    drop(admin);
+    log.close().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    assert!(Admin::new(&log).list_groups().unwrap().is_empty());
+}
