@@ -4,7 +4,8 @@
 //!
 //!     cargo bench --bench targets
 //!
-//! `PARTLOG_TARGETS=wake,open,...` runs a subset (names: wake, random, open, recovery, sync, lz4, memory, producer).
+//! `PARTLOG_TARGETS=wake,open,...` runs a subset (names: wake, random, open, recovery, sync, lz4, memory, producer,
+//! poll, commits, rebalance).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -401,6 +402,183 @@ fn producer() {
     }
 }
 
+/// Append → a consumer blocked in `poll` on 8 partitions returns the record, appended to each
+/// partition in turn (the same parked protocol as [`wake`]); and the same through a producer
+/// with `linger.ms=0` (`send` → the sender thread's append → `poll`).
+fn poll_latency() {
+    use partlog::{Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord, TopicPartition};
+    const ROUNDS: u64 = 10_000;
+    for via_producer in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open_with(dir.path(), quiet()).unwrap();
+        let topic = log.create_topic("lat", 8, TopicConfig::default()).unwrap();
+        let epoch = Instant::now();
+        let sent = Arc::new(AtomicU64::new(0));
+        let ready = Arc::new(AtomicU64::new(u64::MAX));
+        let mut consumer = Consumer::new(&log, ConsumerConfig::default()).unwrap();
+        consumer.assign(&(0..8).map(|p| TopicPartition::new("lat", p)).collect::<Vec<_>>()).unwrap();
+        consumer.poll(Duration::ZERO).unwrap();
+        let reader = {
+            let (sent, ready) = (sent.clone(), ready.clone());
+            std::thread::spawn(move || {
+                let mut latencies = Vec::with_capacity(ROUNDS as usize);
+                for round in 0..ROUNDS {
+                    ready.store(round, Ordering::SeqCst);
+                    let mut got = 0;
+                    while got == 0 {
+                        got = consumer.poll(Duration::from_secs(10)).unwrap().len();
+                    }
+                    let now = epoch.elapsed().as_nanos() as u64;
+                    latencies.push(now.saturating_sub(sent.load(Ordering::SeqCst)));
+                }
+                latencies
+            })
+        };
+        let value = event(0);
+        let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "0").unwrap()).unwrap();
+        for round in 0..ROUNDS {
+            stamp_when_parked(&ready, round, &sent, epoch);
+            let partition = (round % 8) as u32;
+            if via_producer {
+                drop(producer.send(ProducerRecord::new("lat", value.clone()).partition(partition)));
+            } else {
+                topic.partition(partition).unwrap().append(&[Record::new(&value)]).unwrap();
+            }
+        }
+        let mut latencies = reader.join().unwrap();
+        latencies.sort_unstable();
+        println!(
+            "poll latency ({}, 8 partitions, {ROUNDS} rounds): p50 {:.1} µs, p99 {:.1} µs, p999 {:.1} µs  [target p99 ≤ 50 µs]",
+            if via_producer { "producer send, linger.ms=0 → poll" } else { "append → blocked poll returns" },
+            percentile(&latencies, 0.50) as f64 / 1e3,
+            percentile(&latencies, 0.99) as f64 / 1e3,
+            percentile(&latencies, 0.999) as f64 / 1e3,
+        );
+    }
+    let mut floor = condvar_floor(ROUNDS);
+    floor.sort_unstable();
+    println!(
+        "  the machine's floor, a bare Mutex+Condvar handoff the same way: p50 {:.1} µs, p99 {:.1} µs, p999 {:.1} µs",
+        percentile(&floor, 0.50) as f64 / 1e3,
+        percentile(&floor, 0.99) as f64 / 1e3,
+        percentile(&floor, 0.999) as f64 / 1e3,
+    );
+}
+
+/// Synchronous commits per second (durable when they return) from 1 and 16 members of one
+/// group, each committing its own partition in a loop for a second: the commits share a
+/// `__consumer_offsets` partition, so concurrent ones share fsyncs (group commit).
+fn commits() {
+    use partlog::{CommitMode, Consumer, ConsumerConfig, OffsetAndMetadata, TopicPartition};
+    const ROUNDS: usize = 3;
+    let mut results: Vec<Vec<f64>> = vec![Vec::new(); 2];
+    for _ in 0..ROUNDS {
+        for (variant, threads) in [1usize, 16].into_iter().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let log = Log::open_with(dir.path(), quiet()).unwrap();
+            log.create_topic("c", 16, TopicConfig::default()).unwrap();
+            let config =
+                ConsumerConfig::default().set("group.id", "g").unwrap().set("enable.auto.commit", "false").unwrap();
+            // Members of one group with manual assignment (commits at generation -1 are accepted
+            // while the group has no subscribed members); they share the group's offsets partition.
+            let count = Arc::new(AtomicU64::new(0));
+            let stop = Arc::new(AtomicBool::new(false));
+            let workers: Vec<_> = (0..threads)
+                .map(|i| {
+                    let (log, config, count, stop) = (log.clone(), config.clone(), count.clone(), stop.clone());
+                    std::thread::spawn(move || {
+                        let mut c = Consumer::new(&log, config).unwrap();
+                        let tp = TopicPartition::new("c", i as u32);
+                        c.assign(std::slice::from_ref(&tp)).unwrap();
+                        let mut n = 0u64;
+                        while !stop.load(Ordering::Relaxed) {
+                            n += 1;
+                            c.commit_offsets(&[(tp.clone(), OffsetAndMetadata::new(n))], CommitMode::Sync).unwrap();
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(200));
+            let start_count = count.load(Ordering::Relaxed);
+            let started = Instant::now();
+            std::thread::sleep(Duration::from_secs(1));
+            let done = count.load(Ordering::Relaxed) - start_count;
+            let elapsed = started.elapsed().as_secs_f64();
+            stop.store(true, Ordering::Relaxed);
+            for w in workers {
+                w.join().unwrap();
+            }
+            results[variant].push(done as f64 / elapsed);
+        }
+    }
+    let one = median(results[0].clone());
+    let sixteen = median(results[1].clone());
+    println!(
+        "commits: synchronous (fsynced) commits/s: 1 consumer {:.0}, 16 consumers {:.0} = {:.1}x",
+        one,
+        sixteen,
+        sixteen / one
+    );
+}
+
+/// A rebalance of 8 members: 7 members of a group polling in their own threads over a
+/// 32-partition topic; the 8th joins; the time until every member holds its new assignment.
+fn rebalance() {
+    use partlog::{Consumer, ConsumerConfig};
+    const ROUNDS: usize = 5;
+    let mut times = Vec::new();
+    for _ in 0..ROUNDS {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open_with(dir.path(), quiet()).unwrap();
+        log.create_topic("r", 32, TopicConfig::default()).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let sizes: Arc<Vec<AtomicU64>> = Arc::new((0..8).map(|_| AtomicU64::new(0)).collect());
+        let spawn = |i: usize| {
+            let (log, stop, sizes) = (log.clone(), stop.clone(), sizes.clone());
+            std::thread::spawn(move || {
+                let config = ConsumerConfig::default().set("group.id", "g").unwrap();
+                let mut c = Consumer::new(&log, config).unwrap();
+                // The assignment is seen in the callback, inside poll (poll itself returns only
+                // with records or at its timeout).
+                struct Assigned(Arc<Vec<AtomicU64>>, usize);
+                impl partlog::RebalanceListener for Assigned {
+                    fn on_partitions_assigned(&mut self, _: &mut Consumer, p: &[partlog::TopicPartition]) {
+                        self.0[self.1].store(p.len() as u64, Ordering::SeqCst);
+                    }
+                }
+                c.subscribe_with_listener(&["r"], Assigned(sizes.clone(), i)).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    c.poll(Duration::from_millis(100)).unwrap();
+                }
+                c.close().unwrap();
+            })
+        };
+        let mut threads: Vec<_> = (0..7).map(spawn).collect();
+        // Sizes in any order: range gives the first members by member id one more.
+        let settled = |want: &[u64]| {
+            let mut now: Vec<u64> = sizes.iter().map(|s| s.load(Ordering::SeqCst)).collect();
+            now.sort_unstable();
+            now == want
+        };
+        let seven = [0, 4, 4, 4, 5, 5, 5, 5];
+        while !settled(&seven) {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let started = Instant::now();
+        threads.push(spawn(7));
+        while !settled(&[4; 8]) {
+            std::hint::spin_loop();
+        }
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+        stop.store(true, Ordering::Relaxed);
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+    println!("rebalance: an 8th member joins 7 (range, 32 partitions): every member reassigned in {:.2} ms (median of {ROUNDS})", median(times));
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a name filter after it selects measurements too.
     let only: Option<Vec<String>> = std::env::var("PARTLOG_TARGETS")
@@ -408,7 +586,7 @@ fn main() {
         .or_else(|| std::env::args().skip(1).find(|a| !a.starts_with('-')))
         .map(|s| s.split(',').map(str::to_owned).collect());
     let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
-    let measurements: [(&str, fn()); 8] = [
+    let measurements: [(&str, fn()); 11] = [
         ("wake", wake),
         ("random", random_read),
         ("open", open),
@@ -417,6 +595,9 @@ fn main() {
         ("lz4", lz4),
         ("memory", memory),
         ("producer", producer),
+        ("poll", poll_latency),
+        ("commits", commits),
+        ("rebalance", rebalance),
     ];
     for (name, measure) in measurements {
         if run(name) {

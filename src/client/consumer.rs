@@ -855,6 +855,10 @@ impl Consumer {
                         continue;
                     }
                 },
+                Err(Error::Closed { .. }) if matches!(self.mode, Mode::Subscribed(_)) => {
+                    // Its topic was deleted: the group rebalances it away at the next check-in.
+                    continue;
+                }
                 Err(e) => return Err(e),
             }
             bytes_left = bytes_left.saturating_sub(self.fetch.raw_batches().len());
@@ -1176,7 +1180,12 @@ impl Consumer {
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        let commit = !std::thread::panicking();
-        let _ = self.close_inner(commit);
+        let panicking = std::thread::panicking();
+        if panicking {
+            // No user code while unwinding (a second panic aborts), and no commit of records
+            // that may not have been processed: just leave.
+            self.listener = None;
+        }
+        let _ = self.close_inner(!panicking);
     }
 }
