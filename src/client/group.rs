@@ -407,7 +407,7 @@ impl Coordinator {
         })
     }
 
-    fn partition_of(&self, group: &str) -> Result<crate::Partition> {
+    fn partition_of(&self, group: &str) -> Result<crate::partition::Partition> {
         self.topic.partition(schema::partition_for_group(group, self.topic.partition_count()))
     }
 
@@ -731,7 +731,7 @@ impl Coordinator {
         member: Option<(&str, i32)>,
         instance_id: Option<&str>,
         offsets: &[(TopicPartition, OffsetAndMetadata)],
-    ) -> Result<Option<(crate::Partition, u64)>> {
+    ) -> Result<Option<(crate::partition::Partition, u64)>> {
         for (tp, o) in offsets {
             let chars = o.metadata.encode_utf16().count();
             if chars > MAX_METADATA_CHARS {
