@@ -234,6 +234,18 @@ pub enum Error {
         partition: String,
     },
 
+    /// A key or value could not be serialized or deserialized (Kafka's `SerializationException`
+    /// and `RecordDeserializationException`).
+    #[error("cannot (de)serialize with {what}: {reason}{}", location.as_deref().map(|l| format!(" ({l})")).unwrap_or_default())]
+    Serialization {
+        /// The serde, e.g. `IntegerSerializer`.
+        what: &'static str,
+        /// What was wrong.
+        reason: String,
+        /// The record's partition and offset, when a consumed record failed.
+        location: Option<String>,
+    },
+
     /// A blocking consumer call was interrupted by [`WakeupHandle::wakeup`]
     /// (Kafka's `WakeupException`).
     ///

@@ -71,6 +71,12 @@ pub use client::group::{
 pub use client::producer::{
     DeliveryError, DeliveryFuture, DeliveryResult, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
 };
+#[cfg(feature = "json")]
+pub use client::serialization::JsonSerde;
+pub use client::serialization::{
+    ByteArraySerde, DoubleSerde, FloatSerde, IntegerSerde, LongSerde, Serde, ShortSerde, StringSerde, TypedConsumer,
+    TypedProducer, TypedRecord,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CleanupPolicy, CompressionType, TopicConfig};
 pub use error::{Error, FormatError, Result};

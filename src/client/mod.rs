@@ -9,3 +9,4 @@ pub(crate) mod consumer;
 pub(crate) mod group;
 pub(crate) mod producer;
 pub(crate) mod schema;
+pub(crate) mod serialization;

@@ -1,0 +1,332 @@
+//! Typed keys and values (Kafka's `org.apache.kafka.common.serialization`): a [`Serde`] turns a
+//! value into bytes and back, with Kafka's encodings, so that data written here reads in a Java
+//! or Python Kafka client with the matching serde, and back. [`TypedProducer`] and
+//! [`TypedConsumer`] wrap the byte-level clients.
+
+#[cfg(feature = "json")]
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::consumer::{Consumer, ConsumerRecord};
+use super::producer::{DeliveryFuture, Producer, ProducerRecord};
+use crate::error::{Error, Result};
+use crate::format::record::OwnedHeader;
+
+/// Serializes and deserializes values of `T` (Kafka's `Serde<T>`). `topic` is passed as Kafka
+/// passes it, for serdes that depend on it (schema registries).
+pub trait Serde<T>: Send + Sync {
+    /// `data` as bytes.
+    fn serialize(&self, topic: &str, data: &T) -> Result<Vec<u8>>;
+    /// Bytes back to a value.
+    fn deserialize(&self, topic: &str, data: &[u8]) -> Result<T>;
+}
+
+fn bad(what: &'static str, reason: impl Into<String>) -> Error {
+    Error::Serialization { what, reason: reason.into(), location: None }
+}
+
+/// Bytes as they are (`ByteArraySerializer`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByteArraySerde;
+
+impl Serde<Vec<u8>> for ByteArraySerde {
+    fn serialize(&self, _: &str, data: &Vec<u8>) -> Result<Vec<u8>> {
+        Ok(data.clone())
+    }
+    fn deserialize(&self, _: &str, data: &[u8]) -> Result<Vec<u8>> {
+        Ok(data.to_vec())
+    }
+}
+
+/// UTF-8 strings (`StringSerializer`, Kafka's default encoding).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StringSerde;
+
+impl Serde<String> for StringSerde {
+    fn serialize(&self, _: &str, data: &String) -> Result<Vec<u8>> {
+        Ok(data.as_bytes().to_vec())
+    }
+    fn deserialize(&self, _: &str, data: &[u8]) -> Result<String> {
+        String::from_utf8(data.to_vec()).map_err(|e| bad("string", format!("not UTF-8: {e}")))
+    }
+}
+
+macro_rules! big_endian_serde {
+    ($name:ident, $t:ty, $kafka:literal) => {
+        #[doc = concat!("`", stringify!($t), "` as Kafka's `", $kafka, "` writes it: ", stringify!($t), "'s big-endian bytes.")]
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct $name;
+
+        impl Serde<$t> for $name {
+            fn serialize(&self, _: &str, data: &$t) -> Result<Vec<u8>> {
+                Ok(data.to_be_bytes().to_vec())
+            }
+            fn deserialize(&self, _: &str, data: &[u8]) -> Result<$t> {
+                let bytes: [u8; std::mem::size_of::<$t>()] = data.try_into().map_err(|_| {
+                    bad(
+                        $kafka,
+                        format!("{} bytes, expected {}", data.len(), std::mem::size_of::<$t>()),
+                    )
+                })?;
+                Ok(<$t>::from_be_bytes(bytes))
+            }
+        }
+    };
+}
+
+big_endian_serde!(ShortSerde, i16, "ShortSerializer");
+big_endian_serde!(IntegerSerde, i32, "IntegerSerializer");
+big_endian_serde!(LongSerde, i64, "LongSerializer");
+big_endian_serde!(FloatSerde, f32, "FloatSerializer");
+big_endian_serde!(DoubleSerde, f64, "DoubleSerializer");
+
+/// Values as JSON with serde (the `json` feature); Kafka's `JsonSerializer` of Kafka Connect
+/// and the common Java practice write the same bytes.
+#[cfg(feature = "json")]
+#[derive(Debug)]
+pub struct JsonSerde<T>(PhantomData<fn() -> T>);
+
+#[cfg(feature = "json")]
+impl<T> Default for JsonSerde<T> {
+    fn default() -> Self {
+        JsonSerde(PhantomData)
+    }
+}
+
+#[cfg(feature = "json")]
+impl<T> Clone for JsonSerde<T> {
+    fn clone(&self) -> Self {
+        JsonSerde(PhantomData)
+    }
+}
+
+#[cfg(feature = "json")]
+impl<T: serde::Serialize + serde::de::DeserializeOwned> Serde<T> for JsonSerde<T> {
+    fn serialize(&self, _: &str, data: &T) -> Result<Vec<u8>> {
+        serde_json::to_vec(data).map_err(|e| bad("json", e.to_string()))
+    }
+    fn deserialize(&self, _: &str, data: &[u8]) -> Result<T> {
+        serde_json::from_slice(data).map_err(|e| bad("json", e.to_string()))
+    }
+}
+
+/// A record with typed key and value, as [`TypedConsumer::poll`] returns it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TypedRecord<K, V> {
+    /// The topic.
+    pub topic: Arc<str>,
+    /// The partition.
+    pub partition: u32,
+    /// The offset.
+    pub offset: u64,
+    /// The timestamp, in milliseconds.
+    pub timestamp: i64,
+    /// The key; `None` is null.
+    pub key: Option<K>,
+    /// The value; `None` is null (a tombstone).
+    pub value: Option<V>,
+    /// Headers, in order.
+    pub headers: Vec<OwnedHeader>,
+}
+
+/// A [`Producer`] of typed keys and values (Kafka's `KafkaProducer<K, V>` with its
+/// serializers). Cheap to clone.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, LongSerde, Producer, ProducerConfig, StringSerde, TopicConfig, TypedProducer};
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("balances", 1, TopicConfig::default())?;
+/// let producer = TypedProducer::new(Producer::new(&log, ProducerConfig::default())?, StringSerde, LongSerde);
+/// let meta = producer.send("balances", Some(&"alice".to_string()), Some(&1250))?.wait().expect("delivered");
+/// let record = &log.partition("balances", 0)?.read(meta.offset, 1 << 20)?[0];
+/// assert_eq!(record.key.as_deref(), Some(&b"alice"[..]));
+/// assert_eq!(record.value.as_deref(), Some(&1250i64.to_be_bytes()[..])); // Kafka's LongSerializer
+/// # Ok::<(), partlog::Error>(())
+/// ```
+pub struct TypedProducer<K, V> {
+    producer: Producer,
+    key: Arc<dyn Serde<K>>,
+    value: Arc<dyn Serde<V>>,
+}
+
+impl<K, V> Clone for TypedProducer<K, V> {
+    fn clone(&self) -> Self {
+        TypedProducer { producer: self.producer.clone(), key: self.key.clone(), value: self.value.clone() }
+    }
+}
+
+impl<K, V> std::fmt::Debug for TypedProducer<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedProducer").field("producer", &self.producer).finish_non_exhaustive()
+    }
+}
+
+impl<K, V> TypedProducer<K, V> {
+    /// `producer` with serdes for keys and values.
+    pub fn new(producer: Producer, key: impl Serde<K> + 'static, value: impl Serde<V> + 'static) -> Self {
+        TypedProducer { producer, key: Arc::new(key), value: Arc::new(value) }
+    }
+
+    /// Serializes and sends a record (`None`: a null key or value). A serialization error is
+    /// returned at once ([`Error::Serialization`], Kafka's `SerializationException`); nothing
+    /// is sent.
+    pub fn send(&self, topic: &str, key: Option<&K>, value: Option<&V>) -> Result<DeliveryFuture> {
+        Ok(self.producer.send(self.record(topic, key, value)?))
+    }
+
+    /// Serializes a record for [`Producer::send`] or [`Producer::send_with_callback`], to set a
+    /// partition, a timestamp or headers on it first.
+    pub fn record(&self, topic: &str, key: Option<&K>, value: Option<&V>) -> Result<ProducerRecord> {
+        let key = key.map(|k| self.key.serialize(topic, k)).transpose().map_err(|e| e.at("key", None))?;
+        let value = value.map(|v| self.value.serialize(topic, v)).transpose().map_err(|e| e.at("value", None))?;
+        Ok(ProducerRecord { topic: topic.to_owned(), key, value, ..ProducerRecord::default() })
+    }
+
+    /// The byte-level producer (flush, close, sends of bytes).
+    pub fn producer(&self) -> &Producer {
+        &self.producer
+    }
+}
+
+/// A [`Consumer`] of typed keys and values (Kafka's `KafkaConsumer<K, V>` with its
+/// deserializers).
+///
+/// A record that does not deserialize fails the `poll` with [`Error::Serialization`] naming its
+/// partition and offset (Kafka's `RecordDeserializationException`); the positions of the
+/// partitions in that poll are put back to their first record, so nothing is skipped: the next
+/// `poll` fails again, until the application seeks past the bad record.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{Consumer, ConsumerConfig, IntegerSerde, Log, Record, StringSerde, TopicConfig, TopicPartition, TypedConsumer};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(&7i32.to_be_bytes()).with_key(b"seven")])?;
+///
+/// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+/// consumer.assign(&[TopicPartition::new("t", 0)])?;
+/// let mut typed = TypedConsumer::new(consumer, StringSerde, IntegerSerde);
+/// let records = typed.poll(Duration::from_secs(1))?;
+/// assert_eq!((records[0].key.as_deref(), records[0].value), (Some("seven"), Some(7)));
+/// # Ok::<(), partlog::Error>(())
+/// ```
+pub struct TypedConsumer<K, V> {
+    consumer: Consumer,
+    key: Box<dyn Serde<K>>,
+    value: Box<dyn Serde<V>>,
+}
+
+impl<K, V> std::fmt::Debug for TypedConsumer<K, V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypedConsumer").field("consumer", &self.consumer).finish_non_exhaustive()
+    }
+}
+
+impl<K, V> TypedConsumer<K, V> {
+    /// `consumer` with serdes for keys and values.
+    pub fn new(consumer: Consumer, key: impl Serde<K> + 'static, value: impl Serde<V> + 'static) -> Self {
+        TypedConsumer { consumer, key: Box::new(key), value: Box::new(value) }
+    }
+
+    /// [`Consumer::poll`], deserialized.
+    pub fn poll(&mut self, timeout: Duration) -> Result<Vec<TypedRecord<K, V>>> {
+        let records = self.consumer.poll(timeout)?;
+        let mut out = Vec::with_capacity(records.len());
+        for r in &records {
+            match self.convert(r) {
+                Ok(t) => out.push(t),
+                Err(e) => {
+                    self.rewind(&records)?;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn convert(&self, r: &ConsumerRecord) -> Result<TypedRecord<K, V>> {
+        let at = Some((r.topic_partition(), r.offset));
+        let key = r
+            .key
+            .as_deref()
+            .map(|k| self.key.deserialize(&r.topic, k))
+            .transpose()
+            .map_err(|e| e.at("key", at.clone()))?;
+        let value = r
+            .value
+            .as_deref()
+            .map(|v| self.value.deserialize(&r.topic, v))
+            .transpose()
+            .map_err(|e| e.at("value", at))?;
+        Ok(TypedRecord {
+            topic: r.topic.clone(),
+            partition: r.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            key,
+            value,
+            headers: r.headers.clone(),
+        })
+    }
+
+    /// Puts each partition of `records` back to its first record in them.
+    fn rewind(&mut self, records: &[ConsumerRecord]) -> Result<()> {
+        let mut firsts: Vec<(crate::client::group::TopicPartition, u64)> = Vec::new();
+        for r in records {
+            let tp = r.topic_partition();
+            if !firsts.iter().any(|(t, _)| *t == tp) {
+                firsts.push((tp, r.offset));
+            }
+        }
+        for (tp, offset) in firsts {
+            self.consumer.seek(&tp, offset)?;
+        }
+        Ok(())
+    }
+
+    /// The byte-level consumer: subscribe, commit, seek, close.
+    pub fn consumer(&mut self) -> &mut Consumer {
+        &mut self.consumer
+    }
+
+    /// The byte-level consumer, unwrapped.
+    pub fn into_inner(self) -> Consumer {
+        self.consumer
+    }
+}
+
+impl Error {
+    /// Names what failed to (de)serialize, and where.
+    fn at(self, part: &'static str, location: Option<(crate::client::group::TopicPartition, u64)>) -> Error {
+        match self {
+            Error::Serialization { reason, what, .. } => Error::Serialization {
+                what,
+                reason: format!("{part}: {reason}"),
+                location: location.map(|(tp, offset)| format!("{tp} at offset {offset}")),
+            },
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafkas_encodings() {
+        assert_eq!(IntegerSerde.serialize("t", &-2).unwrap(), [0xff, 0xff, 0xff, 0xfe]);
+        assert_eq!(LongSerde.serialize("t", &258).unwrap(), [0, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(ShortSerde.deserialize("t", &[1, 0]).unwrap(), 256);
+        assert_eq!(DoubleSerde.serialize("t", &1.0).unwrap(), [0x3f, 0xf0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(FloatSerde.deserialize("t", &[0x3f, 0x80, 0, 0]).unwrap(), 1.0);
+        assert!(matches!(IntegerSerde.deserialize("t", &[1, 2, 3]), Err(Error::Serialization { .. })));
+        assert!(StringSerde.deserialize("t", &[0xff]).is_err());
+        assert_eq!(StringSerde.deserialize("t", "é".as_bytes()).unwrap(), "é");
+    }
+}
