@@ -61,6 +61,8 @@ pub use format::batch;
 pub use batch::{BatchHeader, TimestampType};
 pub use client::admin::Admin;
 pub use client::assignor::Assignor;
+#[cfg(feature = "async")]
+pub use client::asynchronous::{AsyncConsumer, PollFuture, RecordStream};
 pub use client::consumer::{
     CommitMode, Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, OffsetReset, RebalanceListener,
     WakeupHandle,

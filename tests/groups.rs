@@ -333,3 +333,115 @@ fn describe_lag_delete_and_offset_expiry() {
     let log = Log::open(dir.path()).unwrap();
     assert!(Admin::new(&log).list_groups().unwrap().is_empty());
 }
+
+#[test]
+fn a_member_sharing_no_assignor_is_refused_alone() {
+    let (_dir, log) = setup(2);
+    let mut a = member(&log, &[("partition.assignment.strategy", "range")]);
+    a.subscribe(&["t"]).unwrap();
+    settle(&mut [&mut a], &[2]);
+    let mut b = member(&log, &[("partition.assignment.strategy", "roundrobin")]);
+    b.subscribe(&["t"]).unwrap();
+    for _ in 0..3 {
+        assert!(matches!(b.poll(Duration::from_millis(1)), Err(Error::InconsistentGroupProtocol { .. })));
+        a.poll(Duration::from_millis(1)).unwrap();
+        a.commit_sync().unwrap();
+    }
+    assert_eq!(a.assignment().len(), 2, "the group goes on without the newcomer");
+}
+
+#[test]
+fn a_static_member_back_from_a_missed_poll_interval_loses_then_regains_its_slot() {
+    let (_dir, log) = setup(2);
+    let events = Events::default();
+    let mut s =
+        member(&log, &[("group.instance.id", "s1"), ("max.poll.interval.ms", "100"), ("session.timeout.ms", "60000")]);
+    s.subscribe_with_listener(&["t"], events.listener("S")).unwrap();
+    let mut d = member(&log, &[]);
+    d.subscribe(&["t"]).unwrap();
+    settle(&mut [&mut s, &mut d], &[1, 1]);
+    let slot = s.assignment();
+    events.take();
+    std::thread::sleep(Duration::from_millis(200));
+    d.poll(Duration::from_millis(1)).unwrap(); // notices: the static member is detached
+    settle(&mut [&mut s, &mut d], &[1, 1]);
+    assert_eq!(s.assignment(), slot);
+    assert_eq!(events.take()[0], format!("S:lost:{}", show(&slot)), "it rejoined after losing its partitions");
+}
+
+/// Copies a data directory as a crash would leave it (everything written is in the page cache).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_name() != ".lock" {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn dynamic_members_gone_at_a_reopen_leave_their_partitions_to_a_rebalance() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("t", 4, TopicConfig::default()).unwrap();
+    let mut s = member(&log, &[("group.instance.id", "s1")]);
+    s.subscribe(&["t"]).unwrap();
+    let mut d = member(&log, &[]);
+    d.subscribe(&["t"]).unwrap();
+    settle(&mut [&mut s, &mut d], &[2, 2]);
+    // The process dies with both members in the group: a copy of the directory as it is now.
+    copy_dir(dir.path(), copy.path());
+    let log = Log::open(copy.path()).unwrap();
+    let mut back = member(&log, &[("group.instance.id", "s1")]);
+    back.subscribe(&["t"]).unwrap();
+    settle(&mut [&mut back], &[4]);
+}
+
+#[test]
+fn a_commit_between_a_rebalance_and_taking_its_assignment_is_retriable() {
+    let (_dir, log) = setup(4);
+    let coop = ("partition.assignment.strategy", "cooperative-sticky");
+    let mut a = member(&log, &[coop, ("client.id", "a"), ("enable.auto.commit", "false")]);
+    let mut b = member(&log, &[coop, ("client.id", "b"), ("enable.auto.commit", "false")]);
+    a.subscribe(&["t"]).unwrap();
+    b.subscribe(&["t"]).unwrap();
+    settle(&mut [&mut a, &mut b], &[2, 2]);
+    let mut c = member(&log, &[coop, ("client.id", "c"), ("enable.auto.commit", "false")]);
+    c.subscribe(&["t"]).unwrap();
+    c.poll(Duration::ZERO).unwrap(); // joins: a rebalance starts
+    a.poll(Duration::ZERO).unwrap(); // rejoins, waits for b
+    b.poll(Duration::ZERO).unwrap(); // rejoins: the rebalance completes; a has not seen it yet
+    let err = a.commit_sync().unwrap_err();
+    assert!(matches!(err, Error::RebalanceInProgress { .. }), "{err}");
+    settle(&mut [&mut a, &mut b, &mut c], &[1, 1, 2]);
+    a.commit_sync().unwrap();
+}
+
+#[test]
+fn bad_settings_and_names_are_refused_with_typed_errors() {
+    let (_dir, log) = setup(1);
+    let long = "g".repeat(40_000);
+    let config = ConsumerConfig::default().set("group.id", &long).unwrap();
+    assert!(matches!(Consumer::new(&log, config), Err(Error::InvalidConfig { .. })));
+    assert!(matches!(
+        Admin::new(&log).alter_group_offsets(&long, &[(tp("t", 0), OffsetAndMetadata::new(0))]),
+        Err(Error::InvalidConfig { .. })
+    ));
+    assert!(ConsumerConfig::default().set("max.poll.interval.ms", "2147483648").is_err());
+    let mut config = ConsumerConfig::default();
+    config.session_timeout_ms = u64::MAX;
+    assert!(matches!(Consumer::new(&log, config), Err(Error::InvalidConfig { .. })));
+    // An async commit with nothing to commit still calls back.
+    let mut c = member(&log, &[("enable.auto.commit", "false")]);
+    c.assign(&[tp("t", 0)]).unwrap();
+    let called = Arc::new(Mutex::new(None));
+    let seen = called.clone();
+    c.commit_async(move |r| *seen.lock().unwrap() = Some(r.is_ok()));
+    c.poll(Duration::ZERO).unwrap();
+    assert_eq!(*called.lock().unwrap(), Some(true));
+}

@@ -224,7 +224,7 @@ fn flush_and_close_from_a_callback_neither_hang_nor_reorder() {
         o.lock().unwrap().push("flush refused".to_string());
         p.close(Duration::ZERO); // Kafka's close(0) from a callback: what waits fails afterwards
     });
-    let _ = producer.send(ProducerRecord::new("t", b"second".to_vec()));
+    drop(producer.send(ProducerRecord::new("t", b"second".to_vec())));
     producer.close(Duration::from_secs(30));
     assert_eq!(outcomes.lock().unwrap().len(), 1);
     let late = producer.send(ProducerRecord::new("t", b"late".to_vec())).wait().unwrap_err();

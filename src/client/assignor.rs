@@ -88,6 +88,10 @@ pub(crate) struct MemberSpec {
     /// Partitions it owned, with the generation it owned them in (sticky assignors).
     pub owned: Vec<TopicPartition>,
     pub generation: i32,
+    /// Runs the cooperative protocol: it keeps consuming what it owns during a rebalance, so
+    /// a partition it gives up must wait a round. An eager member's `owned` is only a
+    /// stickiness hint (it revoked everything before joining).
+    pub cooperative: bool,
 }
 
 /// Kafka's member order: static members by instance id, then dynamic members by member id.
@@ -359,7 +363,7 @@ fn general(
 /// owner revokes it and rejoins, and the next round gives it to the new owner.
 fn withhold_transfers(members: &[MemberSpec], out: &mut BTreeMap<String, Vec<TopicPartition>>) {
     let mut previous: HashMap<&TopicPartition, &str> = HashMap::new();
-    for m in members {
+    for m in members.iter().filter(|m| m.cooperative) {
         for tp in &m.owned {
             previous.insert(tp, &m.member_id);
         }
@@ -380,6 +384,7 @@ mod tests {
             topics: topics.iter().map(|t| t.to_string()).collect(),
             owned: owned.iter().map(|(t, p)| TopicPartition::new(*t, *p)).collect(),
             generation: 1,
+            cooperative: true,
         }
     }
 
@@ -437,6 +442,19 @@ mod tests {
             show(&assign(Assignor::CooperativeSticky, &revoked, &six)),
             ["C0:t-0,t-3", "C1:t-1,t-4", "C2:t-2", "C3:t-5"]
         );
+    }
+
+    #[test]
+    fn eager_members_under_cooperative_sticky_have_nothing_withheld() {
+        // The first step of Kafka's upgrade path: members list [cooperative-sticky, range] and
+        // still run the eager protocol; their previous assignment must not leave partitions
+        // unassigned (nobody would release them).
+        let mut a = member("A", &["t"], &[("t", 0), ("t", 1), ("t", 2), ("t", 3)]);
+        a.cooperative = false;
+        let mut b = member("B", &["t"], &[]);
+        b.cooperative = false;
+        let out = assign(Assignor::CooperativeSticky, &[a, b], &counts(&[("t", 4)]));
+        assert_eq!(show(&out), ["A:t-0,t-1", "B:t-2,t-3"]);
     }
 
     #[test]

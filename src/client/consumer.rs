@@ -113,7 +113,12 @@ impl ConsumerConfig {
             reason: reason.to_owned(),
         };
         let v = value.trim();
-        let number = || v.parse::<u64>().map_err(|_| invalid("must be a non-negative integer"));
+        let number = || {
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| *n <= i32::MAX as u64)
+                .ok_or_else(|| invalid("must be an integer from 0 to 2147483647"))
+        };
         let positive = || number().and_then(|n| if n == 0 { Err(invalid("must be at least 1")) } else { Ok(n) });
         let flag = || v.parse::<bool>().map_err(|_| invalid("must be true or false"));
         match key {
@@ -371,6 +376,8 @@ pub struct Consumer {
     fetch: Fetch,
     in_callback: bool,
     closed: bool,
+    /// When the group or auto-commit next needs a call in, as of the last poll.
+    next_check: Option<Instant>,
 }
 
 impl fmt::Debug for Consumer {
@@ -402,6 +409,26 @@ impl Consumer {
         if config.partition_assignment_strategy.is_empty() {
             return Err(invalid("partition.assignment.strategy", "needs at least one assignor"));
         }
+        // Kafka's int settings: larger values would overflow its records and our deadlines.
+        for (key, value) in [
+            ("auto.commit.interval.ms", config.auto_commit_interval_ms),
+            ("max.poll.interval.ms", config.max_poll_interval_ms),
+            ("session.timeout.ms", config.session_timeout_ms),
+        ] {
+            if value > i32::MAX as u64 {
+                return Err(Error::InvalidConfig {
+                    key: key.into(),
+                    value: value.to_string(),
+                    reason: "at most 2147483647 (an int in Kafka)".into(),
+                });
+            }
+        }
+        if config.max_poll_interval_ms == 0 || config.session_timeout_ms == 0 || config.max_poll_records == 0 {
+            return Err(invalid("max.poll.interval.ms, session.timeout.ms, max.poll.records", "must be at least 1"));
+        }
+        if let Some(group) = &config.group_id {
+            super::group::check_group_id(group)?;
+        }
         let next_auto_commit = Instant::now() + Duration::from_millis(config.auto_commit_interval_ms);
         Ok(Consumer {
             log: log.clone(),
@@ -424,6 +451,7 @@ impl Consumer {
             fetch: Fetch::new(),
             in_callback: false,
             closed: false,
+            next_check: None,
         })
     }
 
@@ -593,6 +621,23 @@ impl Consumer {
         result
     }
 
+    /// One non-blocking round of `poll` for the async consumer, which marks liveness and waits
+    /// itself: records, or none and the time of the next check-in the group needs.
+    #[cfg(feature = "async")]
+    pub(crate) fn poll_now(&mut self) -> Result<(Vec<ConsumerRecord>, Option<Instant>)> {
+        self.check_usable()?;
+        if self.mode == Mode::None {
+            return Err(Error::InvalidState { what: "poll needs subscribe or assign first" });
+        }
+        let records = self.poll_until(Some(Instant::now()))?;
+        Ok((records, self.next_check))
+    }
+
+    #[cfg(feature = "async")]
+    pub(crate) fn wake_parts(&self) -> (&Arc<AppendSignal>, &Arc<Liveness>) {
+        (&self.signal, &self.liveness)
+    }
+
     fn poll_until(&mut self, deadline: Option<Instant>) -> Result<Vec<ConsumerRecord>> {
         loop {
             if self.wakeup.swap(false, Ordering::SeqCst) {
@@ -610,20 +655,23 @@ impl Consumer {
             if !records.is_empty() {
                 return Ok(records);
             }
+            // The next time the group or auto-commit needs this consumer, records or not.
+            let mut check = group_deadline;
+            if self.config.auto_commit() && self.has_uncommitted() {
+                // At least retry.backoff.ms (100) away: an auto-commit that keeps failing (or an
+                // interval of 0) must not make an idle poll spin.
+                let at = self.next_auto_commit.max(Instant::now() + Duration::from_millis(100));
+                check = Some(check.map_or(at, |c| c.min(at)));
+            }
+            self.next_check = check;
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
                 return Ok(records);
             }
-            let mut until = deadline;
-            let mut earlier = |t: Option<Instant>| {
-                if let Some(t) = t {
-                    until = Some(until.map_or(t, |u| u.min(t)));
-                }
+            let until = match (deadline, check) {
+                (Some(d), Some(c)) => Some(d.min(c)),
+                (d, c) => d.or(c),
             };
-            earlier(group_deadline);
-            if self.config.auto_commit() && self.has_uncommitted() {
-                earlier(Some(self.next_auto_commit));
-            }
             let wait = until.map_or(Duration::MAX, |u| u.saturating_duration_since(now));
             self.signal.wait(wait);
         }
@@ -689,6 +737,7 @@ impl Consumer {
             topics,
             assignors: self.config.partition_assignment_strategy.clone(),
             owned,
+            cooperative: self.cooperative(),
             session_timeout: Duration::from_millis(self.config.session_timeout_ms),
             max_poll_interval: Duration::from_millis(self.config.max_poll_interval_ms),
             signal: self.signal.clone(),
@@ -1078,7 +1127,13 @@ impl Consumer {
         for (tp, o) in offsets {
             self.last_committed.insert(tp.clone(), o.offset);
         }
-        let Some((partition, upto)) = written else { return Ok(()) };
+        let Some((partition, upto)) = written else {
+            // Nothing to commit: an async callback still reports, in order.
+            if let Some(callback) = callback.and_then(Option::take) {
+                self.pending.push(PendingCommit { target: None, error: None, callback: Some(callback) });
+            }
+            return Ok(());
+        };
         match mode {
             CommitMode::Sync => partition.flush_to(upto),
             CommitMode::Async => {

@@ -133,6 +133,8 @@ pub(crate) struct JoinSpec {
     pub topics: BTreeSet<String>,
     pub assignors: Vec<Assignor>,
     pub owned: Vec<crate::client::group::TopicPartition>,
+    /// Runs the cooperative protocol (every assignor it lists is cooperative).
+    pub cooperative: bool,
     pub session_timeout: Duration,
     pub max_poll_interval: Duration,
     pub signal: Arc<AppendSignal>,
@@ -170,8 +172,9 @@ impl Liveness {
 
     /// Whether the handle has been out of `poll` for longer than `limit`.
     fn expired(&self, limit: Duration) -> bool {
+        let limit = u64::try_from(limit.as_nanos()).unwrap_or(u64::MAX);
         !self.in_poll.load(Ordering::Acquire)
-            && self.epoch.elapsed().as_nanos() as u64 > self.last_poll.load(Ordering::Acquire) + limit.as_nanos() as u64
+            && self.epoch.elapsed().as_nanos() as u64 > self.last_poll.load(Ordering::Acquire).saturating_add(limit)
     }
 
     /// When it will expire, if it stays out of `poll`.
@@ -179,7 +182,7 @@ impl Liveness {
         if self.in_poll.load(Ordering::Acquire) {
             return None;
         }
-        Some(self.epoch + Duration::from_nanos(self.last_poll.load(Ordering::Acquire)) + limit)
+        (self.epoch + Duration::from_nanos(self.last_poll.load(Ordering::Acquire))).checked_add(limit)
     }
 }
 
@@ -208,6 +211,7 @@ struct Member {
     assignors: Vec<Assignor>,
     owned: Vec<TopicPartition>,
     owned_generation: i32,
+    cooperative: bool,
     session_timeout: Duration,
     max_poll_interval: Duration,
     /// Rejoined during the current join phase.
@@ -390,6 +394,7 @@ impl Coordinator {
         for group in groups.values_mut() {
             // Dynamic members belonged to handles of an earlier open: they cannot come back.
             // Static members may, within their session timeout.
+            let before = group.members.len();
             group.members.retain(|_, m| m.instance_id.is_some());
             for m in group.members.values_mut() {
                 m.detached_at = Some(now);
@@ -398,6 +403,11 @@ impl Coordinator {
                 group.state = GroupState::Empty;
             } else {
                 group.metadata = metadata_for(log, group.members.values().flat_map(|m| m.topics.iter()));
+                if group.members.len() < before {
+                    // The dropped members' partitions need owners: rebalance at the first call.
+                    group.state = GroupState::PreparingRebalance;
+                    group.rebalance_deadline = Some(now);
+                }
             }
         }
         Ok(Coordinator {
@@ -509,7 +519,7 @@ impl Coordinator {
                 m.joined = false;
             }
             let timeout = g.members.values().map(|m| m.max_poll_interval).max().unwrap_or_default();
-            g.rebalance_deadline = Some(now + timeout);
+            g.rebalance_deadline = now.checked_add(timeout);
         }
         g.notify_all();
     }
@@ -552,6 +562,7 @@ impl Coordinator {
                     topics: m.topics.clone(),
                     owned: m.owned.clone(),
                     generation: m.owned_generation,
+                    cooperative: m.cooperative,
                 })
                 .collect();
             let mut assignment = assignor::assign(protocol, &specs, &metadata);
@@ -582,8 +593,18 @@ impl Coordinator {
         let mut guard = self.state.lock();
         let st = &mut *guard;
         self.maybe_expire_offsets(st, now_ms)?;
+        check_group_id(name)?;
+        check_member_strings(&spec)?;
         let g = st.groups.entry(name.to_owned()).or_insert_with(|| Group::new(now_ms));
         self.expire(log, name, g)?;
+        // A member that shares no assignor with the others is refused alone (Kafka's
+        // INCONSISTENT_GROUP_PROTOCOL), before it can stall the group's rebalance.
+        let others_share = |a: &Assignor| {
+            g.members.iter().filter(|(id, _)| Some(id.as_str()) != member_id).all(|(_, m)| m.assignors.contains(a))
+        };
+        if !spec.assignors.iter().any(others_share) {
+            return Err(Error::InconsistentGroupProtocol { group: name.to_owned() });
+        }
         let now = Instant::now();
         let id = match member_id {
             Some(id) => {
@@ -631,6 +652,7 @@ impl Coordinator {
                         assignors: Vec::new(),
                         owned: Vec::new(),
                         owned_generation: -1,
+                        cooperative: spec.cooperative,
                         session_timeout: spec.session_timeout,
                         max_poll_interval: spec.max_poll_interval,
                         joined: true,
@@ -662,8 +684,13 @@ impl Coordinator {
         if g.fenced.contains(member_id) {
             return Ok((Heartbeat::Fenced, None));
         }
-        if !g.members.contains_key(member_id) {
-            return Ok((Heartbeat::Unknown, None));
+        match g.members.get(member_id) {
+            None => return Ok((Heartbeat::Unknown, None)),
+            // A static member detached after `max.poll.interval.ms` without a poll: its handle
+            // is back, but rebalances went on without it; it rejoins, as Kafka's does, with its
+            // partitions lost (and, the group being stable, gets its slot back unchanged).
+            Some(m) if m.handle.is_none() => return Ok((Heartbeat::Unknown, None)),
+            Some(_) => {}
         }
         if g.state == GroupState::Stable {
             // A subscribed topic created or deleted since the assignment: rebalance.
@@ -745,6 +772,7 @@ impl Coordinator {
                 return Err(Error::OffsetOverflow("a committed offset must fit an int64"));
             }
         }
+        check_group_id(name)?;
         if offsets.is_empty() {
             return Ok(None);
         }
@@ -925,6 +953,33 @@ impl Coordinator {
     }
 }
 
+/// Kafka strings are int16-length-prefixed: longer ones cannot be stored.
+const MAX_STRING_BYTES: usize = i16::MAX as usize;
+
+fn check_string(key: &str, value: &str) -> Result<()> {
+    if value.len() > MAX_STRING_BYTES {
+        return Err(Error::InvalidConfig {
+            key: key.to_owned(),
+            value: format!("{}...", value.chars().take(20).collect::<String>()),
+            reason: format!("{} bytes; Kafka's strings hold at most {MAX_STRING_BYTES}", value.len()),
+        });
+    }
+    Ok(())
+}
+
+/// A group id must fit Kafka's string encoding.
+pub(crate) fn check_group_id(group: &str) -> Result<()> {
+    check_string("group.id", group)
+}
+
+fn check_member_strings(spec: &JoinSpec) -> Result<()> {
+    check_string("client.id", &spec.client_id)?;
+    if let Some(i) = &spec.instance_id {
+        check_string("group.instance.id", i)?;
+    }
+    Ok(())
+}
+
 const UNKNOWN_MEMBER: &str =
     "this member is no longer in the group (it stopped polling for max.poll.interval.ms, or left); \
      its partitions may belong to another member now";
@@ -952,11 +1007,14 @@ fn validate_commit(name: &str, g: &Group, member: Option<(&str, i32)>, instance_
     if g.fenced.contains(member_id) {
         return Err(fenced(name, instance_id));
     }
-    if !g.members.contains_key(member_id) {
+    let Some(m) = g.members.get(member_id) else {
         return Err(Error::CommitFailed { group: name.to_owned(), reason: UNKNOWN_MEMBER });
-    }
+    };
     if generation != g.generation {
-        if g.state == GroupState::PreparingRebalance {
+        // Kafka's CompletingRebalance: the member is in the group but has not taken the new
+        // generation's assignment yet (the in-process coordinator skips that state).
+        let not_taken = m.acked_generation < g.generation && generation == m.acked_generation;
+        if g.state == GroupState::PreparingRebalance || not_taken {
             return Err(Error::RebalanceInProgress { group: name.to_owned() });
         }
         return Err(Error::CommitFailed {
@@ -972,6 +1030,7 @@ fn update_member(m: &mut Member, spec: JoinSpec) {
     m.client_id = spec.client_id;
     m.topics = spec.topics;
     m.assignors = spec.assignors;
+    m.cooperative = spec.cooperative;
     if !spec.owned.is_empty() || m.acked_generation >= 0 {
         m.owned = spec.owned;
     }
@@ -1036,7 +1095,7 @@ fn next_deadline(g: &Group) -> Option<Instant> {
         if let Some((_, liveness)) = &m.handle {
             consider(liveness.deadline(m.max_poll_interval));
         }
-        consider(m.detached_at.map(|d| d + m.session_timeout));
+        consider(m.detached_at.and_then(|d| d.checked_add(m.session_timeout)));
     }
     next
 }
@@ -1087,6 +1146,7 @@ fn replay(groups: &mut HashMap<String, Group>, record: CoordinatorRecord, now_ms
                         assignors: g.protocol.into_iter().collect(),
                         owned: assignment.clone(),
                         owned_generation: v.generation,
+                        cooperative: g.protocol.is_some_and(Assignor::is_cooperative),
                         session_timeout: session,
                         max_poll_interval: rebalance,
                         joined: false,

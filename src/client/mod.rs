@@ -5,8 +5,12 @@
 
 pub(crate) mod admin;
 pub(crate) mod assignor;
+#[cfg(feature = "async")]
+pub(crate) mod asynchronous;
 pub(crate) mod consumer;
 pub(crate) mod group;
 pub(crate) mod producer;
 pub(crate) mod schema;
 pub(crate) mod serialization;
+#[cfg(feature = "async")]
+pub(crate) mod timer;

@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
+use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -207,8 +208,9 @@ pub struct DeliveryError {
 /// The outcome of a send.
 pub type DeliveryResult = std::result::Result<RecordMetadata, DeliveryError>;
 
-/// The pending outcome of a [`Producer::send`]: wait on it for a synchronous send, or drop it
-/// (the record is still delivered; only its outcome is not looked at).
+/// The pending outcome of a [`Producer::send`]: wait on it for a synchronous send, `.await` it
+/// (it is a `Future`, for any executor), or drop it (the record is still delivered; only its
+/// outcome is not looked at).
 #[derive(Debug)]
 #[must_use = "dropping it is fire-and-forget: the outcome is not looked at"]
 pub struct DeliveryFuture {
@@ -219,12 +221,35 @@ pub struct DeliveryFuture {
 struct Slot {
     result: Mutex<Option<DeliveryResult>>,
     done: Condvar,
+    /// The task awaiting it, if it is awaited.
+    waker: Mutex<Option<Waker>>,
 }
 
 impl Slot {
     fn complete(&self, result: DeliveryResult) {
         *self.result.lock() = Some(result);
         self.done.notify_all();
+        if let Some(waker) = self.waker.lock().take() {
+            waker.wake();
+        }
+    }
+}
+
+/// Awaiting a delivery (any executor): resolves as [`DeliveryFuture::wait`] returns, without
+/// blocking a thread.
+impl std::future::Future for DeliveryFuture {
+    type Output = DeliveryResult;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<DeliveryResult> {
+        if let Some(r) = self.slot.result.lock().take() {
+            return std::task::Poll::Ready(r);
+        }
+        *self.slot.waker.lock() = Some(cx.waker().clone());
+        // Completed between the check and the registration: its wake found no waker.
+        match self.slot.result.lock().take() {
+            Some(r) => std::task::Poll::Ready(r),
+            None => std::task::Poll::Pending,
+        }
     }
 }
 

@@ -305,13 +305,23 @@ impl Partition {
     /// partition that failed a write or fsync is left for recovery at the next open: its error
     /// is returned, so the log records no clean shutdown.
     pub(crate) fn close(&self) -> Result<()> {
+        let result = self.close_locked();
+        // Wake waiters so they see the close; signals' wakers run with no lock held.
+        drop(self.inner.wait_lock.lock());
+        self.inner.wait_cond.notify_all();
+        self.notify_watchers();
+        result
+    }
+
+    /// `close`'s work, under the writer and sync locks.
+    fn close_locked(&self) -> Result<()> {
         let inner = &*self.inner;
         let _writer = inner.writer.lock();
         let _sync = inner.sync_lock.lock();
         if inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
-        let result = if let Some(cause) = inner.io.failure() {
+        if let Some(cause) = inner.io.failure() {
             // Left for recovery; readers still holding the mapping read only what it published.
             inner.segments.active().unmap();
             Err(Error::WritesStopped { partition: self.name(), cause })
@@ -319,12 +329,7 @@ impl Partition {
             inner.segments.active().seal().and_then(|()| files::sync_dir(&*inner.io, &inner.dir)).map(|()| {
                 inner.recovery_point.store(inner.log_end_offset.load(Ordering::SeqCst), Ordering::Release);
             })
-        };
-        // Wake waiters so they see the close.
-        drop(inner.wait_lock.lock());
-        inner.wait_cond.notify_all();
-        self.notify_watchers();
-        result
+        }
     }
 
     /// Refuses reads of a partition whose topic was deleted (its files are gone, or going).
@@ -345,10 +350,12 @@ impl Partition {
     /// Marks the partition closed without touching its files (a simulated crash, or its topic is
     /// being deleted).
     pub(crate) fn abandon(&self) {
-        let _writer = self.inner.writer.lock();
-        self.inner.closed.store(true, Ordering::Release);
-        // No appends from now on: readers still holding the mapping read only what it published.
-        self.inner.segments.active().unmap();
+        {
+            let _writer = self.inner.writer.lock();
+            self.inner.closed.store(true, Ordering::Release);
+            // No appends from now on: readers still holding the mapping read only what it published.
+            self.inner.segments.active().unmap();
+        }
         drop(self.inner.wait_lock.lock());
         self.inner.wait_cond.notify_all();
         self.notify_watchers();

@@ -1,0 +1,175 @@
+//! The async consumer (the `async` feature): `poll` as a future and records as a `Stream`, for
+//! any executor. Waiting is the consumer's [`AppendSignal`] with the task's waker registered:
+//! an append to any assigned partition, a group change, a `wakeup`, or a group timer (fired by
+//! one process-wide timer thread) wakes the task; nothing polls.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use super::consumer::{Consumer, ConsumerRecord};
+use super::timer;
+use crate::error::Result;
+
+/// A [`Consumer`] for async code (rust-rdkafka's `StreamConsumer`): [`poll`](Self::poll) is a
+/// future, [`stream`](Self::stream) yields records one by one. Runtime-agnostic.
+///
+/// While a poll is pending the consumer counts as polling for `max.poll.interval.ms`, as a
+/// blocked `Consumer::poll` does; between polls, as in Kafka, the time the application takes
+/// counts against it.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// let mut consumer = AsyncConsumer::new(Consumer::new(&log, ConsumerConfig::default())?);
+/// consumer.consumer().assign(&[TopicPartition::new("t", 0)])?;
+/// let writer = std::thread::spawn(move || {
+///     std::thread::sleep(std::time::Duration::from_millis(20));
+///     p.append(&[Record::new(b"hello")])
+/// });
+/// // Any executor; a minimal one here.
+/// let records = futures_executor_block_on(consumer.poll())?;
+/// assert_eq!(records[0].value.as_deref(), Some(&b"hello"[..]));
+/// writer.join().unwrap()?;
+/// # fn futures_executor_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     use std::task::{Context, Poll, Wake, Waker};
+/// #     struct Unpark(std::thread::Thread);
+/// #     impl Wake for Unpark { fn wake(self: std::sync::Arc<Self>) { self.0.unpark() } }
+/// #     let waker = Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+/// #     let mut f = std::pin::pin!(f);
+/// #     loop {
+/// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v }
+/// #         std::thread::park();
+/// #     }
+/// # }
+/// # Ok::<(), partlog::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct AsyncConsumer {
+    consumer: Consumer,
+    /// Records polled and not yet yielded by the stream.
+    buffered: VecDeque<ConsumerRecord>,
+}
+
+impl AsyncConsumer {
+    /// Wraps `consumer`.
+    pub fn new(consumer: Consumer) -> AsyncConsumer {
+        AsyncConsumer { consumer, buffered: VecDeque::new() }
+    }
+
+    /// The consumer: subscribe, assign, commit, seek, close.
+    pub fn consumer(&mut self) -> &mut Consumer {
+        &mut self.consumer
+    }
+
+    /// The consumer, unwrapped (records buffered by the stream are dropped: their positions
+    /// were already advanced, so seek back if they matter).
+    pub fn into_inner(self) -> Consumer {
+        self.consumer
+    }
+
+    /// Resolves to the next records (at most `max.poll.records`, at least one), as
+    /// `Consumer::poll` returns them, or an error.
+    pub fn poll(&mut self) -> PollFuture<'_> {
+        PollFuture { consumer: &mut self.consumer, pending: false }
+    }
+
+    /// The records one by one, as a `futures_core::Stream` of `Result<ConsumerRecord>`; never
+    /// ends by itself.
+    pub fn stream(&mut self) -> RecordStream<'_> {
+        RecordStream { inner: self, pending: false }
+    }
+}
+
+/// Polls `consumer` once without blocking; registers the task first, so that nothing arriving
+/// after the look is missed.
+fn poll_once(consumer: &mut Consumer, pending: &mut bool, cx: &mut Context<'_>) -> Poll<Result<Vec<ConsumerRecord>>> {
+    let (signal, _) = consumer.wake_parts();
+    signal.register_waker(cx.waker());
+    let outcome = consumer.poll_now();
+    let (_, liveness) = consumer.wake_parts();
+    match outcome {
+        Ok((records, next_check)) if records.is_empty() => {
+            if !*pending {
+                liveness.enter_poll();
+                *pending = true;
+            }
+            if let Some(at) = next_check {
+                let (signal, _) = consumer.wake_parts();
+                timer::fire_at(at, signal);
+            }
+            Poll::Pending
+        }
+        other => {
+            if *pending {
+                liveness.leave_poll();
+                *pending = false;
+            }
+            Poll::Ready(other.map(|(records, _)| records))
+        }
+    }
+}
+
+/// The future of [`AsyncConsumer::poll`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless awaited"]
+pub struct PollFuture<'a> {
+    consumer: &'a mut Consumer,
+    pending: bool,
+}
+
+impl Future for PollFuture<'_> {
+    type Output = Result<Vec<ConsumerRecord>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        poll_once(this.consumer, &mut this.pending, cx)
+    }
+}
+
+impl Drop for PollFuture<'_> {
+    fn drop(&mut self) {
+        if self.pending {
+            self.consumer.wake_parts().1.leave_poll();
+        }
+    }
+}
+
+/// The stream of [`AsyncConsumer::stream`].
+#[derive(Debug)]
+#[must_use = "streams do nothing unless polled"]
+pub struct RecordStream<'a> {
+    inner: &'a mut AsyncConsumer,
+    pending: bool,
+}
+
+impl futures_core::Stream for RecordStream<'_> {
+    type Item = Result<ConsumerRecord>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(r) = this.inner.buffered.pop_front() {
+            return Poll::Ready(Some(Ok(r)));
+        }
+        match poll_once(&mut this.inner.consumer, &mut this.pending, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+            Poll::Ready(Ok(records)) => {
+                this.inner.buffered.extend(records);
+                Poll::Ready(this.inner.buffered.pop_front().map(Ok))
+            }
+        }
+    }
+}
+
+impl Drop for RecordStream<'_> {
+    fn drop(&mut self) {
+        if self.pending {
+            self.inner.consumer.wake_parts().1.leave_poll();
+        }
+    }
+}

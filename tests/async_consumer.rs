@@ -1,0 +1,97 @@
+//! The async consumer under tokio: records as a stream from many partitions, delivery futures
+//! awaited, wakeup, and a group timer (another member's `max.poll.interval.ms`) waking an idle
+//! async member that has no record to wake it.
+#![cfg(feature = "async")]
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_core::Stream;
+use partlog::{
+    AsyncConsumer, Consumer, ConsumerConfig, Error, Log, Producer, ProducerConfig, ProducerRecord, Record, TopicConfig,
+    TopicPartition,
+};
+
+async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)).await
+}
+
+#[tokio::test]
+async fn a_stream_of_records_from_many_partitions_and_awaited_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("t", 4, TopicConfig::default()).unwrap();
+    let config = ConsumerConfig::default().set("group.id", "g").unwrap().set("auto.offset.reset", "earliest").unwrap();
+    let mut consumer = AsyncConsumer::new(Consumer::new(&log, config).unwrap());
+    consumer.consumer().subscribe(&["t"]).unwrap();
+
+    // linger.ms=0: each send is awaited before the next, so lingering would only add 5 ms each.
+    let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "0").unwrap()).unwrap();
+    let sender = tokio::spawn(async move {
+        for i in 0..1000u32 {
+            let record = ProducerRecord::new("t", i.to_be_bytes().to_vec()).key(format!("k{}", i % 17).into_bytes());
+            let meta = producer.send(record).await.expect("delivered"); // a Future: no blocked thread
+            assert!(meta.partition < 4);
+            if i % 100 == 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+    });
+    let mut stream = consumer.stream();
+    let mut seen = std::collections::HashSet::new();
+    while seen.len() < 1000 {
+        let r = tokio::time::timeout(Duration::from_secs(20), next(&mut stream))
+            .await
+            .expect("records arrive")
+            .unwrap()
+            .unwrap();
+        seen.insert(u32::from_be_bytes(r.value.unwrap().try_into().unwrap()));
+    }
+    drop(stream);
+    sender.await.unwrap();
+    consumer.consumer().commit_sync().unwrap();
+    let wakeup = consumer.consumer().wakeup_handle();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        wakeup.wakeup();
+    });
+    assert!(matches!(consumer.poll().await, Err(Error::Wakeup)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_timer_wakes_an_idle_async_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let topic = log.create_topic("t", 2, TopicConfig::default()).unwrap();
+    let config = |id: &str, poll_interval: &str| {
+        ConsumerConfig::default()
+            .set("group.id", "g")
+            .unwrap()
+            .set("client.id", id)
+            .unwrap()
+            .set("auto.offset.reset", "earliest")
+            .unwrap()
+            .set("max.poll.interval.ms", poll_interval)
+            .unwrap()
+    };
+    let mut stale = Consumer::new(&log, config("a-stale", "300")).unwrap();
+    stale.subscribe(&["t"]).unwrap();
+    let mut live = AsyncConsumer::new(Consumer::new(&log, config("b-live", "300000")).unwrap());
+    live.consumer().subscribe(&["t"]).unwrap();
+    // Settle: both poll until each holds one partition.
+    for _ in 0..100 {
+        stale.poll(Duration::from_millis(1)).unwrap();
+        let _ = tokio::time::timeout(Duration::from_millis(5), live.poll()).await;
+        if stale.assignment().len() == 1 && live.consumer().assignment().len() == 1 {
+            break;
+        }
+    }
+    assert_eq!(stale.assignment().len(), 1);
+    let theirs = stale.assignment()[0].clone();
+    // A record only the stale member would read; it stops polling.
+    topic.partition(theirs.partition).unwrap().append(&[Record::new(b"orphan")]).unwrap();
+    let records = tokio::time::timeout(Duration::from_secs(10), live.poll()).await.expect("the timer woke it").unwrap();
+    assert_eq!(records[0].value.as_deref(), Some(&b"orphan"[..]));
+    assert!(live.consumer().assignment().contains(&TopicPartition::new("t", theirs.partition)));
+    drop(stale);
+}
