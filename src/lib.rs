@@ -71,7 +71,8 @@ pub use client::group::{
     GroupDescription, GroupState, MemberDescription, OffsetAndMetadata, PartitionLag, TopicPartition,
 };
 pub use client::producer::{
-    DeliveryError, DeliveryFuture, DeliveryResult, Producer, ProducerConfig, ProducerRecord, RecordMetadata,
+    DeliveryError, DeliveryFuture, DeliveryResult, Partitioner, Producer, ProducerConfig, ProducerRecord,
+    RecordMetadata,
 };
 #[cfg(feature = "json")]
 pub use client::serialization::JsonSerde;

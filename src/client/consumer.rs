@@ -894,21 +894,36 @@ impl Consumer {
                 continue;
             }
             let max_bytes = self.config.max_partition_fetch_bytes.min(bytes_left).max(1);
-            match state.partition.fetch(position, max_bytes, &mut self.fetch) {
-                Ok(()) => {}
-                Err(e @ Error::OffsetOutOfRange { .. }) => match self.config.auto_offset_reset {
-                    OffsetReset::None => return Err(e),
-                    reset => {
-                        let tp = self.order[index].clone();
-                        self.parts.get_mut(&tp).expect("assigned").reset = Some(reset);
-                        continue;
+            let mut position = position;
+            let mut fetched = false;
+            for attempt in 0..2 {
+                match state.partition.fetch(position, max_bytes, &mut self.fetch) {
+                    Ok(()) => {
+                        fetched = true;
+                        break;
                     }
-                },
-                Err(Error::Closed { .. }) if matches!(self.mode, Mode::Subscribed(_)) => {
-                    // Its topic was deleted: the group rebalances it away at the next check-in.
-                    continue;
+                    // Out of range (retention deleted it, or past the end): reset by
+                    // auto.offset.reset and read from there in this same poll.
+                    Err(e @ Error::OffsetOutOfRange { .. }) => {
+                        position = match self.config.auto_offset_reset {
+                            OffsetReset::None => return Err(e),
+                            OffsetReset::Earliest => state.partition.log_start_offset(),
+                            OffsetReset::Latest => state.partition.log_end_offset(),
+                        };
+                        if attempt == 1 {
+                            // Moved again meanwhile (a racing delete): the next poll tries again.
+                            moved.push((index, position));
+                        }
+                    }
+                    Err(Error::Closed { .. }) if matches!(self.mode, Mode::Subscribed(_)) => {
+                        // Its topic was deleted: the group rebalances it away at the next check-in.
+                        break;
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
+            }
+            if !fetched {
+                continue;
             }
             bytes_left = bytes_left.saturating_sub(self.fetch.raw_batches().len());
             let mut next = self.fetch.next_offset().max(position);
@@ -941,11 +956,6 @@ impl Consumer {
         for (index, next) in moved {
             let tp = &self.order[index];
             self.parts.get_mut(tp).expect("assigned").position = Some(next);
-        }
-        // Pending lazy resets (out of range) are applied by the next round.
-        if out.is_empty() && self.parts.values().any(|s| s.reset.is_some()) {
-            self.init_positions()?;
-            return self.collect();
         }
         Ok(out)
     }

@@ -108,6 +108,15 @@ impl ProducerConfig {
     }
 }
 
+/// Chooses the partition of a record sent without one (Kafka's `Partitioner`, set with
+/// `partitioner.class`); see [`Producer::with_partitioner`]. A partition number the topic does
+/// not have fails that record alone ([`Error::UnknownPartition`]).
+pub trait Partitioner: Send + Sync {
+    /// The partition for a record of `topic`, which has `partitions` partitions; `None` leaves
+    /// the choice to Kafka's built-in partitioner (murmur2 of the key, uniform sticky without).
+    fn partition(&self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, partitions: u32) -> Option<u32>;
+}
+
 /// A record to send (Kafka's `ProducerRecord`): owned, so that it can wait in the producer.
 ///
 /// # Example
@@ -379,6 +388,7 @@ struct State {
 struct Shared {
     log: Log,
     config: ProducerConfig,
+    partitioner: Option<Arc<dyn Partitioner>>,
     state: Mutex<State>,
     /// Wakes the sender thread.
     work: Condvar,
@@ -440,11 +450,45 @@ impl std::fmt::Debug for Producer {
 impl Producer {
     /// A producer appending to `log`'s topics, with its sender thread.
     pub fn new(log: &Log, config: ProducerConfig) -> crate::Result<Producer> {
+        Producer::build(log, config, None)
+    }
+
+    /// A producer whose records without an explicit partition are placed by `partitioner`
+    /// (Kafka's `partitioner.class`); where it returns `None`, Kafka's built-in choice applies.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Partitioner, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// /// Orders of VIP customers go to partition 0; the rest as Kafka places them.
+    /// struct Vip;
+    /// impl Partitioner for Vip {
+    ///     fn partition(&self, _topic: &str, key: Option<&[u8]>, _value: Option<&[u8]>, _partitions: u32) -> Option<u32> {
+    ///         key.filter(|k| k.starts_with(b"vip-")).map(|_| 0)
+    ///     }
+    /// }
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 8, TopicConfig::default())?;
+    /// let producer = Producer::with_partitioner(&log, ProducerConfig::default(), Vip)?;
+    /// let meta = producer.send(ProducerRecord::new("orders", b"x".to_vec()).key(b"vip-42".to_vec())).wait().unwrap();
+    /// assert_eq!(meta.partition, 0);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn with_partitioner(
+        log: &Log,
+        config: ProducerConfig,
+        partitioner: impl Partitioner + 'static,
+    ) -> crate::Result<Producer> {
+        Producer::build(log, config, Some(Arc::new(partitioner)))
+    }
+
+    fn build(log: &Log, config: ProducerConfig, partitioner: Option<Arc<dyn Partitioner>>) -> crate::Result<Producer> {
         let seed =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
         let shared = Arc::new(Shared {
             log: log.clone(),
             config,
+            partitioner,
             state: Mutex::new(State { rng: seed | 1, ..State::default() }),
             work: Condvar::new(),
             progress: Condvar::new(),
@@ -526,6 +570,16 @@ impl Producer {
             return fail(error, record, notify);
         }
         record.timestamp = Some(record.timestamp.unwrap_or_else(now_ms));
+        // A custom partitioner runs before the lock: it is the application's code.
+        let chosen = match (&record.partition, &shared.partitioner) {
+            (None, Some(partitioner)) => partitioner.partition(
+                &record.topic,
+                record.key.as_deref(),
+                record.value.as_deref(),
+                topic.partition_count(),
+            ),
+            _ => None,
+        };
         let deadline = Instant::now().checked_add(Duration::from_millis(config.max_block_ms));
         let mut state = shared.state.lock();
         // Space in the buffer, waited for in turn up to `max.block.ms`.
@@ -552,7 +606,7 @@ impl Producer {
             return fail(Error::Closed { what: "producer".into() }, record, notify);
         }
         let count = topic.partition_count();
-        let partition = match record.partition {
+        let partition = match record.partition.or(chosen) {
             Some(p) if p < count => p,
             Some(p) => {
                 drop(state);
