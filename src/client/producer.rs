@@ -380,6 +380,8 @@ struct State {
     /// `flush` calls in progress: every queue is ready.
     flushing: usize,
     closed: bool,
+    /// The sender thread is waiting for work (only then do sends need to wake it).
+    sender_idle: bool,
     /// `close` ran out of time: the sender fails what is left, in order, and stops.
     abort: bool,
     rng: u64,
@@ -642,10 +644,9 @@ impl Producer {
         queue.bytes += size;
         let full = queue.bytes >= queue.batch_limit;
         queue.records.push_back(Pending { record, size, seq, notify: Some(notify) });
-        if full || config.linger_ms == 0 {
-            shared.work.notify_one();
-        } else if queue.records.len() == 1 {
-            // A new batch: the sender may need to wake earlier for its linger.
+        // Wake the sender only if it sleeps: a busy one scans every queue when it comes back.
+        // A new batch may need it to wake earlier, for its linger.
+        if (full || config.linger_ms == 0 || queue.records.len() == 1) && state.sender_idle {
             shared.work.notify_one();
         }
         Ok(())
@@ -778,12 +779,14 @@ fn run_sender(shared: &Shared) {
             if state.closed && state.queues.values().all(|q| q.records.is_empty()) {
                 return;
             }
+            state.sender_idle = true;
             match next_wake {
                 Some(at) => {
                     shared.work.wait_until(&mut state, at);
                 }
                 None => shared.work.wait(&mut state),
             }
+            state.sender_idle = false;
             continue;
         }
         // Take the ready batches out, then append without the lock. A queue ready only because
