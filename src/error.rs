@@ -235,15 +235,26 @@ pub enum Error {
     },
 
     /// A key or value could not be serialized or deserialized (Kafka's `SerializationException`
-    /// and `RecordDeserializationException`).
-    #[error("cannot (de)serialize with {what}: {reason}{}", location.as_deref().map(|l| format!(" ({l})")).unwrap_or_default())]
+    /// and `RecordDeserializationException`). For a consumed record, `topic`, `partition` and
+    /// `offset` say where it is, so that the application can seek past it (`offset + 1`).
+    #[error(
+        "cannot (de)serialize with {what}: {reason}{}",
+        match (topic, partition, offset) {
+            (Some(t), Some(p), Some(o)) => format!(" ({t}-{p} at offset {o})"),
+            _ => String::new(),
+        }
+    )]
     Serialization {
         /// The serde, e.g. `IntegerSerializer`.
         what: &'static str,
-        /// What was wrong.
+        /// What was wrong (and whether the key or the value).
         reason: String,
-        /// The record's partition and offset, when a consumed record failed.
-        location: Option<String>,
+        /// The consumed record's topic.
+        topic: Option<String>,
+        /// The consumed record's partition.
+        partition: Option<u32>,
+        /// The consumed record's offset.
+        offset: Option<u64>,
     },
 
     /// A blocking consumer call was interrupted by [`WakeupHandle::wakeup`]

@@ -85,6 +85,9 @@ pub use config::{CleanupPolicy, CompressionType, TopicConfig};
 pub use error::{Error, FormatError, Result};
 pub use format::codec::Compression;
 pub use format::record::{Header, Headers, OwnedHeader, OwnedRecord, Record, RecordRef};
+/// The `futures-core` whose `Stream` [`RecordStream`] implements.
+#[cfg(feature = "async")]
+pub use futures_core;
 pub use log::topic::{validate_topic_name, Topic, MAX_PARTITIONS, MAX_TOPIC_NAME_LEN};
 pub use log::{Log, LogOptions, RecoveryMode};
 pub use partition::{

@@ -49,6 +49,14 @@ async fn a_stream_of_records_from_many_partitions_and_awaited_deliveries() {
     }
     drop(stream);
     sender.await.unwrap();
+    // recv(): one record at a time, without a Stream adapter.
+    let log2 = log.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        log2.partition("t", 3).unwrap().append(&[Record::new(b"one more")]).unwrap();
+    });
+    let r = tokio::time::timeout(Duration::from_secs(10), consumer.recv()).await.expect("arrives").unwrap();
+    assert_eq!(r.value.as_deref(), Some(&b"one more"[..]));
     consumer.consumer().commit_sync().unwrap();
     let wakeup = consumer.consumer().wakeup_handle();
     tokio::spawn(async move {

@@ -293,3 +293,20 @@ fn an_idle_consumer_blocked_in_poll_uses_no_cpu() {
         assert!(ticks <= 1, "an idle consumer used {ticks} ticks of 10 ms in 1.5 s");
     }
 }
+
+#[test]
+fn a_consumer_of_a_closed_log_fails_instead_of_polling_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("t", 1, TopicConfig::default()).unwrap();
+    let mut c = Consumer::new(&log, config(&[("group.id", "g")])).unwrap();
+    c.subscribe(&["t"]).unwrap();
+    c.poll(Duration::ZERO).unwrap();
+    log.close().unwrap();
+    assert!(matches!(c.poll(Duration::from_millis(10)), Err(Error::Closed { .. })));
+    let err = c.commit_sync().unwrap_err();
+    assert!(matches!(&err, Error::Closed { what } if what.starts_with("log ")), "{err}");
+    // A Kafka producer's codec setting is refused rather than silently ignored.
+    assert!(partlog::ProducerConfig::default().set("compression.type", "lz4").is_err());
+    assert!(partlog::ProducerConfig::default().set("compression.type", "none").is_ok());
+}

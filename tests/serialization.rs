@@ -22,15 +22,21 @@ fn a_bad_record_fails_the_poll_at_its_offset_and_nothing_is_skipped() {
     let consumer =
         Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest").unwrap()).unwrap();
     let mut typed = TypedConsumer::new(consumer, StringSerde, IntegerSerde);
-    typed.consumer().assign(&[TopicPartition::new("t", 0)]).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    typed.consumer().assign(std::slice::from_ref(&tp)).unwrap();
+    // The good record before the bad one is returned; the position stops at the bad one.
+    let first = typed.poll(Duration::from_millis(10)).unwrap();
+    assert_eq!((first.len(), first[0].value), (1, Some(1)));
+    assert_eq!(typed.consumer().position(&tp).unwrap(), 1);
     for _ in 0..2 {
         let err = typed.poll(Duration::from_millis(10)).unwrap_err();
         let message = err.to_string();
-        assert!(matches!(err, Error::Serialization { .. }));
+        let Error::Serialization { topic, partition, offset, .. } = err else { panic!("{message}") };
+        assert_eq!((topic.as_deref(), partition, offset), (Some("t"), Some(0), Some(1)));
         assert!(message.contains("t-0 at offset 1") && message.contains("value"), "{message}");
-        assert_eq!(typed.consumer().position(&TopicPartition::new("t", 0)).unwrap(), 0, "nothing skipped");
+        assert_eq!(typed.consumer().position(&tp).unwrap(), 1, "nothing skipped");
     }
-    typed.consumer().seek(&TopicPartition::new("t", 0), 2).unwrap();
+    typed.consumer().seek(&tp, 2).unwrap(); // past the bad record, as Kafka's docs advise
     let records = typed.poll(Duration::from_millis(10)).unwrap();
     assert_eq!((records[0].offset, records[0].key.clone(), records[0].value), (2, None, Some(3)));
 }

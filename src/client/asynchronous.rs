@@ -79,9 +79,18 @@ impl AsyncConsumer {
     }
 
     /// The records one by one, as a `futures_core::Stream` of `Result<ConsumerRecord>`; never
-    /// ends by itself.
+    /// ends by itself. (`partlog::futures_core` is the `futures-core` it implements.)
     pub fn stream(&mut self) -> RecordStream<'_> {
         RecordStream { inner: self, pending: false }
+    }
+
+    /// The next record (rust-rdkafka's `StreamConsumer::recv`), without a `Stream` adapter.
+    pub async fn recv(&mut self) -> Result<ConsumerRecord> {
+        let mut stream = self.stream();
+        std::future::poll_fn(|cx| {
+            futures_core::Stream::poll_next(Pin::new(&mut stream), cx).map(|r| r.expect("the stream never ends"))
+        })
+        .await
     }
 }
 

@@ -320,7 +320,9 @@ struct PendingCommit {
 /// One thread uses a consumer at a time (`&mut self`, as Kafka's single-threaded consumer);
 /// [`wakeup_handle`](Self::wakeup_handle) interrupts it from elsewhere. `poll` waits for records
 /// on one [`AppendSignal`] watching every assigned partition: an idle consumer uses no CPU.
-/// [`close`](Self::close) (or drop) commits, if auto-commit is on, and leaves the group.
+/// [`close`](Self::close) (or drop) commits, if auto-commit is on, and leaves the group (a
+/// static member keeps its slot for `session.timeout.ms`). Once its log is closed, every call
+/// fails with [`Error::Closed`].
 ///
 /// # Example
 /// ```
@@ -478,6 +480,9 @@ impl Consumer {
     }
 
     fn check_usable(&self) -> Result<()> {
+        if self.log.is_closed() {
+            return Err(Error::Closed { what: format!("log {} (the consumer's log)", self.log.dir().display()) });
+        }
         if self.in_callback {
             return Err(Error::InvalidState {
                 what: "poll, subscribe, assign and close cannot run inside a rebalance callback",
@@ -1118,6 +1123,9 @@ impl Consumer {
         mode: CommitMode,
         callback: Option<&mut Option<CommitCallback>>,
     ) -> Result<()> {
+        if self.log.is_closed() {
+            return Err(Error::Closed { what: format!("log {} (the consumer's log)", self.log.dir().display()) });
+        }
         if mode == CommitMode::Sync {
             // Earlier async commits report first, in order.
             self.complete_async_commits()?;
@@ -1221,6 +1229,10 @@ impl Consumer {
     /// Commits (with auto-commit on), revokes, leaves the group, and makes pending commits
     /// durable. Dropping a consumer does the same, except that a consumer dropped while its
     /// thread panics commits nothing (its records may not have been processed).
+    ///
+    /// A static member (`group.instance.id`) does not leave, as in Kafka: its slot and its
+    /// partitions wait `session.timeout.ms` for it to come back, unread meanwhile; only then do
+    /// the others take them over.
     pub fn close(mut self) -> Result<()> {
         self.close_inner(true)
     }

@@ -68,8 +68,9 @@ impl ProducerConfig {
     /// `max.in.flight.requests.per.connection`, `enable.idempotence`, `bootstrap.servers`,
     /// `client.id`, `key.serializer`, `value.serializer`, adaptive partitioning, metadata ages)
     /// are accepted and ignored, so that a Kafka producer's configuration carries over. Not yet
-    /// kept, and ignored for now: `delivery.timeout.ms`, and `compression.type` (the topic's
-    /// `compression.type` decides how batches are stored). Others are [`Error::InvalidConfig`].
+    /// kept, and ignored for now: `delivery.timeout.ms`. `compression.type` other than `none` is
+    /// refused: the topic's `compression.type` decides how batches are stored. Others are
+    /// [`Error::InvalidConfig`].
     pub fn set(mut self, key: &str, value: &str) -> crate::Result<Self> {
         let invalid = |reason: &str| Error::InvalidConfig {
             key: key.to_owned(),
@@ -100,8 +101,16 @@ impl ProducerConfig {
             | "bootstrap.servers"
             | "client.id"
             | "delivery.timeout.ms"
-            | "compression.type"
             | "retry.backoff.ms" => {}
+            "compression.type" => {
+                // Batches are compressed by the topic's compression.type; silently ignoring a
+                // producer's codec would surprise, so only "none" (and "producer") pass.
+                if !matches!(value.trim(), "none" | "producer") {
+                    return Err(invalid(
+                        "partlog compresses batches by the topic's compression.type: set it on the topic",
+                    ));
+                }
+            }
             _ => return Err(invalid("not a producer setting partlog knows")),
         }
         Ok(self)

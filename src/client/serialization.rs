@@ -23,7 +23,7 @@ pub trait Serde<T>: Send + Sync {
 }
 
 fn bad(what: &'static str, reason: impl Into<String>) -> Error {
-    Error::Serialization { what, reason: reason.into(), location: None }
+    Error::Serialization { what, reason: reason.into(), topic: None, partition: None, offset: None }
 }
 
 /// Bytes as they are (`ByteArraySerializer`).
@@ -194,10 +194,11 @@ impl<K, V> TypedProducer<K, V> {
 /// A [`Consumer`] of typed keys and values (Kafka's `KafkaConsumer<K, V>` with its
 /// deserializers).
 ///
-/// A record that does not deserialize fails the `poll` with [`Error::Serialization`] naming its
-/// partition and offset (Kafka's `RecordDeserializationException`); the positions of the
-/// partitions in that poll are put back to their first record, so nothing is skipped: the next
-/// `poll` fails again, until the application seeks past the bad record.
+/// A record that does not deserialize fails the `poll` that meets it first with
+/// [`Error::Serialization`] naming its partition and offset (Kafka's
+/// `RecordDeserializationException`); good records before it are returned by the poll before,
+/// and nothing after it is skipped: polls fail until the application seeks past it
+/// (`offset + 1`).
 ///
 /// # Example
 /// ```
@@ -233,16 +234,19 @@ impl<K, V> TypedConsumer<K, V> {
         TypedConsumer { consumer, key: Box::new(key), value: Box::new(value) }
     }
 
-    /// [`Consumer::poll`], deserialized.
+    /// [`Consumer::poll`], deserialized. Records before a bad one are returned, and the
+    /// positions are put back to the first record not returned (the bad one, for its
+    /// partition); the `poll` that meets the bad record first fails with
+    /// [`Error::Serialization`], as Kafka's does.
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<TypedRecord<K, V>>> {
         let records = self.consumer.poll(timeout)?;
         let mut out = Vec::with_capacity(records.len());
-        for r in &records {
+        for (i, r) in records.iter().enumerate() {
             match self.convert(r) {
                 Ok(t) => out.push(t),
                 Err(e) => {
-                    self.rewind(&records)?;
-                    return Err(e);
+                    self.rewind(&records[i..])?;
+                    return if out.is_empty() { Err(e) } else { Ok(out) };
                 }
             }
         }
@@ -274,7 +278,7 @@ impl<K, V> TypedConsumer<K, V> {
         })
     }
 
-    /// Puts each partition of `records` back to its first record in them.
+    /// Puts each partition of `records` (those not returned) back to its first record in them.
     fn rewind(&mut self, records: &[ConsumerRecord]) -> Result<()> {
         let mut firsts: Vec<(crate::client::group::TopicPartition, u64)> = Vec::new();
         for r in records {
@@ -304,11 +308,13 @@ impl Error {
     /// Names what failed to (de)serialize, and where.
     fn at(self, part: &'static str, location: Option<(crate::client::group::TopicPartition, u64)>) -> Error {
         match self {
-            Error::Serialization { reason, what, .. } => Error::Serialization {
-                what,
-                reason: format!("{part}: {reason}"),
-                location: location.map(|(tp, offset)| format!("{tp} at offset {offset}")),
-            },
+            Error::Serialization { reason, what, .. } => {
+                let (topic, partition, offset) = match location {
+                    Some((tp, offset)) => (Some(tp.topic), Some(tp.partition), Some(offset)),
+                    None => (None, None, None),
+                };
+                Error::Serialization { what, reason: format!("{part}: {reason}"), topic, partition, offset }
+            }
             other => other,
         }
     }

@@ -317,6 +317,12 @@ impl Log {
         Ok(value)
     }
 
+    /// Whether the log was closed ([`close`](Self::close) on any handle); everything using it
+    /// then fails with [`Error::Closed`].
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed { what: format!("log {}", self.inner.dir.display()) });
