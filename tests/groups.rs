@@ -191,7 +191,7 @@ fn a_static_member_comes_back_without_a_rebalance_and_a_second_handle_fences_the
 #[test]
 fn a_static_member_that_does_not_come_back_within_its_session_timeout_is_replaced() {
     let (_dir, log) = setup(2);
-    let mut s = member(&log, &[("group.instance.id", "s1"), ("session.timeout.ms", "200")]);
+    let mut s = member(&log, &[("group.instance.id", "s1"), ("session.timeout.ms", "1000")]);
     s.subscribe(&["t"]).unwrap();
     let mut d = member(&log, &[]);
     d.subscribe(&["t"]).unwrap();
@@ -199,7 +199,7 @@ fn a_static_member_that_does_not_come_back_within_its_session_timeout_is_replace
     s.close().unwrap();
     d.poll(Duration::from_millis(50)).unwrap();
     assert_eq!(d.assignment().len(), 1, "the slot is kept during the session timeout");
-    std::thread::sleep(Duration::from_millis(250));
+    std::thread::sleep(Duration::from_millis(1100));
     settle(&mut [&mut d], &[2]);
 }
 
