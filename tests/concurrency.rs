@@ -111,7 +111,10 @@ fn concurrent_appenders_and_readers_see_dense_whole_batches() {
                         seen += 1;
                     }
                     assert!(expect_in_batch.is_none(), "a fetch ends on a batch boundary");
-                    assert_eq!(fetch.next_offset(), next);
+                    // Regression: a fetch that met a roll reported a next offset past batches
+                    // it had not returned (the segment's size was read before the roll sealed
+                    // more appends into it); a consumer moving to it skipped them.
+                    assert_eq!(fetch.next_offset(), next, "a fetch never steps over batches it did not return");
                 }
                 seen
             })

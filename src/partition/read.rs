@@ -84,6 +84,8 @@ impl Partition {
         let mut next = from;
         let mut remaining = max_bytes as u64;
         let mut first = true;
+        // Whether the segment holding `next` was read a second time (see below).
+        let mut reread = false;
         loop {
             let (segment, following_base) = self.inner.segments.holding(next);
             let before = out.len();
@@ -116,7 +118,17 @@ impl Partition {
             }
             // This segment is exhausted: continue in the next one, if any.
             match following_base {
-                Some(base) => next = next.max(base),
+                Some(base) if next < base && !reread => {
+                    // The read may have ended at a size seen while this segment was still the
+                    // active one, before the appends a roll sealed into it since: read it again
+                    // from `next` rather than step over those batches. A real gap (compaction
+                    // removed the records) reads nothing the second time.
+                    reread = true;
+                }
+                Some(base) => {
+                    reread = false;
+                    next = next.max(base);
+                }
                 None => break,
             }
         }
