@@ -31,6 +31,17 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
     sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)]
 }
 
+/// "p50 …, p99 …, p999 …" of nanosecond latencies, in µs (sorts them).
+fn percentiles_us(latencies: &mut [u64]) -> String {
+    latencies.sort_unstable();
+    format!(
+        "p50 {:.1} µs, p99 {:.1} µs, p999 {:.1} µs",
+        percentile(latencies, 0.50) as f64 / 1e3,
+        percentile(latencies, 0.99) as f64 / 1e3,
+        percentile(latencies, 0.999) as f64 / 1e3,
+    )
+}
+
 /// Append → a reader blocked in `wait_for` returns. The writer waits until the reader is parked
 /// (the reader announces it, then the writer gives it 50 µs to block) before each append.
 fn wake() {
@@ -60,21 +71,16 @@ fn wake() {
         p.append(&[Record::new(&value)]).unwrap();
     }
     let mut latencies = reader.join().unwrap();
-    latencies.sort_unstable();
     println!(
-        "wake latency (append → blocked reader returns, {ROUNDS} rounds): p50 {:.1} µs, p99 {:.1} µs, p999 {:.1} µs  [target p99 ≤ 50 µs]",
-        percentile(&latencies, 0.50) as f64 / 1e3,
-        percentile(&latencies, 0.99) as f64 / 1e3,
-        percentile(&latencies, 0.999) as f64 / 1e3,
+        "wake latency (append → blocked reader returns, {ROUNDS} rounds): {}  [target p99 ≤ 50 µs]",
+        percentiles_us(&mut latencies)
     );
-    let mut floor = condvar_floor(ROUNDS);
-    floor.sort_unstable();
-    println!(
-        "  the machine's floor, a bare Mutex+Condvar handoff the same way: p50 {:.1} µs, p99 {:.1} µs, p999 {:.1} µs",
-        percentile(&floor, 0.50) as f64 / 1e3,
-        percentile(&floor, 0.99) as f64 / 1e3,
-        percentile(&floor, 0.999) as f64 / 1e3,
-    );
+    print_condvar_floor(ROUNDS);
+}
+
+fn print_condvar_floor(rounds: u64) {
+    let mut floor = condvar_floor(rounds);
+    println!("  the machine's floor, a bare Mutex+Condvar handoff the same way: {}", percentiles_us(&mut floor));
 }
 
 /// The writer's side of a wake round: waits until the reader has announced `round`, gives it
@@ -446,23 +452,13 @@ fn poll_latency() {
             }
         }
         let mut latencies = reader.join().unwrap();
-        latencies.sort_unstable();
         println!(
-            "poll latency ({}, 8 partitions, {ROUNDS} rounds): p50 {:.1} µs, p99 {:.1} µs, p999 {:.1} µs  [target p99 ≤ 50 µs]",
+            "poll latency ({}, 8 partitions, {ROUNDS} rounds): {}  [target p99 ≤ 50 µs]",
             if via_producer { "producer send, linger.ms=0 → poll" } else { "append → blocked poll returns" },
-            percentile(&latencies, 0.50) as f64 / 1e3,
-            percentile(&latencies, 0.99) as f64 / 1e3,
-            percentile(&latencies, 0.999) as f64 / 1e3,
+            percentiles_us(&mut latencies)
         );
     }
-    let mut floor = condvar_floor(ROUNDS);
-    floor.sort_unstable();
-    println!(
-        "  the machine's floor, a bare Mutex+Condvar handoff the same way: p50 {:.1} µs, p99 {:.1} µs, p999 {:.1} µs",
-        percentile(&floor, 0.50) as f64 / 1e3,
-        percentile(&floor, 0.99) as f64 / 1e3,
-        percentile(&floor, 0.999) as f64 / 1e3,
-    );
+    print_condvar_floor(ROUNDS);
 }
 
 /// Synchronous commits per second (durable when they return) from 1 and 16 members of one

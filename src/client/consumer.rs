@@ -997,15 +997,21 @@ impl Consumer {
         Ok(())
     }
 
-    fn seek_all(&mut self, partitions: &[TopicPartition], reset: OffsetReset) -> Result<()> {
-        let list = if partitions.is_empty() { self.order.clone() } else { partitions.to_vec() };
-        for tp in &list {
+    /// Applies `change` to each of `partitions` once all of them are known to be assigned: a
+    /// call with one unassigned partition changes nothing.
+    fn change_each(&mut self, partitions: &[TopicPartition], change: impl Fn(&mut PartState)) -> Result<()> {
+        for tp in partitions {
             self.state(tp)?;
         }
-        for tp in &list {
-            self.state_mut(tp)?.reset = Some(reset);
+        for tp in partitions {
+            change(self.state_mut(tp)?);
         }
         Ok(())
+    }
+
+    fn seek_all(&mut self, partitions: &[TopicPartition], reset: OffsetReset) -> Result<()> {
+        let list = if partitions.is_empty() { self.order.clone() } else { partitions.to_vec() };
+        self.change_each(&list, |s| s.reset = Some(reset))
     }
 
     /// Moves the positions of `partitions` (all assigned ones if empty) to the log start
@@ -1040,24 +1046,12 @@ impl Consumer {
     /// Stops returning records from `partitions` until [`resume`](Self::resume); positions and
     /// group membership are unaffected. A pause lasts while the partition stays assigned.
     pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
-        for tp in partitions {
-            self.state(tp)?;
-        }
-        for tp in partitions {
-            self.state_mut(tp)?.paused = true;
-        }
-        Ok(())
+        self.change_each(partitions, |s| s.paused = true)
     }
 
     /// Returns records from `partitions` again.
     pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
-        for tp in partitions {
-            self.state(tp)?;
-        }
-        for tp in partitions {
-            self.state_mut(tp)?.paused = false;
-        }
-        Ok(())
+        self.change_each(partitions, |s| s.paused = false)
     }
 
     /// The paused partitions.
