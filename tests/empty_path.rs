@@ -1,4 +1,4 @@
-//! Regression: `Log::open("")` created `.lock` and `topic-configs/` in the current directory,
+//! Regression: `Log::open("")` created `.lock` and its metadata directories in the current directory,
 //! then failed. An empty path is refused before anything is created. (Its own test binary: it
 //! changes the current directory.)
 

@@ -147,9 +147,9 @@ fn a_second_open_of_a_locked_directory_fails_clearly() {
 fn an_unreadable_topic_config_file_is_a_bad_file_error() {
     let dir = tempfile::tempdir().unwrap();
     Log::open(dir.path()).unwrap().create_topic("t", 1, TopicConfig::default()).unwrap();
-    std::fs::write(dir.path().join("topic-configs/t"), "segment.bytes=banana\n").unwrap();
+    std::fs::write(dir.path().join("t.conf"), "segment.bytes=banana\n").unwrap();
     match Log::open(dir.path()) {
-        Err(Error::BadFile { path, .. }) => assert!(path.ends_with("topic-configs/t")),
+        Err(Error::BadFile { path, .. }) => assert!(path.ends_with("t.conf")),
         other => panic!("{other:?}"),
     }
 }

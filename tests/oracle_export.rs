@@ -5,21 +5,11 @@
 //! (`tests/kafka_python/validate.py`). Without the variable the export goes to a temporary
 //! directory and is read back here.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
+mod common;
+
 use partlog::{Compression, CompressionType, Header, Log, OwnedRecord, Record, TimestampType, TopicConfig};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
-fn json_bytes(v: Option<&[u8]>) -> serde_json::Value {
-    v.map_or(serde_json::Value::Null, |b| serde_json::Value::String(hex(b)))
-}
 
 /// Deterministic, awkward records: null keys, empty keys, tombstones, empty values, binary
 /// values, ~70 KB values, headers with non-ASCII keys and null values, timestamps that step back.
@@ -86,6 +76,11 @@ fn export(dir: &std::path::Path) -> Vec<(String, Vec<OwnedRecord>)> {
     config.segment_bytes = 96 * 1024;
     config.retention_ms = -1; // the generated timestamps are from 2023
     cases.push(("export-retention".into(), config));
+    // Truncated in the middle of a segment (a follower's truncation), then appended to again.
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 96 * 1024;
+    config.retention_ms = -1;
+    cases.push(("export-truncated".into(), config));
     // Compacted: rebuilt batches with offset gaps and delete horizons, lz4.
     let mut config = TopicConfig::default();
     config.cleanup_policy = partlog::CleanupPolicy::Compact;
@@ -105,7 +100,21 @@ fn export(dir: &std::path::Path) -> Vec<(String, Vec<OwnedRecord>)> {
         }
         // Batches of varying size: 1, 7, 50, 1, 7, 50, ...
         let mut i = 0;
+        // The truncated case first writes 700 records, cuts back to a batch boundary in an
+        // older segment, and writes the rest from there: offsets continue from the cut.
+        let mut cut_done = name != "export-truncated";
         for size in [1usize, 7, 50].into_iter().cycle() {
+            if !cut_done && i >= 700 {
+                let segments = p.segments();
+                assert!(segments.len() > 2, "several segments before the cut");
+                // Inside the second segment; the batch holding the offset goes too.
+                let target = segments[1].base_offset() + 60;
+                let cut = p.truncate_to(target).unwrap();
+                assert!(cut > segments[1].base_offset() && cut <= target, "{cut}");
+                assert_eq!(p.log_end_offset(), cut);
+                i = cut as usize;
+                cut_done = true;
+            }
             if i >= generated.len() {
                 break;
             }
@@ -145,18 +154,7 @@ fn export(dir: &std::path::Path) -> Vec<(String, Vec<OwnedRecord>)> {
             assert_eq!(records.len(), generated.len() - first);
         }
         assert!(p.segments().len() > 1, "{name}: expected several segments");
-        let expected: Vec<serde_json::Value> = records
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "offset": r.offset,
-                    "timestamp": r.timestamp,
-                    "key": json_bytes(r.key.as_deref()),
-                    "value": json_bytes(r.value.as_deref()),
-                    "headers": r.headers.iter().map(|h| serde_json::json!([String::from_utf8_lossy(&h.key), json_bytes(h.value.as_deref())])).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
+        let expected: Vec<serde_json::Value> = records.iter().map(common::record_json).collect();
         let sidecar =
             serde_json::json!({ "index_interval_bytes": p.config().index_interval_bytes, "records": expected });
         std::fs::write(p.dir().join("expected.json"), serde_json::to_vec(&sidecar).unwrap()).unwrap();

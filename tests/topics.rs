@@ -96,3 +96,69 @@ fn an_impossible_log_start_offset_checkpoint_is_reported_and_ignored() {
     assert_eq!(log.enforce_retention().unwrap(), []);
     assert_eq!(read_all(&p).len(), 3);
 }
+
+/// A directory is a valid Kafka `log.dir`: nothing but partitions below it. Regression: topic
+/// configs and partition counts were kept in `topic-configs/` and `topic-partitions/`, which a
+/// broker refuses (`parseTopicPartitionName` throws on them). Directories in that layout are
+/// moved at open, including one a crash left half moved.
+#[test]
+fn metadata_lives_in_top_level_files_and_the_old_layout_is_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 4096;
+    {
+        let log = Log::open_with(dir.path(), options()).unwrap();
+        for name in ["orders", "events.v2"] {
+            let t = log.create_topic(name, 2, config.clone()).unwrap();
+            t.partition(1).unwrap().append(&[Record::new(name.as_bytes())]).unwrap();
+        }
+        log.close().unwrap();
+    }
+    let subdirs: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    for name in &subdirs {
+        let (topic, n) = name.rsplit_once('-').unwrap();
+        assert!(["orders", "events.v2"].contains(&topic) && n.parse::<u32>().is_ok(), "{name} is not a partition");
+    }
+    assert_eq!(subdirs.len(), 4);
+    assert_eq!(std::fs::read_to_string(dir.path().join("orders.part")).unwrap(), "2\nnever-compacted\n");
+    assert!(std::fs::read_to_string(dir.path().join("orders.conf")).unwrap().contains("segment.bytes=4096\n"));
+
+    // Back to the old layout, "orders" fully and "events.v2" half (a crash during the move),
+    // with a temporary file an interrupted write left.
+    for (sub, suffix) in [("topic-configs", ".conf"), ("topic-partitions", ".part")] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        std::fs::rename(dir.path().join(format!("orders{suffix}")), dir.path().join(sub).join("orders")).unwrap();
+    }
+    std::fs::rename(dir.path().join("events.v2.conf"), dir.path().join("topic-configs/events.v2")).unwrap();
+    std::fs::write(dir.path().join("topic-configs/~orders"), "segment.bytes=banana\n").unwrap();
+    {
+        let log = Log::open_with(dir.path(), options()).unwrap();
+        for name in ["orders", "events.v2"] {
+            let t = log.topic(name).unwrap();
+            assert_eq!(t.partitions().len(), 2);
+            assert_eq!(t.config().segment_bytes, 4096, "{name}: its config, not the default");
+            assert_eq!(read_all(&t.partition(1).unwrap())[0].value.as_deref(), Some(name.as_bytes()));
+        }
+        log.close().unwrap();
+    }
+    for sub in ["topic-configs", "topic-partitions"] {
+        assert!(!dir.path().join(sub).exists(), "{sub} removed");
+    }
+    assert!(dir.path().join("orders.conf").is_file() && dir.path().join("events.v2.part").is_file());
+
+    // Anything else in an old directory is reported and left alone.
+    std::fs::create_dir(dir.path().join("topic-configs")).unwrap();
+    std::fs::write(dir.path().join("topic-configs/orders"), "segment.bytes=4096\n").unwrap();
+    match Log::open_with(dir.path(), options()) {
+        Err(Error::BadFile { path, reason }) => {
+            assert!(path.ends_with("topic-configs/orders") && reason.contains("exists too"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(dir.path().join("topic-configs/orders").exists() && dir.path().join("orders.conf").exists());
+}

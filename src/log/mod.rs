@@ -9,14 +9,21 @@
 //! | `recovery-point-offset-checkpoint` | per partition, the offset below which data was fsynced (Kafka's format) |
 //! | `log-start-offset-checkpoint` | per partition, the log start offset (Kafka's format) |
 //! | `cleaner-offset-checkpoint` | per partition, where compaction's next key map starts (Kafka's format) |
-//! | `topic-configs/<topic>` | the topic's config, Kafka `key=value` properties; written last by `create_topic`, the commit point of a topic |
-//! | `topic-partitions/<topic>` | the topic's partition count (Kafka keeps it in cluster metadata, not in the log dir) |
+//! | `<topic>.conf` | the topic's config, Kafka `key=value` properties; written last by `create_topic`, the commit point of a topic |
+//! | `<topic>.part` | the topic's partition count (Kafka keeps it in cluster metadata, not in the log dir) |
 //! | `<topic>-<partition>/` | a partition: segments, as in a Kafka broker's log dir |
 //! | `<topic prefix>-<partition>.<id>-delete/` | a partition of a deleted topic, removed at open |
 //!
+//! The directory is a valid Kafka `log.dir`: a broker loads every sub-directory as a partition
+//! (and refuses one whose name is not `<topic>-<n>`) and looks past files it does not know, so
+//! partlog keeps its own metadata in files at the top level. Directories written by earlier
+//! partlog builds kept them in `topic-configs/<topic>` and `topic-partitions/<topic>`, which a
+//! broker refuses; open moves them to the files above (each move an atomic rename) and removes
+//! the emptied directories.
+//!
 //! Names stay within the 255-byte file name limit for the longest topic name (249 bytes):
-//! config files carry no suffix, temporary files a one-character `~` prefix, and deletion
-//! directories a prefix of the topic name plus a unique id.
+//! metadata files carry a 5-byte suffix, temporary files a one-character `~` prefix, and
+//! deletion directories a prefix of the topic name plus a unique id.
 //!
 //! Topics are found again at open from their config files and partition directories; a
 //! partition directory copied from a Kafka broker opens as a partition of its topic, with the
@@ -57,8 +64,13 @@ use crate::storage::prefill::Prefill;
 
 const LOCK_FILE: &str = ".lock";
 const CLEAN_SHUTDOWN_FILE: &str = ".kafka_cleanshutdown";
-const CONFIG_DIR: &str = "topic-configs";
-const PARTITIONS_DIR: &str = "topic-partitions";
+/// Suffix of a topic's config file, `<topic>.conf`.
+const CONFIG_SUFFIX: &str = ".conf";
+/// Suffix of a topic's partition count file, `<topic>.part`.
+const PARTITIONS_SUFFIX: &str = ".part";
+/// Where earlier builds kept configs and partition counts (moved at open).
+const LEGACY_CONFIG_DIR: &str = "topic-configs";
+const LEGACY_PARTITIONS_DIR: &str = "topic-partitions";
 const DELETE_SUFFIX: &str = "-delete";
 
 struct LogInner {
@@ -139,12 +151,9 @@ impl Log {
         // The nearest ancestor that exists: the entries of everything made below it are fsynced.
         let existing = dir.ancestors().find(|a| a.as_os_str().is_empty() || a.exists()).map(Path::to_path_buf);
         let mut created = false;
-        for sub in [CONFIG_DIR, PARTITIONS_DIR] {
-            let path = dir.join(sub);
-            if !path.exists() {
-                std::fs::create_dir_all(&path).map_err(Error::io("create directory", &dir))?;
-                created = true;
-            }
+        if !dir.exists() {
+            std::fs::create_dir_all(&dir).map_err(Error::io("create directory", &dir))?;
+            created = true;
         }
         let lock = lock_dir(&dir)?;
         let io = &*options.io;
@@ -171,6 +180,7 @@ impl Log {
             files::sync_dir(io, &dir)?;
         }
         remove_unfinished_temporaries(&dir)?;
+        migrate_legacy_metadata(io, &dir)?;
         let mut recovery = Vec::new();
         let recovery_points = read_checkpoint(&dir.join(RECOVERY_POINT_FILE), options.recovery_mode, &mut recovery)?;
         let log_start_offsets =
@@ -436,8 +446,6 @@ impl Log {
             }
         }
         let io = &*self.inner.options.io;
-        files::sync_dir(io, &dir.join(CONFIG_DIR))?;
-        files::sync_dir(io, &dir.join(PARTITIONS_DIR))?;
         files::sync_dir(io, dir)?;
         for path in doomed {
             std::fs::remove_dir_all(&path).map_err(Error::io("delete", &path))?;
@@ -611,7 +619,7 @@ fn lock_dir(dir: &Path) -> Result<File> {
 }
 
 fn config_path(dir: &Path, topic: &str) -> PathBuf {
-    dir.join(CONFIG_DIR).join(topic)
+    dir.join(format!("{topic}{CONFIG_SUFFIX}"))
 }
 
 /// `<topic prefix>-<partition>.<unique id>-delete`, at most 200 + 6 + 1 + 32 + 7 bytes.
@@ -623,10 +631,60 @@ fn delete_dir_name(topic: &str, partition: u32) -> String {
 }
 
 fn partitions_path(dir: &Path, topic: &str) -> PathBuf {
-    dir.join(PARTITIONS_DIR).join(topic)
+    dir.join(format!("{topic}{PARTITIONS_SUFFIX}"))
 }
 
-/// What `topic-partitions/<topic>` holds: the partition count, and whether partlog knows that
+/// Moves the config and partition-count files of a directory written by an earlier build from
+/// `topic-configs/` and `topic-partitions/` (sub-directories a Kafka broker refuses) to
+/// `<topic>.conf` and `<topic>.part`, then removes the emptied directories. Each move is an
+/// atomic rename, made durable before the old directory goes, so a crash at any point leaves
+/// every file in one place or the other and the next open finishes the move. A name found in
+/// both places, or anything else in an old directory, is reported and left as it is.
+fn migrate_legacy_metadata(io: &dyn Io, dir: &Path) -> Result<()> {
+    for (sub, suffix) in [(LEGACY_CONFIG_DIR, CONFIG_SUFFIX), (LEGACY_PARTITIONS_DIR, PARTITIONS_SUFFIX)] {
+        let old_dir = dir.join(sub);
+        if !old_dir.is_dir() {
+            continue;
+        }
+        let mut moved = false;
+        for entry in std::fs::read_dir(&old_dir).map_err(Error::io("list", &old_dir))? {
+            let entry = entry.map_err(Error::io("list", &old_dir))?;
+            let name = entry.file_name();
+            let name = name.to_str().filter(|n| validate_topic_name(n).is_ok() || n.starts_with(files::TMP_PREFIX));
+            let is_file = entry.file_type().map_err(Error::io("stat", entry.path()))?.is_file();
+            let Some(name) = name.filter(|_| is_file) else {
+                return Err(Error::BadFile {
+                    path: entry.path(),
+                    reason: format!(
+                        "not a topic's file, in {sub}/ (its files now live in `<topic>{suffix}`): left as it is"
+                    ),
+                });
+            };
+            if name.starts_with(files::TMP_PREFIX) {
+                // An unfinished write: the previous version, if any, is still in place.
+                std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
+                continue;
+            }
+            let target = dir.join(format!("{name}{suffix}"));
+            if target.exists() {
+                return Err(Error::BadFile {
+                    path: entry.path(),
+                    reason: format!("{} exists too: which one holds the topic's state is not known", target.display()),
+                });
+            }
+            std::fs::rename(entry.path(), &target).map_err(Error::io("move to the top level", entry.path()))?;
+            moved = true;
+        }
+        if moved {
+            files::sync_dir(io, dir)?;
+        }
+        std::fs::remove_dir(&old_dir).map_err(Error::io("delete", &old_dir))?;
+        files::sync_dir(io, dir)?;
+    }
+    Ok(())
+}
+
+/// What `<topic>.part` holds: the partition count, and whether partlog knows that
 /// the topic was never compacted (then its offsets are dense, and a gap is damage).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct PartitionCount {
@@ -713,32 +771,30 @@ fn discover(dir: &Path) -> Result<Found> {
             found.entry(topic.to_owned()).or_default().dirs.insert(id);
         }
     }
-    for (sub, is_config) in [(CONFIG_DIR, true), (PARTITIONS_DIR, false)] {
-        let sub_dir = dir.join(sub);
-        for entry in std::fs::read_dir(&sub_dir).map_err(Error::io("list", &sub_dir))? {
-            let entry = entry.map_err(Error::io("list", &sub_dir))?;
-            let Ok(topic) = entry.file_name().into_string() else { continue };
-            if topic.starts_with(files::TMP_PREFIX) {
-                // An unfinished write: the previous version, if any, is still in place.
-                std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
-                continue;
-            }
-            if validate_topic_name(&topic).is_err() {
-                continue;
-            }
-            let text = std::fs::read_to_string(entry.path()).map_err(Error::io("read", entry.path()))?;
-            let slot = found.entry(topic).or_default();
-            if is_config {
-                slot.config = Some((entry.path(), text));
-            } else {
-                let count = parse_partition_count(&text).ok_or_else(|| Error::BadFile {
-                    path: entry.path(),
-                    reason: format!(
-                        "not a partition count (1..={MAX_PARTITIONS}, then optionally `{NEVER_COMPACTED}`)"
-                    ),
-                })?;
-                slot.partitions = Some(count);
-            }
+    for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        let Ok(name) = entry.file_name().into_string() else { continue };
+        let (topic, is_config) = if let Some(topic) = name.strip_suffix(CONFIG_SUFFIX) {
+            (topic, true)
+        } else if let Some(topic) = name.strip_suffix(PARTITIONS_SUFFIX) {
+            (topic, false)
+        } else {
+            continue;
+        };
+        if validate_topic_name(topic).is_err() || !entry.file_type().map_err(Error::io("stat", entry.path()))?.is_file()
+        {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).map_err(Error::io("read", entry.path()))?;
+        let slot = found.entry(topic.to_owned()).or_default();
+        if is_config {
+            slot.config = Some((entry.path(), text));
+        } else {
+            let count = parse_partition_count(&text).ok_or_else(|| Error::BadFile {
+                path: entry.path(),
+                reason: format!("not a partition count (1..={MAX_PARTITIONS}, then optionally `{NEVER_COMPACTED}`)"),
+            })?;
+            slot.partitions = Some(count);
         }
     }
     Ok(found)
@@ -810,6 +866,7 @@ mod tests {
         assert_eq!(parse_partition_dir("orders-x"), None);
         assert_eq!(parse_partition_dir("-3"), None);
         assert_eq!(parse_partition_dir("topic-configs"), None);
+        assert_eq!(parse_partition_dir("orders.conf"), None);
         assert_eq!(parse_partition_dir("orders-3.1a2b-delete"), None);
     }
 }

@@ -12,9 +12,13 @@ pub const MAX_TOPIC_NAME_LEN: usize = 249;
 /// The most partitions one topic may have.
 pub const MAX_PARTITIONS: u32 = 65_536;
 
+/// The topic of a KRaft broker's metadata log: never a partlog topic, so a broker's `log.dir`
+/// opens without it (Kafka's `LogManager` skips it too).
+const KRAFT_METADATA_TOPIC: &str = "__cluster_metadata";
+
 /// Checks a topic name the way Kafka does (`Topic.validate`): 1 to 249 characters from
 /// `[a-zA-Z0-9._-]`, and not `.` or `..`. This also guarantees the name cannot escape the
-/// data directory.
+/// data directory. `__cluster_metadata`, a KRaft broker's metadata log, is reserved.
 ///
 /// # Example
 /// ```
@@ -23,12 +27,15 @@ pub const MAX_PARTITIONS: u32 = 65_536;
 /// assert!(validate_topic_name("../etc").is_err());
 /// assert!(validate_topic_name("..").is_err());
 /// assert!(validate_topic_name(&"x".repeat(250)).is_err());
+/// assert!(validate_topic_name("__cluster_metadata").is_err());
 /// ```
 pub fn validate_topic_name(name: &str) -> Result<()> {
     let reason = if name.is_empty() {
         "the name is empty"
     } else if name == "." || name == ".." {
         "\".\" and \"..\" are not allowed"
+    } else if name == KRAFT_METADATA_TOPIC {
+        "reserved: a KRaft broker keeps its metadata log in `__cluster_metadata-0`, which partlog leaves alone"
     } else if name.len() > MAX_TOPIC_NAME_LEN {
         "longer than 249 characters"
     } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {

@@ -60,3 +60,27 @@ pub fn batch_positions(bytes: &[u8]) -> Vec<usize> {
     }
     positions
 }
+
+/// Lowercase hex of `bytes`, as the interop tools write bytes in JSON.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A record as the interop tools exchange it (`tests/kafka_python`, `interop/kafka`):
+/// `{offset, timestamp, key, value, headers: [[key, value]]}`, bytes as hex, null as null.
+pub fn record_json(r: &OwnedRecord) -> serde_json::Value {
+    let bytes = |v: Option<&[u8]>| v.map_or(serde_json::Value::Null, |b| serde_json::Value::String(hex(b)));
+    serde_json::json!({
+        "offset": r.offset,
+        "timestamp": r.timestamp,
+        "key": bytes(r.key.as_deref()),
+        "value": bytes(r.value.as_deref()),
+        "headers": r.headers.iter()
+            .map(|h| serde_json::json!([String::from_utf8_lossy(&h.key), bytes(h.value.as_deref())]))
+            .collect::<Vec<_>>(),
+    })
+}

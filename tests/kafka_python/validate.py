@@ -141,7 +141,7 @@ def check_indexes(log_path, base, batches, interval):
 def index_interval(pdir):
     """index.interval.bytes from the topic's config file, else Kafka's default."""
     root, name = os.path.split(pdir.rstrip("/"))
-    props = os.path.join(root, "topic-configs", name.rsplit("-", 1)[0])
+    props = os.path.join(root, name.rsplit("-", 1)[0] + ".conf")
     if os.path.isfile(props):
         for line in open(props):
             if line.startswith("index.interval.bytes="):
