@@ -65,18 +65,16 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, u64)> {
     out
 }
 
-/// Files partlog owns in a data directory: the checkpoints and markers it shares with Kafka
-/// (same names and formats), and its own topic metadata. Nothing inside a partition directory.
+/// Files partlog owns in a data directory: the checkpoints it shares with Kafka (same names and
+/// formats), its lock and its own topic metadata. Nothing inside a partition directory, and not
+/// the broker's clean-shutdown marker: partlog writes it back as it found it (with the
+/// broker's epoch).
 fn partlog_owns(path: &Path) -> bool {
     let name = path.to_str().unwrap();
     !name.contains('/')
         && (matches!(
             name,
-            "recovery-point-offset-checkpoint"
-                | "log-start-offset-checkpoint"
-                | "cleaner-offset-checkpoint"
-                | ".lock"
-                | ".kafka_cleanshutdown"
+            "recovery-point-offset-checkpoint" | "log-start-offset-checkpoint" | "cleaner-offset-checkpoint" | ".lock"
         ) || name.ends_with(".conf")
             || name.ends_with(".part"))
 }

@@ -162,3 +162,19 @@ fn metadata_lives_in_top_level_files_and_the_old_layout_is_moved() {
     }
     assert!(dir.path().join("topic-configs/orders").exists() && dir.path().join("orders.conf").exists());
 }
+
+/// Regression: a broker's clean-shutdown marker (`{"version":0,"brokerEpoch":N}`, used by KIP-966
+/// at its next registration) was rewritten with epoch 0 when partlog opened and closed its
+/// log.dir; the epoch is kept.
+#[test]
+fn a_brokers_clean_shutdown_epoch_survives_an_open_and_close() {
+    let dir = tempfile::tempdir().unwrap();
+    Log::open_with(dir.path(), options()).unwrap().close().unwrap();
+    let marker = dir.path().join(".kafka_cleanshutdown");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), r#"{"version":0,"brokerEpoch":0}"#);
+    std::fs::write(&marker, r#"{"version":0,"brokerEpoch":11}"#).unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    assert!(!marker.exists(), "deleted while open: a crash now counts as unclean");
+    log.close().unwrap();
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), r#"{"version":0,"brokerEpoch":11}"#);
+}

@@ -93,6 +93,9 @@ struct LogInner {
     checkpoint_hook: CheckpointHook,
     /// Values shared by the layers above ([`Log::shared`]), by type.
     shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
+    /// The `brokerEpoch` of the clean-shutdown marker found at open (0 if none), written back
+    /// at close.
+    broker_epoch: i64,
 }
 
 /// A data directory of topics: the entry point of partlog.
@@ -174,6 +177,13 @@ impl Log {
         }
         let clean_path = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean_shutdown = clean_path.exists();
+        // A broker's marker carries its epoch (KIP-966 uses it at the next registration): kept
+        // and written back at close, so a broker's log.dir opened by partlog still says it.
+        let broker_epoch = if clean_shutdown {
+            std::fs::read_to_string(&clean_path).ok().and_then(|text| parse_broker_epoch(&text)).unwrap_or(0)
+        } else {
+            0
+        };
         if clean_shutdown {
             // Deleted first, so that a crash while loading counts as unclean (KAFKA-10471).
             std::fs::remove_file(&clean_path).map_err(Error::io("delete", &clean_path))?;
@@ -269,6 +279,7 @@ impl Log {
                 prefill,
                 checkpoint_hook: checkpoints,
                 shared: Mutex::new(HashMap::new()),
+                broker_epoch,
             }),
         };
         let _ = log_cell.set(Arc::downgrade(&log.inner));
@@ -545,7 +556,8 @@ impl Log {
         // A clean-shutdown marker is a promise that everything is flushed: only without errors.
         self.write_checkpoints()?;
         let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
-        files::write_atomic(&*self.inner.options.io, &marker, b"{\"version\":0,\"brokerEpoch\":0}")
+        let text = format!("{{\"version\":0,\"brokerEpoch\":{}}}", self.inner.broker_epoch);
+        files::write_atomic(&*self.inner.options.io, &marker, text.as_bytes())
     }
 }
 
@@ -721,6 +733,15 @@ fn write_config(io: &dyn Io, dir: &Path, topic: &str, config: &TopicConfig) -> R
     files::write_atomic(io, &config_path(dir, topic), config.to_properties().as_bytes())
 }
 
+/// The `brokerEpoch` of a clean-shutdown marker, `{"version":0,"brokerEpoch":N}` (Kafka's
+/// `CleanShutdownFileHandler`); `None` for anything else.
+fn parse_broker_epoch(text: &str) -> Option<i64> {
+    let rest = &text[text.find("\"brokerEpoch\"")? + "\"brokerEpoch\"".len()..];
+    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '-')).unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
 /// Deletes temporary files of writes that did not finish (the previous version, if any, is
 /// still in place).
 fn remove_unfinished_temporaries(dir: &Path) -> Result<()> {
@@ -867,6 +888,15 @@ mod tests {
         assert_eq!(parse_partition_dir("-3"), None);
         assert_eq!(parse_partition_dir("topic-configs"), None);
         assert_eq!(parse_partition_dir("orders.conf"), None);
+    }
+
+    #[test]
+    fn broker_epochs_are_read_from_clean_shutdown_markers() {
+        assert_eq!(parse_broker_epoch(r#"{"version":0,"brokerEpoch":11}"#), Some(11));
+        assert_eq!(parse_broker_epoch(r#"{"brokerEpoch": -1, "version":0}"#), Some(-1));
+        assert_eq!(parse_broker_epoch(""), None);
+        assert_eq!(parse_broker_epoch(r#"{"brokerEpoch":"x"}"#), None);
+        assert_eq!(parse_broker_epoch(r#"{"brokerEpoch":99999999999999999999999}"#), None);
         assert_eq!(parse_partition_dir("orders-3.1a2b-delete"), None);
     }
 }
