@@ -137,6 +137,11 @@ fn main() {
 
     eprintln!("partlog, second half");
     partlog_round(&events, single, &mut ours);
+    for (name, samples) in ["append_batch100", "read_full", "append_batch1"].iter().zip(&ours) {
+        let shown: Vec<String> = samples.iter().map(|r| format!("{:.2}", r / 1e6)).collect();
+        eprintln!("partlog {name} samples (M records/s): {}", shown.join(" "));
+    }
+    eprintln!("Kafka: {}", stdout.trim().replace('\n', "; "));
 
     println!("\npartlog vs Apache Kafka {version} UnifiedLog (JVM, in-process), medians; records/s");
     println!("| workload | partlog | Kafka {version} | partlog ÷ Kafka |");
