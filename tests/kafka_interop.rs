@@ -37,6 +37,7 @@ fn write_expectations() {
             let records = p.read(p.log_start_offset(), usize::MAX).unwrap();
             let sidecar = serde_json::json!({
                 "index_interval_bytes": p.config().index_interval_bytes,
+                "log_start_offset": p.log_start_offset(),
                 "records": records.iter().map(record_json).collect::<Vec<_>>(),
             });
             std::fs::write(p.dir().join("expected.json"), serde_json::to_vec(&sidecar).unwrap()).unwrap();
@@ -79,6 +80,18 @@ fn partlog_owns(path: &Path) -> bool {
             || name.ends_with(".part"))
 }
 
+/// The `topic partition offset` entries of a Kafka offset checkpoint file.
+fn checkpoint_entries(path: &Path) -> BTreeMap<(String, u32), u64> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .skip(2)
+        .map(|line| {
+            let fields: Vec<&str> = line.split(' ').collect();
+            ((fields[0].to_owned(), fields[1].parse().unwrap()), fields[2].parse().unwrap())
+        })
+        .collect()
+}
+
 /// A record of the Java consumer's dump without the field partlog's records do not carry.
 fn without_timestamp_type(record: &Value) -> Value {
     let mut record = record.clone();
@@ -100,6 +113,9 @@ fn opens_a_kafka_brokers_log_dir() {
     let listed = read_json(&env_path("PARTLOG_KAFKA_LIST_OFFSETS"));
     let group = read_json(&env_path("PARTLOG_KAFKA_GROUP_OFFSETS"));
     let before = snapshot(&dir);
+    let checkpoint_files =
+        ["recovery-point-offset-checkpoint", "log-start-offset-checkpoint", "cleaner-offset-checkpoint"];
+    let kafkas: Vec<_> = checkpoint_files.iter().map(|f| checkpoint_entries(&dir.join(f))).collect();
     let log = Log::open_with(&dir, options()).unwrap();
     assert!(log.recovery_report().is_empty(), "a cleanly stopped broker's log: {:?}", log.recovery_report());
 
@@ -147,6 +163,14 @@ fn opens_a_kafka_brokers_log_dir() {
     assert_eq!(committed, expected, "interop-group's committed offsets");
     log.close().unwrap();
 
+    // Kafka's checkpoint entries are all still there, with their values: partlog adds entries
+    // for partitions Kafka left out, and changes none.
+    for (file, kafka) in checkpoint_files.iter().zip(&kafkas) {
+        let ours = checkpoint_entries(&dir.join(file));
+        for (key, value) in kafka {
+            assert_eq!(ours.get(key), Some(value), "{file}: {key:?}");
+        }
+    }
     let after = snapshot(&dir);
     let paths: BTreeSet<&PathBuf> = before.keys().chain(after.keys()).collect();
     let changed: Vec<&&PathBuf> = paths.iter().filter(|p| before.get(**p) != after.get(**p)).collect();
@@ -221,4 +245,24 @@ fn raw_batches_in_and_out() {
         println!("{} bytes, {} records from Kafka read back identical", back.len(), p.log_end_offset());
     }
     log.close().unwrap();
+}
+
+/// A running broker's `log.dir` (`PARTLOG_KAFKA_LIVE_DIR`) does not open: the broker holds its
+/// `.lock` with a POSIX record lock, which partlog takes too. Nothing in it is changed.
+#[test]
+#[ignore = "needs a Kafka broker: run interop/kafka/run.sh"]
+fn refuses_a_running_brokers_log_dir() {
+    let dir = env_path("PARTLOG_KAFKA_LIVE_DIR");
+    let before = snapshot(&dir);
+    match Log::open_with(&dir, options()) {
+        Err(partlog::Error::Io { op, .. }) => assert!(op.contains("another process"), "{op}"),
+        Err(e) => panic!("refused, but not for the lock: {e}"),
+        Ok(_) => panic!("opened a running broker's log.dir"),
+    }
+    // The broker writes while it runs, so files may change under it; but partlog made nothing
+    // (it would have written `<topic>.conf` / `<topic>.part` files past the lock).
+    let after = snapshot(&dir);
+    let made: Vec<_> = after.keys().filter(|p| !before.contains_key(*p)).collect();
+    assert!(made.iter().all(|p| !p.to_str().unwrap().ends_with(".conf") && !p.to_str().unwrap().ends_with(".part")));
+    println!("a running broker's log.dir is refused: the lock");
 }

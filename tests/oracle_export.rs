@@ -75,6 +75,7 @@ fn export(dir: &std::path::Path) -> Vec<(String, Vec<OwnedRecord>)> {
     let mut config = TopicConfig::default();
     config.segment_bytes = 96 * 1024;
     config.retention_ms = -1; // the generated timestamps are from 2023
+    config.retention_bytes = 200 * 1024;
     cases.push(("export-retention".into(), config));
     // Truncated in the middle of a segment (a follower's truncation), then appended to again.
     let mut config = TopicConfig::default();
@@ -141,6 +142,14 @@ fn export(dir: &std::path::Path) -> Vec<(String, Vec<OwnedRecord>)> {
             first = p.segments()[2].base_offset() as usize;
             assert_eq!(p.delete_records(first as u64).unwrap(), first as u64);
             assert_eq!(p.segments()[0].base_offset(), first as u64, "whole segments below were deleted");
+            // Then size retention (retention.bytes) deletes the oldest of what is left.
+            let outcome = p.enforce_retention().unwrap().unwrap();
+            assert!(outcome.segments_deleted >= 1, "{outcome:?}");
+            assert_eq!(p.segments()[0].base_offset(), p.log_start_offset());
+            // And a log start inside a segment and a batch: the records below stay in the file
+            // but are gone for readers (the checkpoint says so).
+            first = p.log_start_offset() as usize + 5;
+            assert_eq!(p.delete_records(first as u64).unwrap(), first as u64);
         }
         if name == "export-compacted" {
             p.roll().unwrap();
@@ -155,8 +164,11 @@ fn export(dir: &std::path::Path) -> Vec<(String, Vec<OwnedRecord>)> {
         }
         assert!(p.segments().len() > 1, "{name}: expected several segments");
         let expected: Vec<serde_json::Value> = records.iter().map(common::record_json).collect();
-        let sidecar =
-            serde_json::json!({ "index_interval_bytes": p.config().index_interval_bytes, "records": expected });
+        let sidecar = serde_json::json!({
+            "index_interval_bytes": p.config().index_interval_bytes,
+            "log_start_offset": p.log_start_offset(),
+            "records": expected,
+        });
         std::fs::write(p.dir().join("expected.json"), serde_json::to_vec(&sidecar).unwrap()).unwrap();
         // What was generated is what is stored (LogAppendTime replaces timestamps).
         for r in &records {

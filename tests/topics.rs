@@ -163,18 +163,126 @@ fn metadata_lives_in_top_level_files_and_the_old_layout_is_moved() {
     assert!(dir.path().join("topic-configs/orders").exists() && dir.path().join("orders.conf").exists());
 }
 
-/// Regression: a broker's clean-shutdown marker (`{"version":0,"brokerEpoch":N}`, used by KIP-966
-/// at its next registration) was rewritten with epoch 0 when partlog opened and closed its
-/// log.dir; the epoch is kept.
+/// Regression: a broker's clean-shutdown marker (`{"version":0,"brokerEpoch":N}`, which KIP-966
+/// uses at its next registration) was rewritten with epoch 0 when partlog opened and closed its
+/// log.dir. The epoch is written back if nothing changed, and -1 (Kafka's "unknown") otherwise:
+/// a broker must not take changed logs for the ones it left.
 #[test]
-fn a_brokers_clean_shutdown_epoch_survives_an_open_and_close() {
+fn a_brokers_clean_shutdown_epoch_survives_only_an_unchanged_open_and_close() {
     let dir = tempfile::tempdir().unwrap();
-    Log::open_with(dir.path(), options()).unwrap().close().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    log.create_topic("t", 1, TopicConfig::default()).unwrap();
+    log.close().unwrap();
     let marker = dir.path().join(".kafka_cleanshutdown");
-    assert_eq!(std::fs::read_to_string(&marker).unwrap(), r#"{"version":0,"brokerEpoch":0}"#);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), r#"{"version":0,"brokerEpoch":-1}"#);
     std::fs::write(&marker, r#"{"version":0,"brokerEpoch":11}"#).unwrap();
     let log = Log::open_with(dir.path(), options()).unwrap();
     assert!(!marker.exists(), "deleted while open: a crash now counts as unclean");
+    assert!(log.partition("t", 0).unwrap().read(0, 100).unwrap().is_empty());
     log.close().unwrap();
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), r#"{"version":0,"brokerEpoch":11}"#);
+
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    log.partition("t", 0).unwrap().append(&[Record::new(b"changed")]).unwrap();
+    log.close().unwrap();
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), r#"{"version":0,"brokerEpoch":-1}"#);
+}
+
+/// A topic found without a config (a partition directory copied from a broker, whose configs
+/// live in the cluster's metadata) keeps all its data: regression, it took the default config
+/// and its 7-day retention deleted a broker's older segments.
+#[test]
+fn a_topic_found_without_a_config_keeps_everything() {
+    let source = tempfile::tempdir().unwrap();
+    {
+        let log = Log::open_with(source.path(), options()).unwrap();
+        let mut config = TopicConfig::default();
+        config.retention_ms = -1;
+        config.segment_bytes = 1024;
+        let p = log.create_topic("old", 1, config).unwrap().partition(0).unwrap();
+        for i in 0..50 {
+            p.append(&[Record::new(format!("record {i} {}", "x".repeat(100)).as_bytes()).with_timestamp(1_000 + i)])
+                .unwrap();
+        }
+        log.close().unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("old-0");
+    std::fs::create_dir(&copy).unwrap();
+    for entry in std::fs::read_dir(source.path().join("old-0")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.partition("old", 0).unwrap();
+    assert_eq!((p.config().retention_ms, p.config().retention_bytes), (-1, -1));
+    assert!(p.segments().len() > 3);
+    assert!(log.enforce_retention().unwrap().is_empty(), "records from 1970 are kept");
+    assert_eq!(p.read(0, usize::MAX).unwrap().len(), 50);
+    assert!(std::fs::read_to_string(dir.path().join("old.conf")).unwrap().contains("retention.ms=-1\n"));
+}
+
+/// Checkpoint entries of partitions partlog does not open (a broker's `-future` logs, for
+/// example) are written back as they were; regression: partlog rewrote the checkpoints with its
+/// own partitions only. Creating a topic of that name drops them.
+#[test]
+fn checkpoint_entries_of_partitions_partlog_does_not_open_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    Log::open_with(dir.path(), options()).unwrap().create_topic("mine", 1, TopicConfig::default()).unwrap();
+    for file in ["recovery-point-offset-checkpoint", "log-start-offset-checkpoint", "cleaner-offset-checkpoint"] {
+        std::fs::write(dir.path().join(file), "0\n2\nmine 0 0\nbrokers 3 42\n").unwrap();
+    }
+    let entry = |file: &str| std::fs::read_to_string(dir.path().join(file)).unwrap().contains("brokers 3 42\n");
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    log.partition("mine", 0).unwrap().append(&[Record::new(b"v")]).unwrap();
+    log.flush().unwrap();
+    log.close().unwrap();
+    for file in ["recovery-point-offset-checkpoint", "log-start-offset-checkpoint", "cleaner-offset-checkpoint"] {
+        assert!(entry(file), "{file}: {}", std::fs::read_to_string(dir.path().join(file)).unwrap());
+    }
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    log.create_topic("brokers", 4, TopicConfig::default()).unwrap();
+    log.close().unwrap();
+    assert!(!entry("recovery-point-offset-checkpoint"), "the topic's own entries now");
+}
+
+/// Someone else's `*.conf` beside the partitions (no partition count, no partition directory)
+/// is not a topic: left alone, and no `foo-0` is made for it.
+#[test]
+fn a_config_file_alone_is_not_a_topic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("jaas.conf"), "KafkaServer { };\n").unwrap();
+    std::fs::write(dir.path().join("empty.conf"), "").unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    assert!(log.topic_names().is_empty());
+    log.close().unwrap();
+    assert!(!dir.path().join("empty-0").exists() && !dir.path().join("jaas-0").exists());
+    assert_eq!(std::fs::read_to_string(dir.path().join("jaas.conf")).unwrap(), "KafkaServer { };\n");
+}
+
+/// A broker marks a deleted topic's partitions `<topic>-<n>.<32 hex digits>-delete` and removes
+/// them itself; partlog removed every `…-delete` directory at open, including those. It now
+/// removes only its own (an interrupted `delete_topic`) and leaves a broker's alone.
+#[test]
+fn only_partlogs_own_deletion_directories_are_removed_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let brokers = dir.path().join("old-0.0123456789abcdef0123456789abcdef-delete");
+    std::fs::create_dir(&brokers).unwrap();
+    std::fs::write(brokers.join("00000000000000000000.log"), b"").unwrap();
+    {
+        let log = Log::open_with(dir.path(), options()).unwrap();
+        log.create_topic("gone", 2, TopicConfig::default()).unwrap();
+        log.close().unwrap();
+    }
+    // An interrupted delete_topic: renamed as delete_topic renames, not yet removed.
+    let ours = dir.path().join("gone-0.p18b2f3a4c5d6e7f01-delete");
+    std::fs::rename(dir.path().join("gone-0"), &ours).unwrap();
+    let earlier_build = dir.path().join("gone-1.18b2f3a4c5d6e7f01-delete");
+    std::fs::rename(dir.path().join("gone-1"), &earlier_build).unwrap();
+    std::fs::remove_file(dir.path().join("gone.conf")).unwrap();
+    std::fs::remove_file(dir.path().join("gone.part")).unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    assert!(!ours.exists() && !earlier_build.exists(), "partlog's deletions are finished");
+    assert!(brokers.join("00000000000000000000.log").exists(), "a broker's is left alone");
+    assert!(log.topic_names().is_empty());
 }

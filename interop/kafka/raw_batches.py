@@ -3,12 +3,14 @@
 consumer logic in between):
 
     raw_batches.py BOOTSTRAP TOPIC IN.bin OUT.bin
+    raw_batches.py fetch BOOTSTRAP TOPIC OUT.bin
 
 Sends the batches of IN.bin (from partlog's `read_raw`) to partition 0 of TOPIC, an empty
 topic, one Produce request each, as they are but for the base offset (a Produce request carries
 0 there: the broker assigns offsets); fetches the partition back with one Fetch
 request and checks that the broker returns the very same bytes (offsets, CRCs, codecs,
-timestamps and all); writes the fetched bytes to OUT.bin for partlog's `append_raw`.
+timestamps and all); writes the fetched bytes to OUT.bin for partlog's `append_raw`. `fetch`
+writes what a broker returns for a topic that Kafka's own producers wrote.
 """
 import sys
 
@@ -47,30 +49,63 @@ def main():
             raise SystemExit(f"the broker put the batch of base offset {base_offset} at {answer.base_offset}")
         pos, batches = pos + size, batches + 1
 
-    FTopic, FPartition = FetchRequest.FetchTopic, FetchRequest.FetchTopic.FetchPartition
-    fetch = FetchRequest(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=64 << 20, isolation_level=0,
-                         session_id=0, session_epoch=-1,
-                         topics=[FTopic(topic=topic, partitions=[FPartition(
-                             partition=0, current_leader_epoch=-1, fetch_offset=0, last_fetched_epoch=-1,
-                             log_start_offset=-1, partition_max_bytes=64 << 20)])],
-                         forgotten_topics_data=[], rack_id="", min_version=4, max_version=12)
-    response = client.send_and_receive(node, fetch)
-    part = response.responses[0].partitions[0]
-    if part.error_code != 0:
-        raise SystemExit(f"Fetch failed: error {part.error_code}")
-    fetched = part.records
-    if not isinstance(fetched, (bytes, bytearray)):
-        fetched = fetched.buffer() if hasattr(fetched, "buffer") else bytes(fetched)
-    fetched = bytes(fetched)
+    fetched, high_watermark = fetch_all(client, node, topic)
     if fetched != raw:
         first = next((i for i, (a, b) in enumerate(zip(fetched, raw)) if a != b), min(len(fetched), len(raw)))
         raise SystemExit(f"the broker returned different bytes: {len(fetched)} vs {len(raw)} sent, "
                          f"first difference at byte {first}")
     open(dst, "wb").write(fetched)
     print(f"{batches} partlog batches ({len(raw)} bytes) produced to {topic}-0 and fetched back identical "
-          f"(high watermark {part.high_watermark})")
+          f"(high watermark {high_watermark})")
+    client.close()
+
+
+def fetch_all(client, node, topic):
+    """Every batch of partition 0 of `topic`, from offset 0 to the high watermark, as the broker
+    sends them (Fetch requests; the broker sends whole batches, the file's bytes)."""
+    FTopic, FPartition = FetchRequest.FetchTopic, FetchRequest.FetchTopic.FetchPartition
+    out, offset, high_watermark = b"", 0, None
+    while high_watermark is None or offset < high_watermark:
+        fetch = FetchRequest(replica_id=-1, max_wait_ms=0, min_bytes=1, max_bytes=64 << 20, isolation_level=0,
+                             session_id=0, session_epoch=-1,
+                             topics=[FTopic(topic=topic, partitions=[FPartition(
+                                 partition=0, current_leader_epoch=-1, fetch_offset=offset, last_fetched_epoch=-1,
+                                 log_start_offset=-1, partition_max_bytes=64 << 20)])],
+                             forgotten_topics_data=[], rack_id="", min_version=4, max_version=12)
+        part = client.send_and_receive(node, fetch).responses[0].partitions[0]
+        if part.error_code != 0:
+            raise SystemExit(f"Fetch of {topic}-0 at {offset} failed: error {part.error_code}")
+        high_watermark = part.high_watermark
+        data = part.records
+        if not isinstance(data, (bytes, bytearray)):
+            data = data.buffer() if hasattr(data, "buffer") else bytes(data)
+        data = bytes(data)
+        if not data:
+            break
+        # Whole batches only (a broker may cut the last one short at the size limit).
+        pos = 0
+        while pos + 12 <= len(data):
+            size = 12 + int.from_bytes(data[pos + 8:pos + 12], "big")
+            if pos + size > len(data):
+                break
+            base = int.from_bytes(data[pos:pos + 8], "big", signed=True)
+            delta = int.from_bytes(data[pos + 23:pos + 27], "big")  # lastOffsetDelta
+            offset = base + delta + 1
+            pos += size
+        out += data[:pos]
+    return out, high_watermark
+
+
+def fetch_command():
+    """raw_batches.py fetch BOOTSTRAP TOPIC OUT.bin: partition 0's batches, as fetched."""
+    bootstrap, topic, dst = sys.argv[2:5]
+    client = KafkaNetClient(bootstrap_servers=bootstrap, client_id="partlog-raw-batches")
+    client.check_version()
+    fetched, high_watermark = fetch_all(client, client.least_loaded_node(), topic)
+    open(dst, "wb").write(fetched)
+    print(f"{topic}-0: {len(fetched)} bytes of batches fetched (high watermark {high_watermark})")
     client.close()
 
 
 if __name__ == "__main__":
-    main()
+    fetch_command() if sys.argv[1] == "fetch" else main()

@@ -11,8 +11,10 @@
 # 3. partlog opens a broker's log.dir (every codec, idempotent and transactional producers, a
 #    compacted topic after Kafka's cleaner ran, a consumer group's commits): records, time
 #    lookups and committed offsets as Kafka answers them; no file partlog does not own changed.
-# 4. Raw batches through a broker unchanged, both ways.
-# 5. A partlog data directory is a log.dir a broker starts on; the old layout is refused (the
+# 4. Raw batches through a broker unchanged, both ways: partlog's batches produced and fetched
+#    back identical; batches Kafka's producers wrote go through append_raw unchanged.
+# 5. A partlog data directory is a log.dir a broker starts on and loads (it sets the partitions
+#    aside as stray: they are not in its cluster's metadata); the old layout is refused (the
 #    control that shows the check can fail).
 #
 # Needs Java 17, Maven, python3 with kafka-python (PYTHON, default python3). Maven caches the
@@ -93,10 +95,12 @@ for topic in "${topics[@]}"; do
   rm -f "$target"/*.log "$target"/*.index "$target"/*.timeindex
   cp "$work/export/$topic-0"/*.log "$work/export/$topic-0"/*.index "$work/export/$topic-0"/*.timeindex "$target/"
 done
-# partlog's cleaner checkpoint is Kafka's format: its entries tell the broker's LogCleaner how
-# far partlog compacted, so the broker does not compact those records again.
-"$python" "$here/merge_checkpoints.py" "$work/export/cleaner-offset-checkpoint" \
-  "$work/serve/data/cleaner-offset-checkpoint" export-
+# partlog's checkpoints are Kafka's format. The log start offsets carry delete_records (one is
+# inside a segment: without the entry the broker would serve the deleted records again); the
+# cleaner offsets tell the broker's LogCleaner how far partlog compacted.
+for checkpoint in log-start-offset-checkpoint cleaner-offset-checkpoint; do
+  "$python" "$here/merge_checkpoints.py" "$work/export/$checkpoint" "$work/serve/data/$checkpoint" export-
+done
 # No clean-shutdown marker: the broker recovers every segment (checks each batch, rebuilds the
 # indexes) instead of trusting them.
 rm "$work/serve/data/.kafka_cleanshutdown"
@@ -115,8 +119,12 @@ broker_stop "$work/serve"
 # What the broker said while loading partlog's segments: recovered, nothing repaired.
 recovery=$(tail -n +"$((lines_before + 1))" "$work/serve/broker.log")
 # Kafka's complaints: "Found invalid messages in log segment", "Truncated ... invalid bytes",
-# "Found a corrupted index file", WARN and ERROR lines.
-if grep -E " (WARN|ERROR) |[Ii]nvalid|[Cc]orrupt|Truncat(ed|ing) " <<<"$recovery" | grep -E "export-" ; then
+# "Found a corrupted index file", WARN and ERROR lines. One WARN is bookkeeping, not repair: the
+# high watermark of a partition whose log start is inside a segment (delete_records) starts at
+# the log start and is then set from the segment's base ("Non-monotonic update of high
+# watermark"). The .log bytes and what the consumer read are checked apart from the log.
+if grep -E " (WARN|ERROR) |[Ii]nvalid|[Cc]orrupt|Truncat(ed|ing) " <<<"$recovery" | grep -E "export-" \
+     | grep -v "Non-monotonic update of high watermark" ; then
   fail "the broker repaired or complained about partlog's segments (above)"
 fi
 recovered=$(grep -E "Recovering unflushed segment" <<<"$recovery" | grep -c "export-" || true)
@@ -132,7 +140,18 @@ client feed "$bootstrap" "$work/fed/data"
 client dump "$bootstrap" "$work/fed.json" "${fed[@]}"
 client list-offsets "$bootstrap" "$work/fed-offsets.json" "${fed[@]}"
 client group-offsets "$bootstrap" interop-group "$work/fed-group.json"
+PARTLOG_KAFKA_LIVE_DIR="$work/fed/data" interop_test refuses_a_running_brokers_log_dir
+# Batches Kafka's own producers wrote (zstd, the Java client's lz4 framing, idempotent: producer
+# ids and sequences), as the broker sends them, for partlog's append_raw below. (Not `txn`:
+# append_raw appends as a leader does, and a leader refuses control batches from clients, as
+# Kafka does; a follower's append that keeps offsets and markers is not in partlog yet.)
+for topic in codec-zstd codec-lz4; do
+  "$python" "$here/raw_batches.py" fetch "$bootstrap" "$topic" "$work/fetched-$topic.bin"
+done
 broker_stop "$work/fed"
+for topic in codec-zstd codec-lz4; do
+  PARTLOG_RAW_IN="$work/fetched-$topic.bin" interop_test raw_batches_in_and_out
+done
 cp -a "$work/fed/data" "$work/fed-copy"
 PARTLOG_KAFKA_LOG_DIR="$work/fed-copy" PARTLOG_KAFKA_DUMP="$work/fed.json" \
   PARTLOG_KAFKA_LIST_OFFSETS="$work/fed-offsets.json" PARTLOG_KAFKA_GROUP_OFFSETS="$work/fed-group.json" \
@@ -157,8 +176,13 @@ cp -r "$work/export/." "$work/layout/data/"
 rm -f "$work/layout/data/.kafka_cleanshutdown" "$work/layout/data/.lock"
 broker_start "$work/layout"
 broker_stop "$work/layout"
-loaded=$(grep -oE "Loaded [0-9]+ logs" "$work/layout/broker.log" | tail -1 || true)
-echo "the broker started on partlog's directory: ${loaded:-?}"
+partitions=$(ls -d "$work"/export/*-[0-9]* | wc -l)
+loaded=$(grep -oE "Loaded [0-9]+ logs" "$work/layout/broker.log" | tail -1 | grep -oE "[0-9]+" || true)
+[[ $loaded == "$partitions" ]] || fail "the broker loaded ${loaded:-no} logs of partlog's $partitions partitions"
+stray=$(grep -c "marked stray" "$work/layout/broker.log" || true)
+# Loaded, not served: the cluster's metadata has no such topics (no topic ids), so the broker
+# sets them aside as stray logs; serving partlog's data is step 2's migration.
+echo "the broker started on partlog's directory and loaded its $loaded partitions ($stray set aside as stray: not in the cluster's metadata)"
 # Control: the layout before this change (topic-configs/) is refused.
 broker_init "$work/old-layout" >/dev/null
 mkdir "$work/old-layout/data/topic-configs"

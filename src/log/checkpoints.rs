@@ -21,16 +21,21 @@ impl LogInner {
     pub(super) fn write_checkpoints(&self) -> Result<()> {
         let _guard = self.checkpoint.lock();
         let partitions = self.partitions();
-        let write = |file: &str, offset: &dyn Fn(&Partition) -> u64| {
-            let mut text = format!("0\n{}\n", partitions.len());
+        let foreign = self.foreign_checkpoints.lock();
+        let write = |file: &str, foreign: &Checkpoint, offset: &dyn Fn(&Partition) -> u64| {
+            let mut text = format!("0\n{}\n", partitions.len() + foreign.len());
             for p in &partitions {
                 text.push_str(&format!("{} {} {}\n", p.topic(), p.id(), offset(p)));
             }
+            // Entries of partitions partlog did not open, as they were.
+            for ((topic, id), offset) in foreign {
+                text.push_str(&format!("{topic} {id} {offset}\n"));
+            }
             files::write_atomic(&*self.options.io, &self.dir.join(file), text.as_bytes())
         };
-        write(RECOVERY_POINT_FILE, &|p| p.recovery_point())?;
-        write(LOG_START_OFFSET_FILE, &|p| p.log_start_offset())?;
-        write(CLEANER_OFFSET_FILE, &|p| p.first_dirty_offset())
+        write(RECOVERY_POINT_FILE, &foreign[0], &|p| p.recovery_point())?;
+        write(LOG_START_OFFSET_FILE, &foreign[1], &|p| p.log_start_offset())?;
+        write(CLEANER_OFFSET_FILE, &foreign[2], &|p| p.first_dirty_offset())
     }
 }
 

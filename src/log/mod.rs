@@ -12,7 +12,7 @@
 //! | `<topic>.conf` | the topic's config, Kafka `key=value` properties; written last by `create_topic`, the commit point of a topic |
 //! | `<topic>.part` | the topic's partition count (Kafka keeps it in cluster metadata, not in the log dir) |
 //! | `<topic>-<partition>/` | a partition: segments, as in a Kafka broker's log dir |
-//! | `<topic prefix>-<partition>.<id>-delete/` | a partition of a deleted topic, removed at open |
+//! | `<topic prefix>-<partition>.p<id>-delete/` | a partition of a deleted topic, removed at open (a broker's own `…-delete` directories are left alone) |
 //!
 //! The directory is a valid Kafka `log.dir`: a broker loads every sub-directory as a partition
 //! (and refuses one whose name is not `<topic>-<n>`) and looks past files it does not know, so
@@ -72,6 +72,8 @@ const PARTITIONS_SUFFIX: &str = ".part";
 const LEGACY_CONFIG_DIR: &str = "topic-configs";
 const LEGACY_PARTITIONS_DIR: &str = "topic-partitions";
 const DELETE_SUFFIX: &str = "-delete";
+/// Starts the unique id of partlog's deletion directories.
+const DELETE_MARK: char = 'p';
 
 struct LogInner {
     /// `Log` handles (clones) alive: the last one dropped closes the log.
@@ -93,9 +95,30 @@ struct LogInner {
     checkpoint_hook: CheckpointHook,
     /// Values shared by the layers above ([`Log::shared`]), by type.
     shared: Mutex<HashMap<TypeId, Arc<dyn Any + Send + Sync>>>,
-    /// The `brokerEpoch` of the clean-shutdown marker found at open (0 if none), written back
-    /// at close.
+    /// The `brokerEpoch` of the clean-shutdown marker found at open (-1, Kafka's "unknown", if
+    /// none), written back at close if nothing changed.
     broker_epoch: i64,
+    /// Every partition's offsets and segments as opened: at close, a broker's epoch is written
+    /// back only if they are unchanged (KIP-966 takes a matching epoch as "this broker's logs
+    /// are as it left them").
+    opened_as: Fingerprint,
+    /// Checkpoint entries (recovery point, log start, cleaner offset) found at open for
+    /// partitions partlog did not open (a broker's `-future` logs, directories past a topic's
+    /// count): written back as they were, until a topic of that name is created or deleted.
+    foreign_checkpoints: Mutex<[Checkpoint; 3]>,
+}
+
+/// Per partition: topic, id, log start and end offsets, and each segment's base offset and size.
+type Fingerprint = Vec<(String, u32, u64, u64, Vec<(u64, u64)>)>;
+
+fn fingerprint(partitions: &[Partition]) -> Fingerprint {
+    partitions
+        .iter()
+        .map(|p| {
+            let segments = p.segments().iter().map(|s| (s.base_offset(), s.size())).collect();
+            (p.topic().to_owned(), p.id(), p.log_start_offset(), p.log_end_offset(), segments)
+        })
+        .collect()
 }
 
 /// A data directory of topics: the entry point of partlog.
@@ -180,9 +203,9 @@ impl Log {
         // A broker's marker carries its epoch (KIP-966 uses it at the next registration): kept
         // and written back at close, so a broker's log.dir opened by partlog still says it.
         let broker_epoch = if clean_shutdown {
-            std::fs::read_to_string(&clean_path).ok().and_then(|text| parse_broker_epoch(&text)).unwrap_or(0)
+            std::fs::read_to_string(&clean_path).ok().and_then(|text| parse_broker_epoch(&text)).unwrap_or(-1)
         } else {
-            0
+            -1
         };
         if clean_shutdown {
             // Deleted first, so that a crash while loading counts as unclean (KAFKA-10471).
@@ -241,7 +264,12 @@ impl Log {
                     TopicConfig::from_properties(&text).map_err(|e| Error::BadFile { path, reason: e.to_string() })?
                 }
                 None => {
-                    let config = options.default_topic_config.clone();
+                    // Found without a config (a broker's partition, whose config lives in the
+                    // cluster's metadata): the default config, but nothing is deleted by age or
+                    // size until a config says so. Data partlog knows nothing about is kept.
+                    let mut config = options.default_topic_config.clone();
+                    config.retention_ms = -1;
+                    config.retention_bytes = -1;
                     write_config(io, &dir, &name, &config)?;
                     config
                 }
@@ -264,6 +292,14 @@ impl Log {
             let topic = opening.topic(&dir, &name, partition_count, Arc::new(config), &mut recovery)?;
             topics.insert(name, topic);
         }
+        let opened: Vec<Partition> = topics.values().flat_map(|t: &Topic| t.partitions().iter().cloned()).collect();
+        let open_ids: std::collections::BTreeSet<(String, u32)> =
+            opened.iter().map(|p| (p.topic().to_owned(), p.id())).collect();
+        let foreign = [recovery_points, log_start_offsets, first_dirty_offsets].map(|mut checkpoint| {
+            checkpoint.retain(|key, _| !open_ids.contains(key));
+            checkpoint
+        });
+        let opened_as = fingerprint(&opened);
         let log = Log {
             inner: Arc::new(LogInner {
                 handles: std::sync::atomic::AtomicUsize::new(1),
@@ -280,6 +316,8 @@ impl Log {
                 checkpoint_hook: checkpoints,
                 shared: Mutex::new(HashMap::new()),
                 broker_epoch,
+                opened_as,
+                foreign_checkpoints: Mutex::new(foreign),
             }),
         };
         let _ = log_cell.set(Arc::downgrade(&log.inner));
@@ -370,6 +408,7 @@ impl Log {
         if self.inner.topics.read().contains_key(name) {
             return Err(Error::TopicExists { topic: name.to_owned() });
         }
+        self.inner.forget_foreign_checkpoints(name);
         let options = &self.inner.options;
         let config = Arc::new(config);
         // Partition directories first, then the config file: the config file is the commit point
@@ -441,6 +480,7 @@ impl Log {
         let _admin = self.inner.admin.lock();
         let topic =
             self.inner.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })?;
+        self.inner.forget_foreign_checkpoints(name);
         let dir = &self.inner.dir;
         let mut doomed = Vec::new();
         for p in topic.partitions() {
@@ -556,12 +596,20 @@ impl Log {
         // A clean-shutdown marker is a promise that everything is flushed: only without errors.
         self.write_checkpoints()?;
         let marker = self.inner.dir.join(CLEAN_SHUTDOWN_FILE);
-        let text = format!("{{\"version\":0,\"brokerEpoch\":{}}}", self.inner.broker_epoch);
+        let unchanged = fingerprint(&self.partitions()) == self.inner.opened_as;
+        let epoch = if unchanged { self.inner.broker_epoch } else { -1 };
+        let text = format!("{{\"version\":0,\"brokerEpoch\":{epoch}}}");
         files::write_atomic(&*self.inner.options.io, &marker, text.as_bytes())
     }
 }
 
 impl LogInner {
+    fn forget_foreign_checkpoints(&self, topic: &str) {
+        for checkpoint in self.foreign_checkpoints.lock().iter_mut() {
+            checkpoint.retain(|(t, _), _| t != topic);
+        }
+    }
+
     fn partitions(&self) -> Vec<Partition> {
         self.topics.read().values().flat_map(|t| t.partitions().iter().cloned()).collect()
     }
@@ -620,26 +668,83 @@ fn lock_dir(dir: &Path) -> Result<File> {
         .open(&path)
         .map_err(Error::io("open", &path))?;
     match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Io {
-            op: "lock (another Log has this directory open)",
-            path,
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Error::Io {
+                op: "lock (another Log has this directory open)",
+                path,
+                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path)(e)),
+    }
+    posix_lock(&file, &path)?;
+    Ok(file)
+}
+
+/// A Kafka broker locks its `log.dir`'s `.lock` with `FileChannel.tryLock`: a POSIX record
+/// lock (`fcntl`), which on Linux neither sees nor is seen by the `flock` lock above. partlog
+/// takes both, so it cannot open a directory a running broker holds, nor a broker start on one
+/// partlog holds. (A record lock is per process: two `Log`s of one process are kept apart by the
+/// `flock` lock.)
+#[cfg(unix)]
+fn posix_lock(file: &File, path: &Path) -> Result<()> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: `libc::flock` is a plain C struct of integers, for which all zero bytes is a
+    // valid value; the fields that matter are set below.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    lock.l_start = 0;
+    lock.l_len = 0; // the whole file
+                    // SAFETY: the descriptor belongs to `file`, which is open for the whole call (borrowed), and
+                    // `&lock` points to an initialised `flock` that lives across the call; F_SETLK only reads it.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock as *const libc::flock) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let source = std::io::Error::last_os_error();
+    match source.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Err(Error::Io {
+            op: "lock (another process, such as a running Kafka broker, has this directory open)",
+            path: path.to_owned(),
             source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
         }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path)(e)),
+        _ => Err(Error::io("lock", path)(source)),
     }
+}
+
+#[cfg(not(unix))]
+fn posix_lock(_file: &File, _path: &Path) -> Result<()> {
+    Ok(())
 }
 
 fn config_path(dir: &Path, topic: &str) -> PathBuf {
     dir.join(format!("{topic}{CONFIG_SUFFIX}"))
 }
 
-/// `<topic prefix>-<partition>.<unique id>-delete`, at most 200 + 6 + 1 + 32 + 7 bytes.
+/// `<topic prefix>-<partition>.p<unique hex id>-delete`, at most 200 + 6 + 1 + 33 + 7 bytes.
+/// The `p` tells it from a broker's `<topic>-<partition>.<32 hex digits>-delete`, which is not
+/// partlog's to remove.
 fn delete_dir_name(topic: &str, partition: u32) -> String {
     static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let unique = format!("{nanos:x}{:x}", SEQUENCE.fetch_add(1, Ordering::Relaxed));
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    let unique = format!("{DELETE_MARK}{nanos:x}{:x}", SEQUENCE.fetch_add(1, Ordering::Relaxed));
     format!("{}-{partition}.{unique}{DELETE_SUFFIX}", &topic[..topic.len().min(200)])
+}
+
+/// Whether `name` is a deletion directory partlog made: `p` and hex digits (this build), or hex
+/// digits not 32 long (earlier builds). A broker names its own with a UUID's 32 hex digits; those
+/// are left for the broker.
+fn is_partlog_deletion(name: &str) -> bool {
+    let Some((_, unique)) = name.strip_suffix(DELETE_SUFFIX).and_then(|stem| stem.rsplit_once('.')) else {
+        return false;
+    };
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
+    match unique.strip_prefix(DELETE_MARK) {
+        Some(rest) => hex(rest),
+        None => hex(unique) && unique.len() != 32,
+    }
 }
 
 fn partitions_path(dir: &Path, topic: &str) -> PathBuf {
@@ -786,7 +891,7 @@ fn discover(dir: &Path) -> Result<Found> {
         if !entry.file_type().map_err(Error::io("stat", entry.path()))?.is_dir() {
             continue;
         }
-        if name.ends_with(DELETE_SUFFIX) {
+        if is_partlog_deletion(&name) {
             std::fs::remove_dir_all(entry.path()).map_err(Error::io("delete", entry.path()))?;
         } else if let Some((topic, id)) = parse_partition_dir(&name) {
             found.entry(topic.to_owned()).or_default().dirs.insert(id);
@@ -802,8 +907,8 @@ fn discover(dir: &Path) -> Result<Found> {
         } else {
             continue;
         };
-        if validate_topic_name(topic).is_err() || !entry.file_type().map_err(Error::io("stat", entry.path()))?.is_file()
-        {
+        // Followed if a link: a symlinked config is still the topic's config.
+        if validate_topic_name(topic).is_err() || !std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
             continue;
         }
         let text = std::fs::read_to_string(entry.path()).map_err(Error::io("read", entry.path()))?;
@@ -818,6 +923,9 @@ fn discover(dir: &Path) -> Result<Found> {
             slot.partitions = Some(count);
         }
     }
+    // A config file alone, with neither a partition count nor a partition directory, is not a
+    // topic (`create_topic` writes the count first): someone else's `*.conf`, left alone.
+    found.retain(|_, t| t.partitions.is_some() || !t.dirs.is_empty());
     Ok(found)
 }
 
@@ -898,5 +1006,18 @@ mod tests {
         assert_eq!(parse_broker_epoch(r#"{"brokerEpoch":"x"}"#), None);
         assert_eq!(parse_broker_epoch(r#"{"brokerEpoch":99999999999999999999999}"#), None);
         assert_eq!(parse_partition_dir("orders-3.1a2b-delete"), None);
+        assert_eq!(parse_partition_dir("orders-3.0123456789abcdef0123456789abcdef-delete"), None);
+    }
+
+    #[test]
+    fn partlogs_deletion_directories_are_told_from_a_brokers() {
+        let name = delete_dir_name("orders", 3);
+        assert!(name.starts_with("orders-3.p") && is_partlog_deletion(&name), "{name}");
+        assert!(delete_dir_name(&"t".repeat(249), 65_535).len() <= 255);
+        assert!(is_partlog_deletion("orders-3.18b2f3a4c5d6e7f01-delete"), "an earlier build's");
+        assert!(!is_partlog_deletion("orders-3.0123456789abcdef0123456789abcdef-delete"), "a broker's");
+        assert!(!is_partlog_deletion("orders-3.pxyz-delete"));
+        assert!(!is_partlog_deletion("orders-3-delete"));
+        assert!(!is_partlog_deletion("orders-3.abc-stray"));
     }
 }
