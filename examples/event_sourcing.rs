@@ -10,7 +10,8 @@
 //!   positions, and checked against a full replay from the first event.
 //!
 //! An event store keeps its history for years: Kafka's default `retention.ms` (7 days) would
-//! delete it. The event topic here is created with `retention.ms=-1` and `retention.bytes=-1`.
+//! delete it. The event topic here is created with `TopicConfig::event_store()`:
+//! `retention.ms=-1` and `retention.bytes=-1`.
 //!
 //!     cargo run --example event_sourcing -- DIR    # run it again on DIR: history grows, state is rebuilt
 
@@ -30,9 +31,8 @@ const SNAPSHOT_EVERY: usize = 300;
 /// The topic configuration of an event store: nothing is ever deleted by time or size, and
 /// every event is fsynced before it is acknowledged.
 fn event_store_config() -> Result<TopicConfig, Error> {
-    let mut config = TopicConfig::default();
-    config.set("retention.ms", "-1")?;
-    config.set("retention.bytes", "-1")?;
+    // `retention.ms=-1` and `retention.bytes=-1`: Kafka's 7-day default would delete history.
+    let mut config = TopicConfig::event_store();
     config.set("flush.messages", "1")?;
     Ok(config)
 }

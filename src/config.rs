@@ -168,6 +168,27 @@ impl Default for TopicConfig {
     }
 }
 
+impl TopicConfig {
+    /// The config for an event store: history is kept forever. Kafka's defaults delete records
+    /// after 7 days (`retention.ms`), which an event-sourced application replaying its history
+    /// must never let happen; here `retention.ms` and `retention.bytes` are -1 (no limit) and the
+    /// rest is the default (`cleanup.policy=delete`, so nothing is compacted away either).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let events = log.create_topic("account-events", 4, TopicConfig::event_store())?;
+    /// assert_eq!((events.config().retention_ms, events.config().retention_bytes), (-1, -1));
+    /// assert_eq!(TopicConfig::default().retention_ms, 7 * 24 * 3_600_000); // Kafka's default
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn event_store() -> TopicConfig {
+        TopicConfig { retention_ms: -1, retention_bytes: -1, ..TopicConfig::default() }
+    }
+}
+
 /// The smallest `segment.bytes`: one minimal batch must fit.
 pub const MIN_SEGMENT_BYTES: u32 = HEADER_LEN as u32;
 /// The smallest `segment.index.bytes`: room for a few entries of either index.

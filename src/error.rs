@@ -304,6 +304,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// The data directory is open elsewhere: another [`Log`](crate::Log) of this or another
+    /// process, or a running Kafka broker (both lock its `.lock` file). Close that first.
+    #[error("{path} is already open: {holder} holds its lock", path = path.display())]
+    DirectoryLocked {
+        /// The lock file, `<data directory>/.lock`.
+        path: PathBuf,
+        /// Who holds it, as far as can be told.
+        holder: &'static str,
+    },
+
     /// An I/O operation failed.
     #[error("I/O error while trying to {op} {path}: {source}", path = path.display())]
     Io {

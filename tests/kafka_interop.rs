@@ -255,7 +255,7 @@ fn refuses_a_running_brokers_log_dir() {
     let dir = env_path("PARTLOG_KAFKA_LIVE_DIR");
     let before = snapshot(&dir);
     match Log::open_with(&dir, options()) {
-        Err(partlog::Error::Io { op, .. }) => assert!(op.contains("another process"), "{op}"),
+        Err(partlog::Error::DirectoryLocked { holder, .. }) => assert!(holder.contains("Kafka broker"), "{holder}"),
         Err(e) => panic!("refused, but not for the lock: {e}"),
         Ok(_) => panic!("opened a running broker's log.dir"),
     }

@@ -137,8 +137,14 @@ fn a_second_open_of_a_locked_directory_fails_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path()).unwrap();
     let err = Log::open(dir.path()).unwrap_err();
-    assert!(matches!(err, Error::Io { .. }), "{err:?}");
-    assert!(err.to_string().contains("another Log"), "{err}");
+    match &err {
+        Error::DirectoryLocked { path, holder } => {
+            assert_eq!(path, &dir.path().join(".lock"));
+            assert!(holder.contains("another Log"), "{holder}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("already open"), "{err}");
     drop(log);
     Log::open(dir.path()).unwrap();
 }

@@ -163,8 +163,9 @@ impl Log {
 
     /// Opens the data directory `dir`, creating it if missing.
     ///
-    /// Errors: [`Error::Io`] if the directory is locked by another open `Log` (in this or another
-    /// process) or cannot be read; [`Error::BadFile`] for an unreadable topic config.
+    /// Errors: [`Error::DirectoryLocked`] if another open `Log` (of this or another process) or a
+    /// running Kafka broker has the directory; [`Error::Io`] if it cannot be read;
+    /// [`Error::BadFile`] for an unreadable topic config.
     pub fn open_with(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log> {
         // Topics found without a config file get it: it must be one `create_topic` would take.
         options.default_topic_config.validate()?;
@@ -670,11 +671,7 @@ fn lock_dir(dir: &Path) -> Result<File> {
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(Error::Io {
-                op: "lock (another Log has this directory open)",
-                path,
-                source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
-            })
+            return Err(Error::DirectoryLocked { path, holder: "another Log (of this or another process)" })
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path)(e)),
     }
@@ -705,10 +702,9 @@ fn posix_lock(file: &File, path: &Path) -> Result<()> {
     }
     let source = std::io::Error::last_os_error();
     match source.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EACCES) => Err(Error::Io {
-            op: "lock (another process, such as a running Kafka broker, has this directory open)",
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Err(Error::DirectoryLocked {
             path: path.to_owned(),
-            source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+            holder: "another process, such as a running Kafka broker,",
         }),
         _ => Err(Error::io("lock", path)(source)),
     }
