@@ -884,18 +884,14 @@ fn discover(dir: &Path) -> Result<Found> {
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let entry = entry.map_err(Error::io("list", dir))?;
         let Ok(name) = entry.file_name().into_string() else { continue };
-        if !entry.file_type().map_err(Error::io("stat", entry.path()))?.is_dir() {
+        if entry.file_type().map_err(Error::io("stat", entry.path()))?.is_dir() {
+            if is_partlog_deletion(&name) {
+                std::fs::remove_dir_all(entry.path()).map_err(Error::io("delete", entry.path()))?;
+            } else if let Some((topic, id)) = parse_partition_dir(&name) {
+                found.entry(topic.to_owned()).or_default().dirs.insert(id);
+            }
             continue;
         }
-        if is_partlog_deletion(&name) {
-            std::fs::remove_dir_all(entry.path()).map_err(Error::io("delete", entry.path()))?;
-        } else if let Some((topic, id)) = parse_partition_dir(&name) {
-            found.entry(topic.to_owned()).or_default().dirs.insert(id);
-        }
-    }
-    for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
-        let entry = entry.map_err(Error::io("list", dir))?;
-        let Ok(name) = entry.file_name().into_string() else { continue };
         let (topic, is_config) = if let Some(topic) = name.strip_suffix(CONFIG_SUFFIX) {
             (topic, true)
         } else if let Some(topic) = name.strip_suffix(PARTITIONS_SUFFIX) {

@@ -14,27 +14,12 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-const RECORDS: usize = 1_000_000;
-const BATCH: usize = 100;
+mod common;
+
+use common::{events, BATCH, RECORDS};
 const SINGLE_RECORDS: usize = 200_000;
 const WARMUP: usize = 3;
 const SAMPLES: usize = 5;
-
-/// The same values as `peers.rs` and `LogBench.java`.
-fn events(n: usize) -> Vec<Vec<u8>> {
-    (0..n)
-        .map(|i| {
-            format!(
-                r#"{{"id":{i},"user":"user-{}","action":"{}","page":"/products/{}","ts":{}}}"#,
-                i % 5000,
-                ["view", "click", "buy"][i % 3],
-                i % 997,
-                1_700_000_000_000u64 + i as u64
-            )
-            .into_bytes()
-        })
-        .collect()
-}
 
 fn fresh_partition(dir: &std::path::Path) -> (partlog::Log, partlog::Partition) {
     let log = partlog::Log::open_with(dir, partlog::LogOptions::default().maintenance_interval_ms(None)).unwrap();

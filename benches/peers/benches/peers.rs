@@ -13,22 +13,12 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-const RECORDS: usize = 1_000_000;
-const BATCH: usize = 100;
+mod common;
+
+use common::{BATCH, RECORDS};
 
 fn events() -> Vec<Vec<u8>> {
-    (0..RECORDS)
-        .map(|i| {
-            format!(
-                r#"{{"id":{i},"user":"user-{}","action":"{}","page":"/products/{}","ts":{}}}"#,
-                i % 5000,
-                ["view", "click", "buy"][i % 3],
-                i % 997,
-                1_700_000_000_000u64 + i as u64
-            )
-            .into_bytes()
-        })
-        .collect()
+    common::events(RECORDS)
 }
 
 trait Peer {
