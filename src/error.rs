@@ -314,6 +314,16 @@ pub enum Error {
         holder: &'static str,
     },
 
+    /// A write (append, truncation, retention, compaction, flush, topic change) was asked of a
+    /// log opened with [`Log::open_read_only`](crate::Log::open_read_only), which never writes.
+    #[error("{what} is open read-only: {op} is a write; open the directory with `Log::open` to write")]
+    ReadOnly {
+        /// What was asked to write, e.g. `partition orders-3`.
+        what: String,
+        /// The write, e.g. `append`.
+        op: &'static str,
+    },
+
     /// An I/O operation failed.
     #[error("I/O error while trying to {op} {path}: {source}", path = path.display())]
     Io {

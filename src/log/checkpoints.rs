@@ -19,6 +19,9 @@ impl LogInner {
     /// Writes `recovery-point-offset-checkpoint` and `log-start-offset-checkpoint` atomically
     /// (Kafka's format: version, count, then `topic partition offset` lines).
     pub(super) fn write_checkpoints(&self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         let _guard = self.checkpoint.lock();
         let partitions = self.partitions();
         let foreign = self.foreign_checkpoints.lock();

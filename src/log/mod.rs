@@ -35,6 +35,7 @@
 mod checkpoints;
 mod maintenance;
 mod options;
+mod read_only;
 pub(crate) mod topic;
 
 pub use options::{LogOptions, RecoveryMode};
@@ -80,8 +81,10 @@ struct LogInner {
     handles: std::sync::atomic::AtomicUsize,
     dir: PathBuf,
     options: LogOptions,
-    /// Held for the advisory lock; released when dropped.
-    _lock: File,
+    /// Held for the advisory lock; released when dropped. `None` when opened read-only.
+    _lock: Option<File>,
+    /// Opened with [`Log::open_read_only`].
+    read_only: bool,
     topics: RwLock<BTreeMap<String, Topic>>,
     /// Serialises topic creation and deletion.
     admin: Mutex<()>,
@@ -169,6 +172,9 @@ impl Log {
     pub fn open_with(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log> {
         // Topics found without a config file get it: it must be one `create_topic` would take.
         options.default_topic_config.validate()?;
+        if options.read_only {
+            return Log::open_read_only_with(dir.as_ref(), options);
+        }
         let dir = dir.as_ref().to_owned();
         if dir.as_os_str().is_empty() {
             // Not the current directory: nothing is created or locked for a path that names none.
@@ -221,7 +227,7 @@ impl Log {
             read_checkpoint(&dir.join(LOG_START_OFFSET_FILE), options.recovery_mode, &mut recovery)?;
         let first_dirty_offsets =
             read_checkpoint(&dir.join(CLEANER_OFFSET_FILE), options.recovery_mode, &mut recovery)?;
-        let found = discover(&dir)?;
+        let found = discover(&dir, true)?;
         // Started once the log is open: a failed open leaves no thread behind.
         let prefill = options.preallocate_in_background.then(|| Arc::new(Prefill::default()));
         // The partitions' way to the log's checkpoints, once the log exists.
@@ -283,6 +289,7 @@ impl Log {
             let opening = Opening {
                 options: &options,
                 checkpoints: &checkpoints,
+                read_only: false,
                 never_compacted,
                 prefill: &prefill,
                 clean_shutdown,
@@ -306,7 +313,8 @@ impl Log {
                 handles: std::sync::atomic::AtomicUsize::new(1),
                 dir,
                 options,
-                _lock: lock,
+                _lock: Some(lock),
+                read_only: false,
                 topics: RwLock::new(topics),
                 admin: Mutex::new(()),
                 recovery,
@@ -390,12 +398,26 @@ impl Log {
         Ok(())
     }
 
+    /// Refuses `op` on a closed log, and on one opened read-only.
+    fn check_writable(&self, op: &'static str) -> Result<()> {
+        self.check_open()?;
+        if self.inner.read_only {
+            return Err(Error::ReadOnly { what: format!("log {}", self.inner.dir.display()), op });
+        }
+        Ok(())
+    }
+
+    /// Whether the log was opened with [`open_read_only`](Self::open_read_only).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.read_only
+    }
+
     /// Creates a topic with `partitions` partitions and `config`, on disk and durably.
     ///
     /// Errors: [`Error::InvalidTopicName`], [`Error::TopicExists`], [`Error::InvalidConfig`]
     /// (including a partition count outside 1..=65536).
     pub fn create_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<Topic> {
-        self.check_open()?;
+        self.check_writable("create_topic")?;
         validate_topic_name(name)?;
         config.validate()?;
         if !(1..=MAX_PARTITIONS).contains(&partitions) {
@@ -418,6 +440,7 @@ impl Log {
         let opening = Opening {
             options,
             checkpoints: &self.inner.checkpoint_hook,
+            read_only: false,
             never_compacted: !config.cleanup_policy.compacts(),
             prefill: &self.inner.prefill,
             clean_shutdown: true,
@@ -477,7 +500,7 @@ impl Log {
     /// then on. Files are renamed to `…-delete` first, so a crash midway finishes the deletion at
     /// the next open.
     pub fn delete_topic(&self, name: &str) -> Result<()> {
-        self.check_open()?;
+        self.check_writable("delete_topic")?;
         let _admin = self.inner.admin.lock();
         let topic =
             self.inner.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })?;
@@ -511,7 +534,7 @@ impl Log {
     /// stopping at the first that must stay. Returns what each partition lost. The maintenance
     /// thread does the same every `retention_check_interval_ms`.
     pub fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>> {
-        self.check_open()?;
+        self.check_writable("enforce_retention")?;
         self.inner.enforce_retention()
     }
 
@@ -519,13 +542,14 @@ impl Log {
     /// (see [`Partition::compact`]). The maintenance thread does the same every
     /// `cleaner_backoff_ms` for partitions whose dirty ratio reached `min.cleanable.dirty.ratio`.
     pub fn compact(&self) -> Result<Vec<CompactionOutcome>> {
-        self.check_open()?;
+        self.check_writable("compact")?;
         self.inner.compact(Trigger::Now)
     }
 
     /// Makes everything appended to every partition durable (see [`Partition::flush`]) and
     /// records the recovery points, so that a recovery after a crash starts from here.
     pub fn flush(&self) -> Result<()> {
+        self.check_writable("flush")?;
         for p in self.partitions() {
             p.flush()?;
         }
@@ -593,6 +617,9 @@ impl Log {
         }
         if let Some(e) = first_error {
             return Err(e);
+        }
+        if self.inner.read_only {
+            return Ok(()); // nothing was written, and nothing is
         }
         // A clean-shutdown marker is a promise that everything is flushed: only without errors.
         self.write_checkpoints()?;
@@ -878,14 +905,17 @@ struct FoundTopic {
 type Found = BTreeMap<String, FoundTopic>;
 
 /// Finds the topics in `dir`: partition directories, config files and partition counts;
-/// removes what interrupted deletions and writes left.
-fn discover(dir: &Path) -> Result<Found> {
+/// with `tidy`, removes what interrupted deletions left.
+fn discover(dir: &Path, tidy: bool) -> Result<Found> {
     let mut found: Found = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let entry = entry.map_err(Error::io("list", dir))?;
         let Ok(name) = entry.file_name().into_string() else { continue };
         if entry.file_type().map_err(Error::io("stat", entry.path()))?.is_dir() {
             if is_partlog_deletion(&name) {
+                if !tidy {
+                    continue;
+                }
                 std::fs::remove_dir_all(entry.path()).map_err(Error::io("delete", entry.path()))?;
             } else if let Some((topic, id)) = parse_partition_dir(&name) {
                 found.entry(topic.to_owned()).or_default().dirs.insert(id);
@@ -903,7 +933,12 @@ fn discover(dir: &Path) -> Result<Found> {
         if validate_topic_name(topic).is_err() || !std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file()) {
             continue;
         }
-        let text = std::fs::read_to_string(entry.path()).map_err(Error::io("read", entry.path()))?;
+        let text = match std::fs::read_to_string(entry.path()) {
+            Ok(text) => text,
+            // Deleted since the listing: read-only logs share the directory with its owner.
+            Err(e) if !tidy && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io("read", entry.path())(e)),
+        };
         let slot = found.entry(topic.to_owned()).or_default();
         if is_config {
             slot.config = Some((entry.path(), text));
@@ -924,6 +959,8 @@ fn discover(dir: &Path) -> Result<Found> {
 /// What every partition being opened shares.
 struct Opening<'a> {
     options: &'a LogOptions,
+    /// Open the partitions read-only.
+    read_only: bool,
     /// Writes the log's checkpoints (after a partition's truncation).
     checkpoints: &'a CheckpointHook,
     /// partlog created the topic without `compact` and has never compacted it.
@@ -967,8 +1004,12 @@ impl Opening<'_> {
                     } else {
                         Offsets::Increasing
                     },
+                    read_only: self.read_only,
                 };
-                Partition::open(spec, recovery)
+                match self.read_only {
+                    true => Partition::open_read_only(spec, recovery),
+                    false => Partition::open(spec, recovery),
+                }
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Topic { inner: Arc::new(TopicInner { name: name.to_owned(), config, partitions }) })

@@ -72,6 +72,9 @@ pub struct LogOptions {
     /// pages it prepared, a large part of an uncompressed append (the README's performance
     /// section has the numbers), when a core is free to do it. Without the thread (or when an append outruns it) each append fills for itself.
     pub preallocate_in_background: bool,
+    /// Open the directory read-only (default `false`); [`Log::open_read_only`] sets it. See
+    /// there for what that means.
+    pub read_only: bool,
 }
 
 impl Default for LogOptions {
@@ -87,11 +90,18 @@ impl Default for LogOptions {
             cleaner_dedupe_buffer_bytes: 128 << 20,
             cleaner_backoff_ms: Some(15_000),
             preallocate_in_background: true,
+            read_only: false,
         }
     }
 }
 
 impl LogOptions {
+    /// Sets [`read_only`](Self::read_only).
+    pub fn read_only(mut self, on: bool) -> Self {
+        self.read_only = on;
+        self
+    }
+
     /// Sets [`default_topic_config`](Self::default_topic_config).
     pub fn default_topic_config(mut self, config: TopicConfig) -> Self {
         self.default_topic_config = config;

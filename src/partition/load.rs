@@ -44,6 +44,8 @@ pub(crate) struct OpenSpec {
     /// was never compacted (it created the topic without `compact`); compaction, Kafka's
     /// included, leaves gaps, and they are legal.
     pub offsets: Offsets,
+    /// Open read-only (see [`Partition::open_read_only`]).
+    pub read_only: bool,
 }
 
 /// A call into the log that writes its offset checkpoints.
@@ -76,7 +78,7 @@ impl Partition {
             files::sync_dir(&*spec.io, spec.dir.parent().unwrap_or(Path::new(".")))?;
         }
         let io = Arc::new(FailStop::new(spec.io.clone()));
-        let seg_spec = segment_spec(&spec.config, spec.offsets, &io, &spec.prefill);
+        let seg_spec = segment_spec(&spec.config, spec.offsets, &io, &spec.prefill, false);
         let now = spec.clock.now_ms();
         let name = format!("{}-{}", spec.topic, spec.id);
         complete_interrupted_swaps(&spec.dir, &seg_spec, now, &name, events)?;

@@ -15,6 +15,7 @@ mod compact;
 mod durability;
 pub(crate) mod load;
 mod read;
+mod read_only;
 pub(crate) mod retention;
 mod segments;
 mod tail;
@@ -114,6 +115,10 @@ struct Inner {
     closed: AtomicBool,
     /// The topic was deleted: reads fail too.
     deleted: AtomicBool,
+    /// Opened with the log read-only: every write is refused, nothing on disk changes.
+    read_only: bool,
+    /// Read-only: what was read of the directory, for the next refresh.
+    view: Mutex<read_only::View>,
 }
 
 /// What loading a partition directory found: the partition's starting state.
@@ -169,6 +174,7 @@ fn segment_spec(
     offsets: Offsets,
     io: &Arc<FailStop>,
     prefill: &Option<Arc<Prefill>>,
+    read_only: bool,
 ) -> SegmentSpec {
     SegmentSpec {
         segment_bytes: config.segment_bytes as u64,
@@ -186,6 +192,7 @@ fn segment_spec(
         offsets,
         io: io.clone(),
         prefill: prefill.clone().map(|thread| (thread, io.inner().clone())),
+        read_only,
     }
 }
 
@@ -225,13 +232,15 @@ impl Partition {
                 watcher_count: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 deleted: AtomicBool::new(false),
+                read_only: spec.read_only,
+                view: Mutex::new(read_only::View::default()),
             }),
         }
     }
 
     /// The spec of this partition's segments.
     fn segment_spec(&self) -> SegmentSpec {
-        segment_spec(&self.inner.config, self.inner.offsets, &self.inner.io, &self.inner.prefill)
+        segment_spec(&self.inner.config, self.inner.offsets, &self.inner.io, &self.inner.prefill, self.inner.read_only)
     }
 
     /// The topic this partition belongs to.
@@ -290,6 +299,9 @@ impl Partition {
     /// write or fsync (fail-stop, see [`FailStop`]).
     fn check_writable(&self) -> Result<()> {
         self.check_open()?;
+        if self.inner.read_only {
+            return Err(Error::ReadOnly { what: format!("partition {}", self.name()), op: "a write" });
+        }
         match self.inner.io.failure() {
             Some(cause) => Err(Error::WritesStopped { partition: self.name(), cause }),
             None => Ok(()),
@@ -305,7 +317,13 @@ impl Partition {
     /// partition that failed a write or fsync is left for recovery at the next open: its error
     /// is returned, so the log records no clean shutdown.
     pub(crate) fn close(&self) -> Result<()> {
-        let result = self.close_locked();
+        let result = match self.inner.read_only {
+            true => {
+                self.inner.closed.store(true, Ordering::Release);
+                Ok(())
+            }
+            false => self.close_locked(),
+        };
         // Wake waiters so they see the close; signals' wakers run with no lock held.
         drop(self.inner.wait_lock.lock());
         self.inner.wait_cond.notify_all();

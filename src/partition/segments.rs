@@ -41,6 +41,12 @@ impl SegmentSet {
         self.list.read().iter().fold(0, |total, s| total.saturating_add(s.size()))
     }
 
+    /// Replaces the whole list (a read-only partition's refresh); `segments` is not empty.
+    pub(super) fn replace_all(&self, segments: Vec<Arc<Segment>>) {
+        assert!(!segments.is_empty(), "a partition always has an active segment");
+        *self.list.write() = segments;
+    }
+
     /// Adds a new active segment.
     pub(super) fn push(&self, segment: Arc<Segment>) {
         self.list.write().push(segment);

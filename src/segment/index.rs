@@ -231,7 +231,8 @@ const WARM_SECTION_BYTES: usize = 8192;
 pub struct Index<E: IndexEntry> {
     path: PathBuf,
     base_offset: u64,
-    file: File,
+    /// `None` for an index held in memory (a log opened read-only).
+    file: Option<File>,
     map: IndexMap,
     /// Serialises appends and trimming.
     writer: Mutex<()>,
@@ -282,7 +283,7 @@ impl<E: IndexEntry> Index<E> {
         Ok(Index {
             path: path.to_owned(),
             base_offset,
-            file,
+            file: Some(file),
             map,
             writer: Mutex::new(()),
             trimmed: AtomicBool::new(false),
@@ -309,10 +310,42 @@ impl<E: IndexEntry> Index<E> {
         Ok(Index {
             path: path.to_owned(),
             base_offset,
-            file,
+            file: Some(file),
             map,
             writer: Mutex::new(()),
             trimmed: AtomicBool::new(true),
+            _entry: PhantomData,
+        })
+    }
+
+    /// An index in memory for a log opened read-only, named after `path` but never written
+    /// there: `slots` writable slots (entries rebuilt from the data file), or, with `slots` 0, a
+    /// copy of the file's entries taken now. A copy, not a mapping: the process that owns the
+    /// directory may cut or replace the file at any time.
+    pub(crate) fn in_memory(path: &Path, base_offset: u64, slots: usize) -> Result<Self> {
+        let filled = if slots == 0 {
+            let bytes = std::fs::read(path).map_err(Error::io("read", path))?;
+            if bytes.len() % E::SIZE != 0 {
+                return Err(Error::BadFile {
+                    path: path.to_owned(),
+                    reason: format!("length {} is not a multiple of the {}-byte entry size", bytes.len(), E::SIZE),
+                });
+            }
+            bytes
+        } else {
+            Vec::new()
+        };
+        let map = IndexMap::anonymous(E::SIZE, slots, &filled, path)?;
+        if slots == 0 {
+            map.retire();
+        }
+        Ok(Index {
+            path: path.to_owned(),
+            base_offset,
+            file: None,
+            map,
+            writer: Mutex::new(()),
+            trimmed: AtomicBool::new(slots == 0),
             _entry: PhantomData,
         })
     }
@@ -398,8 +431,13 @@ impl<E: IndexEntry> Index<E> {
             return Ok(());
         }
         self.map.retire();
+        let Some(file) = &self.file else {
+            // In memory: nothing to cut.
+            self.trimmed.store(true, Ordering::Release);
+            return Ok(());
+        };
         let len = (self.entries() * E::SIZE) as u64;
-        match mapped::shrink(&self.file, &self.path, len)? {
+        match mapped::shrink(file, &self.path, len)? {
             Shrink::Done => {
                 self.trimmed.store(true, Ordering::Release);
                 Ok(())
@@ -415,7 +453,10 @@ impl<E: IndexEntry> Index<E> {
     /// through the mapping too (they are the file's page cache), as it does for the active
     /// segment's data file; it goes through the `Io` seam, so a failure stops writes.
     pub(crate) fn flush_with(&self, io: &dyn crate::storage::io::Io) -> Result<()> {
-        io.sync_data(&self.file, &self.path).map_err(Error::io("fsync", &self.path))
+        match &self.file {
+            Some(file) => io.sync_data(file, &self.path).map_err(Error::io("fsync", &self.path)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -88,6 +88,9 @@ pub(crate) struct SegmentSpec {
     pub io: Arc<dyn Io>,
     /// The log's prefill thread, if it runs one, and the seam its zero-fills write through.
     pub prefill: Option<(Arc<Prefill>, Arc<dyn Io>)>,
+    /// The log was opened read-only: files are opened for reading only, nothing is mapped,
+    /// indexes live in memory (copied from their files, or rebuilt from the data).
+    pub read_only: bool,
 }
 
 /// The running state of the index rule while a segment is appended to or rebuilt.
@@ -311,7 +314,7 @@ impl Segment {
         }
         let file = OpenOptions::new()
             .read(true)
-            .write(true)
+            .write(!self.spec.read_only)
             .open(&self.log_path)
             .map_err(Error::io("open", &self.log_path))?;
         // Another thread may have won the race; either handle is the same file.
@@ -361,8 +364,17 @@ impl Segment {
     }
 
     fn open_existing_indexes(&self) -> Result<(Index<OffsetEntry>, Index<TimeEntry>)> {
-        let oi = Index::<OffsetEntry>::open(&self.sibling(OffsetEntry::SUFFIX), self.base_offset)?;
-        let ti = Index::<TimeEntry>::open(&self.sibling(TimeEntry::SUFFIX), self.base_offset)?;
+        let (oi, ti) = if self.spec.read_only {
+            (
+                Index::<OffsetEntry>::in_memory(&self.sibling(OffsetEntry::SUFFIX), self.base_offset, 0)?,
+                Index::<TimeEntry>::in_memory(&self.sibling(TimeEntry::SUFFIX), self.base_offset, 0)?,
+            )
+        } else {
+            (
+                Index::<OffsetEntry>::open(&self.sibling(OffsetEntry::SUFFIX), self.base_offset)?,
+                Index::<TimeEntry>::open(&self.sibling(TimeEntry::SUFFIX), self.base_offset)?,
+            )
+        };
         self.check_indexes(&oi, &ti)?;
         Ok((oi, ti))
     }
@@ -429,9 +441,28 @@ impl Segment {
     }
 
     /// Creates empty, preallocated index files. The index slots must be unset.
+    /// Fresh, empty indexes in memory for a segment of a log opened read-only, filled by
+    /// [`extend_read_only`](Self::extend_read_only).
+    pub(crate) fn index_in_memory(&self) -> Result<()> {
+        debug_assert!(self.spec.read_only);
+        self.create_indexes()
+    }
+
     fn create_indexes(&self) -> Result<()> {
-        let oi = Index::create(&self.sibling(OffsetEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?;
-        let ti = Index::create(&self.sibling(TimeEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?;
+        let (oi, ti) = if self.spec.read_only {
+            // In anonymous memory, as many slots as the files would have: untouched slots cost
+            // address space, not memory.
+            let slots = |e: usize| usize::try_from(self.spec.max_index_bytes / e as u64).unwrap_or(usize::MAX).max(1);
+            (
+                Index::in_memory(&self.sibling(OffsetEntry::SUFFIX), self.base_offset, slots(OffsetEntry::SIZE))?,
+                Index::in_memory(&self.sibling(TimeEntry::SUFFIX), self.base_offset, slots(TimeEntry::SIZE))?,
+            )
+        } else {
+            (
+                Index::create(&self.sibling(OffsetEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?,
+                Index::create(&self.sibling(TimeEntry::SUFFIX), self.base_offset, self.spec.max_index_bytes)?,
+            )
+        };
         assert!(self.offset_index.set(oi).is_ok() && self.time_index.set(ti).is_ok(), "indexes created twice");
         Ok(())
     }

@@ -31,18 +31,56 @@ impl Segment {
     /// at or after `floor`; `offsets` says how each later batch follows the one before it.
     /// Returns where the valid batches end.
     pub(crate) fn scan(&self, indexes: Indexes, floor: u64, offsets: Offsets) -> Result<ScanOutcome> {
+        self.scan_from(indexes, floor, offsets, 0, None, IndexCursor::new(self.base_offset))
+    }
+
+    /// For a log opened read-only: checks the bytes appended to the data file since this
+    /// segment's valid bytes were last found (by [`scan`](Self::scan) with
+    /// [`Indexes::Rebuild`], into indexes in memory), adds their index entries, and makes the
+    /// whole batches among them readable. `next_offset` is the offset after the last batch
+    /// found so far. Returns what the new scan found past the old end.
+    pub(crate) fn extend_read_only(&self, next_offset: Option<u64>, offsets: Offsets) -> Result<ScanOutcome> {
+        let cursor = *self.cursor.lock();
+        let outcome = self.scan_from(Indexes::Rebuild, self.base_offset, offsets, self.size(), next_offset, cursor)?;
+        self.size.store(outcome.valid_bytes, Ordering::Release);
+        Ok(outcome)
+    }
+
+    /// Makes the first `len` bytes the segment's readable ones, without touching the file (a
+    /// log opened read-only: the whole batches its scan found).
+    pub(crate) fn set_readable_bytes(&self, len: u64) {
+        self.size.store(len, Ordering::Release);
+    }
+
+    fn scan_from(
+        &self,
+        indexes: Indexes,
+        floor: u64,
+        offsets: Offsets,
+        start: u64,
+        mut next_offset: Option<u64>,
+        mut cursor: IndexCursor,
+    ) -> Result<ScanOutcome> {
         let file = self.log_file()?;
-        let file_bytes = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
-        let mut cursor = IndexCursor::new(self.base_offset);
+        let stat = || file.metadata().map_err(Error::io("stat", &self.log_path)).map(|m| m.len());
+        let mut file_bytes = stat()?;
         let mut buf = Vec::new();
-        let mut pos = 0u64;
-        let mut next_offset: Option<u64> = None;
+        let mut pos = start;
         let mut problem = None;
         let mut chunk_bytes = RECOVERY_CHUNK_BYTES as u64;
         'file: while pos < file_bytes {
             let chunk_start = pos;
             buf.resize(chunk_bytes.min(file_bytes - chunk_start) as usize, 0);
-            files::read_exact_at(file, &mut buf, chunk_start, &self.log_path)?;
+            if let Err(e) = files::read_exact_at(file, &mut buf, chunk_start, &self.log_path) {
+                // Read-only: the owner may cut the zero-filled space off its file meanwhile (a
+                // roll); the scan goes on to the new end.
+                let now = stat()?;
+                if !self.spec.read_only || now >= file_bytes {
+                    return Err(e);
+                }
+                file_bytes = now;
+                continue;
+            }
             for found in Batches::new(&buf, MAX_SEGMENT_BYTES, AtCut::Stop) {
                 let b = match found {
                     Ok(b) => b,
@@ -158,7 +196,10 @@ impl Segment {
         let mut at = position;
         while at < end {
             let n = buf.len().min((end - at) as usize);
-            files::read_exact_at(file, &mut buf[..n], at, &self.log_path)?;
+            if let Err(e) = files::read_exact_at(file, &mut buf[..n], at, &self.log_path) {
+                // Read-only: cut meanwhile by the owner, so nothing there to report.
+                return if self.spec.read_only { Ok(true) } else { Err(e) };
+            }
             if buf[..n].iter().any(|&b| b != 0) {
                 return Ok(false);
             }

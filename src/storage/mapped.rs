@@ -475,6 +475,27 @@ impl IndexMap {
         Ok(IndexMap { map, slot_bytes, slots, entries: AtomicUsize::new(entries), extent })
     }
 
+    /// Slots in anonymous memory instead of a file, for a log opened read-only: `slots`
+    /// writable slots, the first ones filled with `filled` (whole slots). No file backs them,
+    /// so nothing another process does to a file can fault them.
+    pub(crate) fn anonymous(slot_bytes: usize, slots: usize, filled: &[u8], path: &Path) -> Result<IndexMap> {
+        let entries = filled.len() / slot_bytes.max(1);
+        let bytes = slots.max(entries).checked_mul(slot_bytes).ok_or_else(|| Error::BadFile {
+            path: path.to_owned(),
+            reason: "index too large to hold in memory".into(),
+        })?;
+        let map = if bytes == 0 {
+            None
+        } else {
+            let mut map = MmapOptions::new().len(bytes).map_anon().map_err(Error::io("map memory for", path))?;
+            map[..entries * slot_bytes].copy_from_slice(&filled[..entries * slot_bytes]);
+            Some(MmapRaw::from(map))
+        };
+        // Not registered: rule 1 is about files, and no file backs these slots.
+        let extent = Extent::new((entries * slot_bytes) as u64, false);
+        Ok(IndexMap { map, slot_bytes, slots: slots.max(entries), entries: AtomicUsize::new(entries), extent })
+    }
+
     /// Published slots.
     pub(crate) fn entries(&self) -> usize {
         self.entries.load(Ordering::Acquire)

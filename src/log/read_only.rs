@@ -1,0 +1,243 @@
+//! Opening a data directory read-only, and following what its owner writes
+//! ([`Log::open_read_only`], [`Log::refresh`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use super::checkpoints::{
+    read_checkpoint, Checkpoint, CLEANER_OFFSET_FILE, LOG_START_OFFSET_FILE, RECOVERY_POINT_FILE,
+};
+use super::maintenance::Maintenance;
+use super::topic::{Topic, TopicInner};
+use super::{
+    discover, FoundTopic, Log, LogInner, LogOptions, Opening, PartitionCount, LEGACY_CONFIG_DIR, LEGACY_PARTITIONS_DIR,
+};
+use crate::config::TopicConfig;
+use crate::error::{Error, Result};
+use crate::partition::{CheckpointHook, RecoveryEvent};
+
+/// The checkpoints a read-only open reads: recovery points, log start offsets, cleaner offsets.
+type Checkpoints = [Checkpoint; 3];
+
+impl Log {
+    /// Opens the data directory `dir` for reading only, alongside the process that owns it (or
+    /// on a read-only file system, or a copy): the way to inspect a live log from another
+    /// process, and what the `partlog` command-line tool does.
+    ///
+    /// - It takes no lock, so it opens a directory another `Log` (or a Kafka broker) holds.
+    /// - It changes no file: no recovery, no checkpoint, no clean-shutdown marker, no thread.
+    ///   Every write ([`Partition::append`](crate::Partition::append), truncation, retention,
+    ///   compaction, flushes, topic changes) fails with [`Error::ReadOnly`].
+    /// - It reads what is complete: the last segment of each partition is checked batch by batch
+    ///   (length, CRC, offsets) up to the first bytes that are not a whole batch (a write in
+    ///   progress), which it leaves unread. Nothing is mapped from a file, so the owner can
+    ///   truncate or delete files under it.
+    /// - It is a snapshot: [`refresh`](Self::refresh) reads what was appended, rolled, deleted
+    ///   or compacted since.
+    ///
+    /// Opening costs a read of each partition's last segment (CRC-checked).
+    /// [`recovery_report`](Self::recovery_report) lists bytes it found and did not read.
+    ///
+    /// Errors: [`Error::Io`] if `dir` does not exist or cannot be read; [`Error::BadFile`] for
+    /// metadata it cannot read, for the layout of earlier partlog builds (open it once with
+    /// [`Log::open`] to move it), or a partition directory without segment files.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Fetch, Log, Record, TopicConfig};
+    /// let writer = Log::open(dir.path())?;
+    /// let p = writer.create_topic("events", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"one"), Record::new(b"two")])?;
+    ///
+    /// let reader = Log::open_read_only(dir.path())?; // while `writer` holds the directory
+    /// let r = reader.partition("events", 0)?;
+    /// assert_eq!(r.log_end_offset(), 2);
+    /// assert_eq!(r.read(0, 1 << 20)?[1].value.as_deref(), Some(&b"two"[..]));
+    /// assert!(matches!(r.append(&[Record::new(b"no")]), Err(Error::ReadOnly { .. })));
+    ///
+    /// p.append(&[Record::new(b"three")])?;
+    /// assert_eq!(r.log_end_offset(), 2); // a snapshot ...
+    /// reader.refresh()?;
+    /// assert_eq!(r.log_end_offset(), 3); // ... until refreshed
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Log> {
+        Log::open_with(dir, LogOptions::default().read_only(true))
+    }
+
+    pub(super) fn open_read_only_with(dir: &Path, options: LogOptions) -> Result<Log> {
+        let dir = dir.to_owned();
+        let meta = std::fs::metadata(&dir).map_err(Error::io("open", &dir))?;
+        if !meta.is_dir() {
+            let source = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a directory");
+            return Err(Error::Io { op: "open", path: dir, source });
+        }
+        for legacy in [LEGACY_CONFIG_DIR, LEGACY_PARTITIONS_DIR] {
+            if dir.join(legacy).is_dir() {
+                return Err(Error::BadFile {
+                    path: dir.join(legacy),
+                    reason: "the layout of an earlier partlog build: open the directory once with `Log::open`, \
+                             which moves its metadata, before opening it read-only"
+                        .into(),
+                });
+            }
+        }
+        let mut recovery = Vec::new();
+        let checkpoints = read_checkpoints(&dir, &options, &mut recovery)?;
+        let mut topics = BTreeMap::new();
+        for (name, found) in discover(&dir, false)? {
+            if let Some(topic) = open_topic(&dir, &options, &name, found, &checkpoints, &mut recovery)? {
+                topics.insert(name, topic);
+            }
+        }
+        let hook: CheckpointHook = Arc::new(|| Ok(()));
+        Ok(Log {
+            inner: Arc::new(LogInner {
+                handles: std::sync::atomic::AtomicUsize::new(1),
+                dir,
+                options,
+                _lock: None,
+                read_only: true,
+                topics: RwLock::new(topics),
+                admin: Mutex::new(()),
+                recovery,
+                closed: AtomicBool::new(false),
+                checkpoint: Mutex::new(()),
+                maintenance: Maintenance::default(),
+                prefill: None,
+                checkpoint_hook: hook,
+                shared: Mutex::new(Default::default()),
+                broker_epoch: -1,
+                opened_as: Vec::new(),
+                foreign_checkpoints: Mutex::new(Default::default()),
+            }),
+        })
+    }
+
+    /// Reads the directory again (a log opened with [`open_read_only`](Self::open_read_only);
+    /// a log opened for writing is always current, and this does nothing): records appended
+    /// since become readable, new segments, topics and partitions appear, segments deleted by
+    /// retention or replaced by compaction are read afresh, and deleted topics go (their
+    /// handles fail with [`Error::Closed`]). Readers blocked in
+    /// [`Partition::wait_for`](crate::Partition::wait_for) wake when a refresh moves their
+    /// partition's end. Handles to a [`Topic`] taken before see its old partitions; ask the log
+    /// again.
+    ///
+    /// Returns bytes it found and did not read, as [`recovery_report`](Self::recovery_report)
+    /// does for the open.
+    pub fn refresh(&self) -> Result<Vec<RecoveryEvent>> {
+        self.check_open()?;
+        let mut events = Vec::new();
+        if !self.inner.read_only {
+            return Ok(events);
+        }
+        let inner = &*self.inner;
+        let _admin = inner.admin.lock();
+        let checkpoints = read_checkpoints(&inner.dir, &inner.options, &mut events)?;
+        let found = discover(&inner.dir, false)?;
+        let old = inner.topics.read().clone();
+        let mut topics = BTreeMap::new();
+        for (name, found) in found {
+            let Some(topic) = old.get(&name) else {
+                if let Some(topic) = open_topic(&inner.dir, &inner.options, &name, found, &checkpoints, &mut events)? {
+                    topics.insert(name, topic);
+                }
+                continue;
+            };
+            let gone = topic.partitions().iter().any(|p| !p.dir().is_dir());
+            if gone {
+                continue; // being deleted: dropped below
+            }
+            for p in topic.partitions() {
+                let start = checkpoints[1].get(&(name.clone(), p.id())).copied();
+                p.refresh_read_only(start, &mut events)?;
+            }
+            let count = found.partitions.map_or(topic.partition_count(), |c| c.partitions);
+            let config = match &found.config {
+                Some((path, text)) => Arc::new(
+                    TopicConfig::from_properties(text)
+                        .map_err(|e| Error::BadFile { path: path.clone(), reason: e.to_string() })?,
+                ),
+                None => topic.inner.config.clone(),
+            };
+            let mut partitions = topic.partitions().to_vec();
+            if count > topic.partition_count() {
+                // Partitions added by the owner: opened as a topic would be, the new ones kept.
+                let Some(grown) = open_topic(&inner.dir, &inner.options, &name, found, &checkpoints, &mut events)?
+                else {
+                    topics.insert(name, topic.clone());
+                    continue;
+                };
+                partitions.extend(grown.partitions()[partitions.len()..].iter().cloned());
+            }
+            topics.insert(name.clone(), Topic { inner: Arc::new(TopicInner { name, config, partitions }) });
+        }
+        for (name, topic) in &old {
+            if !topics.contains_key(name) {
+                for p in topic.partitions() {
+                    p.mark_deleted();
+                }
+            }
+        }
+        *inner.topics.write() = topics;
+        Ok(events)
+    }
+}
+
+fn read_checkpoints(dir: &Path, options: &LogOptions, events: &mut Vec<RecoveryEvent>) -> Result<Checkpoints> {
+    let read =
+        |file: &str, events: &mut Vec<RecoveryEvent>| read_checkpoint(&dir.join(file), options.recovery_mode, events);
+    Ok([read(RECOVERY_POINT_FILE, events)?, read(LOG_START_OFFSET_FILE, events)?, read(CLEANER_OFFSET_FILE, events)?])
+}
+
+/// Opens what the directory holds of topic `name` read-only; `None` for a topic being created
+/// or deleted (a partition count without its config, the commit point; or a partition
+/// directory missing).
+fn open_topic(
+    dir: &Path,
+    options: &LogOptions,
+    name: &str,
+    found: FoundTopic,
+    checkpoints: &Checkpoints,
+    events: &mut Vec<RecoveryEvent>,
+) -> Result<Option<Topic>> {
+    let FoundTopic { config, dirs, partitions } = found;
+    if config.is_none() && partitions.is_some() {
+        return Ok(None);
+    }
+    let count = partitions
+        .unwrap_or(PartitionCount { partitions: dirs.last().map_or(1, |&id| id + 1), never_compacted: false });
+    if (0..count.partitions).any(|id| !dirs.contains(&id)) {
+        return Ok(None);
+    }
+    let config = match config {
+        Some((path, text)) => {
+            TopicConfig::from_properties(&text).map_err(|e| Error::BadFile { path, reason: e.to_string() })?
+        }
+        None => {
+            // A broker's partition: as a read-write open would take it, nothing deleted by age.
+            let mut config = options.default_topic_config.clone();
+            config.retention_ms = -1;
+            config.retention_bytes = -1;
+            config
+        }
+    };
+    let hook: CheckpointHook = Arc::new(|| Ok(()));
+    let opening = Opening {
+        options,
+        checkpoints: &hook,
+        read_only: true,
+        never_compacted: count.never_compacted && !config.cleanup_policy.compacts(),
+        prefill: &None,
+        clean_shutdown: true,
+        recovery_points: &checkpoints[0],
+        log_start_offsets: &checkpoints[1],
+        first_dirty_offsets: &checkpoints[2],
+    };
+    opening.topic(dir, name, count.partitions, Arc::new(config), events).map(Some)
+}

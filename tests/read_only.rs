@@ -1,0 +1,253 @@
+//! `Log::open_read_only`: a second reader of a directory its owner holds and writes. It takes
+//! no lock, changes no file, reads only whole batches, and follows the owner with `refresh`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use partlog::{Error, Log, Record, TopicConfig};
+
+/// Every file under `dir`: path → (length, content hash, modification time).
+fn files(dir: &Path) -> BTreeMap<String, (u64, u64, std::time::SystemTime)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(e.path());
+                out.insert(e.path().display().to_string(), (0, 0, meta.modified().unwrap()));
+            } else {
+                let bytes = std::fs::read(e.path()).unwrap();
+                let hash =
+                    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3));
+                out.insert(e.path().display().to_string(), (meta.len(), hash, meta.modified().unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn small_segments() -> TopicConfig {
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 4096;
+    config
+}
+
+#[test]
+fn reads_a_directory_its_owner_holds_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path()).unwrap();
+    let p = writer.create_topic("t", 2, small_segments()).unwrap().partition(1).unwrap();
+    for i in 0..200u32 {
+        p.append(&[Record::new(format!("v{i}").as_bytes()).with_key(b"k")]).unwrap();
+    }
+    writer.flush().unwrap();
+    let before = files(dir.path());
+
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    assert!(reader.is_read_only());
+    assert_eq!(reader.topic_names(), ["t"]);
+    let r = reader.partition("t", 1).unwrap();
+    assert_eq!((r.log_start_offset(), r.log_end_offset()), (0, 200));
+    assert!(r.segments().len() > 3, "several segments");
+    let records = r.read(0, usize::MAX).unwrap();
+    let mut all = records.clone();
+    let mut next = records.last().unwrap().offset + 1;
+    while next < 200 {
+        let more = r.read(next, 1 << 20).unwrap();
+        next = more.last().unwrap().offset + 1;
+        all.extend(more);
+    }
+    for (i, rec) in all.iter().enumerate() {
+        assert_eq!(rec.offset, i as u64);
+        assert_eq!(rec.value.as_deref(), Some(format!("v{i}").as_bytes()));
+    }
+    let hit = r.offset_for_timestamp(0).unwrap().unwrap();
+    assert_eq!(hit.offset, 0);
+    r.verify().unwrap();
+    // Every write is refused, and says why.
+    let refused = [
+        r.append(&[Record::new(b"x")]).map(|_| ()),
+        r.truncate_to(10).map(|_| ()),
+        r.delete_records(10).map(|_| ()),
+        r.flush(),
+        reader.create_topic("u", 1, TopicConfig::default()).map(|_| ()),
+        reader.delete_topic("t"),
+        reader.enforce_retention().map(|_| ()),
+        reader.compact().map(|_| ()),
+        reader.flush(),
+    ];
+    for result in refused {
+        let e = result.unwrap_err();
+        assert!(matches!(e, Error::ReadOnly { .. }), "{e}");
+        assert!(e.to_string().contains("read-only"), "{e}");
+    }
+    reader.refresh().unwrap();
+    reader.close().unwrap();
+    assert_eq!(files(dir.path()), before, "the read-only open changed files");
+
+    // After the owner closes (clean shutdown marker and all), a read-only open leaves it all.
+    writer.close().unwrap();
+    let closed = files(dir.path());
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    assert_eq!(reader.partition("t", 1).unwrap().log_end_offset(), 200);
+    drop(reader);
+    assert_eq!(files(dir.path()), closed);
+    Log::open(dir.path()).unwrap().close().unwrap(); // and the owner reopens it cleanly
+}
+
+#[test]
+fn refresh_follows_appends_rolls_retention_truncation_and_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path()).unwrap();
+    let p = writer.create_topic("t", 1, small_segments()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"first")]).unwrap();
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    let r = reader.partition("t", 0).unwrap();
+    assert_eq!(r.log_end_offset(), 1);
+
+    // A reader blocked on the next offset wakes when a refresh finds it.
+    let waiter = {
+        let r = r.clone();
+        std::thread::spawn(move || r.wait_for(1, Duration::from_secs(20)).unwrap())
+    };
+    for i in 0..300u32 {
+        p.append(&[Record::new(format!("r{i}").as_bytes())]).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(reader.refresh().unwrap().is_empty());
+    assert!(waiter.join().unwrap());
+    assert_eq!(r.log_end_offset(), 301);
+    assert_eq!(r.segments().len(), p.segments().len());
+    assert_eq!(r.read(300, 1 << 20).unwrap()[0].value.as_deref(), Some(&b"r299"[..]));
+
+    // Retention (log start inside a segment, then whole segments deleted), then truncation.
+    p.delete_records(150).unwrap();
+    writer.enforce_retention().unwrap();
+    p.truncate_to(250).unwrap();
+    p.append(&[Record::new(b"after truncation")]).unwrap();
+    reader.refresh().unwrap();
+    assert_eq!((r.log_start_offset(), r.log_end_offset()), (p.log_start_offset(), 251));
+    assert_eq!(r.read(250, 1 << 20).unwrap()[0].value.as_deref(), Some(&b"after truncation"[..]));
+    assert_eq!(
+        r.read(150, 1 << 20).unwrap().iter().map(|x| x.value.clone()).collect::<Vec<_>>(),
+        p.read(150, 1 << 20).unwrap().iter().map(|x| x.value.clone()).collect::<Vec<_>>()
+    );
+    assert!(matches!(r.read(100, 1 << 20), Err(Error::OffsetOutOfRange { .. })));
+
+    // Topics created, grown and deleted by the owner.
+    writer
+        .create_topic("new", 2, TopicConfig::default())
+        .unwrap()
+        .partition(1)
+        .unwrap()
+        .append(&[Record::new(b"n")])
+        .unwrap();
+    reader.refresh().unwrap();
+    assert_eq!(reader.topic_names(), ["new", "t"]);
+    assert_eq!(reader.partition("new", 1).unwrap().log_end_offset(), 1);
+    writer.delete_topic("t").unwrap();
+    reader.refresh().unwrap();
+    assert_eq!(reader.topic_names(), ["new"]);
+    assert!(matches!(r.read(250, 1 << 20), Err(Error::Closed { .. })));
+}
+
+/// The owner in the middle of a write: bytes of a batch not yet whole are not read, and are
+/// read once whole. Made by hand in a copy: the owner's last segment cut inside its last batch.
+#[test]
+fn a_batch_being_written_is_not_read_until_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path()).unwrap();
+    let p = writer.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"whole")]).unwrap();
+    let end_of_first = p.segments()[0].size();
+    p.append(&[Record::new(&[7u8; 500])]).unwrap();
+    let size = p.segments()[0].size();
+    writer.close().unwrap();
+    let log_file = dir.path().join("t-0/00000000000000000000.log");
+    let bytes = std::fs::read(&log_file).unwrap();
+    assert_eq!(bytes.len() as u64, size);
+    // Half of the second batch written, the rest of the file zero (as the owner's prefill
+    // leaves it), no clean-shutdown marker (the owner is running).
+    let mut partial = bytes[..(end_of_first + (size - end_of_first) / 2) as usize].to_vec();
+    partial.resize(1 << 20, 0);
+    std::fs::write(&log_file, &partial).unwrap();
+    std::fs::remove_file(dir.path().join(".kafka_cleanshutdown")).unwrap();
+
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    let r = reader.partition("t", 0).unwrap();
+    assert_eq!(r.log_end_offset(), 1, "only the whole batch");
+    assert_eq!(reader.recovery_report().len(), 1, "the partial batch is reported: {:?}", reader.recovery_report());
+    assert!(reader.recovery_report()[0].reason.contains("not read"));
+    assert_eq!(r.read(0, 1 << 20).unwrap().len(), 1);
+
+    // The write completes.
+    let mut whole = bytes.clone();
+    whole.resize(1 << 20, 0);
+    std::fs::write(&log_file, &whole).unwrap();
+    assert!(reader.refresh().unwrap().is_empty());
+    assert_eq!(r.log_end_offset(), 2);
+    assert_eq!(r.read(1, 1 << 20).unwrap()[0].value.as_deref(), Some(&[7u8; 500][..]));
+    drop(reader);
+    assert_eq!(std::fs::read(&log_file).unwrap(), whole, "nothing cut");
+}
+
+/// A reader refreshing and reading while the owner appends, rolls and truncates as fast as it
+/// can: every record read is one the owner wrote at that offset, and nothing faults.
+#[test]
+fn a_reader_follows_a_busy_writer_without_seeing_partial_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path()).unwrap();
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 64 << 10;
+    let p = writer.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"0")]).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let appender = {
+        let (p, stop) = (p.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut n = 1u64;
+            while !stop.load(Ordering::Relaxed) {
+                let batch: Vec<Vec<u8>> = (0..20).map(|i| (n + i).to_string().into_bytes()).collect();
+                let records: Vec<Record> = batch.iter().map(|v| Record::new(v)).collect();
+                p.append(&records).unwrap();
+                n += 20;
+            }
+            n
+        })
+    };
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    let r = reader.partition("t", 0).unwrap();
+    let mut next = 0u64;
+    let deadline = std::time::Instant::now() + Duration::from_millis(1500);
+    while std::time::Instant::now() < deadline {
+        reader.refresh().unwrap();
+        while next < r.log_end_offset() {
+            for rec in r.read(next, 1 << 16).unwrap() {
+                assert_eq!(rec.value.as_deref(), Some(rec.offset.to_string().as_bytes()));
+                if rec.offset >= next {
+                    assert_eq!(rec.offset, next);
+                    next += 1;
+                }
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let written = appender.join().unwrap();
+    assert!(next > 1000, "the reader kept up with some of it: {next} of {written}");
+    assert!(r.segments().len() > 1);
+}
+
+#[test]
+fn refuses_what_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(matches!(Log::open_read_only(dir.path().join("missing")), Err(Error::Io { .. })));
+    assert!(!dir.path().join("missing").exists(), "nothing created");
+    std::fs::create_dir(dir.path().join("topic-configs")).unwrap();
+    let e = Log::open_read_only(dir.path()).unwrap_err();
+    assert!(e.to_string().contains("earlier partlog build"), "{e}");
+}
