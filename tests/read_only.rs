@@ -150,6 +150,11 @@ fn refresh_follows_appends_rolls_retention_truncation_and_topics() {
     reader.refresh().unwrap();
     assert_eq!(reader.topic_names(), ["new", "t"]);
     assert_eq!(reader.partition("new", 1).unwrap().log_end_offset(), 1);
+    writer.add_partitions("new", 3).unwrap().partition(2).unwrap().append(&[Record::new(b"m")]).unwrap();
+    reader.refresh().unwrap();
+    assert_eq!(reader.topic("new").unwrap().partition_count(), 3);
+    assert_eq!(reader.partition("new", 2).unwrap().log_end_offset(), 1);
+    assert_eq!(reader.partition("new", 1).unwrap().log_end_offset(), 1);
     writer.delete_topic("t").unwrap();
     reader.refresh().unwrap();
     assert_eq!(reader.topic_names(), ["new"]);

@@ -32,6 +32,7 @@
 //! never changes which partition a key maps to. Topic names are checked as Kafka does, so no
 //! name leaves the directory.
 
+mod alter;
 mod checkpoints;
 mod maintenance;
 mod options;
@@ -981,38 +982,49 @@ impl Opening<'_> {
         config: Arc<TopicConfig>,
         recovery: &mut Vec<RecoveryEvent>,
     ) -> Result<Topic> {
-        let topic_name: Arc<str> = Arc::from(name);
-        let partitions = (0..partitions)
-            .map(|id| {
-                let spec = OpenSpec {
-                    topic: topic_name.clone(),
-                    id,
-                    dir: dir.join(format!("{name}-{id}")),
-                    config: config.clone(),
-                    clock: self.options.clock.clone(),
-                    io: self.options.io.clone(),
-                    prefill: self.prefill.clone(),
-                    clean_shutdown: self.clean_shutdown,
-                    recovery_point: self.recovery_points.get(&(name.to_owned(), id)).copied(),
-                    log_start_offset: self.log_start_offsets.get(&(name.to_owned(), id)).copied(),
-                    first_dirty_offset: self.first_dirty_offsets.get(&(name.to_owned(), id)).copied(),
-                    dedupe_buffer_bytes: self.options.cleaner_dedupe_buffer_bytes,
-                    strict: self.options.recovery_mode == RecoveryMode::Strict,
-                    on_truncate: self.checkpoints.clone(),
-                    offsets: if self.never_compacted && !config.cleanup_policy.compacts() {
-                        Offsets::Dense
-                    } else {
-                        Offsets::Increasing
-                    },
-                    read_only: self.read_only,
-                };
-                match self.read_only {
-                    true => Partition::open_read_only(spec, recovery),
-                    false => Partition::open(spec, recovery),
-                }
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let partitions = self.partitions(dir, name, 0..partitions, &config, recovery)?;
         Ok(Topic { inner: Arc::new(TopicInner { name: name.to_owned(), config, partitions }) })
+    }
+
+    /// Opens partitions `ids` of topic `name`.
+    fn partitions(
+        &self,
+        dir: &Path,
+        name: &str,
+        ids: std::ops::Range<u32>,
+        config: &Arc<TopicConfig>,
+        recovery: &mut Vec<RecoveryEvent>,
+    ) -> Result<Vec<Partition>> {
+        let topic_name: Arc<str> = Arc::from(name);
+        ids.map(|id| {
+            let spec = OpenSpec {
+                topic: topic_name.clone(),
+                id,
+                dir: dir.join(format!("{name}-{id}")),
+                config: config.clone(),
+                clock: self.options.clock.clone(),
+                io: self.options.io.clone(),
+                prefill: self.prefill.clone(),
+                clean_shutdown: self.clean_shutdown,
+                recovery_point: self.recovery_points.get(&(name.to_owned(), id)).copied(),
+                log_start_offset: self.log_start_offsets.get(&(name.to_owned(), id)).copied(),
+                first_dirty_offset: self.first_dirty_offsets.get(&(name.to_owned(), id)).copied(),
+                dedupe_buffer_bytes: self.options.cleaner_dedupe_buffer_bytes,
+                strict: self.options.recovery_mode == RecoveryMode::Strict,
+                on_truncate: self.checkpoints.clone(),
+                offsets: if self.never_compacted && !config.cleanup_policy.compacts() {
+                    Offsets::Dense
+                } else {
+                    Offsets::Increasing
+                },
+                read_only: self.read_only,
+            };
+            match self.read_only {
+                true => Partition::open_read_only(spec, recovery),
+                false => Partition::open(spec, recovery),
+            }
+        })
+        .collect()
     }
 }
 

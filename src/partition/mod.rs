@@ -308,6 +308,11 @@ impl Partition {
         }
     }
 
+    /// How batches' offsets follow each other here.
+    pub(crate) fn offsets(&self) -> Offsets {
+        self.inner.offsets
+    }
+
     /// Every offset below this is durable: fsynced by a flush, a roll or a synchronous append.
     pub fn recovery_point(&self) -> u64 {
         self.inner.recovery_point.load(Ordering::Acquire)
