@@ -1,0 +1,379 @@
+//! The reading commands: `verify`, `topics list|describe`, `consume`, `groups`. All but
+//! `consume --group` open the directory read-only.
+
+use std::io::IsTerminal;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use partlog::{Admin, Consumer, ConsumerConfig, Fetch, Log, Partition, TopicPartition};
+use serde_json::json;
+
+use crate::{dump, show, Failure, Out, Outcome};
+
+/// The offsets topic, where consumer groups live.
+const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+fn open(dir: &Path) -> Result<Log, Failure> {
+    Log::open_read_only(dir).map_err(|e| format!("cannot open {} read-only: {e}", dir.display()).into())
+}
+
+/// Every batch (CRC, offsets) and index of every partition; damage listed with file and position.
+pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
+    let log = open(dir)?;
+    let mut damaged = false;
+    // Bytes of a last segment that are not whole batches: a write in progress is whole a moment
+    // later; what is still not whole after a pause is damage.
+    let mut not_read = log.recovery_report().to_vec();
+    if !not_read.is_empty() {
+        std::thread::sleep(Duration::from_millis(500));
+        not_read = log.refresh()?;
+    }
+    for event in &not_read {
+        damaged = true;
+        out.line(
+            || format!("NOT READ {} at position {}: {}", event.segment.display(), event.position, event.reason),
+            || json!({"not_read": event.reason, "file": event.segment, "position": event.position}),
+        );
+    }
+    let partitions: Vec<Partition> = log
+        .topic_names()
+        .iter()
+        .flat_map(|t| log.topic(t).map(|t| t.partitions().to_vec()).unwrap_or_default())
+        .collect();
+    let total_bytes: u64 = partitions.iter().map(Partition::size_bytes).sum();
+    let progress = !quiet && !out.json && std::io::stderr().is_terminal();
+    let (mut done_bytes, started) = (0u64, Instant::now());
+    let (mut batches_ok, mut segments) = (0usize, 0usize);
+    for (i, p) in partitions.iter().enumerate() {
+        if progress {
+            eprint!(
+                "\rverifying {} ({}/{} partitions, {} of {} MB, {:.0} s)   ",
+                p.name(),
+                i + 1,
+                partitions.len(),
+                done_bytes >> 20,
+                total_bytes >> 20,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        if let Err(e) = p.verify() {
+            damaged = true;
+            out.line(
+                || format!("DAMAGE {}: {e}", p.name()),
+                || json!({"damage": e.to_string(), "partition": p.name()}),
+            );
+        }
+        // The index checks of `dump --index-sanity-check`, printing only damage.
+        let damage_only = Out { json: out.json, damage_only: true };
+        for segment in p.segments() {
+            segments += 1;
+            for index in [segment.log_path().with_extension("index"), segment.log_path().with_extension("timeindex")] {
+                if index.exists() {
+                    damaged |= dump::dump_file(&index, false, false, true, &damage_only)?;
+                }
+            }
+        }
+        batches_ok += 1;
+        done_bytes += p.size_bytes();
+    }
+    if progress {
+        eprintln!();
+    }
+    let verdict = if damaged { "DAMAGED" } else { "OK" };
+    out.line(
+        || format!("{verdict}: {} partitions, {segments} segments, {total_bytes} bytes checked", partitions.len()),
+        || json!({"verdict": verdict, "partitions": batches_ok, "segments": segments, "bytes": total_bytes}),
+    );
+    Ok(if damaged { Outcome::Damaged } else { Outcome::Clean })
+}
+
+pub fn topics_list(dir: &Path, out: &Out) -> Result<Outcome, Failure> {
+    let log = open(dir)?;
+    for name in log.topic_names() {
+        out.line(|| name.clone(), || json!({"topic": name}));
+    }
+    Ok(Outcome::Clean)
+}
+
+pub fn topics_describe(dir: &Path, only: Option<&str>, out: &Out) -> Result<Outcome, Failure> {
+    let log = open(dir)?;
+    let names = match only {
+        Some(name) => vec![log.topic(name)?.name().to_owned()],
+        None => log.topic_names(),
+    };
+    for name in names {
+        let topic = log.topic(&name)?;
+        let config: Vec<String> =
+            topic.config().to_properties().lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect();
+        out.line(
+            || format!("Topic: {name}\tPartitionCount: {}\tConfigs: {}", topic.partition_count(), config.join(",")),
+            || json!({"topic": name, "partitions": topic.partition_count(), "config": config}),
+        );
+        for p in topic.partitions() {
+            let segments = p.segments();
+            out.line(
+                || {
+                    format!(
+                        "\tPartition: {}\tLogStartOffset: {}\tLogEndOffset: {}\tSegments: {}\tSize: {}",
+                        p.id(),
+                        p.log_start_offset(),
+                        p.log_end_offset(),
+                        segments.len(),
+                        p.size_bytes()
+                    )
+                },
+                || {
+                    json!({
+                        "topic": name, "partition": p.id(), "log_start_offset": p.log_start_offset(),
+                        "log_end_offset": p.log_end_offset(), "size": p.size_bytes(),
+                        "segments": segments.iter().map(|s| json!({"base_offset": s.base_offset(), "size": s.size()})).collect::<Vec<_>>(),
+                    })
+                },
+            );
+        }
+    }
+    Ok(Outcome::Clean)
+}
+
+#[derive(clap::Args)]
+pub struct ConsumeArgs {
+    pub topic: String,
+    /// Only this partition (default: all).
+    #[arg(short, long)]
+    pub partition: Option<u32>,
+    /// Start at the log start offset (default: the end, as kafka-console-consumer).
+    #[arg(long, conflicts_with_all = ["offset", "timestamp"])]
+    pub from_beginning: bool,
+    /// Start at this offset (needs --partition).
+    #[arg(long, requires = "partition", conflicts_with = "timestamp")]
+    pub offset: Option<u64>,
+    /// Start at the first record at or after this time (ms since the epoch).
+    #[arg(long)]
+    pub timestamp: Option<i64>,
+    /// Keep waiting for new records (stop with Ctrl-C).
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Stop after this many records.
+    #[arg(long)]
+    pub max_messages: Option<u64>,
+    /// Consume as a member of this consumer group, from its committed offsets, committing as it
+    /// goes (opens the directory as its owner).
+    #[arg(long, conflicts_with_all = ["partition", "offset", "timestamp"])]
+    pub group: Option<String>,
+    /// Print each record's key, then the separator, then the value.
+    #[arg(long)]
+    pub print_key: bool,
+    /// Print each record's headers.
+    #[arg(long)]
+    pub print_headers: bool,
+    /// Print each record's timestamp.
+    #[arg(long)]
+    pub print_timestamp: bool,
+    /// Print each record's partition and offset.
+    #[arg(long)]
+    pub print_offset: bool,
+    /// Between key and value.
+    #[arg(long, default_value = "\t")]
+    pub key_separator: String,
+}
+
+struct Printed<'a> {
+    args: &'a ConsumeArgs,
+    out: &'a Out,
+    count: u64,
+}
+
+impl Printed<'_> {
+    /// Prints one record; false once --max-messages are printed.
+    fn record(
+        &mut self,
+        partition: u32,
+        offset: u64,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(String, String)],
+    ) -> bool {
+        let a = self.args;
+        self.out.line(
+            || {
+                let mut line = String::new();
+                if a.print_offset {
+                    line.push_str(&format!("Partition:{partition}\tOffset:{offset}\t"));
+                }
+                if a.print_timestamp {
+                    line.push_str(&format!("CreateTime:{timestamp}\t"));
+                }
+                if a.print_headers {
+                    let h: Vec<String> = headers.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                    line.push_str(&if h.is_empty() { "NO_HEADERS".into() } else { h.join(",") });
+                    line.push('\t');
+                }
+                if a.print_key {
+                    line.push_str(&show(key));
+                    line.push_str(&a.key_separator);
+                }
+                line.push_str(&show(value));
+                line
+            },
+            || {
+                json!({
+                    "topic": a.topic, "partition": partition, "offset": offset, "timestamp": timestamp,
+                    "key": key.map(|k| show(Some(k))), "value": value.map(|v| show(Some(v))),
+                    "headers": headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+                })
+            },
+        );
+        self.count += 1;
+        self.args.max_messages.is_none_or(|max| self.count < max)
+    }
+}
+
+pub fn consume(dir: &Path, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Failure> {
+    if let Some(group) = &args.group {
+        return consume_in_group(dir, group, args, out);
+    }
+    let log = open(dir)?;
+    let topic = log.topic(&args.topic)?;
+    let ids: Vec<u32> = match args.partition {
+        Some(p) => vec![topic.partition(p)?.id()],
+        None => (0..topic.partition_count()).collect(),
+    };
+    let mut positions = Vec::new();
+    for &id in &ids {
+        let p = topic.partition(id)?;
+        let start = if let Some(offset) = args.offset {
+            offset
+        } else if let Some(ts) = args.timestamp {
+            p.offset_for_timestamp(ts)?.map_or(p.log_end_offset(), |hit| hit.offset)
+        } else if args.from_beginning {
+            p.log_start_offset()
+        } else {
+            p.log_end_offset()
+        };
+        positions.push((id, start));
+    }
+    let mut printed = Printed { args, out, count: 0 };
+    if args.max_messages == Some(0) {
+        return Ok(Outcome::Clean);
+    }
+    let mut fetch = Fetch::new();
+    loop {
+        let mut progressed = false;
+        for (id, next) in positions.iter_mut() {
+            // Taken anew each round: a refresh may have replaced the topic.
+            let p = log.partition(&args.topic, *id)?;
+            while *next < p.log_end_offset() {
+                p.fetch(*next, 1 << 20, &mut fetch)?;
+                for r in fetch.records() {
+                    let r = r?;
+                    let headers: Vec<(String, String)> =
+                        r.headers().map(|h| (show(Some(h.key)), show(h.value))).collect();
+                    if !printed.record(*id, r.offset(), r.timestamp(), r.key(), r.value(), &headers) {
+                        return Ok(Outcome::Clean);
+                    }
+                }
+                if fetch.next_offset() <= *next {
+                    break;
+                }
+                *next = fetch.next_offset();
+                progressed = true;
+            }
+        }
+        if !args.follow {
+            return Ok(Outcome::Clean);
+        }
+        if !progressed {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        log.refresh()?;
+    }
+}
+
+fn consume_in_group(dir: &Path, group: &str, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Failure> {
+    let log = Log::open(dir).map_err(|e| format!("cannot open {} to consume in a group: {e}", dir.display()))?;
+    let reset = if args.from_beginning { "earliest" } else { "latest" };
+    let config = ConsumerConfig::default().set("group.id", group)?.set("auto.offset.reset", reset)?;
+    let mut consumer = Consumer::new(&log, config)?;
+    consumer.subscribe(&[&args.topic])?;
+    let mut printed = Printed { args, out, count: 0 };
+    let mut idle = 0;
+    loop {
+        let records = consumer.poll(Duration::from_millis(200))?;
+        idle = if records.is_empty() { idle + 1 } else { 0 };
+        for (i, r) in records.iter().enumerate() {
+            let headers: Vec<(String, String)> =
+                r.headers.iter().map(|h| (show(Some(&h.key)), show(h.value.as_deref()))).collect();
+            if !printed.record(r.partition, r.offset, r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers) {
+                // Commit what was printed, not what the poll returned: the records not printed
+                // are the group's to read next.
+                for rest in &records[i + 1..] {
+                    let tp = rest.topic_partition();
+                    if records[i + 1..].iter().find(|x| x.topic_partition() == tp).map(|x| x.offset)
+                        == Some(rest.offset)
+                    {
+                        consumer.seek(&tp, rest.offset)?;
+                    }
+                }
+                consumer.commit_sync()?;
+                consumer.close()?;
+                log.close()?;
+                return Ok(Outcome::Clean);
+            }
+        }
+        consumer.commit_sync()?;
+        // Without --follow: done once the group has joined and nothing more arrives.
+        if !args.follow && idle >= 3 {
+            consumer.close()?;
+            log.close()?;
+            return Ok(Outcome::Clean);
+        }
+    }
+}
+
+pub fn groups_list(dir: &Path, out: &Out) -> Result<Outcome, Failure> {
+    let log = open(dir)?;
+    if log.topic(OFFSETS_TOPIC).is_err() {
+        return Ok(Outcome::Clean); // no group ever committed here
+    }
+    for (group, state) in Admin::new(&log).list_groups()? {
+        out.line(|| format!("{group}\t{state:?}"), || json!({"group": group, "state": format!("{state:?}")}));
+    }
+    Ok(Outcome::Clean)
+}
+
+pub fn groups_describe(dir: &Path, group: &str, out: &Out) -> Result<Outcome, Failure> {
+    let log = open(dir)?;
+    if log.topic(OFFSETS_TOPIC).is_err() {
+        return Err(format!("no consumer group {group}: no group ever committed in {}", dir.display()).into());
+    }
+    let d = Admin::new(&log).describe_group(group)?;
+    out.line(
+        || format!("GROUP {}\tSTATE {:?}\tGENERATION {}\tMEMBERS {}", d.group, d.state, d.generation, d.members.len()),
+        || json!({"group": d.group, "state": format!("{:?}", d.state), "generation": d.generation, "members": d.members.len()}),
+    );
+    out.line(
+        || "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tCONSUMER-ID".into(),
+        || serde_json::Value::Null,
+    );
+    for p in &d.partitions {
+        let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
+        let TopicPartition { topic, partition } = &p.partition;
+        out.line(
+            || {
+                format!(
+                    "{topic}\t{partition}\t{}\t{}\t{}\t{}",
+                    opt(p.committed),
+                    p.log_end_offset,
+                    opt(p.lag),
+                    p.member_id.as_deref().unwrap_or("-")
+                )
+            },
+            || {
+                json!({"topic": topic, "partition": partition, "committed": p.committed,
+                       "log_end_offset": p.log_end_offset, "lag": p.lag, "member": p.member_id})
+            },
+        );
+    }
+    Ok(Outcome::Clean)
+}
