@@ -314,6 +314,24 @@ pub enum Error {
         holder: &'static str,
     },
 
+    /// [`Partition::compact`](crate::Partition::compact) on a partition that is not compacted.
+    #[error("{partition} is not compacted: {reason}")]
+    NotCompacted {
+        /// `<topic>-<partition>`.
+        partition: String,
+        /// Why, and what to do.
+        reason: &'static str,
+    },
+
+    /// A log opened read-only read bytes its owner changed since the last
+    /// [`refresh`](crate::Log::refresh) (a truncation, then new appends): the read is refused
+    /// rather than served with offsets missing. Refresh and read again.
+    #[error("{partition} changed under this read-only view (its owner cut and rewrote it): refresh and read again")]
+    ChangedUnderView {
+        /// `<topic>-<partition>`.
+        partition: String,
+    },
+
     /// A write (append, truncation, retention, compaction, flush, topic change) was asked of a
     /// log opened with [`Log::open_read_only`](crate::Log::open_read_only), which never writes.
     #[error("{what} is open read-only: {op} is a write; open the directory with `Log::open` to write")]

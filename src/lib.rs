@@ -27,8 +27,8 @@
 //! # Ok::<(), partlog::Error>(())
 //! ```
 //!
-//! The layers, each using only the ones below it (`docs/design.md` has the file map, the import
-//! direction and the lock order):
+//! The layers, each using only the ones below it (the source tree's design notes have the file
+//! map, the import direction and the lock order):
 //!
 //! - `format`: the RecordBatch v2 format, pure (bytes in, values out): [`batch`], [`Record`],
 //!   [`Compression`];
@@ -99,7 +99,8 @@ pub use segment::Segment;
 pub use storage::files::segment_file_name;
 pub use storage::io::{FaultyIo, Io, OsIo};
 
-/// The README's examples, compiled as doctests (not run: they open `./data`).
+
+/// The README's code, compiled and run as doc tests (`cargo test --doc`), so it stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -201,8 +201,9 @@ fn a_batch_being_written_is_not_read_until_whole() {
     assert_eq!(std::fs::read(&log_file).unwrap(), whole, "nothing cut");
 }
 
-/// A reader refreshing and reading while the owner appends, rolls and truncates as fast as it
-/// can: every record read is one the owner wrote at that offset, and nothing faults.
+/// A reader refreshing and reading while the owner appends, rolls and truncates (in place,
+/// then writes the same offsets again) as fast as it can: every record read is one the owner
+/// wrote at that offset, and nothing faults.
 #[test]
 fn a_reader_follows_a_busy_writer_without_seeing_partial_batches() {
     let dir = tempfile::tempdir().unwrap();
@@ -216,11 +217,17 @@ fn a_reader_follows_a_busy_writer_without_seeing_partial_batches() {
         let (p, stop) = (p.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut n = 1u64;
+            let mut rounds = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let batch: Vec<Vec<u8>> = (0..20).map(|i| (n + i).to_string().into_bytes()).collect();
                 let records: Vec<Record> = batch.iter().map(|v| Record::new(v)).collect();
                 p.append(&records).unwrap();
                 n += 20;
+                rounds += 1;
+                if rounds.is_multiple_of(50) {
+                    // Cut in place, then the same offsets written again (with the same values).
+                    n = p.truncate_to(n - 30).unwrap();
+                }
             }
             n
         })
@@ -231,8 +238,11 @@ fn a_reader_follows_a_busy_writer_without_seeing_partial_batches() {
     let deadline = std::time::Instant::now() + Duration::from_millis(1500);
     while std::time::Instant::now() < deadline {
         reader.refresh().unwrap();
+        next = next.min(r.log_end_offset()); // the owner truncated below what was read
         while next < r.log_end_offset() {
-            for rec in r.read(next, 1 << 16).unwrap() {
+            // The owner may cut what this snapshot holds: an error then, never a wrong record.
+            let Ok(records) = r.read(next, 1 << 16) else { break };
+            for rec in records {
                 assert_eq!(rec.value.as_deref(), Some(rec.offset.to_string().as_bytes()));
                 if rec.offset >= next {
                     assert_eq!(rec.offset, next);
@@ -255,4 +265,124 @@ fn refuses_what_it_cannot_read() {
     std::fs::create_dir(dir.path().join("topic-configs")).unwrap();
     let e = Log::open_read_only(dir.path()).unwrap_err();
     assert!(e.to_string().contains("earlier partlog build"), "{e}");
+}
+
+/// A truncation in place followed by appends keeps the file's inode and may make it longer
+/// again: the reader must not keep what it had checked of the old bytes.
+#[test]
+fn a_tail_cut_and_rewritten_between_refreshes_is_read_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path()).unwrap();
+    let p = writer.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    for i in 0..10u32 {
+        p.append(&[Record::new(format!("old {i}").as_bytes())]).unwrap();
+    }
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    let r = reader.partition("t", 0).unwrap();
+    assert_eq!(r.log_end_offset(), 10);
+    p.truncate_to(4).unwrap();
+    for i in 4..20u32 {
+        p.append(&[Record::new(format!("new {i} {}", "x".repeat(i as usize)).as_bytes())]).unwrap();
+    }
+    assert!(reader.refresh().unwrap().is_empty());
+    assert_eq!(r.log_end_offset(), 20);
+    let values = |part: &partlog::Partition| -> Vec<Vec<u8>> {
+        part.read(0, 1 << 20).unwrap().into_iter().map(|x| x.value.unwrap()).collect()
+    };
+    assert_eq!(values(&r), values(&p));
+    // Cut shorter than before, with no appends: the reader's end comes down too.
+    p.truncate_to(2).unwrap();
+    reader.refresh().unwrap();
+    assert_eq!((r.log_end_offset(), values(&r)), (2, values(&p)));
+}
+
+/// Compaction replaces segments (`.cleaned`, `.swap`, renames): a reader refreshing beside it
+/// reads what the owner reads. A swap caught between its renames is read from the swap file.
+#[test]
+fn compaction_and_segment_swaps_are_followed() {
+    use partlog::CleanupPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path()).unwrap();
+    let mut config = small_segments();
+    config.cleanup_policy = CleanupPolicy::Compact;
+    let p = writer.create_topic("c", 1, config).unwrap().partition(0).unwrap();
+    for i in 0..400u32 {
+        p.append(&[Record::new(format!("v{i}").as_bytes()).with_key(format!("k{}", i % 7).as_bytes())]).unwrap();
+    }
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    let r = reader.partition("c", 0).unwrap();
+    let all = |part: &partlog::Partition| -> Vec<(u64, Vec<u8>)> {
+        let mut out = Vec::new();
+        let mut next = part.log_start_offset();
+        while next < part.log_end_offset() {
+            let got = part.read(next, 1 << 20).unwrap();
+            next = got.last().unwrap().offset + 1;
+            out.extend(got.into_iter().map(|x| (x.offset, x.value.unwrap())));
+        }
+        out
+    };
+    assert_eq!(all(&r), all(&p));
+    p.roll().unwrap();
+    p.compact().unwrap().unwrap();
+    reader.refresh().unwrap();
+    assert_eq!(all(&r), all(&p));
+    assert!(all(&r).len() < 400);
+
+    // Between the renames: the first segment's data only in its swap file, the other
+    // segments it replaced already gone. A copy made to look so.
+    writer.close().unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir(copy.path().join(entry.file_name())).unwrap();
+            for f in std::fs::read_dir(entry.path()).unwrap() {
+                let f = f.unwrap();
+                std::fs::copy(f.path(), copy.path().join(entry.file_name()).join(f.file_name())).unwrap();
+            }
+        } else {
+            std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
+        }
+    }
+    let reopened = Log::open_read_only(dir.path()).unwrap();
+    let expected = all(&reopened.partition("c", 0).unwrap());
+    let first = copy.path().join("c-0/00000000000000000000.log");
+    std::fs::rename(&first, copy.path().join("c-0/00000000000000000000.log.swap")).unwrap();
+    let during = Log::open_read_only(copy.path()).unwrap();
+    assert_eq!(all(&during.partition("c", 0).unwrap()), expected);
+    // A swap file next to the segment it would replace: the segment is read, the swap not.
+    std::fs::write(
+        copy.path().join("c-0/00000000000000000000.log"),
+        std::fs::read(copy.path().join("c-0/00000000000000000000.log.swap")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(copy.path().join("c-0/00000000000000000000.log.swap"), b"not a segment").unwrap();
+    assert_eq!(all(&Log::open_read_only(copy.path()).unwrap().partition("c", 0).unwrap()), expected);
+}
+
+/// A topic deleted and created again between refreshes is read anew, not from the old view.
+#[test]
+fn a_topic_deleted_and_created_again_is_read_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path()).unwrap();
+    writer
+        .create_topic("t", 1, TopicConfig::default())
+        .unwrap()
+        .partition(0)
+        .unwrap()
+        .append(&[Record::new(b"first life")])
+        .unwrap();
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    let old = reader.partition("t", 0).unwrap();
+    writer.delete_topic("t").unwrap();
+    let mut config = TopicConfig::default();
+    config.retention_ms = -1;
+    let p = writer.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"second life a"), Record::new(b"second life b")]).unwrap();
+    reader.refresh().unwrap();
+    let new = reader.partition("t", 0).unwrap();
+    assert_eq!(new.log_end_offset(), 2);
+    assert_eq!(new.read(0, 1 << 20).unwrap()[1].value.as_deref(), Some(&b"second life b"[..]));
+    assert_eq!(new.config().retention_ms, -1);
+    assert!(old.read(0, 1 << 20).is_err(), "the old handle is closed");
 }

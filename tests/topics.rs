@@ -286,3 +286,95 @@ fn only_partlogs_own_deletion_directories_are_removed_at_open() {
     assert!(brokers.join("00000000000000000000.log").exists(), "a broker's is left alone");
     assert!(log.topic_names().is_empty());
 }
+
+/// `alter_topic_config`: each setting takes effect where Kafka's does, and survives a reopen.
+#[test]
+fn altered_settings_take_effect_on_the_open_log() {
+    use partlog::{BatchHeader, Compression};
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(&[b'a'; 300])]).unwrap();
+
+    let mut config = p.config().as_ref().clone();
+    config.set("compression.type", "lz4").unwrap();
+    config.set("max.message.bytes", "1000").unwrap();
+    config.set("segment.bytes", "1200").unwrap(); // smaller: the active segment rolls at the next append
+    let altered = log.alter_topic_config("t", config).unwrap();
+    assert_eq!(altered.config().segment_bytes, 1200);
+    assert_eq!(log.topic("t").unwrap().config().segment_bytes, 1200);
+
+    // The next append: compressed, size-checked, and in a new segment once the old is past 1200 bytes.
+    let info = p.append(&[Record::new(&[b'b'; 300])]).unwrap();
+    let mut raw = Vec::new();
+    p.read_raw(info.first_offset, 1 << 20, &mut raw).unwrap();
+    let header = BatchHeader::parse(&raw).unwrap();
+    assert_eq!(header.base_offset as u64, info.first_offset);
+    assert_eq!(header.compression(), Some(Compression::Lz4));
+    // Incompressible: lz4 leaves it at its size.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let big: Vec<u8> = (0..2000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    assert!(matches!(p.append(&[Record::new(&big)]), Err(Error::BatchTooLarge { setting: "max.message.bytes", .. })));
+    for i in 0..4 {
+        p.append(&[Record::new(&big[i * 300..(i + 1) * 300])]).unwrap();
+    }
+    assert!(p.segments().len() > 1, "rolled at the smaller segment.bytes");
+
+    // Retention: at the next pass.
+    let mut config = p.config().as_ref().clone();
+    config.set("retention.bytes", "1").unwrap();
+    log.alter_topic_config("t", config).unwrap();
+    let outcome = log.enforce_retention().unwrap();
+    assert!(!outcome.is_empty() && p.log_start_offset() > 0, "{outcome:?}");
+
+    // Adding compaction to a topic created without it: refused until the next open, then on.
+    let mut config = p.config().as_ref().clone();
+    config.set("cleanup.policy", "compact").unwrap();
+    config.set("retention.bytes", "-1").unwrap();
+    log.alter_topic_config("t", config).unwrap();
+    let e = p.compact().unwrap_err();
+    assert!(matches!(e, Error::NotCompacted { .. }) && e.to_string().contains("next open"), "{e}");
+    assert!(log.compact().unwrap().is_empty(), "the log's pass skips it");
+    log.close().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.partition("t", 0).unwrap();
+    assert_eq!(p.config().cleanup_policy.to_string(), "compact");
+    assert_eq!(p.config().segment_bytes, 1200);
+    p.compact().unwrap(); // no longer refused
+    p.verify().unwrap();
+    assert!(matches!(log.alter_topic_config("nope", TopicConfig::default()), Err(Error::UnknownTopic { .. })));
+    let mut bad = TopicConfig::default();
+    bad.segment_bytes = 0;
+    assert!(matches!(log.alter_topic_config("t", bad), Err(Error::InvalidConfig { .. })));
+    assert_eq!(p.config().segment_bytes, 1200, "a refused config changes nothing");
+}
+
+/// Partitions added to a compacted topic can have gaps; to a never-compacted one, not.
+#[test]
+fn added_partitions_survive_a_reopen_and_keep_the_topics_offset_rule() {
+    use partlog::CleanupPolicy;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let mut compacted = TopicConfig::default();
+    compacted.cleanup_policy = CleanupPolicy::Compact;
+    log.create_topic("c", 1, compacted).unwrap();
+    log.create_topic("d", 1, TopicConfig::default()).unwrap();
+    for name in ["c", "d"] {
+        let t = log.add_partitions(name, 3).unwrap();
+        t.partition(2).unwrap().append(&[Record::new(b"v").with_key(b"k")]).unwrap();
+    }
+    log.close().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    for name in ["c", "d"] {
+        assert_eq!(log.topic(name).unwrap().partition_count(), 3);
+        assert_eq!(log.partition(name, 2).unwrap().log_end_offset(), 1);
+    }
+    assert!(log.recovery_report().is_empty(), "{:?}", log.recovery_report());
+}

@@ -64,12 +64,17 @@ enum TopicsCommand {
         #[arg(short, long = "config", value_name = "KEY=VALUE")]
         configs: Vec<String>,
     },
-    /// Adds partitions (only more; keys map to partitions anew).
+    /// Changes config settings (kafka-configs --alter) and adds partitions (only more; keys map
+    /// to partitions anew).
+    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args(["partitions", "configs"]))]
     Alter {
         topic: String,
         /// The new partition count.
         #[arg(short, long)]
-        partitions: u32,
+        partitions: Option<u32>,
+        /// A setting to change, `key=value`; repeatable.
+        #[arg(short, long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
     },
     /// Deletes a topic and its data.
     Delete { topic: String },
@@ -94,8 +99,8 @@ fn main() -> ExitCode {
         Command::Topics(TopicsCommand::Create { topic, partitions, configs }) => {
             write::topics_create(&cli.dir, &topic, partitions, &configs)
         }
-        Command::Topics(TopicsCommand::Alter { topic, partitions }) => {
-            write::topics_alter(&cli.dir, &topic, partitions)
+        Command::Topics(TopicsCommand::Alter { topic, partitions, configs }) => {
+            write::topics_alter(&cli.dir, &topic, partitions, &configs)
         }
         Command::Topics(TopicsCommand::Delete { topic }) => write::topics_delete(&cli.dir, &topic),
         Command::Consume(args) => read::consume(&cli.dir, &args, &out),
@@ -129,7 +134,15 @@ pub struct Out {
     pub damage_only: bool,
 }
 
+/// Set once standard output is closed (`| head`): commands stop producing and end normally.
+pub static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 impl Out {
+    /// Whether standard output was closed by its reader.
+    pub fn closed(&self) -> bool {
+        STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Prints `text`, or `value` as one JSON line.
     pub fn line(&self, text: impl FnOnce() -> String, value: impl FnOnce() -> serde_json::Value) {
         use std::io::Write;
@@ -146,10 +159,23 @@ impl Out {
         } else {
             text()
         };
-        // A closed pipe (`| head`) ends the command quietly.
-        if writeln!(std::io::stdout().lock(), "{line}").is_err() {
-            std::process::exit(0);
+        // A closed pipe (`| head`): nothing more is printed; the command ends as it would
+        // (closing the log, committing what a group printed, with its exit code).
+        if self.closed() || writeln!(std::io::stdout().lock(), "{line}").is_err() {
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
         }
+    }
+}
+
+/// Bytes for JSON: a string if they are UTF-8, else `{"hex": "…"}`, so that the two never
+/// read alike.
+pub fn json_bytes(bytes: Option<&[u8]>) -> serde_json::Value {
+    match bytes {
+        None => serde_json::Value::Null,
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(s) => serde_json::Value::String(s.to_owned()),
+            Err(_) => serde_json::json!({"hex": b.iter().map(|x| format!("{x:02x}")).collect::<String>()}),
+        },
     }
 }
 

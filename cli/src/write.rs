@@ -26,11 +26,23 @@ pub fn topics_create(dir: &Path, topic: &str, partitions: u32, configs: &[String
     Ok(Outcome::Clean)
 }
 
-pub fn topics_alter(dir: &Path, topic: &str, partitions: u32) -> Result<Outcome, Failure> {
+pub fn topics_alter(dir: &Path, topic: &str, partitions: Option<u32>, configs: &[String]) -> Result<Outcome, Failure> {
     let log = open(dir)?;
-    log.add_partitions(topic, partitions)?;
+    if !configs.is_empty() {
+        let mut config = log.topic(topic)?.config().clone();
+        for setting in configs {
+            let (key, value) =
+                setting.split_once('=').ok_or_else(|| format!("--config {setting}: expected key=value"))?;
+            config.set(key, value)?;
+        }
+        log.alter_topic_config(topic, config)?;
+        println!("Topic {topic}: {} changed.", configs.join(", "));
+    }
+    if let Some(partitions) = partitions {
+        log.add_partitions(topic, partitions)?;
+        println!("Topic {topic} has {partitions} partitions now; keys map to partitions anew.");
+    }
     log.close()?;
-    println!("Topic {topic} has {partitions} partitions now; keys map to partitions anew.");
     Ok(Outcome::Clean)
 }
 

@@ -76,9 +76,30 @@ fn create_produce_consume_describe_and_groups() {
     assert_eq!(rows.len(), 3);
     assert!(rows.iter().all(|r| r["lag"] == 0), "{lag}");
 
-    // Adding partitions, deleting the topic.
-    stdout(&partlog(d, &["topics", "alter", "orders", "--partitions", "5"], None));
-    assert_eq!(Log::open_read_only(d).unwrap().topic("orders").unwrap().partition_count(), 5);
+    // Changing config, adding partitions, deleting the topic.
+    stdout(&partlog(
+        d,
+        &[
+            "topics",
+            "alter",
+            "orders",
+            "--config",
+            "retention.ms=-1",
+            "-c",
+            "compression.type=lz4",
+            "--partitions",
+            "5",
+        ],
+        None,
+    ));
+    let topic = Log::open_read_only(d).unwrap().topic("orders").unwrap();
+    assert_eq!(topic.partition_count(), 5);
+    assert_eq!((topic.config().retention_ms, topic.config().compression_type.to_string()), (-1, "lz4".to_string()));
+    let nothing = partlog(d, &["topics", "alter", "orders"], None);
+    assert_eq!(nothing.status.code(), Some(2), "clap refuses an alter that changes nothing");
+    let bad = partlog(d, &["topics", "alter", "orders", "-c", "retention.ms=soon"], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("retention.ms"));
     let fewer = partlog(d, &["topics", "alter", "orders", "--partitions", "2"], None);
     assert_eq!(fewer.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&fewer.stderr).contains("can only be added"));
@@ -108,17 +129,25 @@ fn reads_beside_a_running_application() {
     assert!(stdout(&partlog(d, &["verify"], None)).starts_with("OK: 1 partitions"));
 
     // Following: records appended by the application while the tool runs are printed.
+    // It starts at offset 2, so it prints the same whenever it opens the directory.
     let follower = Command::new(env!("CARGO_BIN_EXE_partlog"))
         .arg("--dir")
         .arg(d)
-        .args(["consume", "live", "--follow", "--max-messages", "3"])
+        .args(["consume", "live", "--follow", "--max-messages", "3", "--partition", "0", "--offset", "2"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
+    let pid = follower.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        // Still running after a minute: the test fails on its output instead of hanging.
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    });
     std::thread::sleep(std::time::Duration::from_millis(300));
     p.append(&[Record::new(b"a")]).unwrap();
     p.append(&[Record::new(b"b"), Record::new(b"c")]).unwrap();
     let followed = follower.wait_with_output().unwrap();
+    drop(watchdog);
     assert_eq!(String::from_utf8(followed.stdout).unwrap(), "a\nb\nc\n");
 
     let refused = partlog(d, &["produce", "live"], Some("x\n"));

@@ -391,7 +391,8 @@ impl Coordinator {
             }
         }
         let now = Instant::now();
-        for group in groups.values_mut() {
+        // Read-only: the members are the owner's, and stay as its records say.
+        for group in groups.values_mut().filter(|_| !log.is_read_only()) {
             // Dynamic members belonged to handles of an earlier open: they cannot come back.
             // Static members may, within their session timeout.
             let before = group.members.len();
@@ -827,7 +828,11 @@ impl Coordinator {
     pub(crate) fn describe(&self, log: &Log, name: &str) -> Result<GroupDescription> {
         let mut guard = self.state.lock();
         let Some(g) = guard.groups.get_mut(name) else { return Err(Error::UnknownGroup { group: name.to_owned() }) };
-        self.expire(log, name, g)?;
+        if !log.is_read_only() {
+            // A read-only log shows the group as its owner's records left it: the members are
+            // the owner's, alive or not, and nothing here may write.
+            self.expire(log, name, g)?;
+        }
         let mut owners: BTreeMap<TopicPartition, String> = BTreeMap::new();
         let members = g
             .members

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 /// The internal topic holding committed offsets and group metadata.
-pub(crate) const OFFSETS_TOPIC: &str = "__consumer_offsets";
+pub(crate) const OFFSETS_TOPIC: &str = crate::log::topic::GROUP_OFFSETS_TOPIC;
 /// `offsets.topic.num.partitions`.
 pub(crate) const OFFSETS_TOPIC_PARTITIONS: u32 = 50;
 

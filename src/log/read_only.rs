@@ -18,7 +18,8 @@ use super::{
 };
 use crate::config::TopicConfig;
 use crate::error::{Error, Result};
-use crate::partition::{CheckpointHook, RecoveryEvent};
+use crate::partition::{CheckpointHook, Partition, RecoveryEvent, Refreshed};
+use crate::segment::Offsets;
 
 /// The checkpoints a read-only open reads: recovery points, log start offsets, cleaner offsets.
 type Checkpoints = [Checkpoint; 3];
@@ -143,39 +144,30 @@ impl Log {
         let old = inner.topics.read().clone();
         let mut topics = BTreeMap::new();
         for (name, found) in found {
-            let Some(topic) = old.get(&name) else {
-                if let Some(topic) = open_topic(&inner.dir, &inner.options, &name, found, &checkpoints, &mut events)? {
+            let result = match old.get(&name) {
+                None => open_topic(&inner.dir, &inner.options, &name, found, &checkpoints, &mut events),
+                Some(topic) => refresh_topic(&inner.dir, &inner.options, topic, found, &checkpoints, &mut events),
+            };
+            match result {
+                Ok(Some(topic)) => {
                     topics.insert(name, topic);
                 }
-                continue;
-            };
-            let gone = topic.partitions().iter().any(|p| !p.dir().is_dir());
-            if gone {
-                continue; // being deleted: dropped below
+                Ok(None) => {} // being created or deleted
+                Err(e) => {
+                    // A topic that cannot be read now (its owner in the middle of something) is
+                    // reported and keeps its last view; the others are refreshed.
+                    events.push(RecoveryEvent {
+                        partition: name.clone(),
+                        segment: inner.dir.clone(),
+                        position: 0,
+                        bytes_dropped: 0,
+                        reason: format!("not refreshed: {e}"),
+                    });
+                    if let Some(topic) = old.get(&name) {
+                        topics.insert(name, topic.clone());
+                    }
+                }
             }
-            for p in topic.partitions() {
-                let start = checkpoints[1].get(&(name.clone(), p.id())).copied();
-                p.refresh_read_only(start, &mut events)?;
-            }
-            let count = found.partitions.map_or(topic.partition_count(), |c| c.partitions);
-            let config = match &found.config {
-                Some((path, text)) => Arc::new(
-                    TopicConfig::from_properties(text)
-                        .map_err(|e| Error::BadFile { path: path.clone(), reason: e.to_string() })?,
-                ),
-                None => topic.inner.config.clone(),
-            };
-            let mut partitions = topic.partitions().to_vec();
-            if count > topic.partition_count() {
-                // Partitions added by the owner: opened as a topic would be, the new ones kept.
-                let Some(grown) = open_topic(&inner.dir, &inner.options, &name, found, &checkpoints, &mut events)?
-                else {
-                    topics.insert(name, topic.clone());
-                    continue;
-                };
-                partitions.extend(grown.partitions()[partitions.len()..].iter().cloned());
-            }
-            topics.insert(name.clone(), Topic { inner: Arc::new(TopicInner { name, config, partitions }) });
         }
         for (name, topic) in &old {
             if !topics.contains_key(name) {
@@ -195,9 +187,98 @@ fn read_checkpoints(dir: &Path, options: &LogOptions, events: &mut Vec<RecoveryE
     Ok([read(RECOVERY_POINT_FILE, events)?, read(LOG_START_OFFSET_FILE, events)?, read(CLEANER_OFFSET_FILE, events)?])
 }
 
+/// Refreshes `topic`: its partitions, its config, partitions added. `None` if it is being
+/// deleted; a topic opened anew if its directories were replaced (deleted and created again)
+/// or its offsets rule changed (compaction turned on: offsets may have gaps from now on).
+fn refresh_topic(
+    dir: &Path,
+    options: &LogOptions,
+    topic: &Topic,
+    found: FoundTopic,
+    checkpoints: &Checkpoints,
+    events: &mut Vec<RecoveryEvent>,
+) -> Result<Option<Topic>> {
+    let name = topic.name().to_owned();
+    if topic.partitions().iter().any(|p| !p.dir().is_dir()) {
+        return Ok(None);
+    }
+    let Some(config) = read_config(options, &found)? else { return Ok(None) };
+    let count = found.partitions.map_or(topic.partition_count(), |c| c.partitions);
+    let dense = found.partitions.is_some_and(|c| c.never_compacted) && !config.cleanup_policy.compacts();
+    let mut reopen = topic.partitions().iter().any(|p| (p.offsets() == Offsets::Dense) != dense);
+    for p in topic.partitions() {
+        let start = checkpoints[1].get(&(name.clone(), p.id())).copied();
+        reopen |= p.refresh_read_only(start, events)? == Refreshed::Replaced;
+    }
+    if reopen {
+        for p in topic.partitions() {
+            p.mark_deleted();
+        }
+        return open_topic(dir, options, &name, found, checkpoints, events);
+    }
+    let config = Arc::new(config);
+    for p in topic.partitions() {
+        p.set_config(config.clone());
+    }
+    let mut partitions = topic.partitions().to_vec();
+    let now = topic.partition_count();
+    if count > now {
+        // Partitions the owner added: only those are opened.
+        if (now..count).any(|id| !found.dirs.contains(&id)) {
+            return Ok(Some(topic.clone())); // being added: next time
+        }
+        partitions.extend(open_partitions(dir, options, &name, now..count, dense, &config, checkpoints, events)?);
+    }
+    Ok(Some(Topic { inner: Arc::new(TopicInner { name, config, partitions }) }))
+}
+
+/// The topic's config as the directory has it; `None` for a topic being created (its config
+/// file, the commit point, not written yet).
+fn read_config(options: &LogOptions, found: &FoundTopic) -> Result<Option<TopicConfig>> {
+    Ok(Some(match &found.config {
+        Some((path, text)) => TopicConfig::from_properties(text)
+            .map_err(|e| Error::BadFile { path: path.clone(), reason: e.to_string() })?,
+        None if found.partitions.is_some() => return Ok(None),
+        None => {
+            // A broker's partition: as a read-write open would take it, nothing deleted by age.
+            let mut config = options.default_topic_config.clone();
+            config.retention_ms = -1;
+            config.retention_bytes = -1;
+            config
+        }
+    }))
+}
+
+/// Opens partitions `ids` of topic `name` read-only.
+#[allow(clippy::too_many_arguments)]
+fn open_partitions(
+    dir: &Path,
+    options: &LogOptions,
+    name: &str,
+    ids: std::ops::Range<u32>,
+    dense: bool,
+    config: &Arc<TopicConfig>,
+    checkpoints: &Checkpoints,
+    events: &mut Vec<RecoveryEvent>,
+) -> Result<Vec<Partition>> {
+    let hook: CheckpointHook = Arc::new(|| Ok(()));
+    let opening = Opening {
+        options,
+        checkpoints: &hook,
+        read_only: true,
+        never_compacted: dense,
+        prefill: &None,
+        clean_shutdown: true,
+        recovery_points: &checkpoints[0],
+        log_start_offsets: &checkpoints[1],
+        first_dirty_offsets: &checkpoints[2],
+    };
+    opening.partitions(dir, name, ids, config, events)
+}
+
 /// Opens what the directory holds of topic `name` read-only; `None` for a topic being created
 /// or deleted (a partition count without its config, the commit point; or a partition
-/// directory missing).
+/// directory or segment file missing).
 fn open_topic(
     dir: &Path,
     options: &LogOptions,
@@ -206,38 +287,19 @@ fn open_topic(
     checkpoints: &Checkpoints,
     events: &mut Vec<RecoveryEvent>,
 ) -> Result<Option<Topic>> {
-    let FoundTopic { config, dirs, partitions } = found;
-    if config.is_none() && partitions.is_some() {
+    let Some(config) = read_config(options, &found)? else { return Ok(None) };
+    let count = found
+        .partitions
+        .unwrap_or(PartitionCount { partitions: found.dirs.last().map_or(1, |&id| id + 1), never_compacted: false });
+    if (0..count.partitions).any(|id| !found.dirs.contains(&id)) {
         return Ok(None);
     }
-    let count = partitions
-        .unwrap_or(PartitionCount { partitions: dirs.last().map_or(1, |&id| id + 1), never_compacted: false });
-    if (0..count.partitions).any(|id| !dirs.contains(&id)) {
-        return Ok(None);
+    let dense = count.never_compacted && !config.cleanup_policy.compacts();
+    let config = Arc::new(config);
+    match open_partitions(dir, options, name, 0..count.partitions, dense, &config, checkpoints, events) {
+        Ok(partitions) => Ok(Some(Topic { inner: Arc::new(TopicInner { name: name.to_owned(), config, partitions }) })),
+        // A directory or segment file gone meanwhile, or none yet: being deleted or created.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
     }
-    let config = match config {
-        Some((path, text)) => {
-            TopicConfig::from_properties(&text).map_err(|e| Error::BadFile { path, reason: e.to_string() })?
-        }
-        None => {
-            // A broker's partition: as a read-write open would take it, nothing deleted by age.
-            let mut config = options.default_topic_config.clone();
-            config.retention_ms = -1;
-            config.retention_bytes = -1;
-            config
-        }
-    };
-    let hook: CheckpointHook = Arc::new(|| Ok(()));
-    let opening = Opening {
-        options,
-        checkpoints: &hook,
-        read_only: true,
-        never_compacted: count.never_compacted && !config.cleanup_policy.compacts(),
-        prefill: &None,
-        clean_shutdown: true,
-        recovery_points: &checkpoints[0],
-        log_start_offsets: &checkpoints[1],
-        first_dirty_offsets: &checkpoints[2],
-    };
-    opening.topic(dir, name, count.partitions, Arc::new(config), events).map(Some)
 }

@@ -12,6 +12,10 @@ pub const MAX_TOPIC_NAME_LEN: usize = 249;
 /// The most partitions one topic may have.
 pub const MAX_PARTITIONS: u32 = 65_536;
 
+/// Kafka's internal topic of consumer groups' offsets (kept by `crate::client`): its partition
+/// count places every group, so it never grows.
+pub(crate) const GROUP_OFFSETS_TOPIC: &str = "__consumer_offsets";
+
 /// The topic of a KRaft broker's metadata log: never a partlog topic, so a broker's `log.dir`
 /// opens without it (Kafka's `LogManager` skips it too).
 const KRAFT_METADATA_TOPIC: &str = "__cluster_metadata";

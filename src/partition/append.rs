@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::{Partition, Writer};
+use crate::config::TopicConfig;
 use crate::error::{Error, FormatError, Result};
 use crate::format::batch::{self, BatchHeader, BatchSpec, EncodeError};
 use crate::format::record::Record;
@@ -83,7 +84,7 @@ impl Partition {
         if records.is_empty() {
             return Err(Error::EmptyAppend);
         }
-        let config = &self.inner.config;
+        let config = self.config();
         if config.cleanup_policy.compacts() {
             if let Some(index) = records.iter().position(|r| r.key.is_none()) {
                 return Err(Error::InvalidRecord { index, reason: "compacted topics reject records without a key" });
@@ -107,8 +108,8 @@ impl Partition {
                     last_offset_delta: encoded.last_offset_delta as u32,
                     max_timestamp: encoded.max_timestamp,
                 }];
-                self.check_size(out.len() as u64)?;
-                self.append_batches(out, &pending, RawOrigin::Producer)
+                Self::check_size(&config, out.len() as u64)?;
+                self.append_batches(out, &pending, RawOrigin::Producer, &config)
             });
             if out.capacity() > RETAINED_ENCODE_BYTES {
                 *out = Vec::new();
@@ -120,8 +121,8 @@ impl Partition {
         })
     }
 
-    fn check_size(&self, size: u64) -> Result<()> {
-        let config = &self.inner.config;
+    /// Refuses a batch larger than `max.message.bytes` or `segment.bytes`.
+    fn check_size(config: &TopicConfig, size: u64) -> Result<()> {
         if size > config.max_message_bytes as u64 {
             return Err(Error::BatchTooLarge {
                 size,
@@ -211,8 +212,9 @@ impl Partition {
         if batches.is_empty() {
             return Err(Error::EmptyAppend);
         }
-        let pending = self.validate_raw(batches, origin)?;
-        self.check_size(batches.len() as u64).or_else(|e| match e {
+        let config = self.config();
+        let pending = self.validate_raw(batches, origin, &config)?;
+        Self::check_size(&config, batches.len() as u64).or_else(|e| match e {
             // Several batches may together pass max.message.bytes; only segment.bytes binds them.
             Error::BatchTooLarge { setting: "max.message.bytes", .. } => Ok(()),
             other => Err(other),
@@ -222,7 +224,7 @@ impl Partition {
             let out = &mut buffers.batch;
             out.clear();
             out.extend_from_slice(batches);
-            let result = self.append_batches(out, &pending, origin);
+            let result = self.append_batches(out, &pending, origin, &config);
             if out.capacity() > RETAINED_ENCODE_BYTES {
                 *out = Vec::new();
             }
@@ -262,8 +264,7 @@ impl Partition {
         Ok(first)
     }
 
-    fn validate_raw(&self, bytes: &[u8], origin: RawOrigin) -> Result<Vec<PendingBatch>> {
-        let config = &self.inner.config;
+    fn validate_raw(&self, bytes: &[u8], origin: RawOrigin, config: &TopicConfig) -> Result<Vec<PendingBatch>> {
         let compacted = config.cleanup_policy.compacts();
         let mut pending = Vec::new();
         let current_batch = std::cell::Cell::new(0usize);
@@ -357,7 +358,13 @@ impl Partition {
 
     /// Assigns offsets to the encoded batches in `bytes`, rolls if needed, writes and publishes,
     /// then applies the topic's flush policy.
-    fn append_batches(&self, bytes: &mut [u8], pending: &[PendingBatch], origin: RawOrigin) -> Result<AppendInfo> {
+    fn append_batches(
+        &self,
+        bytes: &mut [u8],
+        pending: &[PendingBatch],
+        origin: RawOrigin,
+        config: &TopicConfig,
+    ) -> Result<AppendInfo> {
         let inner = &*self.inner;
         let writer = inner.writer.lock();
         self.check_writable()?;
@@ -391,7 +398,12 @@ impl Partition {
             next = last + 1;
         }
         let mut active = inner.segments.active();
-        if active.should_roll(bytes.len() as u64, meta.last_offset, meta.max_timestamp, inner.clock.now_ms()) {
+        // The config in force now: a smaller `segment.bytes` or `segment.ms` set since the
+        // segment was made rolls it at this append, as in Kafka (a larger one applies from the
+        // next segment: this one is mapped at its size).
+        let limits = super::roll_limits(config);
+        let now = inner.clock.now_ms();
+        if active.should_roll(bytes.len() as u64, meta.last_offset, meta.max_timestamp, now, limits) {
             active = self.roll_to(&writer, &active, first_offset)?;
         }
         active.append(bytes, meta)?;

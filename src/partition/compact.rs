@@ -44,9 +44,16 @@ pub(crate) enum Trigger {
 const CLEANER_CHUNK_BYTES: u64 = 4 << 20;
 
 impl Partition {
-    /// Compacts now, whatever `min.cleanable.dirty.ratio` says (see the compaction module docs in
-    /// `src/compaction/mod.rs` for the rules). Topics whose `cleanup.policy` lacks `compact` are left
-    /// alone (`None`).
+    /// Compacts now, whatever `min.cleanable.dirty.ratio` says: in the segments below the
+    /// active one (and older than `min.compaction.lag.ms`), only the latest record of each key is
+    /// kept, tombstones until `delete.retention.ms` after they were first cleaned, and records
+    /// of aborted transactions go; offsets never change (the README's "Log compaction" section
+    /// has the rules, which are Kafka's). `Ok(None)`: no segment to compact yet (only the active
+    /// one, or none older than `min.compaction.lag.ms`).
+    ///
+    /// Errors: [`Error::NotCompacted`] if the topic's `cleanup.policy` lacks `compact` (or gained
+    /// it on this open log: see [`Log::alter_topic_config`](crate::Log::alter_topic_config));
+    /// [`Error::ReadOnly`].
     ///
     /// # Example
     /// ```
@@ -64,6 +71,10 @@ impl Partition {
     /// assert_eq!(outcome.records_removed, 1);
     /// let latest: Vec<_> = p.read(0, 1 << 20)?.into_iter().map(|r| (r.offset, r.key.unwrap(), r.value.unwrap())).collect();
     /// assert_eq!(latest, [(1, b"bob".to_vec(), b"v1".to_vec()), (2, b"alice".to_vec(), b"v2".to_vec())]);
+    /// assert_eq!(p.compact()?.unwrap().records_removed, 0); // a second pass finds nothing new
+    ///
+    /// let events = log.create_topic("events", 1, TopicConfig::default())?.partition(0)?;
+    /// assert!(matches!(events.compact(), Err(partlog::Error::NotCompacted { .. })));
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn compact(&self) -> Result<Option<CompactionOutcome>> {
@@ -71,16 +82,30 @@ impl Partition {
     }
 
     /// Compacts only if the dirty part of the cleanable segments is at least
-    /// `min.cleanable.dirty.ratio` of their bytes: the maintenance thread's check.
+    /// `min.cleanable.dirty.ratio` of their bytes: the maintenance thread's check. `Ok(None)`
+    /// also for a partition that is not compacted.
     pub fn compact_if_dirty(&self) -> Result<Option<CompactionOutcome>> {
         self.compact_pass(Trigger::IfDirty)
     }
 
     fn compact_pass(&self, trigger: Trigger) -> Result<Option<CompactionOutcome>> {
         let inner = &*self.inner;
-        let config = &inner.config;
-        if !config.cleanup_policy.compacts() {
-            return Ok(None);
+        let config = self.config();
+        let not_compacted = if !config.cleanup_policy.compacts() {
+            Some("its topic's cleanup.policy does not include compact")
+        } else if inner.offsets == crate::segment::Offsets::Dense {
+            Some(
+                "cleanup.policy=compact was set on this open log for a topic created without it: compaction \
+                 starts at the next open (until then its offsets are dense, and reads check that)",
+            )
+        } else {
+            None
+        };
+        if let Some(reason) = not_compacted {
+            return match trigger {
+                Trigger::Now => Err(Error::NotCompacted { partition: self.name(), reason }),
+                Trigger::IfDirty => Ok(None),
+            };
         }
         let _cleaner = inner.cleaner.lock();
         self.check_writable()?;
@@ -191,7 +216,7 @@ impl Partition {
     /// Kafka's `max.compaction.lag.ms`: the first dirty segment's first batch has waited longer
     /// than it, so a pass runs whatever the dirty ratio.
     fn compaction_overdue(&self, cleanable: &[Arc<Segment>], first_dirty: u64, now_ms: i64) -> Result<bool> {
-        let lag = self.inner.config.max_compaction_lag_ms;
+        let lag = self.config().max_compaction_lag_ms;
         if lag == i64::MAX {
             return Ok(false);
         }

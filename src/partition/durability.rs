@@ -109,7 +109,7 @@ impl Partition {
     /// append synchronous) and `flush.ms` (fsync when the last flush is this old), checked after
     /// each append. The append returns only after the fsync it triggers.
     pub(super) fn apply_flush_policy(&self, next: u64) -> Result<()> {
-        let config = &self.inner.config;
+        let config = self.config();
         let unflushed = next.saturating_sub(self.recovery_point());
         let by_count = config.flush_messages != i64::MAX && unflushed >= config.flush_messages as u64;
         let by_time = config.flush_ms != i64::MAX
@@ -174,7 +174,7 @@ impl Partition {
     /// Whether `flush.ms` has passed since the last flush with something unflushed: the
     /// maintenance thread's check for partitions that are not being appended to.
     pub(crate) fn flush_due(&self, now_ms: i64) -> bool {
-        let config = &self.inner.config;
+        let config = self.config();
         config.flush_ms != i64::MAX
             && self.recovery_point() < self.log_end_offset()
             && now_ms.saturating_sub(self.inner.last_flush_ms.load(Ordering::Relaxed)) >= config.flush_ms

@@ -16,6 +16,7 @@ mod durability;
 pub(crate) mod load;
 mod read;
 mod read_only;
+pub(crate) use read_only::Refreshed;
 pub(crate) mod retention;
 mod segments;
 mod tail;
@@ -71,7 +72,9 @@ struct Inner {
     topic: Arc<str>,
     id: u32,
     dir: PathBuf,
-    config: Arc<TopicConfig>,
+    /// The config in force: replaced by [`Log::alter_topic_config`](crate::Log::alter_topic_config),
+    /// read once per operation (never held across another lock).
+    config: parking_lot::RwLock<Arc<TopicConfig>>,
     clock: Arc<dyn Clock>,
     /// Every write and fsync of the partition's files goes through it; the first that fails
     /// stops writes (fail-stop).
@@ -166,6 +169,17 @@ impl fmt::Debug for Partition {
     }
 }
 
+/// `segment.bytes` and the time after which a segment rolls: `segment.ms`, or for a compacted
+/// topic `max.compaction.lag.ms` if sooner (Kafka: no record waits in the active segment, which
+/// is never compacted, for longer than that).
+fn roll_limits(config: &TopicConfig) -> (u64, i64) {
+    let segment_ms = match config.cleanup_policy.compacts() {
+        true => config.segment_ms.min(config.max_compaction_lag_ms),
+        false => config.segment_ms,
+    };
+    (config.segment_bytes as u64, segment_ms)
+}
+
 /// The spec of a partition's segments: sized by the topic's config, writing through the
 /// partition's fail-stop seam, the prefill thread's zero-fills through the log's own `Io` (a
 /// fill it fails is dropped; the appender that needs the space meets the error itself).
@@ -176,15 +190,10 @@ fn segment_spec(
     prefill: &Option<Arc<Prefill>>,
     read_only: bool,
 ) -> SegmentSpec {
+    let (segment_bytes, segment_ms) = roll_limits(config);
     SegmentSpec {
-        segment_bytes: config.segment_bytes as u64,
-        // Kafka: a compacted topic rolls within `max.compaction.lag.ms`, so that no record waits
-        // in the active segment (never compacted) for longer than that.
-        segment_ms: if config.cleanup_policy.compacts() {
-            config.segment_ms.min(config.max_compaction_lag_ms)
-        } else {
-            config.segment_ms
-        },
+        segment_bytes,
+        segment_ms,
         segment_jitter_ms: config.segment_jitter_ms,
         map_appends: config.flush_messages == i64::MAX,
         max_index_bytes: config.segment_index_bytes as u64,
@@ -204,7 +213,7 @@ impl Partition {
                 topic: spec.topic,
                 id: spec.id,
                 dir: spec.dir,
-                config: spec.config,
+                config: parking_lot::RwLock::new(spec.config),
                 clock: spec.clock,
                 io,
                 prefill: spec.prefill,
@@ -240,7 +249,7 @@ impl Partition {
 
     /// The spec of this partition's segments.
     fn segment_spec(&self) -> SegmentSpec {
-        segment_spec(&self.inner.config, self.inner.offsets, &self.inner.io, &self.inner.prefill, self.inner.read_only)
+        segment_spec(&self.config(), self.inner.offsets, &self.inner.io, &self.inner.prefill, self.inner.read_only)
     }
 
     /// The topic this partition belongs to.
@@ -263,9 +272,27 @@ impl Partition {
         &self.inner.dir
     }
 
-    /// The topic configuration in force.
-    pub fn config(&self) -> &TopicConfig {
-        &self.inner.config
+    /// The topic configuration in force now ([`Log::alter_topic_config`](crate::Log::alter_topic_config)
+    /// replaces it).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// assert_eq!(p.config().retention_ms, 7 * 24 * 3600 * 1000);
+    /// log.alter_topic_config("t", TopicConfig::event_store())?;
+    /// assert_eq!(p.config().retention_ms, -1);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn config(&self) -> Arc<TopicConfig> {
+        self.inner.config.read().clone()
+    }
+
+    /// Puts `config` in force: each setting takes effect where the partition next reads it.
+    pub(crate) fn set_config(&self, config: Arc<TopicConfig>) {
+        *self.inner.config.write() = config;
     }
 
     /// The first readable offset.

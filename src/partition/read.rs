@@ -76,11 +76,47 @@ impl Partition {
         from: u64,
         max_bytes: usize,
         out: &mut Vec<u8>,
-        mut mapped: Option<&mut Option<MappedBytes>>,
+        mapped: Option<&mut Option<MappedBytes>>,
     ) -> Result<u64> {
         // One snapshot of the end: an append publishes its segment's size before the log end
         // offset, and a read must not return a batch the log does not count yet.
         let end_offset = self.check_range(from)?;
+        let start = out.len();
+        let next = self.read_batches_from(from, end_offset, max_bytes, out, mapped)?;
+        if self.inner.read_only && self.inner.offsets == Offsets::Dense {
+            self.check_continuous(from, &out[start..])?;
+        }
+        Ok(next)
+    }
+
+    /// In a read-only view of a partition whose offsets are dense: the batches read start at or
+    /// before `from` and follow each other without a gap. The owner may cut and rewrite what
+    /// the view holds; bytes read from a position the view knew could then be other batches.
+    fn check_continuous(&self, from: u64, bytes: &[u8]) -> Result<()> {
+        let mut expected = None;
+        for found in batch::Batches::new(bytes, u64::MAX, batch::AtCut::Fail) {
+            let Ok(b) = found else { break }; // checked by the read already
+            let (base, last) = (b.header.base_offset as u64, b.header.last_offset() as u64);
+            let fits = match expected {
+                None => base <= from && last >= from,
+                Some(next) => base == next,
+            };
+            if !fits {
+                return Err(Error::ChangedUnderView { partition: self.name() });
+            }
+            expected = Some(last + 1);
+        }
+        Ok(())
+    }
+
+    fn read_batches_from(
+        &self,
+        from: u64,
+        end_offset: u64,
+        max_bytes: usize,
+        out: &mut Vec<u8>,
+        mut mapped: Option<&mut Option<MappedBytes>>,
+    ) -> Result<u64> {
         let mut next = from;
         let mut remaining = max_bytes as u64;
         let mut first = true;

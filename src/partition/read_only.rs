@@ -6,106 +6,174 @@
 //! positioned reads, indexes are copied into memory (or rebuilt there from the data), and the
 //! last segment is checked batch by batch (length, CRC, offsets) up to the first bytes that are
 //! not a whole batch: a write in progress, or the zero-filled space ahead of appends. Those bytes
-//! are not readable until a [`refresh`](Partition::refresh) finds them whole. A mapping of a file
-//! another process may shorten could fault; a copy or a positioned read cannot.
+//! are not readable until a refresh finds them whole. A mapping of a file another process may
+//! shorten could fault; a copy or a positioned read cannot.
+//!
+//! A refresh keeps what it read before only where the file is provably the same: a sealed
+//! segment by path, inode, length and modification time; the last segment checked by the
+//! header of its last whole batch, read again (a truncation in place and new appends keep the
+//! inode and may restore the length). Anything else is read afresh.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use super::durability::FailStop;
 use super::{segment_spec, Loaded, OpenSpec, Partition, RecoveryEvent};
 use crate::error::{Error, Result};
+use crate::format::batch::{BatchHeader, HEADER_LEN};
 use crate::segment::{Segment, SegmentSpec};
 use crate::storage::files;
 
-/// How often, and how long apart, listing a partition directory is retried while the writer
-/// swaps segments (compaction renames its output into place one file at a time).
-const SWAP_RETRIES: u32 = 50;
-const SWAP_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
-
-/// A segment file found in a partition directory.
+/// A segment file as a listing found it.
+#[derive(Debug, Clone, PartialEq)]
 struct Found {
     base: u64,
     path: PathBuf,
     len: u64,
     inode: u64,
+    modified: Option<SystemTime>,
+}
+
+/// The last segment as its last check left it.
+#[derive(Clone)]
+struct Tail {
+    segment: Arc<Segment>,
+    /// The offset after its last whole batch, if it has one.
+    next: Option<u64>,
+    /// Its last whole batch: position and header, read again before the next check.
+    last_batch: Option<(u64, BatchHeader)>,
+    /// Where the last reported bytes that are not whole batches start (reported once).
+    reported: Option<u64>,
 }
 
 /// What a read-only partition knows of the files it read.
 #[derive(Default)]
 pub(super) struct View {
-    /// Per segment of the set: its base offset and the inode it was read from.
-    inodes: Vec<(u64, u64)>,
-    /// The last segment, whose batches were checked and indexed in memory, with the offset after
-    /// its last whole batch (if it has one).
-    tail: Option<(Arc<Segment>, Option<u64>)>,
+    /// The segment set's files, in its order.
+    files: Vec<Found>,
+    tail: Option<Tail>,
+    /// The partition directory's inode and birth time: others mean the topic was deleted and
+    /// made again.
+    dir_inode: Option<(u64, Option<SystemTime>)>,
 }
 
-/// The segment files of `dir`, in base-offset order, once no segment swap is in progress.
+/// What a refresh found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refreshed {
+    /// The partition is current.
+    Current,
+    /// The directory is another one now (the topic was deleted and created again), or gone:
+    /// the partition must be opened anew.
+    Replaced,
+}
+
+fn inode_of(dir: &Path) -> Option<(u64, Option<SystemTime>)> {
+    std::fs::metadata(dir).ok().map(|m| (m.ino(), m.created().ok()))
+}
+
+/// The segment files of `dir` in base-offset order: each `.log`, and a `.log.swap` whose base
+/// has no `.log`. Compaction writes its output as `.swap` files, renames the segments it
+/// replaces away, then renames the swaps into place: in between, a swap file holds the final
+/// data of its offsets, and the `.log` files still there hold theirs.
 fn list(dir: &Path) -> Result<Vec<Found>> {
-    for attempt in 0.. {
-        let mut found = Vec::new();
-        let mut swapping = None;
-        for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
-            let entry = entry.map_err(Error::io("list", dir))?;
-            let name = entry.file_name();
-            let Some(name) = name.to_str() else { continue };
-            if let Some(base) = files::parse_segment_file_name(name, files::LOG_SUFFIX) {
-                // Vanished since the listing (retention, compaction): not a segment any more.
-                let Ok(meta) = std::fs::metadata(entry.path()) else { continue };
-                found.push(Found { base, path: entry.path(), len: meta.len(), inode: meta.ino() });
-            } else if name.ends_with(files::SWAP_SUFFIX) {
-                swapping = Some(entry.path());
-            }
-        }
-        match swapping {
-            Some(swap) if attempt >= SWAP_RETRIES => {
-                return Err(Error::BadFile {
-                    path: swap,
-                    reason: "a segment swap is in progress or was interrupted: the process that owns the \
-                             directory completes it (at its next open, if it stopped); try again"
-                        .into(),
-                })
-            }
-            Some(_) => std::thread::sleep(SWAP_RETRY_PAUSE),
-            None => {
-                found.sort_unstable_by_key(|f| f.base);
-                return Ok(found);
-            }
+    let mut logs = std::collections::BTreeMap::new();
+    let mut swaps = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let (base, swap) = match files::parse_segment_file_name(name, files::LOG_SUFFIX) {
+            Some(base) => (base, false),
+            None => match name
+                .strip_suffix(files::SWAP_SUFFIX)
+                .and_then(|n| files::parse_segment_file_name(n, files::LOG_SUFFIX))
+            {
+                Some(base) => (base, true),
+                None => continue,
+            },
+        };
+        // Gone since the listing (retention, compaction, a rename): not a segment any more.
+        let Ok(meta) = std::fs::metadata(entry.path()) else { continue };
+        let found =
+            Found { base, path: entry.path(), len: meta.len(), inode: meta.ino(), modified: meta.modified().ok() };
+        if swap {
+            swaps.push(found);
+        } else {
+            logs.insert(base, found);
         }
     }
-    unreachable!("the loop returns")
+    for swap in swaps {
+        logs.entry(swap.base).or_insert(swap);
+    }
+    Ok(logs.into_values().collect())
 }
 
-/// Checks the last segment from `position` on: its whole batches become readable, with index
+/// Checks `tail` from its readable end on: its whole batches become readable, with index
 /// entries in memory. Reports bytes past them that are neither whole batches nor the zero-filled
-/// space ahead of appends (a write in progress shows up here too: it is read once whole).
-fn check_tail(
-    name: &str,
-    segment: &Segment,
-    spec: &SegmentSpec,
-    next: Option<u64>,
-    events: &mut Vec<RecoveryEvent>,
-) -> Result<Option<u64>> {
-    let outcome = segment.extend_read_only(next, spec.offsets)?;
+/// space ahead of appends (a write in progress shows up here too: it is read once whole), once
+/// per position.
+fn check_tail(name: &str, tail: &mut Tail, spec: &SegmentSpec, events: &mut Vec<RecoveryEvent>) -> Result<()> {
+    let outcome = tail.segment.extend_read_only(tail.next, spec.offsets)?;
     if let Some((position, problem)) = outcome.problem {
-        if !segment.zeros_from(position)? {
+        if tail.reported != Some(position) && !tail.segment.zeros_from(position)? {
+            tail.reported = Some(position);
             events.push(RecoveryEvent {
                 partition: name.to_owned(),
-                segment: segment.log_path().to_owned(),
+                segment: tail.segment.log_path().to_owned(),
                 position,
                 bytes_dropped: 0,
                 reason: format!(
                     "not read (opened read-only, nothing changed): {} bytes from here are not whole batches \
                      ({problem}); a write in progress, or a tail the owner's recovery will check",
-                    outcome.file_bytes - position
+                    outcome.file_bytes.saturating_sub(position)
                 ),
             });
         }
+    } else {
+        tail.reported = None;
     }
-    Ok(outcome.next_offset.or(next))
+    tail.next = outcome.next_offset.or(tail.next);
+    tail.last_batch = outcome.last_batch.or(tail.last_batch);
+    Ok(())
+}
+
+/// A fresh segment for `found`; the last one is checked whole.
+fn load(
+    name: &str,
+    found: &Found,
+    last: bool,
+    spec: &SegmentSpec,
+    now: i64,
+    events: &mut Vec<RecoveryEvent>,
+) -> Result<(Arc<Segment>, Option<Tail>)> {
+    let segment = Arc::new(Segment::load(found.path.clone(), found.base, found.len, spec.clone(), now));
+    if !last {
+        return Ok((segment, None));
+    }
+    segment.set_readable_bytes(0);
+    segment.index_in_memory()?;
+    let mut tail = Tail { segment: segment.clone(), next: None, last_batch: None, reported: None };
+    check_tail(name, &mut tail, spec, events)?;
+    Ok((segment, Some(tail)))
+}
+
+/// Whether `tail`'s last whole batch is still where it was, as it was: the file was not cut
+/// and rewritten under it.
+fn tail_intact(tail: &Tail) -> Result<bool> {
+    let Some((position, header)) = tail.last_batch else {
+        // No batch yet: intact while nothing is shorter than what was checked.
+        return Ok(true);
+    };
+    let mut buf = [0u8; HEADER_LEN];
+    let segment = &tail.segment;
+    match files::read_exact_at(segment.log_file()?, &mut buf, position, segment.log_path()) {
+        Ok(()) => Ok(BatchHeader::parse(&buf) == Some(header)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 impl Partition {
@@ -116,42 +184,46 @@ impl Partition {
         let seg_spec = segment_spec(&spec.config, spec.offsets, &io, &None, true);
         let now = spec.clock.now_ms();
         let name = format!("{}-{}", spec.topic, spec.id);
+        let dir_inode = inode_of(&spec.dir);
         let found = list(&spec.dir)?;
         if found.is_empty() {
-            return Err(Error::BadFile {
-                path: spec.dir.clone(),
-                reason: "a partition directory without segments".into(),
-            });
+            // A partition being created (its directory comes first): not there yet.
+            let source = std::io::Error::new(std::io::ErrorKind::NotFound, "no segment file (yet)");
+            return Err(Error::Io { op: "open", path: spec.dir.clone(), source });
         }
-        let inodes = found.iter().map(|f| (f.base, f.inode)).collect();
-        let segments: Vec<Arc<Segment>> =
-            found.into_iter().map(|f| Arc::new(Segment::load(f.path, f.base, f.len, seg_spec.clone(), now))).collect();
-        let tail = segments.last().expect("not empty").clone();
-        tail.set_readable_bytes(0);
-        tail.index_in_memory()?;
-        let next = check_tail(&name, &tail, &seg_spec, None, events)?;
-        let log_end_offset = next.unwrap_or(tail.base_offset());
+        let mut segments = Vec::with_capacity(found.len());
+        let mut tail = None;
+        for (i, f) in found.iter().enumerate() {
+            let (segment, checked) = load(&name, f, i + 1 == found.len(), &seg_spec, now, events)?;
+            segments.push(segment);
+            tail = tail.or(checked);
+        }
+        let checked: Tail = tail.expect("the last segment is checked");
+        let log_end_offset = checked.next.unwrap_or(checked.segment.base_offset());
         let first_base = segments[0].base_offset().min(log_end_offset);
         let log_start_offset = spec.log_start_offset.filter(|&s| s <= log_end_offset).unwrap_or(0).max(first_base);
         let loaded = Loaded { segments, log_start_offset, log_end_offset, dir_dirty: false };
         let partition = Partition::assemble(spec, loaded, io, now);
-        *partition.inner.view.lock() = View { inodes, tail: Some((tail, next)) };
+        *partition.inner.view.lock() = View { files: found, tail: Some(checked), dir_inode };
         Ok(partition)
     }
 
-    /// Reads the partition directory again (read-only logs): segments added, rolled, deleted
-    /// or replaced since, and the whole batches appended to the last one. Readers waiting in
+    /// Reads the partition directory again (read-only logs): segments added, rolled, deleted,
+    /// cut or replaced since, and the whole batches appended to the last one. Readers waiting in
     /// [`wait_for`](Self::wait_for) or watching are woken if the log end moved.
     pub(crate) fn refresh_read_only(
         &self,
         log_start_offset: Option<u64>,
         events: &mut Vec<RecoveryEvent>,
-    ) -> Result<()> {
+    ) -> Result<Refreshed> {
         let inner = &*self.inner;
         let mut view = inner.view.lock();
+        if inode_of(&inner.dir) != view.dir_inode {
+            return Ok(Refreshed::Replaced);
+        }
         let found = list(&inner.dir)?;
         if found.is_empty() {
-            return Ok(()); // the topic is being deleted: the last view stays
+            return Ok(Refreshed::Current); // the topic is being deleted: the last view stays
         }
         let old = inner.segments.snapshot();
         let spec = self.segment_spec();
@@ -159,48 +231,42 @@ impl Partition {
         let name = self.name();
         let mut segments = Vec::with_capacity(found.len());
         let mut tail = None;
-        let last = found.len() - 1;
         for (i, f) in found.iter().enumerate() {
-            let same = view.inodes.iter().position(|&(base, inode)| base == f.base && inode == f.inode);
-            let kept = same.map(|at| old[at].clone()).filter(|s| f.len >= s.size());
-            let scanned = view.tail.as_ref().filter(|(t, _)| kept.as_ref().is_some_and(|k| Arc::ptr_eq(k, t)));
-            let segment = match (kept, scanned) {
-                // The segment checked last time: what was appended since (or written before it
-                // rolled) is checked now, and whole batches become readable.
-                (Some(segment), Some(&(_, next))) => {
-                    let next = check_tail(&name, &segment, &spec, next, events)?;
-                    if i == last {
-                        tail = Some((segment.clone(), next));
-                    }
-                    segment
+            let last = i + 1 == found.len();
+            let at = view.files.iter().position(|o| o.base == f.base && o.path == f.path && o.inode == f.inode);
+            let was_tail =
+                view.tail.as_ref().filter(|t| at.is_some_and(|at| Arc::ptr_eq(&old[at], &t.segment))).cloned();
+            let kept = match (at, was_tail) {
+                // The segment checked last time: what was appended since (or before it rolled)
+                // is checked now, if what was checked is still there.
+                (Some(_), Some(mut t)) if f.len >= t.segment.size() && tail_intact(&t)? => {
+                    check_tail(&name, &mut t, &spec, events)?;
+                    // Kept now, so that a failure further on leaves a consistent view.
+                    view.tail = Some(t.clone());
+                    Some((t.segment.clone(), last.then_some(t)))
                 }
-                (Some(segment), None) if i < last => segment,
-                _ => {
-                    // New, replaced or cut: read afresh.
-                    let segment = Arc::new(Segment::load(f.path.clone(), f.base, f.len, spec.clone(), now));
-                    if i == last {
-                        segment.set_readable_bytes(0);
-                        segment.index_in_memory()?;
-                        let next = check_tail(&name, &segment, &spec, None, events)?;
-                        tail = Some((segment.clone(), next));
-                    }
-                    segment
-                }
+                (Some(at), None) if !last && view.files[at] == *f => Some((old[at].clone(), None)),
+                _ => None,
+            };
+            let (segment, checked) = match kept {
+                Some(kept) => kept,
+                None => load(&name, f, last, &spec, now, events)?,
             };
             segments.push(segment);
+            tail = tail.or(checked);
         }
-        let (last_segment, next) = tail.clone().expect("the last segment is checked");
-        let end = next.unwrap_or(last_segment.base_offset());
+        let checked: Tail = tail.expect("the last segment is checked");
+        let end = checked.next.unwrap_or(checked.segment.base_offset());
         let first_base = segments[0].base_offset().min(end);
         let start = log_start_offset.filter(|&s| s <= end).unwrap_or(0).max(first_base);
         inner.segments.replace_all(segments);
-        *view = View { inodes: found.iter().map(|f| (f.base, f.inode)).collect(), tail };
+        *view = View { files: found, tail: Some(checked), dir_inode: view.dir_inode };
         inner.log_start_offset.store(start, Ordering::SeqCst);
         let moved = inner.log_end_offset.swap(end, Ordering::SeqCst) != end;
         drop(view);
         if moved {
             self.wake_waiters();
         }
-        Ok(())
+        Ok(Refreshed::Current)
     }
 }

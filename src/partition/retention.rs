@@ -161,7 +161,7 @@ impl Partition {
             })
             .collect::<Result<Vec<_>>>()?;
         let end = self.log_end_offset();
-        let n = deletable_prefix(&facts, self.log_start_offset(), end, &inner.config, now, rules);
+        let n = deletable_prefix(&facts, self.log_start_offset(), end, &self.config(), now, rules);
         self.purge_deleted(now);
         if n == 0 {
             return Ok(None);
@@ -192,7 +192,7 @@ impl Partition {
         let inner = &*self.inner;
         let mut renamed = Vec::new();
         let result = segments.iter().try_for_each(|s| s.rename_for_deletion().map(|paths| renamed.extend(paths)));
-        inner.pending_deletes.lock().push((now_ms.saturating_add(inner.config.file_delete_delay_ms), renamed));
+        inner.pending_deletes.lock().push((now_ms.saturating_add(self.config().file_delete_delay_ms), renamed));
         result
     }
 

@@ -12,10 +12,38 @@ use crate::storage::io::Io;
 use crate::storage::mapped::{self, DataMap, Shrink, Touch};
 use crate::storage::prefill::FillAhead;
 
+/// The smallest zero-fill ahead of appends.
+const MIN_RESERVE_CHUNK_BYTES: u64 = 64 << 10;
+
+/// How far to zero-fill ahead of appends in a segment that holds `filled` bytes: a quarter of
+/// them, from 64 KiB to 1 MiB. A busy segment fills a megabyte at a time (few, large writes);
+/// an idle partition's segment holds 64 KiB of zeros, not a megabyte, so thousands of
+/// partitions cost little disk (the README's resource costs).
+/// A power of two, and fills end at a multiple of it (see [`fill_target`]).
+fn reserve_chunk(filled: u64) -> u64 {
+    let quarter = (filled / 4).max(1);
+    (1u64 << (63 - quarter.leading_zeros())).clamp(MIN_RESERVE_CHUNK_BYTES, RESERVE_CHUNK_BYTES as u64)
+}
+
+/// Where a zero-fill from `reserved` that must cover `end` stops: a chunk past `reserved`, at a
+/// multiple of the chunk, so the file grows in whole chunks.
+fn fill_target(reserved: u64, end: u64, chunk: u64) -> u64 {
+    end.max(reserved.saturating_add(chunk)).div_ceil(chunk).saturating_mul(chunk)
+}
+
 impl Segment {
     /// Whether an append of `bytes` whose batches end at `last_offset` with largest timestamp
     /// `max_timestamp` must go to a new segment (Kafka's `LogSegment.shouldRoll`).
-    pub(crate) fn should_roll(&self, bytes: u64, last_offset: u64, max_timestamp: i64, now_ms: i64) -> bool {
+    /// `limits` are `segment.bytes` and `segment.ms` as the partition's config sets them now: the
+    /// smaller of them and this segment's own apply.
+    pub(crate) fn should_roll(
+        &self,
+        bytes: u64,
+        last_offset: u64,
+        max_timestamp: i64,
+        now_ms: i64,
+        limits: (u64, i64),
+    ) -> bool {
         let size = self.size();
         if size == 0 {
             return false;
@@ -26,9 +54,10 @@ impl Segment {
             Some(first) => max_timestamp.saturating_sub(first),
             None => now_ms.saturating_sub(self.created_ms),
         };
-        let segment_bytes = self.spec.segment_bytes;
+        let segment_bytes = self.spec.segment_bytes.min(limits.0);
+        let segment_ms = self.spec.segment_ms.min(limits.1);
         size > segment_bytes - bytes.min(segment_bytes)
-            || waited > self.spec.segment_ms - self.roll_jitter_ms()
+            || waited > segment_ms - self.roll_jitter_ms()
             || oi.is_full()
             || ti.entries() + 1 >= ti.capacity()
             || last_offset.saturating_sub(self.base_offset) > i32::MAX as u64
@@ -120,7 +149,7 @@ impl Segment {
             return Ok(()); // the common case: filled ahead already
         }
         let file = self.log_file()?;
-        m.grow(file, &self.log_path, end, RESERVE_CHUNK_BYTES as u64, Touch::No, |range| {
+        m.grow(file, &self.log_path, end, reserve_chunk(m.published()), Touch::No, |range| {
             self.write_zeros(&*self.spec.io, range)
         })
     }
@@ -135,7 +164,7 @@ impl Segment {
         if end <= reserved {
             return Ok(());
         }
-        let target = end.max((reserved + RESERVE_CHUNK_BYTES as u64).min(self.spec.segment_bytes));
+        let target = end.max(fill_target(reserved, end, reserve_chunk(position)).min(self.spec.segment_bytes));
         let mut at = reserved;
         while at < target {
             at = self.write_zeros(&*self.spec.io, at..target)?.end;
@@ -157,9 +186,7 @@ impl Segment {
     fn request_fill(self: &Arc<Self>, m: &DataMap, end: u64) {
         let Some((prefill, _)) = &self.spec.prefill else { return };
         let reserved = m.reserved();
-        if reserved - end >= RESERVE_CHUNK_BYTES as u64 / 2
-            || reserved >= m.len()
-            || m.requested.swap(true, Ordering::Relaxed)
+        if reserved - end >= reserve_chunk(end) / 2 || reserved >= m.len() || m.requested.swap(true, Ordering::Relaxed)
         {
             return;
         }
@@ -206,7 +233,7 @@ impl FillAhead for Segment {
         // Holding the map read lock keeps the segment from being sealed while the file grows.
         let map = self.map.read();
         let (Some(m), Some((_, io))) = (map.as_ref(), &self.spec.prefill) else { return };
-        let chunk = RESERVE_CHUNK_BYTES as u64;
+        let chunk = reserve_chunk(m.published());
         if let Ok(file) = self.log_file() {
             let end = m.reserved().saturating_add(chunk);
             let _ = m.grow(file, &self.log_path, end, chunk, Touch::Pages, |range| self.write_zeros(&**io, range));

@@ -231,8 +231,11 @@ const WARM_SECTION_BYTES: usize = 8192;
 pub struct Index<E: IndexEntry> {
     path: PathBuf,
     base_offset: u64,
-    /// `None` for an index held in memory (a log opened read-only).
-    file: Option<File>,
+    /// The file's device and inode; `None` for an index held in memory (a log opened
+    /// read-only). No file handle is kept: the mapping does not need one, and a partition
+    /// holds only its data file open (the README's resource costs). Trimming and fsyncs, both
+    /// rare, open the file again and check it is still this one.
+    identity: Option<(u64, u64)>,
     map: IndexMap,
     /// Serialises appends and trimming.
     writer: Mutex<()>,
@@ -283,7 +286,7 @@ impl<E: IndexEntry> Index<E> {
         Ok(Index {
             path: path.to_owned(),
             base_offset,
-            file: Some(file),
+            identity: Some(identity(&file, path)?),
             map,
             writer: Mutex::new(()),
             trimmed: AtomicBool::new(false),
@@ -310,7 +313,7 @@ impl<E: IndexEntry> Index<E> {
         Ok(Index {
             path: path.to_owned(),
             base_offset,
-            file: Some(file),
+            identity: Some(identity(&file, path)?),
             map,
             writer: Mutex::new(()),
             trimmed: AtomicBool::new(true),
@@ -342,7 +345,7 @@ impl<E: IndexEntry> Index<E> {
         Ok(Index {
             path: path.to_owned(),
             base_offset,
-            file: None,
+            identity: None,
             map,
             writer: Mutex::new(()),
             trimmed: AtomicBool::new(slots == 0),
@@ -431,13 +434,14 @@ impl<E: IndexEntry> Index<E> {
             return Ok(());
         }
         self.map.retire();
-        let Some(file) = &self.file else {
+        if self.identity.is_none() {
             // In memory: nothing to cut.
             self.trimmed.store(true, Ordering::Release);
             return Ok(());
-        };
+        }
+        let file = self.reopen(true)?;
         let len = (self.entries() * E::SIZE) as u64;
-        match mapped::shrink(file, &self.path, len)? {
+        match mapped::shrink(&file, &self.path, len)? {
             Shrink::Done => {
                 self.trimmed.store(true, Ordering::Release);
                 Ok(())
@@ -453,11 +457,32 @@ impl<E: IndexEntry> Index<E> {
     /// through the mapping too (they are the file's page cache), as it does for the active
     /// segment's data file; it goes through the `Io` seam, so a failure stops writes.
     pub(crate) fn flush_with(&self, io: &dyn crate::storage::io::Io) -> Result<()> {
-        match &self.file {
-            Some(file) => io.sync_data(file, &self.path).map_err(Error::io("fsync", &self.path)),
-            None => Ok(()),
+        if self.identity.is_none() {
+            return Ok(());
         }
+        let file = self.reopen(false)?;
+        io.sync_data(&file, &self.path).map_err(Error::io("fsync", &self.path))
     }
+
+    /// The index file, opened again: refused if the path names another file now.
+    fn reopen(&self, write: bool) -> Result<File> {
+        let file =
+            OpenOptions::new().read(true).write(write).open(&self.path).map_err(Error::io("open", &self.path))?;
+        if Some(identity(&file, &self.path)?) != self.identity {
+            return Err(Error::BadFile {
+                path: self.path.clone(),
+                reason: "replaced by another file since it was mapped: left as it is".into(),
+            });
+        }
+        Ok(file)
+    }
+}
+
+/// A file's device and inode.
+fn identity(file: &File, path: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().map_err(Error::io("stat", path))?;
+    Ok((meta.dev(), meta.ino()))
 }
 
 /// Entry `slot` of the slots in `slots`, if there is one.

@@ -173,6 +173,8 @@ pub(crate) struct ScanOutcome {
     pub next_offset: Option<u64>,
     /// The first invalid batch: where, and what was wrong.
     pub problem: Option<(u64, FormatError)>,
+    /// The last valid batch the scan checked: its position and header.
+    pub last_batch: Option<(u64, crate::format::batch::BatchHeader)>,
 }
 
 /// One data file of a partition with its two sparse indexes.

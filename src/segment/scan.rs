@@ -67,6 +67,7 @@ impl Segment {
         let mut buf = Vec::new();
         let mut pos = start;
         let mut problem = None;
+        let mut last_batch = None;
         let mut chunk_bytes = RECOVERY_CHUNK_BYTES as u64;
         'file: while pos < file_bytes {
             let chunk_start = pos;
@@ -106,6 +107,7 @@ impl Segment {
                     self.advance_cursor(&mut cursor, pos, b.bytes.len() as u64, meta, Indexes::Rebuild)?;
                 }
                 next_offset = Some(last + 1);
+                last_batch = Some((pos, b.header));
                 pos += b.bytes.len() as u64;
             }
             chunk_bytes = RECOVERY_CHUNK_BYTES as u64;
@@ -134,7 +136,7 @@ impl Segment {
             self.max_timestamp.store(cursor.max_timestamp_so_far, Ordering::Relaxed);
             *self.cursor.lock() = cursor;
         }
-        Ok(ScanOutcome { valid_bytes: pos, file_bytes, next_offset, problem })
+        Ok(ScanOutcome { valid_bytes: pos, file_bytes, next_offset, problem, last_batch })
     }
 
     /// Checks that a batch can follow the one before it in this walk, which ended at `after`

@@ -274,7 +274,9 @@ impl DataMap {
         if end <= reserved || self.extent.retired.load(Ordering::SeqCst) {
             return Ok(());
         }
-        let target = end.max(reserved.saturating_add(chunk)).min(self.len());
+        // Whole chunks: the file ends at a multiple of the chunk.
+        let target =
+            end.max(reserved.saturating_add(chunk)).div_ceil(chunk.max(1)).saturating_mul(chunk.max(1)).min(self.len());
         let mut at = reserved;
         while at < target {
             let piece = fill(at..target)?;
