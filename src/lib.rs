@@ -99,7 +99,6 @@ pub use segment::Segment;
 pub use storage::files::segment_file_name;
 pub use storage::io::{FaultyIo, Io, OsIo};
 
-
 /// The README's code, compiled and run as doc tests (`cargo test --doc`), so it stays true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
