@@ -1,10 +1,10 @@
-//! Replays the committed fuzz seeds (`fuzz/seeds/<target>/`) through the same code the fuzz
+//! Replays the committed fuzz seeds (`tests/data/fuzz-seeds/<target>/`) through the same code the fuzz
 //! targets run, so `cargo test` keeps every interesting input found so far passing.
 
 mod fuzz_harness;
 
 fn replay(target: &str, run: fn(&[u8])) -> usize {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds").join(target);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/fuzz-seeds").join(target);
     let mut count = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -45,7 +45,8 @@ struct Tail {
     next: Option<u64>,
     /// Its last whole batch: position and header, read again before the next check.
     last_batch: Option<(u64, BatchHeader)>,
-    /// Where the last reported bytes that are not whole batches start (reported once).
+    /// Where the whole batches ended at the last check, if bytes followed them (zeros ahead of
+    /// appends, or bytes reported as not whole batches): looked at again only if it moves.
     reported: Option<u64>,
 }
 
@@ -118,8 +119,9 @@ fn list(dir: &Path) -> Result<Vec<Found>> {
 fn check_tail(name: &str, tail: &mut Tail, spec: &SegmentSpec, events: &mut Vec<RecoveryEvent>) -> Result<()> {
     let outcome = tail.segment.extend_read_only(tail.next, spec.offsets)?;
     if let Some((position, problem)) = outcome.problem {
+        // Looked at once per position: the zeros ahead of appends are read once, not at every
+        // refresh.
         if tail.reported != Some(position) && !tail.segment.zeros_from(position)? {
-            tail.reported = Some(position);
             events.push(RecoveryEvent {
                 partition: name.to_owned(),
                 segment: tail.segment.log_path().to_owned(),
@@ -132,6 +134,7 @@ fn check_tail(name: &str, tail: &mut Tail, spec: &SegmentSpec, events: &mut Vec<
                 ),
             });
         }
+        tail.reported = Some(position);
     } else {
         tail.reported = None;
     }
@@ -169,7 +172,7 @@ fn tail_intact(tail: &Tail) -> Result<bool> {
     };
     let mut buf = [0u8; HEADER_LEN];
     let segment = &tail.segment;
-    match files::read_exact_at(segment.log_file()?, &mut buf, position, segment.log_path()) {
+    match files::read_exact_at(&*segment.log_file()?, &mut buf, position, segment.log_path()) {
         Ok(()) => Ok(BatchHeader::parse(&buf) == Some(header)),
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
         Err(e) => Err(e),

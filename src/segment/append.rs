@@ -87,7 +87,7 @@ impl Segment {
                 self.reserve_unmapped(position, end)?;
                 self.spec
                     .io
-                    .write_all_at(self.log_file()?, &self.log_path, bytes, position)
+                    .write_all_at(&*self.log_file()?, &self.log_path, bytes, position)
                     .map_err(Error::io("write", &self.log_path))?
             }
         }
@@ -149,7 +149,7 @@ impl Segment {
             return Ok(()); // the common case: filled ahead already
         }
         let file = self.log_file()?;
-        m.grow(file, &self.log_path, end, reserve_chunk(m.published()), Touch::No, |range| {
+        m.grow(&file, &self.log_path, end, reserve_chunk(m.published()), Touch::No, |range| {
             self.write_zeros(&*self.spec.io, range)
         })
     }
@@ -177,7 +177,7 @@ impl Segment {
     /// the range written.
     fn write_zeros(&self, io: &dyn Io, range: std::ops::Range<u64>) -> Result<std::ops::Range<u64>> {
         let n = (ZEROS.len() as u64).min(range.end - range.start);
-        io.write_all_at(self.log_file()?, &self.log_path, &ZEROS[..n as usize], range.start)
+        io.write_all_at(&*self.log_file()?, &self.log_path, &ZEROS[..n as usize], range.start)
             .map_err(Error::io("zero-fill", &self.log_path))?;
         Ok(range.start..range.start + n)
     }
@@ -208,13 +208,13 @@ impl Segment {
             }
         }
         self.trim_indexes()?;
-        if self.log.get().is_some() {
+        if self.log.was_opened() {
             // Retired first: the cut below removes the zero-filled pages the mapping covers.
             self.unmap();
             // Another live mapping of this file that is still open (none should be: a closed,
             // failed or abandoned partition retires its own) may touch the zeros: the seal
             // fails, nothing is cut, and the next open's recovery cuts them.
-            if mapped::shrink(self.log_file()?, &self.log_path, self.size())? == Shrink::Mapped {
+            if mapped::shrink(&*self.log_file()?, &self.log_path, self.size())? == Shrink::Mapped {
                 return Err(Error::BadFile {
                     path: self.log_path.clone(),
                     reason: "another open mapping of this file reaches past its batches: not sealed".into(),
@@ -236,7 +236,7 @@ impl FillAhead for Segment {
         let chunk = reserve_chunk(m.published());
         if let Ok(file) = self.log_file() {
             let end = m.reserved().saturating_add(chunk);
-            let _ = m.grow(file, &self.log_path, end, chunk, Touch::Pages, |range| self.write_zeros(&**io, range));
+            let _ = m.grow(&file, &self.log_path, end, chunk, Touch::Pages, |range| self.write_zeros(&**io, range));
         }
         m.requested.store(false, Ordering::Relaxed);
     }

@@ -44,6 +44,7 @@ use crate::error::{Error, FormatError, Result};
 
 use crate::segment::index::{Index, IndexEntry, OffsetEntry, TimeEntry};
 use crate::storage::files;
+use crate::storage::handles::FileSlot;
 use crate::storage::io::Io;
 use crate::storage::mapped::{self, DataMap, MappedBytes};
 use crate::storage::prefill::Prefill;
@@ -206,8 +207,9 @@ pub struct Segment {
     base_offset: u64,
     log_path: PathBuf,
     /// Opened on first use for segments loaded from disk, so that opening a partition with many
-    /// segments costs no file handles.
-    log: OnceLock<File>,
+    /// segments costs no file handles, and closed again when too many are open
+    /// (`storage::handles`).
+    log: Arc<FileSlot>,
     /// Set while the segment is the active one; sealing unmaps it (after readers in it finish).
     map: parking_lot::RwLock<Option<Arc<DataMap>>>,
     size: AtomicU64,
@@ -239,8 +241,8 @@ impl Segment {
             .create_new(true)
             .open(&log_path)
             .map_err(Error::io("create", &log_path))?;
-        let segment = Segment::new(log_path, base_offset, 0, spec, now_ms);
-        segment.log.set(file).expect("fresh OnceLock");
+        let mut segment = Segment::new(log_path, base_offset, 0, spec, now_ms);
+        segment.log = FileSlot::with_file(&segment.log_path, file);
         segment.max_timestamp.store(NO_TIMESTAMP, Ordering::Relaxed);
         match segment.create_indexes().and_then(|()| segment.map_for_append()) {
             Ok(()) => Ok(segment),
@@ -265,8 +267,8 @@ impl Segment {
     fn new(log_path: PathBuf, base_offset: u64, size: u64, spec: SegmentSpec, created_ms: i64) -> Segment {
         Segment {
             base_offset,
+            log: FileSlot::new(&log_path, !spec.read_only),
             log_path,
-            log: OnceLock::new(),
             map: parking_lot::RwLock::new(None),
             size: AtomicU64::new(size),
             file_reserved: AtomicU64::new(0),
@@ -310,17 +312,10 @@ impl Segment {
         self.log_path.with_file_name(files::segment_file_name(self.base_offset, suffix))
     }
 
-    pub(crate) fn log_file(&self) -> Result<&File> {
-        if let Some(f) = self.log.get() {
-            return Ok(f);
-        }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(!self.spec.read_only)
-            .open(&self.log_path)
-            .map_err(Error::io("open", &self.log_path))?;
-        // Another thread may have won the race; either handle is the same file.
-        Ok(self.log.get_or_init(|| file))
+    /// The data file, opened (again) if it is not open.
+    #[inline]
+    pub(crate) fn log_file(&self) -> Result<Arc<File>> {
+        self.log.get()
     }
 
     fn corrupt(&self, position: u64, problem: FormatError) -> Error {
@@ -429,7 +424,7 @@ impl Segment {
         if slot.is_some() {
             return Ok(());
         }
-        *slot = DataMap::new(self.log_file()?, &self.log_path, self.size(), self.spec.segment_bytes)?;
+        *slot = DataMap::new(&*self.log_file()?, &self.log_path, self.size(), self.spec.segment_bytes)?;
         Ok(())
     }
 
@@ -520,7 +515,8 @@ impl Segment {
         // A deleted active segment (truncation, retention of everything) takes no more writes,
         // nor zero-fills from the prefill thread.
         self.unmap();
-        self.log_file()?;
+        // Open for good: the path changes below, and readers holding the segment read on.
+        self.log.pin()?;
         self.ensure_indexes()?;
         let mut renamed = Vec::new();
         for path in self.files() {
@@ -610,8 +606,11 @@ impl Segment {
 
     /// fsyncs the data file only: what synchronous appends need (indexes are rebuilt by recovery).
     pub(crate) fn flush_data(&self) -> Result<()> {
-        if let Some(file) = self.log.get() {
-            self.spec.io.sync_data(file, &self.log_path).map_err(Error::io("fsync", &self.log_path))?;
+        // A file written through a handle closed since is fsynced through a new one: the dirty
+        // pages are the file's, whichever handle wrote them.
+        if self.log.was_opened() {
+            let file = self.log_file()?;
+            self.spec.io.sync_data(&file, &self.log_path).map_err(Error::io("fsync", &self.log_path))?;
         }
         Ok(())
     }

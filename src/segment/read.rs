@@ -20,7 +20,7 @@ impl Segment {
         }
         let at = out.len();
         out.resize(at + len as usize, 0);
-        files::read_exact_at(self.log_file()?, &mut out[at..], position, &self.log_path)
+        files::read_exact_at(&*self.log_file()?, &mut out[at..], position, &self.log_path)
     }
 
     /// The first batch's max timestamp (Kafka's `LogSegment.getFirstBatchTimestamp`), −1 in an
@@ -54,7 +54,7 @@ impl Segment {
                 None => {
                     if position < chunk_start || position + available > chunk_start + chunk_len as u64 {
                         let want = SCAN_CHUNK_BYTES.min(left as usize);
-                        files::read_exact_at(self.log_file()?, &mut chunk[..want], position, &self.log_path)?;
+                        files::read_exact_at(&*self.log_file()?, &mut chunk[..want], position, &self.log_path)?;
                         (chunk_start, chunk_len) = (position, want);
                     }
                     &chunk[(position - chunk_start) as usize..chunk_len]
@@ -68,7 +68,7 @@ impl Segment {
                         Some(bytes) => bytes,
                         None => {
                             whole.resize(needed as usize, 0);
-                            files::read_exact_at(self.log_file()?, &mut whole, position, &self.log_path)?;
+                            files::read_exact_at(&*self.log_file()?, &mut whole, position, &self.log_path)?;
                             &whole[..]
                         }
                     };

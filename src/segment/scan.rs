@@ -61,7 +61,8 @@ impl Segment {
         mut next_offset: Option<u64>,
         mut cursor: IndexCursor,
     ) -> Result<ScanOutcome> {
-        let file = self.log_file()?;
+        let handle = self.log_file()?;
+        let file: &File = &handle;
         let stat = || file.metadata().map_err(Error::io("stat", &self.log_path)).map(|m| m.len());
         let mut file_bytes = stat()?;
         let mut buf = Vec::new();
@@ -179,11 +180,11 @@ impl Segment {
         // Its own mapping goes first: it would keep the cut from happening in place, and would
         // be left over the old file after a copy.
         self.unmap();
-        if mapped::shrink(self.log_file()?, &self.log_path, len)? == Shrink::Mapped {
+        if mapped::shrink(&*self.log_file()?, &self.log_path, len)? == Shrink::Mapped {
             let copy = self.copy_prefix(len)?;
             std::fs::rename(&copy, &self.log_path).map_err(Error::io("rename into place", &copy))?;
             files::sync_dir(&*self.spec.io, self.log_path.parent().unwrap_or(Path::new(".")))?;
-            self.log = OnceLock::new();
+            self.log.reset();
         }
         self.size.store(len, Ordering::Release);
         Ok(())
@@ -192,7 +193,8 @@ impl Segment {
     /// Whether the data file holds only zero bytes from `position` on: the space zero-filled
     /// ahead of appends that a crash left behind.
     pub(crate) fn zeros_from(&self, position: u64) -> Result<bool> {
-        let file = self.log_file()?;
+        let handle = self.log_file()?;
+        let file: &File = &handle;
         let end = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
         let mut buf = vec![0u8; RECOVERY_CHUNK_BYTES.min(end.saturating_sub(position) as usize)];
         let mut at = position;
@@ -215,7 +217,8 @@ impl Segment {
     pub(crate) fn copy_prefix(&self, len: u64) -> Result<PathBuf> {
         let target = files::with_suffix(&self.log_path, files::CUT_SUFFIX);
         let mut out = File::create(&target).map_err(Error::io("create", &target))?;
-        let mut from = self.log_file()?;
+        let handle = self.log_file()?;
+        let mut from: &File = &handle;
         std::io::Seek::seek(&mut from, std::io::SeekFrom::Start(0)).map_err(Error::io("seek", &self.log_path))?;
         let copied =
             std::io::copy(&mut std::io::Read::take(from, len), &mut out).map_err(Error::io("copy", &target))?;
@@ -278,7 +281,7 @@ impl Segment {
         }
         if let (None, Some((position, len))) = (&tail.problem, last) {
             let mut bytes = vec![0u8; len as usize];
-            files::read_exact_at(self.log_file()?, &mut bytes, position, &self.log_path)?;
+            files::read_exact_at(&*self.log_file()?, &mut bytes, position, &self.log_path)?;
             match batch::verify_crc(&bytes) {
                 Ok(()) => tail.next_offset = next,
                 Err(e) => tail.problem = Some((position, e)),
@@ -325,7 +328,8 @@ impl Segment {
     /// they are, for recovery and reads to judge as usual. Returns each piece's base offset and
     /// path.
     pub(crate) fn write_split(&self) -> Result<Vec<(u64, PathBuf)>> {
-        let file = self.log_file()?;
+        let handle = self.log_file()?;
+        let file: &File = &handle;
         let file_bytes = file.metadata().map_err(Error::io("stat", &self.log_path))?.len();
         let dir = self.log_path.parent().unwrap_or(Path::new("."));
         let mut pieces: Vec<(u64, PathBuf, File)> = Vec::new();

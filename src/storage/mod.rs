@@ -4,6 +4,7 @@
 //! (`prefill`). Nothing here knows about segments, partitions or Kafka's record format.
 
 pub(crate) mod files;
+pub(crate) mod handles;
 pub(crate) mod io;
 pub(crate) mod mapped;
 pub(crate) mod prefill;
