@@ -14,7 +14,30 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in partlog, with what and where.
 ///
-/// `Display` says what happened and, where it helps, what to do next.
+/// `Display` says what happened and, where it helps, what to do next. The enum is
+/// `#[non_exhaustive]`: match the variants you handle, and keep a catch-all arm.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Error, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a")])?;
+/// let from = match p.read(5, 1 << 20) {
+///     Ok(_) => unreachable!("offset 5 is past the end"),
+///     // Out of range: start again where the log has records (Kafka's auto.offset.reset).
+///     Err(Error::OffsetOutOfRange { log_start_offset, log_end_offset, .. }) => {
+///         assert_eq!((log_start_offset, log_end_offset), (0, 1));
+///         log_start_offset
+///     }
+///     // Bytes on disk failed a check: the file and position say where.
+///     Err(Error::CorruptBatch { path, position, .. }) => panic!("damage in {} at {position}", path.display()),
+///     Err(other) => return Err(other),
+/// };
+/// assert_eq!(p.read(from, 1 << 20)?.len(), 1);
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

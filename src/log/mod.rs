@@ -161,6 +161,22 @@ impl std::fmt::Debug for Log {
 
 impl Log {
     /// Opens the data directory `dir`, creating it if missing, with default options.
+    ///
+    /// Errors as [`open_with`](Self::open_with); a directory already open is
+    /// [`Error::DirectoryLocked`]:
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log};
+    /// let log = Log::open(dir.path().join("data"))?; // created, with its parents
+    /// match Log::open(dir.path().join("data")) {
+    ///     Err(Error::DirectoryLocked { path, .. }) => assert!(path.ends_with(".lock")),
+    ///     other => panic!("expected DirectoryLocked, got {other:?}"),
+    /// }
+    /// log.close()?;
+    /// assert!(Log::open(dir.path().join("data")).is_ok()); // free again once closed
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn open(dir: impl AsRef<Path>) -> Result<Log> {
         Log::open_with(dir, LogOptions::default())
     }
@@ -170,6 +186,19 @@ impl Log {
     /// Errors: [`Error::DirectoryLocked`] if another open `Log` (of this or another process) or a
     /// running Kafka broker has the directory; [`Error::Io`] if it cannot be read;
     /// [`Error::BadFile`] for an unreadable topic config.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, LogOptions, RecoveryMode, TopicConfig};
+    /// let options = LogOptions::default()
+    ///     .default_topic_config(TopicConfig::event_store()) // for topics found without a config
+    ///     .recovery_mode(RecoveryMode::Strict)              // refuse to open on damage
+    ///     .maintenance_interval_ms(None);                   // no background thread
+    /// let log = Log::open_with(dir.path(), options)?;
+    /// assert!(log.recovery_report().is_empty());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn open_with(dir: impl AsRef<Path>, options: LogOptions) -> Result<Log> {
         // Topics found without a config file get it: it must be one `create_topic` would take.
         options.default_topic_config.validate()?;
@@ -417,6 +446,21 @@ impl Log {
     ///
     /// Errors: [`Error::InvalidTopicName`], [`Error::TopicExists`], [`Error::InvalidConfig`]
     /// (including a partition count outside 1..=65536).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.set("retention.ms", "86400000")?; // Kafka's names and values
+    /// let topic = log.create_topic("orders", 3, config)?;
+    /// assert_eq!((topic.partition_count(), topic.config().retention_ms), (3, 86_400_000));
+    /// assert!(matches!(log.create_topic("orders", 1, TopicConfig::default()), Err(Error::TopicExists { .. })));
+    /// assert!(matches!(log.create_topic("no/slash", 1, TopicConfig::default()), Err(Error::InvalidTopicName { .. })));
+    /// assert!(matches!(log.create_topic("none", 0, TopicConfig::default()), Err(Error::InvalidConfig { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn create_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<Topic> {
         self.check_writable("create_topic")?;
         validate_topic_name(name)?;
@@ -483,6 +527,16 @@ impl Log {
     }
 
     /// The topic called `name`, or [`Error::UnknownTopic`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("a", 1, TopicConfig::default())?;
+    /// assert_eq!(log.topic("a")?.name(), "a");
+    /// assert!(matches!(log.topic("b"), Err(Error::UnknownTopic { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn topic(&self, name: &str) -> Result<Topic> {
         self.inner.topics.read().get(name).cloned().ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })
     }
@@ -492,7 +546,18 @@ impl Log {
         self.inner.topics.read().keys().cloned().collect()
     }
 
-    /// Partition `partition` of topic `topic`.
+    /// Partition `partition` of topic `topic`: [`Error::UnknownTopic`], or
+    /// [`Error::UnknownPartition`] past its count.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("a", 2, TopicConfig::default())?;
+    /// assert_eq!(log.partition("a", 1)?.name(), "a-1");
+    /// assert!(matches!(log.partition("a", 2), Err(Error::UnknownPartition { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn partition(&self, topic: &str, partition: u32) -> Result<Partition> {
         self.topic(topic)?.partition(partition)
     }
@@ -500,6 +565,21 @@ impl Log {
     /// Deletes a topic and its data. Handles to its partitions fail with [`Error::Closed`] from
     /// then on. Files are renamed to `…-delete` first, so a crash midway finishes the deletion at
     /// the next open.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("old", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"x")])?;
+    /// log.delete_topic("old")?;
+    /// assert!(log.topic_names().is_empty());
+    /// assert!(!dir.path().join("old-0").exists());
+    /// assert!(matches!(p.read(0, 1 << 20), Err(Error::Closed { .. })));
+    /// assert!(matches!(log.delete_topic("old"), Err(Error::UnknownTopic { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.check_writable("delete_topic")?;
         let _admin = self.inner.admin.lock();
@@ -549,6 +629,20 @@ impl Log {
 
     /// Makes everything appended to every partition durable (see [`Partition::flush`]) and
     /// records the recovery points, so that a recovery after a crash starts from here.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 2, TopicConfig::default())?.partition(1)?;
+    /// p.append(&[Record::new(b"durable once flushed")])?;
+    /// log.flush()?;
+    /// assert_eq!(p.recovery_point(), 1);
+    /// log.simulate_crash(); // a crash now loses nothing
+    /// assert_eq!(Log::open(dir.path())?.partition("t", 1)?.log_end_offset(), 1);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn flush(&self) -> Result<()> {
         self.check_writable("flush")?;
         for p in self.partitions() {
@@ -575,6 +669,20 @@ impl Log {
     /// shutdown. Partition handles still held can read but no longer append. Dropping a `Log`
     /// does the same, ignoring errors. If a partition had failed a write or fsync, its error is
     /// returned and no clean shutdown is recorded, so the next open recovers.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// log.clone().close()?; // any handle closes it for all
+    /// assert!(matches!(p.append(&[Record::new(b"b")]), Err(Error::Closed { .. })));
+    /// assert_eq!(p.read(0, 1 << 20)?.len(), 1); // handles still read
+    /// assert!(dir.path().join(".kafka_cleanshutdown").exists());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn close(self) -> Result<()> {
         self.close_inner()
     }

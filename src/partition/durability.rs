@@ -204,6 +204,19 @@ impl Partition {
     /// Makes everything appended so far durable: fsync of the active segment's data file and
     /// indexes, and of the directory if files were created since the last flush. Earlier
     /// segments were fsynced when they were sealed. Advances the [`recovery_point`](Self::recovery_point).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// assert_eq!(p.recovery_point(), 0); // in the page cache: survives a process crash only
+    /// p.flush()?;
+    /// assert_eq!(p.recovery_point(), 2); // on disk: survives a power loss
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn flush(&self) -> Result<()> {
         let _sync = self.inner.sync_lock.lock();
         self.check_writable()?;

@@ -260,6 +260,20 @@ impl Partition {
 
     /// Reads records from `from` on, up to about `max_bytes` of batches (at least one batch),
     /// as owned copies. [`fetch`](Self::fetch) avoids the copies.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_key(b"k"), Record::new(b"b")])?;
+    /// let records = p.read(1, 1 << 20)?;
+    /// assert_eq!((records[0].offset, records[0].key.as_deref()), (1, None));
+    /// assert_eq!(records[0].value.as_deref(), Some(&b"b"[..]));
+    /// assert!(p.read(2, 1 << 20)?.is_empty()); // at the log end: nothing yet
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn read(&self, from: u64, max_bytes: usize) -> Result<Vec<OwnedRecord>> {
         let mut fetch = Fetch::new();
         self.fetch(from, max_bytes, &mut fetch)?;
@@ -375,7 +389,27 @@ impl Fetch {
         self.len == 0
     }
 
-    /// The offset to fetch next.
+    /// The offset to fetch next: after the last batch read, or where a fetch that stopped early
+    /// (its byte limit, or the bound on decompressed records) would go on.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// for v in [b"a", b"b", b"c"] {
+    ///     p.append(&[Record::new(v)])?; // one batch each
+    /// }
+    /// let mut fetch = Fetch::new();
+    /// let (mut next, mut seen) = (0, 0);
+    /// while next < p.log_end_offset() {
+    ///     p.fetch(next, 1, &mut fetch)?; // 1 byte: one batch per fetch
+    ///     seen += fetch.len();
+    ///     next = fetch.next_offset();
+    /// }
+    /// assert_eq!((next, seen), (3, 3));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn next_offset(&self) -> u64 {
         self.next_offset
