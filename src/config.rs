@@ -23,6 +23,14 @@ pub enum CleanupPolicy {
 
 impl CleanupPolicy {
     /// Whether compaction applies.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::CleanupPolicy;
+    /// assert!(CleanupPolicy::Compact.compacts() && !CleanupPolicy::Compact.deletes());
+    /// assert!(CleanupPolicy::CompactDelete.compacts() && CleanupPolicy::CompactDelete.deletes());
+    /// assert!(!CleanupPolicy::Delete.compacts());
+    /// ```
     pub fn compacts(self) -> bool {
         self != CleanupPolicy::Delete
     }
@@ -57,6 +65,13 @@ pub enum CompressionType {
 
 impl CompressionType {
     /// The codec `append` encodes with.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::{Compression, CompressionType};
+    /// assert_eq!(CompressionType::Producer.codec(), Compression::None); // append does not compress
+    /// assert_eq!(CompressionType::Codec(Compression::Gzip).codec(), Compression::Gzip);
+    /// ```
     pub fn codec(self) -> Compression {
         match self {
             CompressionType::Producer => Compression::None,
@@ -232,6 +247,19 @@ fn number<T: FromStr>(key: &str, value: &str) -> Result<T> {
 
 impl TopicConfig {
     /// Sets one config by its Kafka name, checking the value.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::{CleanupPolicy, TopicConfig};
+    /// let mut config = TopicConfig::default();
+    /// config.set("cleanup.policy", "delete,compact")?;
+    /// assert_eq!(config.cleanup_policy, CleanupPolicy::CompactDelete);
+    /// // A bad value or unknown name changes nothing.
+    /// assert!(config.set("min.cleanable.dirty.ratio", "1.5").is_err());
+    /// assert!(config.set("no.such.config", "1").is_err());
+    /// assert_eq!(config.min_cleanable_dirty_ratio, 0.5);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
         let mut next = self.clone();
         next.set_unchecked(key, value.trim())?;
@@ -290,6 +318,15 @@ impl TopicConfig {
     }
 
     /// The value of a config by its Kafka name, as it would be written to properties.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::TopicConfig;
+    /// let config = TopicConfig::default();
+    /// assert_eq!(config.get("retention.ms").as_deref(), Some("604800000"));
+    /// assert_eq!(config.get("message.timestamp.type").as_deref(), Some("CreateTime"));
+    /// assert_eq!(config.get("no.such.config"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<String> {
         Some(match key {
             "cleanup.policy" => self.cleanup_policy.to_string(),
@@ -320,6 +357,15 @@ impl TopicConfig {
     }
 
     /// Checks every value against its allowed range, and the limits against each other.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::{Error, TopicConfig};
+    /// let mut config = TopicConfig::default();
+    /// assert!(config.validate().is_ok());
+    /// config.flush_messages = 0; // fields set directly are checked here (and by create_topic)
+    /// assert!(matches!(config.validate(), Err(Error::InvalidConfig { key, .. }) if key == "flush.messages"));
+    /// ```
     pub fn validate(&self) -> Result<()> {
         let check = |ok: bool, key: &str, reason: &str| {
             if ok {
@@ -366,6 +412,15 @@ impl TopicConfig {
     }
 
     /// Kafka-style properties text, one `key=value` line per config, sorted by key.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::TopicConfig;
+    /// let text = TopicConfig::event_store().to_properties();
+    /// assert!(text.starts_with('#'));
+    /// assert!(text.lines().any(|l| l == "retention.ms=-1"));
+    /// assert!(text.lines().any(|l| l == "cleanup.policy=delete"));
+    /// ```
     pub fn to_properties(&self) -> String {
         let mut out = String::from("# partlog topic config (Kafka topic config names)\n");
         for key in CONFIG_NAMES {
@@ -379,6 +434,17 @@ impl TopicConfig {
 
     /// Parses properties text: `key=value` (or `key: value`) lines, `#` and `!` comments,
     /// unset keys keep their defaults. Unknown keys and bad values are errors.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::TopicConfig;
+    /// let config = TopicConfig::from_properties("# comment\n! another\nretention.ms=1000\nsegment.ms: 60000\n")?;
+    /// assert_eq!((config.retention_ms, config.segment_ms), (1000, 60_000));
+    /// assert_eq!(config.segment_bytes, TopicConfig::default().segment_bytes); // unset: the default
+    /// assert!(TopicConfig::from_properties("retention.ms=soon").is_err());
+    /// assert!(TopicConfig::from_properties("no.such.config=1").is_err());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn from_properties(text: &str) -> Result<TopicConfig> {
         let mut config = TopicConfig::default();
         for line in text.lines() {

@@ -310,3 +310,26 @@ fn a_consumer_of_a_closed_log_fails_instead_of_polling_nothing() {
     assert!(partlog::ProducerConfig::default().set("compression.type", "lz4").is_err());
     assert!(partlog::ProducerConfig::default().set("compression.type", "none").is_ok());
 }
+
+/// Regression: `Consumer::new` reported every refused setting with the value `true`, and the
+/// zero-value check under one combined key.
+#[test]
+fn refused_settings_name_their_key_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = partlog::Log::open(dir.path()).unwrap();
+    let mut config = partlog::ConsumerConfig::default();
+    config.max_poll_records = 0;
+    match partlog::Consumer::new(&log, config) {
+        Err(partlog::Error::InvalidConfig { key, value, .. }) => {
+            assert_eq!((key.as_str(), value.as_str()), ("max.poll.records", "0"))
+        }
+        other => panic!("{other:?}"),
+    }
+    let config = partlog::ConsumerConfig::default().set("group.instance.id", "pos-1").unwrap();
+    match partlog::Consumer::new(&log, config) {
+        Err(partlog::Error::InvalidConfig { key, value, .. }) => {
+            assert_eq!((key.as_str(), value.as_str()), ("group.instance.id", "pos-1"))
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -106,6 +106,17 @@ impl ConsumerConfig {
     /// `request.timeout.ms`, retries and backoffs, `check.crcs`, ...) are accepted and ignored.
     /// `isolation.level=read_committed` and `group.protocol=consumer` are refused: partlog has
     /// no transactions yet and runs the classic group protocol.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::{ConsumerConfig, Error};
+    /// let config = ConsumerConfig::default().set("bootstrap.servers", "localhost:9092")?; // ignored
+    /// assert_eq!(config, ConsumerConfig::default());
+    /// let refused = ConsumerConfig::default().set("isolation.level", "read_committed");
+    /// assert!(matches!(refused, Err(Error::InvalidConfig { .. })));
+    /// assert!(ConsumerConfig::default().set("no.such.setting", "1").is_err());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
         let invalid = |reason: &str| Error::InvalidConfig {
             key: key.to_owned(),
@@ -211,6 +222,21 @@ pub struct ConsumerRecord {
 
 impl ConsumerRecord {
     /// The record's topic and partition.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::{ConsumerRecord, TopicPartition};
+    /// let record = ConsumerRecord {
+    ///     topic: "orders".into(),
+    ///     partition: 2,
+    ///     offset: 7,
+    ///     timestamp: 0,
+    ///     key: None,
+    ///     value: Some(b"order".to_vec()),
+    ///     headers: Vec::new(),
+    /// };
+    /// assert_eq!(record.topic_partition(), TopicPartition::new("orders", 2));
+    /// ```
     pub fn topic_partition(&self) -> TopicPartition {
         TopicPartition::new(&*self.topic, self.partition)
     }
@@ -263,6 +289,22 @@ pub struct WakeupHandle {
 
 impl WakeupHandle {
     /// Wakes the consumer.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Error, Log, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// consumer.assign(&[TopicPartition::new("orders", 0)])?;
+    /// let handle = consumer.wakeup_handle();
+    /// std::thread::spawn(move || handle.wakeup());
+    /// // Would wait a minute for records; the wake-up interrupts it.
+    /// assert!(matches!(consumer.poll(Duration::from_secs(60)), Err(Error::Wakeup)));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn wakeup(&self) {
         self.flag.store(true, Ordering::SeqCst);
         self.signal.notify();
@@ -394,22 +436,35 @@ impl fmt::Debug for Consumer {
 impl Consumer {
     /// A consumer of `log`. Errors: [`Error::InvalidConfig`] for `enable.auto.commit=true` or
     /// `group.instance.id` without a `group.id`.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Consumer, ConsumerConfig, Error, Log};
+    /// let log = Log::open(dir.path())?;
+    /// let consumer = Consumer::new(&log, ConsumerConfig::default().set("max.poll.records", "10")?)?;
+    /// assert_eq!(consumer.config().max_poll_records, 10);
+    /// // Auto-commit needs a group.
+    /// let config = ConsumerConfig::default().set("enable.auto.commit", "true")?;
+    /// assert!(matches!(Consumer::new(&log, config), Err(Error::InvalidConfig { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn new(log: &Log, config: ConsumerConfig) -> Result<Consumer> {
-        let invalid = |key: &str, reason: &str| Error::InvalidConfig {
+        let invalid = |key: &str, value: String, reason: &str| Error::InvalidConfig {
             key: key.to_owned(),
-            value: "true".into(),
+            value,
             reason: reason.to_owned(),
         };
         if config.group_id.is_none() {
             if config.enable_auto_commit == Some(true) {
-                return Err(invalid("enable.auto.commit", "needs a group.id"));
+                return Err(invalid("enable.auto.commit", "true".into(), "needs a group.id"));
             }
-            if config.group_instance_id.is_some() {
-                return Err(invalid("group.instance.id", "needs a group.id"));
+            if let Some(instance) = &config.group_instance_id {
+                return Err(invalid("group.instance.id", instance.clone(), "needs a group.id"));
             }
         }
         if config.partition_assignment_strategy.is_empty() {
-            return Err(invalid("partition.assignment.strategy", "needs at least one assignor"));
+            return Err(invalid("partition.assignment.strategy", String::new(), "needs at least one assignor"));
         }
         // Kafka's int settings: larger values would overflow its records and our deadlines.
         for (key, value) in [
@@ -425,8 +480,14 @@ impl Consumer {
                 });
             }
         }
-        if config.max_poll_interval_ms == 0 || config.session_timeout_ms == 0 || config.max_poll_records == 0 {
-            return Err(invalid("max.poll.interval.ms, session.timeout.ms, max.poll.records", "must be at least 1"));
+        for (key, value) in [
+            ("max.poll.interval.ms", config.max_poll_interval_ms),
+            ("session.timeout.ms", config.session_timeout_ms),
+            ("max.poll.records", config.max_poll_records as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "0".into(), "must be at least 1"));
+            }
         }
         if let Some(group) = &config.group_id {
             super::group::check_group_id(group)?;
@@ -518,6 +579,28 @@ impl Consumer {
     }
 
     /// [`subscribe`](Self::subscribe) with callbacks for partitions revoked, assigned and lost.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, RebalanceListener, TopicConfig, TopicPartition};
+    /// struct Track(Arc<Mutex<Vec<TopicPartition>>>);
+    /// impl RebalanceListener for Track {
+    ///     fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    ///         self.0.lock().unwrap().extend_from_slice(partitions);
+    ///     }
+    /// }
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 2, TopicConfig::default())?;
+    /// let assigned = Arc::new(Mutex::new(Vec::new()));
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+    /// consumer.subscribe_with_listener(&["orders"], Track(assigned.clone()))?;
+    /// consumer.poll(Duration::from_millis(100))?; // joins the group; the callback runs here
+    /// assert_eq!(*assigned.lock().unwrap(), [TopicPartition::new("orders", 0), TopicPartition::new("orders", 1)]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn subscribe_with_listener(
         &mut self,
         topics: &[&str],
@@ -529,6 +612,20 @@ impl Consumer {
     }
 
     /// Leaves the group (revoking every partition first) or drops the manual assignment.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Consumer, ConsumerConfig, Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+    /// consumer.subscribe(&["orders"])?;
+    /// assert_eq!(consumer.subscription(), ["orders"]);
+    /// consumer.unsubscribe()?;
+    /// assert!(consumer.subscription().is_empty() && consumer.assignment().is_empty());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn unsubscribe(&mut self) -> Result<()> {
         self.check_usable()?;
         let result = self.leave_group();
@@ -544,6 +641,22 @@ impl Consumer {
     ///
     /// Errors: [`Error::InvalidState`] after [`subscribe`](Self::subscribe);
     /// [`Error::UnknownTopic`], [`Error::UnknownPartition`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 2, TopicConfig::default())?;
+    /// topic.partition(1)?.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+    /// consumer.assign(&[TopicPartition::new("orders", 1)])?;
+    /// assert_eq!(consumer.assignment(), [TopicPartition::new("orders", 1)]);
+    /// let records = consumer.poll(Duration::from_millis(100))?;
+    /// assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), [0, 1]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn assign(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         self.check_usable()?;
         if matches!(self.mode, Mode::Subscribed(_)) {
@@ -614,6 +727,25 @@ impl Consumer {
     /// [`Error::NoOffsetForPartition`] / [`Error::OffsetOutOfRange`] with
     /// `auto.offset.reset=none`; [`Error::FencedInstanceId`]; a failed async commit; a read
     /// error (positions are not moved past records not returned).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let config = ConsumerConfig::default().set("auto.offset.reset", "earliest")?.set("max.poll.records", "2")?;
+    /// let mut consumer = Consumer::new(&log, config)?;
+    /// consumer.assign(&[TopicPartition::new("orders", 0)])?;
+    /// assert!(consumer.poll(Duration::from_millis(50))?.is_empty()); // nothing yet
+    /// topic.partition(0)?.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    /// let first = consumer.poll(Duration::from_millis(500))?;
+    /// assert_eq!(first[0].value.as_deref(), Some(&b"a"[..]));
+    /// assert_eq!(first.len(), 2); // max.poll.records
+    /// assert_eq!(consumer.poll(Duration::from_millis(500))?[0].offset, 2);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
         self.check_usable()?;
         if self.mode == Mode::None {
@@ -987,6 +1119,23 @@ impl Consumer {
     /// Sets the position of `partition`: the next `poll` reads from `offset`. Nothing is
     /// committed; an offset out of range is found by the next `poll` (and reset by
     /// `auto.offset.reset`).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 1, TopicConfig::default())?;
+    /// topic.partition(0)?.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// consumer.assign(&[tp.clone()])?;
+    /// assert_eq!(consumer.position(&tp)?, 3); // auto.offset.reset=latest
+    /// consumer.seek(&tp, 1)?;
+    /// assert_eq!(consumer.poll(Duration::from_millis(100))?[0].value.as_deref(), Some(&b"b"[..]));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn seek(&mut self, partition: &TopicPartition, offset: u64) -> Result<()> {
         if offset > i64::MAX as u64 {
             return Err(Error::OffsetOverflow("a position must fit an int64"));
@@ -1016,6 +1165,23 @@ impl Consumer {
 
     /// Moves the positions of `partitions` (all assigned ones if empty) to the log start
     /// offset, lazily: at the next `poll` or `position`.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 1, TopicConfig::default())?;
+    /// topic.partition(0)?.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// consumer.assign(&[tp.clone()])?;
+    /// consumer.seek_to_beginning(&[])?; // every assigned partition
+    /// assert_eq!(consumer.position(&tp)?, 0);
+    /// consumer.seek_to_end(&[tp.clone()])?;
+    /// assert_eq!(consumer.position(&tp)?, 2);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         self.seek_all(partitions, OffsetReset::Earliest)
     }
@@ -1029,6 +1195,20 @@ impl Consumer {
     /// For each partition, the earliest offset whose timestamp is at or after the target
     /// (milliseconds), with that record's timestamp; `None` if there is none. Positions do
     /// not change. Any partition of the log may be asked about.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TimestampOffset, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 1, TopicConfig::default())?;
+    /// topic.partition(0)?.append(&[Record::new(b"a").with_timestamp(1000), Record::new(b"b").with_timestamp(2000)])?;
+    /// let consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// let found = consumer.offsets_for_times(&[(tp.clone(), 1500), (tp, 3000)])?;
+    /// assert_eq!(found, [Some(TimestampOffset { offset: 1, timestamp: 2000 }), None]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn offsets_for_times(&self, query: &[(TopicPartition, i64)]) -> Result<Vec<Option<TimestampOffset>>> {
         query.iter().map(|(tp, ts)| self.log.partition(&tp.topic, tp.partition)?.offset_for_timestamp(*ts)).collect()
     }
@@ -1039,12 +1219,45 @@ impl Consumer {
     }
 
     /// The log end offsets of `partitions`.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 2, TopicConfig::default())?;
+    /// topic.partition(0)?.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// let partitions = [TopicPartition::new("orders", 0), TopicPartition::new("orders", 1)];
+    /// assert_eq!(consumer.beginning_offsets(&partitions)?, [0, 0]);
+    /// assert_eq!(consumer.end_offsets(&partitions)?, [2, 0]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn end_offsets(&self, partitions: &[TopicPartition]) -> Result<Vec<u64>> {
         partitions.iter().map(|tp| Ok(self.log.partition(&tp.topic, tp.partition)?.log_end_offset())).collect()
     }
 
     /// Stops returning records from `partitions` until [`resume`](Self::resume); positions and
     /// group membership are unaffected. A pause lasts while the partition stays assigned.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 1, TopicConfig::default())?;
+    /// topic.partition(0)?.append(&[Record::new(b"a")])?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+    /// consumer.assign(&[tp.clone()])?;
+    /// consumer.pause(&[tp.clone()])?;
+    /// assert_eq!(consumer.paused(), [tp.clone()]);
+    /// assert!(consumer.poll(Duration::from_millis(50))?.is_empty());
+    /// consumer.resume(&[tp])?;
+    /// assert_eq!(consumer.poll(Duration::from_millis(100))?.len(), 1);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         self.change_each(partitions, |s| s.paused = true)
     }
@@ -1089,11 +1302,43 @@ impl Consumer {
     /// Errors: [`Error::InvalidState`] without a `group.id`; [`Error::UnknownTopic`] /
     /// [`Error::UnknownPartition`]; [`Error::OffsetMetadataTooLarge`]; the fencing errors
     /// [`Error::CommitFailed`], [`Error::RebalanceInProgress`], [`Error::FencedInstanceId`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{CommitMode, Consumer, ConsumerConfig, Log, OffsetAndMetadata, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+    /// let offset = OffsetAndMetadata::new(5).with_metadata("host-a");
+    /// consumer.commit_offsets(&[(tp.clone(), offset.clone())], CommitMode::Sync)?;
+    /// assert_eq!(consumer.committed(&[tp])?, [Some(offset)]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn commit_offsets(&mut self, offsets: &[(TopicPartition, OffsetAndMetadata)], mode: CommitMode) -> Result<()> {
         self.commit_with(offsets, mode, None)
     }
 
     /// Commits the offset after `record` for its partition (rust-rdkafka's `commit_message`).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{CommitMode, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 1, TopicConfig::default())?;
+    /// topic.partition(0)?.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let config = ConsumerConfig::default().set("group.id", "billing")?.set("auto.offset.reset", "earliest")?;
+    /// let mut consumer = Consumer::new(&log, config)?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// consumer.assign(&[tp.clone()])?;
+    /// let records = consumer.poll(Duration::from_millis(100))?;
+    /// consumer.commit_message(&records[0], CommitMode::Sync)?;
+    /// assert_eq!(consumer.committed(&[tp])?[0].as_ref().map(|c| c.offset), Some(1));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn commit_message(&mut self, record: &ConsumerRecord, mode: CommitMode) -> Result<()> {
         self.commit_with(&[(record.topic_partition(), OffsetAndMetadata::new(record.offset + 1))], mode, None)
     }
@@ -1102,6 +1347,27 @@ impl Consumer {
     /// `callback` runs with the outcome on this thread, inside the next `poll` (or commit, or
     /// `close`), after the commit is durable (Kafka's `commitAsync`). Callbacks run in commit
     /// order.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 1, TopicConfig::default())?;
+    /// topic.partition(0)?.append(&[Record::new(b"a")])?;
+    /// let config = ConsumerConfig::default().set("group.id", "billing")?.set("auto.offset.reset", "earliest")?;
+    /// let mut consumer = Consumer::new(&log, config)?;
+    /// consumer.assign(&[TopicPartition::new("orders", 0)])?;
+    /// consumer.poll(Duration::from_millis(100))?;
+    /// let (tx, rx) = mpsc::channel();
+    /// consumer.commit_async(move |result| tx.send(result.is_ok()).unwrap());
+    /// assert!(rx.try_recv().is_err()); // not yet: the callback runs inside the next poll
+    /// consumer.poll(Duration::from_millis(10))?;
+    /// assert_eq!(rx.try_recv(), Ok(true));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn commit_async(&mut self, callback: impl FnOnce(Result<()>) + Send + 'static) {
         let offsets = self.all_consumed();
         let mut callback: Option<CommitCallback> = Some(Box::new(callback));
@@ -1189,6 +1455,23 @@ impl Consumer {
     }
 
     /// This member's group identity, once it has joined.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+    /// consumer.subscribe(&["orders"])?;
+    /// assert_eq!(consumer.group_metadata(), None); // joins at the first poll
+    /// consumer.poll(Duration::from_millis(100))?;
+    /// let metadata = consumer.group_metadata().unwrap();
+    /// assert_eq!(metadata.group_id, "billing");
+    /// assert!(metadata.generation >= 1 && metadata.member_id.starts_with("consumer"));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn group_metadata(&self) -> Option<ConsumerGroupMetadata> {
         let m = self.member.as_ref()?;
         Some(ConsumerGroupMetadata {
@@ -1227,6 +1510,25 @@ impl Consumer {
     /// A static member (`group.instance.id`) does not leave, as in Kafka: its slot and its
     /// partitions wait `session.timeout.ms` for it to come back, unread meanwhile; only then do
     /// the others take them over.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 1, TopicConfig::default())?;
+    /// topic.partition(0)?.append(&[Record::new(b"a")])?;
+    /// let config = ConsumerConfig::default().set("group.id", "billing")?.set("auto.offset.reset", "earliest")?;
+    /// let mut consumer = Consumer::new(&log, config.clone())?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// consumer.assign(&[tp.clone()])?;
+    /// assert_eq!(consumer.poll(Duration::from_millis(100))?.len(), 1);
+    /// consumer.close()?; // auto-commit is on with a group.id: commits the position
+    /// let mut next = Consumer::new(&log, config)?;
+    /// assert_eq!(next.committed(&[tp])?[0].as_ref().map(|c| c.offset), Some(1));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn close(mut self) -> Result<()> {
         self.close_inner(true)
     }

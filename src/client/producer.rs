@@ -71,6 +71,17 @@ impl ProducerConfig {
     /// kept, and ignored for now: `delivery.timeout.ms`. `compression.type` other than `none` is
     /// refused: the topic's `compression.type` decides how batches are stored. Others are
     /// [`Error::InvalidConfig`].
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::{Error, ProducerConfig};
+    /// let config = ProducerConfig::default().set("acks", "all")?.set("retries", "3")?; // ignored
+    /// assert_eq!(config, ProducerConfig::default());
+    /// // Compression is the topic's setting, not the producer's.
+    /// let refused = ProducerConfig::default().set("compression.type", "zstd");
+    /// assert!(matches!(refused, Err(Error::InvalidConfig { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn set(mut self, key: &str, value: &str) -> crate::Result<Self> {
         let invalid = |reason: &str| Error::InvalidConfig {
             key: key.to_owned(),
@@ -164,6 +175,13 @@ impl ProducerRecord {
     }
 
     /// A tombstone (null value) for `key`.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::ProducerRecord;
+    /// let r = ProducerRecord::tombstone("users", b"user-7".to_vec());
+    /// assert_eq!((r.key.as_deref(), r.value), (Some(&b"user-7"[..]), None));
+    /// ```
     pub fn tombstone(topic: impl Into<String>, key: impl Into<Vec<u8>>) -> Self {
         ProducerRecord { value: None, ..ProducerRecord::new(topic, Vec::new()).key(key) }
     }
@@ -181,12 +199,42 @@ impl ProducerRecord {
     }
 
     /// With a CreateTime timestamp.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let producer = Producer::new(&log, ProducerConfig::default())?;
+    /// let record = ProducerRecord::new("orders", b"x".to_vec()).timestamp(1_700_000_000_000);
+    /// let meta = producer.send(record).wait().unwrap();
+    /// assert_eq!(meta.timestamp, 1_700_000_000_000);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn timestamp(mut self, timestamp_ms: i64) -> Self {
         self.timestamp = Some(timestamp_ms);
         self
     }
 
     /// With a header.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, OwnedHeader, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// let producer = Producer::new(&log, ProducerConfig::default())?;
+    /// let record = ProducerRecord::new("orders", b"x".to_vec())
+    ///     .header("source", Some(b"web".to_vec()))
+    ///     .header("trace", None);
+    /// producer.send(record).wait().unwrap();
+    /// let headers = &p.read(0, 1 << 20)?[0].headers;
+    /// assert_eq!(headers[0], OwnedHeader { key: b"source".to_vec(), value: Some(b"web".to_vec()) });
+    /// assert_eq!((headers.len(), headers[1].value.as_ref()), (2, None));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn header(mut self, key: impl Into<Vec<u8>>, value: Option<Vec<u8>>) -> Self {
         self.headers.push(OwnedHeader { key: key.into(), value });
         self
@@ -214,6 +262,18 @@ pub struct RecordMetadata {
 }
 
 /// Why a record was not appended, with the record, so that nothing is lost silently.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Error, Log, Producer, ProducerConfig, ProducerRecord};
+/// let log = Log::open(dir.path())?;
+/// let producer = Producer::new(&log, ProducerConfig::default())?;
+/// let failed = producer.send(ProducerRecord::new("no-such-topic", b"x".to_vec())).wait().unwrap_err();
+/// assert!(matches!(*failed.error, Error::UnknownTopic { .. }));
+/// assert_eq!(failed.record.value.as_deref(), Some(&b"x"[..])); // the record comes back
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("record for topic {} not delivered: {error}", record.topic)]
 pub struct DeliveryError {
@@ -290,6 +350,23 @@ impl DeliveryFuture {
     }
 
     /// [`wait`](Self::wait) for at most `timeout`; `Err(self)` if it is still pending.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "60000")?)?;
+    /// let future = producer.send(ProducerRecord::new("orders", b"x".to_vec()));
+    /// // The record lingers for its batch: still pending after 1 ms.
+    /// let future = future.wait_timeout(Duration::from_millis(1)).unwrap_err();
+    /// producer.flush()?;
+    /// let meta = future.wait_timeout(Duration::ZERO).ok().unwrap().unwrap();
+    /// assert_eq!(meta.offset, 0);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn wait_timeout(self, timeout: Duration) -> std::result::Result<DeliveryResult, DeliveryFuture> {
         let deadline = Instant::now().checked_add(timeout);
         {
@@ -460,6 +537,18 @@ impl std::fmt::Debug for Producer {
 
 impl Producer {
     /// A producer appending to `log`'s topics, with its sender thread.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "0")?)?;
+    /// let meta = producer.send(ProducerRecord::new("orders", b"x".to_vec())).wait().unwrap();
+    /// assert_eq!((meta.topic.as_str(), meta.partition, meta.offset), ("orders", 0, 0));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn new(log: &Log, config: ProducerConfig) -> crate::Result<Producer> {
         Producer::build(log, config, None)
     }
@@ -516,6 +605,20 @@ impl Producer {
     /// Sends `record`; the returned future resolves to where it was appended, or why not. A
     /// record that can never be appended (unknown topic or partition, too large, a full buffer
     /// past `max.block.ms`, a closed producer) fails its own future, and no other.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 2, TopicConfig::default())?;
+    /// let producer = Producer::new(&log, ProducerConfig::default())?;
+    /// let bad = producer.send(ProducerRecord::new("orders", b"x".to_vec()).partition(7));
+    /// let good = producer.send(ProducerRecord::new("orders", b"y".to_vec()).partition(1));
+    /// assert!(matches!(*bad.wait().unwrap_err().error, Error::UnknownPartition { .. }));
+    /// assert_eq!(good.wait().unwrap().partition, 1); // only the bad record failed
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn send(&self, record: ProducerRecord) -> DeliveryFuture {
         let slot = Arc::new(Slot::default());
         match self.enqueue(record, Notify::Future(slot.clone())) {
@@ -530,6 +633,20 @@ impl Producer {
     /// Sends `record` and calls `callback` with its outcome: on the producer's thread once it is
     /// appended, in send order for records of one partition; at once on this thread if it
     /// cannot be sent.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::mpsc;
+    /// use partlog::{Log, Producer, ProducerConfig, ProducerRecord};
+    /// let log = Log::open(dir.path())?;
+    /// let producer = Producer::new(&log, ProducerConfig::default())?;
+    /// let (tx, rx) = mpsc::channel();
+    /// producer.send_with_callback(ProducerRecord::new("no-such-topic", b"x".to_vec()), move |r| tx.send(r).unwrap());
+    /// // A record that cannot be sent is reported at once, on this thread.
+    /// assert!(rx.try_recv().unwrap().is_err());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn send_with_callback(&self, record: ProducerRecord, callback: impl FnOnce(DeliveryResult) + Send + 'static) {
         // With a callback, `enqueue` reports a failure through it and returns `Ok`.
         let _ = self.enqueue(record, Notify::Callback(Box::new(callback)));
@@ -664,6 +781,20 @@ impl Producer {
     /// Appends every record sent before the call (whatever `linger.ms` says) and returns once
     /// each has its outcome (Kafka's `flush`). From a delivery callback, which runs on the
     /// producer's own thread, it could never return: [`Error::InvalidState`] (as Kafka 4.0).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "60000")?)?;
+    /// let future = producer.send(ProducerRecord::new("orders", b"x".to_vec()));
+    /// producer.flush()?; // does not wait out the minute of linger.ms
+    /// assert!(future.is_done());
+    /// assert_eq!(p.log_end_offset(), 1);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn flush(&self) -> crate::Result<()> {
         let shared = &self.handle.shared;
         if self.handle.on_sender_thread() {
@@ -683,6 +814,22 @@ impl Producer {
     /// Stops accepting records, delivers what waits for up to `timeout`, then fails what is
     /// left (each record's future or callback says so) and stops the sender thread. Later
     /// sends fail with [`Error::Closed`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Error, Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "60000")?)?;
+    /// let sent = producer.send(ProducerRecord::new("orders", b"x".to_vec()));
+    /// producer.close(Duration::from_secs(5)); // delivers what waits
+    /// assert!(sent.wait().is_ok() && p.log_end_offset() == 1);
+    /// let late = producer.send(ProducerRecord::new("orders", b"y".to_vec())).wait();
+    /// assert!(matches!(*late.unwrap_err().error, Error::Closed { .. }));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn close(&self, timeout: Duration) {
         close(&self.handle, Some(timeout));
     }

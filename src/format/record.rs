@@ -183,6 +183,22 @@ impl<'a> RecordRef<'a> {
     }
 
     /// Copies the record out of the fetch buffer.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("events", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"v").with_key(b"k")])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(0, 1 << 20, &mut fetch)?;
+    /// let owned = fetch.records().next().unwrap()?.to_owned();
+    /// drop(fetch); // the copy outlives the fetch buffer
+    /// assert_eq!((owned.key.as_deref(), owned.value.as_deref()), (Some(&b"k"[..]), Some(&b"v"[..])));
+    /// assert_eq!(owned, p.read(0, 1 << 20)?[0]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn to_owned(&self) -> OwnedRecord {
         OwnedRecord {
             offset: self.offset,
@@ -217,6 +233,24 @@ pub(crate) struct HeaderBytes<'a> {
 }
 
 /// Iterator over the headers of a [`RecordRef`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Fetch, Header, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("events", 1, TopicConfig::default())?.partition(0)?;
+/// let headers = [Header::new("a", b"1"), Header::null("b")];
+/// p.append(&[Record::new(b"v").with_headers(&headers)])?;
+/// let mut fetch = Fetch::new();
+/// p.fetch(0, 1 << 20, &mut fetch)?;
+/// let mut it = fetch.records().next().unwrap()?.headers();
+/// assert_eq!(it.size_hint(), (2, Some(2)));
+/// assert_eq!(it.next(), Some(Header::new("a", b"1")));
+/// assert_eq!(it.next().map(|h| (h.key_str(), h.value)), Some((Some("b"), None)));
+/// assert_eq!(it.next(), None);
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Headers<'a> {
     bytes: &'a [u8],
@@ -259,6 +293,19 @@ pub(crate) fn parse_header<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<Heade
 }
 
 /// A header owned by an [`OwnedRecord`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Header, Log, OwnedHeader, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("events", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"v").with_headers(&[Header::new("source", b"web"), Header::null("trace")])])?;
+/// let headers = &p.read(0, 1 << 20)?[0].headers;
+/// assert_eq!(headers[0], OwnedHeader { key: b"source".to_vec(), value: Some(b"web".to_vec()) });
+/// assert_eq!(headers[1].value, None);
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OwnedHeader {
     /// Header key, as stored (see [`Header`]).
@@ -269,6 +316,19 @@ pub struct OwnedHeader {
 
 /// A stored record with its own copies of key, value and headers, as returned by
 /// [`Partition::read`](crate::Partition::read).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("events", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a").with_timestamp(7), Record::tombstone(b"k")])?;
+/// let records = p.read(0, 1 << 20)?;
+/// assert_eq!((records[0].offset, records[0].timestamp, records[0].value.as_deref()), (0, 7, Some(&b"a"[..])));
+/// assert_eq!((records[1].key.as_deref(), records[1].value.as_deref()), (Some(&b"k"[..]), None));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct OwnedRecord {
     /// The record's offset.

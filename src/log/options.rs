@@ -97,6 +97,19 @@ impl Default for LogOptions {
 
 impl LogOptions {
     /// Sets [`read_only`](Self::read_only).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, LogOptions, Record, TopicConfig};
+    /// let writer = Log::open(dir.path())?;
+    /// writer.create_topic("t", 1, TopicConfig::default())?.partition(0)?.append(&[Record::new(b"a")])?;
+    /// let reader = Log::open_with(dir.path(), LogOptions::default().read_only(true))?;
+    /// let p = reader.partition("t", 0)?;
+    /// assert_eq!(p.read(0, 1 << 20)?.len(), 1);
+    /// assert!(matches!(p.append(&[Record::new(b"b")]), Err(Error::ReadOnly { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn read_only(mut self, on: bool) -> Self {
         self.read_only = on;
         self
@@ -109,6 +122,21 @@ impl LogOptions {
     }
 
     /// Sets [`clock`](Self::clock).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{Log, LogOptions, ManualClock, Record, TopicConfig};
+    /// let clock = Arc::new(ManualClock::new(1_000));
+    /// let log = Log::open_with(dir.path(), LogOptions::default().clock(clock.clone()))?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?; // no timestamp: the clock's time
+    /// clock.advance_ms(500);
+    /// p.append(&[Record::new(b"b")])?;
+    /// assert_eq!(p.read(0, 1 << 20)?.iter().map(|r| r.timestamp).collect::<Vec<_>>(), [1_000, 1_500]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
@@ -121,6 +149,19 @@ impl LogOptions {
     }
 
     /// Sets [`io`](Self::io).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{FaultyIo, Log, LogOptions, Record, TopicConfig};
+    /// let io = Arc::new(FaultyIo::new()); // counts (and can fail) the log's writes and fsyncs
+    /// let log = Log::open_with(dir.path(), LogOptions::default().io(io.clone()))?;
+    /// let before = io.writes();
+    /// log.create_topic("t", 1, TopicConfig::default())?.partition(0)?.append(&[Record::new(b"a")])?;
+    /// assert!(io.writes() > before);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn io(mut self, io: Arc<dyn Io>) -> Self {
         self.io = io;
         self
@@ -145,6 +186,20 @@ impl LogOptions {
     }
 
     /// Sets [`cleaner_backoff_ms`](Self::cleaner_backoff_ms).
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::LogOptions;
+    /// // Background maintenance on, but retention and compaction left to explicit calls.
+    /// let options = LogOptions::default()
+    ///     .retention_check_interval_ms(None)
+    ///     .cleaner_backoff_ms(None)
+    ///     .cleaner_dedupe_buffer_bytes(16 << 20)
+    ///     .checkpoint_interval_ms(10_000);
+    /// assert_eq!((options.retention_check_interval_ms, options.cleaner_backoff_ms), (None, None));
+    /// assert_eq!((options.cleaner_dedupe_buffer_bytes, options.checkpoint_interval_ms), (16 << 20, 10_000));
+    /// assert_eq!(LogOptions::default().cleaner_backoff_ms, Some(15_000));
+    /// ```
     pub fn cleaner_backoff_ms(mut self, interval_ms: Option<u64>) -> Self {
         self.cleaner_backoff_ms = interval_ms;
         self
