@@ -301,12 +301,7 @@ impl Log {
                     TopicConfig::from_properties(&text).map_err(|e| Error::BadFile { path, reason: e.to_string() })?
                 }
                 None => {
-                    // Found without a config (a broker's partition, whose config lives in the
-                    // cluster's metadata): the default config, but nothing is deleted by age or
-                    // size until a config says so. Data partlog knows nothing about is kept.
-                    let mut config = options.default_topic_config.clone();
-                    config.retention_ms = -1;
-                    config.retention_bytes = -1;
+                    let config = found_config(&options);
                     write_config(io, &dir, &name, &config)?;
                     config
                 }
@@ -967,6 +962,16 @@ fn parse_partition_count(text: &str) -> Option<PartitionCount> {
     };
     (lines.next().is_none() && (1..=MAX_PARTITIONS).contains(&partitions))
         .then_some(PartitionCount { partitions, never_compacted })
+}
+
+/// The config of a topic found without one (a broker's partition, whose config lives in the
+/// cluster's metadata): the default config, but nothing is deleted by age or size until a config
+/// says so. Data partlog knows nothing about is kept.
+fn found_config(options: &LogOptions) -> TopicConfig {
+    let mut config = options.default_topic_config.clone();
+    config.retention_ms = -1;
+    config.retention_bytes = -1;
+    config
 }
 
 fn write_config(io: &dyn Io, dir: &Path, topic: &str, config: &TopicConfig) -> Result<()> {

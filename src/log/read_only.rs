@@ -14,7 +14,8 @@ use super::checkpoints::{
 use super::maintenance::Maintenance;
 use super::topic::{Topic, TopicInner};
 use super::{
-    discover, FoundTopic, Log, LogInner, LogOptions, Opening, PartitionCount, LEGACY_CONFIG_DIR, LEGACY_PARTITIONS_DIR,
+    discover, found_config, FoundTopic, Log, LogInner, LogOptions, Opening, PartitionCount, LEGACY_CONFIG_DIR,
+    LEGACY_PARTITIONS_DIR,
 };
 use crate::config::TopicConfig;
 use crate::error::{Error, Result};
@@ -239,13 +240,7 @@ fn read_config(options: &LogOptions, found: &FoundTopic) -> Result<Option<TopicC
         Some((path, text)) => TopicConfig::from_properties(text)
             .map_err(|e| Error::BadFile { path: path.clone(), reason: e.to_string() })?,
         None if found.partitions.is_some() => return Ok(None),
-        None => {
-            // A broker's partition: as a read-write open would take it, nothing deleted by age.
-            let mut config = options.default_topic_config.clone();
-            config.retention_ms = -1;
-            config.retention_bytes = -1;
-            config
-        }
+        None => found_config(options), // a broker's partition, as a read-write open takes it
     }))
 }
 
