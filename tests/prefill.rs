@@ -18,14 +18,19 @@ const MIB: u64 = 1 << 20;
 struct SmallDisk {
     limit: u64,
     by_prefill: AtomicU64,
+    failed_by_prefill: AtomicU64,
 }
 
 impl Io for SmallDisk {
     fn write_all_at(&self, file: &File, path: &Path, buf: &[u8], position: u64) -> std::io::Result<()> {
-        if std::thread::current().name() == Some("partlog-prefill") {
+        let by_prefill = std::thread::current().name() == Some("partlog-prefill");
+        if by_prefill {
             self.by_prefill.fetch_add(1, Ordering::Relaxed);
         }
         if position + buf.len() as u64 > self.limit {
+            if by_prefill {
+                self.failed_by_prefill.fetch_add(1, Ordering::Relaxed);
+            }
             return Err(std::io::Error::new(std::io::ErrorKind::StorageFull, "disk full"));
         }
         partlog::OsIo.write_all_at(file, path, buf, position)
@@ -65,7 +70,8 @@ fn values(p: &Partition) -> Vec<Vec<u8>> {
 fn a_full_disk_fails_the_append_that_needs_the_space_and_loses_nothing() {
     for background in [true, false] {
         let dir = tempfile::tempdir().unwrap();
-        let disk = Arc::new(SmallDisk { limit: 3 * MIB, by_prefill: AtomicU64::new(0) });
+        let disk =
+            Arc::new(SmallDisk { limit: 3 * MIB, by_prefill: AtomicU64::new(0), failed_by_prefill: AtomicU64::new(0) });
         let options =
             LogOptions::default().maintenance_interval_ms(None).io(disk.clone()).preallocate_in_background(background);
         let log = Log::open_with(dir.path(), options).unwrap();
@@ -78,14 +84,24 @@ fn a_full_disk_fails_the_append_that_needs_the_space_and_loses_nothing() {
             }
             assert!(acknowledged < 1000, "the limit was never met");
             if background {
-                // Let the thread serve each request before going on (it is asked for the next
-                // chunk once less than half of one is left), so that it fills 1..3 MiB and meets
-                // the full disk first.
-                let size = p.segments()[0].size();
-                let requests = (0..3).filter(|k| size > k * MIB + MIB / 2).count() as u64;
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while disk.by_prefill.load(Ordering::Relaxed) < requests {
-                    assert!(Instant::now() < deadline, "the prefill thread did not serve request {requests}");
+                // Let the thread serve each request before going on, so that the appender never
+                // fills for itself until the thread has met the full disk: wait until at least
+                // 32 KiB (half the smallest chunk, more than a batch) of zeros lie past the
+                // batches. The thread is asked for the next chunk once less than half of one
+                // is left, and a served request leaves a whole chunk (64 KiB or more).
+                let segment = &p.segments()[0];
+                let deadline = Instant::now() + Duration::from_secs(30);
+                loop {
+                    let file_len = std::fs::metadata(segment.log_path()).unwrap().len();
+                    if file_len >= segment.size() + 32 * 1024 || disk.failed_by_prefill.load(Ordering::Relaxed) > 0 {
+                        break;
+                    }
+                    assert!(
+                        Instant::now() < deadline,
+                        "the prefill thread did not fill ahead: file {file_len} bytes, batches {} bytes, {} writes by the thread",
+                        segment.size(),
+                        disk.by_prefill.load(Ordering::Relaxed)
+                    );
                     std::thread::sleep(Duration::from_millis(1));
                 }
             }
@@ -97,7 +113,9 @@ fn a_full_disk_fails_the_append_that_needs_the_space_and_loses_nothing() {
         let size = p.segments()[0].size();
         assert!(size <= 3 * MIB && size > 3 * MIB - 11_000, "appends used the space up to the limit: {size}");
         if background {
-            assert!(disk.by_prefill.load(Ordering::Relaxed) >= 3, "the thread filled two chunks, then failed");
+            assert!(disk.by_prefill.load(Ordering::Relaxed) >= 3, "the thread filled chunks, then failed");
+            // It is asked again by each later append (the disk may have room by then).
+            assert!(disk.failed_by_prefill.load(Ordering::Relaxed) >= 1, "the thread met the full disk first");
         } else {
             assert_eq!(disk.by_prefill.load(Ordering::Relaxed), 0);
         }
