@@ -270,7 +270,7 @@ pub(crate) fn verify_crc(batch: &[u8]) -> Result<(), FormatError> {
         return Ok(());
     }
     let stored = be_i32(batch, CRC) as u32;
-    let computed = crc32c::crc32c(&batch[ATTRIBUTES..]);
+    let computed = crate::format::crc::crc32c(&batch[ATTRIBUTES..]);
     if stored == computed {
         Ok(())
     } else {
@@ -592,7 +592,7 @@ pub(crate) fn decode_records<'b>(
 }
 
 /// [`decode_records`] for the records at or after offset `from`: earlier records of the batch are
-/// stepped over reading only their length and offset delta (the CRC covered their bytes; a read
+/// stepped over reading only their length (and offset delta, unless the batch is dense; the CRC covered their bytes; a read
 /// of one offset in a big batch decodes one record, not all before it).
 pub(crate) fn decode_records_from<'b>(
     header: &BatchHeader,
@@ -704,6 +704,22 @@ impl<'b> RecordCursor<'b> {
     /// Steps over the records with offsets below `from`, reading only their length and offset
     /// delta.
     pub(crate) fn skip_before(&mut self, from: u64) -> Result<(), FormatError> {
+        let state = &self.state;
+        if i64::from(state.last_offset_delta) == i64::from(state.expected) - 1 && state.previous_delta < 0 {
+            // A dense batch (as every producer writes them): deltas grow by at least one per
+            // record from 0 to `expected - 1`, so record `i` has delta `i`, and only the lengths
+            // need reading. The records decoded next still check their own deltas against the
+            // one this implies, so a record is never served at another offset than its own.
+            let wanted = from.saturating_sub(state.base_offset as u64).min(u64::from(state.expected)) as u32;
+            while self.state.index < wanted && self.state.pos < self.records.len() {
+                self.state.pos = self.body()?.end;
+                self.state.index += 1;
+            }
+            if self.state.index > 0 {
+                self.state.previous_delta = i64::from(self.state.index) - 1;
+            }
+            return Ok(());
+        }
         // Offset deltas grow by at least one per record, so base + index ≤ a record's offset;
         // only while that is below `from` can the next record be one to step over.
         while self.state.index < self.state.expected
@@ -902,7 +918,7 @@ pub(crate) fn encode(
     h[PRODUCER_EPOCH..BASE_SEQUENCE].copy_from_slice(&(-1i16).to_be_bytes());
     h[BASE_SEQUENCE..RECORDS_COUNT].copy_from_slice(&(-1i32).to_be_bytes());
     h[RECORDS_COUNT..HEADER_LEN].copy_from_slice(&count.to_be_bytes());
-    let crc = crc32c::crc32c(&out[start + ATTRIBUTES..]);
+    let crc = crate::format::crc::crc32c(&out[start + ATTRIBUTES..]);
     out[start + CRC..start + ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
     Ok(EncodedBatch { last_offset_delta: count - 1, max_timestamp })
 }
@@ -982,7 +998,7 @@ pub(crate) fn rebuild(
     h[PRODUCER_EPOCH..BASE_SEQUENCE].copy_from_slice(&original.producer_epoch.to_be_bytes());
     h[BASE_SEQUENCE..RECORDS_COUNT].copy_from_slice(&original.base_sequence.to_be_bytes());
     h[RECORDS_COUNT..HEADER_LEN].copy_from_slice(&(kept.len() as i32).to_be_bytes());
-    let crc = crc32c::crc32c(&out[start + ATTRIBUTES..]);
+    let crc = crate::format::crc::crc32c(&out[start + ATTRIBUTES..]);
     out[start + CRC..start + ATTRIBUTES].copy_from_slice(&crc.to_be_bytes());
     Ok(())
 }
@@ -1262,6 +1278,53 @@ mod tests {
             let want: Vec<_> =
                 kept.iter().filter(|r| r.offset >= from).map(|r| (r.offset, r.value.map(<[u8]>::to_vec))).collect();
             assert_eq!(got, want, "from {from}");
+        }
+        // The dense batch (deltas 0..9, stepped over by their lengths alone).
+        let (header, at) = open_batch(&out, u64::MAX, &mut Vec::new(), Crc::Verify).unwrap();
+        let section = at.section(&out, &[]);
+        for from in 95..115u64 {
+            let mut got = Vec::new();
+            decode_records_from(&header, section, from, |r| {
+                got.push((r.offset, r.value.map(<[u8]>::to_vec)));
+                Ok(())
+            })
+            .unwrap();
+            let want: Vec<_> =
+                (from.max(100)..110).map(|o| (o, Some(vec![(o - 100) as u8; 3 + (o - 100) as usize]))).collect();
+            assert_eq!(got, want, "from {from}");
+        }
+    }
+
+    /// A batch whose header says its offsets are dense but whose records carry other deltas
+    /// (bytes a CRC does not catch: written so): reading from inside it never serves a record
+    /// at an offset other than its own delta says, and disorder among the records read is an
+    /// error.
+    #[test]
+    fn records_whose_deltas_contradict_a_dense_header_are_never_served_at_other_offsets() {
+        let values: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 3]).collect();
+        let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v).with_timestamp(1_000)).collect();
+        let mut out = Vec::new();
+        encode(&records, &spec(Compression::None), &mut out, &mut Vec::new()).unwrap();
+        let (header, at) = open_batch(&out, u64::MAX, &mut Vec::new(), Crc::Verify).unwrap();
+        let mut section = at.section(&out, &[]).to_vec();
+        // Each record: length, attributes, timestamp delta, offset delta (one byte each here).
+        let record_len = section.len() / 4;
+        assert_eq!(section[record_len + 3], 2, "record 1 has delta 1 (zigzag 2)");
+        (section[record_len + 3], section[2 * record_len + 3]) = (4, 2); // deltas 0, 2, 1, 3
+        for from in 0..4u64 {
+            let mut got = Vec::new();
+            let result = decode_records_from(&header, &section, from, |r| {
+                got.push((r.offset, r.value.map(<[u8]>::to_vec)));
+                Ok(())
+            });
+            // Records stepped over are not decoded, so the disorder is reported when it lies
+            // among the records read (a full `verify` reads them all).
+            assert_eq!(result.is_err(), from <= 2, "from {from}: the disorder is reported when read");
+            for (offset, value) in got {
+                let written = [0u64, 2, 1, 3].iter().position(|&d| d == offset).unwrap();
+                assert_eq!(value, Some(vec![written as u8; 3]), "from {from}: offset {offset}");
+                assert!(offset >= from, "from {from}: offset {offset} served");
+            }
         }
     }
 }

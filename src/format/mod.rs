@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub(crate) mod codec;
+pub(crate) mod crc;
 pub(crate) mod legacy;
 pub(crate) mod record;
 pub(crate) mod varint;

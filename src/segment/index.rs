@@ -426,6 +426,15 @@ impl<E: IndexEntry> Index<E> {
         self.floor_slot(slots, target).and_then(|slot| entry_in::<E>(slots, slot, self.base_offset))
     }
 
+    /// [`lookup`](Self::lookup), with the entry after it (if any): the two bound the stretch of
+    /// the data file a lookup's walk may cover.
+    pub(crate) fn lookup_with_next(&self, target: i64) -> Option<(E, Option<E>)> {
+        let slots = self.map.published_slots();
+        let slot = self.floor_slot(slots, target)?;
+        let entry = entry_in::<E>(slots, slot, self.base_offset)?;
+        Some((entry, entry_in::<E>(slots, slot + 1, self.base_offset)))
+    }
+
     /// Cuts the file to its entries, as Kafka does on roll and close, so that Kafka's tools
     /// (which count entries by file length) read it correctly. No appends follow.
     pub(crate) fn trim(&self) -> Result<()> {

@@ -223,6 +223,28 @@ impl DataMap {
         Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(position as usize), len as usize) })
     }
 
+    /// Asks the CPU to start loading the published bytes of `position..position + len` into
+    /// its caches, a line every 64 bytes, so that a walk over them waits for memory once
+    /// instead of once per line it touches. A hint: nothing is read, and nothing happens where
+    /// the CPU has no prefetch instruction.
+    #[inline]
+    pub(crate) fn prefetch(&self, position: u64, len: u64) {
+        let end = position.saturating_add(len).min(self.published());
+        #[cfg(target_arch = "x86_64")]
+        for line in (position..end).step_by(64) {
+            // SAFETY: `line` lies below `published`, inside the mapping, so the pointer stays in
+            // its allocation. A prefetch reads nothing architecturally, cannot fault, and `sse`
+            // (which the intrinsic requires) is part of every x86-64 target.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    self.map.as_ptr().add(line as usize).cast(),
+                )
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = end;
+    }
+
     /// Like [`get`](Self::get), as a handle that keeps the mapping alive.
     pub(crate) fn borrow(self: &Arc<Self>, position: u64, len: u64) -> Option<MappedBytes> {
         self.get(position, len)?;

@@ -1,0 +1,205 @@
+//! The rows of the performance table that are ratios to a peer or to a bound measured beside
+//! partlog in the same process (issue 16): random point reads against commitlog, scans and
+//! appends against the machine's file bounds, 1-record appends, and appends spread over many
+//! partitions against one. Rounds rotate between the contenders; every number is a median.
+//!
+//!     cd benches/peers && cargo bench --bench lead
+//!
+//! `LEAD=point,scan,...` runs a subset. `LEAD_PROFILE=partlog|commitlog` only does 200,000 random
+//! point reads of that store after loading it, for `valgrind --tool=callgrind`.
+
+use std::time::Instant;
+
+mod common;
+
+use common::{events, BATCH, RECORDS};
+
+fn quiet() -> partlog::LogOptions {
+    partlog::LogOptions::default().maintenance_interval_ms(None)
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p) as usize).min(sorted.len() - 1)] as f64
+}
+
+/// A small, fast pseudo-random sequence (the same for every contender).
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 24) % n
+    }
+}
+
+/// One record at a random offset, read through each store's own lookup, checked, timed one by one.
+trait PointRead {
+    /// Reads the record at `offset` and returns its value's length.
+    fn read_one(&mut self, offset: u64) -> usize;
+}
+
+struct PartlogReader {
+    _log: partlog::Log,
+    p: partlog::Partition,
+    fetch: partlog::Fetch,
+}
+
+impl PartlogReader {
+    fn load(dir: &std::path::Path, events: &[Vec<u8>], batch: usize) -> Self {
+        let log = partlog::Log::open_with(dir, quiet()).unwrap();
+        let p = log.create_topic("events", 1, partlog::TopicConfig::default()).unwrap().partition(0).unwrap();
+        for chunk in events.chunks(batch) {
+            let records: Vec<partlog::Record<'_>> = chunk.iter().map(|v| partlog::Record::new(v)).collect();
+            p.append(&records).unwrap();
+        }
+        PartlogReader { _log: log, p, fetch: partlog::Fetch::new() }
+    }
+}
+
+impl PointRead for PartlogReader {
+    fn read_one(&mut self, offset: u64) -> usize {
+        self.p.fetch(offset, 1, &mut self.fetch).unwrap();
+        let record = self.fetch.records().next().unwrap().unwrap();
+        assert_eq!(record.offset(), offset);
+        record.value().unwrap().len()
+    }
+}
+
+struct CommitLogReader(commitlog::CommitLog);
+
+impl CommitLogReader {
+    fn load(dir: &std::path::Path, events: &[Vec<u8>], batch: usize) -> Self {
+        let mut log = commitlog::CommitLog::new(commitlog::LogOptions::new(dir)).unwrap();
+        for chunk in events.chunks(batch) {
+            let mut buf: commitlog::message::MessageBuf = chunk.iter().collect();
+            log.append(&mut buf).unwrap();
+        }
+        CommitLogReader(log)
+    }
+}
+
+impl PointRead for CommitLogReader {
+    fn read_one(&mut self, offset: u64) -> usize {
+        use commitlog::message::MessageSet;
+        // Its smallest read that holds one whole record of this workload (it refuses a limit
+        // below the record's size).
+        let set = self.0.read(offset, commitlog::ReadLimit::max_bytes(256)).unwrap();
+        let m = set.iter().next().unwrap();
+        assert_eq!(m.offset(), offset);
+        m.payload().len()
+    }
+}
+
+/// Latencies in ns of `n` random point reads (after `n / 4` unmeasured ones).
+fn point_reads(store: &mut impl PointRead, lengths: &[usize], seed: u64, n: usize) -> Vec<u64> {
+    let mut rng = Lcg(seed);
+    for _ in 0..n / 4 {
+        let offset = rng.below(lengths.len() as u64);
+        assert_eq!(store.read_one(offset), lengths[offset as usize]);
+    }
+    let mut latencies = Vec::with_capacity(n);
+    for _ in 0..n {
+        let offset = rng.below(lengths.len() as u64);
+        let start = Instant::now();
+        let len = store.read_one(offset);
+        latencies.push(start.elapsed().as_nanos() as u64);
+        assert_eq!(len, lengths[offset as usize]);
+    }
+    latencies
+}
+
+/// The floor under a CRC-checked read of one batch: the checksum of `batch_bytes` at a random
+/// place of a file mapping as large as the data (not in the CPU's caches), by crc-fast, an
+/// independent implementation as fast as partlog's.
+fn crc_floor(dir: &std::path::Path, data_bytes: usize, batch_bytes: usize) -> f64 {
+    let path = dir.join("floor");
+    std::fs::write(&path, vec![0x5au8; data_bytes]).unwrap();
+    let file = std::fs::File::open(&path).unwrap();
+    // SAFETY (bench): the file is this run's own and nothing changes it while mapped.
+    let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+    let mut rng = Lcg(11);
+    let mut latencies: Vec<u64> = (0..200_000)
+        .map(|_| {
+            let at = rng.below((data_bytes - batch_bytes) as u64) as usize;
+            let start = Instant::now();
+            std::hint::black_box(crc_fast::checksum(crc_fast::CrcAlgorithm::Crc32Iscsi, &map[at..at + batch_bytes]));
+            start.elapsed().as_nanos() as u64
+        })
+        .collect();
+    latencies.sort_unstable();
+    percentile(&latencies, 0.5) / 1e3
+}
+
+fn point(events: &[Vec<u8>], batch: usize) {
+    const READS: usize = 200_000;
+    const ROUNDS: u64 = 5;
+    let lengths: Vec<usize> = events.iter().map(Vec::len).collect();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut partlog = PartlogReader::load(a.path(), events, batch);
+    let mut commitlog = CommitLogReader::load(b.path(), events, batch);
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        // Alternate which goes first, so a slow spell does not land on one side only.
+        if round % 2 == 0 {
+            ours.push(point_reads(&mut partlog, &lengths, round, READS));
+            theirs.push(point_reads(&mut commitlog, &lengths, round, READS));
+        } else {
+            theirs.push(point_reads(&mut commitlog, &lengths, round, READS));
+            ours.push(point_reads(&mut partlog, &lengths, round, READS));
+        }
+    }
+    let summary = |rounds: &mut Vec<Vec<u64>>| {
+        let (mut p50, mut p99) = (Vec::new(), Vec::new());
+        for r in rounds.iter_mut() {
+            r.sort_unstable();
+            p50.push(percentile(r, 0.5));
+            p99.push(percentile(r, 0.99));
+        }
+        (median(p50) / 1e3, median(p99) / 1e3)
+    };
+    let ((o50, o99), (t50, t99)) = (summary(&mut ours), summary(&mut theirs));
+    let data_bytes = partlog.p.size_bytes() as usize;
+    let batch_bytes = data_bytes / events.len().div_ceil(batch);
+    let floor = crc_floor(a.path(), data_bytes, batch_bytes);
+    println!(
+        "point read, 1 random offset of {} (batches of {batch}, {batch_bytes} B): partlog p50 {o50:.2} µs p99 {o99:.2} µs; \
+         commitlog p50 {t50:.2} µs p99 {t99:.2} µs; partlog ÷ commitlog p50 {:.2}  [target ≤ 1, p99 ≤ 2 µs]; \
+         floor: CRC of one uncached batch p50 {floor:.2} µs ({:.2} of commitlog's read)",
+        events.len(),
+        o50 / t50,
+        floor / t50,
+    );
+}
+
+fn profile(which: &str, events: &[Vec<u8>]) {
+    let lengths: Vec<usize> = events.iter().map(Vec::len).collect();
+    let dir = tempfile::tempdir().unwrap();
+    match which {
+        "partlog" => {
+            let batch = std::env::var("LEAD_BATCH").map_or(BATCH, |n| n.parse().unwrap());
+            let mut store = PartlogReader::load(dir.path(), events, batch);
+            let reads = std::env::var("LEAD_READS").map_or(200_000, |n| n.parse().unwrap());
+            drop(point_reads(&mut store, &lengths, 7, reads))
+        }
+        "commitlog" => drop(point_reads(&mut CommitLogReader::load(dir.path(), events, BATCH), &lengths, 7, 200_000)),
+        other => panic!("LEAD_PROFILE={other}: partlog or commitlog"),
+    }
+}
+
+fn main() {
+    let events = events(RECORDS);
+    if let Ok(which) = std::env::var("LEAD_PROFILE") {
+        return profile(&which, &events);
+    }
+    let only = std::env::var("LEAD").ok();
+    let wanted = |name: &str| only.as_deref().is_none_or(|list| list.split(',').any(|n| n == name));
+    if wanted("point") {
+        point(&events, BATCH);
+        point(&events, 10);
+    }
+}
