@@ -191,3 +191,36 @@ fn waiting_without_a_representable_deadline_ends_at_the_append_or_the_close() {
     log.close().unwrap();
     assert!(matches!(waiter.join().unwrap(), Err(partlog::Error::Closed { .. })));
 }
+
+/// `wait_for_spinning`: woken by an append during the spin and after it (parked), false at its
+/// timeout, `Closed` when the log closes while it spins or parks, and no overflow at
+/// `Duration::MAX`.
+#[test]
+fn a_spinning_waiter_sees_appends_timeouts_and_the_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("w", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let spin_then_wait = |offset: u64, spin: Duration, timeout: Duration| {
+        let p = p.clone();
+        std::thread::spawn(move || p.wait_for_spinning(offset, spin, timeout))
+    };
+    // Appended during a long spin, then after a short one (the waiter is parked by then).
+    for (offset, spin) in [(0u64, Duration::from_secs(30)), (1, Duration::from_micros(1))] {
+        let waiter = spin_then_wait(offset, spin, Duration::MAX);
+        std::thread::sleep(Duration::from_millis(20));
+        p.append(&[Record::new(b"tick")]).unwrap();
+        assert!(waiter.join().unwrap().unwrap(), "offset {offset}");
+    }
+    // Already there; and a timeout shorter than the spin ends the wait at the timeout.
+    assert!(p.wait_for_spinning(1, Duration::from_secs(30), Duration::ZERO).unwrap());
+    let start = Instant::now();
+    assert!(!p.wait_for_spinning(2, Duration::from_secs(30), Duration::from_millis(20)).unwrap());
+    assert!(start.elapsed() < Duration::from_secs(10));
+    // Closed while spinning, and while parked.
+    let spinning = spin_then_wait(2, Duration::from_secs(30), Duration::from_secs(30));
+    let parked = spin_then_wait(2, Duration::ZERO, Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(20));
+    log.close().unwrap();
+    assert!(matches!(spinning.join().unwrap(), Err(partlog::Error::Closed { .. })));
+    assert!(matches!(parked.join().unwrap(), Err(partlog::Error::Closed { .. })));
+}

@@ -109,7 +109,7 @@ impl Partition {
                     max_timestamp: encoded.max_timestamp,
                 }];
                 Self::check_size(&config, out.len() as u64)?;
-                self.append_batches(out, &pending, RawOrigin::Producer, &config)
+                self.append_batches(out, &pending, RawOrigin::Producer, &config, spec.now_ms)
             });
             if out.capacity() > RETAINED_ENCODE_BYTES {
                 *out = Vec::new();
@@ -224,7 +224,7 @@ impl Partition {
             let out = &mut buffers.batch;
             out.clear();
             out.extend_from_slice(batches);
-            let result = self.append_batches(out, &pending, origin, &config);
+            let result = self.append_batches(out, &pending, origin, &config, self.inner.clock.now_ms());
             if out.capacity() > RETAINED_ENCODE_BYTES {
                 *out = Vec::new();
             }
@@ -357,13 +357,15 @@ impl Partition {
     }
 
     /// Assigns offsets to the encoded batches in `bytes`, rolls if needed, writes and publishes,
-    /// then applies the topic's flush policy.
+    /// then applies the topic's flush policy. `now` is the append's clock reading (the batch's
+    /// append time, and the time `segment.ms` rolls are judged by), taken once.
     fn append_batches(
         &self,
         bytes: &mut [u8],
         pending: &[PendingBatch],
         origin: RawOrigin,
         config: &TopicConfig,
+        now: i64,
     ) -> Result<AppendInfo> {
         let inner = &*self.inner;
         let writer = inner.writer.lock();
@@ -402,7 +404,6 @@ impl Partition {
         // segment was made rolls it at this append, as in Kafka (a larger one applies from the
         // next segment: this one is mapped at its size).
         let limits = super::roll_limits(config);
-        let now = inner.clock.now_ms();
         if active.should_roll(bytes.len() as u64, meta.last_offset, meta.max_timestamp, now, limits) {
             active = self.roll_to(&writer, &active, first_offset)?;
         }

@@ -176,6 +176,119 @@ fn point(events: &[Vec<u8>], batch: usize) {
     );
 }
 
+fn rate(records: usize, f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    records as f64 / start.elapsed().as_secs_f64()
+}
+
+fn partlog_append(dir: &std::path::Path, events: &[Vec<u8>], batch: usize) -> (partlog::Log, partlog::Partition) {
+    let log = partlog::Log::open_with(dir, quiet()).unwrap();
+    let p = log.create_topic("events", 1, partlog::TopicConfig::default()).unwrap().partition(0).unwrap();
+    append_all(&p, events, batch);
+    (log, p)
+}
+
+fn append_all(p: &partlog::Partition, events: &[Vec<u8>], batch: usize) {
+    for chunk in events.chunks(batch) {
+        let records: Vec<partlog::Record<'_>> = chunk.iter().map(|v| partlog::Record::new(v)).collect();
+        p.append(&records).unwrap();
+    }
+}
+
+/// Records per second of appending `events` in batches of `batch` to a fresh partition (the
+/// open before and the close after are not timed).
+fn partlog_append_rate(events: &[Vec<u8>], batch: usize) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let log = partlog::Log::open_with(dir.path(), quiet()).unwrap();
+    let p = log.create_topic("events", 1, partlog::TopicConfig::default()).unwrap().partition(0).unwrap();
+    rate(events.len(), || append_all(&p, events, batch))
+}
+
+/// The same payloads, length-prefixed, through a 1 MiB buffered file (the append bound).
+fn file_append(dir: &std::path::Path, events: &[Vec<u8>]) -> std::path::PathBuf {
+    use std::io::Write;
+    let path = dir.join("events.bin");
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&path).unwrap());
+    for v in events {
+        w.write_all(&(v.len() as u32).to_le_bytes()).unwrap();
+        w.write_all(v).unwrap();
+    }
+    w.flush().unwrap();
+    path
+}
+
+/// Every payload of the bound's file through an mmap (the scan bound); returns the bytes seen.
+fn mmap_scan(path: &std::path::Path) -> usize {
+    let file = std::fs::File::open(path).unwrap();
+    // SAFETY (bench): the file is this run's own and nothing changes it while mapped.
+    let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+    let (mut pos, mut bytes) = (0, 0);
+    while pos + 4 <= map.len() {
+        let len = u32::from_le_bytes(map[pos..pos + 4].try_into().unwrap()) as usize;
+        bytes += std::hint::black_box(&map[pos + 4..pos + 4 + len]).len();
+        pos += 4 + len;
+    }
+    bytes
+}
+
+fn partlog_scan(p: &partlog::Partition) -> usize {
+    let mut fetch = partlog::Fetch::new();
+    let (mut next, mut bytes) = (0, 0);
+    while next < p.log_end_offset() {
+        p.fetch(next, 1 << 20, &mut fetch).unwrap();
+        for r in fetch.records() {
+            bytes += std::hint::black_box(r.unwrap().value().unwrap()).len();
+        }
+        next = fetch.next_offset();
+    }
+    bytes
+}
+
+/// Appends in batches of 100 against the buffered-file bound, full reads against the mmap-scan
+/// bound, and appends of one record: rotating rounds, medians of the rates.
+fn throughput(events: &[Vec<u8>]) {
+    const ROUNDS: usize = 7;
+    let payload: usize = events.iter().map(Vec::len).sum();
+    let singles = &events[..200_000];
+    let mut r: [Vec<f64>; 5] = Default::default();
+    let kept = tempfile::tempdir().unwrap();
+    let (_log, p) = partlog_append(kept.path(), events, BATCH);
+    let bound_file = file_append(kept.path(), events);
+    for round in 0..ROUNDS {
+        let mut steps: Vec<Box<dyn FnMut(&mut [Vec<f64>; 5])>> = vec![
+            Box::new(|r| r[0].push(partlog_append_rate(events, BATCH))),
+            Box::new(|r| {
+                let dir = tempfile::tempdir().unwrap();
+                r[1].push(rate(events.len(), || drop(file_append(dir.path(), events))));
+            }),
+            Box::new(|r| r[2].push(rate(events.len(), || assert_eq!(partlog_scan(&p), payload)))),
+            Box::new(|r| r[3].push(rate(events.len(), || assert_eq!(mmap_scan(&bound_file), payload)))),
+            Box::new(|r| r[4].push(partlog_append_rate(singles, 1))),
+        ];
+        steps.rotate_left(round % 5);
+        for step in &mut steps {
+            step(&mut r);
+        }
+    }
+    let [append, bound, scan, mmap, single] = r.map(median);
+    println!(
+        "append {} × ~{} B in batches of {BATCH}: partlog {:.1} M rec/s, buffered file {:.1} M/s: {:.2}×  [target ≥ 0.8]",
+        events.len(),
+        payload / events.len(),
+        append / 1e6,
+        bound / 1e6,
+        append / bound
+    );
+    println!(
+        "full read (CRC-checked): partlog {:.1} M rec/s, mmap scan {:.1} M/s: {:.2}×  [target ≥ 0.7]",
+        scan / 1e6,
+        mmap / 1e6,
+        scan / mmap
+    );
+    println!("1-record appends: partlog {:.2} M/s  [target ≥ 8 M/s]", single / 1e6);
+}
+
 fn profile(which: &str, events: &[Vec<u8>]) {
     let lengths: Vec<usize> = events.iter().map(Vec::len).collect();
     let dir = tempfile::tempdir().unwrap();
@@ -185,6 +298,10 @@ fn profile(which: &str, events: &[Vec<u8>]) {
             let mut store = PartlogReader::load(dir.path(), events, batch);
             let reads = std::env::var("LEAD_READS").map_or(200_000, |n| n.parse().unwrap());
             drop(point_reads(&mut store, &lengths, 7, reads))
+        }
+        "single" => {
+            let events = &events[..200_000];
+            std::hint::black_box(partlog_append_rate(events, 1));
         }
         "commitlog" => drop(point_reads(&mut CommitLogReader::load(dir.path(), events, BATCH), &lengths, 7, 200_000)),
         other => panic!("LEAD_PROFILE={other}: partlog or commitlog"),
@@ -198,6 +315,9 @@ fn main() {
     }
     let only = std::env::var("LEAD").ok();
     let wanted = |name: &str| only.as_deref().is_none_or(|list| list.split(',').any(|n| n == name));
+    if wanted("throughput") {
+        throughput(&events);
+    }
     if wanted("point") {
         point(&events, BATCH);
         point(&events, 10);
