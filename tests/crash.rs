@@ -722,3 +722,39 @@ fn a_truncation_then_a_crash_hands_out_the_truncated_offsets_again() {
     assert_eq!(p.log_end_offset(), end);
     assert_eq!(p.append(&[Record::new(b"again")]).unwrap().first_offset, end);
 }
+
+/// A topic with many partitions is opened by several threads: each torn tail is cut and
+/// reported, the report lists the partitions in order, and every partition reads back.
+#[test]
+fn partitions_opened_in_parallel_recover_each_tail_and_report_in_order() {
+    const PARTITIONS: u32 = 40;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let topic = log.create_topic("c", PARTITIONS, TopicConfig::default()).unwrap();
+    let mut actives = Vec::new();
+    for i in 0..PARTITIONS {
+        let p = topic.partition(i).unwrap();
+        append_records(&p, 0, 3 + u64::from(i));
+        actives.push(log_files(p.dir()).pop().unwrap());
+    }
+    log.simulate_crash();
+    // Each active segment loses the last 5 bytes of its last batch.
+    for active in &actives {
+        let len = data_len(active);
+        std::fs::OpenOptions::new().write(true).open(active).unwrap().set_len(len - 5).unwrap();
+    }
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let report = log.recovery_report();
+    let reported: Vec<&str> = report.iter().map(|e| e.partition.as_str()).collect();
+    let expected: Vec<String> = (0..PARTITIONS).map(|i| format!("c-{i}")).collect();
+    assert_eq!(reported, expected.iter().map(String::as_str).collect::<Vec<_>>());
+    for (i, event) in report.iter().enumerate() {
+        assert_eq!(event.segment, actives[i]);
+    }
+    for i in 0..PARTITIONS {
+        let p = log.partition("c", i).unwrap();
+        let records = read_all(&p);
+        assert_prefix(&records);
+        assert_eq!(records.len() as u64, p.log_end_offset());
+    }
+}

@@ -1089,6 +1089,11 @@ struct Opening<'a> {
     first_dirty_offsets: &'a Checkpoint,
 }
 
+/// At most this many threads open the partitions of one topic.
+const PARALLEL_OPEN_THREADS: usize = 8;
+/// Topics with fewer partitions are opened by the calling thread alone.
+const PARALLEL_OPEN_MIN_PARTITIONS: usize = 16;
+
 impl Opening<'_> {
     fn topic(
         &self,
@@ -1112,7 +1117,7 @@ impl Opening<'_> {
         recovery: &mut Vec<RecoveryEvent>,
     ) -> Result<Vec<Partition>> {
         let topic_name: Arc<str> = Arc::from(name);
-        ids.map(|id| {
+        let open_one = |id: u32, recovery: &mut Vec<RecoveryEvent>| {
             let spec = OpenSpec {
                 topic: topic_name.clone(),
                 id,
@@ -1139,8 +1144,39 @@ impl Opening<'_> {
                 true => Partition::open_read_only(spec, recovery),
                 false => Partition::open(spec, recovery),
             }
-        })
-        .collect()
+        };
+        // Opening is mostly system calls (listing, opening and checking each segment's files):
+        // many partitions are opened by a few threads at once, as Kafka's
+        // `num.recovery.threads.per.data.dir` does, with results and events in partition order.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(PARALLEL_OPEN_THREADS);
+        if ids.len() < PARALLEL_OPEN_MIN_PARTITIONS || workers < 2 {
+            return ids.map(|id| open_one(id, recovery)).collect();
+        }
+        let ids: Vec<u32> = ids.collect();
+        let chunk = ids.len().div_ceil(workers);
+        let opened: Vec<Vec<(Result<Partition>, Vec<RecoveryEvent>)>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = ids
+                .chunks(chunk)
+                .map(|part| {
+                    let open_one = &open_one;
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|&id| {
+                                let mut events = Vec::new();
+                                (open_one(id, &mut events), events)
+                            })
+                            .collect()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        });
+        let mut partitions = Vec::with_capacity(ids.len());
+        for (result, events) in opened.into_iter().flatten() {
+            recovery.extend(events);
+            partitions.push(result?);
+        }
+        Ok(partitions)
     }
 }
 

@@ -41,9 +41,18 @@ pub(crate) struct FileSlot {
 static TICK: AtomicU64 = AtomicU64::new(0);
 
 /// The open slots, to choose whom to close.
-fn registry() -> &'static Mutex<Vec<Weak<FileSlot>>> {
-    static REGISTRY: OnceLock<Mutex<Vec<Weak<FileSlot>>>> = OnceLock::new();
-    REGISTRY.get_or_init(|| Mutex::new(Vec::new()))
+#[derive(Default)]
+struct Registry {
+    /// Each slot opened since the last compaction, and the open ones before it; may still
+    /// hold slots closed, dropped or opened again since (a compaction drops those).
+    slots: Vec<Weak<FileSlot>>,
+    /// Entries left by the last compaction.
+    compacted: usize,
+}
+
+fn registry() -> &'static Mutex<Registry> {
+    static REGISTRY: OnceLock<Mutex<Registry>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(Registry::default()))
 }
 
 /// How many data files may stay open.
@@ -139,10 +148,17 @@ impl FileSlot {
 /// Counts `slot` as open, and closes the least recently used others while more than
 /// [`limit`] are.
 fn register(slot: &Arc<FileSlot>) {
-    let mut open = registry().lock();
-    open.retain(|w| w.upgrade().is_some_and(|s| s.file.read().is_some() && !Arc::ptr_eq(&s, slot)));
-    open.push(Arc::downgrade(slot));
+    let mut registry = registry().lock();
     let limit = limit();
+    registry.slots.push(Arc::downgrade(slot));
+    // Compacted once the list doubles (so each open costs O(1) amortized: opening ten
+    // thousand segments once cost O(n²) when every open compacted), and before closing any.
+    if registry.slots.len() > limit || registry.slots.len() >= 2 * registry.compacted.max(32) {
+        let mut seen = std::collections::HashSet::new();
+        registry.slots.retain(|w| w.upgrade().is_some_and(|s| s.file.read().is_some() && seen.insert(Arc::as_ptr(&s))));
+        registry.compacted = registry.slots.len();
+    }
+    let open = &mut registry.slots;
     while open.len() > limit {
         let victim = open
             .iter()

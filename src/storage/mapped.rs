@@ -34,6 +34,7 @@
 //! the one assumption it cannot check is that no other process shortens partlog's files while
 //! they are open (the data directory's `.lock` keeps other partlog instances out).
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
@@ -46,7 +47,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use crate::error::{Error, Result};
 
 /// A file's identity: device and inode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct FileId {
     dev: u64,
     ino: u64,
@@ -69,11 +70,14 @@ struct Extent {
     settled: AtomicBool,
     /// Bytes readers may read (published with release after they were written).
     published: AtomicU64,
+    /// The file mapped, under which the registry lists this mapping (`None`: not a file's).
+    file: Option<FileId>,
 }
 
 impl Extent {
-    fn new(published: u64, retired: bool) -> Arc<Extent> {
+    fn new(published: u64, retired: bool, file: Option<FileId>) -> Arc<Extent> {
         Arc::new(Extent {
+            file,
             retired: AtomicBool::new(retired),
             settled: AtomicBool::new(retired),
             published: AtomicU64::new(published),
@@ -86,18 +90,22 @@ impl Extent {
     }
 }
 
-/// Every live mapping of a file, by file identity. A mapping leaves it as it is unmapped.
-static LIVE: Mutex<Vec<(FileId, Weak<Extent>)>> = Mutex::new(Vec::new());
+/// The live mappings of each file, by file identity. A mapping leaves it as it is unmapped.
+/// Keyed, so that registering, unregistering and checking a file cost the same with ten or
+/// ten thousand segments open.
+type Registry = BTreeMap<FileId, Vec<Weak<Extent>>>;
+static LIVE: Mutex<Registry> = Mutex::new(BTreeMap::new());
 
-fn live() -> MutexGuard<'static, Vec<(FileId, Weak<Extent>)>> {
+fn live() -> MutexGuard<'static, Registry> {
     // The registry holds no invariant a panic could break halfway: recover from poisoning.
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Adds a mapping to the registry; `live` is held from before the file was looked at until
 /// now, so that no cut happens between the mapping's view of the file and its registration.
-fn register(live: &mut Vec<(FileId, Weak<Extent>)>, id: FileId, extent: &Arc<Extent>) {
-    live.push((id, Arc::downgrade(extent)));
+fn register(live: &mut Registry, id: FileId, extent: &Arc<Extent>) {
+    debug_assert_eq!(extent.file, Some(id));
+    live.entry(id).or_default().push(Arc::downgrade(extent));
 }
 
 /// What [`shrink`] did.
@@ -115,7 +123,8 @@ pub(crate) enum Shrink {
 pub(crate) fn shrink(file: &File, path: &Path, len: u64) -> Result<Shrink> {
     let id = FileId::of(file, path)?;
     let live = live();
-    let blocked = live.iter().any(|(other, e)| *other == id && e.upgrade().is_some_and(|e| !e.fits_within(len)));
+    let blocked =
+        live.get(&id).is_some_and(|maps| maps.iter().any(|e| e.upgrade().is_some_and(|e| !e.fits_within(len))));
     if blocked {
         return Ok(Shrink::Mapped);
     }
@@ -174,7 +183,7 @@ impl DataMap {
         let len = len.max(file_len).div_ceil(MAP_ALIGN) * MAP_ALIGN;
         let Ok(len) = usize::try_from(len) else { return Ok(None) };
         let Ok(map) = MmapOptions::new().len(len).map_raw(file) else { return Ok(None) };
-        let extent = Extent::new(published.min(file_len), false);
+        let extent = Extent::new(published.min(file_len), false, Some(id));
         register(&mut live, id, &extent);
         Ok(Some(Arc::new(DataMap {
             map: std::mem::ManuallyDrop::new(map),
@@ -348,8 +357,14 @@ fn refused(path: &Path, reason: &str) -> Error {
 /// Drops a registry entry with its mapping, under the registry lock, so that no cut sees the
 /// entry of a mapping that is gone: the file's inode, freed by the unmap, may be reused by a new
 /// file at once, and a stale entry would name it.
-fn unregister(live: &mut Vec<(FileId, Weak<Extent>)>, extent: &Arc<Extent>) {
-    live.retain(|(_, e)| !std::ptr::eq(e.as_ptr(), Arc::as_ptr(extent)));
+fn unregister(live: &mut Registry, extent: &Arc<Extent>) {
+    let Some(id) = extent.file else { return };
+    if let Some(maps) = live.get_mut(&id) {
+        maps.retain(|e| !std::ptr::eq(e.as_ptr(), Arc::as_ptr(extent)));
+        if maps.is_empty() {
+            live.remove(&id);
+        }
+    }
 }
 
 impl Drop for DataMap {
@@ -494,7 +509,7 @@ impl IndexMap {
             let _ = map.advise(memmap2::Advice::Random);
             Some(map)
         };
-        let extent = Extent::new((entries * slot_bytes) as u64, read_only);
+        let extent = Extent::new((entries * slot_bytes) as u64, read_only, Some(id));
         register(&mut live, id, &extent);
         Ok(IndexMap { map, slot_bytes, slots, entries: AtomicUsize::new(entries), extent })
     }
@@ -516,7 +531,7 @@ impl IndexMap {
             Some(MmapRaw::from(map))
         };
         // Not registered: rule 1 is about files, and no file backs these slots.
-        let extent = Extent::new((entries * slot_bytes) as u64, false);
+        let extent = Extent::new((entries * slot_bytes) as u64, false, None);
         Ok(IndexMap { map, slot_bytes, slots: slots.max(entries), entries: AtomicUsize::new(entries), extent })
     }
 
@@ -685,7 +700,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (file, path) = file_of(dir.path(), 8192);
         let id = FileId::of(&file, &path).unwrap();
-        let entries = || live().iter().filter(|(other, _)| *other == id).count();
+        let entries = || live().get(&id).map_or(0, Vec::len);
         let data = DataMap::new(&file, &path, 0, 1 << 16).unwrap().unwrap();
         let index = IndexMap::new(&file, &path, 8, 4, 0, Access::ReadOnly).unwrap();
         assert_eq!(entries(), 2);

@@ -289,6 +289,78 @@ fn throughput(events: &[Vec<u8>]) {
     println!("1-record appends: partlog {:.2} M/s  [target ≥ 8 M/s]", single / 1e6);
 }
 
+/// Appends of batches of 100 spread round-robin over 1,000 partitions of one topic against the
+/// same batches to one partition; then a clean open of 1,000 partitions of 10 segments each.
+fn many(events: &[Vec<u8>]) {
+    const PARTITIONS: u32 = 1000;
+    const ROUNDS: usize = 5;
+    let batches: Vec<Vec<partlog::Record<'_>>> =
+        events.chunks(BATCH).map(|c| c.iter().map(|v| partlog::Record::new(v)).collect()).collect();
+    let run = |partitions: u32| {
+        let dir = tempfile::tempdir().unwrap();
+        let log = partlog::Log::open_with(dir.path(), quiet()).unwrap();
+        let topic = log.create_topic("events", partitions, partlog::TopicConfig::default()).unwrap();
+        let ps: Vec<partlog::Partition> = (0..partitions).map(|i| topic.partition(i).unwrap()).collect();
+        rate(events.len(), || {
+            for (i, b) in batches.iter().enumerate() {
+                ps[i % ps.len()].append(b).unwrap();
+            }
+        })
+    };
+    let (mut one, mut spread) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        if round % 2 == 0 {
+            one.push(run(1));
+            spread.push(run(PARTITIONS));
+        } else {
+            spread.push(run(PARTITIONS));
+            one.push(run(1));
+        }
+    }
+    let (one, spread) = (median(one), median(spread));
+    println!(
+        "appends over {PARTITIONS} partitions: {:.1} M rec/s, one partition {:.1} M/s: {:.2}×  [target ≥ 0.5]",
+        spread / 1e6,
+        one / 1e6,
+        spread / one
+    );
+    open_many(&batches);
+}
+
+fn open_many(batches: &[Vec<partlog::Record<'_>>]) {
+    const PARTITIONS: u32 = 1000;
+    const ROUNDS: usize = 5;
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = partlog::Log::open_with(dir.path(), quiet()).unwrap();
+        let topic = log.create_topic("events", PARTITIONS, partlog::TopicConfig::default()).unwrap();
+        for i in 0..PARTITIONS {
+            let p = topic.partition(i).unwrap();
+            for s in 0..10 {
+                p.append(&batches[(i as usize * 10 + s) % batches.len()]).unwrap();
+                if s < 9 {
+                    p.roll().unwrap();
+                }
+            }
+        }
+        log.close().unwrap();
+    }
+    if let Some(pause) = std::env::var_os("LEAD_PAUSE_BEFORE_OPEN") {
+        // For attaching a profiler to the opens only.
+        std::fs::write(&pause, std::process::id().to_string()).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+    }
+    let mut times = Vec::new();
+    for _ in 0..ROUNDS {
+        let start = Instant::now();
+        let log = partlog::Log::open_with(dir.path(), quiet()).unwrap();
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(log.topic("events").unwrap().partition(7).unwrap().segments().len(), 10);
+        log.close().unwrap();
+    }
+    println!("clean open of {PARTITIONS} partitions × 10 segments: median {:.0} ms  [target ≤ 200 ms]", median(times));
+}
+
 fn profile(which: &str, events: &[Vec<u8>]) {
     let lengths: Vec<usize> = events.iter().map(Vec::len).collect();
     let dir = tempfile::tempdir().unwrap();
@@ -302,6 +374,11 @@ fn profile(which: &str, events: &[Vec<u8>]) {
         "single" => {
             let events = &events[..200_000];
             std::hint::black_box(partlog_append_rate(events, 1));
+        }
+        "open" => {
+            let batches: Vec<Vec<partlog::Record<'_>>> =
+                events.chunks(BATCH).map(|c| c.iter().map(|v| partlog::Record::new(v)).collect()).collect();
+            open_many(&batches)
         }
         "commitlog" => drop(point_reads(&mut CommitLogReader::load(dir.path(), events, BATCH), &lengths, 7, 200_000)),
         other => panic!("LEAD_PROFILE={other}: partlog or commitlog"),
@@ -317,6 +394,9 @@ fn main() {
     let wanted = |name: &str| only.as_deref().is_none_or(|list| list.split(',').any(|n| n == name));
     if wanted("throughput") {
         throughput(&events);
+    }
+    if wanted("many") {
+        many(&events);
     }
     if wanted("point") {
         point(&events, BATCH);
