@@ -301,11 +301,7 @@ fn many(events: &[Vec<u8>]) {
         let log = partlog::Log::open_with(dir.path(), quiet()).unwrap();
         let topic = log.create_topic("events", partitions, partlog::TopicConfig::default()).unwrap();
         let ps: Vec<partlog::Partition> = (0..partitions).map(|i| topic.partition(i).unwrap()).collect();
-        rate(events.len(), || {
-            for (i, b) in batches.iter().enumerate() {
-                ps[i % ps.len()].append(b).unwrap();
-            }
-        })
+        rate(events.len(), || spread_appends(&ps, &batches))
     };
     let (mut one, mut spread) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
@@ -325,6 +321,12 @@ fn many(events: &[Vec<u8>]) {
         spread / one
     );
     open_many(&batches);
+}
+
+fn spread_appends(ps: &[partlog::Partition], batches: &[Vec<partlog::Record<'_>>]) {
+    for (i, b) in batches.iter().enumerate() {
+        ps[i % ps.len()].append(b).unwrap();
+    }
 }
 
 fn open_many(batches: &[Vec<partlog::Record<'_>>]) {
@@ -371,9 +373,36 @@ fn profile(which: &str, events: &[Vec<u8>]) {
             let reads = std::env::var("LEAD_READS").map_or(200_000, |n| n.parse().unwrap());
             drop(point_reads(&mut store, &lengths, 7, reads))
         }
+        "scan" => {
+            let dir = tempfile::tempdir().unwrap();
+            let (_log, p) = partlog_append(dir.path(), events, BATCH);
+            for _ in 0..20 {
+                std::hint::black_box(partlog_scan(&p));
+            }
+        }
+        "append" => {
+            for _ in 0..10 {
+                std::hint::black_box(partlog_append_rate(events, BATCH));
+            }
+        }
         "single" => {
             let events = &events[..200_000];
             std::hint::black_box(partlog_append_rate(events, 1));
+        }
+        "spread" => {
+            let batches: Vec<Vec<partlog::Record<'_>>> =
+                events.chunks(BATCH).map(|c| c.iter().map(|v| partlog::Record::new(v)).collect()).collect();
+            let dir = tempfile::tempdir().unwrap();
+            let log = partlog::Log::open_with(dir.path(), quiet()).unwrap();
+            let topic = log.create_topic("events", 1000, partlog::TopicConfig::default()).unwrap();
+            let ps: Vec<partlog::Partition> = (0..1000).map(|i| topic.partition(i).unwrap()).collect();
+            if let Some(pause) = std::env::var_os("LEAD_PAUSE_BEFORE_OPEN") {
+                std::fs::write(&pause, std::process::id().to_string()).unwrap();
+                std::thread::sleep(std::time::Duration::from_secs(3));
+            }
+            for _ in 0..5 {
+                spread_appends(&ps, &batches);
+            }
         }
         "open" => {
             let batches: Vec<Vec<partlog::Record<'_>>> =
