@@ -199,7 +199,24 @@ mod tests {
 
     #[test]
     fn put_varlongs_writes_what_put_varlong_writes() {
-        let values = [0i64, -1, 1, 63, -64, 64, 300, -300, i32::MAX as i64, i32::MIN as i64, i64::MAX, i64::MIN];
+        let values = [
+            0i64,
+            -1,
+            1,
+            63,
+            -64,
+            64,
+            300,
+            -300,
+            8191,
+            -8192,
+            8192,
+            -8193,
+            i32::MAX as i64,
+            i32::MIN as i64,
+            i64::MAX,
+            i64::MIN,
+        ];
         for w in values.windows(3) {
             let (mut one_by_one, mut together) = (vec![7u8], vec![7u8]);
             for &v in w {

@@ -381,7 +381,8 @@ fn profile(which: &str, events: &[Vec<u8>]) {
             }
         }
         "append" => {
-            for _ in 0..10 {
+            let n = std::env::var("LEAD_ROUNDS").map_or(10, |n| n.parse().unwrap());
+            for _ in 0..n {
                 std::hint::black_box(partlog_append_rate(events, BATCH));
             }
         }
