@@ -378,3 +378,57 @@ fn added_partitions_survive_a_reopen_and_keep_the_topics_offset_rule() {
     }
     assert!(log.recovery_report().is_empty(), "{:?}", log.recovery_report());
 }
+
+/// A directory past the partition count that holds files is someone's data: `add_partitions`
+/// refuses, leaves it and the topic as they are; an empty one is taken; `__consumer_offsets`
+/// never grows; only more partitions are accepted.
+#[test]
+fn adding_partitions_never_adopts_a_stray_directory_with_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("t", 2, TopicConfig::default()).unwrap();
+    let stray = dir.path().join("t-3");
+    std::fs::create_dir(&stray).unwrap();
+    std::fs::write(stray.join("00000000000000000000.log"), b"someone's bytes").unwrap();
+    match log.add_partitions("t", 4) {
+        Err(Error::BadFile { path, reason }) => {
+            assert_eq!(path, stray);
+            assert!(reason.contains("holds files"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(std::fs::read(stray.join("00000000000000000000.log")).unwrap(), b"someone's bytes");
+    assert_eq!(log.topic("t").unwrap().partition_count(), 2);
+    assert!(!dir.path().join("t-2").exists(), "nothing was made for the refused call");
+    // Only more, and not the groups' offsets topic.
+    assert!(matches!(log.add_partitions("t", 2), Err(Error::InvalidConfig { .. })));
+    // Empty: taken as the new partition.
+    std::fs::remove_file(stray.join("00000000000000000000.log")).unwrap();
+    let t = log.add_partitions("t", 4).unwrap();
+    assert_eq!(t.partition(3).unwrap().append(&[Record::new(b"v")]).unwrap().first_offset, 0);
+    log.close().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    assert_eq!(log.topic("t").unwrap().partition_count(), 4);
+    assert_eq!(log.partition("t", 3).unwrap().log_end_offset(), 1);
+}
+
+/// A topic grown past the parallel-open threshold in one call: every new partition works and
+/// survives a reopen (partitions are opened by several threads from 16 on).
+#[test]
+fn many_partitions_added_at_once_open_in_parallel_and_persist() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("t", 1, TopicConfig::default()).unwrap();
+    let t = log.add_partitions("t", 40).unwrap();
+    for i in 0..40 {
+        t.partition(i).unwrap().append(&[Record::new(format!("{i}").as_bytes())]).unwrap();
+    }
+    log.close().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    for i in 0..40u32 {
+        let p = log.partition("t", i).unwrap();
+        let records = read_all(&p);
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].value.as_deref(), Some(format!("{i}").as_bytes()));
+    }
+}

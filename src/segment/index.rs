@@ -624,6 +624,30 @@ mod tests {
         assert!(matches!(Index::<OffsetEntry>::open(&path, 0), Err(Error::BadFile { .. })));
     }
 
+    /// The index holds no descriptor: trimming and fsyncing reopen it by path. A file put in
+    /// its place meanwhile is refused and left as it is, not cut to this index's entries.
+    #[test]
+    fn a_file_replaced_under_an_index_is_neither_trimmed_nor_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.index");
+        let index = Index::<OffsetEntry>::create(&path, 0, 800).unwrap();
+        index.append(OffsetEntry { offset: 3, position: 10 }).unwrap();
+        let other = dir.path().join("other");
+        std::fs::write(&other, vec![7u8; 800]).unwrap();
+        std::fs::rename(&other, &path).unwrap();
+        for result in [index.flush_with(&crate::storage::io::OsIo), index.trim()] {
+            match result {
+                Err(Error::BadFile { path: p, reason }) => {
+                    assert_eq!(p, path);
+                    assert!(reason.contains("replaced"), "{reason}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), vec![7u8; 800], "the other file is untouched");
+        assert_eq!(index.lookup(5).unwrap().position, 10, "the mapped entries still serve lookups");
+    }
+
     #[test]
     fn reopening_for_append_keeps_entries_and_restores_capacity() {
         let dir = tempfile::tempdir().unwrap();
