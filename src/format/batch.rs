@@ -695,8 +695,16 @@ impl<'b> RecordCursor<'b> {
 
     #[inline(always)]
     fn check_order(&self, delta: i32) -> Result<(), FormatError> {
-        if (delta as i64) <= self.state.previous_delta || delta > self.state.last_offset_delta {
+        let state = &self.state;
+        if (delta as i64) <= state.previous_delta || delta > state.last_offset_delta {
             return Err(self.bad("offset delta out of order or beyond the last offset delta"));
+        }
+        // In a dense batch (`count` deltas, strictly increasing, from 0 to `count - 1`) record
+        // `i` can only have delta `i`: checked here, so that a record read after the lengths-only
+        // skip of `skip_before` is the record a full decode finds at that offset.
+        if i64::from(state.last_offset_delta) == i64::from(state.expected) - 1 && delta as i64 != i64::from(state.index)
+        {
+            return Err(self.bad("offset delta differs from the record's place in a dense batch"));
         }
         Ok(())
     }
@@ -1297,8 +1305,8 @@ mod tests {
 
     /// A batch whose header says its offsets are dense but whose records carry other deltas
     /// (bytes a CRC does not catch: written so): reading from inside it never serves a record
-    /// at an offset other than its own delta says, and disorder among the records read is an
-    /// error.
+    /// at an offset other than its own delta says, whatever offset the read starts at, and a
+    /// record out of its place among the records read is an error.
     #[test]
     fn records_whose_deltas_contradict_a_dense_header_are_never_served_at_other_offsets() {
         let values: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 3]).collect();
@@ -1320,6 +1328,8 @@ mod tests {
             // Records stepped over are not decoded, so the disorder is reported when it lies
             // among the records read (a full `verify` reads them all).
             assert_eq!(result.is_err(), from <= 2, "from {from}: the disorder is reported when read");
+            // Only records in their place are served, so every start agrees with a full decode.
+            assert!(got.iter().all(|(offset, _)| [0, 3].contains(offset)), "from {from}: {got:?}");
             for (offset, value) in got {
                 let written = [0u64, 2, 1, 3].iter().position(|&d| d == offset).unwrap();
                 assert_eq!(value, Some(vec![written as u8; 3]), "from {from}: offset {offset}");

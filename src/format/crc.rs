@@ -251,10 +251,62 @@ mod tests {
         assert_eq!(crc32c(&[0u8; 4096]), crc32c::crc32c(&[0u8; 4096]));
     }
 
+    /// Where folding runs, the tests above test it; `PARTLOG_REQUIRE_VPCLMUL=1` (CI sets it on
+    /// CPUs that have the features) makes a machine where it does not run fail instead of
+    /// comparing the `crc32c` crate with itself.
     #[test]
-    fn reports_whether_folding_runs_here() {
+    fn folding_runs_where_required() {
         #[cfg(target_arch = "x86_64")]
-        eprintln!("VPCLMULQDQ folding on this CPU: {}", x86::available());
+        let available = x86::available();
+        #[cfg(not(target_arch = "x86_64"))]
+        let available = false;
+        eprintln!("VPCLMULQDQ folding on this CPU: {available}");
+        if std::env::var_os("PARTLOG_REQUIRE_VPCLMUL").is_some_and(|v| v == "1") {
+            assert!(available, "PARTLOG_REQUIRE_VPCLMUL=1, and this CPU cannot fold");
+        }
+    }
+
+    /// Carry-less product of two 64-bit values, by shifts: the reference for the instruction.
+    fn clmul(a: u64, b: u64) -> u128 {
+        (0..64).filter(|i| (b >> i) & 1 == 1).fold(0u128, |r, i| r ^ ((a as u128) << i))
+    }
+
+    /// A 16-byte lane (little-endian) moved forward by the distance of `pair`.
+    fn fold_lane(lane: u128, (high, low): (u64, u64)) -> u128 {
+        clmul(lane as u64, high) ^ clmul((lane >> 64) as u64, low)
+    }
+
+    /// The CRC of the 16 bytes of `lane` and then `tail`, from the raw state 0 (what the `crc32`
+    /// instruction does): by the crate, whose states are finished (XORed) ones.
+    fn finish(lane: u128, tail: &[u8]) -> u32 {
+        crc32c::crc32c_append(crc32c::crc32c_append(0xFFFF_FFFF, &lane.to_le_bytes()), tail)
+    }
+
+    /// The folding math without the instructions, on every machine: every lane moved to the
+    /// last by the constants for its distance (128 bits to 32 KiB, every distance the x86 code
+    /// uses among them), and lane by lane with the 128-bit constants.
+    #[test]
+    fn the_fold_constants_move_lanes_by_their_distance() {
+        for len in [16, 17, 32, 48, 100, 256, 1000, 4096 + 15] {
+            let data = noise(len, len as u64);
+            let (lanes, tail) = data.as_chunks::<16>();
+            let lanes: Vec<u128> = lanes.iter().map(|l| u128::from_le_bytes(*l)).collect();
+            let first = lanes[0] ^ 0xFFFF_FFFF;
+            // Lane by lane.
+            let mut acc = first;
+            for &lane in &lanes[1..] {
+                acc = fold_lane(acc, fold_pair(128)) ^ lane;
+            }
+            assert_eq!(finish(acc, tail), crc32c::crc32c(&data), "lane by lane, length {len}");
+            // Each lane straight to the last.
+            let n = lanes.len();
+            let mut direct = lanes[n - 1] ^ if n == 1 { 0xFFFF_FFFF } else { 0 };
+            for (i, &lane) in lanes[..n - 1].iter().enumerate() {
+                let lane = if i == 0 { first } else { lane };
+                direct ^= fold_lane(lane, fold_pair(128 * (n - 1 - i) as u32));
+            }
+            assert_eq!(finish(direct, tail), crc32c::crc32c(&data), "each lane to the last, length {len}");
+        }
     }
 
     #[test]

@@ -1091,6 +1091,13 @@ struct Opening<'a> {
 
 /// At most this many threads open the partitions of one topic.
 const PARALLEL_OPEN_THREADS: usize = 8;
+
+/// Threads that open partitions: the CPUs available, up to [`PARALLEL_OPEN_THREADS`]; looked up
+/// once (on Linux the lookup reads cgroup files).
+fn open_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(PARALLEL_OPEN_THREADS))
+}
 /// Topics with fewer partitions are opened by the calling thread alone.
 const PARALLEL_OPEN_MIN_PARTITIONS: usize = 16;
 
@@ -1148,24 +1155,33 @@ impl Opening<'_> {
         // Opening is mostly system calls (listing, opening and checking each segment's files):
         // many partitions are opened by a few threads at once, as Kafka's
         // `num.recovery.threads.per.data.dir` does, with results and events in partition order.
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(PARALLEL_OPEN_THREADS);
-        if ids.len() < PARALLEL_OPEN_MIN_PARTITIONS || workers < 2 {
+        if ids.len() < PARALLEL_OPEN_MIN_PARTITIONS || open_threads() < 2 {
             return ids.map(|id| open_one(id, recovery)).collect();
         }
         let ids: Vec<u32> = ids.collect();
-        let chunk = ids.len().div_ceil(workers);
+        let chunk = ids.len().div_ceil(open_threads());
+        // After a failure no further partition is opened (as the sequential open stops at the
+        // first): opening may cut torn tails, and the failed open reports nothing.
+        let failed = std::sync::atomic::AtomicBool::new(false);
         let opened: Vec<Vec<(Result<Partition>, Vec<RecoveryEvent>)>> = std::thread::scope(|scope| {
             let handles: Vec<_> = ids
                 .chunks(chunk)
                 .map(|part| {
-                    let open_one = &open_one;
+                    let (open_one, failed) = (&open_one, &failed);
                     scope.spawn(move || {
-                        part.iter()
-                            .map(|&id| {
-                                let mut events = Vec::new();
-                                (open_one(id, &mut events), events)
-                            })
-                            .collect()
+                        let mut opened = Vec::new();
+                        for &id in part {
+                            if failed.load(std::sync::atomic::Ordering::SeqCst) {
+                                break;
+                            }
+                            let mut events = Vec::new();
+                            let result = open_one(id, &mut events);
+                            if result.is_err() {
+                                failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                            }
+                            opened.push((result, events));
+                        }
+                        opened
                     })
                 })
                 .collect();
@@ -1176,6 +1192,8 @@ impl Opening<'_> {
             recovery.extend(events);
             partitions.push(result?);
         }
+        // A thread stops early only after another pushed its error, which the loop returned.
+        debug_assert_eq!(partitions.len(), ids.len());
         Ok(partitions)
     }
 }

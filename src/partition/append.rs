@@ -357,8 +357,8 @@ impl Partition {
     }
 
     /// Assigns offsets to the encoded batches in `bytes`, rolls if needed, writes and publishes,
-    /// then applies the topic's flush policy. `now` is the append's clock reading (the batch's
-    /// append time, and the time `segment.ms` rolls are judged by), taken once.
+    /// then applies the topic's flush policy. `now` is the append's one clock reading: the time
+    /// `segment.ms` rolls are judged by (for `append`, also the records' default timestamp).
     fn append_batches(
         &self,
         bytes: &mut [u8],

@@ -118,11 +118,12 @@ impl FileSlot {
                 .open(&self.path)
                 .map_err(Error::io("open", &self.path))?;
             let file = Arc::new(file);
+            // Marked used before it is published: an eviction that sees it open sees it recent.
+            self.last_use.store(TICK.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
             *slot = Some(file.clone());
             file
         };
         self.opened.store(true, Ordering::Relaxed);
-        self.last_use.store(TICK.fetch_add(1, Ordering::Relaxed) + 1, Ordering::Relaxed);
         register(self);
         Ok(file)
     }
