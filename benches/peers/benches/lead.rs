@@ -376,7 +376,8 @@ fn profile(which: &str, events: &[Vec<u8>]) {
         "scan" => {
             let dir = tempfile::tempdir().unwrap();
             let (_log, p) = partlog_append(dir.path(), events, BATCH);
-            for _ in 0..20 {
+            let n = std::env::var("LEAD_ROUNDS").map_or(20, |n| n.parse().unwrap());
+            for _ in 0..n {
                 std::hint::black_box(partlog_scan(&p));
             }
         }
