@@ -1274,32 +1274,27 @@ mod tests {
         let kept: Vec<RecordRef<'_>> = all.into_iter().filter(|r| [101, 102, 105, 108].contains(&r.offset)).collect();
         let mut gappy = Vec::new();
         rebuild(&header, &kept, None, Levels::default(), &mut gappy, &mut Vec::new()).unwrap();
-        let (header, at) = open_batch(&gappy, u64::MAX, &mut Vec::new(), Crc::Verify).unwrap();
-        let section = at.section(&gappy, &[]);
-        for from in 95..115u64 {
+        // (offset, value) of the records of `batch` from `from` on.
+        let decoded_from = |batch: &[u8], from: u64| {
+            let (header, at) = open_batch(batch, u64::MAX, &mut Vec::new(), Crc::Verify).unwrap();
             let mut got = Vec::new();
-            decode_records_from(&header, section, from, |r| {
+            decode_records_from(&header, at.section(batch, &[]), from, |r| {
                 got.push((r.offset, r.value.map(<[u8]>::to_vec)));
                 Ok(())
             })
             .unwrap();
+            got
+        };
+        for from in 95..115u64 {
             let want: Vec<_> =
                 kept.iter().filter(|r| r.offset >= from).map(|r| (r.offset, r.value.map(<[u8]>::to_vec))).collect();
-            assert_eq!(got, want, "from {from}");
+            assert_eq!(decoded_from(&gappy, from), want, "from {from}");
         }
         // The dense batch (deltas 0..9, stepped over by their lengths alone).
-        let (header, at) = open_batch(&out, u64::MAX, &mut Vec::new(), Crc::Verify).unwrap();
-        let section = at.section(&out, &[]);
         for from in 95..115u64 {
-            let mut got = Vec::new();
-            decode_records_from(&header, section, from, |r| {
-                got.push((r.offset, r.value.map(<[u8]>::to_vec)));
-                Ok(())
-            })
-            .unwrap();
             let want: Vec<_> =
                 (from.max(100)..110).map(|o| (o, Some(vec![(o - 100) as u8; 3 + (o - 100) as usize]))).collect();
-            assert_eq!(got, want, "from {from}");
+            assert_eq!(decoded_from(&out, from), want, "from {from}");
         }
     }
 
