@@ -364,18 +364,60 @@ impl Log {
         Ok(log)
     }
 
-    /// The data directory.
+    /// The data directory, as given to [`open`](Self::open).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path().join("data"))?;
+    /// log.create_topic("t", 1, TopicConfig::default())?;
+    /// assert!(log.dir().join("t-0").is_dir()); // Kafka's layout: <topic>-<partition>
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }
 
     /// What opening dropped from damaged segment tails, one event per truncated segment. Empty
     /// after a clean shutdown.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::io::Write;
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"acknowledged")])?;
+    /// let (file, end) = (p.segments()[0].log_path().to_owned(), p.size_bytes());
+    /// log.simulate_crash();
+    /// // A torn write after the last batch: a length, then nothing of what it announced.
+    /// let mut f = std::fs::OpenOptions::new().write(true).open(&file)?;
+    /// std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(end))?;
+    /// f.write_all(&[0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 200, 0, 0, 0, 0, 2])?;
+    ///
+    /// let log = Log::open(dir.path())?;
+    /// let report = log.recovery_report();
+    /// assert_eq!((report.len(), report[0].partition.as_str(), report[0].position), (1, "t-0", end));
+    /// assert_eq!(log.partition("t", 0)?.log_end_offset(), 1); // the acknowledged record stays
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recovery_report(&self) -> &[RecoveryEvent] {
         &self.inner.recovery
     }
 
     /// The clock the log reads time from ([`LogOptions::clock`]).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{Log, LogOptions, ManualClock};
+    /// let log = Log::open_with(dir.path(), LogOptions::default().clock(Arc::new(ManualClock::new(42))))?;
+    /// assert_eq!(log.clock().now_ms(), 42);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn clock(&self) -> &Arc<dyn crate::Clock> {
         &self.inner.options.clock
     }
@@ -412,6 +454,18 @@ impl Log {
 
     /// Whether the log was closed ([`close`](Self::close) on any handle); everything using it
     /// then fails with [`Error::Closed`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// assert!(!log.is_closed());
+    /// log.clone().close()?;
+    /// assert!(log.is_closed());
+    /// assert!(matches!(log.create_topic("t", 1, TopicConfig::default()), Err(Error::Closed { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }
@@ -433,6 +487,17 @@ impl Log {
     }
 
     /// Whether the log was opened with [`open_read_only`](Self::open_read_only).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, TopicConfig};
+    /// let owner = Log::open(dir.path())?;
+    /// let reader = Log::open_read_only(dir.path())?;
+    /// assert!(!owner.is_read_only() && reader.is_read_only());
+    /// assert!(matches!(reader.create_topic("t", 1, TopicConfig::default()), Err(Error::ReadOnly { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn is_read_only(&self) -> bool {
         self.inner.read_only
     }
@@ -537,6 +602,18 @@ impl Log {
     }
 
     /// Names of all topics, sorted.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// for name in ["payments", "orders"] {
+    ///     log.create_topic(name, 1, TopicConfig::default())?;
+    /// }
+    /// assert_eq!(log.topic_names(), ["orders", "payments"]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn topic_names(&self) -> Vec<String> {
         self.inner.topics.read().keys().cloned().collect()
     }
@@ -609,6 +686,29 @@ impl Log {
     /// `retention.ms` (for topics whose `cleanup.policy` includes `delete`), oldest segment first,
     /// stopping at the first that must stay. Returns what each partition lost. The maintenance
     /// thread does the same every `retention_check_interval_ms`.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{Log, LogOptions, ManualClock, Record, TopicConfig};
+    /// let clock = Arc::new(ManualClock::new(1_000_000));
+    /// let log = Log::open_with(dir.path(), LogOptions::default().clock(clock.clone()))?;
+    /// let mut config = TopicConfig::default();
+    /// config.retention_ms = 60_000; // a minute
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"old"), Record::new(b"older")])?;
+    /// p.roll()?; // retention deletes whole segments
+    /// clock.advance_ms(30_000);
+    /// p.append(&[Record::new(b"new")])?;
+    ///
+    /// assert!(log.enforce_retention()?.is_empty()); // nothing is a minute old yet
+    /// clock.advance_ms(31_000); // the first segment is, the second is not
+    /// let outcome = log.enforce_retention()?;
+    /// assert_eq!((outcome[0].partition.as_str(), outcome[0].segments_deleted), ("t-0", 1));
+    /// assert_eq!((outcome[0].log_start_offset, p.log_start_offset()), (2, 2));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn enforce_retention(&self) -> Result<Vec<RetentionOutcome>> {
         self.check_writable("enforce_retention")?;
         self.inner.enforce_retention()
@@ -617,6 +717,28 @@ impl Log {
     /// Compacts every partition of the topics whose `cleanup.policy` includes `compact`, now
     /// (see [`Partition::compact`]). The maintenance thread does the same every
     /// `cleaner_backoff_ms` for partitions whose dirty ratio reached `min.cleanable.dirty.ratio`.
+    /// Topics without `compact` are left alone.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{CleanupPolicy, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.cleanup_policy = CleanupPolicy::Compact;
+    /// let users = log.create_topic("users", 1, config)?.partition(0)?;
+    /// let events = log.create_topic("events", 1, TopicConfig::default())?.partition(0)?;
+    /// for p in [&users, &events] {
+    ///     p.append(&[Record::new(b"v1").with_key(b"alice"), Record::new(b"v2").with_key(b"alice")])?;
+    ///     p.roll()?; // the active segment is never compacted
+    /// }
+    /// let outcomes = log.compact()?;
+    /// assert_eq!(outcomes.len(), 1); // only the compacted topic
+    /// assert_eq!((outcomes[0].partition.as_str(), outcomes[0].records_removed), ("users-0", 1));
+    /// assert_eq!(users.read(0, 1 << 20)?.len(), 1);
+    /// assert_eq!(events.read(0, 1 << 20)?.len(), 2);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn compact(&self) -> Result<Vec<CompactionOutcome>> {
         self.check_writable("compact")?;
         self.inner.compact(Trigger::Now)

@@ -10,6 +10,15 @@ use crate::config::TopicConfig;
 use crate::storage::io::{Io, OsIo};
 
 /// What opening does with corruption found after an unclean shutdown.
+///
+/// # Example
+/// ```
+/// use partlog::{LogOptions, RecoveryMode};
+/// assert_eq!(RecoveryMode::default(), RecoveryMode::TruncateCorruptTail); // Kafka's
+/// assert_eq!(LogOptions::default().recovery_mode, RecoveryMode::TruncateCorruptTail);
+/// ```
+///
+/// [`LogOptions::recovery_mode`] shows both modes on a damaged tail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RecoveryMode {
     /// Cut each damaged segment at its first invalid batch, delete the segments after it, and
@@ -70,7 +79,8 @@ pub struct LogOptions {
     /// Whether a background thread zero-fills the active segments' files ahead of their
     /// appends (default `true`). Appends then skip the zero-fill and the page faults on the
     /// pages it prepared, a large part of an uncompressed append (the README's performance
-    /// section has the numbers), when a core is free to do it. Without the thread (or when an append outruns it) each append fills for itself.
+    /// section has the numbers), when a core is free to do it. Without the thread (or when an
+    /// append outruns it) each append fills for itself.
     pub preallocate_in_background: bool,
     /// Open the directory read-only (default `false`); [`Log::open_read_only`] sets it. See
     /// there for what that means.
@@ -116,6 +126,22 @@ impl LogOptions {
     }
 
     /// Sets [`default_topic_config`](Self::default_topic_config).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, LogOptions, Record, TopicConfig};
+    /// // A partition directory without partlog's config file, as copied from a Kafka broker.
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("copied", 1, TopicConfig::default())?.partition(0)?.append(&[Record::new(b"a")])?;
+    /// log.close()?;
+    /// std::fs::remove_file(dir.path().join("copied.conf"))?;
+    ///
+    /// let log = Log::open_with(dir.path(), LogOptions::default().default_topic_config(TopicConfig::event_store()))?;
+    /// assert_eq!(log.topic("copied")?.config().retention_ms, -1);
+    /// assert_eq!(log.partition("copied", 0)?.log_end_offset(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn default_topic_config(mut self, config: TopicConfig) -> Self {
         self.default_topic_config = config;
         self
@@ -143,6 +169,31 @@ impl LogOptions {
     }
 
     /// Sets [`recovery_mode`](Self::recovery_mode).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::io::{Seek, SeekFrom, Write};
+    /// use partlog::{Error, Log, LogOptions, Record, RecoveryMode, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"kept")])?;
+    /// let (file, end) = (p.segments()[0].log_path().to_owned(), p.size_bytes());
+    /// // A crash, with a second copy of the batch written but one byte of it wrong.
+    /// let mut batch = std::fs::read(&file)?[..end as usize].to_vec();
+    /// log.simulate_crash();
+    /// *batch.last_mut().unwrap() ^= 1;
+    /// let mut f = std::fs::OpenOptions::new().write(true).open(&file)?;
+    /// f.seek(SeekFrom::Start(end))?;
+    /// f.write_all(&batch)?;
+    ///
+    /// let strict = Log::open_with(dir.path(), LogOptions::default().recovery_mode(RecoveryMode::Strict));
+    /// assert!(matches!(strict, Err(Error::CorruptBatch { .. })));
+    /// let log = Log::open(dir.path())?; // the default cuts the damaged tail and reports it
+    /// assert_eq!(log.recovery_report()[0].position, end);
+    /// assert_eq!(log.partition("t", 0)?.log_end_offset(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recovery_mode(mut self, mode: RecoveryMode) -> Self {
         self.recovery_mode = mode;
         self
@@ -168,18 +219,47 @@ impl LogOptions {
     }
 
     /// Sets [`maintenance_interval_ms`](Self::maintenance_interval_ms).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, LogOptions};
+    /// assert_eq!(LogOptions::default().maintenance_interval_ms, Some(1000));
+    /// // No background thread: retention, compaction and checkpoints only when called.
+    /// let options = LogOptions::default().maintenance_interval_ms(None);
+    /// assert_eq!(options.maintenance_interval_ms, None);
+    /// let log = Log::open_with(dir.path(), options)?;
+    /// assert!(log.enforce_retention()?.is_empty());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn maintenance_interval_ms(mut self, interval_ms: Option<u64>) -> Self {
         self.maintenance_interval_ms = interval_ms;
         self
     }
 
     /// Sets [`retention_check_interval_ms`](Self::retention_check_interval_ms).
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::LogOptions;
+    /// assert_eq!(LogOptions::default().retention_check_interval_ms, Some(300_000)); // Kafka's 5 minutes
+    /// let options = LogOptions::default().retention_check_interval_ms(Some(10_000));
+    /// assert_eq!(options.retention_check_interval_ms, Some(10_000));
+    /// ```
     pub fn retention_check_interval_ms(mut self, interval_ms: Option<u64>) -> Self {
         self.retention_check_interval_ms = interval_ms;
         self
     }
 
     /// Sets [`cleaner_dedupe_buffer_bytes`](Self::cleaner_dedupe_buffer_bytes).
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::LogOptions;
+    /// assert_eq!(LogOptions::default().cleaner_dedupe_buffer_bytes, 128 << 20);
+    /// let options = LogOptions::default().cleaner_dedupe_buffer_bytes(24 << 20); // about a million keys a pass
+    /// assert_eq!(options.cleaner_dedupe_buffer_bytes / 24, 1 << 20);
+    /// ```
     pub fn cleaner_dedupe_buffer_bytes(mut self, bytes: usize) -> Self {
         self.cleaner_dedupe_buffer_bytes = bytes;
         self
@@ -206,12 +286,31 @@ impl LogOptions {
     }
 
     /// Sets [`preallocate_in_background`](Self::preallocate_in_background).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, LogOptions, Record, TopicConfig};
+    /// // On a machine with no core to spare: each append zero-fills for itself.
+    /// let log = Log::open_with(dir.path(), LogOptions::default().preallocate_in_background(false))?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// assert_eq!(p.append(&[Record::new(b"a")])?.first_offset, 0);
+    /// assert!(LogOptions::default().preallocate_in_background);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn preallocate_in_background(mut self, on: bool) -> Self {
         self.preallocate_in_background = on;
         self
     }
 
     /// Sets [`checkpoint_interval_ms`](Self::checkpoint_interval_ms).
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::LogOptions;
+    /// assert_eq!(LogOptions::default().checkpoint_interval_ms, 60_000); // Kafka's default
+    /// assert_eq!(LogOptions::default().checkpoint_interval_ms(5_000).checkpoint_interval_ms, 5_000);
+    /// ```
     pub fn checkpoint_interval_ms(mut self, interval_ms: u64) -> Self {
         self.checkpoint_interval_ms = interval_ms;
         self

@@ -132,6 +132,27 @@ impl Log {
     ///
     /// Returns bytes it found and did not read, as [`recovery_report`](Self::recovery_report)
     /// does for the open.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let owner = Log::open(dir.path())?;
+    /// let p = owner.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"first")])?;
+    ///
+    /// let reader = Log::open_read_only(dir.path())?;
+    /// let view = reader.partition("orders", 0)?;
+    /// p.append(&[Record::new(b"second")])?;
+    /// owner.create_topic("payments", 1, TopicConfig::default())?;
+    /// assert_eq!(view.log_end_offset(), 1); // a snapshot, until refreshed
+    ///
+    /// assert!(reader.refresh()?.is_empty());
+    /// assert_eq!(view.log_end_offset(), 2);
+    /// assert_eq!(view.read(1, 1 << 20)?[0].value.as_deref(), Some(&b"second"[..]));
+    /// assert_eq!(reader.topic_names(), ["orders", "payments"]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn refresh(&self) -> Result<Vec<RecoveryEvent>> {
         self.check_open()?;
         let mut events = Vec::new();

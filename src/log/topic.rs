@@ -8,8 +8,27 @@ use crate::error::{Error, Result};
 use crate::partition::Partition;
 
 /// The longest topic name Kafka accepts.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Error, Log, TopicConfig, MAX_TOPIC_NAME_LEN};
+/// let log = Log::open(dir.path())?;
+/// log.create_topic(&"t".repeat(MAX_TOPIC_NAME_LEN), 1, TopicConfig::default())?;
+/// let too_long = "t".repeat(MAX_TOPIC_NAME_LEN + 1);
+/// assert!(matches!(log.create_topic(&too_long, 1, TopicConfig::default()), Err(Error::InvalidTopicName { .. })));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 /// The most partitions one topic may have.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Error, Log, TopicConfig, MAX_PARTITIONS};
+/// let log = Log::open(dir.path())?;
+/// let refused = log.create_topic("t", MAX_PARTITIONS + 1, TopicConfig::default());
+/// assert!(matches!(refused, Err(Error::InvalidConfig { .. })));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 pub const MAX_PARTITIONS: u32 = 65_536;
 
 /// Kafka's internal topic of consumer groups' offsets (kept by `crate::client`): its partition
@@ -86,21 +105,78 @@ impl fmt::Debug for Topic {
 
 impl Topic {
     /// The topic name.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 1, TopicConfig::default())?;
+    /// assert_eq!(topic.name(), "orders");
+    /// assert_eq!(topic.partition(0)?.name(), "orders-0"); // its directory's name
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.inner.name
     }
 
-    /// The topic configuration.
+    /// The topic configuration, as it was when this handle was taken: after
+    /// [`Log::alter_topic_config`](crate::Log::alter_topic_config), take the topic again (or read
+    /// [`Partition::config`], which is always the one in force).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("events", 1, TopicConfig::event_store())?;
+    /// assert_eq!(topic.config().retention_ms, -1);
+    /// let mut config = topic.config().clone();
+    /// config.set("retention.ms", "86400000")?;
+    /// log.alter_topic_config("events", config)?;
+    /// assert_eq!(topic.config().retention_ms, -1); // this handle: as it was
+    /// assert_eq!(log.topic("events")?.config().retention_ms, 86_400_000);
+    /// assert_eq!(topic.partition(0)?.config().retention_ms, 86_400_000);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn config(&self) -> &TopicConfig {
         &self.inner.config
     }
 
-    /// Number of partitions.
+    /// Number of partitions, as it was when this handle was taken (see
+    /// [`Log::add_partitions`](crate::Log::add_partitions)).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("t", 3, TopicConfig::default())?;
+    /// assert_eq!(topic.partition_count(), 3);
+    /// log.add_partitions("t", 5)?;
+    /// assert_eq!(topic.partition_count(), 3);
+    /// assert_eq!(log.topic("t")?.partition_count(), 5);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn partition_count(&self) -> u32 {
         self.inner.partitions.len() as u32
     }
 
     /// Partition `id`, or [`Error::UnknownPartition`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("t", 2, TopicConfig::default())?;
+    /// assert_eq!(topic.partition(1)?.id(), 1);
+    /// match topic.partition(2) {
+    ///     Err(Error::UnknownPartition { partition, partitions, .. }) => assert_eq!((partition, partitions), (2, 2)),
+    ///     other => panic!("expected UnknownPartition, got {other:?}"),
+    /// }
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn partition(&self, id: u32) -> Result<Partition> {
         self.inner.partitions.get(id as usize).cloned().ok_or_else(|| Error::UnknownPartition {
             topic: self.inner.name.clone(),
@@ -110,6 +186,21 @@ impl Topic {
     }
 
     /// All partitions, in order.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("t", 3, TopicConfig::default())?;
+    /// for p in topic.partitions() {
+    ///     p.append(&[Record::new(b"one each")])?;
+    /// }
+    /// let ids: Vec<u32> = topic.partitions().iter().map(|p| p.id()).collect();
+    /// assert_eq!(ids, [0, 1, 2]);
+    /// assert!(topic.partitions().iter().all(|p| p.log_end_offset() == 1));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn partitions(&self) -> &[Partition] {
         &self.inner.partitions
     }
