@@ -10,6 +10,18 @@ use crate::format::codec::Compression;
 use crate::segment::index::{IndexEntry, OffsetEntry, TimeEntry};
 
 /// `cleanup.policy`: what happens to old segments.
+///
+/// # Example
+/// ```
+/// use partlog::{CleanupPolicy, TopicConfig};
+/// let mut config = TopicConfig::default();
+/// assert_eq!(config.cleanup_policy, CleanupPolicy::Delete); // Kafka's default
+/// config.set("cleanup.policy", "compact")?;
+/// assert_eq!(config.cleanup_policy, CleanupPolicy::Compact);
+/// assert_eq!(CleanupPolicy::CompactDelete.to_string(), "compact,delete");
+/// assert!(config.set("cleanup.policy", "archive").is_err());
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CleanupPolicy {
     /// Delete segments past `retention.ms` / `retention.bytes` (Kafka's default).
@@ -36,6 +48,24 @@ impl CleanupPolicy {
     }
 
     /// Whether time and size retention apply.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{CleanupPolicy, Log, LogOptions, ManualClock, Record, TopicConfig};
+    /// let log = Log::open_with(dir.path(), LogOptions::default().clock(Arc::new(ManualClock::new(1_000_000))))?;
+    /// for (name, policy) in [("kept", CleanupPolicy::Compact), ("aged", CleanupPolicy::CompactDelete)] {
+    ///     let mut config = TopicConfig::default();
+    ///     (config.cleanup_policy, config.retention_ms) = (policy, 60_000);
+    ///     let p = log.create_topic(name, 1, config)?.partition(0)?;
+    ///     p.append(&[Record::new(b"v").with_key(b"k").with_timestamp(0)])?; // far past retention.ms
+    ///     p.roll()?;
+    ///     assert_eq!(p.enforce_retention()?.is_some(), policy.deletes()); // deleted only if it deletes
+    /// }
+    /// assert!(!CleanupPolicy::Compact.deletes() && CleanupPolicy::Delete.deletes());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn deletes(self) -> bool {
         self != CleanupPolicy::Compact
     }
@@ -52,6 +82,24 @@ impl fmt::Display for CleanupPolicy {
 }
 
 /// `compression.type` of a topic.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{BatchHeader, Compression, CompressionType, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let mut config = TopicConfig::default();
+/// assert_eq!(config.compression_type, CompressionType::Producer);
+/// config.set("compression.type", "gzip")?;
+/// assert_eq!(config.compression_type, CompressionType::Codec(Compression::Gzip));
+/// let p = log.create_topic("t", 1, config)?.partition(0)?;
+/// p.append(&[Record::new(b"a")])?;
+/// let mut raw = Vec::new();
+/// p.read_raw(0, 1 << 20, &mut raw)?;
+/// assert_eq!(BatchHeader::parse(&raw).unwrap().compression(), Some(Compression::Gzip));
+/// assert_eq!(CompressionType::Codec(Compression::None).to_string(), "uncompressed");
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum CompressionType {
     /// Kafka's default: keep the producer's codec. Batches built by

@@ -10,6 +10,22 @@ use std::path::PathBuf;
 use crate::format::codec::Compression;
 
 /// A specialised `Result` whose error is [`Error`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Error, Log, Record, TopicConfig};
+/// fn end_of(log: &Log, topic: &str) -> partlog::Result<u64> {
+///     Ok(log.partition(topic, 0)?.log_end_offset())
+/// }
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("t", 1, TopicConfig::default())?.partition(0)?.append(&[Record::new(b"a")])?;
+/// assert_eq!(end_of(&log, "t")?, 1);
+/// assert!(matches!(end_of(&log, "missing"), Err(Error::UnknownTopic { .. })));
+/// let other: partlog::Result<u8, std::num::ParseIntError> = "300".parse(); // another error type
+/// assert!(other.is_err());
+/// # Ok::<(), partlog::Error>(())
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in partlog, with what and where.
@@ -60,10 +76,15 @@ pub enum Error {
         log_end_offset: u64,
     },
 
-    /// A batch is larger than the topic's `max.message.bytes` or `segment.bytes`.
+    /// A batch is larger than the topic's `max.message.bytes` or `segment.bytes`, or than a
+    /// batch can be at all: its int32 length, and for a compressed batch, records that decompress
+    /// within [`batch::MAX_DECOMPRESSED_BYTES`](crate::batch::MAX_DECOMPRESSED_BYTES) (checked
+    /// before compressing, so a batch that compresses under `max.message.bytes` but that no
+    /// reader could decompress is refused, not acknowledged).
     #[error("batch of {size} bytes exceeds the limit of {limit} bytes ({setting})")]
     BatchTooLarge {
-        /// Size of the whole batch in bytes, including its 12-byte log overhead.
+        /// Size of the whole batch in bytes, including its 12-byte log overhead; for the
+        /// decompression limit, its size before compression (at least: encoding stops there).
         size: u64,
         /// The limit it broke.
         limit: u64,
@@ -387,6 +408,29 @@ impl Error {
 
 /// Which check a batch's bytes failed. Pure format errors, without a location; [`Error`] adds
 /// the file and position.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Error, FormatError, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a")])?;
+/// let mut raw = Vec::new();
+/// p.read_raw(0, 1 << 20, &mut raw)?;
+/// raw[16] = 7; // the magic byte
+/// match p.append_raw(&raw) {
+///     Err(Error::InvalidBatch { position: 0, problem }) => {
+///         assert_eq!(problem, FormatError::BadMagic { got: 7 });
+///         assert!(problem.to_string().starts_with("magic byte is 7"));
+///     }
+///     other => panic!("expected InvalidBatch, got {other:?}"),
+/// }
+/// raw[16] = 2;
+/// raw[30] ^= 0xff; // in the base timestamp, which the CRC covers
+/// assert!(matches!(p.append_raw(&raw), Err(Error::InvalidBatch { problem: FormatError::CrcMismatch { .. }, .. })));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FormatError {
@@ -442,7 +486,8 @@ pub enum FormatError {
         /// The value found.
         value: i64,
     },
-    /// The base offset plus the last offset delta passes `i64::MAX`, or batches are out of order.
+    /// A batch starts at or before the end of the one before it: batches out of order. (A base
+    /// offset plus last offset delta past `i64::MAX` is a [`FormatError::BadHeaderField`].)
     #[error("offsets out of order: batch starts at {base_offset}, previous batch ended at {previous_last_offset}")]
     OffsetsNotIncreasing {
         /// Base offset of this batch.

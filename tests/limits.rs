@@ -48,6 +48,31 @@ fn batches_over_max_message_bytes_are_rejected_and_nothing_is_written() {
 }
 
 #[test]
+fn compressed_batches_no_reader_could_decompress_are_refused_not_acknowledged() {
+    // Zeros compress to almost nothing: under max.message.bytes on disk, but past the limit every
+    // reader puts on a batch's decompressed records. Acknowledged, they could never be read.
+    let big = vec![0u8; batch::MAX_DECOMPRESSED_BYTES + 1];
+    for codec in [Compression::Gzip, Compression::Snappy, Compression::Lz4] {
+        let mut config = TopicConfig::default();
+        config.compression_type = CompressionType::Codec(codec);
+        let (_dir, _log, p) = partition_with(config);
+        p.append(&[Record::new(b"before")]).unwrap();
+        match p.append(&[Record::new(&big)]) {
+            Err(Error::BatchTooLarge { size, limit, setting }) => {
+                assert!(setting.contains("MAX_DECOMPRESSED_BYTES"), "{codec}: {setting}");
+                assert_eq!(limit, (batch::MAX_DECOMPRESSED_BYTES + batch::HEADER_LEN) as u64, "{codec}");
+                assert!(size > limit, "{codec}: {size}");
+            }
+            other => panic!("{codec}: {other:?}"),
+        }
+        assert_eq!(p.log_end_offset(), 1, "{codec}: nothing written");
+        p.append(&[Record::new(b"after")]).unwrap();
+        let values: Vec<_> = p.read(0, 1 << 20).unwrap().into_iter().map(|r| r.value.unwrap()).collect();
+        assert_eq!(values, [b"before".to_vec(), b"after".to_vec()], "{codec}");
+    }
+}
+
+#[test]
 fn batches_over_segment_bytes_are_rejected() {
     let mut config = TopicConfig::default();
     config.segment_bytes = 500;

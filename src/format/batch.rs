@@ -53,6 +53,22 @@ const BASE_OFFSET_LEN: usize = 8;
 pub(crate) const LENGTH: usize = BASE_OFFSET + BASE_OFFSET_LEN;
 const LENGTH_LEN: usize = 4;
 /// Bytes before the batch length count starts: base offset and length (Kafka's `LOG_OVERHEAD`).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{batch, BatchHeader, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a")])?;
+/// let mut raw = Vec::new();
+/// p.read_raw(0, 1 << 20, &mut raw)?;
+/// let header = BatchHeader::parse(&raw).unwrap();
+/// assert_eq!(raw.len(), batch::LOG_OVERHEAD + header.batch_length as usize);
+/// // Kafka's default max.message.bytes: 1 MiB of batch after the length field, plus these 12 bytes.
+/// assert_eq!(TopicConfig::default().max_message_bytes as usize, (1 << 20) + batch::LOG_OVERHEAD);
+/// # Ok::<(), partlog::Error>(())
+/// ```
 pub const LOG_OVERHEAD: usize = LENGTH + LENGTH_LEN;
 pub(crate) const PARTITION_LEADER_EPOCH: usize = LOG_OVERHEAD;
 const PARTITION_LEADER_EPOCH_LEN: usize = 4;
@@ -77,12 +93,44 @@ const BASE_SEQUENCE_LEN: usize = 4;
 const RECORDS_COUNT: usize = BASE_SEQUENCE + BASE_SEQUENCE_LEN;
 const RECORDS_COUNT_LEN: usize = 4;
 /// Size of the batch header (Kafka's `RECORD_BATCH_OVERHEAD`); the records start here.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{batch, BatchHeader, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a")])?;
+/// let mut raw = Vec::new();
+/// p.read_raw(0, 1 << 20, &mut raw)?;
+/// assert!(BatchHeader::parse(&raw[..batch::HEADER_LEN]).is_some());
+/// assert!(BatchHeader::parse(&raw[..batch::HEADER_LEN - 1]).is_none());
+/// assert_eq!(&raw[batch::HEADER_LEN..], [0x0e, 0, 0, 0, 0x01, 0x02, b'a', 0]); // the one record
+/// # Ok::<(), partlog::Error>(())
+/// ```
 pub const HEADER_LEN: usize = RECORDS_COUNT + RECORDS_COUNT_LEN;
 
 const _: () = assert!(HEADER_LEN == 61);
 const _: () = assert!(MAGIC == 16 && ATTRIBUTES == 21 && RECORDS_COUNT == 57);
 
-/// The only batch format partlog reads and writes.
+/// The batch format partlog writes (RecordBatch v2). It also reads the legacy message sets
+/// (magic 0 and 1) that old brokers wrote; [`BatchHeader::check`] accepts only this one.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{batch, BatchHeader, FormatError, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a")])?;
+/// let mut raw = Vec::new();
+/// p.read_raw(0, 1 << 20, &mut raw)?;
+/// let mut header = BatchHeader::parse(&raw).unwrap();
+/// assert_eq!((header.magic, raw[16] as i8), (batch::MAGIC_V2, batch::MAGIC_V2));
+/// header.magic = 3;
+/// assert_eq!(header.check(1 << 20), Err(FormatError::BadMagic { got: 3 }));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 pub const MAGIC_V2: i8 = 2;
 
 const CODEC_MASK: i16 = 0x07;
@@ -93,12 +141,36 @@ const DELETE_HORIZON_MASK: i16 = 0x40;
 
 /// Upper bound on the records section of one batch once decompressed. A batch that expands past
 /// it is reported as corrupt instead of being allocated.
+///
+/// # Example
+/// ```
+/// use partlog::{batch, TopicConfig};
+/// assert_eq!(batch::MAX_DECOMPRESSED_BYTES, 128 << 20);
+/// // Room for a compressed batch of the default max.message.bytes to expand over 100-fold.
+/// assert!(batch::MAX_DECOMPRESSED_BYTES > 100 * TopicConfig::default().max_message_bytes as usize);
+/// ```
 pub const MAX_DECOMPRESSED_BYTES: usize = 128 * 1024 * 1024;
 /// The smallest possible record: one byte each for length, attributes, timestamp delta, offset
 /// delta, key length, value length and header count. Bounds a record count by the bytes present.
 const MIN_RECORD_BYTES: usize = 7;
 
 /// How a batch's timestamps were set (attribute bit 3).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::Arc;
+/// use partlog::{Log, LogOptions, ManualClock, Record, TimestampType, TopicConfig};
+/// let log = Log::open_with(dir.path(), LogOptions::default().clock(Arc::new(ManualClock::new(5_000))))?;
+/// let mut config = TopicConfig::default();
+/// assert_eq!(config.message_timestamp_type, TimestampType::CreateTime);
+/// config.set("message.timestamp.type", "LogAppendTime")?;
+/// assert_eq!(config.message_timestamp_type, TimestampType::LogAppendTime);
+/// let p = log.create_topic("t", 1, config)?.partition(0)?;
+/// p.append(&[Record::new(b"a").with_timestamp(10)])?;
+/// assert_eq!(p.read(0, 1 << 20)?[0].timestamp, 5_000); // the append time, not the producer's 10
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum TimestampType {
     /// Set by the producer, per record (`CreateTime`).
@@ -173,6 +245,24 @@ fn be_i64(b: &[u8], at: usize) -> i64 {
 
 impl BatchHeader {
     /// Decodes the header at the start of `bytes`; `None` if fewer than 61 bytes.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{BatchHeader, FormatError, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// let header = BatchHeader::parse(&raw).unwrap();
+    /// assert_eq!((header.magic, header.records_count, header.producer_id), (2, 2, -1));
+    /// assert_eq!(BatchHeader::parse(&raw[..60]), None);
+    /// // Decoded, not checked: any 61 bytes parse, and `check` says what is wrong with them.
+    /// let zeros = BatchHeader::parse(&[0; 61]).unwrap();
+    /// assert_eq!(zeros.check(1 << 20), Err(FormatError::LengthTooSmall { length: 0 }));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn parse(bytes: &[u8]) -> Option<BatchHeader> {
         let b = bytes.get(..HEADER_LEN)?;
         Some(BatchHeader {
@@ -193,11 +283,47 @@ impl BatchHeader {
     }
 
     /// The codec, or `None` for the undefined ids 5..7.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{BatchHeader, Compression, CompressionType, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.compression_type = CompressionType::Codec(Compression::Snappy);
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// let mut header = BatchHeader::parse(&raw).unwrap();
+    /// assert_eq!(header.compression(), Some(Compression::Snappy));
+    /// header.attributes |= 0x07; // codec bits 0..2 set to 7, an id Kafka does not define
+    /// assert_eq!(header.compression(), None);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn compression(&self) -> Option<Compression> {
         Compression::from_id((self.attributes & CODEC_MASK) as u8)
     }
 
     /// Whether timestamps are CreateTime or LogAppendTime.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{BatchHeader, Log, LogOptions, ManualClock, Record, TimestampType, TopicConfig};
+    /// let log = Log::open_with(dir.path(), LogOptions::default().clock(Arc::new(ManualClock::new(5_000))))?;
+    /// let mut config = TopicConfig::default();
+    /// config.message_timestamp_type = TimestampType::LogAppendTime;
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_timestamp(10)])?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// let header = BatchHeader::parse(&raw).unwrap();
+    /// assert_eq!(header.timestamp_type(), TimestampType::LogAppendTime);
+    /// assert_eq!(header.max_timestamp, 5_000); // the append time, from the log's clock
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn timestamp_type(&self) -> TimestampType {
         if self.attributes & TIMESTAMP_TYPE_MASK != 0 {
             TimestampType::LogAppendTime
@@ -207,32 +333,162 @@ impl BatchHeader {
     }
 
     /// Part of a transaction.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{BatchHeader, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// let mut header = BatchHeader::parse(&raw).unwrap();
+    /// assert!(!header.is_transactional()); // `append` writes no transactions
+    /// header.attributes |= 0x10; // attribute bit 4
+    /// assert!(header.is_transactional() && !header.is_control());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn is_transactional(&self) -> bool {
         self.attributes & TRANSACTIONAL_MASK != 0
     }
 
-    /// A control batch (transaction marker and the like): skipped by record iteration.
+    /// A control batch (transaction marker and the like): skipped by reads ([`Partition::read`],
+    /// [`Partition::fetch`]); [`for_each_record`] visits its records.
+    ///
+    /// [`Partition::read`]: crate::Partition::read
+    /// [`Partition::fetch`]: crate::Partition::fetch
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{BatchHeader, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("t", 2, TopicConfig::default())?;
+    /// topic.partition(0)?.append(&[Record::new(b"marker")])?;
+    /// let mut raw = Vec::new();
+    /// topic.partition(0)?.read_raw(0, 1 << 20, &mut raw)?;
+    /// assert!(!BatchHeader::parse(&raw).unwrap().is_control());
+    /// raw[22] |= 0x20; // attribute bit 5, then the CRC-32C of bytes 21.. again
+    /// let crc = crc32c::crc32c(&raw[21..]);
+    /// raw[17..21].copy_from_slice(&crc.to_be_bytes());
+    /// assert!(BatchHeader::parse(&raw).unwrap().is_control());
+    ///
+    /// let replica = topic.partition(1)?;
+    /// assert!(replica.append_raw(&raw).is_err()); // control batches come from a broker, not a producer
+    /// replica.append_replicated(&raw)?;
+    /// assert_eq!(replica.log_end_offset(), 1);
+    /// assert!(replica.read(0, 1 << 20)?.is_empty()); // reads skip it
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn is_control(&self) -> bool {
         self.attributes & CONTROL_MASK != 0
     }
 
     /// The base timestamp holds the compactor's delete horizon (KIP-534).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{BatchHeader, CleanupPolicy, Log, LogOptions, ManualClock, Record, TopicConfig};
+    /// let log = Log::open_with(dir.path(), LogOptions::default().clock(Arc::new(ManualClock::new(1_000))))?;
+    /// let mut config = TopicConfig::default();
+    /// config.cleanup_policy = CleanupPolicy::Compact;
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::tombstone(b"k")])?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// assert!(!BatchHeader::parse(&raw).unwrap().has_delete_horizon());
+    /// p.roll()?;
+    /// p.compact()?; // keeps the tombstone until now + delete.retention.ms, and writes that down
+    /// raw.clear();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// let header = BatchHeader::parse(&raw).unwrap();
+    /// assert!(header.has_delete_horizon());
+    /// assert_eq!(header.base_timestamp, 1_000 + TopicConfig::default().delete_retention_ms);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn has_delete_horizon(&self) -> bool {
         self.attributes & DELETE_HORIZON_MASK != 0
     }
 
     /// Offset of the last record (or of the last offset the batch covers, after compaction).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{BatchHeader, CleanupPolicy, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.cleanup_policy = CleanupPolicy::Compact;
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"1").with_key(b"a"), Record::new(b"1").with_key(b"b")])?; // offsets 0, 1
+    /// p.append(&[Record::new(b"2").with_key(b"b")])?; // offset 2 replaces offset 1
+    /// p.roll()?;
+    /// p.compact()?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// let first = BatchHeader::parse(&raw).unwrap();
+    /// assert_eq!((first.records_count, first.last_offset()), (1, 1)); // offset 1 is gone, still covered
+    /// let second = BatchHeader::parse(&raw[first.total_size() as usize..]).unwrap();
+    /// assert_eq!((second.base_offset, second.last_offset()), (2, 2));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn last_offset(&self) -> i64 {
         self.base_offset.wrapping_add(self.last_offset_delta as i64)
     }
 
     /// Whole batch size in bytes, from the length field (may be nonsense before [`check`](Self::check)).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{BatchHeader, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// p.append(&[Record::new(b"bb")])?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// let first = BatchHeader::parse(&raw).unwrap();
+    /// let second = BatchHeader::parse(&raw[first.total_size() as usize..]).unwrap();
+    /// assert_eq!(first.total_size() + second.total_size(), raw.len() as u64);
+    /// assert_eq!(second.total_size(), first.total_size() + 1); // one more value byte
+    /// let mut bad = first;
+    /// bad.batch_length = -100; // nonsense, which `check` rejects
+    /// assert_eq!(bad.total_size(), 0);
+    /// assert!(bad.check(u64::MAX).is_err());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn total_size(&self) -> u64 {
         (self.batch_length as i64 + LOG_OVERHEAD as i64).max(0) as u64
     }
 
     /// Structural checks of the header fields, with `max_size` the largest whole-batch size
     /// accepted. The CRC and the records are checked separately.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{BatchHeader, FormatError, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// let header = BatchHeader::parse(&raw).unwrap();
+    /// assert_eq!(header.check(1 << 20), Ok(()));
+    /// assert_eq!(header.check(60), Err(FormatError::LengthTooLarge { size: header.total_size(), limit: 60 }));
+    /// let mut bad = header;
+    /// bad.records_count = 2; // more records than the one offset the batch covers
+    /// assert_eq!(bad.check(1 << 20), Err(FormatError::BadHeaderField { field: "recordsCount", value: 2 }));
+    /// // The CRC is not among the checks: a flipped record byte passes.
+    /// let last = raw.len() - 1;
+    /// raw[last] ^= 1;
+    /// assert_eq!(BatchHeader::parse(&raw).unwrap().check(1 << 20), Ok(()));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn check(&self, max_size: u64) -> Result<(), FormatError> {
         if self.batch_length < (HEADER_LEN - LOG_OVERHEAD) as i32 {
             return Err(FormatError::LengthTooSmall { length: self.batch_length });
@@ -862,7 +1118,9 @@ pub(crate) struct EncodedBatch {
     pub max_timestamp: i64,
 }
 
-/// Largest records section (before compression) an encoder accepts; lengths on disk are int32.
+/// Largest records section of an uncompressed batch an encoder accepts: lengths on disk are
+/// int32. A compressed batch's records must also decompress within [`MAX_DECOMPRESSED_BYTES`],
+/// or no reader could read what was acknowledged.
 const MAX_RECORDS_BYTES: usize = i32::MAX as usize - HEADER_LEN;
 
 /// Encodes `records` as one batch with base offset 0, appended to `out`. Compressed batches use
@@ -893,11 +1151,16 @@ pub(crate) fn encode(
     out.resize(start + HEADER_LEN, 0);
     let plain = if spec.codec == Compression::None { &mut *out } else { &mut *scratch };
     let plain_start = plain.len();
+    let limit = if spec.codec == Compression::None { MAX_RECORDS_BYTES } else { MAX_DECOMPRESSED_BYTES };
     for (index, r) in records.iter().enumerate() {
         write_record(plain, r, timestamp(r) - base_timestamp, index as i32)
             .map_err(|reason| EncodeError::Record { index, reason })?;
-        if plain.len() - plain_start > MAX_RECORDS_BYTES {
-            return Err(EncodeError::TooLarge);
+        let size = plain.len() - plain_start;
+        if size > limit {
+            let (size, limit) = ((size + HEADER_LEN) as u64, (limit + HEADER_LEN) as u64);
+            let what = if spec.codec == Compression::None { LENGTH_LIMIT } else { DECOMPRESSED_LIMIT };
+            plain.truncate(plain_start);
+            return Err(EncodeError::TooLarge { size, limit, what });
         }
     }
     if spec.codec != Compression::None {
@@ -906,7 +1169,7 @@ pub(crate) fn encode(
         result.map_err(|_| EncodeError::Unsupported(spec.codec))?;
     }
     let total = out.len() - start;
-    let batch_length = i32::try_from(total - LOG_OVERHEAD).map_err(|_| EncodeError::TooLarge)?;
+    let batch_length = i32::try_from(total - LOG_OVERHEAD).map_err(|_| length_too_large(total))?;
 
     let attributes = spec.codec.id() as i16
         | match spec.timestamp_type {
@@ -936,12 +1199,22 @@ pub(crate) fn encode(
 pub(crate) enum EncodeError {
     /// More than `i32::MAX` records.
     TooManyRecords,
-    /// The batch would pass the int32 length field.
-    TooLarge,
+    /// The batch would pass the int32 length field, or its records would decompress past
+    /// [`MAX_DECOMPRESSED_BYTES`]: `size` bytes (at least; encoding stops there) of a `limit`.
+    TooLarge { size: u64, limit: u64, what: &'static str },
     /// One record cannot be represented.
     Record { index: usize, reason: &'static str },
     /// The codec is not compiled in.
     Unsupported(Compression),
+}
+
+/// What [`EncodeError::TooLarge`] names as the limit of an uncompressed batch.
+const LENGTH_LIMIT: &str = "the int32 batch length";
+/// What [`EncodeError::TooLarge`] names as the limit of a compressed batch's records.
+const DECOMPRESSED_LIMIT: &str = "records before compression: batch::MAX_DECOMPRESSED_BYTES, which every reader enforces";
+
+fn length_too_large(total: usize) -> EncodeError {
+    EncodeError::TooLarge { size: total as u64, limit: LOG_OVERHEAD as u64 + i32::MAX as u64, what: LENGTH_LIMIT }
 }
 
 /// Rebuilds a batch from `kept`, some of the records of the batch `original` (Kafka's cleaner,
@@ -990,7 +1263,8 @@ pub(crate) fn rebuild(
         scratch.truncate(plain_start);
         result.map_err(|_| EncodeError::Unsupported(codec))?;
     }
-    let batch_length = i32::try_from(out.len() - start - LOG_OVERHEAD).map_err(|_| EncodeError::TooLarge)?;
+    let batch_length =
+        i32::try_from(out.len() - start - LOG_OVERHEAD).map_err(|_| length_too_large(out.len() - start))?;
     let attributes = (original.attributes & !DELETE_HORIZON_MASK)
         | if delete_horizon_ms.is_some() { DELETE_HORIZON_MASK } else { 0 };
     let h = &mut out[start..start + HEADER_LEN];

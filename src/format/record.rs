@@ -33,21 +33,69 @@ pub struct Header<'a> {
 
 impl<'a> Header<'a> {
     /// A header with a value.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Header, Log, Record, TopicConfig};
+    /// let h = Header::new("trace-id", b"abc");
+    /// assert_eq!((h.key, h.value), (&b"trace-id"[..], Some(&b"abc"[..])));
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"v").with_headers(&[h])])?;
+    /// let stored = &p.read(0, 1 << 20)?[0].headers[0];
+    /// assert_eq!((&stored.key[..], stored.value.as_deref()), (&b"trace-id"[..], Some(&b"abc"[..])));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn new(key: &'a str, value: &'a [u8]) -> Self {
         Header { key: key.as_bytes(), value: Some(value) }
     }
 
     /// A header with a null value.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Header, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"v").with_headers(&[Header::null("gone"), Header::new("empty", b"")])])?;
+    /// let headers = &p.read(0, 1 << 20)?[0].headers;
+    /// assert_eq!(headers[0].value, None); // null, which is not the same as empty
+    /// assert_eq!(headers[1].value, Some(Vec::new()));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn null(key: &'a str) -> Self {
         Header { key: key.as_bytes(), value: None }
     }
 
     /// A header whose key is any bytes, as non-Java clients may write.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Header, Log, Record, TopicConfig};
+    /// let h = Header::from_bytes(b"\xff\xfe", Some(b"v"));
+    /// assert_eq!(h.key_str(), None); // not UTF-8
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"x").with_headers(&[h])])?;
+    /// assert_eq!(p.read(0, 1 << 20)?[0].headers[0].key, b"\xff\xfe"); // kept byte for byte
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn from_bytes(key: &'a [u8], value: Option<&'a [u8]>) -> Self {
         Header { key, value }
     }
 
     /// The key as UTF-8, if it is.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::Header;
+    /// assert_eq!(Header::new("ключ", b"v").key_str(), Some("ключ"));
+    /// assert_eq!(Header::from_bytes(b"caf\xc3\xa9", None).key_str(), Some("café"));
+    /// assert_eq!(Header::from_bytes(b"caf\xe9", None).key_str(), None); // Latin-1, not UTF-8
+    /// ```
     pub fn key_str(&self) -> Option<&'a str> {
         std::str::from_utf8(self.key).ok()
     }
@@ -89,18 +137,66 @@ pub struct Record<'a> {
 
 impl<'a> Record<'a> {
     /// A record with a value, no key, the append time as timestamp and no headers.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{Log, LogOptions, ManualClock, Record, TopicConfig};
+    /// let r = Record::new(b"hello");
+    /// assert_eq!((r.key, r.value, r.timestamp, r.headers.len()), (None, Some(&b"hello"[..]), None, 0));
+    /// let log = Log::open_with(dir.path(), LogOptions::default().clock(Arc::new(ManualClock::new(7_000))))?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[r])?;
+    /// let stored = &p.read(0, 1 << 20)?[0];
+    /// assert_eq!((stored.key.as_deref(), stored.value.as_deref()), (None, Some(&b"hello"[..])));
+    /// assert_eq!(stored.timestamp, 7_000); // the append time
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn new(value: &'a [u8]) -> Self {
         Record { value: Some(value), ..Record::default() }
     }
 
     /// A tombstone: `key` with a null value.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{CleanupPolicy, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.cleanup_policy = CleanupPolicy::Compact;
+    /// let p = log.create_topic("users", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"alice@example.com").with_key(b"alice")])?;
+    /// p.append(&[Record::tombstone(b"alice")])?;
+    /// p.roll()?;
+    /// p.compact()?; // the tombstone replaces the value (and goes itself after delete.retention.ms)
+    /// let left = p.read(0, 1 << 20)?;
+    /// assert_eq!(left.len(), 1);
+    /// assert_eq!((left[0].offset, left[0].key.as_deref(), left[0].value.as_deref()), (1, Some(&b"alice"[..]), None));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn tombstone(key: &'a [u8]) -> Self {
         Record { key: Some(key), ..Record::default() }
     }
 
     /// Sets the key.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{CleanupPolicy, Error, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.cleanup_policy = CleanupPolicy::Compact;
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// assert!(matches!(p.append(&[Record::new(b"v")]), Err(Error::InvalidRecord { index: 0, .. }))); // needs a key
+    /// p.append(&[Record::new(b"v").with_key(b"k")])?;
+    /// assert_eq!(p.read(0, 1 << 20)?[0].key.as_deref(), Some(&b"k"[..]));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn with_key(mut self, key: &'a [u8]) -> Self {
         self.key = Some(key);
@@ -108,6 +204,20 @@ impl<'a> Record<'a> {
     }
 
     /// Sets the timestamp (milliseconds since the epoch).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_timestamp(1_700_000_000_000)])?;
+    /// assert_eq!(p.read(0, 1 << 20)?[0].timestamp, 1_700_000_000_000);
+    /// let bad = p.append(&[Record::new(b"b"), Record::new(b"c").with_timestamp(-1)]);
+    /// assert!(matches!(bad, Err(Error::InvalidRecord { index: 1, .. }))); // negative: refused, nothing written
+    /// assert_eq!(p.log_end_offset(), 1);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn with_timestamp(mut self, timestamp_ms: i64) -> Self {
         self.timestamp = Some(timestamp_ms);
@@ -115,6 +225,20 @@ impl<'a> Record<'a> {
     }
 
     /// Sets the headers.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Header, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// let headers = [Header::new("b", b"2"), Header::new("a", b"1"), Header::new("b", b"3")];
+    /// p.append(&[Record::new(b"v").with_headers(&headers)])?;
+    /// let stored = &p.read(0, 1 << 20)?[0].headers;
+    /// let keys: Vec<&[u8]> = stored.iter().map(|h| &h.key[..]).collect();
+    /// assert_eq!(keys, [b"b", b"a", b"b"]); // in order, repeats kept
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn with_headers(mut self, headers: &'a [Header<'a>]) -> Self {
         self.headers = headers;
@@ -153,30 +277,109 @@ pub struct RecordRef<'a> {
 
 impl<'a> RecordRef<'a> {
     /// The record's offset.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// p.append(&[Record::new(b"c")])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(1, 1 << 20, &mut fetch)?;
+    /// let offsets = fetch.records().map(|r| r.map(|r| r.offset())).collect::<Result<Vec<_>, _>>()?;
+    /// assert_eq!(offsets, [1, 2]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn offset(&self) -> u64 {
         self.offset
     }
 
     /// The record's timestamp in milliseconds (for LogAppendTime batches, the append time).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::Arc;
+    /// use partlog::{Fetch, Log, LogOptions, ManualClock, Record, TimestampType, TopicConfig};
+    /// let log = Log::open_with(dir.path(), LogOptions::default().clock(Arc::new(ManualClock::new(9_000))))?;
+    /// let p = log.create_topic("create", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_timestamp(5)])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(0, 1 << 20, &mut fetch)?;
+    /// assert_eq!(fetch.records().next().unwrap()?.timestamp(), 5);
+    /// let mut config = TopicConfig::default();
+    /// config.message_timestamp_type = TimestampType::LogAppendTime;
+    /// let p = log.create_topic("append", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_timestamp(5)])?;
+    /// p.fetch(0, 1 << 20, &mut fetch)?;
+    /// assert_eq!(fetch.records().next().unwrap()?.timestamp(), 9_000); // the append time
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn timestamp(&self) -> i64 {
         self.timestamp
     }
 
     /// The key, `None` if null.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"v").with_key(b"k"), Record::new(b"v").with_key(b""), Record::new(b"v")])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(0, 1 << 20, &mut fetch)?;
+    /// let keys = fetch.records().map(|r| r.map(|r| r.key())).collect::<Result<Vec<_>, _>>()?;
+    /// assert_eq!(keys, [Some(&b"k"[..]), Some(&b""[..]), None]); // an empty key is not a null key
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn key(&self) -> Option<&'a [u8]> {
         self.key
     }
 
     /// The value, `None` if null (a tombstone).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"v").with_key(b"k"), Record::new(b"").with_key(b"k"), Record::tombstone(b"k")])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(0, 1 << 20, &mut fetch)?;
+    /// let values = fetch.records().map(|r| r.map(|r| r.value())).collect::<Result<Vec<_>, _>>()?;
+    /// assert_eq!(values, [Some(&b"v"[..]), Some(&b""[..]), None]); // the tombstone's is null
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn value(&self) -> Option<&'a [u8]> {
         self.value
     }
 
     /// The headers, in order.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Header, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// let headers = [Header::new("b", b"2"), Header::null("a")];
+    /// p.append(&[Record::new(b"v").with_headers(&headers), Record::new(b"w")])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(0, 1 << 20, &mut fetch)?;
+    /// let mut records = fetch.records();
+    /// assert_eq!(records.next().unwrap()?.headers().collect::<Vec<_>>(), headers); // in order
+    /// assert_eq!(records.next().unwrap()?.headers().count(), 0);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     #[inline]
     pub fn headers(&self) -> Headers<'a> {
         Headers { bytes: self.headers.bytes, pos: 0, remaining: self.headers.count }

@@ -15,6 +15,23 @@ use crate::format::record::Record;
 use crate::segment::{self, AppendMeta, Offsets, Segment};
 
 /// What an append did.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{AppendInfo, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a").with_timestamp(3)])?;
+/// let info = p.append(&[Record::new(b"b").with_timestamp(7), Record::new(b"c").with_timestamp(5)])?;
+/// assert_eq!(info, AppendInfo { first_offset: 1, last_offset: 2, max_timestamp: 7, batches: 1 });
+///
+/// let mut raw = Vec::new();
+/// p.read_raw(0, 1 << 20, &mut raw)?; // both batches
+/// let info = p.append_raw(&raw)?;
+/// assert_eq!((info.first_offset, info.last_offset, info.batches), (3, 5, 2));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendInfo {
     /// Offset of the first record appended.
@@ -487,11 +504,7 @@ fn encode_error(e: EncodeError) -> Error {
         EncodeError::TooManyRecords => {
             Error::InvalidRecord { index: i32::MAX as usize, reason: "more than i32::MAX records in one append" }
         }
-        EncodeError::TooLarge => Error::BatchTooLarge {
-            size: i32::MAX as u64 + 1,
-            limit: i32::MAX as u64,
-            setting: "the int32 batch length",
-        },
+        EncodeError::TooLarge { size, limit, what } => Error::BatchTooLarge { size, limit, setting: what },
         EncodeError::Record { index, reason } => Error::InvalidRecord { index, reason },
         EncodeError::Unsupported(codec) => Error::UnsupportedCodec { codec },
     }

@@ -48,6 +48,16 @@ impl Compression {
         [Compression::None, Compression::Gzip, Compression::Snappy, Compression::Lz4, Compression::Zstd];
 
     /// The codec for the attribute bits 0..2, or `None` for the undefined ids 5..7.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::Compression;
+    /// assert_eq!(Compression::from_id(1), Some(Compression::Gzip));
+    /// assert_eq!(Compression::from_id(5), None);
+    /// for codec in Compression::ALL {
+    ///     assert_eq!(Compression::from_id(codec.id()), Some(codec));
+    /// }
+    /// ```
     pub fn from_id(id: u8) -> Option<Compression> {
         match id {
             0 => Some(Compression::None),
@@ -60,11 +70,40 @@ impl Compression {
     }
 
     /// The codec id stored in the batch attributes.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{BatchHeader, Compression, CompressionType, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.compression_type = CompressionType::Codec(Compression::Lz4);
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// let header = BatchHeader::parse(&raw).unwrap();
+    /// assert_eq!(header.attributes & 0x07, Compression::Lz4.id() as i16); // attribute bits 0..2
+    /// assert_eq!(Compression::Lz4.id(), 3); // Kafka's id
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn id(self) -> u8 {
         self as u8
     }
 
     /// Kafka's name for the codec (`none`, `gzip`, `snappy`, `lz4`, `zstd`).
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::Compression;
+    /// assert_eq!(Compression::None.name(), "none");
+    /// assert_eq!(Compression::Snappy.name(), "snappy");
+    /// for codec in Compression::ALL {
+    ///     assert_eq!(codec.name().parse::<Compression>()?, codec);
+    ///     assert_eq!(codec.to_string(), codec.name()); // what `Display` writes
+    /// }
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Compression::None => "none",
@@ -76,6 +115,16 @@ impl Compression {
     }
 
     /// Whether this build can compress and decompress the codec.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::{Compression, CompressionType, TopicConfig};
+    /// assert!(Compression::ALL.iter().filter(|&&c| c != Compression::Zstd).all(|c| c.is_available()));
+    /// assert_eq!(Compression::Zstd.is_available(), cfg!(feature = "zstd"));
+    /// let mut config = TopicConfig::default();
+    /// config.compression_type = CompressionType::Codec(Compression::Zstd);
+    /// assert_eq!(config.validate().is_ok(), Compression::Zstd.is_available()); // topics refuse a codec not built in
+    /// ```
     pub fn is_available(self) -> bool {
         self != Compression::Zstd || cfg!(feature = "zstd")
     }
