@@ -15,6 +15,25 @@ use crate::storage::files;
 use crate::storage::io::Io;
 
 /// What one compaction pass did to a partition.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{CleanupPolicy, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let mut config = TopicConfig::default();
+/// config.cleanup_policy = CleanupPolicy::Compact;
+/// let p = log.create_topic("users", 1, config)?.partition(0)?;
+/// p.append(&[Record::new(b"v1").with_key(b"alice"), Record::new(b"v1").with_key(b"bob")])?;
+/// p.append(&[Record::new(b"v2").with_key(b"alice")])?;
+/// p.roll()?;
+/// let outcome = p.compact()?.unwrap();
+/// assert_eq!(outcome.partition, "users-0");
+/// assert_eq!((outcome.segments_cleaned, outcome.records_removed), (1, 1));
+/// assert!(outcome.bytes_after < outcome.bytes_before);
+/// assert_eq!(outcome.first_dirty_offset, 3); // all of it clean, up to the active segment
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompactionOutcome {
     /// `<topic>-<partition>`.
@@ -84,6 +103,25 @@ impl Partition {
     /// Compacts only if the dirty part of the cleanable segments is at least
     /// `min.cleanable.dirty.ratio` of their bytes: the maintenance thread's check. `Ok(None)`
     /// also for a partition that is not compacted.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{CleanupPolicy, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.cleanup_policy = CleanupPolicy::Compact; // min.cleanable.dirty.ratio 0.5
+    /// let p = log.create_topic("users", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"v1").with_key(b"alice")])?;
+    /// p.append(&[Record::new(b"v2").with_key(b"alice")])?;
+    /// p.roll()?;
+    /// assert_eq!(p.compact_if_dirty()?.unwrap().records_removed, 1); // all dirty: ratio 1
+    /// assert_eq!(p.compact_if_dirty()?, None); // nothing dirty left
+    ///
+    /// let events = log.create_topic("events", 1, TopicConfig::default())?.partition(0)?;
+    /// assert_eq!(events.compact_if_dirty()?, None); // not compacted: no error
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn compact_if_dirty(&self) -> Result<Option<CompactionOutcome>> {
         self.compact_pass(Trigger::IfDirty)
     }
@@ -227,6 +265,25 @@ impl Partition {
     }
 
     /// Where compaction's next key map starts.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{CleanupPolicy, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.cleanup_policy = CleanupPolicy::Compact;
+    /// let p = log.create_topic("users", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"v1").with_key(b"alice"), Record::new(b"v2").with_key(b"alice")])?;
+    /// p.roll()?;
+    /// p.append(&[Record::new(b"v3").with_key(b"alice")])?;
+    /// assert_eq!(p.first_dirty_offset(), 0);
+    /// p.compact()?;
+    /// assert_eq!(p.first_dirty_offset(), 2); // the active segment is never compacted
+    /// p.delete_records(3)?;
+    /// assert_eq!(p.first_dirty_offset(), 3); // never below the log start offset
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn first_dirty_offset(&self) -> u64 {
         self.inner.first_dirty_offset.load(Ordering::Acquire).max(self.log_start_offset())
     }

@@ -52,6 +52,29 @@ pub(crate) struct OpenSpec {
 pub(crate) type CheckpointHook = Arc<dyn Fn() -> Result<()> + Send + Sync>;
 
 /// What opening a partition dropped from a damaged tail.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"kept")])?;
+/// let whole = p.size_bytes();
+/// p.append(&[Record::new(b"torn")])?;
+/// let (segment, cut) = (p.segments()[0].log_path().to_owned(), p.size_bytes() - 10);
+/// drop(p);
+/// log.simulate_crash();
+/// // The process died with the second batch half written.
+/// std::fs::OpenOptions::new().write(true).open(&segment).unwrap().set_len(cut).unwrap();
+///
+/// let log = Log::open(dir.path())?;
+/// let event = &log.recovery_report()[0];
+/// assert_eq!((event.partition.as_str(), &event.segment), ("t-0", &segment));
+/// assert_eq!((event.position, event.bytes_dropped), (whole, cut - whole));
+/// assert_eq!(log.partition("t", 0)?.log_end_offset(), 1);
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecoveryEvent {
     /// Partition directory name, e.g. `orders-0`.

@@ -253,21 +253,63 @@ impl Partition {
     }
 
     /// The topic this partition belongs to.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 3, TopicConfig::default())?.partition(2)?;
+    /// assert_eq!(p.topic(), "orders");
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn topic(&self) -> &str {
         &self.inner.topic
     }
 
     /// The partition number.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 3, TopicConfig::default())?;
+    /// let ids: Vec<u32> = topic.partitions().iter().map(|p| p.id()).collect();
+    /// assert_eq!(ids, [0, 1, 2]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn id(&self) -> u32 {
         self.inner.id
     }
 
     /// `<topic>-<partition>`, the directory name.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 3, TopicConfig::default())?.partition(2)?;
+    /// assert_eq!(p.name(), "orders-2");
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn name(&self) -> String {
         format!("{}-{}", self.inner.topic, self.inner.id)
     }
 
     /// The partition directory.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 3, TopicConfig::default())?.partition(2)?;
+    /// assert_eq!(p.dir(), dir.path().join("orders-2"));
+    /// assert!(p.dir().join("00000000000000000000.log").is_file()); // its first segment
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn dir(&self) -> &Path {
         &self.inner.dir
     }
@@ -296,21 +338,79 @@ impl Partition {
     }
 
     /// The first readable offset.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    /// assert_eq!(p.log_start_offset(), 0);
+    /// p.delete_records(2)?;
+    /// assert_eq!(p.log_start_offset(), 2);
+    /// assert!(matches!(p.read(1, 1 << 20), Err(Error::OffsetOutOfRange { log_start_offset: 2, .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn log_start_offset(&self) -> u64 {
         self.inner.log_start_offset.load(Ordering::Acquire)
     }
 
     /// The next offset to be assigned (one past the last record).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// assert_eq!(p.log_end_offset(), 0);
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    /// assert_eq!(p.log_end_offset(), 3);
+    /// assert_eq!(p.append(&[Record::new(b"d")])?.first_offset, 3);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn log_end_offset(&self) -> u64 {
         self.inner.log_end_offset.load(Ordering::Acquire)
     }
 
     /// The segments, oldest first; the last is the active segment.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// p.roll()?;
+    /// let segments = p.segments();
+    /// assert_eq!(segments.iter().map(|s| s.base_offset()).collect::<Vec<_>>(), [0, 2]);
+    /// assert_eq!(segments[1].size(), 0); // the new active segment, empty
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn segments(&self) -> Vec<Arc<Segment>> {
         self.inner.segments.snapshot()
     }
 
     /// Total bytes of all segment data files.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// assert_eq!(p.size_bytes(), 0);
+    /// p.append(&[Record::new(b"a")])?;
+    /// p.roll()?;
+    /// p.append(&[Record::new(b"b")])?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1, &mut raw)?; // one batch each
+    /// p.read_raw(1, 1, &mut raw)?;
+    /// assert_eq!(p.size_bytes(), raw.len() as u64); // the batches of both segments
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn size_bytes(&self) -> u64 {
         self.inner.segments.total_size()
     }
@@ -341,6 +441,19 @@ impl Partition {
     }
 
     /// Every offset below this is durable: fsynced by a flush, a roll or a synchronous append.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// assert_eq!(p.recovery_point(), 0); // written, not yet fsynced
+    /// p.roll()?; // sealing the segment fsyncs it
+    /// assert_eq!(p.recovery_point(), 2);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn recovery_point(&self) -> u64 {
         self.inner.recovery_point.load(Ordering::Acquire)
     }

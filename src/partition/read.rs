@@ -11,6 +11,18 @@ use crate::segment::{Offsets, ReadMode, SegmentRead};
 use crate::storage::mapped::MappedBytes;
 
 /// Answer of [`Partition::offset_for_timestamp`]: the first record at or after a time.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a").with_timestamp(1_000), Record::new(b"b").with_timestamp(2_000)])?;
+/// let found = p.offset_for_timestamp(1_500)?.unwrap();
+/// assert_eq!((found.offset, found.timestamp), (1, 2_000)); // the record's own timestamp
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimestampOffset {
     /// The record's offset.
@@ -325,6 +337,23 @@ struct FetchedBatch {
 /// the mapping they are borrowed from) and the decompressed records of compressed batches.
 ///
 /// See [`Partition::fetch`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Fetch, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+/// p.append(&[Record::new(b"c")])?;
+/// let mut fetch = Fetch::new();
+/// p.fetch(0, 1, &mut fetch)?; // the first batch
+/// assert_eq!((fetch.len(), fetch.next_offset()), (2, 2));
+/// p.fetch(fetch.next_offset(), 1, &mut fetch)?; // the same buffers, refilled
+/// assert_eq!((fetch.len(), fetch.next_offset()), (1, 3));
+/// assert_eq!(fetch.records().next().unwrap()?.value(), Some(&b"c"[..]));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Default)]
 pub struct Fetch {
     raw: Vec<u8>,
@@ -340,6 +369,15 @@ pub struct Fetch {
 
 impl Fetch {
     /// Empty buffers.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::Fetch;
+    /// let fetch = Fetch::new();
+    /// assert!(fetch.is_empty());
+    /// assert!(fetch.raw_batches().is_empty());
+    /// assert_eq!(fetch.records().count(), 0);
+    /// ```
     pub fn new() -> Self {
         Fetch::default()
     }
@@ -380,11 +418,40 @@ impl Fetch {
     }
 
     /// Number of records fetched: what the batches' headers count from the fetched offset on.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?; // one batch
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(1, 1 << 20, &mut fetch)?;
+    /// assert_eq!(fetch.len(), 2); // the whole batch is read, but offset 0 is not counted
+    /// assert_eq!(fetch.records().count(), 2);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// Whether no record was fetched.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(0, 1 << 20, &mut fetch)?;
+    /// assert!(!fetch.is_empty());
+    /// p.fetch(1, 1 << 20, &mut fetch)?; // at the log end: nothing yet
+    /// assert!(fetch.is_empty());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -416,6 +483,22 @@ impl Fetch {
     }
 
     /// The whole batches read, as stored (Kafka format).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(1, 1 << 20, &mut fetch)?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(1, 1 << 20, &mut raw)?;
+    /// assert_eq!(fetch.raw_batches(), &raw[..]); // the bytes read_raw copies
+    /// assert_eq!(fetch.raw_batches()[..8], 0u64.to_be_bytes()); // whole: from the base offset 0
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn raw_batches(&self) -> &[u8] {
         batches_of(&self.raw, &self.mapped)
     }
@@ -474,6 +557,24 @@ fn batches_of<'a>(raw: &'a [u8], mapped: &'a Option<MappedBytes>) -> &'a [u8] {
 }
 
 /// The records of a [`Fetch`], decoded one at a time. See [`Fetch::records`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Fetch, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a"), Record::new(b"b").with_key(b"k"), Record::new(b"c")])?;
+/// let mut fetch = Fetch::new();
+/// p.fetch(1, 1 << 20, &mut fetch)?;
+/// let mut records = fetch.records();
+/// assert_eq!(records.size_hint(), (0, Some(2)));
+/// let r = records.next().unwrap()?;
+/// assert_eq!((r.offset(), r.key(), r.value()), (1, Some(&b"k"[..]), Some(&b"b"[..])));
+/// assert_eq!(records.next().unwrap()?.offset(), 2);
+/// assert!(records.next().is_none());
+/// # Ok::<(), partlog::Error>(())
+/// ```
 pub struct Records<'a> {
     fetch: &'a Fetch,
     batches: std::slice::Iter<'a, FetchedBatch>,

@@ -78,7 +78,28 @@ use super::{Partition, Writer};
 use crate::error::Result;
 use crate::segment::Segment;
 
-/// What one retention pass (or [`Partition::delete_records`]) deleted from a partition.
+/// What one retention pass deleted from a partition ([`Partition::enforce_retention`],
+/// [`Log::enforce_retention`](crate::Log::enforce_retention)).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let mut config = TopicConfig::default();
+/// config.retention_bytes = 1_000;
+/// let p = log.create_topic("t", 1, config)?.partition(0)?;
+/// for _ in 0..3 {
+///     p.append(&[Record::new(&[0; 600])])?;
+///     p.roll()?; // one batch per segment
+/// }
+/// let oldest = p.segments()[0].size();
+/// let outcome = p.enforce_retention()?.unwrap();
+/// assert_eq!((outcome.partition.as_str(), outcome.segments_deleted), ("t-0", 1));
+/// assert_eq!((outcome.bytes_deleted, outcome.log_start_offset), (oldest, 1));
+/// assert!(p.size_bytes() >= 1_000); // never below retention.bytes
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionOutcome {
     /// `<topic>-<partition>`.

@@ -148,12 +148,36 @@ pub struct AppendSignal {
 
 impl AppendSignal {
     /// A new signal, not fired.
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use partlog::AppendSignal;
+    /// let signal = AppendSignal::new();
+    /// assert!(!signal.is_fired());
+    /// assert!(!signal.wait(Duration::from_millis(1)));
+    /// ```
     pub fn new() -> Arc<AppendSignal> {
         Arc::new(AppendSignal::default())
     }
 
     /// Fires the signal: wakes a thread blocked in [`wait`](Self::wait) and the task whose
     /// waker was [registered](Self::register_waker).
+    ///
+    /// # Example
+    /// ```
+    /// use std::time::Duration;
+    /// use partlog::AppendSignal;
+    /// let signal = AppendSignal::new();
+    /// let notifier = signal.clone();
+    /// let t = std::thread::spawn(move || notifier.notify()); // e.g. to stop a waiting consumer
+    /// assert!(signal.wait(Duration::from_secs(10)));
+    /// t.join().unwrap();
+    /// signal.notify();
+    /// signal.notify(); // a flag, not a count: two notifies, one wake-up
+    /// assert!(signal.take());
+    /// assert!(!signal.take());
+    /// ```
     pub fn notify(&self) {
         // Either the waiter's check under the lock sees `fired`, or it is asleep by the time
         // this takes the lock, and the notify reaches it.
@@ -170,17 +194,61 @@ impl AppendSignal {
     }
 
     /// Clears the signal and says whether it was fired.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{AppendSignal, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// let signal = AppendSignal::new();
+    /// let _watch = p.watch(&signal);
+    /// assert!(!signal.take());
+    /// p.append(&[Record::new(b"a")])?;
+    /// assert!(signal.take()); // clear it before looking for the new records...
+    /// assert_eq!(p.read(0, 1 << 20)?.len(), 1);
+    /// assert!(!signal.take()); // ...so that only a later append fires it again
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn take(&self) -> bool {
         self.fired.swap(false, Ordering::SeqCst)
     }
 
     /// Whether the signal is fired (without clearing it).
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::AppendSignal;
+    /// let signal = AppendSignal::new();
+    /// assert!(!signal.is_fired());
+    /// signal.notify();
+    /// assert!(signal.is_fired());
+    /// assert!(signal.is_fired()); // still fired: looking does not clear it
+    /// assert!(signal.take());
+    /// assert!(!signal.is_fired());
+    /// ```
     pub fn is_fired(&self) -> bool {
         self.fired.load(Ordering::SeqCst)
     }
 
     /// Blocks until the signal fires or `timeout` passes, and clears it. Returns whether it
     /// fired.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{AppendSignal, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// let signal = AppendSignal::new();
+    /// let _watch = p.watch(&signal);
+    /// assert!(!signal.wait(Duration::from_millis(1))); // timed out
+    /// p.append(&[Record::new(b"a")])?;
+    /// assert!(signal.wait(Duration::from_secs(10))); // fired already: returns at once
+    /// assert!(!signal.is_fired()); // and cleared
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn wait(&self, timeout: Duration) -> bool {
         if self.take() {
             return true;
@@ -205,6 +273,29 @@ impl AppendSignal {
     /// Registers `waker` to be woken (once) by the next [`notify`](Self::notify); an async
     /// waiter's `poll` calls this, then checks [`take`](Self::take) once more before returning
     /// `Pending`.
+    ///
+    /// # Example
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use std::task::{Wake, Waker};
+    /// use partlog::AppendSignal;
+    ///
+    /// struct CountWakes(AtomicUsize);
+    /// impl Wake for CountWakes {
+    ///     fn wake(self: Arc<Self>) {
+    ///         self.0.fetch_add(1, Ordering::SeqCst);
+    ///     }
+    /// }
+    /// let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
+    /// let signal = AppendSignal::new();
+    /// signal.register_waker(&Waker::from(wakes.clone()));
+    /// signal.notify();
+    /// assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    /// assert!(signal.take());
+    /// signal.notify(); // not registered again: woken once only
+    /// assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    /// ```
     pub fn register_waker(&self, waker: &Waker) {
         let mut guard = self.lock.lock();
         match &mut *guard {
@@ -216,6 +307,22 @@ impl AppendSignal {
 
 /// A partition watched by an [`AppendSignal`]: every append to it fires the signal, until this
 /// is dropped. Made by [`Partition::watch`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{AppendSignal, Log, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// let signal = AppendSignal::new();
+/// let watch = p.watch(&signal);
+/// p.append(&[Record::new(b"a")])?;
+/// assert!(signal.take());
+/// drop(watch); // the watch ends
+/// p.append(&[Record::new(b"b")])?;
+/// assert!(!signal.take());
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[must_use = "the watch ends when this is dropped"]
 pub struct Watch {
     partition: Partition,
@@ -230,6 +337,19 @@ impl std::fmt::Debug for Watch {
 
 impl Watch {
     /// The watched partition.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{AppendSignal, Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("t", 2, TopicConfig::default())?;
+    /// let signal = AppendSignal::new();
+    /// let watches: Vec<_> = topic.partitions().iter().map(|p| p.watch(&signal)).collect();
+    /// let names: Vec<_> = watches.iter().map(|w| w.partition().name()).collect();
+    /// assert_eq!(names, ["t-0", "t-1"]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn partition(&self) -> &Partition {
         &self.partition
     }
@@ -255,6 +375,22 @@ impl Partition {
     /// Fires `signal` on every append to this partition (and when it is closed or deleted),
     /// until the returned [`Watch`] is dropped. One signal can watch many partitions; see
     /// [`AppendSignal`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{AppendSignal, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let orders = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// let payments = log.create_topic("payments", 1, TopicConfig::default())?.partition(0)?;
+    /// let signal = AppendSignal::new();
+    /// let (_a, _b) = (orders.watch(&signal), payments.watch(&signal)); // one signal, two partitions
+    /// payments.append(&[Record::new(b"paid")])?;
+    /// assert!(signal.take());
+    /// orders.append(&[Record::new(b"ordered")])?;
+    /// assert!(signal.take());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn watch(&self, signal: &Arc<AppendSignal>) -> Watch {
         let inner = &*self.inner;
         let id = NEXT_WATCH_ID.fetch_add(1, Ordering::Relaxed);

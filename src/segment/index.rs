@@ -57,6 +57,27 @@ pub trait IndexEntry: Copy + std::fmt::Debug + Send + Sync + sealed::Sealed + 's
     /// File name suffix, e.g. `.index`.
     const SUFFIX: &'static str;
     /// The search key: the offset, or the timestamp.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{IndexEntry, Log, OffsetEntry, Record, TimeEntry, TopicConfig};
+    /// assert_eq!(OffsetEntry { offset: 42, position: 4096 }.key(), 42);
+    /// assert_eq!(TimeEntry { timestamp: 1_700_000_000_000, offset: 42 }.key(), 1_700_000_000_000);
+    ///
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.index_interval_bytes = 1; // an entry for every batch after the first
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_timestamp(100)])?;
+    /// p.append(&[Record::new(b"b").with_timestamp(200)])?;
+    /// let segment = &p.segments()[0];
+    /// let index = segment.time_index()?;
+    /// let entry = index.last_entry().unwrap();
+    /// assert_eq!(entry.key(), 200);
+    /// assert_eq!(index.lookup(entry.key()), Some(entry)); // lookups search by key
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     fn key(&self) -> i64;
 }
 
@@ -80,6 +101,22 @@ mod sealed {
 
 /// An offset index entry: the batch at file `position` ends at `offset` (Kafka keys entries by
 /// the batch's last offset).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, OffsetEntry, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let mut config = TopicConfig::default();
+/// config.index_interval_bytes = 1; // an entry for every batch after the first
+/// let p = log.create_topic("t", 1, config)?.partition(0)?;
+/// p.append(&[Record::new(b"a")])?;
+/// let position = p.size_bytes() as u32; // where the next batch starts
+/// p.append(&[Record::new(b"b"), Record::new(b"c")])?; // offsets 1 and 2
+/// let entry = p.segments()[0].offset_index()?.entry(0).unwrap();
+/// assert_eq!(entry, OffsetEntry { offset: 2, position });
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OffsetEntry {
     /// Absolute offset (stored relative to the segment's base offset).
@@ -91,6 +128,24 @@ pub struct OffsetEntry {
 /// A time index entry: no record after `offset` in this segment has a timestamp ≤ `timestamp`
 /// other than those at or before `offset`; put differently, `timestamp` is the largest
 /// timestamp seen up to and including the batch ending at `offset`.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Record, TimeEntry, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let mut config = TopicConfig::default();
+/// config.index_interval_bytes = 1; // an entry for every batch after the first
+/// let p = log.create_topic("t", 1, config)?.partition(0)?;
+/// p.append(&[Record::new(b"a").with_timestamp(100)])?;
+/// p.append(&[Record::new(b"b").with_timestamp(300)])?;
+/// p.append(&[Record::new(b"c").with_timestamp(200)])?; // not a new largest: no entry
+/// let segment = &p.segments()[0];
+/// let index = segment.time_index()?;
+/// assert_eq!(index.entries(), 1);
+/// assert_eq!(index.last_entry(), Some(TimeEntry { timestamp: 300, offset: 1 }));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeEntry {
     /// Largest timestamp so far, in milliseconds.
@@ -354,37 +409,151 @@ impl<E: IndexEntry> Index<E> {
     }
 
     /// The index file.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// let segment = &p.segments()[0];
+    /// assert_eq!(segment.offset_index()?.path(), p.dir().join("00000000000000000000.index"));
+    /// assert_eq!(segment.time_index()?.path(), p.dir().join("00000000000000000000.timeindex"));
+    /// assert!(segment.time_index()?.path().is_file());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn path(&self) -> &Path {
         &self.path
     }
 
     /// Base offset of the segment the index belongs to.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// p.roll()?;
+    /// let active = p.segments().pop().unwrap();
+    /// assert_eq!(active.offset_index()?.base_offset(), 2);
+    /// assert_eq!(active.time_index()?.base_offset(), active.base_offset());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn base_offset(&self) -> u64 {
         self.base_offset
     }
 
     /// Number of entries.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.index_interval_bytes = 1; // an entry for every batch after the first
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// assert_eq!(p.segments()[0].offset_index()?.entries(), 0);
+    /// for _ in 0..3 {
+    ///     p.append(&[Record::new(b"x")])?;
+    /// }
+    /// assert_eq!(p.segments()[0].offset_index()?.entries(), 2);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn entries(&self) -> usize {
         self.map.entries()
     }
 
-    /// Slots that can still be written: the preallocated slots of an active segment's index,
-    /// 0 for a sealed one.
+    /// Slots preallocated, written or not: those of an active segment's index, 0 for a sealed
+    /// one (which takes no more entries, so [`is_full`](Self::is_full) is then true).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.segment_index_bytes = 4096;
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// let first = p.segments().pop().unwrap();
+    /// assert_eq!(first.offset_index()?.capacity(), 4096 / 8); // 8-byte entries
+    /// assert_eq!(first.time_index()?.capacity(), 4096 / 12); // 12-byte entries
+    /// p.append(&[Record::new(b"a")])?;
+    /// p.roll()?;
+    /// assert_eq!(first.offset_index()?.capacity(), 0); // sealed
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.map.writable_slots()
     }
 
     /// Entry `slot`, if `slot < entries()`.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.index_interval_bytes = 1; // an entry for every batch after the first
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// for _ in 0..3 {
+    ///     p.append(&[Record::new(b"x")])?;
+    /// }
+    /// let segment = &p.segments()[0];
+    /// let index = segment.offset_index()?;
+    /// let offsets: Vec<u64> = (0..index.entries()).map(|slot| index.entry(slot).unwrap().offset).collect();
+    /// assert_eq!(offsets, [1, 2]);
+    /// assert_eq!(index.entry(2), None);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn entry(&self, slot: usize) -> Option<E> {
         entry_in::<E>(self.map.published_slots(), slot, self.base_offset)
     }
 
     /// The last entry.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.index_interval_bytes = 1; // an entry for every batch after the first
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// assert_eq!(p.segments()[0].offset_index()?.last_entry(), None);
+    /// p.append(&[Record::new(b"b"), Record::new(b"c")])?;
+    /// assert_eq!(p.segments()[0].offset_index()?.last_entry().unwrap().offset, 2);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn last_entry(&self) -> Option<E> {
         self.entries().checked_sub(1).and_then(|slot| self.entry(slot))
     }
 
     /// Whether no more entries fit (Kafka's `isFull`).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.segment_index_bytes = 48; // 6 offset index entries
+    /// config.index_interval_bytes = 1; // an entry for every batch after the first
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// for _ in 0..7 {
+    ///     p.append(&[Record::new(b"x").with_timestamp(1)])?;
+    /// }
+    /// assert!(p.segments()[0].offset_index()?.is_full());
+    /// p.append(&[Record::new(b"x").with_timestamp(1)])?; // so this append rolls
+    /// let segments = p.segments();
+    /// assert_eq!(segments.len(), 2);
+    /// assert!(!segments[1].offset_index()?.is_full());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn is_full(&self) -> bool {
         self.entries() >= self.capacity()
     }
@@ -420,6 +589,25 @@ impl<E: IndexEntry> Index<E> {
     }
 
     /// The largest entry whose key (offset or timestamp) is ≤ `target`.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.index_interval_bytes = 1; // an entry for every batch after the first
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// for i in 0..4u8 {
+    ///     p.append(&[Record::new(&[i]), Record::new(&[i])])?; // batches ending at 1, 3, 5, 7
+    /// }
+    /// let segment = &p.segments()[0];
+    /// let index = segment.offset_index()?; // entries 3, 5, 7
+    /// assert_eq!(index.lookup(6).unwrap().offset, 5);
+    /// assert_eq!(index.lookup(5).unwrap().offset, 5);
+    /// assert_eq!(index.lookup(2), None); // before the first entry: the file's start
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn lookup(&self, target: i64) -> Option<E> {
         // One view of the published slots for the whole search.
         let slots = self.map.published_slots();

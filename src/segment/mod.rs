@@ -294,16 +294,59 @@ impl Segment {
     }
 
     /// Offset of the first batch this segment can hold (its file name).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// p.roll()?;
+    /// let active = p.segments().pop().unwrap();
+    /// assert_eq!(active.base_offset(), 2);
+    /// assert_eq!(p.append(&[Record::new(b"c")])?.first_offset, active.base_offset());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn base_offset(&self) -> u64 {
         self.base_offset
     }
 
     /// Bytes of whole batches in the data file.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// let segment = p.segments().pop().unwrap();
+    /// assert_eq!(segment.size(), 0);
+    /// p.append(&[Record::new(b"a")])?;
+    /// let mut raw = Vec::new();
+    /// p.read_raw(0, 1 << 20, &mut raw)?;
+    /// assert_eq!(segment.size(), raw.len() as u64);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn size(&self) -> u64 {
         self.size.load(Ordering::Acquire)
     }
 
     /// The `.log` file.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// p.roll()?;
+    /// let active = p.segments().pop().unwrap();
+    /// assert_eq!(active.log_path(), p.dir().join("00000000000000000002.log"));
+    /// assert!(active.log_path().is_file());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn log_path(&self) -> &Path {
         &self.log_path
     }
@@ -323,12 +366,47 @@ impl Segment {
     }
 
     /// The offset index, opened (or rebuilt from the data file) on first use.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.index_interval_bytes = 1; // an entry for every batch after the first
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// for _ in 0..3 {
+    ///     p.append(&[Record::new(b"x")])?;
+    /// }
+    /// let segment = &p.segments()[0];
+    /// let index = segment.offset_index()?;
+    /// assert_eq!(index.entries(), 2); // the batches at offsets 1 and 2
+    /// assert_eq!(index.last_entry().unwrap().offset, 2);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn offset_index(&self) -> Result<&Index<OffsetEntry>> {
         self.ensure_indexes()?;
         Ok(self.offset_index.get().expect("initialised by ensure_indexes"))
     }
 
     /// The time index, opened (or rebuilt from the data file) on first use.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.index_interval_bytes = 1; // an entry for every batch after the first
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_timestamp(1_000)])?;
+    /// p.append(&[Record::new(b"b").with_timestamp(2_000)])?;
+    /// let segment = &p.segments()[0];
+    /// let index = segment.time_index()?;
+    /// assert_eq!(index.lookup(2_500).map(|e| e.offset), Some(1));
+    /// assert_eq!(index.lookup(1_500), None);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn time_index(&self) -> Result<&Index<TimeEntry>> {
         self.ensure_indexes()?;
         Ok(self.time_index.get().expect("initialised by ensure_indexes"))
@@ -628,6 +706,21 @@ impl Segment {
     }
 
     /// Largest record timestamp in the segment, −1 if it has none.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_timestamp(100), Record::new(b"b").with_timestamp(300)])?;
+    /// p.append(&[Record::new(b"c").with_timestamp(200)])?;
+    /// p.roll()?;
+    /// let segments = p.segments();
+    /// assert_eq!(segments[0].largest_timestamp()?, 300);
+    /// assert_eq!(segments[1].largest_timestamp()?, -1); // the new active segment: no records
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn largest_timestamp(&self) -> Result<i64> {
         let known = self.max_timestamp.load(Ordering::Relaxed);
         if known != TIMESTAMP_UNKNOWN {
