@@ -289,7 +289,8 @@ pub enum Error {
         }
     )]
     Serialization {
-        /// The serde, e.g. `IntegerSerializer`.
+        /// The serde: Kafka's serializer name for the number serdes (e.g. `IntegerSerializer`),
+        /// `string` or `json` for the others.
         what: &'static str,
         /// What was wrong (and whether the key or the value).
         reason: String,

@@ -35,6 +35,15 @@ pub enum Assignor {
 
 impl Assignor {
     /// Kafka's protocol name.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::Assignor;
+    /// assert_eq!(Assignor::CooperativeSticky.name(), "cooperative-sticky");
+    /// // The name is what `partition.assignment.strategy` takes.
+    /// assert_eq!(Assignor::RoundRobin.name().parse::<Assignor>()?, Assignor::RoundRobin);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Assignor::Range => "range",
@@ -45,6 +54,14 @@ impl Assignor {
     }
 
     /// Whether it supports the cooperative rebalance protocol.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::Assignor;
+    /// let all = [Assignor::Range, Assignor::RoundRobin, Assignor::Sticky, Assignor::CooperativeSticky];
+    /// let cooperative: Vec<Assignor> = all.into_iter().filter(|a| a.is_cooperative()).collect();
+    /// assert_eq!(cooperative, [Assignor::CooperativeSticky]); // the others are eager
+    /// ```
     pub fn is_cooperative(self) -> bool {
         self == Assignor::CooperativeSticky
     }

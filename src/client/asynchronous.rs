@@ -57,34 +57,145 @@ pub struct AsyncConsumer {
 
 impl AsyncConsumer {
     /// Wraps `consumer`.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+    /// consumer.assign(&[TopicPartition::new("t", 0)])?;
+    /// let mut consumer = AsyncConsumer::new(consumer);
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap(); // or any executor
+    /// let records = rt.block_on(consumer.poll())?;
+    /// assert_eq!(records[0].value.as_deref(), Some(&b"a"[..]));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn new(consumer: Consumer) -> AsyncConsumer {
         AsyncConsumer { consumer, buffered: VecDeque::new() }
     }
 
     /// The consumer: subscribe, assign, commit, seek, close.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let mut consumer = AsyncConsumer::new(Consumer::new(&log, ConsumerConfig::default())?);
+    /// let tp = TopicPartition::new("t", 0);
+    /// consumer.consumer().assign(&[tp.clone()])?;
+    /// consumer.consumer().seek(&tp, 1)?;
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(consumer.poll())?[0].value.as_deref(), Some(&b"b"[..]));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn consumer(&mut self) -> &mut Consumer {
         &mut self.consumer
     }
 
     /// The consumer, unwrapped (records buffered by the stream are dropped: their positions
     /// were already advanced, so seek back if they matter).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+    /// let tp = TopicPartition::new("t", 0);
+    /// consumer.assign(&[tp.clone()])?;
+    /// let mut consumer = AsyncConsumer::new(consumer);
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(consumer.recv())?.offset, 0); // "b" waits in the stream's buffer
+    /// let mut consumer = consumer.into_inner();
+    /// assert_eq!(consumer.position(&tp)?, 2); // "b" is dropped, its position already passed
+    /// consumer.seek(&tp, 1)?; // to read it again
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn into_inner(self) -> Consumer {
         self.consumer
     }
 
     /// Resolves to the next records (at most `max.poll.records`, at least one), as
     /// `Consumer::poll` returns them, or an error.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    /// let config = ConsumerConfig::default().set("auto.offset.reset", "earliest")?.set("max.poll.records", "2")?;
+    /// let mut consumer = Consumer::new(&log, config)?;
+    /// consumer.assign(&[TopicPartition::new("t", 0)])?;
+    /// let mut consumer = AsyncConsumer::new(consumer);
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// assert_eq!(rt.block_on(consumer.poll())?.len(), 2); // max.poll.records
+    /// assert_eq!(rt.block_on(consumer.poll())?[0].offset, 2);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn poll(&mut self) -> PollFuture<'_> {
         PollFuture { consumer: &mut self.consumer, pending: false }
     }
 
     /// The records one by one, as a `futures_core::Stream` of `Result<ConsumerRecord>`; never
     /// ends by itself. (`partlog::futures_core` is the `futures-core` it implements.)
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::pin::Pin;
+    /// use partlog::futures_core::Stream;
+    /// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+    /// consumer.assign(&[TopicPartition::new("t", 0)])?;
+    /// let mut consumer = AsyncConsumer::new(consumer);
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let offsets = rt.block_on(async {
+    ///     let mut stream = consumer.stream();
+    ///     let mut offsets = Vec::new();
+    ///     while offsets.len() < 3 {
+    ///         let next = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx)).await;
+    ///         offsets.push(next.expect("never ends")?.offset);
+    ///     }
+    ///     Ok::<_, partlog::Error>(offsets)
+    /// })?;
+    /// assert_eq!(offsets, [0, 1, 2]); // one record at a time
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn stream(&mut self) -> RecordStream<'_> {
         RecordStream { inner: self, pending: false }
     }
 
     /// The next record (rust-rdkafka's `StreamConsumer::recv`), without a `Stream` adapter.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+    /// consumer.assign(&[TopicPartition::new("t", 0)])?;
+    /// let mut consumer = AsyncConsumer::new(consumer);
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let first = rt.block_on(consumer.recv())?;
+    /// assert_eq!((first.offset, first.value.as_deref()), (0, Some(&b"a"[..])));
+    /// assert_eq!(rt.block_on(consumer.recv())?.offset, 1);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub async fn recv(&mut self) -> Result<ConsumerRecord> {
         let mut stream = self.stream();
         std::future::poll_fn(|cx| {
@@ -124,6 +235,26 @@ fn poll_once(consumer: &mut Consumer, pending: &mut bool, cx: &mut Context<'_>) 
 }
 
 /// The future of [`AsyncConsumer::poll`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::future::Future;
+/// use std::pin::Pin;
+/// use std::task::{Context, Poll, Waker};
+/// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// let mut consumer = AsyncConsumer::new(Consumer::new(&log, ConsumerConfig::default())?);
+/// consumer.consumer().assign(&[TopicPartition::new("t", 0)])?;
+/// let mut future = consumer.poll();
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(Pin::new(&mut future).poll(&mut cx).is_pending()); // nothing to read yet
+/// p.append(&[Record::new(b"a")])?; // (would wake the task)
+/// let Poll::Ready(records) = Pin::new(&mut future).poll(&mut cx) else { panic!("the record is there") };
+/// assert_eq!(records?[0].value.as_deref(), Some(&b"a"[..]));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct PollFuture<'a> {
@@ -149,6 +280,26 @@ impl Drop for PollFuture<'_> {
 }
 
 /// The stream of [`AsyncConsumer::stream`].
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::pin::Pin;
+/// use std::task::{Context, Poll, Waker};
+/// use partlog::futures_core::Stream;
+/// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+/// let mut consumer = AsyncConsumer::new(Consumer::new(&log, ConsumerConfig::default())?);
+/// consumer.consumer().assign(&[TopicPartition::new("t", 0)])?;
+/// let mut stream = consumer.stream();
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending()); // nothing to read yet
+/// p.append(&[Record::new(b"a")])?;
+/// let Poll::Ready(Some(record)) = Pin::new(&mut stream).poll_next(&mut cx) else { panic!("the record is there") };
+/// assert_eq!(record?.value.as_deref(), Some(&b"a"[..]));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "streams do nothing unless polled"]
 pub struct RecordStream<'a> {

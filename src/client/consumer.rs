@@ -18,6 +18,26 @@ use crate::log::Log;
 use crate::partition::{AppendSignal, Fetch, Partition, TimestampOffset, Watch};
 
 /// `auto.offset.reset`: where a partition without a valid position starts.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Consumer, ConsumerConfig, Error, Log, OffsetReset, Record, TopicConfig, TopicPartition};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+/// let tp = TopicPartition::new("orders", 0);
+/// assert_eq!(ConsumerConfig::default().auto_offset_reset, OffsetReset::Latest);
+/// for (reset, start) in [("earliest", 0), ("latest", 2)] {
+///     let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", reset)?)?;
+///     consumer.assign(&[tp.clone()])?;
+///     assert_eq!(consumer.position(&tp)?, start);
+/// }
+/// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "none")?)?;
+/// consumer.assign(&[tp.clone()])?;
+/// assert!(matches!(consumer.position(&tp), Err(Error::NoOffsetForPartition { .. })));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OffsetReset {
     /// `earliest`: the log start offset.
@@ -202,6 +222,23 @@ impl ConsumerConfig {
 }
 
 /// A record returned by [`Consumer::poll`] (Kafka's `ConsumerRecord`).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"42 pizzas").with_key(b"customer-7").with_timestamp(1_000)])?;
+/// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+/// consumer.assign(&[TopicPartition::new("orders", 0)])?;
+/// let record = consumer.poll(Duration::from_millis(100))?.remove(0);
+/// assert_eq!((&*record.topic, record.partition, record.offset, record.timestamp), ("orders", 0, 0, 1_000));
+/// assert_eq!(record.key.as_deref(), Some(&b"customer-7"[..]));
+/// assert_eq!((record.value.as_deref(), record.headers.len()), (Some(&b"42 pizzas"[..]), 0));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerRecord {
     /// The topic.
@@ -243,12 +280,27 @@ impl ConsumerRecord {
 }
 
 /// How a commit waits (rust-rdkafka's `CommitMode`).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{CommitMode, Consumer, ConsumerConfig, Log, OffsetAndMetadata, TopicConfig, TopicPartition};
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("orders", 1, TopicConfig::default())?;
+/// let tp = TopicPartition::new("orders", 0);
+/// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+/// consumer.commit_offsets(&[(tp.clone(), OffsetAndMetadata::new(1))], CommitMode::Sync)?; // durable now
+/// consumer.commit_offsets(&[(tp.clone(), OffsetAndMetadata::new(2))], CommitMode::Async)?; // fsynced later
+/// // Accepted by the coordinator: the group sees an async commit at once.
+/// assert_eq!(consumer.committed(&[tp])?[0].as_ref().map(|c| c.offset), Some(2));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitMode {
     /// Returns when the commit is durable (fsynced), or with its error.
     Sync,
     /// Returns once the commit is accepted by the coordinator (fenced, written); it is made
-    /// durable at the start of the next `poll` (or commit, or close), sharing one fsync with
+    /// durable at the start of the next `poll` (or synchronous commit, or close), sharing one fsync with
     /// the other commits made since, and a failure then is returned by that call.
     Async,
 }
@@ -257,16 +309,102 @@ pub enum CommitMode {
 /// moves partitions (Kafka's `ConsumerRebalanceListener`). The consumer is passed in, so that
 /// a callback can commit (`commit_sync` in `on_partitions_revoked` is the usual pattern) or
 /// seek; `poll` from a callback is refused.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use partlog::{Consumer, ConsumerConfig, Log, RebalanceListener, Record, TopicConfig, TopicPartition};
+/// /// Commits its progress before partitions go; keeps a journal.
+/// struct CommitOnRevoke(Arc<Mutex<Vec<String>>>);
+/// impl RebalanceListener for CommitOnRevoke {
+///     fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+///         consumer.commit_sync().expect("still the owner");
+///         self.0.lock().unwrap().push(format!("revoked {}", partitions.len()));
+///     }
+///     fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+///         self.0.lock().unwrap().push(format!("assigned {}", partitions.len()));
+///     }
+/// }
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+/// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+/// let config = ConsumerConfig::default().set("group.id", "billing")?.set("auto.offset.reset", "earliest")?;
+/// let mut consumer = Consumer::new(&log, config.set("enable.auto.commit", "false")?)?;
+/// let journal = Arc::new(Mutex::new(Vec::new()));
+/// consumer.subscribe_with_listener(&["orders"], CommitOnRevoke(journal.clone()))?;
+/// assert_eq!(consumer.poll(Duration::from_millis(100))?.len(), 2);
+/// consumer.unsubscribe()?; // leaves the group, revoking first
+/// assert_eq!(*journal.lock().unwrap(), ["assigned 1", "revoked 1"]);
+/// let committed = consumer.committed(&[TopicPartition::new("orders", 0)])?;
+/// assert_eq!(committed[0].as_ref().map(|c| c.offset), Some(2)); // by the callback
+/// # Ok::<(), partlog::Error>(())
+/// ```
 pub trait RebalanceListener: Send {
     /// Partitions are being taken away; the member still owns them, and may commit them.
     /// Eager protocols (range, roundrobin, sticky) revoke every partition at the start of each
     /// rebalance; cooperative-sticky only those that move.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, RebalanceListener, TopicConfig, TopicPartition};
+    /// struct Revoked(Arc<Mutex<Vec<TopicPartition>>>);
+    /// impl RebalanceListener for Revoked {
+    ///     fn on_partitions_revoked(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    ///         self.0.lock().unwrap().extend_from_slice(partitions);
+    ///     }
+    /// }
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// log.create_topic("invoices", 1, TopicConfig::default())?;
+    /// let config = ConsumerConfig::default().set("group.id", "billing")?;
+    /// let mut consumer = Consumer::new(&log, config.set("partition.assignment.strategy", "range")?)?;
+    /// let revoked = Arc::new(Mutex::new(Vec::new()));
+    /// consumer.subscribe_with_listener(&["orders"], Revoked(revoked.clone()))?;
+    /// consumer.poll(Duration::from_millis(10))?; // joins: nothing to revoke
+    /// assert!(revoked.lock().unwrap().is_empty());
+    /// consumer.subscribe(&["orders", "invoices"])?; // the listener stays
+    /// consumer.poll(Duration::from_millis(10))?; // eager: everything is revoked before the rebalance
+    /// assert_eq!(*revoked.lock().unwrap(), [TopicPartition::new("orders", 0)]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
         let _ = (consumer, partitions);
     }
 
     /// Partitions were given to this member (eager: all of them, every rebalance, even none;
     /// cooperative: the new ones only).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, RebalanceListener, TopicConfig, TopicPartition};
+    /// struct Assigned(Arc<Mutex<Vec<Vec<TopicPartition>>>>);
+    /// impl RebalanceListener for Assigned {
+    ///     fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    ///         self.0.lock().unwrap().push(partitions.to_vec());
+    ///     }
+    /// }
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// log.create_topic("invoices", 1, TopicConfig::default())?;
+    /// let config = ConsumerConfig::default().set("group.id", "billing")?;
+    /// let mut consumer = Consumer::new(&log, config.set("partition.assignment.strategy", "cooperative-sticky")?)?;
+    /// let calls = Arc::new(Mutex::new(Vec::new()));
+    /// consumer.subscribe_with_listener(&["orders"], Assigned(calls.clone()))?;
+    /// consumer.poll(Duration::from_millis(10))?;
+    /// consumer.subscribe(&["orders", "invoices"])?;
+    /// consumer.poll(Duration::from_millis(10))?;
+    /// let (orders, invoices) = (TopicPartition::new("orders", 0), TopicPartition::new("invoices", 0));
+    /// assert_eq!(*calls.lock().unwrap(), [vec![orders], vec![invoices]]); // cooperative: only the new one
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     fn on_partitions_assigned(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
         let _ = (consumer, partitions);
     }
@@ -274,6 +412,32 @@ pub trait RebalanceListener: Send {
     /// The member lost its partitions without a chance to revoke them (it was removed from the
     /// group, e.g. after `max.poll.interval.ms`): they may belong to another member already, so
     /// committing them is pointless. Calls `on_partitions_revoked` unless overridden.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::sync::{Arc, Mutex};
+    /// use std::time::Duration;
+    /// use partlog::{Admin, Consumer, ConsumerConfig, Log, RebalanceListener, TopicConfig, TopicPartition};
+    /// struct Lost(Arc<Mutex<Vec<TopicPartition>>>);
+    /// impl RebalanceListener for Lost {
+    ///     fn on_partitions_lost(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    ///         self.0.lock().unwrap().extend_from_slice(partitions);
+    ///     }
+    /// }
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let config = ConsumerConfig::default().set("group.id", "billing")?.set("max.poll.interval.ms", "1")?;
+    /// let mut consumer = Consumer::new(&log, config)?;
+    /// let lost = Arc::new(Mutex::new(Vec::new()));
+    /// consumer.subscribe_with_listener(&["orders"], Lost(lost.clone()))?;
+    /// consumer.poll(Duration::from_millis(10))?;
+    /// std::thread::sleep(Duration::from_millis(5)); // out of poll for longer than max.poll.interval.ms
+    /// Admin::new(&log).describe_group("billing")?; // the group checks its timers: the member is removed
+    /// consumer.poll(Duration::from_millis(10))?; // finds out, and joins again as a new member
+    /// assert_eq!(*lost.lock().unwrap(), [TopicPartition::new("orders", 0)]);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     fn on_partitions_lost(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
         self.on_partitions_revoked(consumer, partitions);
     }
@@ -281,6 +445,23 @@ pub trait RebalanceListener: Send {
 
 /// Interrupts a blocking call of its consumer from another thread (Kafka's `wakeup`): the call
 /// in progress, or the next one, returns [`Error::Wakeup`]. Cheap to clone, `Send + Sync`.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{Consumer, ConsumerConfig, Error, Log, TopicConfig, TopicPartition};
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("orders", 1, TopicConfig::default())?;
+/// let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+/// consumer.assign(&[TopicPartition::new("orders", 0)])?;
+/// let handle = consumer.wakeup_handle();
+/// let clone = handle.clone(); // any clone wakes the same consumer
+/// std::thread::spawn(move || clone.wakeup()).join().unwrap();
+/// // Woken before the call: the next one returns at once instead of waiting a minute.
+/// assert!(matches!(consumer.poll(Duration::from_secs(60)), Err(Error::Wakeup)));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct WakeupHandle {
     flag: Arc<AtomicBool>,
@@ -312,6 +493,24 @@ impl WakeupHandle {
 }
 
 /// A member's identity in its group (Kafka's `ConsumerGroupMetadata`).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{Consumer, ConsumerConfig, Log, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("orders", 1, TopicConfig::default())?;
+/// let config = ConsumerConfig::default().set("group.id", "billing")?.set("group.instance.id", "host-a")?;
+/// let mut consumer = Consumer::new(&log, config)?;
+/// consumer.subscribe(&["orders"])?;
+/// consumer.poll(Duration::from_millis(10))?; // joins the group
+/// let metadata = consumer.group_metadata().expect("joined");
+/// assert_eq!((metadata.group_id.as_str(), metadata.group_instance_id.as_deref()), ("billing", Some("host-a")));
+/// assert_eq!(metadata.generation, 1); // the group's first assignment
+/// assert!(metadata.member_id.starts_with("host-a-")); // a static member's id starts with its instance id
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerGroupMetadata {
     /// `group.id`.
@@ -519,6 +718,17 @@ impl Consumer {
     }
 
     /// The configuration.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Consumer, ConsumerConfig, Log};
+    /// let log = Log::open(dir.path())?;
+    /// let consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+    /// assert_eq!(consumer.config().group_id.as_deref(), Some("billing"));
+    /// assert_eq!(consumer.config().max_poll_records, 500); // Kafka's default
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn config(&self) -> &ConsumerConfig {
         &self.config
     }
@@ -558,6 +768,25 @@ impl Consumer {
     ///
     /// Errors: [`Error::InvalidState`] without a `group.id` or after [`assign`](Self::assign);
     /// [`Error::InvalidTopicName`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Error, Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+    /// consumer.subscribe(&["orders"])?;
+    /// consumer.poll(Duration::from_millis(10))?; // joins; "orders" does not exist yet
+    /// assert!(consumer.assignment().is_empty());
+    /// log.create_topic("orders", 2, TopicConfig::default())?;
+    /// consumer.poll(Duration::from_millis(10))?;
+    /// assert_eq!(consumer.assignment().len(), 2);
+    /// // Without a group.id, only assign.
+    /// let mut alone = Consumer::new(&log, ConsumerConfig::default())?;
+    /// assert!(matches!(alone.subscribe(&["orders"]), Err(Error::InvalidState { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn subscribe(&mut self, topics: &[&str]) -> Result<()> {
         self.check_usable()?;
         self.group()?;
@@ -675,11 +904,40 @@ impl Consumer {
     }
 
     /// The partitions assigned to this consumer now.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Consumer, ConsumerConfig, Log, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 2, TopicConfig::default())?;
+    /// let (p0, p1) = (TopicPartition::new("orders", 0), TopicPartition::new("orders", 1));
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// assert!(consumer.assignment().is_empty());
+    /// consumer.assign(&[p1.clone(), p0.clone()])?;
+    /// assert_eq!(consumer.assignment(), [p0, p1]); // in order
+    /// consumer.assign(&[])?;
+    /// assert!(consumer.assignment().is_empty());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.order.clone()
     }
 
     /// The subscribed topics (empty without a subscription).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Consumer, ConsumerConfig, Log};
+    /// let log = Log::open(dir.path())?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+    /// consumer.subscribe(&["orders", "invoices"])?;
+    /// assert_eq!(consumer.subscription(), ["invoices", "orders"]); // sorted
+    /// consumer.subscribe(&[])?; // an empty list unsubscribes
+    /// assert!(consumer.subscription().is_empty());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn subscription(&self) -> Vec<String> {
         match &self.mode {
             Mode::Subscribed(topics) => topics.iter().cloned().collect(),
@@ -1110,6 +1368,25 @@ impl Consumer {
     ///
     /// Errors: [`Error::InvalidState`] if the partition is not assigned;
     /// [`Error::NoOffsetForPartition`].
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Error, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 2, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+    /// consumer.assign(&[tp.clone()])?;
+    /// assert_eq!(consumer.position(&tp)?, 0); // auto.offset.reset=earliest
+    /// assert_eq!(consumer.poll(Duration::from_millis(100))?.len(), 3);
+    /// assert_eq!(consumer.position(&tp)?, 3); // past the records returned
+    /// let unassigned = consumer.position(&TopicPartition::new("orders", 1));
+    /// assert!(matches!(unassigned, Err(Error::InvalidState { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn position(&mut self, partition: &TopicPartition) -> Result<u64> {
         self.state(partition)?;
         self.init_positions()?;
@@ -1188,6 +1465,24 @@ impl Consumer {
 
     /// Moves the positions of `partitions` (all assigned ones if empty) to the log end
     /// offset, lazily: at the next `poll` or `position`.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+    /// consumer.assign(&[tp.clone()])?;
+    /// consumer.seek_to_end(&[])?; // every assigned partition
+    /// p.append(&[Record::new(b"c")])?;
+    /// assert_eq!(consumer.position(&tp)?, 3); // lazily: the end as it is now, after "c"
+    /// assert!(consumer.poll(Duration::from_millis(10))?.is_empty());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         self.seek_all(partitions, OffsetReset::Latest)
     }
@@ -1214,6 +1509,21 @@ impl Consumer {
     }
 
     /// The log start offsets of `partitions`.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Consumer, ConsumerConfig, Error, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+    /// p.delete_records(2)?; // the log now starts at offset 2
+    /// let consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// assert_eq!(consumer.beginning_offsets(&[TopicPartition::new("orders", 0)])?, [2]);
+    /// let unknown = consumer.beginning_offsets(&[TopicPartition::new("refunds", 0)]);
+    /// assert!(matches!(unknown, Err(Error::UnknownTopic { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn beginning_offsets(&self, partitions: &[TopicPartition]) -> Result<Vec<u64>> {
         partitions.iter().map(|tp| Ok(self.log.partition(&tp.topic, tp.partition)?.log_start_offset())).collect()
     }
@@ -1263,11 +1573,49 @@ impl Consumer {
     }
 
     /// Returns records from `partitions` again.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Error, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a")])?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest")?)?;
+    /// consumer.assign(&[tp.clone()])?;
+    /// consumer.pause(&[tp.clone()])?;
+    /// // One partition not assigned: nothing changes.
+    /// let refused = consumer.resume(&[tp.clone(), TopicPartition::new("orders", 1)]);
+    /// assert!(matches!(refused, Err(Error::InvalidState { .. })));
+    /// assert_eq!(consumer.paused(), [tp.clone()]);
+    /// consumer.resume(&[tp])?;
+    /// assert_eq!(consumer.poll(Duration::from_millis(100))?.len(), 1);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         self.change_each(partitions, |s| s.paused = false)
     }
 
     /// The paused partitions.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Consumer, ConsumerConfig, Log, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 2, TopicConfig::default())?;
+    /// let (p0, p1) = (TopicPartition::new("orders", 0), TopicPartition::new("orders", 1));
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// consumer.assign(&[p0.clone(), p1.clone()])?;
+    /// consumer.pause(&[p1.clone()])?;
+    /// assert_eq!(consumer.paused(), [p1.clone()]);
+    /// consumer.assign(&[p0.clone()])?;
+    /// consumer.assign(&[p0, p1])?;
+    /// assert!(consumer.paused().is_empty()); // a pause lasts while the partition stays assigned
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn paused(&self) -> Vec<TopicPartition> {
         self.parts.iter().filter(|(_, s)| s.paused).map(|(tp, _)| tp.clone()).collect()
     }
@@ -1292,6 +1640,25 @@ impl Consumer {
     /// `poll` returned) and waits until it is durable. In a group, the commit is fenced: it
     /// fails with [`Error::CommitFailed`] if this member is no longer in the group's current
     /// generation, so that it cannot overwrite a new owner's progress.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
+    /// let config = ConsumerConfig::default().set("group.id", "billing")?.set("auto.offset.reset", "earliest")?;
+    /// let mut consumer = Consumer::new(&log, config.set("enable.auto.commit", "false")?)?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// consumer.assign(&[tp.clone()])?;
+    /// assert_eq!(consumer.poll(Duration::from_millis(100))?.len(), 2);
+    /// consumer.commit_sync()?;
+    /// // The offset after the last record returned: where the group resumes.
+    /// assert_eq!(consumer.committed(&[tp])?[0].as_ref().map(|c| c.offset), Some(2));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn commit_sync(&mut self) -> Result<()> {
         let offsets = self.all_consumed();
         self.commit_with(&offsets, CommitMode::Sync, None)
@@ -1449,6 +1816,22 @@ impl Consumer {
     }
 
     /// The group's committed offsets for `partitions` (`None` where there is none).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{CommitMode, Consumer, ConsumerConfig, Error, Log, OffsetAndMetadata, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 2, TopicConfig::default())?;
+    /// let (p0, p1) = (TopicPartition::new("orders", 0), TopicPartition::new("orders", 1));
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+    /// consumer.commit_offsets(&[(p0.clone(), OffsetAndMetadata::new(3))], CommitMode::Sync)?;
+    /// assert_eq!(consumer.committed(&[p0.clone(), p1])?, [Some(OffsetAndMetadata::new(3)), None]);
+    /// // Committed offsets belong to a group.
+    /// let mut alone = Consumer::new(&log, ConsumerConfig::default())?;
+    /// assert!(matches!(alone.committed(&[p0]), Err(Error::InvalidState { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn committed(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<OffsetAndMetadata>>> {
         let group = self.group()?.to_owned();
         Ok(self.coordinator()?.committed(&group, partitions))
@@ -1483,6 +1866,22 @@ impl Consumer {
     }
 
     /// A handle that interrupts this consumer's `poll` from another thread.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Error, Log, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// consumer.assign(&[TopicPartition::new("orders", 0)])?;
+    /// consumer.wakeup_handle().wakeup();
+    /// assert!(matches!(consumer.poll(Duration::from_secs(60)), Err(Error::Wakeup)));
+    /// // One wake-up interrupts one call: the next poll waits as usual.
+    /// assert!(consumer.poll(Duration::from_millis(10))?.is_empty());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn wakeup_handle(&self) -> WakeupHandle {
         WakeupHandle { flag: self.wakeup.clone(), signal: self.signal.clone() }
     }

@@ -46,6 +46,14 @@ pub struct TopicPartition {
 
 impl TopicPartition {
     /// A topic and partition.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::TopicPartition;
+    /// let tp = TopicPartition::new("orders", 3);
+    /// assert_eq!((tp.topic.as_str(), tp.partition), ("orders", 3));
+    /// assert_eq!(tp, TopicPartition::new(String::from("orders"), 3)); // any `Into<String>`
+    /// ```
     pub fn new(topic: impl Into<String>, partition: u32) -> TopicPartition {
         TopicPartition { topic: topic.into(), partition }
     }
@@ -76,11 +84,36 @@ pub struct OffsetAndMetadata {
 
 impl OffsetAndMetadata {
     /// An offset with empty metadata.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::OffsetAndMetadata;
+    /// let committed = OffsetAndMetadata::new(42);
+    /// assert_eq!((committed.offset, committed.metadata.as_str()), (42, ""));
+    /// ```
     pub fn new(offset: u64) -> OffsetAndMetadata {
         OffsetAndMetadata { offset, metadata: String::new() }
     }
 
     /// With metadata.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{CommitMode, Consumer, ConsumerConfig, Error, Log, OffsetAndMetadata, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+    /// let offset = OffsetAndMetadata::new(7).with_metadata("host-a");
+    /// consumer.commit_offsets(&[(tp.clone(), offset)], CommitMode::Sync)?;
+    /// assert_eq!(consumer.committed(&[tp.clone()])?[0].as_ref().unwrap().metadata, "host-a"); // kept with it
+    /// // At most 4096 characters (offset.metadata.max.bytes).
+    /// let too_long = OffsetAndMetadata::new(7).with_metadata("x".repeat(4097));
+    /// let refused = consumer.commit_offsets(&[(tp, too_long)], CommitMode::Sync);
+    /// assert!(matches!(refused, Err(Error::OffsetMetadataTooLarge { chars: 4097, .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn with_metadata(mut self, metadata: impl Into<String>) -> OffsetAndMetadata {
         self.metadata = metadata.into();
         self
@@ -99,6 +132,24 @@ const LOAD_BUFFER_BYTES: usize = 5 << 20;
 
 /// A group's state (Kafka's `ClassicGroupState`), as `kafka-consumer-groups --describe`
 /// prints it.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{Admin, Consumer, ConsumerConfig, GroupState, Log, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("orders", 1, TopicConfig::default())?;
+/// let admin = Admin::new(&log);
+/// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+/// consumer.subscribe(&["orders"])?;
+/// consumer.poll(Duration::from_millis(10))?; // joins and takes its assignment
+/// assert_eq!(admin.describe_group("billing")?.state, GroupState::Stable);
+/// consumer.close()?; // the only member leaves
+/// assert_eq!(admin.describe_group("billing")?.state, GroupState::Empty);
+/// assert_eq!(GroupState::Empty.to_string(), "Empty"); // as kafka-consumer-groups prints it
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
     /// No members; committed offsets may remain.
@@ -279,6 +330,27 @@ impl Group {
 }
 
 /// A member as [`describe_group`](crate::Admin::describe_group) reports it.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{Admin, Consumer, ConsumerConfig, Log, TopicConfig, TopicPartition};
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("orders", 1, TopicConfig::default())?;
+/// let config = ConsumerConfig::default().set("group.id", "billing")?.set("client.id", "biller")?;
+/// let mut consumer = Consumer::new(&log, config.set("group.instance.id", "host-a")?)?;
+/// consumer.subscribe(&["orders"])?;
+/// consumer.poll(Duration::from_millis(10))?; // joins the group
+/// let admin = Admin::new(&log);
+/// let member = admin.describe_group("billing")?.members.remove(0);
+/// assert_eq!((member.client_id.as_str(), member.group_instance_id.as_deref()), ("biller", Some("host-a")));
+/// assert_eq!((member.attached, member.assignment), (true, vec![TopicPartition::new("orders", 0)]));
+/// consumer.close()?; // a static member's slot outlives its handle, for session.timeout.ms
+/// let kept = admin.describe_group("billing")?.members.remove(0);
+/// assert_eq!((kept.member_id, kept.attached), (member.member_id, false));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberDescription {
     /// The member id the coordinator gave it.
@@ -294,6 +366,27 @@ pub struct MemberDescription {
 }
 
 /// One partition's committed offset and lag, as `kafka-consumer-groups --describe` prints it.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{Admin, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+/// let log = Log::open(dir.path())?;
+/// let topic = log.create_topic("orders", 2, TopicConfig::default())?;
+/// topic.partition(0)?.append(&[Record::new(b"a"), Record::new(b"b"), Record::new(b"c")])?;
+/// let config = ConsumerConfig::default().set("group.id", "billing")?.set("max.poll.records", "1")?;
+/// let mut consumer = Consumer::new(&log, config.set("auto.offset.reset", "earliest")?)?;
+/// consumer.subscribe(&["orders"])?;
+/// assert_eq!(consumer.poll(Duration::from_millis(100))?.len(), 1);
+/// consumer.commit_sync()?; // orders-0 at 1; orders-1 at 0
+/// let lags = Admin::new(&log).describe_group("billing")?.partitions;
+/// let member = consumer.group_metadata().unwrap().member_id;
+/// assert_eq!(lags[0].partition, TopicPartition::new("orders", 0));
+/// assert_eq!((lags[0].committed, lags[0].log_end_offset, lags[0].lag), (Some(1), 3, Some(2)));
+/// assert_eq!(lags[0].member_id, Some(member));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionLag {
     /// The partition.
@@ -309,6 +402,25 @@ pub struct PartitionLag {
 }
 
 /// A group, described (Kafka's `kafka-consumer-groups --describe`).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{Admin, Consumer, ConsumerConfig, GroupState, Log, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("orders", 2, TopicConfig::default())?;
+/// let config = ConsumerConfig::default().set("group.id", "billing")?;
+/// let mut consumer = Consumer::new(&log, config.set("partition.assignment.strategy", "roundrobin")?)?;
+/// consumer.subscribe(&["orders"])?;
+/// consumer.poll(Duration::from_millis(10))?; // joins the group
+/// let group = Admin::new(&log).describe_group("billing")?;
+/// assert_eq!((group.group.as_str(), group.state, group.generation), ("billing", GroupState::Stable, 1));
+/// assert_eq!((group.protocol.as_deref(), group.members.len()), (Some("roundrobin"), 1));
+/// assert_eq!(group.partitions.len(), 2); // owned, though nothing is committed yet
+/// assert!(group.partitions.iter().all(|p| p.committed.is_none() && p.lag.is_none()));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupDescription {
     /// `group.id`.

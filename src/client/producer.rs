@@ -131,9 +131,54 @@ impl ProducerConfig {
 /// Chooses the partition of a record sent without one (Kafka's `Partitioner`, set with
 /// `partitioner.class`); see [`Producer::with_partitioner`]. A partition number the topic does
 /// not have fails that record alone ([`Error::UnknownPartition`]).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Partitioner, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+/// /// Keys starting "eu-" go to partition 0, "us-" to 1; other records as Kafka places them.
+/// struct ByRegion;
+/// impl Partitioner for ByRegion {
+///     fn partition(&self, _topic: &str, key: Option<&[u8]>, _value: Option<&[u8]>, _partitions: u32) -> Option<u32> {
+///         match key? {
+///             k if k.starts_with(b"eu-") => Some(0),
+///             k if k.starts_with(b"us-") => Some(1),
+///             _ => None,
+///         }
+///     }
+/// }
+/// let log = Log::open(dir.path())?;
+/// let topic = log.create_topic("orders", 4, TopicConfig::default())?;
+/// let producer = Producer::with_partitioner(&log, ProducerConfig::default(), ByRegion)?;
+/// let send = |key: &str| producer.send(ProducerRecord::new("orders", "x").key(key)).wait().unwrap().partition;
+/// assert_eq!(send("us-7"), 1);
+/// assert_eq!(send("ca-7"), topic.partition_for_key(b"ca-7").id()); // `None`: Kafka's murmur2 of the key
+/// assert_eq!(producer.send(ProducerRecord::new("orders", "x").key("eu-1").partition(3)).wait().unwrap().partition, 3);
+/// # Ok::<(), partlog::Error>(())
+/// ```
 pub trait Partitioner: Send + Sync {
     /// The partition for a record of `topic`, which has `partitions` partitions; `None` leaves
     /// the choice to Kafka's built-in partitioner (murmur2 of the key, uniform sticky without).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, Partitioner, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// /// Every record to the last partition, or past it.
+    /// struct Last(u32);
+    /// impl Partitioner for Last {
+    ///     fn partition(&self, _: &str, _: Option<&[u8]>, _: Option<&[u8]>, partitions: u32) -> Option<u32> {
+    ///         Some(partitions - 1 + self.0)
+    ///     }
+    /// }
+    /// assert_eq!(Last(0).partition("orders", None, Some(&b"x"[..]), 8), Some(7));
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 3, TopicConfig::default())?;
+    /// let producer = Producer::with_partitioner(&log, ProducerConfig::default(), Last(1))?;
+    /// let failed = producer.send(ProducerRecord::new("orders", "x")).wait().unwrap_err();
+    /// assert!(matches!(*failed.error, Error::UnknownPartition { partition: 3, .. })); // this record alone
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     fn partition(&self, topic: &str, key: Option<&[u8]>, value: Option<&[u8]>, partitions: u32) -> Option<u32>;
 }
 
@@ -163,6 +208,15 @@ pub struct ProducerRecord {
 
 impl ProducerRecord {
     /// A record with a value for `topic`.
+    ///
+    /// # Example
+    /// ```
+    /// use partlog::ProducerRecord;
+    /// let r = ProducerRecord::new("orders", "42 pizzas"); // a value of anything `Into<Vec<u8>>`
+    /// assert_eq!((r.topic.as_str(), r.value.as_deref()), ("orders", Some(&b"42 pizzas"[..])));
+    /// // No key, partition or timestamp: the partitioner chooses, the send time is used.
+    /// assert_eq!((r.key, r.partition, r.timestamp, r.headers.len()), (None, None, None, 0));
+    /// ```
     pub fn new(topic: impl Into<String>, value: impl Into<Vec<u8>>) -> Self {
         ProducerRecord {
             topic: topic.into(),
@@ -187,12 +241,43 @@ impl ProducerRecord {
     }
 
     /// With a key.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 4, TopicConfig::default())?;
+    /// let producer = Producer::new(&log, ProducerConfig::default())?;
+    /// let record = ProducerRecord::new("orders", "pizza").key("customer-7");
+    /// assert_eq!(record.key.as_deref(), Some(&b"customer-7"[..]));
+    /// let first = producer.send(record.clone()).wait().unwrap();
+    /// let second = producer.send(record).wait().unwrap();
+    /// // One key, one partition (Kafka's murmur2): a key's records stay in order.
+    /// assert_eq!(first.partition, second.partition);
+    /// assert_eq!(first.partition, topic.partition_for_key(b"customer-7").id());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn key(mut self, key: impl Into<Vec<u8>>) -> Self {
         self.key = Some(key.into());
         self
     }
 
     /// To an explicit partition.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let topic = log.create_topic("orders", 4, TopicConfig::default())?;
+    /// let producer = Producer::new(&log, ProducerConfig::default())?;
+    /// let by_key = topic.partition_for_key(b"customer-7").id();
+    /// let explicit = (by_key + 1) % 4;
+    /// let record = ProducerRecord::new("orders", "pizza").key("customer-7").partition(explicit);
+    /// assert_eq!(producer.send(record).wait().unwrap().partition, explicit); // the partition wins over the key
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn partition(mut self, partition: u32) -> Self {
         self.partition = Some(partition);
         self
@@ -249,6 +334,22 @@ impl ProducerRecord {
 }
 
 /// Where a record was appended (Kafka's `RecordMetadata`).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, Record, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("orders", 2, TopicConfig::default())?.partition(1)?;
+/// p.append(&[Record::new(b"earlier")])?;
+/// let producer = Producer::new(&log, ProducerConfig::default())?;
+/// let record = ProducerRecord::new("orders", "pizza").partition(1).timestamp(1_700_000_000_000);
+/// let meta = producer.send(record).wait().unwrap();
+/// assert_eq!((meta.topic.as_str(), meta.partition, meta.offset), ("orders", 1, 1));
+/// assert_eq!(meta.timestamp, 1_700_000_000_000); // CreateTime, as sent
+/// assert_eq!(p.read(meta.offset, 1 << 20)?[0].value.as_deref(), Some(&b"pizza"[..]));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
     /// The topic.
@@ -284,11 +385,41 @@ pub struct DeliveryError {
 }
 
 /// The outcome of a send.
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{DeliveryResult, Error, Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("orders", 1, TopicConfig::default())?;
+/// let producer = Producer::new(&log, ProducerConfig::default())?;
+/// let delivered: DeliveryResult = producer.send(ProducerRecord::new("orders", "pizza")).wait();
+/// assert_eq!(delivered.map(|meta| meta.offset).ok(), Some(0));
+/// let failed: DeliveryResult = producer.send(ProducerRecord::new("refunds", "pizza")).wait();
+/// assert!(matches!(failed, Err(e) if matches!(*e.error, Error::UnknownTopic { .. })));
+/// # Ok::<(), partlog::Error>(())
+/// ```
 pub type DeliveryResult = std::result::Result<RecordMetadata, DeliveryError>;
 
 /// The pending outcome of a [`Producer::send`]: wait on it for a synchronous send, `.await` it
 /// (it is a `Future`, for any executor), or drop it (the record is still delivered; only its
 /// outcome is not looked at).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+/// let log = Log::open(dir.path())?;
+/// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+/// let producer = Producer::new(&log, ProducerConfig::default())?;
+/// let future = producer.send(ProducerRecord::new("orders", "a"));
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap(); // or any executor
+/// assert_eq!(rt.block_on(future).unwrap().offset, 0); // awaited
+/// drop(producer.send(ProducerRecord::new("orders", "b"))); // dropped: still delivered
+/// producer.flush()?;
+/// assert_eq!(p.log_end_offset(), 2);
+/// # Ok::<(), partlog::Error>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "dropping it is fire-and-forget: the outcome is not looked at"]
 pub struct DeliveryFuture {
@@ -339,6 +470,22 @@ impl DeliveryFuture {
     }
 
     /// Blocks until the record is appended (and, on a synchronous topic, fsynced) or has failed.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "60000")?)?;
+    /// let future = producer.send(ProducerRecord::new("orders", "pizza"));
+    /// producer.flush()?; // instead of waiting out linger.ms
+    /// let meta = future.wait().unwrap();
+    /// assert_eq!(p.read(meta.offset, 1 << 20)?[0].value.as_deref(), Some(&b"pizza"[..])); // appended
+    /// let failed = producer.send(ProducerRecord::new("orders", "x").partition(5)).wait().unwrap_err();
+    /// assert!(matches!(*failed.error, Error::UnknownPartition { .. }));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn wait(self) -> DeliveryResult {
         let mut result = self.slot.result.lock();
         loop {
@@ -389,6 +536,22 @@ impl DeliveryFuture {
     }
 
     /// Whether the outcome is known.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "60000")?)?;
+    /// let lingering = producer.send(ProducerRecord::new("orders", "a"));
+    /// assert!(!lingering.is_done()); // waits up to linger.ms for its batch to fill
+    /// let refused = producer.send(ProducerRecord::new("refunds", "a"));
+    /// assert!(refused.is_done()); // an unknown topic fails at once
+    /// producer.flush()?;
+    /// assert!(lingering.is_done() && lingering.wait().is_ok());
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
     pub fn is_done(&self) -> bool {
         self.slot.result.lock().is_some()
     }

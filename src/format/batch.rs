@@ -1211,7 +1211,8 @@ pub(crate) enum EncodeError {
 /// What [`EncodeError::TooLarge`] names as the limit of an uncompressed batch.
 const LENGTH_LIMIT: &str = "the int32 batch length";
 /// What [`EncodeError::TooLarge`] names as the limit of a compressed batch's records.
-const DECOMPRESSED_LIMIT: &str = "records before compression: batch::MAX_DECOMPRESSED_BYTES, which every reader enforces";
+const DECOMPRESSED_LIMIT: &str =
+    "records before compression: batch::MAX_DECOMPRESSED_BYTES, which every reader enforces";
 
 fn length_too_large(total: usize) -> EncodeError {
     EncodeError::TooLarge { size: total as u64, limit: LOG_OVERHEAD as u64 + i32::MAX as u64, what: LENGTH_LIMIT }
