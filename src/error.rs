@@ -92,6 +92,28 @@ pub enum Error {
         setting: &'static str,
     },
 
+    /// An operation Kafka refuses on an internal topic: `__consumer_offsets`, where consumer
+    /// groups keep their committed offsets, is created by the first group that needs it (with
+    /// its own config) and is never deleted or given more partitions by a user.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let refused = log.create_topic("__consumer_offsets", 1, TopicConfig::default());
+    /// assert!(matches!(refused, Err(Error::InternalTopic { op: "create_topic", .. })));
+    /// assert!(matches!(log.delete_topic("__consumer_offsets"), Err(Error::InternalTopic { .. })));
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    #[error("{topic} is an internal topic (consumer groups' committed offsets): {op} is refused")]
+    InternalTopic {
+        /// The topic.
+        topic: String,
+        /// The refused operation, e.g. `delete_topic`.
+        op: &'static str,
+    },
+
     /// An append was given no records.
     #[error("an append needs at least one record")]
     EmptyAppend,

@@ -503,3 +503,28 @@ fn a_segment_file_past_int32_positions_is_refused_and_left_alone() {
     }
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 1 << 40);
 }
+
+#[test]
+fn the_consumer_groups_topic_is_neither_created_nor_deleted_by_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    match log.create_topic("__consumer_offsets", 1, TopicConfig::default()) {
+        Err(Error::InternalTopic { topic, op: "create_topic" }) => assert_eq!(topic, "__consumer_offsets"),
+        other => panic!("{other:?}"),
+    }
+    assert!(!dir.path().join("__consumer_offsets-0").exists(), "nothing created");
+    // A group creates it, with its own config; then a user can neither delete it nor grow it.
+    let config = partlog::ConsumerConfig::default().set("group.id", "g").unwrap();
+    let mut consumer = partlog::Consumer::new(&log, config).unwrap();
+    log.create_topic("t", 1, TopicConfig::default()).unwrap();
+    consumer.subscribe(&["t"]).unwrap();
+    consumer.poll(std::time::Duration::from_millis(10)).unwrap();
+    let offsets = log.topic("__consumer_offsets").unwrap();
+    assert_eq!(offsets.partition_count(), 50);
+    assert!(matches!(log.delete_topic("__consumer_offsets"), Err(Error::InternalTopic { op: "delete_topic", .. })));
+    assert!(matches!(log.add_partitions("__consumer_offsets", 51), Err(Error::InvalidConfig { .. })));
+    assert!(dir.path().join("__consumer_offsets-0").is_dir(), "the groups' offsets stay");
+    // Other names starting with "__" are a user's, as in Kafka.
+    log.create_topic("__mine", 1, TopicConfig::default()).unwrap();
+    log.delete_topic("__mine").unwrap();
+}

@@ -472,7 +472,11 @@ impl Coordinator {
         let topic = match log.topic(schema::OFFSETS_TOPIC) {
             Ok(topic) => topic,
             Err(Error::UnknownTopic { .. }) => {
-                match log.create_topic(schema::OFFSETS_TOPIC, schema::OFFSETS_TOPIC_PARTITIONS, offsets_topic_config())
+                match log.create_topic_unchecked(
+                    schema::OFFSETS_TOPIC,
+                    schema::OFFSETS_TOPIC_PARTITIONS,
+                    offsets_topic_config(),
+                )
                 {
                     Err(Error::TopicExists { .. }) => log.topic(schema::OFFSETS_TOPIC)?,
                     other => other?,

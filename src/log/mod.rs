@@ -505,7 +505,8 @@ impl Log {
     /// Creates a topic with `partitions` partitions and `config`, on disk and durably.
     ///
     /// Errors: [`Error::InvalidTopicName`], [`Error::TopicExists`], [`Error::InvalidConfig`]
-    /// (including a partition count outside 1..=65536).
+    /// (including a partition count outside 1..=65536), [`Error::InternalTopic`] for
+    /// `__consumer_offsets` (consumer groups create it).
     ///
     /// # Example
     /// ```
@@ -522,6 +523,16 @@ impl Log {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn create_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<Topic> {
+        self.check_writable("create_topic")?;
+        if name == topic::GROUP_OFFSETS_TOPIC {
+            return Err(Error::InternalTopic { topic: name.to_owned(), op: "create_topic" });
+        }
+        self.create_topic_unchecked(name, partitions, config)
+    }
+
+    /// [`create_topic`](Self::create_topic) for any valid name, internal ones included: the
+    /// group coordinator creates `__consumer_offsets` with its own config.
+    pub(crate) fn create_topic_unchecked(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<Topic> {
         self.check_writable("create_topic")?;
         validate_topic_name(name)?;
         config.validate()?;
@@ -636,7 +647,8 @@ impl Log {
 
     /// Deletes a topic and its data. Handles to its partitions fail with [`Error::Closed`] from
     /// then on. Files are renamed to `…-delete` first, so a crash midway finishes the deletion at
-    /// the next open.
+    /// the next open. `__consumer_offsets` is refused ([`Error::InternalTopic`]): deleting it
+    /// would lose every consumer group's committed offsets.
     ///
     /// # Example
     /// ```
@@ -654,6 +666,9 @@ impl Log {
     /// ```
     pub fn delete_topic(&self, name: &str) -> Result<()> {
         self.check_writable("delete_topic")?;
+        if name == topic::GROUP_OFFSETS_TOPIC {
+            return Err(Error::InternalTopic { topic: name.to_owned(), op: "delete_topic" });
+        }
         let _admin = self.inner.admin.lock();
         let topic =
             self.inner.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })?;
