@@ -476,8 +476,7 @@ impl Coordinator {
                     schema::OFFSETS_TOPIC,
                     schema::OFFSETS_TOPIC_PARTITIONS,
                     offsets_topic_config(),
-                )
-                {
+                ) {
                     Err(Error::TopicExists { .. }) => log.topic(schema::OFFSETS_TOPIC)?,
                     other => other?,
                 }
