@@ -386,3 +386,29 @@ fn a_topic_deleted_and_created_again_is_read_anew() {
     assert_eq!(new.config().retention_ms, -1);
     assert!(old.read(0, 1 << 20).is_err(), "the old handle is closed");
 }
+
+#[test]
+fn a_missing_partition_directory_is_reported_not_passed_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path()).unwrap();
+    let topic = writer.create_topic("t", 3, TopicConfig::default()).unwrap();
+    for p in topic.partitions() {
+        p.append(&[Record::new(b"v")]).unwrap();
+    }
+    writer.close().unwrap();
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    assert!(reader.recovery_report().is_empty());
+    std::fs::remove_dir_all(dir.path().join("t-1")).unwrap();
+
+    // A view that had the topic: the refresh says which directory went.
+    let events = reader.refresh().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!((events[0].partition.as_str(), events[0].segment.clone()), ("t-1", dir.path().join("t-1")));
+    assert!(events[0].reason.contains("partition directory missing"), "{}", events[0].reason);
+    assert!(matches!(reader.topic("t"), Err(Error::UnknownTopic { .. })));
+    // A new view says the same at open, and again at each refresh while it is missing.
+    let fresh = Log::open_read_only(dir.path()).unwrap();
+    assert_eq!(fresh.recovery_report().len(), 1);
+    assert_eq!(fresh.recovery_report()[0].partition, "t-1");
+    assert_eq!(fresh.refresh().unwrap().len(), 1);
+}

@@ -221,7 +221,8 @@ fn refresh_topic(
     events: &mut Vec<RecoveryEvent>,
 ) -> Result<Option<Topic>> {
     let name = topic.name().to_owned();
-    if topic.partitions().iter().any(|p| !p.dir().is_dir()) {
+    if let Some(p) = topic.partitions().iter().find(|p| !p.dir().is_dir()) {
+        events.push(missing_partition(dir, &name, p.id(), topic.partition_count()));
         return Ok(None);
     }
     let Some(config) = read_config(options, &found)? else { return Ok(None) };
@@ -252,6 +253,22 @@ fn refresh_topic(
         partitions.extend(open_partitions(dir, options, &name, now..count, dense, &config, checkpoints, events)?);
     }
     Ok(Some(Topic { inner: Arc::new(TopicInner { name, config, partitions }) }))
+}
+
+/// What a view says of a topic with partition directory `id` missing: the owner creating or
+/// deleting the topic, or a directory lost. The topic is not read, but a missing partition
+/// must not pass for a topic that is not there.
+fn missing_partition(dir: &Path, topic: &str, id: u32, partitions: u32) -> RecoveryEvent {
+    RecoveryEvent {
+        partition: format!("{topic}-{id}"),
+        segment: dir.join(format!("{topic}-{id}")),
+        position: 0,
+        bytes_dropped: 0,
+        reason: format!(
+            "partition directory missing, of topic {topic}'s {partitions}: the topic is not read (its owner is \
+             creating or deleting it, or the directory was lost)"
+        ),
+    }
 }
 
 /// The topic's config as the directory has it; `None` for a topic being created (its config
@@ -307,7 +324,8 @@ fn open_topic(
     let count = found
         .partitions
         .unwrap_or(PartitionCount { partitions: found.dirs.last().map_or(1, |&id| id + 1), never_compacted: false });
-    if (0..count.partitions).any(|id| !found.dirs.contains(&id)) {
+    if let Some(missing) = (0..count.partitions).find(|id| !found.dirs.contains(id)) {
+        events.push(missing_partition(dir, name, missing, count.partitions));
         return Ok(None);
     }
     let dense = count.never_compacted && !config.cleanup_policy.compacts();
