@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use partlog::{Admin, Consumer, ConsumerConfig, Fetch, Log, Partition, TopicPartition};
+use partlog::{Admin, BatchHeader, Consumer, ConsumerConfig, Fetch, Log, Partition, TimestampType, TopicPartition};
 use serde_json::json;
 
 use crate::{dump, json_bytes, show, Failure, Out, Outcome};
@@ -211,6 +211,30 @@ pub struct ConsumeArgs {
     pub key_separator: String,
 }
 
+/// Kafka's name of a timestamp type, as kafka-console-consumer prints it.
+fn type_name(t: TimestampType) -> &'static str {
+    match t {
+        TimestampType::CreateTime => "CreateTime",
+        TimestampType::LogAppendTime => "LogAppendTime",
+    }
+}
+
+/// The timestamp type of each batch of `raw` (whole batches, as a fetch holds them), by the
+/// last offset of the batch.
+fn timestamp_types(raw: &[u8]) -> Vec<(u64, TimestampType)> {
+    let mut types = Vec::new();
+    let mut rest = raw;
+    while let Some(h) = BatchHeader::parse(rest) {
+        types.push((h.last_offset().max(0) as u64, h.timestamp_type()));
+        let Some(next) = usize::try_from(h.total_size()).ok().and_then(|size| rest.get(size..)) else { break };
+        if next.len() == rest.len() {
+            break;
+        }
+        rest = next;
+    }
+    types
+}
+
 struct Printed<'a> {
     args: &'a ConsumeArgs,
     out: &'a Out,
@@ -223,7 +247,7 @@ impl Printed<'_> {
         &mut self,
         partition: u32,
         offset: u64,
-        timestamp: i64,
+        (timestamp, timestamp_type): (i64, TimestampType),
         key: Option<&[u8]>,
         value: Option<&[u8]>,
         headers: &[(String, String)],
@@ -236,7 +260,7 @@ impl Printed<'_> {
                     line.push_str(&format!("Partition:{partition}\tOffset:{offset}\t"));
                 }
                 if a.print_timestamp {
-                    line.push_str(&format!("CreateTime:{timestamp}\t"));
+                    line.push_str(&format!("{}:{timestamp}\t", type_name(timestamp_type)));
                 }
                 if a.print_headers {
                     let h: Vec<String> = headers.iter().map(|(k, v)| format!("{k}:{v}")).collect();
@@ -253,6 +277,7 @@ impl Printed<'_> {
             || {
                 json!({
                     "topic": a.topic, "partition": partition, "offset": offset, "timestamp": timestamp,
+                    "timestamp_type": type_name(timestamp_type),
                     "key": json_bytes(key), "value": json_bytes(value),
                     "headers": headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
                 })
@@ -314,11 +339,14 @@ pub fn consume(dir: &Path, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Fai
                     }
                     Err(e) => return Err(e.into()),
                 }
+                let types = timestamp_types(fetch.raw_batches());
                 for r in fetch.records() {
                     let r = r?;
                     let headers: Vec<(String, String)> =
                         r.headers().map(|h| (show(Some(h.key)), show(h.value))).collect();
-                    if !printed.record(*id, r.offset(), r.timestamp(), r.key(), r.value(), &headers) {
+                    let t =
+                        types.iter().find(|&&(last, _)| r.offset() <= last).map_or(TimestampType::CreateTime, |t| t.1);
+                    if !printed.record(*id, r.offset(), (r.timestamp(), t), r.key(), r.value(), &headers) {
                         return Ok(Outcome::Clean);
                     }
                 }
@@ -336,11 +364,27 @@ pub fn consume(dir: &Path, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Fai
             std::thread::sleep(Duration::from_millis(100));
         }
         log.refresh()?;
+        if args.partition.is_none() {
+            // Partitions added since (`topics alter -p`): read from their start, all of it new.
+            let topic = log.topic(&args.topic)?;
+            for id in positions.len() as u32..topic.partition_count() {
+                positions.push((id, topic.partition(id)?.log_start_offset()));
+            }
+        }
     }
 }
 
 fn consume_in_group(dir: &Path, group: &str, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Failure> {
+    if !dir.is_dir() {
+        return Err(format!("no data directory at {}", dir.display()).into());
+    }
     let log = Log::open(dir).map_err(|e| format!("cannot open {} to consume in a group: {e}", dir.display()))?;
+    // As without --group: an unknown topic is an error, not a group that waits for it (and
+    // neither the group nor `__consumer_offsets` is made for it).
+    if let Err(e) = log.topic(&args.topic) {
+        log.close()?;
+        return Err(e.into());
+    }
     let reset = if args.from_beginning { "earliest" } else { "latest" };
     let config = ConsumerConfig::default().set("group.id", group)?.set("auto.offset.reset", reset)?;
     let mut consumer = Consumer::new(&log, config)?;
@@ -353,7 +397,12 @@ fn consume_in_group(dir: &Path, group: &str, args: &ConsumeArgs, out: &Out) -> R
         for (i, r) in records.iter().enumerate() {
             let headers: Vec<(String, String)> =
                 r.headers.iter().map(|h| (show(Some(&h.key)), show(h.value.as_deref()))).collect();
-            if !printed.record(r.partition, r.offset, r.timestamp, r.key.as_deref(), r.value.as_deref(), &headers) {
+            // The topic's setting: a consumer's records do not carry their batch's type.
+            let t = log
+                .partition(&r.topic, r.partition)
+                .map_or(TimestampType::CreateTime, |p| p.config().message_timestamp_type);
+            if !printed.record(r.partition, r.offset, (r.timestamp, t), r.key.as_deref(), r.value.as_deref(), &headers)
+            {
                 // Commit what was printed, not what the poll returned: the records not printed
                 // are the group's to read next.
                 for rest in &records[i + 1..] {
