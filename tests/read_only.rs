@@ -412,3 +412,12 @@ fn a_missing_partition_directory_is_reported_not_passed_over() {
     assert_eq!(fresh.recovery_report()[0].partition, "t-1");
     assert_eq!(fresh.refresh().unwrap().len(), 1);
 }
+
+#[test]
+fn a_brokers_topic_with_some_partitions_is_not_reported_missing_the_others() {
+    // A broker hosts some partitions of a topic: orders-1 only, no partlog count file.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("orders-1")).unwrap();
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    assert!(reader.recovery_report().is_empty(), "{:?}", reader.recovery_report());
+}

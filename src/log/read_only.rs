@@ -325,7 +325,11 @@ fn open_topic(
         .partitions
         .unwrap_or(PartitionCount { partitions: found.dirs.last().map_or(1, |&id| id + 1), never_compacted: false });
     if let Some(missing) = (0..count.partitions).find(|id| !found.dirs.contains(id)) {
-        events.push(missing_partition(dir, name, missing, count.partitions));
+        // Only where partlog recorded the count: a broker's directory holds the partitions
+        // that broker hosts, not necessarily all of them.
+        if found.partitions.is_some() {
+            events.push(missing_partition(dir, name, missing, count.partitions));
+        }
         return Ok(None);
     }
     let dense = count.never_compacted && !config.cleanup_policy.compacts();
