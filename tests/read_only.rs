@@ -421,3 +421,44 @@ fn a_brokers_topic_with_some_partitions_is_not_reported_missing_the_others() {
     let reader = Log::open_read_only(dir.path()).unwrap();
     assert!(reader.recovery_report().is_empty(), "{:?}", reader.recovery_report());
 }
+
+#[test]
+fn a_view_of_a_writer_rolling_fast_never_sees_a_segment_end_early() {
+    // A listing of the directory while segments roll faster than it lists could show a segment
+    // looked at while it was empty, followed by newer ones: a sealed segment ending early, and
+    // every read across it "changed under the view".
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path()).unwrap();
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 4096;
+    config.segment_index_bytes = 4096;
+    let p = writer.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let appender = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            for _ in 0..30_000 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                p.append(&[Record::new(&[7u8; 200])]).unwrap();
+            }
+        })
+    };
+    let view = Log::open_read_only(dir.path()).unwrap();
+    let started = std::time::Instant::now();
+    let (mut checked, mut changed) = (0, Vec::new());
+    while started.elapsed() < Duration::from_secs(4) {
+        view.refresh().unwrap();
+        let p = view.partition("t", 0).unwrap();
+        match p.verify() {
+            Ok(()) => checked += 1,
+            Err(Error::ChangedUnderView { .. }) => changed.push(p.segments().iter().filter(|s| s.size() == 0).count()),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    appender.join().unwrap();
+    assert!(changed.is_empty(), "{} of {} checks saw the files change: {changed:?}", changed.len(), checked);
+    assert!(checked > 10, "{checked}");
+}

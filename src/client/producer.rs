@@ -843,13 +843,14 @@ impl Producer {
         // with others it would fail them all.
         let size = record.size();
         let topic_config = topic.partitions()[0].config();
+        // The topic's limit is on the batch: this record alone, with a batch header.
         let topic_limit = (topic_config.max_message_bytes as usize).saturating_sub(BATCH_OVERHEAD);
         let limits = [
-            (config.max_request_size, "max.request.size"),
-            (config.buffer_memory, "buffer.memory"),
-            (topic_limit, "max.message.bytes"),
+            (size, config.max_request_size, "max.request.size"),
+            (size, config.buffer_memory, "buffer.memory"),
+            (size + BATCH_OVERHEAD, topic_config.max_message_bytes as usize, "max.message.bytes"),
         ];
-        if let Some(&(limit, setting)) = limits.iter().find(|(limit, _)| size > *limit) {
+        if let Some(&(size, limit, setting)) = limits.iter().find(|(size, limit, _)| size > limit) {
             return fail(Error::BatchTooLarge { size: size as u64, limit: limit as u64, setting }, record, notify);
         }
         if record.timestamp.is_some_and(|t| t < 0) {

@@ -79,9 +79,14 @@ fn inode_of(dir: &Path) -> Option<(u64, Option<SystemTime>)> {
 /// has no `.log`. Compaction writes its output as `.swap` files, renames the segments it
 /// replaces away, then renames the swaps into place: in between, a swap file holds the final
 /// data of its offsets, and the `.log` files still there hold theirs.
+///
+/// The names are listed first and the files looked at after: a directory is listed a file at
+/// a time, in no particular order, and a roll meanwhile could show a segment looked at while it
+/// was empty or half written followed by newer ones, as if it were sealed and ended early. A
+/// roll cuts a segment to its batches before it creates the next one, so a file with a newer
+/// one in the finished listing is sealed when it is looked at.
 fn list(dir: &Path) -> Result<Vec<Found>> {
-    let mut logs = std::collections::BTreeMap::new();
-    let mut swaps = Vec::new();
+    let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let entry = entry.map_err(Error::io("list", dir))?;
         let name = entry.file_name();
@@ -96,10 +101,14 @@ fn list(dir: &Path) -> Result<Vec<Found>> {
                 None => continue,
             },
         };
+        names.push((base, swap, entry.path()));
+    }
+    let mut logs = std::collections::BTreeMap::new();
+    let mut swaps = Vec::new();
+    for (base, swap, path) in names {
         // Gone since the listing (retention, compaction, a rename): not a segment any more.
-        let Ok(meta) = std::fs::metadata(entry.path()) else { continue };
-        let found =
-            Found { base, path: entry.path(), len: meta.len(), inode: meta.ino(), modified: meta.modified().ok() };
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        let found = Found { base, path, len: meta.len(), inode: meta.ino(), modified: meta.modified().ok() };
         if swap {
             swaps.push(found);
         } else {
