@@ -80,12 +80,38 @@ fn inode_of(dir: &Path) -> Option<(u64, Option<SystemTime>)> {
 /// replaces away, then renames the swaps into place: in between, a swap file holds the final
 /// data of its offsets, and the `.log` files still there hold theirs.
 ///
-/// The names are listed first and the files looked at after: a directory is listed a file at
-/// a time, in no particular order, and a roll meanwhile could show a segment looked at while it
-/// was empty or half written followed by newer ones, as if it were sealed and ended early. A
-/// roll cuts a segment to its batches before it creates the next one, so a file with a newer
-/// one in the finished listing is sealed when it is looked at.
+/// A directory is listed a file at a time, in no particular order, while the owner may roll.
+/// A file created during a listing may be missed while a newer one is not: a segment missing
+/// in the middle. Every file that existed when a listing began is in it, so the directory is
+/// listed twice, and the second listing is taken up to the newest segment of the first, all of
+/// which existed before the second began. The files are looked at after that: a roll cuts a
+/// segment to its batches before it creates the next one, so a file with a newer one in the
+/// listing is sealed when it is looked at (looked at during the listing, it could have been
+/// seen empty and taken for a sealed segment that ends early).
 fn list(dir: &Path) -> Result<Vec<Found>> {
+    let Some(newest) = list_names(dir)?.iter().map(|&(base, ..)| base).max() else { return Ok(Vec::new()) };
+    let mut names = list_names(dir)?;
+    names.retain(|&(base, ..)| base <= newest);
+    let mut logs = std::collections::BTreeMap::new();
+    let mut swaps = Vec::new();
+    for (base, swap, path) in names {
+        // Gone since the listing (retention, compaction, a rename): not a segment any more.
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        let found = Found { base, path, len: meta.len(), inode: meta.ino(), modified: meta.modified().ok() };
+        if swap {
+            swaps.push(found);
+        } else {
+            logs.insert(base, found);
+        }
+    }
+    for swap in swaps {
+        logs.entry(swap.base).or_insert(swap);
+    }
+    Ok(logs.into_values().collect())
+}
+
+/// The segment and swap files of `dir`: base offset, whether a swap, path; sorted.
+fn list_names(dir: &Path) -> Result<Vec<(u64, bool, PathBuf)>> {
     let mut names = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let entry = entry.map_err(Error::io("list", dir))?;
@@ -103,22 +129,8 @@ fn list(dir: &Path) -> Result<Vec<Found>> {
         };
         names.push((base, swap, entry.path()));
     }
-    let mut logs = std::collections::BTreeMap::new();
-    let mut swaps = Vec::new();
-    for (base, swap, path) in names {
-        // Gone since the listing (retention, compaction, a rename): not a segment any more.
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
-        let found = Found { base, path, len: meta.len(), inode: meta.ino(), modified: meta.modified().ok() };
-        if swap {
-            swaps.push(found);
-        } else {
-            logs.insert(base, found);
-        }
-    }
-    for swap in swaps {
-        logs.entry(swap.base).or_insert(swap);
-    }
-    Ok(logs.into_values().collect())
+    names.sort();
+    Ok(names)
 }
 
 /// Checks `tail` from its readable end on: its whole batches become readable, with index
