@@ -17,9 +17,9 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "partlog", version, about = "Inspect and use partlog data directories, as Kafka's tools do")]
 struct Cli {
-    /// The data directory.
-    #[arg(short, long, global = true, env = "PARTLOG_DIR", default_value = "./data")]
-    dir: PathBuf,
+    /// The data directory [default: $PARTLOG_DIR if set and not empty, else ./data].
+    #[arg(short, long, global = true, value_name = "DIR")]
+    dir: Option<PathBuf>,
     /// Print JSON (one object per line) instead of text.
     #[arg(long, global = true)]
     json: bool,
@@ -29,7 +29,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Batches and records of segment files or partition directories (kafka-dump-log).
+    /// Batches and records of segment files, partition directories or a data directory
+    /// (kafka-dump-log).
+    #[command(after_help = BYTES_AS_TEXT)]
     Dump(dump::DumpArgs),
     /// Checks every batch and index of the data directory; exits 1 if anything is damaged.
     Verify {
@@ -41,6 +43,7 @@ enum Command {
     #[command(subcommand)]
     Topics(TopicsCommand),
     /// Print records (kafka-console-consumer).
+    #[command(after_help = BYTES_AS_TEXT)]
     Consume(read::ConsumeArgs),
     /// Append records read from standard input, one per line (kafka-console-producer).
     Produce(write::ProduceArgs),
@@ -88,29 +91,43 @@ enum GroupsCommand {
     Describe { group: String },
 }
 
+/// How `consume` and `dump --print-data-log` print bytes as text (their --help).
+const BYTES_AS_TEXT: &str =
+    "Keys, values and headers print as text: UTF-8 as it is, except that a backslash prints as \\\\, \
+tab, newline and carriage return as \\t, \\n and \\r, and other control characters and bytes that are not UTF-8 as \
+\\xNN, one per byte; so a value's bytes can be told from the text. A null key or value prints as null. With --json, \
+UTF-8 prints as a JSON string and anything else as {\"hex\": \"…\"}.";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let out = Out { json: cli.json, damage_only: false };
+    let out = Out { json: cli.json, damage_only: false, silent: false };
+    // --dir, else PARTLOG_DIR unless it is empty (an empty value names no directory), else ./data.
+    let dir = cli
+        .dir
+        .or_else(|| std::env::var_os("PARTLOG_DIR").filter(|v| !v.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("./data"));
+    let dir = &dir;
     let result = match cli.command {
         Command::Dump(args) => dump::run(&args, &out),
-        Command::Verify { quiet } => read::verify(&cli.dir, quiet, &out),
-        Command::Topics(TopicsCommand::List) => read::topics_list(&cli.dir, &out),
-        Command::Topics(TopicsCommand::Describe { topic }) => read::topics_describe(&cli.dir, topic.as_deref(), &out),
+        Command::Verify { quiet } => read::verify(dir, quiet, &out),
+        Command::Topics(TopicsCommand::List) => read::topics_list(dir, &out),
+        Command::Topics(TopicsCommand::Describe { topic }) => read::topics_describe(dir, topic.as_deref(), &out),
         Command::Topics(TopicsCommand::Create { topic, partitions, configs }) => {
-            write::topics_create(&cli.dir, &topic, partitions, &configs)
+            write::topics_create(dir, &topic, partitions, &configs, &out)
         }
         Command::Topics(TopicsCommand::Alter { topic, partitions, configs }) => {
-            write::topics_alter(&cli.dir, &topic, partitions, &configs)
+            write::topics_alter(dir, &topic, partitions, &configs, &out)
         }
-        Command::Topics(TopicsCommand::Delete { topic }) => write::topics_delete(&cli.dir, &topic),
-        Command::Consume(args) => read::consume(&cli.dir, &args, &out),
-        Command::Produce(args) => write::produce(&cli.dir, &args),
-        Command::Groups(GroupsCommand::List) => read::groups_list(&cli.dir, &out),
-        Command::Groups(GroupsCommand::Describe { group }) => read::groups_describe(&cli.dir, &group, &out),
+        Command::Topics(TopicsCommand::Delete { topic }) => write::topics_delete(dir, &topic, &out),
+        Command::Consume(args) => read::consume(dir, &args, &out),
+        Command::Produce(args) => write::produce(dir, &args, &out),
+        Command::Groups(GroupsCommand::List) => read::groups_list(dir, &out),
+        Command::Groups(GroupsCommand::Describe { group }) => read::groups_describe(dir, &group, &out),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
         Ok(Outcome::Damaged) => ExitCode::from(1),
+        Ok(Outcome::Failed) => ExitCode::from(2),
         Err(e) => {
             eprintln!("partlog: {e}");
             ExitCode::from(2)
@@ -118,10 +135,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// How a command ended: exit code 0, or 1 when it found damage.
+/// How a command ended: exit code 0, 1 when it found damage, or 2 when it failed in part and
+/// has printed why (`produce` with records not appended).
 pub enum Outcome {
     Clean,
     Damaged,
+    Failed,
 }
 
 /// Any error a command reports (printed, exit code 2).
@@ -132,6 +151,8 @@ pub struct Out {
     pub json: bool,
     /// Print only lines that report damage (`verify`'s index checks).
     pub damage_only: bool,
+    /// Print nothing (a check whose verdict alone is wanted).
+    pub silent: bool,
 }
 
 /// Set once standard output is closed (`| head`): commands stop producing and end normally.
@@ -146,6 +167,9 @@ impl Out {
     /// Prints `text`, or `value` as one JSON line.
     pub fn line(&self, text: impl FnOnce() -> String, value: impl FnOnce() -> serde_json::Value) {
         use std::io::Write;
+        if self.silent {
+            return;
+        }
         let line = if self.damage_only || self.json {
             let value = value();
             if value.is_null() || (self.damage_only && value.get("damage").is_none()) {
@@ -179,13 +203,35 @@ pub fn json_bytes(bytes: Option<&[u8]>) -> serde_json::Value {
     }
 }
 
-/// Bytes as text: UTF-8 as it is, anything else as hex.
+/// Bytes as text (`null` for none), unambiguous and safe on a terminal: see [`escape`].
 pub fn show(bytes: Option<&[u8]>) -> String {
-    match bytes {
-        None => "null".into(),
-        Some(b) => match std::str::from_utf8(b) {
-            Ok(s) => s.to_owned(),
-            Err(_) => b.iter().map(|x| format!("{x:02x}")).collect(),
-        },
+    bytes.map_or_else(|| "null".into(), escape)
+}
+
+/// Bytes as text: UTF-8 as it is, except a backslash as `\\`, tab, newline and carriage return
+/// as `\t`, `\n`, `\r`, and other control characters and bytes that are not UTF-8 as `\xNN`, one
+/// per byte (so `\xNN` always means the byte NN).
+pub fn escape(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => text.push_str("\\\\"),
+                '\t' => text.push_str("\\t"),
+                '\n' => text.push_str("\\n"),
+                '\r' => text.push_str("\\r"),
+                c if c.is_control() => {
+                    for b in c.encode_utf8(&mut [0; 4]).bytes() {
+                        let _ = write!(text, "\\x{b:02x}");
+                    }
+                }
+                c => text.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            let _ = write!(text, "\\x{b:02x}");
+        }
     }
+    text
 }

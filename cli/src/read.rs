@@ -14,33 +14,69 @@ use crate::{dump, json_bytes, show, Failure, Out, Outcome};
 const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 fn open(dir: &Path) -> Result<Log, Failure> {
-    Log::open_read_only(dir).map_err(|e| format!("cannot open {} read-only: {e}", dir.display()).into())
+    let log = Log::open_read_only(dir).map_err(|e| format!("cannot open {} read-only: {e}", dir.display()))?;
+    // A directory with no topic and none of the files a data directory holds is not one (a
+    // mistyped --dir): saying "no topics" or "OK" of it would mislead.
+    let marks = [".lock", "recovery-point-offset-checkpoint", "log-start-offset-checkpoint"];
+    if log.topic_names().is_empty() && log.recovery_report().is_empty() && !marks.iter().any(|m| dir.join(m).exists()) {
+        return Err(format!("{} is not a partlog data directory: no topics, no checkpoint files", dir.display()).into());
+    }
+    Ok(log)
+}
+
+/// [`open`], warning on standard error of what is missing (a partition directory: its topic
+/// is left out).
+fn open_warning(dir: &Path) -> Result<Log, Failure> {
+    let log = open(dir)?;
+    for event in log.recovery_report().iter().filter(|e| !e.segment.exists()) {
+        eprintln!("partlog: warning: {}: {}", event.segment.display(), event.reason);
+    }
+    Ok(log)
 }
 
 /// Every batch (CRC, offsets) and index of every partition; damage listed with file and position.
 pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
     let log = open(dir)?;
     let mut damaged = false;
-    // Bytes of a last segment that are not whole batches: a write in progress is whole a moment
-    // later; what is still not whole after a pause is damage.
-    let mut not_read = log.recovery_report().to_vec();
-    if !not_read.is_empty() {
+    // What the view could not read: bytes of a last segment that are not whole batches, a
+    // partition directory missing. The owner writing a batch, or creating or deleting a topic,
+    // is done a moment later; what is still so after a pause is damage.
+    let first = log.recovery_report().to_vec();
+    let mut not_read = Vec::new();
+    if !first.is_empty() {
         std::thread::sleep(Duration::from_millis(500));
-        not_read.extend(log.refresh()?);
-        // Still not read: the partition's readable bytes still end at or before the position.
-        not_read.retain(|event| {
-            let Some((topic, id)) = event.partition.rsplit_once('-') else { return true };
-            let Ok(p) = id.parse().map_err(|_| ()).and_then(|id| log.partition(topic, id).map_err(|_| ())) else {
-                return false; // gone since: nothing left to read
+        let again = log.refresh()?;
+        for event in first.iter().chain(&again) {
+            let Some((topic, id)) = event.partition.rsplit_once('-') else { continue };
+            let still = match id.parse().map_err(|_| ()).and_then(|id| log.partition(topic, id).map_err(|_| ())) {
+                // The partition's readable bytes still end at or before the position.
+                Ok(p) => {
+                    p.segments().last().is_none_or(|s| s.log_path() != event.segment || s.size() <= event.position)
+                }
+                // Not in the view: damage if the refresh said so again (a topic deleted since is
+                // not reported at all).
+                Err(()) => again.iter().any(|e| e.partition == event.partition && e.segment == event.segment),
             };
-            p.segments().last().is_none_or(|s| s.log_path() != event.segment || s.size() <= event.position)
-        });
+            let seen = not_read.iter().any(|e: &partlog::RecoveryEvent| {
+                (&e.partition, &e.segment, e.position) == (&event.partition, &event.segment, event.position)
+            });
+            if still && !seen {
+                not_read.push(event.clone());
+            }
+        }
     }
     for event in &not_read {
         damaged = true;
         out.line(
-            || format!("NOT READ {} at position {}: {}", event.segment.display(), event.position, event.reason),
-            || json!({"not_read": event.reason, "file": event.segment, "position": event.position}),
+            || {
+                format!(
+                    "DAMAGE {} at position {}: {} (still so after a pause: not the owner at work)",
+                    event.segment.display(),
+                    event.position,
+                    event.reason
+                )
+            },
+            || json!({"damage": event.reason, "file": event.segment, "position": event.position}),
         );
     }
     let partitions: Vec<Partition> = log
@@ -51,7 +87,7 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
     let total_bytes: u64 = partitions.iter().map(Partition::size_bytes).sum();
     let progress = !quiet && !out.json && std::io::stderr().is_terminal();
     let (mut done_bytes, started) = (0u64, Instant::now());
-    let (mut batches_ok, mut segments) = (0usize, 0usize);
+    let (mut batches_ok, mut segments, mut skipped) = (0usize, 0usize, 0usize);
     for (i, p) in partitions.iter().enumerate() {
         if progress {
             eprint!(
@@ -68,24 +104,69 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
             Ok(()) => {}
             Err(e) if is_damage(&e) => {
                 damaged = true;
-                out.line(
-                    || format!("DAMAGE {}: {e}", p.name()),
-                    || json!({"damage": e.to_string(), "partition": p.name()}),
-                );
+                // The first damage stops the partition's check: every segment file is then
+                // read on its own, to list all of it, with file and position.
+                let damage_only = Out { json: out.json, damage_only: true, silent: false };
+                let mut listed = false;
+                for segment in p.segments() {
+                    listed |= dump::dump_file(segment.log_path(), true, false, false, &damage_only).unwrap_or(false);
+                }
+                if !listed {
+                    // Between segments (an offset gap), or not in any one file.
+                    let (file, position) = match &e {
+                        partlog::Error::CorruptBatch { path, position, .. } => (Some(path.clone()), Some(*position)),
+                        partlog::Error::BadFile { path, .. } => (Some(path.clone()), None),
+                        _ => (None, None),
+                    };
+                    out.line(
+                        || format!("DAMAGE {}: {e}", p.name()),
+                        || json!({"damage": e.to_string(), "partition": p.name(), "file": file, "position": position}),
+                    );
+                }
             }
-            // Changed by its owner while checked, twice: not damage, but not checked either.
-            Err(e) => out.line(
-                || format!("SKIPPED {}: {e}", p.name()),
-                || json!({"skipped": e.to_string(), "partition": p.name()}),
-            ),
+            // Changed while checked, twice (its owner at work), or not readable: not damage
+            // that was seen, but not checked either.
+            Err(e) => {
+                skipped += 1;
+                out.line(
+                    || {
+                        format!(
+                            "NOT CHECKED {}: {e} (if no application has the directory open, a file of it is missing \
+                             or was changed)",
+                            p.name()
+                        )
+                    },
+                    || json!({"not_checked": e.to_string(), "partition": p.name()}),
+                )
+            }
         }
         // The index checks of `dump --index-sanity-check`, printing only damage.
-        let damage_only = Out { json: out.json, damage_only: true };
+        let damage_only = Out { json: out.json, damage_only: true, silent: false };
+        let silent = Out { json: out.json, damage_only: true, silent: true };
         for segment in p.segments() {
             segments += 1;
             for index in [segment.log_path().with_extension("index"), segment.log_path().with_extension("timeindex")] {
-                if index.exists() {
-                    damaged |= dump::dump_file(&index, false, false, true, &damage_only)?;
+                if !index.exists() || dump::dump_file(&index, false, false, true, &silent).is_ok_and(|bad| !bad) {
+                    continue;
+                }
+                // Damaged, or not readable: perhaps changed while read (its owner trims an
+                // index at a roll, retention deletes it, compaction replaces it). Checked again
+                // if its segment is still there a moment later, and reported then.
+                std::thread::sleep(Duration::from_millis(100));
+                log.refresh()?;
+                let current = log.partition(p.topic(), p.id()).map(|p| p.segments()).unwrap_or_default();
+                if !index.exists() || !current.iter().any(|s| s.log_path() == segment.log_path()) {
+                    continue;
+                }
+                match dump::dump_file(&index, false, false, true, &damage_only) {
+                    Ok(bad) => damaged |= bad,
+                    Err(e) => {
+                        damaged = true;
+                        out.line(
+                            || format!("DAMAGE {}: {e}", index.display()),
+                            || json!({"damage": e.to_string(), "file": index, "position": null}),
+                        );
+                    }
                 }
             }
         }
@@ -95,12 +176,25 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
     if progress {
         eprintln!();
     }
-    let verdict = if damaged { "DAMAGED" } else { "OK" };
+    // Anything not checked fails the run too: "OK" says every byte was read and is sound.
+    let verdict = match (damaged, skipped) {
+        (true, _) => "DAMAGED",
+        (false, 0) => "OK",
+        (false, _) => "INCOMPLETE",
+    };
     out.line(
-        || format!("{verdict}: {} partitions, {segments} segments, {total_bytes} bytes checked", partitions.len()),
-        || json!({"verdict": verdict, "partitions": batches_ok, "segments": segments, "bytes": total_bytes}),
+        || {
+            format!(
+                "{verdict}: {} partitions ({skipped} not checked), {segments} segments, {total_bytes} bytes",
+                partitions.len()
+            )
+        },
+        || {
+            json!({"verdict": verdict, "partitions": batches_ok, "not_checked": skipped, "segments": segments,
+                   "bytes": total_bytes})
+        },
     );
-    Ok(if damaged { Outcome::Damaged } else { Outcome::Clean })
+    Ok(if verdict == "OK" { Outcome::Clean } else { Outcome::Damaged })
 }
 
 /// Checks every batch of `p`; once more after a refresh if its owner changed it meanwhile (a
@@ -122,7 +216,7 @@ fn is_damage(e: &partlog::Error) -> bool {
 }
 
 pub fn topics_list(dir: &Path, out: &Out) -> Result<Outcome, Failure> {
-    let log = open(dir)?;
+    let log = open_warning(dir)?;
     for name in log.topic_names() {
         out.line(|| name.clone(), || json!({"topic": name}));
     }
@@ -130,7 +224,7 @@ pub fn topics_list(dir: &Path, out: &Out) -> Result<Outcome, Failure> {
 }
 
 pub fn topics_describe(dir: &Path, only: Option<&str>, out: &Out) -> Result<Outcome, Failure> {
-    let log = open(dir)?;
+    let log = open_warning(dir)?;
     let names = match only {
         Some(name) => vec![log.topic(name)?.name().to_owned()],
         None => log.topic_names(),
@@ -292,7 +386,7 @@ pub fn consume(dir: &Path, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Fai
     if let Some(group) = &args.group {
         return consume_in_group(dir, group, args, out);
     }
-    let log = open(dir)?;
+    let log = open_warning(dir)?;
     let topic = log.topic(&args.topic)?;
     let ids: Vec<u32> = match args.partition {
         Some(p) => vec![topic.partition(p)?.id()],
@@ -389,9 +483,15 @@ fn consume_in_group(dir: &Path, group: &str, args: &ConsumeArgs, out: &Out) -> R
     let config = ConsumerConfig::default().set("group.id", group)?.set("auto.offset.reset", reset)?;
     let mut consumer = Consumer::new(&log, config)?;
     consumer.subscribe(&[&args.topic])?;
+    // Ctrl-C (or a SIGTERM) ends the loop, not the process: what was printed is committed and
+    // the member leaves its group, instead of staying in it until its session times out.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
+        .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
     let mut printed = Printed { args, out, count: 0 };
     let mut idle = 0;
-    while args.max_messages != Some(0) {
+    while args.max_messages != Some(0) && !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let records = consumer.poll(Duration::from_millis(200))?;
         idle = if records.is_empty() { idle + 1 } else { 0 };
         for (i, r) in records.iter().enumerate() {
@@ -433,7 +533,7 @@ fn consume_in_group(dir: &Path, group: &str, args: &ConsumeArgs, out: &Out) -> R
 }
 
 pub fn groups_list(dir: &Path, out: &Out) -> Result<Outcome, Failure> {
-    let log = open(dir)?;
+    let log = open_warning(dir)?;
     if log.topic(OFFSETS_TOPIC).is_err() {
         return Ok(Outcome::Clean); // no group ever committed here
     }
@@ -444,7 +544,7 @@ pub fn groups_list(dir: &Path, out: &Out) -> Result<Outcome, Failure> {
 }
 
 pub fn groups_describe(dir: &Path, group: &str, out: &Out) -> Result<Outcome, Failure> {
-    let log = open(dir)?;
+    let log = open_warning(dir)?;
     if log.topic(OFFSETS_TOPIC).is_err() {
         return Err(format!("no consumer group {group}: no group ever committed in {}", dir.display()).into());
     }

@@ -67,3 +67,138 @@ fn following_a_topic_reads_partitions_added_meanwhile() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8(out.stdout).unwrap(), "first\nin the new partition\n");
 }
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_ends_a_group_consumer_cleanly() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("t", 1, TopicConfig::default())
+        .unwrap()
+        .partition(0)
+        .unwrap()
+        .append(&[Record::new(b"a")])
+        .unwrap();
+    log.close().unwrap();
+    let mut child =
+        command(dir.path(), &["consume", "t", "--group", "g", "--from-beginning", "--follow"]).spawn().unwrap();
+    drop(child.stdin.take());
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert_eq!(first, "a\n");
+    let sent = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    assert!(sent.success());
+    let out = wait_at_most(child, 30);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The member left its group, and what it printed is committed.
+    let log = Log::open(dir.path()).unwrap();
+    let group = partlog::Admin::new(&log).describe_group("g").unwrap();
+    assert!(group.members.is_empty(), "{group:?}");
+    assert_eq!(group.partitions[0].committed, Some(1));
+}
+
+/// A closed data directory: topic `t`, 2 partitions of 3 segments each, 60 records.
+fn three_segments_each() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 1500;
+    for p in log.create_topic("t", 2, config).unwrap().partitions() {
+        for i in 0..30 {
+            p.append(&[Record::new(format!("value {i:03} {}", "x".repeat(60)).as_bytes())]).unwrap();
+        }
+        assert!(p.segments().len() >= 3, "{}", p.segments().len());
+    }
+    log.close().unwrap();
+    dir
+}
+
+fn segment_logs(partition: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut logs: Vec<_> = std::fs::read_dir(partition)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    logs
+}
+
+fn flip(file: &std::path::Path, position: usize) {
+    let mut bytes = std::fs::read(file).unwrap();
+    bytes[position] ^= 0xff;
+    std::fs::write(file, bytes).unwrap();
+}
+
+#[test]
+fn verify_lists_every_damaged_batch_not_only_the_first_of_a_partition() {
+    let dir = three_segments_each();
+    let logs = segment_logs(&dir.path().join("t-0"));
+    flip(&logs[0], 100); // in the first batch's records
+    flip(&logs[1], 100);
+    let out = partlog(dir.path(), &["verify"], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let damage: Vec<&str> = text.lines().filter(|l| l.starts_with("DAMAGE ")).collect();
+    assert_eq!(damage.len(), 2, "{text}");
+    assert!(damage[0].contains(&*logs[0].to_string_lossy()) && damage[1].contains(&*logs[1].to_string_lossy()));
+    assert!(text.ends_with("\n") && text.lines().last().unwrap().starts_with("DAMAGED"), "{text}");
+}
+
+#[test]
+fn verify_fails_on_what_it_could_not_check() {
+    // A partition directory gone: its topic cannot be read at all.
+    let dir = three_segments_each();
+    std::fs::remove_dir_all(dir.path().join("t-1")).unwrap();
+    let out = partlog(dir.path(), &["verify"], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("t-1") && text.contains("partition directory missing"), "{text}");
+    // Other commands say so too, on standard error.
+    let out = partlog(dir.path(), &["topics", "list"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("partition directory missing"));
+
+    // A segment in the middle gone.
+    let dir = three_segments_each();
+    std::fs::remove_file(&segment_logs(&dir.path().join("t-1"))[1]).unwrap();
+    let out = partlog(dir.path(), &["verify"], None);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(!text.lines().last().unwrap().starts_with("OK"), "{text}");
+
+    // Not a data directory at all.
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::create_dir(elsewhere.path().join("dbus-1")).unwrap();
+    let out = partlog(elsewhere.path(), &["verify"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a partlog data directory"));
+}
+
+#[test]
+fn verify_beside_a_busy_writer_reports_no_damage() {
+    // Appends roll small segments all the time; a roll trims the index files a verify may be
+    // reading. None of that is damage.
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 4096;
+    config.segment_index_bytes = 4096;
+    let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                p.append(&[Record::new(&[7u8; 200])]).unwrap();
+            }
+        })
+    };
+    for _ in 0..40 {
+        let out = partlog(dir.path(), &["verify", "--quiet"], None);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.join().unwrap();
+}
