@@ -467,3 +467,25 @@ fn a_view_of_a_writer_rolling_fast_never_sees_a_segment_end_early() {
     assert!(changed.is_empty(), "{} of {} checks saw the files change: {changed:?}", changed.len(), checked);
     assert!(checked > 10, "{checked}");
 }
+
+#[test]
+fn a_partition_without_segment_files_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = Log::open(dir.path()).unwrap();
+    writer
+        .create_topic("t", 2, TopicConfig::default())
+        .unwrap()
+        .partition(1)
+        .unwrap()
+        .append(&[Record::new(b"v")])
+        .unwrap();
+    writer.close().unwrap();
+    for entry in std::fs::read_dir(dir.path().join("t-1")).unwrap() {
+        std::fs::remove_file(entry.unwrap().path()).unwrap();
+    }
+    let reader = Log::open_read_only(dir.path()).unwrap();
+    let report = reader.recovery_report();
+    assert_eq!(report.len(), 1, "{report:?}");
+    assert_eq!(report[0].partition, "t-1");
+    assert!(report[0].reason.contains("no segment file"), "{}", report[0].reason);
+}

@@ -432,3 +432,21 @@ fn many_partitions_added_at_once_open_in_parallel_and_persist() {
         assert_eq!(records[0].value.as_deref(), Some(format!("{i}").as_bytes()));
     }
 }
+
+#[test]
+fn opening_removes_only_partlogs_own_unfinished_temporaries() {
+    let dir = tempfile::tempdir().unwrap();
+    Log::open(dir.path()).unwrap().close().unwrap();
+    let theirs = ["~$report.docx", "~notes", "~orders.conf.bak"];
+    let ours = ["~orders.conf", "~orders.part", "~recovery-point-offset-checkpoint", "~.kafka_cleanshutdown"];
+    for name in theirs.iter().chain(&ours) {
+        std::fs::write(dir.path().join(name), "half written").unwrap();
+    }
+    Log::open(dir.path()).unwrap().close().unwrap();
+    for name in theirs {
+        assert!(dir.path().join(name).exists(), "{name} is not partlog's: left alone");
+    }
+    for name in ours {
+        assert!(!dir.path().join(name).exists(), "{name}: an unfinished write of partlog's, removed");
+    }
+}

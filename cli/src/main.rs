@@ -135,6 +135,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// Whether `dir` holds the files every data directory has (partlog's or a Kafka broker's
+/// checkpoints, partlog's lock): a command does not take a directory without them for one.
+pub fn has_data_dir_files(dir: &std::path::Path) -> bool {
+    [".lock", "recovery-point-offset-checkpoint", "log-start-offset-checkpoint"].iter().any(|m| dir.join(m).exists())
+}
+
 /// How a command ended: exit code 0, 1 when it found damage, or 2 when it failed in part and
 /// has printed why (`produce` with records not appended).
 pub enum Outcome {

@@ -17,8 +17,7 @@ fn open(dir: &Path) -> Result<Log, Failure> {
     let log = Log::open_read_only(dir).map_err(|e| format!("cannot open {} read-only: {e}", dir.display()))?;
     // A directory with no topic and none of the files a data directory holds is not one (a
     // mistyped --dir): saying "no topics" or "OK" of it would mislead.
-    let marks = [".lock", "recovery-point-offset-checkpoint", "log-start-offset-checkpoint"];
-    if log.topic_names().is_empty() && log.recovery_report().is_empty() && !marks.iter().any(|m| dir.join(m).exists()) {
+    if log.topic_names().is_empty() && log.recovery_report().is_empty() && !crate::has_data_dir_files(dir) {
         return Err(format!("{} is not a partlog data directory: no topics, no checkpoint files", dir.display()).into());
     }
     Ok(log)
@@ -41,21 +40,31 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
     // What the view could not read: bytes of a last segment that are not whole batches, a
     // partition directory missing. The owner writing a batch, or creating or deleting a topic,
     // is done a moment later; what is still so after a pause is damage.
+    // Only what the open saw is judged: what the refresh sees first may be the owner at work.
     let first = log.recovery_report().to_vec();
     let mut not_read = Vec::new();
     if !first.is_empty() {
         std::thread::sleep(Duration::from_millis(500));
         let again = log.refresh()?;
-        for event in first.iter().chain(&again) {
-            let Some((topic, id)) = event.partition.rsplit_once('-') else { continue };
-            let still = match id.parse().map_err(|_| ()).and_then(|id| log.partition(topic, id).map_err(|_| ())) {
-                // The partition's readable bytes still end at or before the position.
-                Ok(p) => {
-                    p.segments().last().is_none_or(|s| s.log_path() != event.segment || s.size() <= event.position)
+        for event in &first {
+            let partition =
+                event.partition.rsplit_once('-').and_then(|(topic, id)| log.partition(topic, id.parse().ok()?).ok());
+            let still = match partition {
+                // Bytes of a segment: still not read if the segment is still in the view and its
+                // readable bytes still end at or before them (a roll since made them whole).
+                Some(p) if event.segment.extension().is_some_and(|e| e == "log") => p
+                    .segments()
+                    .iter()
+                    .find(|s| s.log_path() == event.segment)
+                    .is_some_and(|s| s.size() <= event.position),
+                // A partition directory missing that is there now: the owner created it.
+                Some(_) => false,
+                // Not in the view: still so if the refresh says so again (a topic deleted since
+                // is not reported at all). An event of no partition (a checkpoint file) stays.
+                None => {
+                    !event.partition.contains('-')
+                        || again.iter().any(|e| e.partition == event.partition && e.segment == event.segment)
                 }
-                // Not in the view: damage if the refresh said so again (a topic deleted since is
-                // not reported at all).
-                Err(()) => again.iter().any(|e| e.partition == event.partition && e.segment == event.segment),
             };
             let seen = not_read.iter().any(|e: &partlog::RecoveryEvent| {
                 (&e.partition, &e.segment, e.position) == (&event.partition, &event.segment, event.position)
@@ -223,6 +232,17 @@ pub fn topics_list(dir: &Path, out: &Out) -> Result<Outcome, Failure> {
     Ok(Outcome::Clean)
 }
 
+/// A topic config's settings by Kafka's names.
+fn settings(config: &partlog::TopicConfig) -> std::collections::BTreeMap<String, String> {
+    config
+        .to_properties()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
 pub fn topics_describe(dir: &Path, only: Option<&str>, out: &Out) -> Result<Outcome, Failure> {
     let log = open_warning(dir)?;
     let names = match only {
@@ -231,11 +251,18 @@ pub fn topics_describe(dir: &Path, only: Option<&str>, out: &Out) -> Result<Outc
     };
     for name in names {
         let topic = log.topic(&name)?;
-        let config: Vec<String> =
-            topic.config().to_properties().lines().filter(|l| !l.starts_with('#')).map(str::to_owned).collect();
+        // Text shows the settings that differ from Kafka's defaults, as kafka-topics does; JSON
+        // has every setting too.
+        let config = settings(topic.config());
+        let defaults = settings(&partlog::TopicConfig::default());
+        let overrides: Vec<String> =
+            config.iter().filter(|(k, v)| defaults.get(*k) != Some(*v)).map(|(k, v)| format!("{k}={v}")).collect();
         out.line(
-            || format!("Topic: {name}\tPartitionCount: {}\tConfigs: {}", topic.partition_count(), config.join(",")),
-            || json!({"topic": name, "partitions": topic.partition_count(), "config": config}),
+            || format!("Topic: {name}\tPartitionCount: {}\tConfigs: {}", topic.partition_count(), overrides.join(",")),
+            || {
+                json!({"topic": name, "partitions": topic.partition_count(), "config": config,
+                       "overrides": overrides.iter().filter_map(|o| o.split_once('=')).collect::<std::collections::BTreeMap<_, _>>()})
+            },
         );
         for p in topic.partitions() {
             let segments = p.segments();
@@ -318,12 +345,22 @@ fn type_name(t: TimestampType) -> &'static str {
 fn timestamp_types(raw: &[u8]) -> Vec<(u64, TimestampType)> {
     let mut types = Vec::new();
     let mut rest = raw;
-    while let Some(h) = BatchHeader::parse(rest) {
-        types.push((h.last_offset().max(0) as u64, h.timestamp_type()));
-        let Some(next) = usize::try_from(h.total_size()).ok().and_then(|size| rest.get(size..)) else { break };
-        if next.len() == rest.len() {
-            break;
+    // Every format starts with an offset (8 bytes) and a length (4), and has its magic at byte
+    // 16. A legacy message (magic 0 or 1) is one entry, its offset the last of a compressed
+    // wrapper's; magic 1 has the timestamp type in bit 3 of its attributes (byte 17), magic 0
+    // has no timestamps (printed as CreateTime, as Kafka's consumer reports -1 times).
+    while rest.len() > 17 {
+        let Ok(length) = u32::try_from(i32::from_be_bytes([rest[8], rest[9], rest[10], rest[11]])) else { break };
+        let offset = u64::try_from(i64::from_be_bytes(rest[..8].try_into().expect("8 bytes"))).unwrap_or(0);
+        match rest[16] {
+            2 => {
+                let Some(h) = BatchHeader::parse(rest) else { break };
+                types.push((h.last_offset().max(0) as u64, h.timestamp_type()));
+            }
+            1 if rest[17] & 0x08 != 0 => types.push((offset, TimestampType::LogAppendTime)),
+            _ => types.push((offset, TimestampType::CreateTime)),
         }
+        let Some(next) = (length as usize).checked_add(12).and_then(|end| rest.get(end..)) else { break };
         rest = next;
     }
     types
@@ -469,8 +506,8 @@ pub fn consume(dir: &Path, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Fai
 }
 
 fn consume_in_group(dir: &Path, group: &str, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Failure> {
-    if !dir.is_dir() {
-        return Err(format!("no data directory at {}", dir.display()).into());
+    if !dir.is_dir() || !crate::has_data_dir_files(dir) {
+        return Err(format!("{} is not a partlog data directory (no checkpoint files)", dir.display()).into());
     }
     let log = Log::open(dir).map_err(|e| format!("cannot open {} to consume in a group: {e}", dir.display()))?;
     // As without --group: an unknown topic is an error, not a group that waits for it (and
@@ -487,8 +524,13 @@ fn consume_in_group(dir: &Path, group: &str, args: &ConsumeArgs, out: &Out) -> R
     // the member leaves its group, instead of staying in it until its session times out.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::Relaxed))
-        .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
+    ctrlc::set_handler(move || {
+        // A second Ctrl-C ends the process at once (a poll or commit that does not return).
+        if flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
     let mut printed = Printed { args, out, count: 0 };
     let mut idle = 0;
     while args.max_messages != Some(0) && !stop.load(std::sync::atomic::Ordering::Relaxed) {

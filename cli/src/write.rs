@@ -17,10 +17,12 @@ fn open(dir: &Path) -> Result<Log, Failure> {
 }
 
 /// Opens a data directory that exists: opening one as its owner would create it (and its lock
-/// and checkpoint files), which only `topics create` may do.
+/// and checkpoint files), which only `topics create` may do; and a directory that is not one
+/// (a mistyped --dir) is not opened either: it would get partlog's files.
 fn open_existing(dir: &Path) -> Result<Log, Failure> {
     match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => open(dir),
+        Ok(m) if m.is_dir() && crate::has_data_dir_files(dir) => open(dir),
+        Ok(m) if m.is_dir() => Err(not_a_data_dir(dir)),
         Ok(_) => Err(format!("{} is not a directory", dir.display()).into()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(format!(
             "no data directory {} (give --dir or PARTLOG_DIR; only `topics create` creates one)",
@@ -29,6 +31,11 @@ fn open_existing(dir: &Path) -> Result<Log, Failure> {
         .into()),
         Err(e) => Err(format!("cannot open {}: {e}", dir.display()).into()),
     }
+}
+
+fn not_a_data_dir(dir: &Path) -> Failure {
+    format!("{} is not a partlog data directory (no checkpoint files): not opened, nothing written", dir.display())
+        .into()
 }
 
 /// `1 record`, `2 records`: `n` with the singular or plural.
@@ -58,6 +65,12 @@ pub fn topics_create(
     out: &Out,
 ) -> Result<Outcome, Failure> {
     let config = configured(TopicConfig::default(), configs)?;
+    // A new data directory is made where there is none, or in an empty one; a directory of
+    // other files is not made one.
+    let empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_none());
+    if dir.exists() && !empty && !crate::has_data_dir_files(dir) {
+        return Err(not_a_data_dir(dir));
+    }
     let log = open(dir)?;
     log.create_topic(topic, partitions, config)?;
     log.close()?;
@@ -104,18 +117,14 @@ pub fn topics_alter(
         log.alter_topic_config(topic, config)?;
     }
     log.close()?;
-    if out.json {
-        out.line(
-            String::new,
-            || json!({"topic": topic, "altered": true, "config": configs, "partitions": partitions.unwrap_or(now)}),
-        );
-    } else {
-        if !configs.is_empty() {
-            println!("Topic {topic}: {} changed.", configs.join(", "));
-        }
-        if let Some(partitions) = partitions {
-            println!("Topic {topic} has {partitions} partitions now; keys map to partitions anew.");
-        }
+    let json = || json!({"topic": topic, "altered": true, "config": configs, "partitions": partitions.unwrap_or(now)});
+    if !configs.is_empty() {
+        out.line(|| format!("Topic {topic}: {} changed.", configs.join(", ")), json);
+    }
+    if let Some(partitions) = partitions {
+        let text = || format!("Topic {topic} has {partitions} partitions now; keys map to partitions anew.");
+        // One JSON line in all: printed here unless the config line printed it.
+        out.line(text, || if configs.is_empty() { json() } else { serde_json::Value::Null });
     }
     Ok(Outcome::Clean)
 }

@@ -47,16 +47,22 @@ fn timestamps_are_printed_with_their_batch_type() {
     assert!(out.starts_with("LogAppendTime:"), "{out}");
 }
 
-#[test]
-fn following_a_topic_reads_partitions_added_meanwhile() {
+/// A data directory with topic `t` of one partition holding `value`, and its open log.
+fn one_record(value: &[u8]) -> (tempfile::TempDir, Log) {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path()).unwrap();
     log.create_topic("t", 1, TopicConfig::default())
         .unwrap()
         .partition(0)
         .unwrap()
-        .append(&[Record::new(b"first")])
+        .append(&[Record::new(value)])
         .unwrap();
+    (dir, log)
+}
+
+#[test]
+fn following_a_topic_reads_partitions_added_meanwhile() {
+    let (dir, log) = one_record(b"first");
     let mut child =
         command(dir.path(), &["consume", "t", "--from-beginning", "--follow", "--max-messages", "2"]).spawn().unwrap();
     drop(child.stdin.take());
@@ -72,14 +78,7 @@ fn following_a_topic_reads_partitions_added_meanwhile() {
 #[test]
 fn ctrl_c_ends_a_group_consumer_cleanly() {
     use std::io::BufRead;
-    let dir = tempfile::tempdir().unwrap();
-    let log = Log::open(dir.path()).unwrap();
-    log.create_topic("t", 1, TopicConfig::default())
-        .unwrap()
-        .partition(0)
-        .unwrap()
-        .append(&[Record::new(b"a")])
-        .unwrap();
+    let (dir, log) = one_record(b"a");
     log.close().unwrap();
     let mut child =
         command(dir.path(), &["consume", "t", "--group", "g", "--from-beginning", "--follow"]).spawn().unwrap();
@@ -194,11 +193,53 @@ fn verify_beside_a_busy_writer_reports_no_damage() {
             }
         })
     };
-    for _ in 0..40 {
+    for _ in 0..15 {
         let out = partlog(dir.path(), &["verify", "--quiet"], None);
         let text = String::from_utf8(out.stdout).unwrap();
         assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     writer.join().unwrap();
+}
+
+#[test]
+fn describe_shows_the_settings_that_differ_from_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    stdout(&partlog(
+        dir.path(),
+        &["topics", "create", "t", "-c", "retention.ms=-1", "-c", "segment.bytes=100000"],
+        None,
+    ));
+    let text = stdout(&partlog(dir.path(), &["topics", "describe", "t"], None));
+    let first = text.lines().next().unwrap();
+    assert_eq!(first, "Topic: t\tPartitionCount: 1\tConfigs: retention.ms=-1,segment.bytes=100000");
+    let json = stdout(&partlog(dir.path(), &["--json", "topics", "describe", "t"], None));
+    let topic: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+    assert_eq!(topic["overrides"], serde_json::json!({"retention.ms": "-1", "segment.bytes": "100000"}));
+    assert_eq!(topic["config"]["cleanup.policy"], "delete"); // every setting, defaults too
+}
+
+#[test]
+fn no_command_makes_a_directory_of_other_files_a_data_directory() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    std::fs::write(elsewhere.path().join("~$report.docx"), "someone's").unwrap();
+    std::fs::create_dir(elsewhere.path().join("photos-1")).unwrap();
+    for args in [
+        &["topics", "create", "t"][..],
+        &["produce", "t"],
+        &["topics", "delete", "t"],
+        &["topics", "alter", "t", "-p", "2"],
+        &["consume", "t", "--group", "g"],
+    ] {
+        let out = partlog(elsewhere.path(), args, Some("x\n"));
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not a partlog data directory"), "{args:?}");
+    }
+    let mut names: Vec<_> =
+        std::fs::read_dir(elsewhere.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    names.sort();
+    assert_eq!(names, ["photos-1", "~$report.docx"], "nothing written");
+    // An empty directory may become one.
+    let empty = tempfile::tempdir().unwrap();
+    stdout(&partlog(empty.path(), &["topics", "create", "t"], None));
 }

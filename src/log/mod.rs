@@ -1125,11 +1125,20 @@ fn parse_broker_epoch(text: &str) -> Option<i64> {
 }
 
 /// Deletes temporary files of writes that did not finish (the previous version, if any, is
-/// still in place).
+/// still in place): `~<name>` for the files partlog writes whole (the checkpoints, the
+/// clean-shutdown marker, a topic's config and partition count), and nothing else starting
+/// with `~`, which is someone else's.
 fn remove_unfinished_temporaries(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
         let entry = entry.map_err(Error::io("list", dir))?;
-        if entry.file_name().to_string_lossy().starts_with(files::TMP_PREFIX) {
+        let name = entry.file_name();
+        let Some(written) = name.to_str().and_then(|n| n.strip_prefix(files::TMP_PREFIX)) else { continue };
+        let topic_file = [CONFIG_SUFFIX, PARTITIONS_SUFFIX]
+            .iter()
+            .any(|suffix| written.strip_suffix(suffix).is_some_and(|topic| validate_topic_name(topic).is_ok()));
+        let log_file =
+            [RECOVERY_POINT_FILE, LOG_START_OFFSET_FILE, CLEANER_OFFSET_FILE, CLEAN_SHUTDOWN_FILE].contains(&written);
+        if (topic_file || log_file) && entry.file_type().is_ok_and(|t| t.is_file()) {
             std::fs::remove_file(entry.path()).map_err(Error::io("delete", entry.path()))?;
         }
     }

@@ -336,8 +336,29 @@ fn open_topic(
     let config = Arc::new(config);
     match open_partitions(dir, options, name, 0..count.partitions, dense, &config, checkpoints, events) {
         Ok(partitions) => Ok(Some(Topic { inner: Arc::new(TopicInner { name: name.to_owned(), config, partitions }) })),
-        // A directory or segment file gone meanwhile, or none yet: being deleted or created.
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        // A directory or segment file gone meanwhile, or none yet: being deleted or created;
+        // said where partlog recorded the topic (a partition of it without a segment file).
+        Err(Error::Io { source, path, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            if found.partitions.is_some() {
+                // `<topic>-<n>`: the directory under the data directory the missing path is in.
+                let partition = path
+                    .strip_prefix(dir)
+                    .ok()
+                    .and_then(|p| p.components().next())
+                    .map_or_else(|| name.to_owned(), |c| c.as_os_str().to_string_lossy().into_owned());
+                events.push(RecoveryEvent {
+                    partition,
+                    segment: path,
+                    position: 0,
+                    bytes_dropped: 0,
+                    reason: format!(
+                        "no segment file ({source}): topic {name} is not read (its owner is creating or deleting \
+                         it, or the files were lost)"
+                    ),
+                });
+            }
+            Ok(None)
+        }
         Err(e) => Err(e),
     }
 }

@@ -88,26 +88,61 @@ fn inode_of(dir: &Path) -> Option<(u64, Option<SystemTime>)> {
 /// segment to its batches before it creates the next one, so a file with a newer one in the
 /// listing is sealed when it is looked at (looked at during the listing, it could have been
 /// seen empty and taken for a sealed segment that ends early).
+///
+/// Files also go: retention deletes the oldest (those are not missed), compaction renames a
+/// `.swap` into the place of a `.log` (either name is taken), and retention of everything or a
+/// truncation removes the newest. When a file other than the oldest is gone, or the newest of
+/// the first listing, the directory is listed again.
 fn list(dir: &Path) -> Result<Vec<Found>> {
-    let Some(newest) = list_names(dir)?.iter().map(|&(base, ..)| base).max() else { return Ok(Vec::new()) };
-    let mut names = list_names(dir)?;
-    names.retain(|&(base, ..)| base <= newest);
+    const ATTEMPTS: usize = 10;
+    let mut first = list_names(dir)?;
+    let mut found = Vec::new();
+    for _ in 0..ATTEMPTS {
+        let Some(newest) = first.iter().map(|&(base, ..)| base).max() else { return Ok(Vec::new()) };
+        let second = list_names(dir)?;
+        let newest_kept = second.iter().any(|&(base, ..)| base == newest);
+        let (looked_at, whole) = look_at(second.iter().filter(|&&(base, ..)| base <= newest));
+        found = looked_at;
+        if newest_kept && whole {
+            return Ok(found);
+        }
+        first = second;
+    }
+    // Busier than that: the last listing, which reads check as they go (bytes that do not fit
+    // the view are `Error::ChangedUnderView`).
+    Ok(found)
+}
+
+/// Looks at the files `names`, in base-offset order: the segments, a swap only where its base
+/// has no `.log`; and whether no file was gone but the oldest (retention).
+fn look_at<'a>(names: impl Iterator<Item = &'a (u64, bool, PathBuf)>) -> (Vec<Found>, bool) {
     let mut logs = std::collections::BTreeMap::new();
     let mut swaps = Vec::new();
+    let mut whole = true;
     for (base, swap, path) in names {
-        // Gone since the listing (retention, compaction, a rename): not a segment any more.
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
-        let found = Found { base, path, len: meta.len(), inode: meta.ino(), modified: meta.modified().ok() };
+        // Compaction renames `X.log.swap` to `X.log` (after `X.log` went to `.deleted`).
+        let other = match swap {
+            true => path.with_extension(""),
+            false => path.with_extension(format!("log{}", files::SWAP_SUFFIX)),
+        };
+        let looked = [(path, *swap), (&other, !swap)]
+            .into_iter()
+            .find_map(|(path, swap)| std::fs::metadata(path).ok().map(|meta| (path.clone(), swap, meta)));
+        let Some((path, swap, meta)) = looked else {
+            whole &= logs.is_empty() && swaps.is_empty(); // gone before any kept: retention
+            continue;
+        };
+        let found = Found { base: *base, path, len: meta.len(), inode: meta.ino(), modified: meta.modified().ok() };
         if swap {
             swaps.push(found);
         } else {
-            logs.insert(base, found);
+            logs.insert(*base, found);
         }
     }
     for swap in swaps {
         logs.entry(swap.base).or_insert(swap);
     }
-    Ok(logs.into_values().collect())
+    (logs.into_values().collect(), whole)
 }
 
 /// The segment and swap files of `dir`: base offset, whether a swap, path; sorted.
