@@ -103,3 +103,53 @@ async fn a_group_timer_wakes_an_idle_async_member() {
     assert!(live.consumer().assignment().contains(&TopicPartition::new("t", theirs.partition)));
     drop(stale);
 }
+
+fn thousand_records(log: &Log) {
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let values: Vec<Vec<u8>> = (0..1000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    let records: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
+    p.append(&records).unwrap();
+}
+
+fn group_config(auto_commit: bool) -> ConsumerConfig {
+    ConsumerConfig::default()
+        .set("group.id", "g")
+        .unwrap()
+        .set("auto.offset.reset", "earliest")
+        .unwrap()
+        .set("enable.auto.commit", if auto_commit { "true" } else { "false" })
+        .unwrap()
+}
+
+/// The stream fetches up to `max.poll.records` at a time, but yields one: a commit, explicit or
+/// the auto-commit of drop, covers only what was yielded, so a new member resumes right after
+/// the last record the application received (issue 24: 1..=499 were skipped).
+#[test]
+fn commits_of_a_stream_cover_only_the_records_it_yielded() {
+    for (auto_commit, explicit) in [(false, true), (true, false), (true, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path()).unwrap();
+        thousand_records(&log);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let mut consumer = Consumer::new(&log, group_config(auto_commit)).unwrap();
+        consumer.subscribe(&["t"]).unwrap();
+        let mut ac = AsyncConsumer::new(consumer);
+        for expected in 0..3 {
+            assert_eq!(rt.block_on(ac.recv()).unwrap().offset, expected);
+        }
+        if explicit {
+            ac.consumer().commit_sync().unwrap();
+        }
+        drop(ac);
+        let mut next = Consumer::new(&log, group_config(false)).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        assert_eq!(
+            next.committed(&[tp]).unwrap()[0].as_ref().map(|c| c.offset),
+            Some(3),
+            "auto-commit {auto_commit}, explicit commit {explicit}: committed past what was yielded"
+        );
+        next.subscribe(&["t"]).unwrap();
+        let first = next.poll(Duration::from_secs(5)).unwrap();
+        assert_eq!(first[0].offset, 3);
+    }
+}

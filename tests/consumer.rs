@@ -77,7 +77,9 @@ fn max_poll_records_is_shared_fairly_and_no_record_is_skipped() {
         total += got.len();
     }
     assert_eq!(next, [100, 100, 100]);
-    // Polls start at each partition in turn.
+    // A fetch's records are handed out before the next fetch (Kafka's fetch buffer), and
+    // fetches start at each partition in turn.
+    first_partitions.dedup();
     assert_eq!(&first_partitions[..3], &[0, 1, 2]);
 }
 
@@ -332,4 +334,69 @@ fn refused_settings_name_their_key_and_value() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+/// A seek, a pause or a reset drops the records fetched ahead for that partition: nothing
+/// stale is handed out afterwards, and the position is always the next record handed out.
+#[test]
+fn buffered_records_never_outlive_a_seek_pause_or_reset() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    let values: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    p.append(&values.iter().map(|v| Record::new(v)).collect::<Vec<_>>()).unwrap();
+    let config =
+        ConsumerConfig::default().set("auto.offset.reset", "earliest").unwrap().set("max.poll.records", "10").unwrap();
+    let mut consumer = Consumer::new(&log, config).unwrap();
+    let tp = TopicPartition::new("t", 0);
+    consumer.assign(&[tp.clone()]).unwrap();
+    let offsets = |records: Vec<partlog::ConsumerRecord>| records.iter().map(|r| r.offset).collect::<Vec<_>>();
+    assert_eq!(offsets(consumer.poll(Duration::from_secs(1)).unwrap()), (0..10).collect::<Vec<_>>());
+    assert_eq!(consumer.position(&tp).unwrap(), 10, "the next record handed out, not the fetch's end");
+    consumer.seek(&tp, 50).unwrap();
+    assert_eq!(offsets(consumer.poll(Duration::from_secs(1)).unwrap()), (50..60).collect::<Vec<_>>());
+    consumer.seek(&tp, 5).unwrap(); // backwards, below everything fetched
+    assert_eq!(offsets(consumer.poll(Duration::from_secs(1)).unwrap()), (5..15).collect::<Vec<_>>());
+    consumer.pause(&[tp.clone()]).unwrap();
+    assert!(consumer.poll(Duration::from_millis(10)).unwrap().is_empty());
+    consumer.resume(&[tp.clone()]).unwrap();
+    assert_eq!(offsets(consumer.poll(Duration::from_secs(1)).unwrap()), (15..25).collect::<Vec<_>>());
+    consumer.seek_to_end(&[tp.clone()]).unwrap();
+    assert!(consumer.poll(Duration::from_millis(10)).unwrap().is_empty());
+    assert_eq!(consumer.position(&tp).unwrap(), 100);
+    consumer.seek_to_beginning(&[tp.clone()]).unwrap();
+    assert_eq!(offsets(consumer.poll(Duration::from_secs(1)).unwrap()), (0..10).collect::<Vec<_>>());
+}
+
+/// Records carry their batch's timestamp type.
+#[test]
+fn consumer_records_say_whose_timestamp_they_carry() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let mut config = TopicConfig::default();
+    config.set("message.timestamp.type", "LogAppendTime").unwrap();
+    log.create_topic("appended", 1, config).unwrap().partition(0).unwrap().append(&[Record::new(b"a")]).unwrap();
+    log.create_topic("created", 1, TopicConfig::default())
+        .unwrap()
+        .partition(0)
+        .unwrap()
+        .append(&[Record::new(b"b")])
+        .unwrap();
+    let mut consumer =
+        Consumer::new(&log, ConsumerConfig::default().set("auto.offset.reset", "earliest").unwrap()).unwrap();
+    consumer.assign(&[TopicPartition::new("appended", 0), TopicPartition::new("created", 0)]).unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        for r in consumer.poll(Duration::from_secs(1)).unwrap() {
+            seen.push((r.topic.to_string(), r.timestamp_type));
+        }
+    }
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        [
+            ("appended".to_string(), partlog::TimestampType::LogAppendTime),
+            ("created".to_string(), partlog::TimestampType::CreateTime)
+        ]
+    );
 }

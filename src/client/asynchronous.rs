@@ -3,7 +3,6 @@
 //! an append to any assigned partition, a group change, a `wakeup`, or a group timer (fired by
 //! one process-wide timer thread) wakes the task; nothing polls.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -51,8 +50,6 @@ use crate::error::Result;
 #[derive(Debug)]
 pub struct AsyncConsumer {
     consumer: Consumer,
-    /// Records polled and not yet yielded by the stream.
-    buffered: VecDeque<ConsumerRecord>,
 }
 
 impl AsyncConsumer {
@@ -74,7 +71,7 @@ impl AsyncConsumer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn new(consumer: Consumer) -> AsyncConsumer {
-        AsyncConsumer { consumer, buffered: VecDeque::new() }
+        AsyncConsumer { consumer }
     }
 
     /// The consumer: subscribe, assign, commit, seek, close.
@@ -98,8 +95,8 @@ impl AsyncConsumer {
         &mut self.consumer
     }
 
-    /// The consumer, unwrapped (records buffered by the stream are dropped: their positions
-    /// were already advanced, so seek back if they matter).
+    /// The consumer, unwrapped. Records fetched but not yet yielded stay with it: its
+    /// position is the next record the application gets, as for every consumer.
     ///
     /// # Example
     /// ```
@@ -113,10 +110,10 @@ impl AsyncConsumer {
     /// consumer.assign(&[tp.clone()])?;
     /// let mut consumer = AsyncConsumer::new(consumer);
     /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    /// assert_eq!(rt.block_on(consumer.recv())?.offset, 0); // "b" waits in the stream's buffer
+    /// assert_eq!(rt.block_on(consumer.recv())?.offset, 0);
     /// let mut consumer = consumer.into_inner();
-    /// assert_eq!(consumer.position(&tp)?, 2); // "b" is dropped, its position already passed
-    /// consumer.seek(&tp, 1)?; // to read it again
+    /// assert_eq!(consumer.position(&tp)?, 1); // "b" was not handed out: it comes next
+    /// assert_eq!(consumer.poll(std::time::Duration::ZERO)?[0].value.as_deref(), Some(&b"b"[..]));
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn into_inner(self) -> Consumer {
@@ -143,7 +140,8 @@ impl AsyncConsumer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn poll(&mut self) -> PollFuture<'_> {
-        PollFuture { consumer: &mut self.consumer, pending: false }
+        let max_records = self.consumer.config().max_poll_records;
+        PollFuture { consumer: &mut self.consumer, pending: false, max_records }
     }
 
     /// The records one by one, as a `futures_core::Stream` of `Result<ConsumerRecord>`; never
@@ -207,10 +205,15 @@ impl AsyncConsumer {
 
 /// Polls `consumer` once without blocking; registers the task first, so that nothing arriving
 /// after the look is missed.
-fn poll_once(consumer: &mut Consumer, pending: &mut bool, cx: &mut Context<'_>) -> Poll<Result<Vec<ConsumerRecord>>> {
+fn poll_once(
+    consumer: &mut Consumer,
+    pending: &mut bool,
+    max_records: usize,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Vec<ConsumerRecord>>> {
     let (signal, _) = consumer.wake_parts();
     signal.register_waker(cx.waker());
-    let outcome = consumer.poll_now();
+    let outcome = consumer.poll_now(max_records);
     let (_, liveness) = consumer.wake_parts();
     match outcome {
         Ok((records, next_check)) if records.is_empty() => {
@@ -260,6 +263,7 @@ fn poll_once(consumer: &mut Consumer, pending: &mut bool, cx: &mut Context<'_>) 
 pub struct PollFuture<'a> {
     consumer: &'a mut Consumer,
     pending: bool,
+    max_records: usize,
 }
 
 impl Future for PollFuture<'_> {
@@ -267,7 +271,7 @@ impl Future for PollFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        poll_once(this.consumer, &mut this.pending, cx)
+        poll_once(this.consumer, &mut this.pending, this.max_records, cx)
     }
 }
 
@@ -312,16 +316,12 @@ impl futures_core::Stream for RecordStream<'_> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        if let Some(r) = this.inner.buffered.pop_front() {
-            return Poll::Ready(Some(Ok(r)));
-        }
-        match poll_once(&mut this.inner.consumer, &mut this.pending, cx) {
+        // One record at a time: the rest stay in the consumer's fetch buffer, not yet handed
+        // out, so a commit never covers them.
+        match poll_once(&mut this.inner.consumer, &mut this.pending, 1, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(records)) => {
-                this.inner.buffered.extend(records);
-                Poll::Ready(this.inner.buffered.pop_front().map(Ok))
-            }
+            Poll::Ready(Ok(mut records)) => Poll::Ready(records.pop().map(Ok)),
         }
     }
 }

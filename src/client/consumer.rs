@@ -4,7 +4,7 @@
 //! seeks, pause and resume, synchronous and asynchronous commits, auto-commit, rebalance
 //! callbacks, and `wakeup`. Built on the public [`Log`] / [`Partition`] API.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::assignor::Assignor;
 use super::group::{Coordinator, Heartbeat, JoinSpec, Liveness, OffsetAndMetadata, TopicPartition};
 use crate::error::{Error, Result};
+use crate::format::batch::TimestampType;
 use crate::format::record::OwnedHeader;
 use crate::log::Log;
 use crate::partition::{AppendSignal, Fetch, Partition, TimestampOffset, Watch};
@@ -247,8 +248,13 @@ pub struct ConsumerRecord {
     pub partition: u32,
     /// The record's offset.
     pub offset: u64,
-    /// Its timestamp (CreateTime, or LogAppendTime on such topics), in milliseconds.
+    /// Its timestamp in milliseconds: the producer's, or the log's append time, as
+    /// [`timestamp_type`](Self::timestamp_type) says.
     pub timestamp: i64,
+    /// What the timestamp is (Kafka's `ConsumerRecord.timestampType()`): `CreateTime`, or
+    /// `LogAppendTime` for records of a batch the log stamped (a topic with
+    /// `message.timestamp.type=LogAppendTime`).
+    pub timestamp_type: TimestampType,
     /// The key; `None` is null.
     pub key: Option<Vec<u8>>,
     /// The value; `None` is null (a tombstone).
@@ -262,12 +268,13 @@ impl ConsumerRecord {
     ///
     /// # Example
     /// ```
-    /// use partlog::{ConsumerRecord, TopicPartition};
+    /// use partlog::{ConsumerRecord, TimestampType, TopicPartition};
     /// let record = ConsumerRecord {
     ///     topic: "orders".into(),
     ///     partition: 2,
     ///     offset: 7,
     ///     timestamp: 0,
+    ///     timestamp_type: TimestampType::CreateTime,
     ///     key: None,
     ///     value: Some(b"order".to_vec()),
     ///     headers: Vec::new(),
@@ -527,9 +534,24 @@ struct PartState {
     partition: Partition,
     topic: Arc<str>,
     _watch: Watch,
+    /// The offset of the next record handed to the application (Kafka's position).
     position: Option<u64>,
     reset: Option<OffsetReset>,
     paused: bool,
+    /// Records fetched and not yet handed out, all at or past `position` (Kafka's fetch
+    /// buffer): each batch is read and checked once, and served across polls. Dropped by
+    /// anything that moves the position or stops the partition being read.
+    buffered: VecDeque<ConsumerRecord>,
+    /// Where the buffered records end: the next fetch starts here.
+    fetched_to: u64,
+}
+
+impl PartState {
+    /// Moves the position to `offset` (`None`: to be reset), dropping buffered records.
+    fn reposition(&mut self, offset: Option<u64>) {
+        self.position = offset;
+        self.buffered.clear();
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -966,6 +988,8 @@ impl Consumer {
                     position: None,
                     reset: None,
                     paused: false,
+                    buffered: VecDeque::new(),
+                    fetched_to: 0,
                 },
             );
         }
@@ -1011,7 +1035,7 @@ impl Consumer {
         }
         let deadline = Instant::now().checked_add(timeout);
         self.liveness.enter_poll();
-        let result = self.poll_until(deadline);
+        let result = self.poll_until(deadline, self.config.max_poll_records);
         self.liveness.leave_poll();
         result
     }
@@ -1019,12 +1043,12 @@ impl Consumer {
     /// One non-blocking round of `poll` for the async consumer, which marks liveness and waits
     /// itself: records, or none and the time of the next check-in the group needs.
     #[cfg(feature = "async")]
-    pub(crate) fn poll_now(&mut self) -> Result<(Vec<ConsumerRecord>, Option<Instant>)> {
+    pub(crate) fn poll_now(&mut self, max_records: usize) -> Result<(Vec<ConsumerRecord>, Option<Instant>)> {
         self.check_usable()?;
         if self.mode == Mode::None {
             return Err(Error::InvalidState { what: "poll needs subscribe or assign first" });
         }
-        let records = self.poll_until(Some(Instant::now()))?;
+        let records = self.poll_until(Some(Instant::now()), max_records)?;
         Ok((records, self.next_check))
     }
 
@@ -1033,7 +1057,7 @@ impl Consumer {
         (&self.signal, &self.liveness)
     }
 
-    fn poll_until(&mut self, deadline: Option<Instant>) -> Result<Vec<ConsumerRecord>> {
+    fn poll_until(&mut self, deadline: Option<Instant>, max_records: usize) -> Result<Vec<ConsumerRecord>> {
         loop {
             if self.wakeup.swap(false, Ordering::SeqCst) {
                 return Err(Error::Wakeup);
@@ -1046,7 +1070,7 @@ impl Consumer {
                 let _ = self.auto_commit(CommitMode::Async);
             }
             self.init_positions()?;
-            let records = self.collect()?;
+            let records = self.collect(max_records)?;
             if !records.is_empty() {
                 return Ok(records);
             }
@@ -1266,91 +1290,49 @@ impl Consumer {
         Ok(())
     }
 
-    /// Reads up to `max.poll.records` from the partitions, starting at a rotating one.
-    /// Positions move only if every read succeeds, so that an error skips nothing.
-    fn collect(&mut self) -> Result<Vec<ConsumerRecord>> {
+    /// Hands out up to `max_records` records: first those already buffered, then from fetches
+    /// of the partitions with none buffered, starting at a rotating one so that a busy
+    /// partition cannot starve the others. A position moves only past records handed out, so
+    /// that a commit never covers a record the application did not receive; a fetch that
+    /// fails skips nothing (records handed out before it are returned first, and the error
+    /// comes with the next poll).
+    fn collect(&mut self, max_records: usize) -> Result<Vec<ConsumerRecord>> {
         let n = self.order.len();
         let mut out = Vec::new();
         if n == 0 {
             return Ok(out);
         }
         let start = self.cursor % n;
-        self.cursor = (start + 1) % n;
-        let mut remaining = self.config.max_poll_records;
-        let mut bytes_left = self.config.fetch_max_bytes;
-        let mut moved: Vec<(usize, u64)> = Vec::new();
+        let mut remaining = max_records;
+        // Buffered records first: at most one partition keeps a buffer from poll to poll.
         for i in 0..n {
-            let index = (start + i) % n;
-            let state = &self.parts[&self.order[index]];
-            let Some(position) = state.position else { continue };
-            if state.paused
-                || (position == state.partition.log_end_offset() && position >= state.partition.log_start_offset())
-            {
-                continue;
+            let state = self.parts.get_mut(&self.order[(start + i) % n]).expect("order lists parts");
+            if !state.paused {
+                hand_out(state, &mut remaining, &mut out);
             }
-            let max_bytes = self.config.max_partition_fetch_bytes.min(bytes_left).max(1);
-            let mut position = position;
-            let mut fetched = false;
-            for attempt in 0..2 {
-                match state.partition.fetch(position, max_bytes, &mut self.fetch) {
-                    Ok(()) => {
-                        fetched = true;
-                        break;
-                    }
-                    // Out of range (retention deleted it, or past the end): reset by
-                    // auto.offset.reset and read from there in this same poll.
-                    Err(e @ Error::OffsetOutOfRange { .. }) => {
-                        position = match self.config.auto_offset_reset {
-                            OffsetReset::None => return Err(e),
-                            OffsetReset::Earliest => state.partition.log_start_offset(),
-                            OffsetReset::Latest => state.partition.log_end_offset(),
-                        };
-                        if attempt == 1 {
-                            // Moved again meanwhile (a racing delete): the next poll tries again.
-                            moved.push((index, position));
-                        }
-                    }
-                    Err(Error::Closed { .. }) if matches!(self.mode, Mode::Subscribed(_)) => {
-                        // Its topic was deleted: the group rebalances it away at the next check-in.
-                        break;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            if !fetched {
-                continue;
-            }
-            bytes_left = bytes_left.saturating_sub(self.fetch.raw_batches().len());
-            let mut next = self.fetch.next_offset().max(position);
-            for record in self.fetch.records() {
-                let record = record?;
-                if record.offset() < position {
-                    continue;
-                }
-                if remaining == 0 {
-                    next = record.offset();
-                    break;
-                }
-                let owned = record.to_owned();
-                out.push(ConsumerRecord {
-                    topic: state.topic.clone(),
-                    partition: self.order[index].partition,
-                    offset: owned.offset,
-                    timestamp: owned.timestamp,
-                    key: owned.key,
-                    value: owned.value,
-                    headers: owned.headers,
-                });
-                remaining -= 1;
-            }
-            moved.push((index, next));
+        }
+        let mut bytes_left = self.config.fetch_max_bytes;
+        let in_group = matches!(self.mode, Mode::Subscribed(_));
+        for i in 0..n {
             if remaining == 0 || bytes_left == 0 {
                 break;
             }
-        }
-        for (index, next) in moved {
+            let index = (start + i) % n;
             let tp = &self.order[index];
-            self.parts.get_mut(tp).expect("assigned").position = Some(next);
+            let state = self.parts.get_mut(tp).expect("order lists parts");
+            if state.paused || state.position.is_none() || !state.buffered.is_empty() {
+                continue;
+            }
+            // The next fetch starts at the partition after this one.
+            self.cursor = (index + 1) % n;
+            let max_bytes = self.config.max_partition_fetch_bytes.min(bytes_left).max(1);
+            match fill(state, tp.partition, &mut self.fetch, self.config.auto_offset_reset, max_bytes, in_group) {
+                Ok(read) => bytes_left = bytes_left.saturating_sub(read),
+                Err(e) if out.is_empty() => return Err(e),
+                // The records handed out are the application's now; the error comes next time.
+                Err(_) => break,
+            }
+            hand_out(state, &mut remaining, &mut out);
         }
         Ok(out)
     }
@@ -1418,7 +1400,7 @@ impl Consumer {
             return Err(Error::OffsetOverflow("a position must fit an int64"));
         }
         let state = self.state_mut(partition)?;
-        state.position = Some(offset);
+        state.reposition(Some(offset));
         state.reset = None;
         Ok(())
     }
@@ -1437,7 +1419,10 @@ impl Consumer {
 
     fn seek_all(&mut self, partitions: &[TopicPartition], reset: OffsetReset) -> Result<()> {
         let list = if partitions.is_empty() { self.order.clone() } else { partitions.to_vec() };
-        self.change_each(&list, |s| s.reset = Some(reset))
+        self.change_each(&list, |s| {
+            s.buffered.clear();
+            s.reset = Some(reset);
+        })
     }
 
     /// Moves the positions of `partitions` (all assigned ones if empty) to the log start
@@ -1569,7 +1554,11 @@ impl Consumer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
-        self.change_each(partitions, |s| s.paused = true)
+        self.change_each(partitions, |s| {
+            // Kafka drops a paused partition's fetched records: read again on resume.
+            s.buffered.clear();
+            s.paused = true;
+        })
     }
 
     /// Returns records from `partitions` again.
@@ -1948,6 +1937,97 @@ impl Consumer {
         // Kafka logs a failed auto-commit on close; here it is returned, after leaving.
         result.and(completed).and(left)
     }
+}
+
+/// Moves up to `remaining` buffered records of `state` to `out`, and the position past them.
+fn hand_out(state: &mut PartState, remaining: &mut usize, out: &mut Vec<ConsumerRecord>) {
+    let mut moved = false;
+    while *remaining > 0 {
+        let Some(record) = state.buffered.pop_front() else { break };
+        state.position = Some(record.offset + 1);
+        out.push(record);
+        *remaining -= 1;
+        moved = true;
+    }
+    if moved && state.buffered.is_empty() {
+        // Past what the fetch covered: control batches, offsets compaction removed.
+        state.position = state.position.map(|p| p.max(state.fetched_to));
+    }
+}
+
+/// Fetches the records of `state` from its position into its (empty) buffer, resetting an
+/// out-of-range position by `auto.offset.reset`. Returns the bytes read.
+fn fill(
+    state: &mut PartState,
+    id: u32,
+    fetch: &mut Fetch,
+    reset: OffsetReset,
+    max_bytes: usize,
+    in_group: bool,
+) -> Result<usize> {
+    debug_assert!(state.buffered.is_empty());
+    let Some(mut position) = state.position else { return Ok(0) };
+    let partition = &state.partition;
+    state.fetched_to = position;
+    for attempt in 0..2 {
+        if position == partition.log_end_offset() && position >= partition.log_start_offset() {
+            return Ok(0);
+        }
+        match partition.fetch(position, max_bytes, fetch) {
+            Ok(()) => break,
+            // Out of range (retention deleted it, or past the end): reset by auto.offset.reset
+            // and read from there in this same poll.
+            Err(e @ Error::OffsetOutOfRange { .. }) => {
+                position = match reset {
+                    OffsetReset::None => return Err(e),
+                    OffsetReset::Earliest => partition.log_start_offset(),
+                    OffsetReset::Latest => partition.log_end_offset(),
+                };
+                state.position = Some(position);
+                state.fetched_to = position;
+                if attempt == 1 {
+                    // Moved again meanwhile (a racing delete): the next poll tries again.
+                    return Ok(0);
+                }
+            }
+            // Its topic was deleted: the group rebalances it away at the next check-in.
+            Err(Error::Closed { .. }) if in_group => return Ok(0),
+            Err(e) => return Err(e),
+        }
+    }
+    let mut next = fetch.next_offset().max(position);
+    for record in fetch.records() {
+        let record = match record {
+            Ok(r) => r,
+            // Records before the damage are served; the fetch from after them fails again,
+            // with the located error, once they are handed out.
+            Err(_) if !state.buffered.is_empty() => {
+                next = state.buffered.back().map_or(position, |r| r.offset + 1);
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        if record.offset() < position {
+            continue;
+        }
+        let owned = record.to_owned();
+        state.buffered.push_back(ConsumerRecord {
+            topic: state.topic.clone(),
+            partition: id,
+            offset: owned.offset,
+            timestamp: owned.timestamp,
+            timestamp_type: record.timestamp_type(),
+            key: owned.key,
+            value: owned.value,
+            headers: owned.headers,
+        });
+    }
+    state.fetched_to = next;
+    if state.buffered.is_empty() {
+        // Nothing to hand out (control batches, offsets compaction removed): past it.
+        state.position = Some(next);
+    }
+    Ok(fetch.raw_batches().len())
 }
 
 impl Drop for Consumer {

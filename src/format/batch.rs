@@ -1037,6 +1037,11 @@ impl<'b> RecordCursor<'b> {
         Ok(Some(RecordRef {
             offset: (state.base_offset + r.offset_delta as i64) as u64,
             timestamp,
+            timestamp_type: if state.append_time.is_some() {
+                TimestampType::LogAppendTime
+            } else {
+                TimestampType::CreateTime
+            },
             key: r.key,
             value: r.value,
             headers: r.headers,

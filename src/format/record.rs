@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::format::batch::TimestampType;
 use crate::format::varint;
 
 /// A record header: a key and a nullable value.
@@ -270,6 +271,7 @@ impl<'a> Record<'a> {
 pub struct RecordRef<'a> {
     pub(crate) offset: u64,
     pub(crate) timestamp: i64,
+    pub(crate) timestamp_type: TimestampType,
     pub(crate) key: Option<&'a [u8]>,
     pub(crate) value: Option<&'a [u8]>,
     pub(crate) headers: HeaderBytes<'a>,
@@ -321,6 +323,28 @@ impl<'a> RecordRef<'a> {
     #[inline]
     pub fn timestamp(&self) -> i64 {
         self.timestamp
+    }
+
+    /// What the timestamp is: the producer's (`CreateTime`) or the log's append time
+    /// (`LogAppendTime`), as the record's batch says.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Fetch, Log, Record, TimestampType, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let mut config = TopicConfig::default();
+    /// config.message_timestamp_type = TimestampType::LogAppendTime;
+    /// let p = log.create_topic("t", 1, config)?.partition(0)?;
+    /// p.append(&[Record::new(b"a").with_timestamp(5)])?;
+    /// let mut fetch = Fetch::new();
+    /// p.fetch(0, 1 << 20, &mut fetch)?;
+    /// assert_eq!(fetch.records().next().unwrap()?.timestamp_type(), TimestampType::LogAppendTime);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    #[inline]
+    pub fn timestamp_type(&self) -> TimestampType {
+        self.timestamp_type
     }
 
     /// The key, `None` if null.
