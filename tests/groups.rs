@@ -445,3 +445,43 @@ fn bad_settings_and_names_are_refused_with_typed_errors() {
     c.poll(Duration::ZERO).unwrap();
     assert_eq!(*called.lock().unwrap(), Some(true));
 }
+
+/// After an unclean shutdown, a committed offset past its partition's recovered log end is set
+/// to the log end before anything is appended, and reported: new appends are read, not skipped.
+#[test]
+fn a_committed_offset_past_the_recovered_log_end_is_clamped_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"a"), Record::new(b"b")]).unwrap();
+    p.flush().unwrap();
+    let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "g").unwrap()).unwrap();
+    // As if the commit were made durable and the data below it lost.
+    let past = OffsetAndMetadata::new(40).with_metadata("kept");
+    consumer.commit_offsets(&[(tp("t", 0), past)], partlog::CommitMode::Sync).unwrap();
+    drop(consumer);
+    log.simulate_crash();
+
+    let log = Log::open(dir.path()).unwrap();
+    let events: Vec<_> = log.recovery_report().iter().filter(|e| e.reason.contains("committed offset 40")).collect();
+    assert_eq!(events.len(), 1, "{:?}", log.recovery_report());
+    assert_eq!(events[0].partition, "t-0");
+    let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "g").unwrap()).unwrap();
+    assert_eq!(consumer.committed(&[tp("t", 0)]).unwrap()[0], Some(OffsetAndMetadata::new(2).with_metadata("kept")));
+    log.partition("t", 0).unwrap().append(&[Record::new(b"new")]).unwrap();
+    consumer.subscribe(&["t"]).unwrap();
+    let records = consumer.poll(Duration::from_secs(5)).unwrap();
+    assert_eq!(records[0].value.as_deref(), Some(&b"new"[..]));
+
+    // After a clean shutdown nothing was lost: a commit past the end is the application's, kept.
+    consumer.close().unwrap(); // (auto-commit: 3)
+    let config = ConsumerConfig::default().set("group.id", "g").unwrap().set("enable.auto.commit", "false").unwrap();
+    let mut consumer = Consumer::new(&log, config).unwrap();
+    consumer.commit_offsets(&[(tp("t", 0), OffsetAndMetadata::new(90))], partlog::CommitMode::Sync).unwrap();
+    drop(consumer);
+    log.close().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    assert!(log.recovery_report().is_empty());
+    let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "g").unwrap()).unwrap();
+    assert_eq!(consumer.committed(&[tp("t", 0)]).unwrap()[0].as_ref().map(|c| c.offset), Some(90));
+}

@@ -304,11 +304,14 @@ impl ConsumerRecord {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitMode {
-    /// Returns when the commit is durable (fsynced), or with its error.
+    /// Returns when the commit is durable (fsynced), or with its error. The data it covers is
+    /// made durable first (each partition up to its committed offset), so that a committed
+    /// offset never points past what a power loss leaves.
     Sync,
     /// Returns once the commit is accepted by the coordinator (fenced, written); it is made
-    /// durable at the start of the next `poll` (or synchronous commit, or close), sharing one fsync with
-    /// the other commits made since, and a failure then is returned by that call.
+    /// durable, after the data it covers, at the start of the next `poll` (or synchronous
+    /// commit, or close), sharing fsyncs with the other commits made since, and a failure then
+    /// is returned by that call (or given to its callback).
     Async,
 }
 
@@ -570,6 +573,8 @@ type CommitCallback = Box<dyn FnOnce(Result<()>) + Send>;
 
 /// An async commit: written (to be made durable) or refused, with its callback.
 struct PendingCommit {
+    /// The data partitions and the offsets committed for them: made durable first.
+    data: Vec<(Partition, u64)>,
     target: Option<(Partition, u64)>,
     error: Option<Error>,
     callback: Option<CommitCallback>,
@@ -1626,7 +1631,9 @@ impl Consumer {
     }
 
     /// Commits the position of every assigned partition (the offset after the last record
-    /// `poll` returned) and waits until it is durable. In a group, the commit is fenced: it
+    /// `poll` returned) and waits until it is durable: first the data below each committed
+    /// offset (on a page-cache topic, an fsync shared with concurrent appends and commits;
+    /// nothing where it is durable already), then the commit. In a group, the commit is fenced: it
     /// fails with [`Error::CommitFailed`] if this member is no longer in the group's current
     /// generation, so that it cannot overwrite a new owner's progress.
     ///
@@ -1729,7 +1736,7 @@ impl Consumer {
         let mut callback: Option<CommitCallback> = Some(Box::new(callback));
         if let Err(e) = self.commit_with(&offsets, CommitMode::Async, Some(&mut callback)) {
             // Refused at once (fencing, bad input): reported in order, after earlier ones.
-            self.pending.push(PendingCommit { target: None, error: Some(e), callback });
+            self.pending.push(PendingCommit { data: Vec::new(), target: None, error: Some(e), callback });
         }
     }
 
@@ -1747,8 +1754,15 @@ impl Consumer {
             self.complete_async_commits()?;
         }
         let group = self.group()?.to_owned();
-        for (tp, _) in offsets {
-            self.log.partition(&tp.topic, tp.partition)?;
+        let mut data = Vec::with_capacity(offsets.len());
+        for (tp, o) in offsets {
+            data.push((self.log.partition(&tp.topic, tp.partition)?, o.offset));
+        }
+        if mode == CommitMode::Sync {
+            // A committed offset never points past durable data: after a power loss the group
+            // would skip the records appended below it. fsyncs are shared with concurrent
+            // commits and appends, and cost nothing where the data is durable already.
+            make_durable(&data)?;
         }
         let coordinator = self.coordinator()?;
         let member = match (&self.mode, &self.member) {
@@ -1764,7 +1778,12 @@ impl Consumer {
         let Some((partition, upto)) = written else {
             // Nothing to commit: an async callback still reports, in order.
             if let Some(callback) = callback.and_then(Option::take) {
-                self.pending.push(PendingCommit { target: None, error: None, callback: Some(callback) });
+                self.pending.push(PendingCommit {
+                    data: Vec::new(),
+                    target: None,
+                    error: None,
+                    callback: Some(callback),
+                });
             }
             return Ok(());
         };
@@ -1772,7 +1791,7 @@ impl Consumer {
             CommitMode::Sync => partition.flush_to(upto),
             CommitMode::Async => {
                 let callback = callback.and_then(Option::take);
-                self.pending.push(PendingCommit { target: Some((partition, upto)), error: None, callback });
+                self.pending.push(PendingCommit { data, target: Some((partition, upto)), error: None, callback });
                 Ok(())
             }
         }
@@ -1789,7 +1808,7 @@ impl Consumer {
         for commit in pending {
             let result = match (commit.error, commit.target) {
                 (Some(e), _) => Err(e),
-                (None, Some((partition, upto))) => partition.flush_to(upto),
+                (None, Some((partition, upto))) => make_durable(&commit.data).and_then(|()| partition.flush_to(upto)),
                 (None, None) => Ok(()),
             };
             match commit.callback {
@@ -1937,6 +1956,16 @@ impl Consumer {
         // Kafka logs a failed auto-commit on close; here it is returned, after leaving.
         result.and(completed).and(left)
     }
+}
+
+/// Makes each partition durable up to the offset committed for it (clamped to its log end).
+fn make_durable(data: &[(Partition, u64)]) -> Result<()> {
+    for (partition, offset) in data {
+        if partition.recovery_point() < *offset {
+            partition.flush_to(*offset)?;
+        }
+    }
+    Ok(())
 }
 
 /// Moves up to `remaining` buffered records of `state` to `out`, and the position past them.

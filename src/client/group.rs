@@ -485,26 +485,7 @@ impl Coordinator {
         };
         let clock = log.clock().clone();
         let now_ms = clock.now_ms();
-        let mut groups: HashMap<String, Group> = HashMap::new();
-        let mut fetch = Fetch::new();
-        for p in topic.partitions() {
-            let mut from = p.log_start_offset();
-            while from < p.log_end_offset() {
-                p.fetch(from, LOAD_BUFFER_BYTES, &mut fetch)?;
-                for record in fetch.records() {
-                    let record = record?;
-                    let Some(key) = record.key() else { continue };
-                    let decoded = schema::decode(key, record.value()).map_err(|reason| {
-                        Error::BadCoordinatorRecord { partition: p.name(), offset: record.offset(), reason }
-                    })?;
-                    replay(&mut groups, decoded, now_ms);
-                }
-                if fetch.next_offset() <= from {
-                    break;
-                }
-                from = fetch.next_offset();
-            }
-        }
+        let mut groups = replay_topic(&topic, now_ms)?;
         let now = Instant::now();
         // Read-only: the members are the owner's, and stay as its records say.
         for group in groups.values_mut().filter(|_| !log.is_read_only()) {
@@ -1221,6 +1202,87 @@ fn next_deadline(g: &Group) -> Option<Instant> {
 }
 
 /// Applies one record of `__consumer_offsets` (later records override earlier ones).
+/// Every group's state and committed offsets, as `__consumer_offsets` records them.
+fn replay_topic(topic: &Topic, now_ms: i64) -> Result<HashMap<String, Group>> {
+    let mut groups: HashMap<String, Group> = HashMap::new();
+    let mut fetch = Fetch::new();
+    for p in topic.partitions() {
+        let mut from = p.log_start_offset();
+        while from < p.log_end_offset() {
+            p.fetch(from, LOAD_BUFFER_BYTES, &mut fetch)?;
+            for record in fetch.records() {
+                let record = record?;
+                let Some(key) = record.key() else { continue };
+                let decoded = schema::decode(key, record.value()).map_err(|reason| Error::BadCoordinatorRecord {
+                    partition: p.name(),
+                    offset: record.offset(),
+                    reason,
+                })?;
+                replay(&mut groups, decoded, now_ms);
+            }
+            if fetch.next_offset() <= from {
+                break;
+            }
+            from = fetch.next_offset();
+        }
+    }
+    Ok(groups)
+}
+
+/// The second line behind commits made durable after their data (see
+/// `Consumer::commit_sync`): after an unclean shutdown, a committed offset past its
+/// partition's recovered log end points at records a crash took (a commit fsynced before the
+/// data it covers, by an older build or by another writer of the directory). Left alone, new
+/// appends would land below it and the group would skip them. Each is set to the log end
+/// (durably, before anything is appended) and reported. `log_end` gives a partition's recovered
+/// log end (`None`: not a partition of this log, left alone).
+pub(crate) fn clamp_committed_offsets(
+    offsets_topic: &Topic,
+    now_ms: i64,
+    log_end: impl Fn(&str, u32) -> Option<u64>,
+) -> Result<Vec<crate::partition::RecoveryEvent>> {
+    let groups = replay_topic(offsets_topic, now_ms)?;
+    let mut names: Vec<&String> = groups.keys().collect();
+    names.sort();
+    let mut events = Vec::new();
+    for name in names {
+        let mut records = Vec::new();
+        for (tp, committed) in &groups[name].offsets {
+            let Some(end) = log_end(&tp.topic, tp.partition) else { continue };
+            if committed.value.offset <= end {
+                continue;
+            }
+            let offset = committed.value.offset;
+            records.push((
+                schema::offset_key(name, &tp.topic, tp.partition),
+                Some(schema::offset_value(end, &committed.value.metadata, now_ms)),
+            ));
+            events.push(crate::partition::RecoveryEvent {
+                partition: tp.to_string(),
+                segment: offsets_topic
+                    .partition(schema::partition_for_group(name, offsets_topic.partition_count()))?
+                    .dir()
+                    .to_owned(),
+                position: 0,
+                bytes_dropped: 0,
+                reason: format!(
+                    "group {name}'s committed offset {offset} was past the partition's recovered log end {end} \
+                     (records a crash took): set to {end}, so that records appended from now on are read"
+                ),
+            });
+        }
+        if records.is_empty() {
+            continue;
+        }
+        let list: Vec<Record<'_>> =
+            records.iter().map(|(k, v)| Record::new(v.as_deref().unwrap_or_default()).with_key(k)).collect();
+        let p = offsets_topic.partition(schema::partition_for_group(name, offsets_topic.partition_count()))?;
+        let info = p.append(&list)?;
+        p.flush_to(info.last_offset + 1)?;
+    }
+    Ok(events)
+}
+
 fn replay(groups: &mut HashMap<String, Group>, record: CoordinatorRecord, now_ms: i64) {
     match record {
         CoordinatorRecord::Offset { group, topic, partition, value } => {

@@ -325,6 +325,14 @@ impl Log {
             let topic = opening.topic(&dir, &name, partition_count, Arc::new(config), &mut recovery)?;
             topics.insert(name, topic);
         }
+        if !clean_shutdown {
+            if let Some(offsets) = topics.get(topic::GROUP_OFFSETS_TOPIC) {
+                // Before anything is appended: committed offsets a crash left past their data.
+                let log_end = |t: &str, p: u32| topics.get(t)?.partition(p).ok().map(|p| p.log_end_offset());
+                let now_ms = options.clock.now_ms();
+                recovery.extend(crate::client::group::clamp_committed_offsets(offsets, now_ms, log_end)?);
+            }
+        }
         let opened: Vec<Partition> = topics.values().flat_map(|t: &Topic| t.partitions().iter().cloned()).collect();
         let open_ids: std::collections::BTreeSet<(String, u32)> =
             opened.iter().map(|p| (p.topic().to_owned(), p.id())).collect();
