@@ -153,3 +153,46 @@ fn commits_of_a_stream_cover_only_the_records_it_yielded() {
         assert_eq!(first[0].offset, 3);
     }
 }
+
+/// A paused partition is not watched: appends to it do not wake a pending poll; appends to
+/// the others do, and so does resuming it.
+#[test]
+fn appends_to_a_paused_partition_do_not_wake_the_task() {
+    use std::future::Future;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::task::{Context, Wake, Waker};
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let topic = log.create_topic("t", 2, TopicConfig::default()).unwrap();
+    let mut consumer = AsyncConsumer::new(Consumer::new(&log, ConsumerConfig::default()).unwrap());
+    let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+    consumer.consumer().assign(&[p0.clone(), p1.clone()]).unwrap();
+    consumer.consumer().pause(&[p1.clone()]).unwrap();
+    let count = Arc::new(Count(AtomicUsize::new(0)));
+    let waker = Waker::from(count.clone());
+    let mut cx = Context::from_waker(&waker);
+    {
+        let mut future = consumer.poll();
+        assert!(Pin::new(&mut future).poll(&mut cx).is_pending());
+        for _ in 0..10 {
+            topic.partition(1).unwrap().append(&[Record::new(b"paused")]).unwrap();
+        }
+        assert_eq!(count.0.load(Ordering::SeqCst), 0, "an append to a paused partition woke the task");
+        topic.partition(0).unwrap().append(&[Record::new(b"live")]).unwrap();
+        assert!(count.0.load(Ordering::SeqCst) >= 1, "an append to an assigned partition wakes it");
+    }
+    consumer.consumer().resume(&[p1]).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut values = Vec::new();
+    while values.len() < 11 {
+        values.extend(rt.block_on(consumer.poll()).unwrap().into_iter().map(|r| r.value.unwrap()));
+    }
+    assert_eq!(values.iter().filter(|v| v.as_slice() == b"paused").count(), 10);
+}

@@ -141,7 +141,7 @@ impl AsyncConsumer {
     /// ```
     pub fn poll(&mut self) -> PollFuture<'_> {
         let max_records = self.consumer.config().max_poll_records;
-        PollFuture { consumer: &mut self.consumer, pending: false, max_records }
+        PollFuture { consumer: &mut self.consumer, pending: Pending::default(), max_records }
     }
 
     /// The records one by one, as a `futures_core::Stream` of `Result<ConsumerRecord>`; never
@@ -173,7 +173,7 @@ impl AsyncConsumer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn stream(&mut self) -> RecordStream<'_> {
-        RecordStream { inner: self, pending: false }
+        RecordStream { inner: self, pending: Pending::default() }
     }
 
     /// The next record (rust-rdkafka's `StreamConsumer::recv`), without a `Stream` adapter.
@@ -203,11 +203,19 @@ impl AsyncConsumer {
     }
 }
 
+/// A pending poll's state: counted as polling (`max.poll.interval.ms`), and the group deadline
+/// the timer thread will wake it at.
+#[derive(Debug, Default)]
+struct Pending {
+    polling: bool,
+    armed: Option<std::time::Instant>,
+}
+
 /// Polls `consumer` once without blocking; registers the task first, so that nothing arriving
 /// after the look is missed.
 fn poll_once(
     consumer: &mut Consumer,
-    pending: &mut bool,
+    pending: &mut Pending,
     max_records: usize,
     cx: &mut Context<'_>,
 ) -> Poll<Result<Vec<ConsumerRecord>>> {
@@ -217,20 +225,22 @@ fn poll_once(
     let (_, liveness) = consumer.wake_parts();
     match outcome {
         Ok((records, next_check)) if records.is_empty() => {
-            if !*pending {
+            if !pending.polling {
                 liveness.enter_poll();
-                *pending = true;
+                pending.polling = true;
             }
-            if let Some(at) = next_check {
+            // One timer entry per deadline, not one per wake-up.
+            if let Some(at) = next_check.filter(|at| pending.armed != Some(*at)) {
                 let (signal, _) = consumer.wake_parts();
                 timer::fire_at(at, signal);
+                pending.armed = Some(at);
             }
             Poll::Pending
         }
         other => {
-            if *pending {
+            if pending.polling {
                 liveness.leave_poll();
-                *pending = false;
+                pending.polling = false;
             }
             Poll::Ready(other.map(|(records, _)| records))
         }
@@ -262,7 +272,7 @@ fn poll_once(
 #[must_use = "futures do nothing unless awaited"]
 pub struct PollFuture<'a> {
     consumer: &'a mut Consumer,
-    pending: bool,
+    pending: Pending,
     max_records: usize,
 }
 
@@ -277,7 +287,7 @@ impl Future for PollFuture<'_> {
 
 impl Drop for PollFuture<'_> {
     fn drop(&mut self) {
-        if self.pending {
+        if self.pending.polling {
             self.consumer.wake_parts().1.leave_poll();
         }
     }
@@ -308,7 +318,7 @@ impl Drop for PollFuture<'_> {
 #[must_use = "streams do nothing unless polled"]
 pub struct RecordStream<'a> {
     inner: &'a mut AsyncConsumer,
-    pending: bool,
+    pending: Pending,
 }
 
 impl futures_core::Stream for RecordStream<'_> {
@@ -328,7 +338,7 @@ impl futures_core::Stream for RecordStream<'_> {
 
 impl Drop for RecordStream<'_> {
     fn drop(&mut self) {
-        if self.pending {
+        if self.pending.polling {
             self.inner.consumer.wake_parts().1.leave_poll();
         }
     }

@@ -536,7 +536,9 @@ pub struct ConsumerGroupMetadata {
 struct PartState {
     partition: Partition,
     topic: Arc<str>,
-    _watch: Watch,
+    /// Wakes the consumer's `poll` on appends; `None` while paused, so that appends to a
+    /// paused partition do not wake it.
+    watch: Option<Watch>,
     /// The offset of the next record handed to the application (Kafka's position).
     position: Option<u64>,
     reset: Option<OffsetReset>,
@@ -989,7 +991,7 @@ impl Consumer {
                 PartState {
                     partition,
                     topic: Arc::from(tp.topic.as_str()),
-                    _watch: watch,
+                    watch: Some(watch),
                     position: None,
                     reset: None,
                     paused: false,
@@ -1563,6 +1565,7 @@ impl Consumer {
             // Kafka drops a paused partition's fetched records: read again on resume.
             s.buffered.clear();
             s.paused = true;
+            s.watch = None;
         })
     }
 
@@ -1589,7 +1592,16 @@ impl Consumer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
-        self.change_each(partitions, |s| s.paused = false)
+        let signal = self.signal.clone();
+        self.change_each(partitions, |s| {
+            s.paused = false;
+            if s.watch.is_none() {
+                s.watch = Some(s.partition.watch(&signal));
+            }
+        })?;
+        // Appends made while it was paused wake no one: look now.
+        self.signal.notify();
+        Ok(())
     }
 
     /// The paused partitions.
