@@ -82,8 +82,9 @@ struct LogInner {
     handles: std::sync::atomic::AtomicUsize,
     dir: PathBuf,
     options: LogOptions,
-    /// Held for the advisory lock; released when dropped. `None` when opened read-only.
-    _lock: Option<File>,
+    /// Held for the advisory lock; released by `close` (or when the last handle goes). `None`
+    /// when opened read-only.
+    lock: Mutex<Option<DirLock>>,
     /// Opened with [`Log::open_read_only`].
     read_only: bool,
     topics: RwLock<BTreeMap<String, Topic>>,
@@ -346,7 +347,7 @@ impl Log {
                 handles: std::sync::atomic::AtomicUsize::new(1),
                 dir,
                 options,
-                _lock: Some(lock),
+                lock: Mutex::new(Some(lock)),
                 read_only: false,
                 topics: RwLock::new(topics),
                 admin: Mutex::new(()),
@@ -805,8 +806,11 @@ impl Log {
         }
     }
 
-    /// Flushes and seals every partition, writes the recovery points and records a clean
-    /// shutdown. Partition handles still held can read but no longer append. Dropping a `Log`
+    /// Flushes and seals every partition, writes the recovery points, records a clean
+    /// shutdown and releases the directory's lock, for every handle: when it returns, the
+    /// directory can be opened again, and producers, consumers and other clients of this log
+    /// fail with [`Error::Closed`] (records waiting in a producer fail with it too). Partition
+    /// handles still held can read but no longer append. Dropping a `Log`
     /// does the same, ignoring errors. If a partition had failed a write or fsync, its error is
     /// returned and no clean shutdown is recorded, so the next open recovers.
     ///
@@ -850,12 +854,22 @@ impl Log {
         for p in self.partitions() {
             p.abandon();
         }
+        // A process that dies releases its locks.
+        self.inner.lock.lock().take();
     }
 
     fn close_inner(&self) -> Result<()> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        let result = self.close_files();
+        // Closed for every handle and client now (they fail with `Error::Closed`), whatever
+        // the outcome: the directory is free for the next open.
+        self.inner.lock.lock().take();
+        result
+    }
+
+    fn close_files(&self) -> Result<()> {
         self.stop_maintenance();
         self.stop_prefill();
         let mut first_error = None;
@@ -938,8 +952,43 @@ impl Drop for Log {
     }
 }
 
-fn lock_dir(dir: &Path) -> Result<File> {
+/// The `.lock` file of an open data directory, locked; unlocked when dropped.
+struct DirLock {
+    file: File,
+    /// Its identity (device, inode) in [`LOCKED`].
+    id: (u64, u64),
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        LOCKED.lock().remove(&self.id);
+    }
+}
+
+/// The `.lock` files this process holds. A record lock (`fcntl`) belongs to the process and is
+/// released when the process closes any descriptor of the file: a second `Log::open` of a
+/// directory this process has open must be refused without opening its `.lock`, or closing that
+/// descriptor would drop the first one's lock against a Kafka broker.
+static LOCKED: Mutex<std::collections::BTreeSet<(u64, u64)>> = Mutex::new(std::collections::BTreeSet::new());
+
+#[cfg(unix)]
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(_meta: &std::fs::Metadata) -> (u64, u64) {
+    (0, 0)
+}
+
+fn lock_dir(dir: &Path) -> Result<DirLock> {
     let path = dir.join(LOCK_FILE);
+    let mut locked = LOCKED.lock();
+    let held = |path: &Path| std::fs::metadata(path).ok().is_some_and(|m| locked.contains(&file_id(&m)));
+    if cfg!(unix) && held(&path) {
+        return Err(Error::DirectoryLocked { path, holder: "another Log of this process" });
+    }
     let file = OpenOptions::new()
         .read(true)
         .write(true)
@@ -955,7 +1004,9 @@ fn lock_dir(dir: &Path) -> Result<File> {
         Err(std::fs::TryLockError::Error(e)) => return Err(Error::io("lock", &path)(e)),
     }
     posix_lock(&file, &path)?;
-    Ok(file)
+    let id = file_id(&file.metadata().map_err(Error::io("stat", &path))?);
+    locked.insert(id);
+    Ok(DirLock { file, id })
 }
 
 /// A Kafka broker locks its `log.dir`'s `.lock` with `FileChannel.tryLock`: a POSIX record

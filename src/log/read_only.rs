@@ -103,7 +103,7 @@ impl Log {
                 handles: std::sync::atomic::AtomicUsize::new(1),
                 dir,
                 options,
-                _lock: None,
+                lock: Mutex::new(None),
                 read_only: true,
                 topics: RwLock::new(topics),
                 admin: Mutex::new(()),
