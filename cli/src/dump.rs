@@ -29,7 +29,8 @@ pub struct DumpArgs {
     /// Print each record's key and value (implies --deep-iteration).
     #[arg(long)]
     pub print_data_log: bool,
-    /// Check index entries against their segment's data file.
+    /// Check index entries against their segment's data file; prints the damage found and the
+    /// verdict, not the entries (as Kafka's does).
     #[arg(long)]
     pub index_sanity_check: bool,
 }
@@ -214,7 +215,12 @@ fn dump_log(path: &Path, deep: bool, data: bool, out: &Out) -> Result<bool, Fail
                 partlog::Error::InvalidBatch { problem, .. } => problem.to_string(),
                 other => other.to_string(),
             };
-            damage(out, path, position, &format!("{problem}; the dump goes on after this batch's {total} bytes"));
+            damage(
+                out,
+                path,
+                position,
+                &format!("{problem}; this batch's {total} bytes are skipped, and the batches after it are read"),
+            );
             damaged = true;
         }
         position += total;
@@ -305,9 +311,9 @@ enum IndexKind {
     Time,
 }
 
-/// Dumps an index; with `sanity`, checks each entry as Kafka's `--index-sanity-check` and
-/// `partlog verify` do: keys increasing, offsets within the segment, offset entries naming a
-/// batch of their data file that starts at or below them.
+/// Dumps an index; with `sanity`, instead checks each entry as Kafka's `--index-sanity-check`
+/// and `partlog verify` do (keys increasing, offsets within the segment, offset entries naming a
+/// batch of their data file that starts at or below them), printing the damage and the verdict.
 fn dump_index(path: &Path, kind: IndexKind, sanity: bool, out: &Out) -> Result<bool, Failure> {
     let base = base_offset_of(path)?;
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -339,14 +345,18 @@ fn dump_index(path: &Path, kind: IndexKind, sanity: bool, out: &Out) -> Result<b
     let mut damaged = false;
     let mut last_key = None;
     for (slot, &(key, second)) in entries[..used].iter().enumerate() {
-        match kind {
-            IndexKind::Offset => {
-                out.line(|| format!("offset: {key} position: {second}"), || json!({"offset": key, "position": second}))
-            }
-            IndexKind::Time => out
-                .line(|| format!("timestamp: {key} offset: {second}"), || json!({"timestamp": key, "offset": second})),
-        }
+        // A sanity check prints its verdict and any damage, not the entries (as Kafka's does).
         if !sanity {
+            match kind {
+                IndexKind::Offset => out.line(
+                    || format!("offset: {key} position: {second}"),
+                    || json!({"offset": key, "position": second}),
+                ),
+                IndexKind::Time => out.line(
+                    || format!("timestamp: {key} offset: {second}"),
+                    || json!({"timestamp": key, "offset": second}),
+                ),
+            }
             continue;
         }
         let position = (slot * size) as u64;
@@ -382,7 +392,7 @@ fn dump_index(path: &Path, kind: IndexKind, sanity: bool, out: &Out) -> Result<b
             damaged = true;
         }
     }
-    if used < entries.len() {
+    if used < entries.len() && !sanity {
         let unused = entries.len() - used;
         out.line(
             || {

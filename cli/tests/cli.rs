@@ -154,11 +154,7 @@ fn dump_prints_batches_and_records_and_verify_finds_damage() {
     assert!(out.contains("baseOffset: 2 lastOffset: 3 count: 2"), "{out}");
     assert!(out.contains("| offset: 4 ") && out.contains("key: k payload: v2"), "{out}");
     assert!(out.contains("crcValid: true") && !out.contains("crcValid: false"));
-    let json = stdout(&partlog(
-        d,
-        &["--json", "dump", "--deep-iteration", "--index-sanity-check", d.join("t-0").to_str().unwrap()],
-        None,
-    ));
+    let json = stdout(&partlog(d, &["--json", "dump", "--deep-iteration", d.join("t-0").to_str().unwrap()], None));
     let offsets: Vec<u64> = json
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -405,20 +401,42 @@ fn dump_of_a_data_directory() {
     assert!(stderr(&o).contains("no segment file"), "{}", stderr(&o));
 }
 
-/// --index-sanity-check says when an index passed, as Kafka does (text and JSON).
+/// --index-sanity-check prints its verdict, and not the entries, as Kafka does (text and JSON);
+/// damage is listed before a failed verdict.
 #[test]
-fn index_sanity_check_prints_its_verdict() {
+fn index_sanity_check_prints_its_verdict_only() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    stdout(&partlog(d, &["topics", "create", "t"], None));
-    stdout(&partlog(d, &["produce", "t"], Some("a\nb\n")));
+    let log = Log::open(d).unwrap();
+    let mut config = TopicConfig::default();
+    config.index_interval_bytes = 1;
+    let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    for value in [b"a", b"b", b"c"] {
+        p.append(&[Record::new(value)]).unwrap(); // a batch each: an index entry after the first
+    }
+    log.close().unwrap();
     let index = d.join("t-0/00000000000000000000.index");
+    let entries = stdout(&partlog(d, &["dump", index.to_str().unwrap()], None));
+    assert!(entries.contains("offset: 2 position: "), "without the check, entries are listed: {entries}");
     let out = stdout(&partlog(d, &["dump", "--index-sanity-check", index.to_str().unwrap()], None));
-    assert!(out.ends_with(&format!("{} passed sanity check.\n", index.display())), "{out}");
+    assert_eq!(out, format!("Dumping {0}\n{0} passed sanity check.\n", index.display()));
     let json = stdout(&partlog(d, &["--json", "dump", "--index-sanity-check", index.to_str().unwrap()], None));
-    let last: serde_json::Value = serde_json::from_str(json.lines().last().unwrap()).unwrap();
-    assert_eq!(last["sanity_check"], "passed", "{json}");
+    let lines: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{json}");
+    assert_eq!(lines[1]["sanity_check"], "passed", "{json}");
     assert!(stdout(&partlog(d, &["verify"], None)).starts_with("OK"), "verify prints no verdict per index");
+
+    // The second entry's position past the data file: its damage, then the verdict.
+    let mut bytes = std::fs::read(&index).unwrap();
+    bytes[12..16].copy_from_slice(&1_000_000u32.to_be_bytes());
+    std::fs::write(&index, &bytes).unwrap();
+    let o = partlog(d, &["dump", "--index-sanity-check", index.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[1].starts_with("DAMAGE ") && lines[1].contains("entry 1: position 1000000"), "{out}");
+    assert_eq!(lines[2], format!("{} failed sanity check.", index.display()));
 }
 
 /// --json makes the writing commands print JSON lines too.

@@ -142,6 +142,13 @@ fn verify_lists_every_damaged_batch_not_only_the_first_of_a_partition() {
     let damage: Vec<&str> = text.lines().filter(|l| l.starts_with("DAMAGE ")).collect();
     assert_eq!(damage.len(), 2, "{text}");
     assert!(damage[0].contains(&*logs[0].to_string_lossy()) && damage[1].contains(&*logs[1].to_string_lossy()));
+    // Each line reads on its own: it says what happens to the batch, not what "the dump" does.
+    assert!(
+        damage
+            .iter()
+            .all(|l| !l.contains("dump") && l.contains("bytes are skipped, and the batches after it are read")),
+        "{text}"
+    );
     assert!(text.ends_with("\n") && text.lines().last().unwrap().starts_with("DAMAGED"), "{text}");
 }
 
