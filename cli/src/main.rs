@@ -42,7 +42,8 @@ enum Command {
     /// List, describe, create, alter and delete topics (kafka-topics).
     #[command(subcommand)]
     Topics(TopicsCommand),
-    /// Print records (kafka-console-consumer).
+    /// Print records as they arrive, until Ctrl-C, --max-messages or --timeout-ms; then the count,
+    /// on standard error (kafka-console-consumer).
     #[command(after_help = BYTES_AS_TEXT)]
     Consume(read::ConsumeArgs),
     /// Append records read from standard input, one per line (kafka-console-producer).

@@ -19,15 +19,18 @@ fn create_produce_consume_describe_and_groups() {
     assert_eq!(stdout(&partlog(d, &["topics", "list"], None)), "orders\n");
 
     // Keyed records follow the partitioner: the same key, one partition, in order.
-    let out =
-        stdout(&partlog(d, &["consume", "orders", "--from-beginning", "--print-key", "--key-separator", "="], None));
+    let out = stdout(&partlog(
+        d,
+        &["consume", "orders", "--from-beginning", "--timeout-ms", "0", "--print-key", "--key-separator", "="],
+        None,
+    ));
     let got: Vec<&str> = out.lines().collect();
     assert_eq!(got.len(), 30);
     let key1: Vec<&str> = got.iter().filter(|l| l.starts_with("key1=")).copied().collect();
     let want: Vec<String> = (0..30).filter(|i| i % 4 == 1).map(|i| format!("key1=value {i}")).collect();
     assert_eq!(key1, want);
     // The default starts at the end, as kafka-console-consumer.
-    assert_eq!(stdout(&partlog(d, &["consume", "orders"], None)), "");
+    assert_eq!(stdout(&partlog(d, &["consume", "orders", "--timeout-ms", "0"], None)), "");
 
     let described = stdout(&partlog(d, &["--json", "topics", "describe", "orders"], None));
     let parts: Vec<serde_json::Value> = described.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -39,7 +42,7 @@ fn create_produce_consume_describe_and_groups() {
     let first =
         stdout(&partlog(d, &["consume", "orders", "--group", "g", "--from-beginning", "--max-messages", "5"], None));
     assert_eq!(first.lines().count(), 5);
-    let rest = stdout(&partlog(d, &["consume", "orders", "--group", "g"], None));
+    let rest = stdout(&partlog(d, &["consume", "orders", "--group", "g", "--timeout-ms", "0"], None));
     assert_eq!(rest.lines().count(), 25, "each record once across the two runs");
     let mut all: Vec<&str> = first.lines().chain(rest.lines()).collect();
     all.sort();
@@ -94,12 +97,19 @@ fn reads_beside_a_running_application() {
     p.append(&[Record::new(b"one").with_key(b"k").with_timestamp(1_000)]).unwrap();
     p.append(&[Record::new(b"two").with_timestamp(2_000)]).unwrap();
 
-    let out =
-        stdout(&partlog(d, &["consume", "live", "--from-beginning", "--print-offset", "--print-timestamp"], None));
+    let out = stdout(&partlog(
+        d,
+        &["consume", "live", "--from-beginning", "--timeout-ms", "0", "--print-offset", "--print-timestamp"],
+        None,
+    ));
     assert_eq!(out, "Partition:0\tOffset:0\tCreateTime:1000\tone\nPartition:0\tOffset:1\tCreateTime:2000\ttwo\n");
-    let out = stdout(&partlog(d, &["consume", "live", "--timestamp", "1500"], None));
+    let out = stdout(&partlog(d, &["consume", "live", "--timestamp", "1500", "--timeout-ms", "0"], None));
     assert_eq!(out, "two\n");
-    let out = stdout(&partlog(d, &["consume", "live", "--partition", "0", "--offset", "1", "--print-key"], None));
+    let out = stdout(&partlog(
+        d,
+        &["consume", "live", "--partition", "0", "--offset", "1", "--timeout-ms", "0", "--print-key"],
+        None,
+    ));
     assert_eq!(out, "null\ttwo\n");
     assert!(stdout(&partlog(d, &["verify"], None)).starts_with("OK: 1 partitions"));
 
@@ -265,7 +275,11 @@ fn produce_takes_bytes_and_text_output_escapes_them() {
     assert_eq!(got[0].value.as_deref(), Some(&b"\xff\xfe\\x"[..]));
     assert_eq!(got[1].value.as_deref(), Some(&b"caf\xc3\xa9\ttab\xc2\x85"[..]));
 
-    let out = stdout(&partlog(d, &["consume", "bin", "--from-beginning", "--print-key", "--key-separator", "="], None));
+    let out = stdout(&partlog(
+        d,
+        &["consume", "bin", "--from-beginning", "--timeout-ms", "0", "--print-key", "--key-separator", "="],
+        None,
+    ));
     assert_eq!(out, "\\x00\\x02\\x00\\x07=\\xff\\xfe\\\\x\nplain=café\\ttab\\xc2\\x85\nhex=ff\n");
     let seg = d.join("bin-0/00000000000000000000.log");
     let out = stdout(&partlog(d, &["dump", "--print-data-log", seg.to_str().unwrap()], None));
