@@ -1,11 +1,13 @@
 //! `partlog`: Kafka's command-line tools for partlog data directories.
 //!
-//! Reading commands (`dump`, `verify`, `topics list|describe`, `consume`, `groups`) open the
-//! directory read-only ([`partlog::Log::open_read_only`]): they work beside the application that
-//! has it open, take no lock and change no file. Writing commands (`topics create|alter|delete`,
-//! `produce`, `consume --group`) open it as its owner, so they need it closed elsewhere.
+//! Reading commands (`dump`, `verify`, `topics list|describe`, `consume`, `groups
+//! list|describe`) open the directory read-only ([`partlog::Log::open_read_only`]): they work
+//! beside the application that has it open, take no lock and change no file. Writing commands
+//! (`topics create|alter|delete`, `produce`) and those of consumer groups (`consume --group`,
+//! `groups reset-offsets|delete`) open it as its owner, so they need it closed elsewhere.
 
 mod dump;
+mod groups;
 mod read;
 mod write;
 
@@ -48,7 +50,7 @@ enum Command {
     Consume(read::ConsumeArgs),
     /// Append records read from standard input, one per line (kafka-console-producer).
     Produce(write::ProduceArgs),
-    /// Consumer groups: list, and describe with lag (kafka-consumer-groups).
+    /// Consumer groups: list, describe with lag, reset offsets, delete (kafka-consumer-groups).
     #[command(subcommand)]
     Groups(GroupsCommand),
 }
@@ -90,6 +92,15 @@ enum GroupsCommand {
     List,
     /// A group's members, committed offsets and lag.
     Describe { group: String },
+    /// Sets a group's committed offsets (--reset-offsets); a dry run unless --execute. Opens the
+    /// directory as its owner.
+    ResetOffsets(groups::ResetArgs),
+    /// Deletes groups without members, with their committed offsets (--delete). Opens the
+    /// directory as its owner.
+    Delete {
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
 }
 
 /// How `consume` and `dump --print-data-log` print bytes as text (their --help).
@@ -124,6 +135,8 @@ fn main() -> ExitCode {
         Command::Produce(args) => write::produce(dir, &args, &out),
         Command::Groups(GroupsCommand::List) => read::groups_list(dir, &out),
         Command::Groups(GroupsCommand::Describe { group }) => read::groups_describe(dir, &group, &out),
+        Command::Groups(GroupsCommand::ResetOffsets(args)) => groups::reset_offsets(dir, &args, &out),
+        Command::Groups(GroupsCommand::Delete { groups }) => groups::delete(dir, &groups, &out),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -142,8 +155,25 @@ pub fn has_data_dir_files(dir: &std::path::Path) -> bool {
     [".lock", "recovery-point-offset-checkpoint", "log-start-offset-checkpoint"].iter().any(|m| dir.join(m).exists())
 }
 
+/// Opens a data directory as its owner, for its consumer groups (to `what`): their members live
+/// in the process that has the directory open. A directory that is not a data directory is not
+/// opened (it would get partlog's files).
+pub fn open_for_groups(dir: &std::path::Path, what: &str) -> Result<partlog::Log, Failure> {
+    if !dir.is_dir() || !has_data_dir_files(dir) {
+        return Err(format!("{} is not a partlog data directory (no checkpoint files)", dir.display()).into());
+    }
+    partlog::Log::open(dir).map_err(|e| {
+        format!(
+            "cannot open {} to {what}: {e} (a consumer group's members live in the process that has the directory \
+             open: close it first)",
+            dir.display()
+        )
+        .into()
+    })
+}
+
 /// How a command ended: exit code 0, 1 when it found damage, or 2 when it failed in part and
-/// has printed why (`produce` with records not appended).
+/// has printed why (`produce` with records not appended, `groups delete` with groups not deleted).
 pub enum Outcome {
     Clean,
     Damaged,

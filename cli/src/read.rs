@@ -588,10 +588,7 @@ fn consume_view(dir: &Path, printed: &mut Printed<'_>) -> Result<Outcome, Failur
 
 fn consume_in_group(dir: &Path, group: &str, printed: &mut Printed<'_>) -> Result<Outcome, Failure> {
     let args = printed.args;
-    if !dir.is_dir() || !crate::has_data_dir_files(dir) {
-        return Err(format!("{} is not a partlog data directory (no checkpoint files)", dir.display()).into());
-    }
-    let log = Log::open(dir).map_err(|e| format!("cannot open {} to consume in a group: {e}", dir.display()))?;
+    let log = crate::open_for_groups(dir, "consume in a group")?;
     // As without --group: an unknown topic is an error, not a group that waits for it (and
     // neither the group nor `__consumer_offsets` is made for it).
     if let Err(e) = log.topic(&args.topic) {
