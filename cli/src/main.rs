@@ -70,9 +70,10 @@ enum TopicsCommand {
         #[arg(short, long = "config", value_name = "KEY=VALUE")]
         configs: Vec<String>,
     },
-    /// Changes config settings (kafka-configs --alter) and adds partitions (only more; keys map
-    /// to partitions anew).
-    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args(["partitions", "configs"]))]
+    /// Changes or removes config settings (kafka-configs --alter) and adds partitions (only more;
+    /// keys map to partitions anew).
+    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true)
+        .args(["partitions", "configs", "delete_configs"]))]
     Alter {
         topic: String,
         /// The new partition count.
@@ -81,6 +82,10 @@ enum TopicsCommand {
         /// A setting to change, `key=value`; repeatable.
         #[arg(short, long = "config", value_name = "KEY=VALUE")]
         configs: Vec<String>,
+        /// Settings to remove, back to Kafka's defaults (kafka-configs --delete-config):
+        /// `key1,key2`; repeatable.
+        #[arg(long = "delete-config", value_name = "KEY,…", value_delimiter = ',')]
+        delete_configs: Vec<String>,
     },
     /// Deletes a topic and its data.
     Delete { topic: String },
@@ -127,8 +132,8 @@ fn main() -> ExitCode {
         Command::Topics(TopicsCommand::Create { topic, partitions, configs }) => {
             write::topics_create(dir, &topic, partitions, &configs, &out)
         }
-        Command::Topics(TopicsCommand::Alter { topic, partitions, configs }) => {
-            write::topics_alter(dir, &topic, partitions, &configs, &out)
+        Command::Topics(TopicsCommand::Alter { topic, partitions, configs, delete_configs }) => {
+            write::topics_alter(dir, &topic, partitions, &configs, &delete_configs, &out)
         }
         Command::Topics(TopicsCommand::Delete { topic }) => write::topics_delete(dir, &topic, &out),
         Command::Consume(args) => read::consume(dir, &args, &out),

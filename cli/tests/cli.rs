@@ -489,3 +489,30 @@ fn data_directory_from_partlog_dir() {
     let help = stdout(&partlog_with(None, &["--help"], b"", &[], None));
     assert!(help.contains("PARTLOG_DIR"), "{help}");
 }
+
+/// `topics alter --delete-config` removes overrides (kafka-configs --delete-config): the
+/// settings are Kafka's defaults again; an unknown name, or one both set and removed, changes
+/// nothing.
+#[test]
+fn alter_delete_config_removes_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let create = ["topics", "create", "t", "-c", "retention.ms=-1", "-c", "segment.bytes=100000", "-c", "flush.ms=10"];
+    stdout(&partlog(d, &create, None));
+    let bad = partlog(d, &["topics", "alter", "t", "--delete-config", "retention.ms,no.such.config"], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--delete-config no.such.config: unknown topic config"), "{}", stderr(&bad));
+    let both = partlog(d, &["topics", "alter", "t", "-c", "flush.ms=5", "--delete-config", "flush.ms"], None);
+    assert_eq!(both.status.code(), Some(2));
+    assert_eq!(Log::open_read_only(d).unwrap().topic("t").unwrap().config().retention_ms, -1, "nothing changed");
+
+    let out = stdout(&partlog(
+        d,
+        &["topics", "alter", "t", "--delete-config", "retention.ms,segment.bytes", "--delete-config", "flush.ms"],
+        None,
+    ));
+    assert_eq!(out, "Topic t: retention.ms, segment.bytes, flush.ms removed; Kafka's defaults apply.\n");
+    assert_eq!(Log::open_read_only(d).unwrap().topic("t").unwrap().config(), &TopicConfig::default());
+    let described = stdout(&partlog(d, &["topics", "describe", "t"], None));
+    assert!(described.starts_with("Topic: t\tPartitionCount: 1\tConfigs: \n"), "{described}");
+}
