@@ -69,6 +69,9 @@ enum TopicsCommand {
         /// A topic config setting, `key=value` (Kafka's names); repeatable.
         #[arg(short, long = "config", value_name = "KEY=VALUE")]
         configs: Vec<String>,
+        /// Nothing to do (and no error) if the topic exists.
+        #[arg(long)]
+        if_not_exists: bool,
     },
     /// Changes or removes config settings (kafka-configs --alter) and adds partitions (only more;
     /// keys map to partitions anew).
@@ -88,7 +91,12 @@ enum TopicsCommand {
         delete_configs: Vec<String>,
     },
     /// Deletes a topic and its data.
-    Delete { topic: String },
+    Delete {
+        topic: String,
+        /// Nothing to do (and no error) if the topic does not exist.
+        #[arg(long)]
+        if_exists: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,13 +137,15 @@ fn main() -> ExitCode {
         Command::Verify { quiet } => read::verify(dir, quiet, &out),
         Command::Topics(TopicsCommand::List) => read::topics_list(dir, &out),
         Command::Topics(TopicsCommand::Describe { topic }) => read::topics_describe(dir, topic.as_deref(), &out),
-        Command::Topics(TopicsCommand::Create { topic, partitions, configs }) => {
-            write::topics_create(dir, &topic, partitions, &configs, &out)
+        Command::Topics(TopicsCommand::Create { topic, partitions, configs, if_not_exists }) => {
+            write::topics_create(dir, &topic, partitions, &configs, if_not_exists, &out)
         }
         Command::Topics(TopicsCommand::Alter { topic, partitions, configs, delete_configs }) => {
             write::topics_alter(dir, &topic, partitions, &configs, &delete_configs, &out)
         }
-        Command::Topics(TopicsCommand::Delete { topic }) => write::topics_delete(dir, &topic, &out),
+        Command::Topics(TopicsCommand::Delete { topic, if_exists }) => {
+            write::topics_delete(dir, &topic, if_exists, &out)
+        }
         Command::Consume(args) => read::consume(dir, &args, &out),
         Command::Produce(args) => write::produce(dir, &args, &out),
         Command::Groups(GroupsCommand::List) => read::groups_list(dir, &out),

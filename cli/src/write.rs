@@ -62,6 +62,7 @@ pub fn topics_create(
     topic: &str,
     partitions: u32,
     configs: &[String],
+    if_not_exists: bool,
     out: &Out,
 ) -> Result<Outcome, Failure> {
     let config = configured(TopicConfig::default(), configs)?;
@@ -72,7 +73,18 @@ pub fn topics_create(
         return Err(not_a_data_dir(dir));
     }
     let log = open(dir)?;
-    log.create_topic(topic, partitions, config)?;
+    match log.create_topic(topic, partitions, config) {
+        Ok(_) => {}
+        // As kafka-topics --if-not-exists: nothing printed (JSON says it was not created).
+        Err(partlog::Error::TopicExists { .. }) if if_not_exists => {
+            log.close()?;
+            if out.json {
+                out.line(String::new, || json!({"topic": topic, "created": false}));
+            }
+            return Ok(Outcome::Clean);
+        }
+        Err(e) => return Err(e.into()),
+    }
     log.close()?;
     out.line(
         || format!("Created topic {topic} with {}.", count(partitions.into(), "partition", "partitions")),
@@ -157,9 +169,20 @@ pub fn topics_alter(
     Ok(Outcome::Clean)
 }
 
-pub fn topics_delete(dir: &Path, topic: &str, out: &Out) -> Result<Outcome, Failure> {
+pub fn topics_delete(dir: &Path, topic: &str, if_exists: bool, out: &Out) -> Result<Outcome, Failure> {
     let log = open_existing(dir)?;
-    log.delete_topic(topic)?;
+    match log.delete_topic(topic) {
+        Ok(()) => {}
+        // As kafka-topics --if-exists: nothing printed (JSON says it was not deleted).
+        Err(partlog::Error::UnknownTopic { .. }) if if_exists => {
+            log.close()?;
+            if out.json {
+                out.line(String::new, || json!({"topic": topic, "deleted": false}));
+            }
+            return Ok(Outcome::Clean);
+        }
+        Err(e) => return Err(e.into()),
+    }
     log.close()?;
     out.line(|| format!("Deleted topic {topic}."), || json!({"topic": topic, "deleted": true}));
     Ok(Outcome::Clean)

@@ -516,3 +516,28 @@ fn alter_delete_config_removes_overrides() {
     let described = stdout(&partlog(d, &["topics", "describe", "t"], None));
     assert!(described.starts_with("Topic: t\tPartitionCount: 1\tConfigs: \n"), "{described}");
 }
+
+/// `topics create --if-not-exists` and `topics delete --if-exists` do nothing, without an
+/// error, where there is nothing to do (as kafka-topics); without them, that is an error.
+#[test]
+fn create_if_not_exists_and_delete_if_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    stdout(&partlog(d, &["topics", "create", "t", "-p", "2"], None));
+    assert_eq!(partlog(d, &["topics", "create", "t"], None).status.code(), Some(2));
+    assert_eq!(stdout(&partlog(d, &["topics", "create", "t", "--if-not-exists"], None)), "");
+    let json = stdout(&partlog(d, &["--json", "topics", "create", "t", "--if-not-exists"], None));
+    assert_eq!(json, "{\"created\":false,\"topic\":\"t\"}\n");
+    assert_eq!(Log::open_read_only(d).unwrap().topic("t").unwrap().partition_count(), 2, "left as it was");
+    assert_eq!(
+        stdout(&partlog(d, &["topics", "create", "u", "--if-not-exists"], None)),
+        "Created topic u with 1 partition.\n"
+    );
+
+    assert_eq!(partlog(d, &["topics", "delete", "nosuch"], None).status.code(), Some(2));
+    assert_eq!(stdout(&partlog(d, &["topics", "delete", "nosuch", "--if-exists"], None)), "");
+    let json = stdout(&partlog(d, &["--json", "topics", "delete", "nosuch", "--if-exists"], None));
+    assert_eq!(json, "{\"deleted\":false,\"topic\":\"nosuch\"}\n");
+    assert_eq!(stdout(&partlog(d, &["topics", "delete", "u", "--if-exists"], None)), "Deleted topic u.\n");
+    assert_eq!(stdout(&partlog(d, &["topics", "list"], None)), "t\n");
+}
