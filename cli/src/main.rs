@@ -8,6 +8,7 @@
 
 mod dump;
 mod groups;
+mod offsets;
 mod read;
 mod write;
 

@@ -120,7 +120,8 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
                 let damage_only = Out { json: out.json, damage_only: true, silent: false };
                 let mut listed = false;
                 for segment in p.segments() {
-                    listed |= dump::dump_file(segment.log_path(), true, false, false, &damage_only).unwrap_or(false);
+                    listed |= dump::dump_file(segment.log_path(), true, dump::Data::Sizes, false, &damage_only)
+                        .unwrap_or(false);
                 }
                 if !listed {
                     // Between segments (an offset gap), or not in any one file.
@@ -157,7 +158,9 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
         for segment in p.segments() {
             segments += 1;
             for index in [segment.log_path().with_extension("index"), segment.log_path().with_extension("timeindex")] {
-                if !index.exists() || dump::dump_file(&index, false, false, true, &silent).is_ok_and(|bad| !bad) {
+                if !index.exists()
+                    || dump::dump_file(&index, false, dump::Data::Sizes, true, &silent).is_ok_and(|bad| !bad)
+                {
                     continue;
                 }
                 // Damaged, or not readable: perhaps changed while read (its owner trims an
@@ -169,7 +172,7 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
                 if !index.exists() || !current.iter().any(|s| s.log_path() == segment.log_path()) {
                     continue;
                 }
-                match dump::dump_file(&index, false, false, true, &damage_only) {
+                match dump::dump_file(&index, false, dump::Data::Sizes, true, &damage_only) {
                     Ok(bad) => damaged |= bad,
                     Err(e) => {
                         damaged = true;

@@ -169,3 +169,75 @@ fn delete_removes_groups_and_their_offsets() {
     assert!(stdout(&o).ends_with(&format!("{:15} {:15} {:<10} 0\n", "nosuch", "t", 0)), "{}", stdout(&o));
     assert!(!empty.path().join("__consumer_offsets-0").exists());
 }
+
+/// `dump --offsets-decoder` prints each record of `__consumer_offsets` decoded, as Kafka's
+/// kafka-dump-log does: offset commits, group metadata (with members' assignments), and
+/// tombstones as `<DELETE>`; a record that is not one says so in place of its key.
+#[test]
+fn dump_offsets_decoder_shows_commits_group_metadata_and_tombstones() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = Log::open(d).unwrap();
+    log.create_topic("t", 1, TopicConfig::default())
+        .unwrap()
+        .partition(0)
+        .unwrap()
+        .append(&[Record::new(b"v")])
+        .unwrap();
+    let config = ConsumerConfig::default()
+        .set("group.id", "g")
+        .unwrap()
+        .set("client.id", "c1")
+        .unwrap()
+        .set("auto.offset.reset", "earliest")
+        .unwrap();
+    let mut consumer = Consumer::new(&log, config).unwrap();
+    consumer.subscribe(&["t"]).unwrap();
+    assert_eq!(consumer.poll(Duration::from_millis(500)).unwrap().len(), 1);
+    consumer.commit_sync().unwrap();
+    consumer.close().unwrap();
+    let admin = Admin::new(&log);
+    admin.alter_group_offsets("other", &[(TopicPartition::new("t", 0), OffsetAndMetadata::new(1))]).unwrap();
+    admin.delete_group("other").unwrap();
+    log.close().unwrap();
+
+    let mut partitions: Vec<String> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("__consumer_offsets-"))
+        .map(|p| p.display().to_string())
+        .collect();
+    partitions.sort();
+    let args: Vec<&str> =
+        ["dump", "--offsets-decoder"].into_iter().chain(partitions.iter().map(String::as_str)).collect();
+    let text = stdout(&partlog(d, &args, None));
+    for want in [
+        r#"key: {"type":"1","data":{"group":"g","topic":"t","partition":0}} payload: {"version":"3","data":{"offset":1,"leaderEpoch":-1,"metadata":"","commitTimestamp":"#,
+        r#"key: {"type":"2","data":{"group":"g"}} payload: {"version":"3","data":{"protocolType":"consumer","generation":1,"protocol":"range","leader":"#,
+        r#""clientId":"c1","clientHost":"#,
+        r#""assignment":{"assignedPartitions":[{"topic":"t","partitions":[0]}]}"#,
+        r#"key: {"type":"1","data":{"group":"other","topic":"t","partition":0}} payload: {"version":"3","data":{"offset":1,"#,
+        r#"key: {"type":"1","data":{"group":"other","topic":"t","partition":0}} payload: <DELETE>"#,
+        r#"key: {"type":"2","data":{"group":"other"}} payload: <DELETE>"#,
+    ] {
+        assert!(text.contains(want), "{want}\nnot in\n{text}");
+    }
+    let json = stdout(&partlog(d, &[&["--json"][..], &args].concat(), None));
+    let records: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("key").is_some())
+        .collect();
+    let commit = records.iter().find(|r| r["key"]["type"] == "1" && r["key"]["data"]["group"] == "g").unwrap();
+    assert_eq!(commit["payload"]["data"]["offset"], 1, "{commit}");
+    let tombstone = records.iter().find(|r| r["key"]["type"] == "2" && r["key"]["data"]["group"] == "other").unwrap();
+    assert!(tombstone["payload"].is_null(), "{tombstone}");
+
+    // Records of another topic are not coordinator records: said in place of the key.
+    let other = stdout(&partlog(d, &["dump", "--offsets-decoder", d.join("t-0").to_str().unwrap()], None));
+    assert!(
+        other.contains("| offset: 0 ")
+            && other.contains("key: Failed to decode message at offset 0 (message had a missing key)"),
+        "{other}"
+    );
+}
