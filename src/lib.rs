@@ -58,6 +58,17 @@ mod storage;
 
 pub use format::batch;
 
+/// The records of `__consumer_offsets` in Kafka's schemas, decoded, for the `partlog` command's
+/// `dump --offsets-decoder` (as Kafka's tools read them with its coordinator's classes). Not
+/// part of the stable API: it may change in any release.
+#[doc(hidden)]
+pub mod offsets_topic_records {
+    pub use crate::client::schema::{
+        assignment_decode, decode, subscription_decode, CoordinatorRecord, DecodeError, GroupValue, MemberValue,
+        OffsetValue, Subscription,
+    };
+}
+
 pub use batch::{BatchHeader, TimestampType};
 pub use client::admin::Admin;
 pub use client::assignor::Assignor;

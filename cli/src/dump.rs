@@ -29,23 +29,39 @@ pub struct DumpArgs {
     /// Print each record's key and value (implies --deep-iteration).
     #[arg(long)]
     pub print_data_log: bool,
-    /// Check index entries against their segment's data file.
+    /// Print each record of `__consumer_offsets` decoded, as Kafka's: offset commits, group
+    /// metadata, tombstones as `<DELETE>` (implies --print-data-log).
+    #[arg(long)]
+    pub offsets_decoder: bool,
+    /// Check index entries against their segment's data file; prints the damage found and the
+    /// verdict, not the entries (as Kafka's does).
     #[arg(long)]
     pub index_sanity_check: bool,
 }
 
+/// What a dump prints of each record's key and value.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Data {
+    /// Their sizes only.
+    Sizes,
+    /// Their bytes (--print-data-log).
+    Bytes,
+    /// Decoded as records of `__consumer_offsets` (--offsets-decoder).
+    Offsets,
+}
+
 pub fn run(args: &DumpArgs, out: &Out) -> Result<Outcome, Failure> {
+    let data = match (args.offsets_decoder, args.print_data_log) {
+        (true, _) => Data::Offsets,
+        (false, true) => Data::Bytes,
+        (false, false) => Data::Sizes,
+    };
+    let deep = args.deep_iteration || data != Data::Sizes;
     let mut damaged = false;
     for path in &args.files {
         for file in expand(path)? {
             out.line(|| format!("Dumping {}", file.display()), || json!({"file": file}));
-            damaged |= dump_file(
-                &file,
-                args.deep_iteration || args.print_data_log,
-                args.print_data_log,
-                args.index_sanity_check,
-                out,
-            )?;
+            damaged |= dump_file(&file, deep, data, args.index_sanity_check, out)?;
         }
     }
     Ok(if damaged { Outcome::Damaged } else { Outcome::Clean })
@@ -102,7 +118,7 @@ fn segment_files(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
 }
 
 /// Dumps one file; true if it found damage.
-pub fn dump_file(path: &Path, deep: bool, data: bool, sanity: bool, out: &Out) -> Result<bool, Failure> {
+pub fn dump_file(path: &Path, deep: bool, data: Data, sanity: bool, out: &Out) -> Result<bool, Failure> {
     match path.extension().and_then(|e| e.to_str()) {
         Some("log") => dump_log(path, deep, data, out),
         Some("index") => dump_index(path, IndexKind::Offset, sanity, out),
@@ -136,7 +152,7 @@ fn damage(out: &Out, path: &Path, position: u64, problem: &str) {
 /// decoded is reported and passed over, as Kafka's DumpLogSegments does, while its length field
 /// is usable; where it is not (or the file ends inside a batch), the dump stops, reporting the
 /// position and the bytes not read.
-fn dump_log(path: &Path, deep: bool, data: bool, out: &Out) -> Result<bool, Failure> {
+fn dump_log(path: &Path, deep: bool, data: Data, out: &Out) -> Result<bool, Failure> {
     let file = File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let len = file.metadata()?.len();
     let base = base_offset_of(path)?;
@@ -214,7 +230,12 @@ fn dump_log(path: &Path, deep: bool, data: bool, out: &Out) -> Result<bool, Fail
                 partlog::Error::InvalidBatch { problem, .. } => problem.to_string(),
                 other => other.to_string(),
             };
-            damage(out, path, position, &format!("{problem}; the dump goes on after this batch's {total} bytes"));
+            damage(
+                out,
+                path,
+                position,
+                &format!("{problem}; this batch's {total} bytes are skipped, and the batches after it are read"),
+            );
             damaged = true;
         }
         position += total;
@@ -276,7 +297,7 @@ fn batch_line(out: &Out, h: &BatchHeader, position: u64, crc_valid: bool) {
     );
 }
 
-fn record_line(r: &partlog::RecordRef<'_>, data: bool) -> (String, serde_json::Value) {
+fn record_line(r: &partlog::RecordRef<'_>, data: Data) -> (String, serde_json::Value) {
     let len = |b: Option<&[u8]>| b.map_or(-1, |b| b.len() as i64);
     let header_keys: Vec<String> = r.headers().map(|h| show(Some(h.key))).collect();
     let mut text = format!(
@@ -291,10 +312,27 @@ fn record_line(r: &partlog::RecordRef<'_>, data: bool) -> (String, serde_json::V
         "offset": r.offset(), "timestamp": r.timestamp(), "key_size": len(r.key()),
         "value_size": len(r.value()), "header_keys": header_keys,
     });
-    if data {
-        text.push_str(&format!(" key: {} payload: {}", show(r.key()), show(r.value())));
-        value["key"] = json_bytes(r.key());
-        value["payload"] = json_bytes(r.value());
+    match data {
+        Data::Sizes => {}
+        Data::Bytes => {
+            text.push_str(&format!(" key: {} payload: {}", show(r.key()), show(r.value())));
+            value["key"] = json_bytes(r.key());
+            value["payload"] = json_bytes(r.value());
+        }
+        // As Kafka's: the key and payload decoded, `<DELETE>` for a tombstone, or in place of
+        // the key why the record could not be decoded (JSON: null payload, or "decode_error").
+        Data::Offsets => match crate::offsets::decode_record(r.offset() as i64, r.key(), r.value()) {
+            Ok((key, payload)) => {
+                let shown = payload.as_ref().map_or_else(|| "<DELETE>".to_owned(), |p| p.to_string());
+                text.push_str(&format!(" key: {key} payload: {shown}"));
+                value["key"] = (&key).into();
+                value["payload"] = payload.as_ref().map_or(serde_json::Value::Null, Into::into);
+            }
+            Err(problem) => {
+                text.push_str(&format!(" key: {problem}"));
+                value["decode_error"] = problem.into();
+            }
+        },
     }
     (text, value)
 }
@@ -305,9 +343,9 @@ enum IndexKind {
     Time,
 }
 
-/// Dumps an index; with `sanity`, checks each entry as Kafka's `--index-sanity-check` and
-/// `partlog verify` do: keys increasing, offsets within the segment, offset entries naming a
-/// batch of their data file that starts at or below them.
+/// Dumps an index; with `sanity`, instead checks each entry as Kafka's `--index-sanity-check`
+/// and `partlog verify` do (keys increasing, offsets within the segment, offset entries naming a
+/// batch of their data file that starts at or below them), printing the damage and the verdict.
 fn dump_index(path: &Path, kind: IndexKind, sanity: bool, out: &Out) -> Result<bool, Failure> {
     let base = base_offset_of(path)?;
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
@@ -339,14 +377,18 @@ fn dump_index(path: &Path, kind: IndexKind, sanity: bool, out: &Out) -> Result<b
     let mut damaged = false;
     let mut last_key = None;
     for (slot, &(key, second)) in entries[..used].iter().enumerate() {
-        match kind {
-            IndexKind::Offset => {
-                out.line(|| format!("offset: {key} position: {second}"), || json!({"offset": key, "position": second}))
-            }
-            IndexKind::Time => out
-                .line(|| format!("timestamp: {key} offset: {second}"), || json!({"timestamp": key, "offset": second})),
-        }
+        // A sanity check prints its verdict and any damage, not the entries (as Kafka's does).
         if !sanity {
+            match kind {
+                IndexKind::Offset => out.line(
+                    || format!("offset: {key} position: {second}"),
+                    || json!({"offset": key, "position": second}),
+                ),
+                IndexKind::Time => out.line(
+                    || format!("timestamp: {key} offset: {second}"),
+                    || json!({"timestamp": key, "offset": second}),
+                ),
+            }
             continue;
         }
         let position = (slot * size) as u64;
@@ -382,7 +424,7 @@ fn dump_index(path: &Path, kind: IndexKind, sanity: bool, out: &Out) -> Result<b
             damaged = true;
         }
     }
-    if used < entries.len() {
+    if used < entries.len() && !sanity {
         let unused = entries.len() - used;
         out.line(
             || {

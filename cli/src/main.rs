@@ -1,11 +1,14 @@
 //! `partlog`: Kafka's command-line tools for partlog data directories.
 //!
-//! Reading commands (`dump`, `verify`, `topics list|describe`, `consume`, `groups`) open the
-//! directory read-only ([`partlog::Log::open_read_only`]): they work beside the application that
-//! has it open, take no lock and change no file. Writing commands (`topics create|alter|delete`,
-//! `produce`, `consume --group`) open it as its owner, so they need it closed elsewhere.
+//! Reading commands (`dump`, `verify`, `topics list|describe`, `consume`, `groups
+//! list|describe`) open the directory read-only ([`partlog::Log::open_read_only`]): they work
+//! beside the application that has it open, take no lock and change no file. Writing commands
+//! (`topics create|alter|delete`, `produce`) and those of consumer groups (`consume --group`,
+//! `groups reset-offsets|delete`) open it as its owner, so they need it closed elsewhere.
 
 mod dump;
+mod groups;
+mod offsets;
 mod read;
 mod write;
 
@@ -42,12 +45,13 @@ enum Command {
     /// List, describe, create, alter and delete topics (kafka-topics).
     #[command(subcommand)]
     Topics(TopicsCommand),
-    /// Print records (kafka-console-consumer).
+    /// Print records as they arrive, until Ctrl-C, --max-messages or --timeout-ms; then the count,
+    /// on standard error (kafka-console-consumer).
     #[command(after_help = BYTES_AS_TEXT)]
     Consume(read::ConsumeArgs),
     /// Append records read from standard input, one per line (kafka-console-producer).
     Produce(write::ProduceArgs),
-    /// Consumer groups: list, and describe with lag (kafka-consumer-groups).
+    /// Consumer groups: list, describe with lag, reset offsets, delete (kafka-consumer-groups).
     #[command(subcommand)]
     Groups(GroupsCommand),
 }
@@ -66,10 +70,14 @@ enum TopicsCommand {
         /// A topic config setting, `key=value` (Kafka's names); repeatable.
         #[arg(short, long = "config", value_name = "KEY=VALUE")]
         configs: Vec<String>,
+        /// Nothing to do (and no error) if the topic exists.
+        #[arg(long)]
+        if_not_exists: bool,
     },
-    /// Changes config settings (kafka-configs --alter) and adds partitions (only more; keys map
-    /// to partitions anew).
-    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true).args(["partitions", "configs"]))]
+    /// Changes or removes config settings (kafka-configs --alter) and adds partitions (only more;
+    /// keys map to partitions anew).
+    #[command(group = clap::ArgGroup::new("change").required(true).multiple(true)
+        .args(["partitions", "configs", "delete_configs"]))]
     Alter {
         topic: String,
         /// The new partition count.
@@ -78,9 +86,18 @@ enum TopicsCommand {
         /// A setting to change, `key=value`; repeatable.
         #[arg(short, long = "config", value_name = "KEY=VALUE")]
         configs: Vec<String>,
+        /// Settings to remove, back to Kafka's defaults (kafka-configs --delete-config):
+        /// `key1,key2`; repeatable.
+        #[arg(long = "delete-config", value_name = "KEY,…", value_delimiter = ',')]
+        delete_configs: Vec<String>,
     },
     /// Deletes a topic and its data.
-    Delete { topic: String },
+    Delete {
+        topic: String,
+        /// Nothing to do (and no error) if the topic does not exist.
+        #[arg(long)]
+        if_exists: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -89,6 +106,15 @@ enum GroupsCommand {
     List,
     /// A group's members, committed offsets and lag.
     Describe { group: String },
+    /// Sets a group's committed offsets (--reset-offsets); a dry run unless --execute. Opens the
+    /// directory as its owner.
+    ResetOffsets(groups::ResetArgs),
+    /// Deletes groups without members, with their committed offsets (--delete). Opens the
+    /// directory as its owner.
+    Delete {
+        #[arg(required = true)]
+        groups: Vec<String>,
+    },
 }
 
 /// How `consume` and `dump --print-data-log` print bytes as text (their --help).
@@ -112,17 +138,21 @@ fn main() -> ExitCode {
         Command::Verify { quiet } => read::verify(dir, quiet, &out),
         Command::Topics(TopicsCommand::List) => read::topics_list(dir, &out),
         Command::Topics(TopicsCommand::Describe { topic }) => read::topics_describe(dir, topic.as_deref(), &out),
-        Command::Topics(TopicsCommand::Create { topic, partitions, configs }) => {
-            write::topics_create(dir, &topic, partitions, &configs, &out)
+        Command::Topics(TopicsCommand::Create { topic, partitions, configs, if_not_exists }) => {
+            write::topics_create(dir, &topic, partitions, &configs, if_not_exists, &out)
         }
-        Command::Topics(TopicsCommand::Alter { topic, partitions, configs }) => {
-            write::topics_alter(dir, &topic, partitions, &configs, &out)
+        Command::Topics(TopicsCommand::Alter { topic, partitions, configs, delete_configs }) => {
+            write::topics_alter(dir, &topic, partitions, &configs, &delete_configs, &out)
         }
-        Command::Topics(TopicsCommand::Delete { topic }) => write::topics_delete(dir, &topic, &out),
+        Command::Topics(TopicsCommand::Delete { topic, if_exists }) => {
+            write::topics_delete(dir, &topic, if_exists, &out)
+        }
         Command::Consume(args) => read::consume(dir, &args, &out),
         Command::Produce(args) => write::produce(dir, &args, &out),
         Command::Groups(GroupsCommand::List) => read::groups_list(dir, &out),
         Command::Groups(GroupsCommand::Describe { group }) => read::groups_describe(dir, &group, &out),
+        Command::Groups(GroupsCommand::ResetOffsets(args)) => groups::reset_offsets(dir, &args, &out),
+        Command::Groups(GroupsCommand::Delete { groups }) => groups::delete(dir, &groups, &out),
     };
     match result {
         Ok(Outcome::Clean) => ExitCode::SUCCESS,
@@ -141,8 +171,25 @@ pub fn has_data_dir_files(dir: &std::path::Path) -> bool {
     [".lock", "recovery-point-offset-checkpoint", "log-start-offset-checkpoint"].iter().any(|m| dir.join(m).exists())
 }
 
+/// Opens a data directory as its owner, for its consumer groups (to `what`): their members live
+/// in the process that has the directory open. A directory that is not a data directory is not
+/// opened (it would get partlog's files).
+pub fn open_for_groups(dir: &std::path::Path, what: &str) -> Result<partlog::Log, Failure> {
+    if !dir.is_dir() || !has_data_dir_files(dir) {
+        return Err(format!("{} is not a partlog data directory (no checkpoint files)", dir.display()).into());
+    }
+    partlog::Log::open(dir).map_err(|e| {
+        format!(
+            "cannot open {} to {what}: {e} (a consumer group's members live in the process that has the directory \
+             open: close it first)",
+            dir.display()
+        )
+        .into()
+    })
+}
+
 /// How a command ended: exit code 0, 1 when it found damage, or 2 when it failed in part and
-/// has printed why (`produce` with records not appended).
+/// has printed why (`produce` with records not appended, `groups delete` with groups not deleted).
 pub enum Outcome {
     Clean,
     Damaged,

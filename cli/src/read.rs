@@ -3,6 +3,8 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use partlog::{Admin, BatchHeader, Consumer, ConsumerConfig, Fetch, Log, Partition, TimestampType, TopicPartition};
@@ -118,7 +120,8 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
                 let damage_only = Out { json: out.json, damage_only: true, silent: false };
                 let mut listed = false;
                 for segment in p.segments() {
-                    listed |= dump::dump_file(segment.log_path(), true, false, false, &damage_only).unwrap_or(false);
+                    listed |= dump::dump_file(segment.log_path(), true, dump::Data::Sizes, false, &damage_only)
+                        .unwrap_or(false);
                 }
                 if !listed {
                     // Between segments (an offset gap), or not in any one file.
@@ -155,7 +158,9 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
         for segment in p.segments() {
             segments += 1;
             for index in [segment.log_path().with_extension("index"), segment.log_path().with_extension("timeindex")] {
-                if !index.exists() || dump::dump_file(&index, false, false, true, &silent).is_ok_and(|bad| !bad) {
+                if !index.exists()
+                    || dump::dump_file(&index, false, dump::Data::Sizes, true, &silent).is_ok_and(|bad| !bad)
+                {
                     continue;
                 }
                 // Damaged, or not readable: perhaps changed while read (its owner trims an
@@ -167,7 +172,7 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
                 if !index.exists() || !current.iter().any(|s| s.log_path() == segment.log_path()) {
                     continue;
                 }
-                match dump::dump_file(&index, false, false, true, &damage_only) {
+                match dump::dump_file(&index, false, dump::Data::Sizes, true, &damage_only) {
                     Ok(bad) => damaged |= bad,
                     Err(e) => {
                         damaged = true;
@@ -291,26 +296,32 @@ pub fn topics_describe(dir: &Path, only: Option<&str>, out: &Out) -> Result<Outc
 }
 
 #[derive(clap::Args)]
+#[command(group = clap::ArgGroup::new("start").args(["from_beginning", "offset", "timestamp"]))]
 pub struct ConsumeArgs {
     pub topic: String,
     /// Only this partition (default: all).
     #[arg(short, long)]
     pub partition: Option<u32>,
     /// Start at the log start offset (default: the end, as kafka-console-consumer).
-    #[arg(long, conflicts_with_all = ["offset", "timestamp"])]
+    #[arg(long)]
     pub from_beginning: bool,
-    /// Start at this offset (needs --partition).
-    #[arg(long, requires = "partition", conflicts_with = "timestamp")]
-    pub offset: Option<u64>,
+    /// Start at this offset of --partition: a number, `earliest` or `latest` (the default).
+    #[arg(long, requires = "partition", value_name = "OFFSET", value_parser = parse_offset)]
+    pub offset: Option<StartAt>,
     /// Start at the first record at or after this time (ms since the epoch).
     #[arg(long)]
     pub timestamp: Option<i64>,
-    /// Keep waiting for new records (stop with Ctrl-C).
+    /// Wait for new records: the default now, as kafka-console-consumer does (kept for scripts
+    /// that pass it).
     #[arg(short, long)]
     pub follow: bool,
     /// Stop after this many records.
     #[arg(long)]
     pub max_messages: Option<u64>,
+    /// Stop when no record has arrived for this long; 0 prints the records there are now and
+    /// stops.
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
     /// Consume as a member of this consumer group, from its committed offsets, committing as it
     /// goes (opens the directory as its owner).
     #[arg(long, conflicts_with_all = ["partition", "offset", "timestamp"])]
@@ -330,6 +341,26 @@ pub struct ConsumeArgs {
     /// Between key and value.
     #[arg(long, default_value = "\t")]
     pub key_separator: String,
+}
+
+/// Where `consume --offset` starts.
+#[derive(Clone, Copy, Debug)]
+pub enum StartAt {
+    Earliest,
+    Latest,
+    Offset(u64),
+}
+
+/// `earliest`, `latest` or a non-negative number, as kafka-console-consumer's --offset.
+fn parse_offset(given: &str) -> Result<StartAt, String> {
+    match given.to_ascii_lowercase().as_str() {
+        "earliest" => Ok(StartAt::Earliest),
+        "latest" => Ok(StartAt::Latest),
+        number => number
+            .parse()
+            .map(StartAt::Offset)
+            .map_err(|_| format!("'{given}': expected 'earliest', 'latest' or a non-negative number")),
+    }
 }
 
 /// Kafka's name of a timestamp type, as kafka-console-consumer prints it.
@@ -366,14 +397,21 @@ fn timestamp_types(raw: &[u8]) -> Vec<(u64, TimestampType)> {
     types
 }
 
+/// What `consume` has printed, and when it stops: at --max-messages, after --timeout-ms without
+/// a record, on Ctrl-C, or when its reader closes standard output.
 struct Printed<'a> {
     args: &'a ConsumeArgs,
     out: &'a Out,
+    stop: &'a AtomicBool,
     count: u64,
+    /// Whether consuming began (the topic was found): then the count is reported.
+    started: bool,
+    /// When the last record was printed, or consuming began.
+    last_record: Instant,
 }
 
 impl Printed<'_> {
-    /// Prints one record; false once --max-messages are printed.
+    /// Prints one record; false once consuming is to stop.
     fn record(
         &mut self,
         partition: u32,
@@ -415,14 +453,71 @@ impl Printed<'_> {
             },
         );
         self.count += 1;
-        self.args.max_messages.is_none_or(|max| self.count < max) && !self.out.closed()
+        self.last_record = Instant::now();
+        !self.done()
+    }
+
+    /// Whether to stop now: Ctrl-C, --max-messages printed, standard output closed.
+    fn done(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+            || self.args.max_messages.is_some_and(|max| self.count >= max)
+            || self.out.closed()
+    }
+
+    /// Whether --timeout-ms has passed since the last record.
+    fn timed_out(&self) -> bool {
+        self.args.timeout_ms.is_some_and(|ms| self.last_record.elapsed() >= Duration::from_millis(ms))
+    }
+
+    /// How long to wait for records: `most`, or less where --timeout-ms ends sooner.
+    fn wait(&self, most: Duration) -> Duration {
+        let left = self.args.timeout_ms.map(|ms| Duration::from_millis(ms).saturating_sub(self.last_record.elapsed()));
+        left.map_or(most, |left| left.min(most))
     }
 }
 
+/// Prints records as kafka-console-consumer does: waiting for new ones until Ctrl-C,
+/// --max-messages or --timeout-ms, then the count on standard error.
 pub fn consume(dir: &Path, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Failure> {
-    if let Some(group) = &args.group {
-        return consume_in_group(dir, group, args, out);
+    // Ctrl-C (or a SIGTERM) ends the loop, not the process: the count is printed and a group
+    // member commits what it printed and leaves its group, instead of staying in it until its
+    // session times out.
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || {
+        // A second Ctrl-C ends the process at once (a poll or commit that does not return).
+        if flag.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+    })
+    .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
+    let mut printed = Printed { args, out, stop: &stop, count: 0, started: false, last_record: Instant::now() };
+    let result = match &args.group {
+        Some(group) => consume_in_group(dir, group, &mut printed),
+        None => consume_view(dir, &mut printed),
+    };
+    if printed.started {
+        // Standard error, as Kafka's: standard output holds the records only.
+        eprintln!("Processed a total of {} messages", printed.count);
     }
+    result
+}
+
+/// Where reading `p` starts, by --offset, --timestamp or --from-beginning (default: its end).
+fn start_offset(args: &ConsumeArgs, p: &Partition) -> Result<u64, Failure> {
+    Ok(match (args.offset, args.timestamp) {
+        (Some(StartAt::Offset(offset)), _) => offset,
+        (Some(StartAt::Earliest), _) => p.log_start_offset(),
+        (Some(StartAt::Latest), _) => p.log_end_offset(),
+        (None, Some(ts)) => p.offset_for_timestamp(ts)?.map_or(p.log_end_offset(), |hit| hit.offset),
+        (None, None) if args.from_beginning => p.log_start_offset(),
+        (None, None) => p.log_end_offset(),
+    })
+}
+
+/// `consume` without a group: reads a read-only view, refreshed to see new records.
+fn consume_view(dir: &Path, printed: &mut Printed<'_>) -> Result<Outcome, Failure> {
+    let args = printed.args;
     let log = open_warning(dir)?;
     let topic = log.topic(&args.topic)?;
     let ids: Vec<u32> = match args.partition {
@@ -431,24 +526,11 @@ pub fn consume(dir: &Path, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Fai
     };
     let mut positions = Vec::new();
     for &id in &ids {
-        let p = topic.partition(id)?;
-        let start = if let Some(offset) = args.offset {
-            offset
-        } else if let Some(ts) = args.timestamp {
-            p.offset_for_timestamp(ts)?.map_or(p.log_end_offset(), |hit| hit.offset)
-        } else if args.from_beginning {
-            p.log_start_offset()
-        } else {
-            p.log_end_offset()
-        };
-        positions.push((id, start));
+        positions.push((id, start_offset(args, &topic.partition(id)?)?));
     }
-    let mut printed = Printed { args, out, count: 0 };
-    if args.max_messages == Some(0) {
-        return Ok(Outcome::Clean);
-    }
+    (printed.started, printed.last_record) = (true, Instant::now());
     let mut fetch = Fetch::new();
-    loop {
+    while !printed.done() {
         let mut progressed = false;
         for (id, next) in positions.iter_mut() {
             // Taken anew each round: a refresh may have replaced the topic.
@@ -462,7 +544,7 @@ pub fn consume(dir: &Path, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Fai
                         partlog::Error::ChangedUnderView { .. }
                         | partlog::Error::OffsetOutOfRange { .. }
                         | partlog::Error::Io { .. },
-                    ) if args.follow => {
+                    ) => {
                         log.refresh()?;
                         let p = log.partition(&args.topic, *id)?;
                         *next = (*next).clamp(p.log_start_offset(), p.log_end_offset());
@@ -488,11 +570,12 @@ pub fn consume(dir: &Path, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Fai
                 progressed = true;
             }
         }
-        if !args.follow {
-            return Ok(Outcome::Clean);
+        // Everything the view holds is printed: --timeout-ms counts from the last record.
+        if printed.timed_out() {
+            break;
         }
         if !progressed {
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(printed.wait(Duration::from_millis(100)));
         }
         log.refresh()?;
         if args.partition.is_none() {
@@ -503,13 +586,12 @@ pub fn consume(dir: &Path, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Fai
             }
         }
     }
+    Ok(Outcome::Clean)
 }
 
-fn consume_in_group(dir: &Path, group: &str, args: &ConsumeArgs, out: &Out) -> Result<Outcome, Failure> {
-    if !dir.is_dir() || !crate::has_data_dir_files(dir) {
-        return Err(format!("{} is not a partlog data directory (no checkpoint files)", dir.display()).into());
-    }
-    let log = Log::open(dir).map_err(|e| format!("cannot open {} to consume in a group: {e}", dir.display()))?;
+fn consume_in_group(dir: &Path, group: &str, printed: &mut Printed<'_>) -> Result<Outcome, Failure> {
+    let args = printed.args;
+    let log = crate::open_for_groups(dir, "consume in a group")?;
     // As without --group: an unknown topic is an error, not a group that waits for it (and
     // neither the group nor `__consumer_offsets` is made for it).
     if let Err(e) = log.topic(&args.topic) {
@@ -520,22 +602,16 @@ fn consume_in_group(dir: &Path, group: &str, args: &ConsumeArgs, out: &Out) -> R
     let config = ConsumerConfig::default().set("group.id", group)?.set("auto.offset.reset", reset)?;
     let mut consumer = Consumer::new(&log, config)?;
     consumer.subscribe(&[&args.topic])?;
-    // Ctrl-C (or a SIGTERM) ends the loop, not the process: what was printed is committed and
-    // the member leaves its group, instead of staying in it until its session times out.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || {
-        // A second Ctrl-C ends the process at once (a poll or commit that does not return).
-        if flag.swap(true, std::sync::atomic::Ordering::Relaxed) {
-            std::process::exit(130);
+    (printed.started, printed.last_record) = (true, Instant::now());
+    let mut joined = false;
+    while !printed.done() {
+        // The first poll joins the group: --timeout-ms counts from when it has.
+        let wait = if joined { printed.wait(Duration::from_millis(200)) } else { Duration::from_millis(200) };
+        let records = consumer.poll(wait)?;
+        if !joined {
+            (joined, printed.last_record) = (true, Instant::now());
         }
-    })
-    .map_err(|e| format!("cannot catch Ctrl-C: {e}"))?;
-    let mut printed = Printed { args, out, count: 0 };
-    let mut idle = 0;
-    while args.max_messages != Some(0) && !stop.load(std::sync::atomic::Ordering::Relaxed) {
-        let records = consumer.poll(Duration::from_millis(200))?;
-        idle = if records.is_empty() { idle + 1 } else { 0 };
+        let mut unprinted = &records[..0];
         for (i, r) in records.iter().enumerate() {
             let headers: Vec<(String, String)> =
                 r.headers.iter().map(|h| (show(Some(&h.key)), show(h.value.as_deref()))).collect();
@@ -545,27 +621,22 @@ fn consume_in_group(dir: &Path, group: &str, args: &ConsumeArgs, out: &Out) -> R
                 .map_or(TimestampType::CreateTime, |p| p.config().message_timestamp_type);
             if !printed.record(r.partition, r.offset, (r.timestamp, t), r.key.as_deref(), r.value.as_deref(), &headers)
             {
-                // Commit what was printed, not what the poll returned: the records not printed
-                // are the group's to read next.
-                for rest in &records[i + 1..] {
-                    let tp = rest.topic_partition();
-                    if records[i + 1..].iter().find(|x| x.topic_partition() == tp).map(|x| x.offset)
-                        == Some(rest.offset)
-                    {
-                        consumer.seek(&tp, rest.offset)?;
-                    }
-                }
-                consumer.commit_sync()?;
-                consumer.close()?;
-                log.close()?;
-                return Ok(Outcome::Clean);
+                unprinted = &records[i + 1..];
+                break;
+            }
+        }
+        // Commit what was printed, not what the poll returned: the records not printed are
+        // the group's to read next.
+        for (i, rest) in unprinted.iter().enumerate() {
+            let tp = rest.topic_partition();
+            if unprinted[..i].iter().all(|x| x.topic_partition() != tp) {
+                consumer.seek(&tp, rest.offset)?;
             }
         }
         if !records.is_empty() {
             consumer.commit_sync()?;
         }
-        // Without --follow: done once the group has joined and nothing more arrives.
-        if !args.follow && idle >= 3 {
+        if printed.timed_out() {
             break;
         }
     }

@@ -62,6 +62,7 @@ pub fn topics_create(
     topic: &str,
     partitions: u32,
     configs: &[String],
+    if_not_exists: bool,
     out: &Out,
 ) -> Result<Outcome, Failure> {
     let config = configured(TopicConfig::default(), configs)?;
@@ -72,13 +73,35 @@ pub fn topics_create(
         return Err(not_a_data_dir(dir));
     }
     let log = open(dir)?;
-    log.create_topic(topic, partitions, config)?;
+    match log.create_topic(topic, partitions, config) {
+        Ok(_) => {}
+        // As kafka-topics --if-not-exists: nothing printed (JSON says it was not created).
+        Err(partlog::Error::TopicExists { .. }) if if_not_exists => {
+            log.close()?;
+            if out.json {
+                out.line(String::new, || json!({"topic": topic, "created": false}));
+            }
+            return Ok(Outcome::Clean);
+        }
+        Err(e) => return Err(e.into()),
+    }
     log.close()?;
     out.line(
         || format!("Created topic {topic} with {}.", count(partitions.into(), "partition", "partitions")),
         || json!({"topic": topic, "created": true, "partitions": partitions}),
     );
     Ok(Outcome::Clean)
+}
+
+/// `config` with each of `keys` back to its default: a topic config holds every setting, so
+/// removing an override (kafka-configs --delete-config) is setting Kafka's default.
+fn without_overrides(mut config: TopicConfig, keys: &[String]) -> Result<TopicConfig, Failure> {
+    let defaults = TopicConfig::default();
+    for key in keys {
+        let default = defaults.get(key).ok_or_else(|| format!("--delete-config {key}: unknown topic config"))?;
+        config.set(key, &default).map_err(|e| format!("--delete-config {key}: {e}"))?;
+    }
+    Ok(config)
 }
 
 /// Checks every change first (the partition count grows, every setting is valid), then makes
@@ -88,8 +111,12 @@ pub fn topics_alter(
     topic: &str,
     partitions: Option<u32>,
     configs: &[String],
+    delete_configs: &[String],
     out: &Out,
 ) -> Result<Outcome, Failure> {
+    if let Some(key) = delete_configs.iter().find(|k| configs.iter().any(|c| c.split('=').next() == Some(k.as_str()))) {
+        return Err(format!("{key} is both set (--config) and removed (--delete-config): nothing changed").into());
+    }
     let log = open_existing(dir)?;
     let current = log.topic(topic)?;
     let now = current.partition_count();
@@ -103,10 +130,13 @@ pub fn topics_alter(
             .into());
         }
     }
-    let config = if configs.is_empty() {
+    let config = if configs.is_empty() && delete_configs.is_empty() {
         None
     } else {
-        Some(configured(current.config().clone(), configs).map_err(|e| format!("{e} (nothing changed)"))?)
+        let config = without_overrides(current.config().clone(), delete_configs)
+            .and_then(|config| configured(config, configs))
+            .map_err(|e| format!("{e} (nothing changed)"))?;
+        Some(config)
     };
     // Partitions first: adding them can still be refused (the offsets topic, directories in
     // the way), while the checked config can only fail to be written.
@@ -117,21 +147,42 @@ pub fn topics_alter(
         log.alter_topic_config(topic, config)?;
     }
     log.close()?;
-    let json = || json!({"topic": topic, "altered": true, "config": configs, "partitions": partitions.unwrap_or(now)});
+    let json = || {
+        json!({"topic": topic, "altered": true, "config": configs, "deleted_config": delete_configs,
+               "partitions": partitions.unwrap_or(now)})
+    };
+    // One JSON line in all: printed by the first line printed.
+    let mut json_printed = false;
     if !configs.is_empty() {
         out.line(|| format!("Topic {topic}: {} changed.", configs.join(", ")), json);
+        json_printed = true;
+    }
+    if !delete_configs.is_empty() {
+        let text = || format!("Topic {topic}: {} removed; Kafka's defaults apply.", delete_configs.join(", "));
+        out.line(text, || if json_printed { serde_json::Value::Null } else { json() });
+        json_printed = true;
     }
     if let Some(partitions) = partitions {
         let text = || format!("Topic {topic} has {partitions} partitions now; keys map to partitions anew.");
-        // One JSON line in all: printed here unless the config line printed it.
-        out.line(text, || if configs.is_empty() { json() } else { serde_json::Value::Null });
+        out.line(text, || if json_printed { serde_json::Value::Null } else { json() });
     }
     Ok(Outcome::Clean)
 }
 
-pub fn topics_delete(dir: &Path, topic: &str, out: &Out) -> Result<Outcome, Failure> {
+pub fn topics_delete(dir: &Path, topic: &str, if_exists: bool, out: &Out) -> Result<Outcome, Failure> {
     let log = open_existing(dir)?;
-    log.delete_topic(topic)?;
+    match log.delete_topic(topic) {
+        Ok(()) => {}
+        // As kafka-topics --if-exists: nothing printed (JSON says it was not deleted).
+        Err(partlog::Error::UnknownTopic { .. }) if if_exists => {
+            log.close()?;
+            if out.json {
+                out.line(String::new, || json!({"topic": topic, "deleted": false}));
+            }
+            return Ok(Outcome::Clean);
+        }
+        Err(e) => return Err(e.into()),
+    }
     log.close()?;
     out.line(|| format!("Deleted topic {topic}."), || json!({"topic": topic, "deleted": true}));
     Ok(Outcome::Clean)

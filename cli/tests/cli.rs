@@ -19,15 +19,18 @@ fn create_produce_consume_describe_and_groups() {
     assert_eq!(stdout(&partlog(d, &["topics", "list"], None)), "orders\n");
 
     // Keyed records follow the partitioner: the same key, one partition, in order.
-    let out =
-        stdout(&partlog(d, &["consume", "orders", "--from-beginning", "--print-key", "--key-separator", "="], None));
+    let out = stdout(&partlog(
+        d,
+        &["consume", "orders", "--from-beginning", "--timeout-ms", "0", "--print-key", "--key-separator", "="],
+        None,
+    ));
     let got: Vec<&str> = out.lines().collect();
     assert_eq!(got.len(), 30);
     let key1: Vec<&str> = got.iter().filter(|l| l.starts_with("key1=")).copied().collect();
     let want: Vec<String> = (0..30).filter(|i| i % 4 == 1).map(|i| format!("key1=value {i}")).collect();
     assert_eq!(key1, want);
     // The default starts at the end, as kafka-console-consumer.
-    assert_eq!(stdout(&partlog(d, &["consume", "orders"], None)), "");
+    assert_eq!(stdout(&partlog(d, &["consume", "orders", "--timeout-ms", "0"], None)), "");
 
     let described = stdout(&partlog(d, &["--json", "topics", "describe", "orders"], None));
     let parts: Vec<serde_json::Value> = described.lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -39,7 +42,7 @@ fn create_produce_consume_describe_and_groups() {
     let first =
         stdout(&partlog(d, &["consume", "orders", "--group", "g", "--from-beginning", "--max-messages", "5"], None));
     assert_eq!(first.lines().count(), 5);
-    let rest = stdout(&partlog(d, &["consume", "orders", "--group", "g"], None));
+    let rest = stdout(&partlog(d, &["consume", "orders", "--group", "g", "--timeout-ms", "0"], None));
     assert_eq!(rest.lines().count(), 25, "each record once across the two runs");
     let mut all: Vec<&str> = first.lines().chain(rest.lines()).collect();
     all.sort();
@@ -94,12 +97,19 @@ fn reads_beside_a_running_application() {
     p.append(&[Record::new(b"one").with_key(b"k").with_timestamp(1_000)]).unwrap();
     p.append(&[Record::new(b"two").with_timestamp(2_000)]).unwrap();
 
-    let out =
-        stdout(&partlog(d, &["consume", "live", "--from-beginning", "--print-offset", "--print-timestamp"], None));
+    let out = stdout(&partlog(
+        d,
+        &["consume", "live", "--from-beginning", "--timeout-ms", "0", "--print-offset", "--print-timestamp"],
+        None,
+    ));
     assert_eq!(out, "Partition:0\tOffset:0\tCreateTime:1000\tone\nPartition:0\tOffset:1\tCreateTime:2000\ttwo\n");
-    let out = stdout(&partlog(d, &["consume", "live", "--timestamp", "1500"], None));
+    let out = stdout(&partlog(d, &["consume", "live", "--timestamp", "1500", "--timeout-ms", "0"], None));
     assert_eq!(out, "two\n");
-    let out = stdout(&partlog(d, &["consume", "live", "--partition", "0", "--offset", "1", "--print-key"], None));
+    let out = stdout(&partlog(
+        d,
+        &["consume", "live", "--partition", "0", "--offset", "1", "--timeout-ms", "0", "--print-key"],
+        None,
+    ));
     assert_eq!(out, "null\ttwo\n");
     assert!(stdout(&partlog(d, &["verify"], None)).starts_with("OK: 1 partitions"));
 
@@ -154,11 +164,7 @@ fn dump_prints_batches_and_records_and_verify_finds_damage() {
     assert!(out.contains("baseOffset: 2 lastOffset: 3 count: 2"), "{out}");
     assert!(out.contains("| offset: 4 ") && out.contains("key: k payload: v2"), "{out}");
     assert!(out.contains("crcValid: true") && !out.contains("crcValid: false"));
-    let json = stdout(&partlog(
-        d,
-        &["--json", "dump", "--deep-iteration", "--index-sanity-check", d.join("t-0").to_str().unwrap()],
-        None,
-    ));
+    let json = stdout(&partlog(d, &["--json", "dump", "--deep-iteration", d.join("t-0").to_str().unwrap()], None));
     let offsets: Vec<u64> = json
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
@@ -269,7 +275,11 @@ fn produce_takes_bytes_and_text_output_escapes_them() {
     assert_eq!(got[0].value.as_deref(), Some(&b"\xff\xfe\\x"[..]));
     assert_eq!(got[1].value.as_deref(), Some(&b"caf\xc3\xa9\ttab\xc2\x85"[..]));
 
-    let out = stdout(&partlog(d, &["consume", "bin", "--from-beginning", "--print-key", "--key-separator", "="], None));
+    let out = stdout(&partlog(
+        d,
+        &["consume", "bin", "--from-beginning", "--timeout-ms", "0", "--print-key", "--key-separator", "="],
+        None,
+    ));
     assert_eq!(out, "\\x00\\x02\\x00\\x07=\\xff\\xfe\\\\x\nplain=café\\ttab\\xc2\\x85\nhex=ff\n");
     let seg = d.join("bin-0/00000000000000000000.log");
     let out = stdout(&partlog(d, &["dump", "--print-data-log", seg.to_str().unwrap()], None));
@@ -405,20 +415,42 @@ fn dump_of_a_data_directory() {
     assert!(stderr(&o).contains("no segment file"), "{}", stderr(&o));
 }
 
-/// --index-sanity-check says when an index passed, as Kafka does (text and JSON).
+/// --index-sanity-check prints its verdict, and not the entries, as Kafka does (text and JSON);
+/// damage is listed before a failed verdict.
 #[test]
-fn index_sanity_check_prints_its_verdict() {
+fn index_sanity_check_prints_its_verdict_only() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    stdout(&partlog(d, &["topics", "create", "t"], None));
-    stdout(&partlog(d, &["produce", "t"], Some("a\nb\n")));
+    let log = Log::open(d).unwrap();
+    let mut config = TopicConfig::default();
+    config.index_interval_bytes = 1;
+    let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    for value in [b"a", b"b", b"c"] {
+        p.append(&[Record::new(value)]).unwrap(); // a batch each: an index entry after the first
+    }
+    log.close().unwrap();
     let index = d.join("t-0/00000000000000000000.index");
+    let entries = stdout(&partlog(d, &["dump", index.to_str().unwrap()], None));
+    assert!(entries.contains("offset: 2 position: "), "without the check, entries are listed: {entries}");
     let out = stdout(&partlog(d, &["dump", "--index-sanity-check", index.to_str().unwrap()], None));
-    assert!(out.ends_with(&format!("{} passed sanity check.\n", index.display())), "{out}");
+    assert_eq!(out, format!("Dumping {0}\n{0} passed sanity check.\n", index.display()));
     let json = stdout(&partlog(d, &["--json", "dump", "--index-sanity-check", index.to_str().unwrap()], None));
-    let last: serde_json::Value = serde_json::from_str(json.lines().last().unwrap()).unwrap();
-    assert_eq!(last["sanity_check"], "passed", "{json}");
+    let lines: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{json}");
+    assert_eq!(lines[1]["sanity_check"], "passed", "{json}");
     assert!(stdout(&partlog(d, &["verify"], None)).starts_with("OK"), "verify prints no verdict per index");
+
+    // The second entry's position past the data file: its damage, then the verdict.
+    let mut bytes = std::fs::read(&index).unwrap();
+    bytes[12..16].copy_from_slice(&1_000_000u32.to_be_bytes());
+    std::fs::write(&index, &bytes).unwrap();
+    let o = partlog(d, &["dump", "--index-sanity-check", index.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[1].starts_with("DAMAGE ") && lines[1].contains("entry 1: position 1000000"), "{out}");
+    assert_eq!(lines[2], format!("{} failed sanity check.", index.display()));
 }
 
 /// --json makes the writing commands print JSON lines too.
@@ -456,4 +488,56 @@ fn data_directory_from_partlog_dir() {
     assert!(stderr(&o).contains("Usage:") && !stderr(&o).contains("--dir <DIR>"), "{}", stderr(&o));
     let help = stdout(&partlog_with(None, &["--help"], b"", &[], None));
     assert!(help.contains("PARTLOG_DIR"), "{help}");
+}
+
+/// `topics alter --delete-config` removes overrides (kafka-configs --delete-config): the
+/// settings are Kafka's defaults again; an unknown name, or one both set and removed, changes
+/// nothing.
+#[test]
+fn alter_delete_config_removes_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let create = ["topics", "create", "t", "-c", "retention.ms=-1", "-c", "segment.bytes=100000", "-c", "flush.ms=10"];
+    stdout(&partlog(d, &create, None));
+    let bad = partlog(d, &["topics", "alter", "t", "--delete-config", "retention.ms,no.such.config"], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--delete-config no.such.config: unknown topic config"), "{}", stderr(&bad));
+    let both = partlog(d, &["topics", "alter", "t", "-c", "flush.ms=5", "--delete-config", "flush.ms"], None);
+    assert_eq!(both.status.code(), Some(2));
+    assert_eq!(Log::open_read_only(d).unwrap().topic("t").unwrap().config().retention_ms, -1, "nothing changed");
+
+    let out = stdout(&partlog(
+        d,
+        &["topics", "alter", "t", "--delete-config", "retention.ms,segment.bytes", "--delete-config", "flush.ms"],
+        None,
+    ));
+    assert_eq!(out, "Topic t: retention.ms, segment.bytes, flush.ms removed; Kafka's defaults apply.\n");
+    assert_eq!(Log::open_read_only(d).unwrap().topic("t").unwrap().config(), &TopicConfig::default());
+    let described = stdout(&partlog(d, &["topics", "describe", "t"], None));
+    assert!(described.starts_with("Topic: t\tPartitionCount: 1\tConfigs: \n"), "{described}");
+}
+
+/// `topics create --if-not-exists` and `topics delete --if-exists` do nothing, without an
+/// error, where there is nothing to do (as kafka-topics); without them, that is an error.
+#[test]
+fn create_if_not_exists_and_delete_if_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    stdout(&partlog(d, &["topics", "create", "t", "-p", "2"], None));
+    assert_eq!(partlog(d, &["topics", "create", "t"], None).status.code(), Some(2));
+    assert_eq!(stdout(&partlog(d, &["topics", "create", "t", "--if-not-exists"], None)), "");
+    let json = stdout(&partlog(d, &["--json", "topics", "create", "t", "--if-not-exists"], None));
+    assert_eq!(json, "{\"created\":false,\"topic\":\"t\"}\n");
+    assert_eq!(Log::open_read_only(d).unwrap().topic("t").unwrap().partition_count(), 2, "left as it was");
+    assert_eq!(
+        stdout(&partlog(d, &["topics", "create", "u", "--if-not-exists"], None)),
+        "Created topic u with 1 partition.\n"
+    );
+
+    assert_eq!(partlog(d, &["topics", "delete", "nosuch"], None).status.code(), Some(2));
+    assert_eq!(stdout(&partlog(d, &["topics", "delete", "nosuch", "--if-exists"], None)), "");
+    let json = stdout(&partlog(d, &["--json", "topics", "delete", "nosuch", "--if-exists"], None));
+    assert_eq!(json, "{\"deleted\":false,\"topic\":\"nosuch\"}\n");
+    assert_eq!(stdout(&partlog(d, &["topics", "delete", "u", "--if-exists"], None)), "Deleted topic u.\n");
+    assert_eq!(stdout(&partlog(d, &["topics", "list"], None)), "t\n");
 }

@@ -30,18 +30,27 @@ fn timestamps_are_printed_with_their_batch_type() {
     let created = log.create_topic("created", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
     created.append(&[Record::new(b"w").with_timestamp(1_700_000_000_000)]).unwrap();
 
-    let out = stdout(&partlog(dir.path(), &["consume", "appended", "--from-beginning", "--print-timestamp"], None));
+    let out = stdout(&partlog(
+        dir.path(),
+        &["consume", "appended", "--from-beginning", "--timeout-ms", "0", "--print-timestamp"],
+        None,
+    ));
     assert!(out.starts_with("LogAppendTime:") && out.ends_with("\tv\n"), "{out}");
-    let out = stdout(&partlog(dir.path(), &["consume", "created", "--from-beginning", "--print-timestamp"], None));
+    let out = stdout(&partlog(
+        dir.path(),
+        &["consume", "created", "--from-beginning", "--timeout-ms", "0", "--print-timestamp"],
+        None,
+    ));
     assert_eq!(out, "CreateTime:1700000000000\tw\n");
-    let json = stdout(&partlog(dir.path(), &["--json", "consume", "appended", "--from-beginning"], None));
+    let json =
+        stdout(&partlog(dir.path(), &["--json", "consume", "appended", "--from-beginning", "--timeout-ms", "0"], None));
     let record: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(record["timestamp_type"], "LogAppendTime");
     // In a group too (the application has closed the directory).
     log.close().unwrap();
     let out = stdout(&partlog(
         dir.path(),
-        &["consume", "appended", "--group", "g", "--from-beginning", "--print-timestamp"],
+        &["consume", "appended", "--group", "g", "--from-beginning", "--timeout-ms", "0", "--print-timestamp"],
         None,
     ));
     assert!(out.starts_with("LogAppendTime:"), "{out}");
@@ -142,6 +151,13 @@ fn verify_lists_every_damaged_batch_not_only_the_first_of_a_partition() {
     let damage: Vec<&str> = text.lines().filter(|l| l.starts_with("DAMAGE ")).collect();
     assert_eq!(damage.len(), 2, "{text}");
     assert!(damage[0].contains(&*logs[0].to_string_lossy()) && damage[1].contains(&*logs[1].to_string_lossy()));
+    // Each line reads on its own: it says what happens to the batch, not what "the dump" does.
+    assert!(
+        damage
+            .iter()
+            .all(|l| !l.contains("dump") && l.contains("bytes are skipped, and the batches after it are read")),
+        "{text}"
+    );
     assert!(text.ends_with("\n") && text.lines().last().unwrap().starts_with("DAMAGED"), "{text}");
 }
 
@@ -242,4 +258,77 @@ fn no_command_makes_a_directory_of_other_files_a_data_directory() {
     // An empty directory may become one.
     let empty = tempfile::tempdir().unwrap();
     stdout(&partlog(empty.path(), &["topics", "create", "t"], None));
+}
+
+/// `consume T` with no flags printed nothing and ended at once. It waits for new records, as
+/// kafka-console-consumer does, and reports its count when stopped (Ctrl-C here).
+#[cfg(unix)]
+#[test]
+fn consume_waits_for_records_and_reports_its_count() {
+    use std::io::BufRead;
+    let (dir, log) = one_record(b"old");
+    let mut child = command(dir.path(), &["consume", "t"]).spawn().unwrap();
+    drop(child.stdin.take());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(child.try_wait().unwrap().is_none(), "still waiting for records");
+    log.partition("t", 0).unwrap().append(&[Record::new(b"new")]).unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert_eq!(first, "new\n", "from the end, as kafka-console-consumer");
+    let sent = std::process::Command::new("kill").arg("-INT").arg(child.id().to_string()).status().unwrap();
+    assert!(sent.success());
+    let out = wait_at_most(child, 30);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "Processed a total of 1 messages\n");
+}
+
+/// --timeout-ms ends consuming once no record has arrived for that long (0: what is there now),
+/// and --max-messages after that many; each reports its count, with or without a group.
+#[test]
+fn consume_stops_at_timeout_or_max_messages_with_its_count() {
+    let (dir, log) = one_record(b"a");
+    log.partition("t", 0).unwrap().append(&[Record::new(b"b")]).unwrap();
+    let started = std::time::Instant::now();
+    let out = partlog(dir.path(), &["consume", "t", "--from-beginning", "--timeout-ms", "400"], None);
+    assert!(started.elapsed() >= std::time::Duration::from_millis(400));
+    assert_eq!(stdout(&out), "a\nb\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "Processed a total of 2 messages\n");
+    let out = partlog(dir.path(), &["consume", "t", "--from-beginning", "--max-messages", "1"], None);
+    assert_eq!(
+        (stdout(&out).as_str(), &*String::from_utf8_lossy(&out.stderr)),
+        ("a\n", "Processed a total of 1 messages\n")
+    );
+    let out = partlog(dir.path(), &["consume", "t", "--timeout-ms", "0"], None);
+    assert_eq!(
+        (stdout(&out).as_str(), &*String::from_utf8_lossy(&out.stderr)),
+        ("", "Processed a total of 0 messages\n")
+    );
+
+    log.close().unwrap();
+    let out = partlog(dir.path(), &["consume", "t", "--group", "g", "--from-beginning", "--timeout-ms", "300"], None);
+    assert_eq!(
+        (stdout(&out).as_str(), &*String::from_utf8_lossy(&out.stderr)),
+        ("a\nb\n", "Processed a total of 2 messages\n")
+    );
+    // An error before consuming began reports no count.
+    let out = partlog(dir.path(), &["consume", "nosuch", "--timeout-ms", "0"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Processed"));
+}
+
+/// --offset takes `earliest` and `latest` as well as a number, as kafka-console-consumer's does.
+#[test]
+fn consume_offset_earliest_and_latest() {
+    let (dir, log) = one_record(b"a");
+    log.partition("t", 0).unwrap().append(&[Record::new(b"b")]).unwrap();
+    let consume = |offset: &str| {
+        stdout(&partlog(dir.path(), &["consume", "t", "-p", "0", "--offset", offset, "--timeout-ms", "0"], None))
+    };
+    assert_eq!(consume("earliest"), "a\nb\n");
+    assert_eq!(consume("EARLIEST"), "a\nb\n");
+    assert_eq!(consume("1"), "b\n");
+    assert_eq!(consume("latest"), "");
+    let bad = partlog(dir.path(), &["consume", "t", "-p", "0", "--offset=-1"], None);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("expected 'earliest', 'latest' or a non-negative number"));
 }

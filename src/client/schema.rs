@@ -26,55 +26,92 @@ pub(crate) fn partition_for_group(group: &str, partitions: u32) -> u32 {
 
 /// A decoded coordinator record.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum CoordinatorRecord {
+pub enum CoordinatorRecord {
     /// A committed offset (`None`: a tombstone, the offset was deleted).
-    Offset { group: String, topic: String, partition: u32, value: Option<OffsetValue> },
+    Offset {
+        /// `OffsetCommitKey.group`.
+        group: String,
+        /// `OffsetCommitKey.topic`.
+        topic: String,
+        /// `OffsetCommitKey.partition`.
+        partition: u32,
+        /// The value; `None` for a tombstone.
+        value: Option<OffsetValue>,
+    },
     /// A classic group's metadata (`None`: a tombstone, the group was deleted).
-    Group { group: String, value: Option<GroupValue> },
+    Group {
+        /// `GroupMetadataKey.group`.
+        group: String,
+        /// The value; `None` for a tombstone.
+        value: Option<GroupValue>,
+    },
     /// A record type partlog does not use (KIP-848 and share groups): skipped, as Kafka's
     /// loader skips unknown types.
     Other,
 }
 
-/// `OffsetCommitValue`.
+/// `OffsetCommitValue` (fields a version lacks: -1).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct OffsetValue {
+pub struct OffsetValue {
+    /// `offset`: the next offset to read.
     pub offset: i64,
+    /// `leaderEpoch` (version 3 on).
     pub leader_epoch: i32,
+    /// `metadata`.
     pub metadata: String,
+    /// `commitTimestamp`, ms since the epoch.
     pub commit_timestamp: i64,
+    /// `expireTimestamp` (version 1 only).
     pub expire_timestamp: i64,
 }
 
-/// `GroupMetadataValue`.
+/// `GroupMetadataValue` (fields a version lacks: -1 or `None`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct GroupValue {
+pub struct GroupValue {
+    /// `protocolType` (`consumer` for consumer groups).
     pub protocol_type: String,
+    /// `generation`.
     pub generation: i32,
+    /// `protocol`: the assignor.
     pub protocol: Option<String>,
+    /// `leader`: the leader's member id.
     pub leader: Option<String>,
+    /// `currentStateTimestamp` (version 2 on).
     pub current_state_timestamp: i64,
+    /// `members`.
     pub members: Vec<MemberValue>,
 }
 
 /// `GroupMetadataValue.MemberMetadata`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct MemberValue {
+pub struct MemberValue {
+    /// `memberId`.
     pub member_id: String,
+    /// `groupInstanceId` (version 3 on): a static member's.
     pub group_instance_id: Option<String>,
+    /// `clientId`.
     pub client_id: String,
+    /// `clientHost`.
     pub client_host: String,
+    /// `rebalanceTimeout` (version 1 on).
     pub rebalance_timeout: i32,
+    /// `sessionTimeout`.
     pub session_timeout: i32,
+    /// `subscription`: a `ConsumerProtocolSubscription` for consumer groups
+    /// ([`subscription_decode`]).
     pub subscription: Vec<u8>,
+    /// `assignment`: a `ConsumerProtocolAssignment` for consumer groups ([`assignment_decode`]).
     pub assignment: Vec<u8>,
 }
 
 /// `ConsumerProtocolSubscription`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Subscription {
+pub struct Subscription {
+    /// `topics`.
     pub topics: Vec<String>,
+    /// `ownedPartitions` (version 1 on), by topic.
     pub owned: BTreeMap<String, Vec<u32>>,
+    /// `generationId` (version 2 on; else -1).
     pub generation: i32,
 }
 
@@ -188,7 +225,7 @@ pub(crate) fn assignment_bytes(assigned: &BTreeMap<String, Vec<u32>>) -> Vec<u8>
 // ---- reading (any version; flexible versions use compact encodings and tagged fields) ----
 
 /// Why a coordinator record could not be read.
-pub(crate) type DecodeError = &'static str;
+pub type DecodeError = &'static str;
 
 struct Reader<'a> {
     buf: &'a [u8],
@@ -276,7 +313,17 @@ impl<'a> Reader<'a> {
 }
 
 /// Reads a record of `__consumer_offsets`.
-pub(crate) fn decode(key: &[u8], value: Option<&[u8]>) -> Result<CoordinatorRecord, DecodeError> {
+///
+/// # Example
+/// ```
+/// use partlog::offsets_topic_records::{decode, CoordinatorRecord};
+/// // The key of group g1's commit for partition t-3 (record type 1), with no value: a tombstone.
+/// let key = [0, 1, 0, 2, b'g', b'1', 0, 1, b't', 0, 0, 0, 3];
+/// let CoordinatorRecord::Offset { group, partition, value, .. } = decode(&key, None).unwrap() else { panic!() };
+/// assert_eq!((group.as_str(), partition, value), ("g1", 3, None));
+/// assert!(decode(&key[..5], None).is_err()); // cut short
+/// ```
+pub fn decode(key: &[u8], value: Option<&[u8]>) -> Result<CoordinatorRecord, DecodeError> {
     let mut k = Reader { buf: key, flexible: false };
     let record_type = k.i16()?;
     match record_type {
@@ -366,7 +413,7 @@ fn partitions_decode(r: &mut Reader<'_>) -> Result<BTreeMap<String, Vec<u32>>, D
 }
 
 /// Reads a `ConsumerProtocolSubscription` (versions 0 to 3).
-pub(crate) fn subscription_decode(bytes: &[u8]) -> Result<Subscription, DecodeError> {
+pub fn subscription_decode(bytes: &[u8]) -> Result<Subscription, DecodeError> {
     let mut r = Reader { buf: bytes, flexible: false };
     let version = r.i16()?;
     if version < 0 {
@@ -383,7 +430,7 @@ pub(crate) fn subscription_decode(bytes: &[u8]) -> Result<Subscription, DecodeEr
 }
 
 /// Reads a `ConsumerProtocolAssignment` (versions 0 to 3).
-pub(crate) fn assignment_decode(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u32>>, DecodeError> {
+pub fn assignment_decode(bytes: &[u8]) -> Result<BTreeMap<String, Vec<u32>>, DecodeError> {
     let mut r = Reader { buf: bytes, flexible: false };
     if r.i16()? < 0 {
         return Err("negative ConsumerProtocolAssignment version");
