@@ -615,11 +615,8 @@ fn consume_in_group(dir: &Path, group: &str, printed: &mut Printed<'_>) -> Resul
         for (i, r) in records.iter().enumerate() {
             let headers: Vec<(String, String)> =
                 r.headers.iter().map(|h| (show(Some(&h.key)), show(h.value.as_deref()))).collect();
-            // The topic's setting: a consumer's records do not carry their batch's type.
-            let t = log
-                .partition(&r.topic, r.partition)
-                .map_or(TimestampType::CreateTime, |p| p.config().message_timestamp_type);
-            if !printed.record(r.partition, r.offset, (r.timestamp, t), r.key.as_deref(), r.value.as_deref(), &headers)
+            let t = (r.timestamp, r.timestamp_type);
+            if !printed.record(r.partition, r.offset, t, r.key.as_deref(), r.value.as_deref(), &headers)
             {
                 unprinted = &records[i + 1..];
                 break;

@@ -954,7 +954,8 @@ impl Drop for Log {
 
 /// The `.lock` file of an open data directory, locked; unlocked when dropped.
 struct DirLock {
-    file: File,
+    /// Held open: closing it releases both locks.
+    _file: File,
     /// Its identity (device, inode) in [`LOCKED`].
     id: (u64, u64),
 }
@@ -1006,7 +1007,7 @@ fn lock_dir(dir: &Path) -> Result<DirLock> {
     posix_lock(&file, &path)?;
     let id = file_id(&file.metadata().map_err(Error::io("stat", &path))?);
     locked.insert(id);
-    Ok(DirLock { file, id })
+    Ok(DirLock { _file: file, id })
 }
 
 /// A Kafka broker locks its `log.dir`'s `.lock` with `FileChannel.tryLock`: a POSIX record
