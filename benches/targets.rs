@@ -566,8 +566,13 @@ fn rebalance() {
                 // with records or at its timeout).
                 struct Assigned(Arc<Vec<AtomicU64>>, usize);
                 impl partlog::RebalanceListener for Assigned {
-                    fn on_partitions_assigned(&mut self, _: &mut Consumer, p: &[partlog::TopicPartition]) {
+                    fn on_partitions_assigned(
+                        &mut self,
+                        _: &mut Consumer,
+                        p: &[partlog::TopicPartition],
+                    ) -> partlog::ListenerResult {
                         self.0[self.1].store(p.len() as u64, Ordering::SeqCst);
+                        Ok(())
                     }
                 }
                 c.subscribe_with_listener(&["r"], Assigned(sizes.clone(), i)).unwrap();

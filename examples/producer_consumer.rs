@@ -31,11 +31,12 @@ type Seen = Arc<Mutex<HashMap<Vec<u8>, u32>>>;
 struct Announce(&'static str);
 
 impl RebalanceListener for Announce {
-    fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> partlog::ListenerResult {
         if !partitions.is_empty() {
             let list: Vec<String> = partitions.iter().map(|p| p.partition.to_string()).collect();
             println!("  {} was assigned partitions [{}]", self.0, list.join(","));
         }
+        Ok(())
     }
 }
 

@@ -247,6 +247,21 @@ pub enum Error {
         group: String,
     },
 
+    /// A rebalance callback ([`RebalanceListener`](crate::RebalanceListener)) returned an error
+    /// or panicked. As in Kafka, the rebalance went on (the partitions were revoked, lost or
+    /// assigned as the group decided) and the call that ran the callback (`poll`, `close`,
+    /// `unsubscribe`) returns this after finishing its own work.
+    #[error("the rebalance listener's {callback} failed: {reason}")]
+    RebalanceCallback {
+        /// `on_partitions_revoked`, `on_partitions_assigned` or `on_partitions_lost`.
+        callback: &'static str,
+        /// The listener's error (its `Display`) or panic message.
+        reason: String,
+        /// The listener's error; `None` for a panic.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+
     /// Another consumer handle took over this `group.instance.id` (Kafka's
     /// `FencedInstanceIdException`); this handle can no longer consume or commit for the group.
     #[error("group.instance.id {instance_id:?} of group {group:?} was taken over by another consumer")]

@@ -75,8 +75,8 @@ pub use client::assignor::Assignor;
 #[cfg(feature = "async")]
 pub use client::asynchronous::{AsyncConsumer, PollFuture, RecordStream};
 pub use client::consumer::{
-    CommitMode, Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, OffsetReset, RebalanceListener,
-    WakeupHandle,
+    CommitMode, Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, ListenerResult, OffsetReset,
+    RebalanceListener, WakeupHandle,
 };
 pub use client::group::{
     GroupDescription, GroupState, MemberDescription, OffsetAndMetadata, PartitionLag, TopicPartition,

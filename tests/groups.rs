@@ -45,14 +45,17 @@ fn show(partitions: &[TopicPartition]) -> String {
 }
 
 impl RebalanceListener for Recorder {
-    fn on_partitions_revoked(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    fn on_partitions_revoked(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> partlog::ListenerResult {
         self.events.0.lock().unwrap().push(format!("{}:revoked:{}", self.name, show(partitions)));
+        Ok(())
     }
-    fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> partlog::ListenerResult {
         self.events.0.lock().unwrap().push(format!("{}:assigned:{}", self.name, show(partitions)));
+        Ok(())
     }
-    fn on_partitions_lost(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    fn on_partitions_lost(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> partlog::ListenerResult {
         self.events.0.lock().unwrap().push(format!("{}:lost:{}", self.name, show(partitions)));
+        Ok(())
     }
 }
 
@@ -484,4 +487,99 @@ fn a_committed_offset_past_the_recovered_log_end_is_clamped_and_reported() {
     assert!(log.recovery_report().is_empty());
     let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "g").unwrap()).unwrap();
     assert_eq!(consumer.committed(&[tp("t", 0)]).unwrap()[0].as_ref().map(|c| c.offset), Some(90));
+}
+
+/// A listener that panics: `poll` returns the panic as `Error::RebalanceCallback`, the
+/// rebalance stands, and the consumer goes on working (it was unusable: `in_callback` stayed set).
+#[test]
+fn a_panicking_listener_fails_the_poll_and_leaves_the_consumer_usable() {
+    struct Panics;
+    impl RebalanceListener for Panics {
+        fn on_partitions_assigned(&mut self, _: &mut Consumer, _: &[TopicPartition]) -> partlog::ListenerResult {
+            panic!("listener bug");
+        }
+    }
+    let (_dir, log) = setup(2);
+    let mut c = member(&log, &[]);
+    c.subscribe_with_listener(&["t"], Panics).unwrap();
+    match c.poll(Duration::from_secs(5)) {
+        Err(Error::RebalanceCallback { callback: "on_partitions_assigned", reason, source: None }) => {
+            assert!(reason.contains("listener bug"), "{reason}")
+        }
+        other => panic!("expected the panic as an error, got {other:?}"),
+    }
+    assert_eq!(c.assignment().len(), 2);
+    let mut read = 0;
+    for _ in 0..20 {
+        read += c.poll(Duration::from_millis(100)).unwrap().len();
+    }
+    assert_eq!(read, 2, "the consumer still reads");
+    c.commit_sync().unwrap();
+    c.close().unwrap();
+}
+
+/// Kafka's poll timer runs during rebalance callbacks: a member stuck in one past
+/// `max.poll.interval.ms` is removed, and the others take its partitions meanwhile. When the
+/// callback returns, the member learns it lost them.
+#[test]
+fn a_member_stuck_in_a_callback_is_removed_and_its_partitions_move_on() {
+    struct Stuck(Arc<std::sync::atomic::AtomicBool>, Events);
+    impl RebalanceListener for Stuck {
+        fn on_partitions_assigned(&mut self, _: &mut Consumer, p: &[TopicPartition]) -> partlog::ListenerResult {
+            self.1 .0.lock().unwrap().push(format!("assigned {}", show(p)));
+            if !p.is_empty() && !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1500)); // stuck, the first time
+            }
+            Ok(())
+        }
+        fn on_partitions_lost(&mut self, _: &mut Consumer, p: &[TopicPartition]) -> partlog::ListenerResult {
+            self.1 .0.lock().unwrap().push(format!("lost {}", show(p)));
+            Ok(())
+        }
+    }
+    let (_dir, log) = setup(2);
+    let events = Events::default();
+    let stuck = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let config = [("max.poll.interval.ms", "300"), ("enable.auto.commit", "false")];
+    // b owns both partitions, then shares them with a, then takes a's back while a is stuck.
+    let (joined_tx, joined_rx) = std::sync::mpsc::channel();
+    let log2 = log.clone();
+    let other = std::thread::spawn(move || {
+        let mut b = member(&log2, &[("max.poll.interval.ms", "300"), ("enable.auto.commit", "false")]);
+        b.subscribe(&["t"]).unwrap();
+        let mut sizes = vec![];
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            b.poll(Duration::from_millis(20)).unwrap();
+            let n = b.assignment().len();
+            if sizes.last() != Some(&n) {
+                sizes.push(n);
+                if sizes == [2] {
+                    joined_tx.send(()).unwrap();
+                }
+                if sizes.ends_with(&[1, 2]) {
+                    return (sizes, std::time::Instant::now());
+                }
+            }
+        }
+        (sizes, std::time::Instant::now())
+    });
+    joined_rx.recv().unwrap();
+    let mut a = member(&log, &config);
+    a.subscribe_with_listener(&["t"], Stuck(stuck.clone(), events.clone())).unwrap();
+    let before = std::time::Instant::now();
+    while !stuck.load(std::sync::atomic::Ordering::SeqCst) {
+        a.poll(Duration::from_millis(10)).unwrap(); // joins; stuck in on_partitions_assigned
+    }
+    let (stuck_for, back) = (before.elapsed(), std::time::Instant::now());
+    let (sizes, taken) = other.join().unwrap();
+    assert!(sizes.ends_with(&[1, 2]), "the other member never took the stuck member's partition: {sizes:?}");
+    assert!(taken < back, "the partition moved only after the callback returned, {:?} later", taken - back);
+    assert!(stuck_for >= Duration::from_millis(1400), "(a's callback was stuck for {stuck_for:?})");
+    // Back from the callback: a is no longer a member, and learns it lost its partition.
+    for _ in 0..20 {
+        a.poll(Duration::from_millis(20)).unwrap();
+    }
+    let seen = events.take();
+    assert!(seen.iter().any(|e| e.starts_with("lost t-")), "{seen:?}");
 }

@@ -616,8 +616,7 @@ fn consume_in_group(dir: &Path, group: &str, printed: &mut Printed<'_>) -> Resul
             let headers: Vec<(String, String)> =
                 r.headers.iter().map(|h| (show(Some(&h.key)), show(h.value.as_deref()))).collect();
             let t = (r.timestamp, r.timestamp_type);
-            if !printed.record(r.partition, r.offset, t, r.key.as_deref(), r.value.as_deref(), &headers)
-            {
+            if !printed.record(r.partition, r.offset, t, r.key.as_deref(), r.value.as_deref(), &headers) {
                 unprinted = &records[i + 1..];
                 break;
             }

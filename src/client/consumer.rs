@@ -329,12 +329,14 @@ pub enum CommitMode {
 /// /// Commits its progress before partitions go; keeps a journal.
 /// struct CommitOnRevoke(Arc<Mutex<Vec<String>>>);
 /// impl RebalanceListener for CommitOnRevoke {
-///     fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+///     fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) -> partlog::ListenerResult {
 ///         consumer.commit_sync().expect("still the owner");
 ///         self.0.lock().unwrap().push(format!("revoked {}", partitions.len()));
+///         Ok(())
 ///     }
-///     fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+///     fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> partlog::ListenerResult {
 ///         self.0.lock().unwrap().push(format!("assigned {}", partitions.len()));
+///         Ok(())
 ///     }
 /// }
 /// let log = Log::open(dir.path())?;
@@ -364,8 +366,9 @@ pub trait RebalanceListener: Send {
     /// use partlog::{Consumer, ConsumerConfig, Log, RebalanceListener, TopicConfig, TopicPartition};
     /// struct Revoked(Arc<Mutex<Vec<TopicPartition>>>);
     /// impl RebalanceListener for Revoked {
-    ///     fn on_partitions_revoked(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    ///     fn on_partitions_revoked(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> partlog::ListenerResult {
     ///         self.0.lock().unwrap().extend_from_slice(partitions);
+    ///         Ok(())
     ///     }
     /// }
     /// let log = Log::open(dir.path())?;
@@ -382,8 +385,9 @@ pub trait RebalanceListener: Send {
     /// assert_eq!(*revoked.lock().unwrap(), [TopicPartition::new("orders", 0)]);
     /// # Ok::<(), partlog::Error>(())
     /// ```
-    fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+    fn on_partitions_revoked(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) -> ListenerResult {
         let _ = (consumer, partitions);
+        Ok(())
     }
 
     /// Partitions were given to this member (eager: all of them, every rebalance, even none;
@@ -397,8 +401,9 @@ pub trait RebalanceListener: Send {
     /// use partlog::{Consumer, ConsumerConfig, Log, RebalanceListener, TopicConfig, TopicPartition};
     /// struct Assigned(Arc<Mutex<Vec<Vec<TopicPartition>>>>);
     /// impl RebalanceListener for Assigned {
-    ///     fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    ///     fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> partlog::ListenerResult {
     ///         self.0.lock().unwrap().push(partitions.to_vec());
+    ///         Ok(())
     ///     }
     /// }
     /// let log = Log::open(dir.path())?;
@@ -415,8 +420,9 @@ pub trait RebalanceListener: Send {
     /// assert_eq!(*calls.lock().unwrap(), [vec![orders], vec![invoices]]); // cooperative: only the new one
     /// # Ok::<(), partlog::Error>(())
     /// ```
-    fn on_partitions_assigned(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
+    fn on_partitions_assigned(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) -> ListenerResult {
         let _ = (consumer, partitions);
+        Ok(())
     }
 
     /// The member lost its partitions without a chance to revoke them (it was removed from the
@@ -431,8 +437,9 @@ pub trait RebalanceListener: Send {
     /// use partlog::{Admin, Consumer, ConsumerConfig, Log, RebalanceListener, TopicConfig, TopicPartition};
     /// struct Lost(Arc<Mutex<Vec<TopicPartition>>>);
     /// impl RebalanceListener for Lost {
-    ///     fn on_partitions_lost(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    ///     fn on_partitions_lost(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> partlog::ListenerResult {
     ///         self.0.lock().unwrap().extend_from_slice(partitions);
+    ///         Ok(())
     ///     }
     /// }
     /// let log = Log::open(dir.path())?;
@@ -448,10 +455,44 @@ pub trait RebalanceListener: Send {
     /// assert_eq!(*lost.lock().unwrap(), [TopicPartition::new("orders", 0)]);
     /// # Ok::<(), partlog::Error>(())
     /// ```
-    fn on_partitions_lost(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) {
-        self.on_partitions_revoked(consumer, partitions);
+    fn on_partitions_lost(&mut self, consumer: &mut Consumer, partitions: &[TopicPartition]) -> ListenerResult {
+        self.on_partitions_revoked(consumer, partitions)
     }
 }
+
+/// What a [`RebalanceListener`] callback returns: `Ok`, or an error that the call running it
+/// (`poll`, `close`, `unsubscribe`) returns as [`Error::RebalanceCallback`] once the rebalance
+/// has gone on (Kafka rethrows a callback's exception from `poll` the same way).
+///
+/// # Example
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// use std::time::Duration;
+/// use partlog::{Consumer, ConsumerConfig, Error, ListenerResult, Log, RebalanceListener, TopicConfig, TopicPartition};
+/// struct Picky;
+/// impl RebalanceListener for Picky {
+///     fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> ListenerResult {
+///         if partitions.len() > 1 {
+///             return Err(format!("cannot handle {} partitions", partitions.len()).into());
+///         }
+///         Ok(())
+///     }
+/// }
+/// let log = Log::open(dir.path())?;
+/// log.create_topic("orders", 2, TopicConfig::default())?;
+/// let mut consumer = Consumer::new(&log, ConsumerConfig::default().set("group.id", "billing")?)?;
+/// consumer.subscribe_with_listener(&["orders"], Picky)?;
+/// match consumer.poll(Duration::from_millis(100)) {
+///     Err(Error::RebalanceCallback { callback, reason, .. }) => {
+///         assert_eq!((callback, reason.as_str()), ("on_partitions_assigned", "cannot handle 2 partitions"));
+///     }
+///     other => panic!("expected the listener's error, got {other:?}"),
+/// }
+/// assert_eq!(consumer.assignment().len(), 2); // the assignment stands; the next poll reads
+/// assert!(consumer.poll(Duration::from_millis(10)).is_ok());
+/// # Ok::<(), partlog::Error>(())
+/// ```
+pub type ListenerResult = std::result::Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Interrupts a blocking call of its consumer from another thread (Kafka's `wakeup`): the call
 /// in progress, or the next one, returns [`Error::Wakeup`]. Cheap to clone, `Send + Sync`.
@@ -647,6 +688,8 @@ pub struct Consumer {
     pending: Vec<PendingCommit>,
     fetch: Fetch,
     in_callback: bool,
+    /// The first error (or panic) of a rebalance callback, returned by the call that ran it.
+    callback_error: Option<Error>,
     closed: bool,
     /// When the group or auto-commit next needs a call in, as of the last poll.
     next_check: Option<Instant>,
@@ -741,6 +784,7 @@ impl Consumer {
             pending: Vec::new(),
             fetch: Fetch::new(),
             in_callback: false,
+            callback_error: None,
             closed: false,
             next_check: None,
         })
@@ -846,8 +890,9 @@ impl Consumer {
     /// use partlog::{Consumer, ConsumerConfig, Log, RebalanceListener, TopicConfig, TopicPartition};
     /// struct Track(Arc<Mutex<Vec<TopicPartition>>>);
     /// impl RebalanceListener for Track {
-    ///     fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) {
+    ///     fn on_partitions_assigned(&mut self, _: &mut Consumer, partitions: &[TopicPartition]) -> partlog::ListenerResult {
     ///         self.0.lock().unwrap().extend_from_slice(partitions);
+    ///         Ok(())
     ///     }
     /// }
     /// let log = Log::open(dir.path())?;
@@ -889,7 +934,7 @@ impl Consumer {
         let result = self.leave_group();
         self.set_parts(&[]);
         self.mode = Mode::None;
-        result
+        result.and(self.take_callback_error())
     }
 
     /// Reads exactly `partitions`, without a group (Kafka's `assign`): positions of partitions
@@ -1072,7 +1117,13 @@ impl Consumer {
             // Cleared before looking, so an append after the look fires it again.
             self.signal.take();
             self.complete_async_commits()?;
-            let group_deadline = if matches!(self.mode, Mode::Subscribed(_)) { self.group_step()? } else { None };
+            let group_deadline = if matches!(self.mode, Mode::Subscribed(_)) {
+                let step = self.group_step();
+                self.take_callback_error()?;
+                step?
+            } else {
+                None
+            };
             if self.config.auto_commit() && Instant::now() >= self.next_auto_commit {
                 let _ = self.auto_commit(CommitMode::Async);
             }
@@ -1137,7 +1188,7 @@ impl Consumer {
                     self.member = None;
                     self.set_parts(&[]);
                     if !lost.is_empty() {
-                        self.callback(|l, c| l.on_partitions_lost(c, &lost));
+                        self.callback("on_partitions_lost", |l, c| l.on_partitions_lost(c, &lost));
                     }
                 }
                 Heartbeat::Fenced => {
@@ -1180,7 +1231,7 @@ impl Consumer {
                 self.member = None;
                 self.set_parts(&[]);
                 if !lost.is_empty() {
-                    self.callback(|l, c| l.on_partitions_lost(c, &lost));
+                    self.callback("on_partitions_lost", |l, c| l.on_partitions_lost(c, &lost));
                 }
                 Ok(())
             }
@@ -1202,7 +1253,7 @@ impl Consumer {
         };
         let first_join = self.member.as_ref().is_none_or(|m| m.generation < 0);
         if !self.cooperative() && !first_join || !revoked.is_empty() {
-            self.callback(|l, c| l.on_partitions_revoked(c, &revoked));
+            self.callback("on_partitions_revoked", |l, c| l.on_partitions_revoked(c, &revoked));
         }
         let kept: Vec<TopicPartition> = self.order.iter().filter(|tp| !revoked.contains(tp)).cloned().collect();
         self.set_parts(&kept);
@@ -1224,7 +1275,7 @@ impl Consumer {
         if !self.cooperative() {
             self.set_parts(&assignment);
             self.next_auto_commit = Instant::now() + Duration::from_millis(self.config.auto_commit_interval_ms);
-            self.callback(|l, c| l.on_partitions_assigned(c, &assignment));
+            self.callback("on_partitions_assigned", |l, c| l.on_partitions_assigned(c, &assignment));
             return Ok(());
         }
         let owned: BTreeSet<TopicPartition> = self.order.iter().cloned().collect();
@@ -1235,13 +1286,13 @@ impl Consumer {
             if self.config.auto_commit() {
                 let _ = self.auto_commit(CommitMode::Sync);
             }
-            self.callback(|l, c| l.on_partitions_revoked(c, &revoked));
+            self.callback("on_partitions_revoked", |l, c| l.on_partitions_revoked(c, &revoked));
             let kept: Vec<TopicPartition> = owned.intersection(&target).cloned().collect();
             self.set_parts(&kept);
         }
         self.set_parts(&assignment);
         self.next_auto_commit = Instant::now() + Duration::from_millis(self.config.auto_commit_interval_ms);
-        self.callback(|l, c| l.on_partitions_assigned(c, &added));
+        self.callback("on_partitions_assigned", |l, c| l.on_partitions_assigned(c, &added));
         if !revoked.is_empty() {
             // The revoked partitions are free now: a second round gives them to their new owner.
             coordinator.release(&self.log, group, member_id, &self.order)?;
@@ -1250,15 +1301,46 @@ impl Consumer {
     }
 
     /// Runs a rebalance callback with the listener taken out, so that it can use the consumer.
-    fn callback(&mut self, f: impl FnOnce(&mut dyn RebalanceListener, &mut Consumer)) {
-        if let Some(mut listener) = self.listener.take() {
-            self.in_callback = true;
-            f(&mut *listener, self);
-            self.in_callback = false;
-            if self.listener.is_none() {
-                self.listener = Some(listener);
-            }
+    /// As Kafka's poll timer, `max.poll.interval.ms` runs while it does: a member stuck in a
+    /// callback is removed from the group, and its partitions move on. An error or a panic of
+    /// the callback is kept for the caller to return once its work is done (the first one).
+    fn callback(
+        &mut self,
+        name: &'static str,
+        f: impl FnOnce(&mut dyn RebalanceListener, &mut Consumer) -> ListenerResult,
+    ) {
+        let Some(mut listener) = self.listener.take() else { return };
+        let polling = self.liveness.in_poll();
+        if polling {
+            self.liveness.leave_poll();
         }
+        self.in_callback = true;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut *listener, self)));
+        self.in_callback = false;
+        if polling {
+            self.liveness.enter_poll();
+        }
+        if self.listener.is_none() {
+            self.listener = Some(listener);
+        }
+        let error = match outcome {
+            Ok(Ok(())) => return,
+            Ok(Err(e)) => Error::RebalanceCallback { callback: name, reason: e.to_string(), source: Some(e) },
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                Error::RebalanceCallback { callback: name, reason: format!("panicked: {reason}"), source: None }
+            }
+        };
+        self.callback_error.get_or_insert(error);
+    }
+
+    /// The error of a rebalance callback run since the last call, if any.
+    fn take_callback_error(&mut self) -> Result<()> {
+        self.callback_error.take().map_or(Ok(()), Err)
     }
 
     /// Positions for partitions that have none: the committed offset, else `auto.offset.reset`;
@@ -1913,7 +1995,7 @@ impl Consumer {
         if !partitions.is_empty() || member.generation >= 0 {
             // Restored for the callback, so that it can commit.
             self.member = Some(member);
-            self.callback(|l, c| l.on_partitions_revoked(c, &partitions));
+            self.callback("on_partitions_revoked", |l, c| l.on_partitions_revoked(c, &partitions));
             let member = self.member.take().expect("restored above");
             let group = self.group()?.to_owned();
             return self.coordinator()?.leave(&self.log, &group, &member.id);
@@ -1966,7 +2048,7 @@ impl Consumer {
         self.set_parts(&[]);
         self.mode = Mode::None;
         // Kafka logs a failed auto-commit on close; here it is returned, after leaving.
-        result.and(completed).and(left)
+        result.and(completed).and(left).and(self.take_callback_error())
     }
 }
 

@@ -217,6 +217,11 @@ impl Liveness {
         self.in_poll.store(false, Ordering::Release);
     }
 
+    /// Inside `poll` now.
+    pub(crate) fn in_poll(&self) -> bool {
+        self.in_poll.load(Ordering::Acquire)
+    }
+
     fn touch(&self) {
         self.last_poll.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Release);
     }
