@@ -1396,6 +1396,11 @@ impl Consumer {
         // Buffered records first: at most one partition keeps a buffer from poll to poll.
         for i in 0..n {
             let state = self.parts.get_mut(&self.order[(start + i) % n]).expect("order lists parts");
+            if state.buffered.front().is_some_and(|r| r.offset < state.partition.log_start_offset()) {
+                // Deleted since it was fetched (retention, delete_records): not handed out;
+                // the position is out of range now, and the fetch below resets it.
+                state.buffered.clear();
+            }
             if !state.paused {
                 hand_out(state, &mut remaining, &mut out);
             }
