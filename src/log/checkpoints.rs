@@ -69,6 +69,7 @@ pub(super) fn read_checkpoint(path: &Path, mode: RecoveryMode, report: &mut Vec<
                 segment: path,
                 position: 0,
                 bytes_dropped: 0,
+                lost_offsets: None,
                 reason: "unreadable offset checkpoint: ignored (recovery checks every segment; log start offsets \
                          fall back to the first segment)"
                     .into(),

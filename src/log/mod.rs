@@ -291,6 +291,7 @@ impl Log {
                     segment: path,
                     position: 0,
                     bytes_dropped: 0,
+                    lost_offsets: None,
                     reason: format!(
                         "directory past topic {name}'s {partition_count} partitions: not opened, left as it is"
                     ),

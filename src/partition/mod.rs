@@ -63,8 +63,8 @@ struct Writer;
 ///    truncation, close).
 /// 4. `segments`: the segment list, held only to read or change the list, never across I/O.
 /// 5. Leaves, never held while taking another lock: `sync_leader`, `pending_deletes`,
-///    `wait_lock`, `dir_sync` (held across the directory fsync only), and the fail-stop record
-///    in `io`.
+///    `wait_lock`, `dir_sync` (held across the directory fsync only), `lost`, and the
+///    fail-stop record in `io`.
 ///
 /// Locks inside a segment (its mapping, the zero-fill lock, the index cursor, each index's
 /// writer) come after all of these.
@@ -122,11 +122,25 @@ struct Inner {
     read_only: bool,
     /// Read-only: what was read of the directory, for the next refresh.
     view: Mutex<read_only::View>,
+    /// Offsets found lost at open, in offset order; a truncation below them gives them back.
+    lost: Mutex<Vec<LostOffsets>>,
+}
+
+/// Offsets found lost at open: written, and their data gone (see [`Error::OffsetsLost`] and
+/// `docs/design.md`, Recovery). Reads that reach them fail; no offset of them is handed out
+/// again.
+#[derive(Debug, Clone)]
+pub(crate) struct LostOffsets {
+    range: std::ops::Range<u64>,
+    /// The segment file they follow.
+    after: PathBuf,
 }
 
 /// What loading a partition directory found: the partition's starting state.
 struct Loaded {
     segments: Vec<Arc<Segment>>,
+    /// Offsets lost, in offset order.
+    lost: Vec<LostOffsets>,
     log_start_offset: u64,
     log_end_offset: u64,
     /// Files were created or cut: the directory needs an fsync.
@@ -243,6 +257,7 @@ impl Partition {
                 deleted: AtomicBool::new(false),
                 read_only: spec.read_only,
                 view: Mutex::new(read_only::View::default()),
+                lost: Mutex::new(loaded.lost),
             }),
         }
     }

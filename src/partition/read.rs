@@ -129,6 +129,7 @@ impl Partition {
         out: &mut Vec<u8>,
         mut mapped: Option<&mut Option<MappedBytes>>,
     ) -> Result<u64> {
+        let delivered_before = out.len();
         let mut next = from;
         let mut remaining = max_bytes as u64;
         let mut first = true;
@@ -173,11 +174,26 @@ impl Partition {
                     // removed the records) reads nothing the second time.
                     reread = true;
                 }
-                Some(base) => {
-                    reread = false;
-                    next = next.max(base);
+                following => {
+                    // Offsets up to the next segment, or up to the log end after the last one,
+                    // are not in any segment. Offsets that were written and are gone (found at
+                    // open): the read ends before them, and one that starts there fails,
+                    // naming them. A gap compaction left is stepped over.
+                    let until = following.unwrap_or(end_offset);
+                    if let Some(lost) = (next < until).then(|| self.lost_within(next, until)).flatten() {
+                        if out.len() > delivered_before {
+                            break;
+                        }
+                        return Err(lost);
+                    }
+                    match following {
+                        Some(base) => {
+                            reread = false;
+                            next = next.max(base);
+                        }
+                        None => break,
+                    }
                 }
-                None => break,
             }
         }
         Ok(next)
@@ -212,6 +228,19 @@ impl Partition {
         fetch.prepare(from, |position, e| self.located_error(position, e))
     }
 
+    /// The first range of lost offsets (see [`Error::OffsetsLost`]) that overlaps `from..to`, as
+    /// the error of a read that reaches it.
+    fn lost_within(&self, from: u64, to: u64) -> Option<Error> {
+        let lost = self.inner.lost.lock();
+        let found = lost.iter().find(|l| l.range.start < to && l.range.end > from)?;
+        Some(Error::OffsetsLost {
+            partition: self.name(),
+            path: found.after.clone(),
+            from: found.range.start,
+            to: found.range.end,
+        })
+    }
+
     /// Attaches the segment file and position to a decoding error of the batch at `offset`.
     pub(super) fn located_error(&self, offset: u64, e: batch::DecodeError) -> Error {
         let (segment, _) = self.inner.segments.holding(offset);
@@ -224,7 +253,8 @@ impl Partition {
 
     /// Reads every batch of the partition, checking each (length, magic, CRC, offsets): the
     /// full checksum pass that opening skips for data below the recovery point. Returns the
-    /// first problem as [`Error::CorruptBatch`] with the file and position.
+    /// first problem as [`Error::CorruptBatch`] with the file and position, or as
+    /// [`Error::OffsetsLost`] for offsets that were written and whose data is gone.
     ///
     /// # Example
     /// ```
@@ -267,7 +297,11 @@ impl Partition {
             }
             next = after;
         }
-        Ok(())
+        // Lost offsets no read reaches: past the end of a read-only view.
+        match self.lost_within(self.log_start_offset(), u64::MAX) {
+            Some(lost) => Err(lost),
+            None => Ok(()),
+        }
     }
 
     /// Reads records from `from` on, up to about `max_bytes` of batches (at least one batch),

@@ -80,6 +80,11 @@ impl Partition {
         let later = inner.segments.replace_and_cut_after(old, Arc::new(replacement)).unwrap_or_default();
         self.delete_later(now, &later)?;
         inner.log_end_offset.store(new_end, Ordering::SeqCst);
+        // Offsets from the new end on are handed out again: none of them is lost any more.
+        inner.lost.lock().retain_mut(|lost| {
+            lost.range.end = lost.range.end.min(new_end);
+            !lost.range.is_empty()
+        });
         inner.recovery_point.fetch_min(new_end, Ordering::AcqRel);
         inner.log_start_offset.fetch_min(new_end, Ordering::AcqRel);
         files::sync_dir(&*inner.io, &inner.dir)?;
