@@ -379,3 +379,27 @@ fn a_truncation_below_lost_offsets_gives_them_back() {
     assert_eq!(p.read(0, usize::MAX).unwrap().len(), 25);
     p.verify().unwrap();
 }
+
+/// A read-only view (what `partlog verify` opens) names lost offsets too: before the owner
+/// opened the damaged log (they are past the view's end) and after (a gap before the segment
+/// the owner rolled at the recovery point). Its `verify()` said Ok both times.
+#[test]
+fn a_read_only_view_names_lost_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_log(dir.path(), 3, 5, 4096);
+    damage_active(dir.path(), &files[2], ActiveDamage::CutAtBoundary);
+    for owner_opened in [false, true] {
+        let view = Log::open_read_only(dir.path()).unwrap();
+        let p = view.partition("d", 0).unwrap();
+        match p.verify() {
+            Err(Error::OffsetsLost { from: 24, to: 30, path, .. }) => assert_eq!(path, files[2]),
+            other => panic!("owner opened {owner_opened}: {other:?}"),
+        }
+        assert_eq!(p.read(0, usize::MAX).unwrap().len(), 24, "owner opened {owner_opened}");
+        drop((p, view));
+        if !owner_opened {
+            let (log, _) = reopen(dir.path());
+            log.close().unwrap();
+        }
+    }
+}

@@ -268,22 +268,31 @@ impl Partition {
     /// ```
     pub fn verify(&self) -> Result<()> {
         let mut buf = Vec::new();
-        let mut next = self.log_start_offset();
+        let start = self.log_start_offset();
+        let mut next = start;
         // Where offsets are dense, each batch starts right after the one before, across
-        // segments too: a gap is a batch or segment lost.
+        // segments too, from the log start to the log end: offsets missing are lost.
+        let dense = self.inner.offsets == Offsets::Dense;
         let mut expected: Option<u64> = None;
-        while next < self.log_end_offset() {
+        let mut end = self.log_end_offset();
+        while next < end {
             buf.clear();
             let after = self.read_raw(next, 1 << 20, &mut buf)?;
-            if self.inner.offsets == Offsets::Dense {
+            if dense {
                 for found in batch::Batches::new(&buf, u64::MAX, batch::AtCut::Fail) {
                     let Ok(b) = found else { break };
                     let base = b.header.base_offset as u64;
-                    if expected.is_some_and(|e| e != base) {
-                        let previous_last_offset = expected.map_or(-1, |e| e as i64 - 1);
-                        let problem =
-                            FormatError::OffsetsNotIncreasing { base_offset: base as i64, previous_last_offset };
-                        return Err(self.located_error(base, batch::DecodeError::Format(problem)));
+                    match expected {
+                        None if base > start => return Err(self.missing(start, base)),
+                        Some(e) if base > e => return Err(self.missing(e, base)),
+                        Some(e) if base < e => {
+                            let problem = FormatError::OffsetsNotIncreasing {
+                                base_offset: base as i64,
+                                previous_last_offset: e as i64 - 1,
+                            };
+                            return Err(self.located_error(base, batch::DecodeError::Format(problem)));
+                        }
+                        _ => {}
                     }
                     expected = Some(b.header.last_offset() as u64 + 1);
                 }
@@ -296,12 +305,24 @@ impl Partition {
                 break;
             }
             next = after;
+            end = self.log_end_offset();
+        }
+        let read_to = expected.unwrap_or(start);
+        if dense && read_to < end {
+            return Err(self.missing(read_to, end));
         }
         // Lost offsets no read reaches: past the end of a read-only view.
-        match self.lost_within(self.log_start_offset(), u64::MAX) {
+        match self.lost_within(start, u64::MAX) {
             Some(lost) => Err(lost),
             None => Ok(()),
         }
+    }
+
+    /// Offsets `from..to` of a partition whose offsets are dense, in no batch: lost, as
+    /// [`Error::OffsetsLost`] after the segment holding `from`.
+    fn missing(&self, from: u64, to: u64) -> Error {
+        let (segment, _) = self.inner.segments.holding(from);
+        Error::OffsetsLost { partition: self.name(), path: segment.log_path().to_owned(), from, to }
     }
 
     /// Reads records from `from` on, up to about `max_bytes` of batches (at least one batch),

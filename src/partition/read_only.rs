@@ -263,9 +263,12 @@ impl Partition {
         let log_end_offset = checked.next.unwrap_or(checked.segment.base_offset());
         // Nothing is changed: the owner's next open makes sure lost offsets are not handed out
         // again. The view reports them, and reads of them (once the owner appends after them)
-        // fail.
+        // fail. Not while bytes after the whole batches are not read yet (a write in progress,
+        // or damage the owner's recovery will check, reported above): they may hold them.
         let mut lost = Vec::new();
-        lost_below_recovery_point(&name, &checked.segment, log_end_offset, &spec, &mut lost, events)?;
+        if checked.reported.is_none() {
+            lost_below_recovery_point(&name, &checked.segment, log_end_offset, &spec, &mut lost, events)?;
+        }
         let first_base = segments[0].base_offset().min(log_end_offset);
         let log_start_offset = spec.log_start_offset.filter(|&s| s <= log_end_offset).unwrap_or(0).max(first_base);
         let loaded = Loaded { segments, lost, log_start_offset, log_end_offset, dir_dirty: false };
