@@ -43,8 +43,10 @@ fn hex(v: &Value) -> Option<Vec<u8>> {
     v.as_str().map(|s| (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect())
 }
 
-/// Per topic, (offset, timestamp, key, value) of every record kafka-python read.
-type Expected = BTreeMap<String, Vec<(u64, i64, Option<Vec<u8>>, Option<Vec<u8>>)>>;
+/// (offset, timestamp, key, value) of a record.
+type Row = (u64, i64, Option<Vec<u8>>, Option<Vec<u8>>);
+/// Per topic, every record kafka-python read.
+type Expected = BTreeMap<String, Vec<Row>>;
 
 fn expected() -> Expected {
     let json: Value = serde_json::from_slice(&std::fs::read(data().with_extension("json")).unwrap()).unwrap();
@@ -82,7 +84,7 @@ fn checkpoint_entries(path: &Path) -> BTreeMap<(String, u32), u64> {
         .collect()
 }
 
-fn check_time_lookups(topic: &str, p: &Partition, want: &[(u64, i64, Option<Vec<u8>>, Option<Vec<u8>>)]) {
+fn check_time_lookups(topic: &str, p: &Partition, want: &[Row]) {
     let mut times: Vec<i64> = want.iter().flat_map(|w| [w.1, w.1 + 1]).collect();
     times.extend([-1, 0, i64::MAX]);
     for t in times {
