@@ -361,6 +361,23 @@ fn lost_offsets_are_named_where_gaps_are_legal_too() {
     assert!(matches!(p.read(11, 1 << 20), Err(Error::OffsetsLost { from: 11, to: 12, .. })));
     assert_eq!(p.read(0, usize::MAX).unwrap().iter().map(|r| r.offset).collect::<Vec<_>>(), [8, 9, 10]);
     assert!(p.verify().is_err());
+    p.append(&[Record::new(&value_of(12)).with_key(b"k")]).unwrap();
+    drop(p);
+    log.close().unwrap();
+
+    // Nothing tells this gap from one compaction left but the record partlog keeps of it.
+    for read_only in [false, true] {
+        let log = match read_only {
+            true => Log::open_read_only(dir.path()).unwrap(),
+            false => Log::open_with(dir.path(), options()).unwrap(),
+        };
+        let report = log.recovery_report();
+        assert!(report.iter().any(|e| e.lost_offsets == Some(11..12)), "read-only {read_only}: {report:?}");
+        let p = log.partition("c", 0).unwrap();
+        assert!(matches!(p.read(11, 1 << 20), Err(Error::OffsetsLost { from: 11, to: 12, .. })));
+        assert_eq!(p.read(12, 1 << 20).unwrap()[0].value.as_deref(), Some(&value_of(12)[..]));
+        assert!(matches!(p.verify(), Err(Error::OffsetsLost { from: 11, to: 12, .. })), "read-only {read_only}");
+    }
 }
 
 /// A truncation below lost offsets hands them out again: they are no longer lost.
@@ -376,6 +393,10 @@ fn a_truncation_below_lost_offsets_gives_them_back() {
     assert_eq!(p.truncate_to(24).unwrap(), 24);
     assert_eq!(p.append(&[Record::new(&value_of(24))]).unwrap().first_offset, 24);
     assert_eq!(p.read(0, usize::MAX).unwrap().len(), 25);
+    p.verify().unwrap();
+    drop((_log, p));
+    let (log, p) = reopen(dir.path());
+    assert_eq!(log.recovery_report(), [], "nothing is lost any more");
     p.verify().unwrap();
 }
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::durability::FailStop;
-use super::{segment_spec, Loaded, LostOffsets, Partition};
+use super::lost::{self, LostOffsets};
+use super::{segment_spec, Loaded, Partition};
 use crate::clock::Clock;
 use crate::config::TopicConfig;
 use crate::error::{Error, FormatError, Result};
@@ -110,6 +111,8 @@ impl Partition {
         let name = format!("{}-{}", spec.topic, spec.id);
         complete_interrupted_swaps(&spec.dir, &seg_spec, now, &name, events)?;
         let found = list_segments(&spec.dir)?;
+        lost::remove_unfinished(&spec.dir)?;
+        let mut record = lost::read_record(&spec.dir)?;
         let mut lost = Vec::new();
         let (segments, log_end_offset, dir_dirty) = if found.is_empty() {
             (vec![Segment::create(&spec.dir, 0, seg_spec.clone(), now)?], 0, true)
@@ -157,13 +160,20 @@ impl Partition {
             (segments, log_end_offset, recovered)
         };
         let (mut segments, mut log_end_offset, mut dir_dirty) = (segments, log_end_offset, dir_dirty);
+        let recorded_before = record.clone();
+        remember_recorded(&name, &segments, &mut record, &mut lost, events);
         let active = segments.last().expect("at least one segment");
         if let Some(recorded) = lost_below_recovery_point(&name, active, log_end_offset, &spec, &mut lost, events)? {
+            // Recorded: where gaps are legal, nothing else would find them again.
+            record.extend(lost.iter().map(|l| l.range.clone()).filter(|r| r.end == recorded));
             // Appends continue at the recorded point, in a new segment.
             active.seal()?;
             segments.push(Segment::create(&spec.dir, recorded, seg_spec.clone(), now)?);
             log_end_offset = recorded;
             dir_dirty = true;
+        }
+        if record != recorded_before {
+            lost::write_record(&*spec.io, &spec.dir, &record)?;
         }
         let segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
         // Kafka: max(checkpoint, first segment's base offset), within the log. A checkpoint entry
@@ -232,6 +242,42 @@ pub(super) fn lost_below_recovery_point(
         lost_offsets,
     });
     Ok(Some(recorded))
+}
+
+/// Adds the lost offsets recorded at earlier opens (`record`) to `lost`, reporting those not
+/// found again; drops from `record` those below the first segment (retention removed them).
+pub(super) fn remember_recorded<S: std::borrow::Borrow<Segment>>(
+    partition: &str,
+    segments: &[S],
+    record: &mut Vec<std::ops::Range<u64>>,
+    lost: &mut Vec<LostOffsets>,
+    events: &mut Vec<RecoveryEvent>,
+) {
+    let first_base = segments[0].borrow().base_offset();
+    record.retain(|r| r.end > first_base);
+    for range in record.iter() {
+        if lost.iter().any(|l| l.range == *range) {
+            continue;
+        }
+        let i = segments.partition_point(|s| s.borrow().base_offset() <= range.start).saturating_sub(1);
+        let segment = segments[i].borrow();
+        let after = segment.log_path().to_owned();
+        events.push(RecoveryEvent {
+            partition: partition.to_owned(),
+            segment: after.clone(),
+            position: segment.size(),
+            bytes_dropped: 0,
+            reason: format!(
+                "offsets {}..{} were found lost at an earlier open (recorded in {}): reads of them fail",
+                range.start,
+                range.end,
+                lost::LOST_OFFSETS_FILE
+            ),
+            lost_offsets: Some(range.clone()),
+        });
+        lost.push(LostOffsets { range: range.clone(), after });
+    }
+    lost.sort_by_key(|l| l.range.start);
 }
 
 /// The base offsets of the `.log` files in `dir`.

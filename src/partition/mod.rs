@@ -14,6 +14,7 @@ mod append;
 mod compact;
 mod durability;
 pub(crate) mod load;
+mod lost;
 mod read;
 mod read_only;
 pub(crate) use read_only::Refreshed;
@@ -35,6 +36,7 @@ pub(crate) use compact::Trigger;
 use durability::FailStop;
 pub use load::RecoveryEvent;
 pub(crate) use load::{CheckpointHook, OpenSpec};
+use lost::LostOffsets;
 pub use read::{Fetch, Records, TimestampOffset};
 pub use retention::RetentionOutcome;
 use segments::SegmentSet;
@@ -124,16 +126,6 @@ struct Inner {
     view: Mutex<read_only::View>,
     /// Offsets found lost at open, in offset order; a truncation below them gives them back.
     lost: Mutex<Vec<LostOffsets>>,
-}
-
-/// Offsets found lost at open: written, and their data gone (see [`Error::OffsetsLost`] and
-/// `docs/design.md`, Recovery). Reads that reach them fail; no offset of them is handed out
-/// again.
-#[derive(Debug, Clone)]
-pub(crate) struct LostOffsets {
-    range: std::ops::Range<u64>,
-    /// The segment file they follow.
-    after: PathBuf,
 }
 
 /// What loading a partition directory found: the partition's starting state.

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::durability::FailStop;
-use super::load::lost_below_recovery_point;
+use super::load::{lost_below_recovery_point, remember_recorded};
+use super::lost;
 use super::{segment_spec, Loaded, OpenSpec, Partition, RecoveryEvent};
 use crate::error::{Error, Result};
 use crate::format::batch::{BatchHeader, HEADER_LEN};
@@ -266,6 +267,8 @@ impl Partition {
         // fail. Not while bytes after the whole batches are not read yet (a write in progress,
         // or damage the owner's recovery will check, reported above): they may hold them.
         let mut lost = Vec::new();
+        let mut record = lost::read_record(&spec.dir)?;
+        remember_recorded(&name, &segments, &mut record, &mut lost, events);
         if checked.reported.is_none() {
             lost_below_recovery_point(&name, &checked.segment, log_end_offset, &spec, &mut lost, events)?;
         }
