@@ -381,8 +381,10 @@ impl Log {
         &self.inner.dir
     }
 
-    /// What opening dropped from damaged segment tails, one event per truncated segment. Empty
-    /// after a clean shutdown.
+    /// What opening found damaged or dropped: one event per truncated segment, and per damage
+    /// found and left as it is (offsets lost are named in
+    /// [`RecoveryEvent::lost_offsets`](crate::RecoveryEvent::lost_offsets)). Empty after a clean
+    /// shutdown of an undamaged directory.
     ///
     /// # Example
     /// ```

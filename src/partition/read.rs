@@ -58,7 +58,9 @@ impl Partition {
     /// CRC-checked. Returns the offset to read next.
     ///
     /// Errors: [`Error::OffsetOutOfRange`] unless `log_start_offset ≤ from ≤ log_end_offset`;
-    /// [`Error::CorruptBatch`] if the bytes on disk fail a check.
+    /// [`Error::CorruptBatch`] if the bytes on disk fail a check; [`Error::OffsetsLost`] if
+    /// `from` is among offsets found lost at open (a read whose window reaches them ends
+    /// before them).
     ///
     /// # Example
     /// ```
