@@ -163,17 +163,21 @@ impl Partition {
         let recorded_before = record.clone();
         remember_recorded(&name, &segments, &mut record, &mut lost, events);
         let active = segments.last().expect("at least one segment");
-        if let Some(recorded) = lost_below_recovery_point(&name, active, log_end_offset, &spec, &mut lost, events)? {
+        let lost_below = lost_below_recovery_point(&name, active, log_end_offset, &spec, &mut lost, events)?;
+        if let Some(recorded) = lost_below {
             // Recorded: where gaps are legal, nothing else would find them again.
             record.extend(lost.iter().map(|l| l.range.clone()).filter(|r| r.end == recorded));
+        }
+        // Durable before the segment that makes the gap is created.
+        if record != recorded_before {
+            lost::write_record(&*spec.io, &spec.dir, &record)?;
+        }
+        if let Some(recorded) = lost_below {
             // Appends continue at the recorded point, in a new segment.
             active.seal()?;
             segments.push(Segment::create(&spec.dir, recorded, seg_spec.clone(), now)?);
             log_end_offset = recorded;
             dir_dirty = true;
-        }
-        if record != recorded_before {
-            lost::write_record(&*spec.io, &spec.dir, &record)?;
         }
         let segments: Vec<Arc<Segment>> = segments.into_iter().map(Arc::new).collect();
         // Kafka: max(checkpoint, first segment's base offset), within the log. A checkpoint entry
