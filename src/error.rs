@@ -405,6 +405,57 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// Offsets of the partition were written, and the data that held them is gone: a segment
+    /// file cut or deleted behind partlog's back. Found at open (and reported there, see
+    /// [`RecoveryEvent::lost_offsets`](crate::RecoveryEvent::lost_offsets)): the log ended
+    /// below the recovery point its checkpoint recorded, or, where offsets are dense, a segment
+    /// did not start where the one before it ended. The offsets are never handed out again;
+    /// a read of them fails with this error (one whose window reaches them delivers the
+    /// records before them), and so does [`Partition::verify`](crate::Partition::verify).
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use partlog::{Error, Log, Record, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"kept")])?;
+    /// let (file, whole) = (p.segments()[0].log_path().to_owned(), p.size_bytes());
+    /// p.append(&[Record::new(b"b"), Record::new(b"c")])?;
+    /// drop(p);
+    /// log.close()?;
+    /// // After a clean shutdown, the segment loses its last batch (a stray tool, a bad copy).
+    /// std::fs::OpenOptions::new().write(true).open(&file).unwrap().set_len(whole).unwrap();
+    ///
+    /// let log = Log::open(dir.path())?;
+    /// assert_eq!(log.recovery_report()[0].lost_offsets, Some(1..3));
+    /// let p = log.partition("t", 0)?;
+    /// assert_eq!(p.read(0, 1 << 20)?.len(), 1); // what is before the loss
+    /// match p.read(1, 1 << 20) {
+    ///     Err(Error::OffsetsLost { from, to, path, .. }) => assert_eq!((from, to, path), (1, 3, file)),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// assert!(matches!(p.verify(), Err(Error::OffsetsLost { from: 1, to: 3, .. })));
+    /// assert_eq!(p.append(&[Record::new(b"d")])?.first_offset, 3); // no offset is reused
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    #[error(
+        "offsets {from}..{to} of {partition} are lost: they were written, and the data that held them, after \
+         {path}, was cut or deleted since; they are never handed out again; read from {to} to go on past them",
+        path = path.display()
+    )]
+    OffsetsLost {
+        /// `<topic>-<partition>`.
+        partition: String,
+        /// The segment file the lost offsets follow (the one that should hold them, or the
+        /// last one before a deleted segment).
+        path: PathBuf,
+        /// The first offset lost.
+        from: u64,
+        /// The offset after the last one lost: where the partition's records go on.
+        to: u64,
+    },
+
     /// A log opened read-only read bytes its owner changed since the last
     /// [`refresh`](crate::Log::refresh) (a truncation, then new appends): the read is refused
     /// rather than served with offsets missing. Refresh and read again.

@@ -559,10 +559,13 @@ fn a_clean_open_that_falls_back_to_recovery_takes_appends() {
     let log = Log::open_with(dir.path(), options()).unwrap();
     let p = log.partition("c", 0).unwrap();
     assert_eq!(p.log_end_offset(), 25);
+    // Reads deliver up to the lost offsets, name them, and go on after them.
     let records = read_all(&p);
-    assert_prefix(&records[..kept as usize]);
-    assert_eq!(records[kept as usize].offset, 20);
-    assert_eq!(records.len() as u64, kept + 5);
+    assert_prefix(&records);
+    assert_eq!(records.len() as u64, kept);
+    assert!(matches!(p.read(kept, 1 << 20), Err(Error::OffsetsLost { from, to: 20, .. }) if from == kept));
+    let after: Vec<u64> = p.read(20, usize::MAX).unwrap().iter().map(|r| r.offset).collect();
+    assert_eq!(after, (20..25).collect::<Vec<_>>());
 }
 
 /// Kafka's rule for an interrupted split or cleaning: a `.swap` at or above the smallest
@@ -700,9 +703,13 @@ fn offsets_lost_below_the_recorded_recovery_point_are_never_handed_out_again() {
     let p = log.partition("c", 0).unwrap();
     assert_eq!(p.log_end_offset(), 20);
     assert_eq!(p.append(&[Record::new(b"new")]).unwrap().first_offset, 20, "not an acknowledged offset");
+    // Reads deliver up to the lost offsets, name them, and go on after them.
     let kept = read_all(&p);
-    assert!(kept.len() < 21 && kept.last().unwrap().offset == 20);
-    assert_prefix(&kept[..kept.len() - 1]);
+    assert_prefix(&kept);
+    assert!(kept.len() < 20);
+    let lost = kept.len() as u64..20;
+    assert!(matches!(p.read(lost.start, 1 << 20), Err(Error::OffsetsLost { from, to, .. }) if (from..to) == lost));
+    assert_eq!(p.read(20, 1 << 20).unwrap()[0].value.as_deref(), Some(&b"new"[..]));
 }
 
 /// Truncation records its lowered recovery point at once, so a crash after it is not read as

@@ -214,3 +214,212 @@ fn a_damaged_swap_with_its_original_deleted_restores_the_original() {
     never_misplaced(&p);
     p.verify().unwrap();
 }
+
+/// What happened to the active segment of a cleanly closed log.
+#[derive(Debug, Clone, Copy)]
+enum ActiveDamage {
+    /// Cut at a batch boundary: its last batches are gone.
+    CutAtBoundary,
+    /// Cut inside a batch.
+    CutInside,
+    /// Its data file deleted.
+    Deleted,
+    /// Cut inside a batch, and the clean-shutdown marker removed (recovery runs).
+    TornUnclean,
+}
+
+/// Applies `damage` to the active segment `active` (base 20, five batches of two records) of
+/// the log in `dir`; returns the offset its data now ends at.
+fn damage_active(dir: &Path, active: &Path, damage: ActiveDamage) -> u64 {
+    let bytes = std::fs::read(active).unwrap();
+    let positions = batch_positions(&bytes);
+    let (keep, end) = match damage {
+        ActiveDamage::CutAtBoundary => (positions[2], 24),
+        ActiveDamage::CutInside | ActiveDamage::TornUnclean => (positions[3] + 20, 26),
+        ActiveDamage::Deleted => {
+            std::fs::remove_file(active).unwrap();
+            return 20;
+        }
+    };
+    std::fs::write(active, &bytes[..keep]).unwrap();
+    if matches!(damage, ActiveDamage::TornUnclean) {
+        std::fs::remove_file(dir.join(".kafka_cleanshutdown")).unwrap();
+    }
+    end
+}
+
+/// Reads of every lost offset fail naming the range and the file it follows; a read from
+/// before them delivers up to them; `verify()` names them.
+fn lost_range_is_named(p: &Partition, lost: std::ops::Range<u64>, after: &Path, context: &str) {
+    for offset in lost.clone() {
+        match p.read(offset, 1 << 20) {
+            Err(Error::OffsetsLost { from, to, path, .. }) => {
+                assert_eq!((from..to, path.as_path()), (lost.clone(), after), "{context}: read from {offset}")
+            }
+            other => panic!("{context}: read from {offset}: expected the lost offsets, named: {other:?}"),
+        }
+    }
+    let before: Vec<u64> = p.read(0, usize::MAX).unwrap().iter().map(|r| r.offset).collect();
+    assert_eq!(before, (0..lost.start).collect::<Vec<_>>(), "{context}: a read stops before the lost offsets");
+    match p.verify() {
+        Err(Error::OffsetsLost { from, to, .. }) => assert_eq!(from..to, lost, "{context}: verify"),
+        other => panic!("{context}: verify must name the lost offsets: {other:?}"),
+    }
+    never_misplaced(p);
+}
+
+/// The five kinds: after a clean close, the active segment cut at a batch boundary or
+/// inside a batch, deleted, or torn with the clean-shutdown marker removed. The open kept the
+/// log end (no offset reused) and reported an event, but reads stepped over the missing
+/// offsets as if nothing were there and `verify()` said Ok. Now the event, every read of them
+/// and `verify()` name them, at this open and the next ones.
+#[test]
+fn offsets_lost_from_the_active_segment_are_named_by_reads_and_verify() {
+    for damage in
+        [ActiveDamage::CutAtBoundary, ActiveDamage::CutInside, ActiveDamage::Deleted, ActiveDamage::TornUnclean]
+    {
+        let context = format!("{damage:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let files = write_log(dir.path(), 3, 5, 4096);
+        let end = damage_active(dir.path(), &files[2], damage);
+        // The lost offsets follow the last data there is.
+        let after = if matches!(damage, ActiveDamage::Deleted) { &files[1] } else { &files[2] };
+        let (log, p) = reopen(dir.path());
+        let report = log.recovery_report();
+        assert!(report.iter().any(|e| e.lost_offsets == Some(end..30)), "{context}: {report:?}");
+        assert_eq!(p.log_end_offset(), 30, "{context}: no offset is handed out again");
+        lost_range_is_named(&p, end..30, after, &context);
+        assert_eq!(p.append(&[Record::new(&value_of(30))]).unwrap().first_offset, 30, "{context}");
+        assert_eq!(p.read(30, 1 << 20).unwrap()[0].value.as_deref(), Some(&value_of(30)[..]), "{context}");
+        lost_range_is_named(&p, end..30, after, &context);
+        drop(p);
+        log.close().unwrap();
+
+        // Still named after the next clean open: the offsets are dense, so the gap is loss.
+        let (log, p) = reopen(dir.path());
+        let report = log.recovery_report();
+        assert!(report.iter().any(|e| e.lost_offsets == Some(end..30)), "{context}, reopened: {report:?}");
+        lost_range_is_named(&p, end..30, after, &format!("{context}, reopened"));
+    }
+}
+
+/// A recovery-point checkpoint far past the log end (a bit flip: 30 became 3,000): the log
+/// end jumps there so that no offset it says was written is handed out again, and the jump is
+/// reported as lost offsets, not applied silently.
+#[test]
+fn a_recovery_point_far_past_the_end_is_reported_as_lost_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_log(dir.path(), 3, 5, 4096);
+    let checkpoint = dir.path().join("recovery-point-offset-checkpoint");
+    let text = std::fs::read_to_string(&checkpoint).unwrap();
+    assert!(text.contains("d 0 30\n"), "{text:?}");
+    std::fs::write(&checkpoint, text.replace("d 0 30\n", "d 0 3000\n")).unwrap();
+    let (log, p) = reopen(dir.path());
+    assert!(log.recovery_report().iter().any(|e| e.lost_offsets == Some(30..3000)), "{:?}", log.recovery_report());
+    assert_eq!(p.log_end_offset(), 3000);
+    for offset in [30, 1500, 2999] {
+        assert!(
+            matches!(p.read(offset, 1 << 20), Err(Error::OffsetsLost { from: 30, to: 3000, ref path, .. }) if *path == files[2]),
+            "read from {offset}"
+        );
+    }
+    assert!(matches!(p.verify(), Err(Error::OffsetsLost { from: 30, to: 3000, .. })));
+    assert_eq!(p.read(0, usize::MAX).unwrap().len(), 30, "every record written is there");
+}
+
+/// Where offsets may have gaps (a topic that compacts, or Kafka's data), a gap between segments
+/// is not loss; offsets below the recorded recovery point that are gone still are.
+#[test]
+fn lost_offsets_are_named_where_gaps_are_legal_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let mut config = TopicConfig::default();
+    config.cleanup_policy = partlog::CleanupPolicy::Compact;
+    let p = log.create_topic("c", 1, config).unwrap().partition(0).unwrap();
+    for i in 0..10u64 {
+        p.append(&[Record::new(&value_of(i)).with_key(&[(i % 2) as u8])]).unwrap();
+    }
+    p.roll().unwrap();
+    p.compact().unwrap();
+    p.append(&[Record::new(&value_of(10)).with_key(b"k")]).unwrap();
+    p.append(&[Record::new(&value_of(11)).with_key(b"k")]).unwrap();
+    let active = p.segments().last().unwrap().log_path().to_owned();
+    let kept: Vec<u64> = p.read(0, usize::MAX).unwrap().iter().map(|r| r.offset).collect();
+    assert_eq!(kept, [8, 9, 10, 11], "compaction left a gap");
+    drop(p);
+    log.close().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    assert_eq!(log.recovery_report(), [], "a compaction gap is not damage");
+    log.partition("c", 0).unwrap().verify().unwrap();
+    log.close().unwrap();
+
+    let bytes = std::fs::read(&active).unwrap();
+    std::fs::write(&active, &bytes[..batch_positions(&bytes)[1]]).unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    assert!(log.recovery_report().iter().any(|e| e.lost_offsets == Some(11..12)), "{:?}", log.recovery_report());
+    let p = log.partition("c", 0).unwrap();
+    assert!(matches!(p.read(11, 1 << 20), Err(Error::OffsetsLost { from: 11, to: 12, .. })));
+    assert_eq!(p.read(0, usize::MAX).unwrap().iter().map(|r| r.offset).collect::<Vec<_>>(), [8, 9, 10]);
+    assert!(p.verify().is_err());
+    p.append(&[Record::new(&value_of(12)).with_key(b"k")]).unwrap();
+    drop(p);
+    log.close().unwrap();
+
+    // Nothing tells this gap from one compaction left but the record partlog keeps of it.
+    for read_only in [false, true] {
+        let log = match read_only {
+            true => Log::open_read_only(dir.path()).unwrap(),
+            false => Log::open_with(dir.path(), options()).unwrap(),
+        };
+        let report = log.recovery_report();
+        assert!(report.iter().any(|e| e.lost_offsets == Some(11..12)), "read-only {read_only}: {report:?}");
+        let p = log.partition("c", 0).unwrap();
+        assert!(matches!(p.read(11, 1 << 20), Err(Error::OffsetsLost { from: 11, to: 12, .. })));
+        assert_eq!(p.read(12, 1 << 20).unwrap()[0].value.as_deref(), Some(&value_of(12)[..]));
+        assert!(matches!(p.verify(), Err(Error::OffsetsLost { from: 11, to: 12, .. })), "read-only {read_only}");
+    }
+}
+
+/// A truncation below lost offsets hands them out again: they are no longer lost.
+#[test]
+fn a_truncation_below_lost_offsets_gives_them_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_log(dir.path(), 3, 5, 4096);
+    damage_active(dir.path(), &files[2], ActiveDamage::CutAtBoundary);
+    let (_log, p) = reopen(dir.path());
+    assert!(matches!(p.read(26, 1 << 20), Err(Error::OffsetsLost { from: 24, to: 30, .. })));
+    assert_eq!(p.truncate_to(26).unwrap(), 26);
+    assert!(matches!(p.read(24, 1 << 20), Err(Error::OffsetsLost { from: 24, to: 26, .. })));
+    assert_eq!(p.truncate_to(24).unwrap(), 24);
+    assert_eq!(p.append(&[Record::new(&value_of(24))]).unwrap().first_offset, 24);
+    assert_eq!(p.read(0, usize::MAX).unwrap().len(), 25);
+    p.verify().unwrap();
+    drop((_log, p));
+    let (log, p) = reopen(dir.path());
+    assert_eq!(log.recovery_report(), [], "nothing is lost any more");
+    p.verify().unwrap();
+}
+
+/// A read-only view (what `partlog verify` opens) names lost offsets too: before the owner
+/// opened the damaged log (they are past the view's end) and after (a gap before the segment
+/// the owner rolled at the recovery point). Its `verify()` said Ok both times.
+#[test]
+fn a_read_only_view_names_lost_offsets() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_log(dir.path(), 3, 5, 4096);
+    damage_active(dir.path(), &files[2], ActiveDamage::CutAtBoundary);
+    for owner_opened in [false, true] {
+        let view = Log::open_read_only(dir.path()).unwrap();
+        let p = view.partition("d", 0).unwrap();
+        match p.verify() {
+            Err(Error::OffsetsLost { from: 24, to: 30, path, .. }) => assert_eq!(path, files[2]),
+            other => panic!("owner opened {owner_opened}: {other:?}"),
+        }
+        assert_eq!(p.read(0, usize::MAX).unwrap().len(), 24, "owner opened {owner_opened}");
+        drop((p, view));
+        if !owner_opened {
+            let (log, _) = reopen(dir.path());
+            log.close().unwrap();
+        }
+    }
+}

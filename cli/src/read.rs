@@ -127,7 +127,9 @@ pub fn verify(dir: &Path, quiet: bool, out: &Out) -> Result<Outcome, Failure> {
                     // Between segments (an offset gap), or not in any one file.
                     let (file, position) = match &e {
                         partlog::Error::CorruptBatch { path, position, .. } => (Some(path.clone()), Some(*position)),
-                        partlog::Error::BadFile { path, .. } => (Some(path.clone()), None),
+                        partlog::Error::BadFile { path, .. } | partlog::Error::OffsetsLost { path, .. } => {
+                            (Some(path.clone()), None)
+                        }
                         _ => (None, None),
                     };
                     out.line(
@@ -226,7 +228,7 @@ fn verify_partition(log: &Log, p: &Partition) -> Result<(), partlog::Error> {
 /// Whether an error says the bytes are wrong, rather than that they moved.
 fn is_damage(e: &partlog::Error) -> bool {
     use partlog::Error::*;
-    matches!(e, CorruptBatch { .. } | InvalidBatch { .. } | BadFile { .. })
+    matches!(e, CorruptBatch { .. } | InvalidBatch { .. } | BadFile { .. } | OffsetsLost { .. })
 }
 
 pub fn topics_list(dir: &Path, out: &Out) -> Result<Outcome, Failure> {

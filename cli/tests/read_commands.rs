@@ -161,6 +161,31 @@ fn verify_lists_every_damaged_batch_not_only_the_first_of_a_partition() {
     assert!(text.ends_with("\n") && text.lines().last().unwrap().starts_with("DAMAGED"), "{text}");
 }
 
+/// Offsets lost from the end of a cleanly closed log (its last segment cut at a batch
+/// boundary): `verify` said OK, before and after the log was opened again. It names them, in
+/// text and in JSON.
+#[test]
+fn verify_names_offsets_lost_from_the_last_segment() {
+    let dir = three_segments_each();
+    let last = segment_logs(&dir.path().join("t-0")).pop().unwrap();
+    let bytes = std::fs::read(&last).unwrap();
+    let batch = 12 + u32::from_be_bytes(bytes[8..12].try_into().unwrap()) as usize; // one record each
+    std::fs::write(&last, &bytes[..bytes.len() - 2 * batch]).unwrap();
+    for reopened in [false, true] {
+        let out = partlog(dir.path(), &["verify"], None);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(out.status.code(), Some(1), "reopened {reopened}: {text}");
+        assert!(text.lines().any(|l| l.starts_with("DAMAGE") && l.contains("offsets 28..30")), "{text}");
+        assert!(text.lines().last().unwrap().starts_with("DAMAGED"), "{text}");
+        let json = String::from_utf8(partlog(dir.path(), &["--json", "verify"], None).stdout).unwrap();
+        assert!(json.lines().any(|l| l.contains("\"damage\"") && l.contains("offsets 28..30")), "{json}");
+        // The owner opens it: the offsets are never handed out again, and stay lost.
+        let log = Log::open(dir.path()).unwrap();
+        assert_eq!(log.partition("t", 0).unwrap().log_end_offset(), 30);
+        log.close().unwrap();
+    }
+}
+
 #[test]
 fn verify_fails_on_what_it_could_not_check() {
     // A partition directory gone: its topic cannot be read at all.

@@ -1,13 +1,15 @@
 //! Kafka's offset checkpoint files in the data directory: per partition, the recovery point,
 //! the log start offset and compaction's first dirty offset. Format: a version line (0), a count
-//! line, then `topic partition offset` lines; written atomically.
+//! line, then `topic partition offset` lines; written atomically. Entries of partitions partlog
+//! does not open (a KRaft broker's `__cluster_metadata 0`, a topic of another tool) are read,
+//! and written back as they were.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::{LogInner, RecoveryMode};
 use crate::error::{Error, Result};
-use crate::log::topic::validate_topic_name;
+use crate::log::topic::is_kafka_topic_name;
 use crate::partition::{Partition, RecoveryEvent};
 use crate::storage::files;
 
@@ -67,6 +69,7 @@ pub(super) fn read_checkpoint(path: &Path, mode: RecoveryMode, report: &mut Vec<
                 segment: path,
                 position: 0,
                 bytes_dropped: 0,
+                lost_offsets: None,
                 reason: "unreadable offset checkpoint: ignored (recovery checks every segment; log start offsets \
                          fall back to the first segment)"
                     .into(),
@@ -86,7 +89,7 @@ fn parse_checkpoint(text: &str) -> Option<Checkpoint> {
     for _ in 0..count {
         let mut fields = lines.next()?.split(' ');
         let (topic, partition, offset) = (fields.next()?, fields.next()?.parse().ok()?, fields.next()?.parse().ok()?);
-        if fields.next().is_some() || validate_topic_name(topic).is_err() {
+        if fields.next().is_some() || !is_kafka_topic_name(topic) {
             return None;
         }
         points.insert((topic.to_owned(), partition), offset);
@@ -100,8 +103,10 @@ mod tests {
 
     #[test]
     fn recovery_point_checkpoints_parse_kafkas_format_only() {
-        let points = parse_checkpoint("0\n2\norders 0 15\na-b.c 3 0\n").unwrap();
+        let points = parse_checkpoint("0\n3\norders 0 15\na-b.c 3 0\n__cluster_metadata 0 7\n").unwrap();
         assert_eq!(points.get(&("orders".into(), 0)), Some(&15));
+        // A KRaft broker's metadata log: not partlog's, but a broker's checkpoints list it.
+        assert_eq!(points.get(&("__cluster_metadata".into(), 0)), Some(&7));
         assert_eq!(points.get(&("a-b.c".into(), 3)), Some(&0));
         for bad in ["", "1\n0\n", "0\n2\norders 0 15\n", "0\n1\norders 0\n", "0\n1\n../x 0 1\n", "0\n0\nextra\n"] {
             assert_eq!(parse_checkpoint(bad), None, "{bad:?}");

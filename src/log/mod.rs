@@ -12,6 +12,7 @@
 //! | `<topic>.conf` | the topic's config, Kafka `key=value` properties; written last by `create_topic`, the commit point of a topic |
 //! | `<topic>.part` | the topic's partition count (Kafka keeps it in cluster metadata, not in the log dir) |
 //! | `<topic>-<partition>/` | a partition: segments, as in a Kafka broker's log dir |
+//! | `<topic>-<partition>/partlog-lost-offsets` | only after damage: offsets found lost, where nothing else would find them again (`partition/lost.rs`); a broker looks past it |
 //! | `<topic prefix>-<partition>.p<id>-delete/` | a partition of a deleted topic, removed at open (a broker's own `…-delete` directories are left alone) |
 //!
 //! The directory is a valid Kafka `log.dir`: a broker loads every sub-directory as a partition
@@ -292,6 +293,7 @@ impl Log {
                     segment: path,
                     position: 0,
                     bytes_dropped: 0,
+                    lost_offsets: None,
                     reason: format!(
                         "directory past topic {name}'s {partition_count} partitions: not opened, left as it is"
                     ),
@@ -388,8 +390,10 @@ impl Log {
         &self.inner.dir
     }
 
-    /// What opening dropped from damaged segment tails, one event per truncated segment. Empty
-    /// after a clean shutdown.
+    /// What opening found damaged or dropped: one event per truncated segment, and per damage
+    /// found and left as it is (offsets lost are named in
+    /// [`RecoveryEvent::lost_offsets`](crate::RecoveryEvent::lost_offsets)). Empty after a clean
+    /// shutdown of an undamaged directory.
     ///
     /// # Example
     /// ```

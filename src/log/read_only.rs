@@ -184,6 +184,7 @@ impl Log {
                         position: 0,
                         bytes_dropped: 0,
                         reason: format!("not refreshed: {e}"),
+                        lost_offsets: None,
                     });
                     if let Some(topic) = old.get(&name) {
                         topics.insert(name, topic.clone());
@@ -264,6 +265,7 @@ fn missing_partition(dir: &Path, topic: &str, id: u32, partitions: u32) -> Recov
         segment: dir.join(format!("{topic}-{id}")),
         position: 0,
         bytes_dropped: 0,
+        lost_offsets: None,
         reason: format!(
             "partition directory missing, of topic {topic}'s {partitions}: the topic is not read (its owner is \
              creating or deleting it, or the directory was lost)"
@@ -351,6 +353,7 @@ fn open_topic(
                     segment: path,
                     position: 0,
                     bytes_dropped: 0,
+                    lost_offsets: None,
                     reason: format!(
                         "no segment file ({source}): topic {name} is not read (its owner is creating or deleting \
                          it, or the files were lost)"

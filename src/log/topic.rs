@@ -53,20 +53,36 @@ const KRAFT_METADATA_TOPIC: &str = "__cluster_metadata";
 /// assert!(validate_topic_name("__cluster_metadata").is_err());
 /// ```
 pub fn validate_topic_name(name: &str) -> Result<()> {
-    let reason = if name.is_empty() {
-        "the name is empty"
-    } else if name == "." || name == ".." {
-        "\".\" and \"..\" are not allowed"
-    } else if name == KRAFT_METADATA_TOPIC {
+    let reason = if name == KRAFT_METADATA_TOPIC {
         "reserved: a KRaft broker keeps its metadata log in `__cluster_metadata-0`, which partlog leaves alone"
-    } else if name.len() > MAX_TOPIC_NAME_LEN {
-        "longer than 249 characters"
-    } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
-        "only ASCII letters, digits, '.', '_' and '-' are allowed"
     } else {
-        return Ok(());
+        match kafka_name_problem(name) {
+            Some(reason) => reason,
+            None => return Ok(()),
+        }
     };
     Err(Error::InvalidTopicName { name: name.to_owned(), reason })
+}
+
+/// Whether a broker can have a topic of this name: Kafka's rule, without partlog's reserved
+/// name. A broker's offset checkpoints list `__cluster_metadata`, which partlog keeps as it is.
+pub(crate) fn is_kafka_topic_name(name: &str) -> bool {
+    kafka_name_problem(name).is_none()
+}
+
+/// What Kafka's `Topic.validate` finds wrong with a name.
+fn kafka_name_problem(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("the name is empty")
+    } else if name == "." || name == ".." {
+        Some("\".\" and \"..\" are not allowed")
+    } else if name.len() > MAX_TOPIC_NAME_LEN {
+        Some("longer than 249 characters")
+    } else if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
+        Some("only ASCII letters, digits, '.', '_' and '-' are allowed")
+    } else {
+        None
+    }
 }
 
 pub(crate) struct TopicInner {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::durability::FailStop;
+use super::lost::{self, LostOffsets};
 use super::{segment_spec, Loaded, Partition};
 use crate::clock::Clock;
 use crate::config::TopicConfig;
@@ -87,6 +88,10 @@ pub struct RecoveryEvent {
     pub bytes_dropped: u64,
     /// Why the bytes were invalid.
     pub reason: String,
+    /// Offsets this event found lost: written (below the recorded recovery point, or where a
+    /// partition's dense offsets say they must exist), and their data gone. They are never
+    /// handed out again, and reads of them fail with [`Error::OffsetsLost`].
+    pub lost_offsets: Option<std::ops::Range<u64>>,
 }
 
 impl Partition {
@@ -106,6 +111,9 @@ impl Partition {
         let name = format!("{}-{}", spec.topic, spec.id);
         complete_interrupted_swaps(&spec.dir, &seg_spec, now, &name, events)?;
         let found = list_segments(&spec.dir)?;
+        lost::remove_unfinished(&spec.dir)?;
+        let mut record = lost::read_record(&spec.dir)?;
+        let mut lost = Vec::new();
         let (segments, log_end_offset, dir_dirty) = if found.is_empty() {
             (vec![Segment::create(&spec.dir, 0, seg_spec.clone(), now)?], 0, true)
         } else {
@@ -128,7 +136,7 @@ impl Partition {
                 }
                 false => segments.len() - 1,
             };
-            check_sealed(&name, &mut segments, unchecked, &seg_spec, now, events)?;
+            check_sealed(&name, &mut segments, unchecked, &seg_spec, now, &mut lost, events)?;
             let log_end_offset = match clean_end {
                 Some(end) => end,
                 None => {
@@ -140,7 +148,7 @@ impl Partition {
                         spec: &seg_spec,
                         now_ms: now,
                     };
-                    let end = recovery.run(&mut segments, events)?;
+                    let end = recovery.run(&mut segments, &mut lost, events)?;
                     // What recovery validated is made durable before it counts as recovered.
                     for segment in &segments {
                         segment.flush_data()?;
@@ -152,25 +160,20 @@ impl Partition {
             (segments, log_end_offset, recovered)
         };
         let (mut segments, mut log_end_offset, mut dir_dirty) = (segments, log_end_offset, dir_dirty);
-        if let Some(recorded) = spec.recovery_point.filter(|&rp| rp > log_end_offset) {
-            // Offsets below the recorded recovery point were acknowledged as durable, and are
-            // gone (a segment cut or deleted after the close). They are never handed out again:
-            // appends continue at the recorded point, in a new segment.
-            let active = segments.last().expect("at least one segment");
-            let reason = format!(
-                "the log ends at {log_end_offset}, below the recovery point {recorded} its checkpoint recorded: \
-                 offsets {log_end_offset}..{recorded} are lost; appends continue at {recorded}"
-            );
-            if spec.strict {
-                return Err(Error::BadFile { path: active.log_path().to_owned(), reason });
-            }
-            events.push(RecoveryEvent {
-                partition: name.clone(),
-                segment: active.log_path().to_owned(),
-                position: active.size(),
-                bytes_dropped: 0,
-                reason,
-            });
+        let recorded_before = record.clone();
+        remember_recorded(&name, &segments, &mut record, &mut lost, events);
+        let active = segments.last().expect("at least one segment");
+        let lost_below = lost_below_recovery_point(&name, active, log_end_offset, &spec, &mut lost, events)?;
+        if let Some(recorded) = lost_below {
+            // Recorded: where gaps are legal, nothing else would find them again.
+            record.extend(lost.iter().map(|l| l.range.clone()).filter(|r| r.end == recorded));
+        }
+        // Durable before the segment that makes the gap is created.
+        if record != recorded_before {
+            lost::write_record(&*spec.io, &spec.dir, &record)?;
+        }
+        if let Some(recorded) = lost_below {
+            // Appends continue at the recorded point, in a new segment.
             active.seal()?;
             segments.push(Segment::create(&spec.dir, recorded, seg_spec.clone(), now)?);
             log_end_offset = recorded;
@@ -188,6 +191,7 @@ impl Partition {
                     segment: segments[0].log_path().to_owned(),
                     position: 0,
                     bytes_dropped: 0,
+                    lost_offsets: None,
                     reason: format!(
                         "log-start-offset checkpoint says {checkpointed}, past the log end offset \
                          {log_end_offset}: ignored, the log starts at {first_base}"
@@ -197,13 +201,87 @@ impl Partition {
             }
             checkpointed => checkpointed.unwrap_or(0).max(first_base),
         };
-        let loaded = Loaded { segments, log_start_offset, log_end_offset, dir_dirty };
+        let loaded = Loaded { segments, lost, log_start_offset, log_end_offset, dir_dirty };
         let partition = Partition::assemble(spec, loaded, io, now);
         if dir_dirty {
             partition.flush()?;
         }
         Ok(partition)
     }
+}
+
+/// The recorded recovery point, if the log found ends below it at `end`: offsets acknowledged as
+/// durable are gone (a segment cut or deleted after they were written). They are reported and
+/// added to `lost`, from `end` (or from the recorded log start offset, if later: what is below
+/// it went by retention); in strict mode the open fails instead. The caller makes sure they are
+/// never handed out again.
+pub(super) fn lost_below_recovery_point(
+    partition: &str,
+    active: &Segment,
+    end: u64,
+    spec: &OpenSpec,
+    lost: &mut Vec<LostOffsets>,
+    events: &mut Vec<RecoveryEvent>,
+) -> Result<Option<u64>> {
+    let Some(recorded) = spec.recovery_point.filter(|&rp| rp > end) else { return Ok(None) };
+    let from = end.max(spec.log_start_offset.unwrap_or(0).min(recorded));
+    let reason = format!(
+        "the log ends at {end}, below the recovery point {recorded} its checkpoint recorded: offsets \
+         {from}..{recorded} are lost (reads of them fail); they are never handed out again, appends continue at \
+         {recorded}"
+    );
+    if spec.strict {
+        return Err(Error::BadFile { path: active.log_path().to_owned(), reason });
+    }
+    let lost_offsets = (from < recorded).then_some(from..recorded);
+    if let Some(range) = &lost_offsets {
+        lost.push(LostOffsets { range: range.clone(), after: active.log_path().to_owned() });
+    }
+    events.push(RecoveryEvent {
+        partition: partition.to_owned(),
+        segment: active.log_path().to_owned(),
+        position: active.size(),
+        bytes_dropped: 0,
+        reason,
+        lost_offsets,
+    });
+    Ok(Some(recorded))
+}
+
+/// Adds the lost offsets recorded at earlier opens (`record`) to `lost`, reporting those not
+/// found again; drops from `record` those below the first segment (retention removed them).
+pub(super) fn remember_recorded<S: std::borrow::Borrow<Segment>>(
+    partition: &str,
+    segments: &[S],
+    record: &mut Vec<std::ops::Range<u64>>,
+    lost: &mut Vec<LostOffsets>,
+    events: &mut Vec<RecoveryEvent>,
+) {
+    let first_base = segments[0].borrow().base_offset();
+    record.retain(|r| r.end > first_base);
+    for range in record.iter() {
+        if lost.iter().any(|l| l.range == *range) {
+            continue;
+        }
+        let i = segments.partition_point(|s| s.borrow().base_offset() <= range.start).saturating_sub(1);
+        let segment = segments[i].borrow();
+        let after = segment.log_path().to_owned();
+        events.push(RecoveryEvent {
+            partition: partition.to_owned(),
+            segment: after.clone(),
+            position: segment.size(),
+            bytes_dropped: 0,
+            reason: format!(
+                "offsets {}..{} were found lost at an earlier open (recorded in {}): reads of them fail",
+                range.start,
+                range.end,
+                lost::LOST_OFFSETS_FILE
+            ),
+            lost_offsets: Some(range.clone()),
+        });
+        lost.push(LostOffsets { range: range.clone(), after });
+    }
+    lost.sort_by_key(|l| l.range.start);
 }
 
 /// The base offsets of the `.log` files in `dir`.
@@ -222,14 +300,16 @@ fn live_segment_bases(dir: &Path) -> Result<Vec<u64>> {
 }
 
 /// Checks the first `unchecked` segments with [`Segment::check_tail`], and that each segment
-/// starts where the one before ends (exactly, where offsets are dense). What is wrong is
-/// reported, and left as it is: reads that reach damage fail there.
+/// starts where the one before ends (exactly, where offsets are dense: offsets missing between
+/// two segments are added to `lost`). What is wrong is reported, and left as it is: reads that
+/// reach damage fail there.
 fn check_sealed(
     partition: &str,
     segments: &mut Vec<Segment>,
     mut unchecked: usize,
     spec: &SegmentSpec,
     now_ms: i64,
+    lost: &mut Vec<LostOffsets>,
     events: &mut Vec<RecoveryEvent>,
 ) -> Result<()> {
     let report = |segment: &Segment, position: u64, reason: String| RecoveryEvent {
@@ -238,6 +318,7 @@ fn check_sealed(
         position,
         bytes_dropped: 0,
         reason,
+        lost_offsets: None,
     };
     let mut previous_end = None;
     let mut i = 0;
@@ -245,11 +326,9 @@ fn check_sealed(
         let segment = &segments[i];
         let base = segment.base_offset();
         match (previous_end, spec.offsets) {
-            (Some(end), Offsets::Dense) if base > end => events.push(report(
-                segment,
-                0,
-                format!("offsets {end}..{base} are missing before this segment (a segment cut or deleted)"),
-            )),
+            (Some(end), Offsets::Dense) if base > end => {
+                events.push(dense_gap(partition, &segments[i - 1], segment, end, lost));
+            }
             (Some(end), _) if base < end => events.push(report(
                 segment,
                 0,
@@ -280,10 +359,36 @@ fn check_sealed(
                 format!("damaged: {problem}; nothing was cut (it is below the recovery point), reads reaching it fail");
             events.push(report(segment, *position, reason));
         }
-        previous_end = tail.next_offset;
+        // An empty segment ends where it starts.
+        previous_end = tail.next_offset.or(Some(segments[i].base_offset()));
         i += 1;
     }
     Ok(())
+}
+
+/// Offsets `end..` missing between the segments `before` and `after` of a partition whose
+/// offsets are dense: a segment cut or deleted. Added to `lost`; returns the event, reported at
+/// the later segment.
+fn dense_gap(
+    partition: &str,
+    before: &Segment,
+    after: &Segment,
+    end: u64,
+    lost: &mut Vec<LostOffsets>,
+) -> RecoveryEvent {
+    let base = after.base_offset();
+    lost.push(LostOffsets { range: end..base, after: before.log_path().to_owned() });
+    RecoveryEvent {
+        partition: partition.to_owned(),
+        segment: after.log_path().to_owned(),
+        position: 0,
+        bytes_dropped: 0,
+        reason: format!(
+            "offsets {end}..{base} are missing before this segment (a segment cut or deleted): they are lost, \
+             reads of them fail"
+        ),
+        lost_offsets: Some(end..base),
+    }
 }
 
 /// Splits `segments[i]`, whose batches pass its int32 relative offsets (KAFKA-6264), into pieces
@@ -348,6 +453,7 @@ fn split_overflowed(
         segment: original_path,
         position: 0,
         bytes_dropped: 0,
+        lost_offsets: None,
         reason: format!(
             "batches past the segment's int32 relative offsets ({size} bytes): split into segments at {} \
              (KAFKA-6264), nothing dropped",
@@ -447,7 +553,12 @@ impl Recovery<'_> {
     /// indexes. At the first invalid batch the segment is cut there and every later segment is
     /// deleted (or, in strict mode, the open fails and nothing is changed). Returns the log end
     /// offset.
-    pub(crate) fn run(&self, segments: &mut Vec<Segment>, events: &mut Vec<RecoveryEvent>) -> Result<u64> {
+    pub(crate) fn run(
+        &self,
+        segments: &mut Vec<Segment>,
+        lost: &mut Vec<LostOffsets>,
+        events: &mut Vec<RecoveryEvent>,
+    ) -> Result<u64> {
         let start = segments.partition_point(|s| s.base_offset() <= self.from).saturating_sub(1);
         let mut floor = segments[start].base_offset();
         let mut i = start;
@@ -480,6 +591,7 @@ impl Recovery<'_> {
                     position,
                     bytes_dropped: outcome.file_bytes - outcome.valid_bytes,
                     reason: problem.to_string(),
+                    lost_offsets: None,
                 });
                 for later in segments.drain(i + 1..) {
                     later.delete_files()?;
@@ -489,6 +601,7 @@ impl Recovery<'_> {
                         position: 0,
                         bytes_dropped: later.size(),
                         reason: "deleted: it follows a segment whose tail was cut".into(),
+                        lost_offsets: None,
                     });
                 }
                 return Ok(next);
@@ -497,6 +610,9 @@ impl Recovery<'_> {
                 return Ok(next);
             }
             segment.trim_indexes()?;
+            if self.offsets == Offsets::Dense && segments[i + 1].base_offset() > next {
+                events.push(dense_gap(self.partition, &segments[i], &segments[i + 1], next, lost));
+            }
             floor = next;
             i += 1;
         }
@@ -571,6 +687,7 @@ pub(crate) fn complete_interrupted_swaps(
             position,
             bytes_dropped,
             reason,
+            lost_offsets: None,
         };
         let damage = match (&outcome.problem, outcome.next_offset) {
             (None, Some(_)) => None,

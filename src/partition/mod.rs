@@ -14,6 +14,7 @@ mod append;
 mod compact;
 mod durability;
 pub(crate) mod load;
+mod lost;
 mod read;
 mod read_only;
 pub(crate) use read_only::Refreshed;
@@ -35,6 +36,7 @@ pub(crate) use compact::Trigger;
 use durability::FailStop;
 pub use load::RecoveryEvent;
 pub(crate) use load::{CheckpointHook, OpenSpec};
+use lost::LostOffsets;
 pub use read::{Fetch, Records, TimestampOffset};
 pub use retention::RetentionOutcome;
 use segments::SegmentSet;
@@ -63,8 +65,8 @@ struct Writer;
 ///    truncation, close).
 /// 4. `segments`: the segment list, held only to read or change the list, never across I/O.
 /// 5. Leaves, never held while taking another lock: `sync_leader`, `pending_deletes`,
-///    `wait_lock`, `dir_sync` (held across the directory fsync only), and the fail-stop record
-///    in `io`.
+///    `wait_lock`, `dir_sync` (held across the directory fsync only), `lost`, and the
+///    fail-stop record in `io`.
 ///
 /// Locks inside a segment (its mapping, the zero-fill lock, the index cursor, each index's
 /// writer) come after all of these.
@@ -122,11 +124,15 @@ struct Inner {
     read_only: bool,
     /// Read-only: what was read of the directory, for the next refresh.
     view: Mutex<read_only::View>,
+    /// Offsets found lost at open, in offset order; a truncation below them gives them back.
+    lost: Mutex<Vec<LostOffsets>>,
 }
 
 /// What loading a partition directory found: the partition's starting state.
 struct Loaded {
     segments: Vec<Arc<Segment>>,
+    /// Offsets lost, in offset order.
+    lost: Vec<LostOffsets>,
     log_start_offset: u64,
     log_end_offset: u64,
     /// Files were created or cut: the directory needs an fsync.
@@ -243,6 +249,7 @@ impl Partition {
                 deleted: AtomicBool::new(false),
                 read_only: spec.read_only,
                 view: Mutex::new(read_only::View::default()),
+                lost: Mutex::new(loaded.lost),
             }),
         }
     }

@@ -58,7 +58,9 @@ impl Partition {
     /// CRC-checked. Returns the offset to read next.
     ///
     /// Errors: [`Error::OffsetOutOfRange`] unless `log_start_offset ≤ from ≤ log_end_offset`;
-    /// [`Error::CorruptBatch`] if the bytes on disk fail a check.
+    /// [`Error::CorruptBatch`] if the bytes on disk fail a check; [`Error::OffsetsLost`] if
+    /// `from` is among offsets found lost at open (a read whose window reaches them ends
+    /// before them).
     ///
     /// # Example
     /// ```
@@ -129,6 +131,7 @@ impl Partition {
         out: &mut Vec<u8>,
         mut mapped: Option<&mut Option<MappedBytes>>,
     ) -> Result<u64> {
+        let delivered_before = out.len();
         let mut next = from;
         let mut remaining = max_bytes as u64;
         let mut first = true;
@@ -173,11 +176,26 @@ impl Partition {
                     // removed the records) reads nothing the second time.
                     reread = true;
                 }
-                Some(base) => {
-                    reread = false;
-                    next = next.max(base);
+                following => {
+                    // Offsets up to the next segment, or up to the log end after the last one,
+                    // are not in any segment. Offsets that were written and are gone (found at
+                    // open): the read ends before them, and one that starts there fails,
+                    // naming them. A gap compaction left is stepped over.
+                    let until = following.unwrap_or(end_offset);
+                    if let Some(lost) = (next < until).then(|| self.lost_within(next, until)).flatten() {
+                        if out.len() > delivered_before {
+                            break;
+                        }
+                        return Err(lost);
+                    }
+                    match following {
+                        Some(base) => {
+                            reread = false;
+                            next = next.max(base);
+                        }
+                        None => break,
+                    }
                 }
-                None => break,
             }
         }
         Ok(next)
@@ -212,6 +230,19 @@ impl Partition {
         fetch.prepare(from, |position, e| self.located_error(position, e))
     }
 
+    /// The first range of lost offsets (see [`Error::OffsetsLost`]) that overlaps `from..to`, as
+    /// the error of a read that reaches it.
+    fn lost_within(&self, from: u64, to: u64) -> Option<Error> {
+        let lost = self.inner.lost.lock();
+        let found = lost.iter().find(|l| l.range.start < to && l.range.end > from)?;
+        Some(Error::OffsetsLost {
+            partition: self.name(),
+            path: found.after.clone(),
+            from: found.range.start,
+            to: found.range.end,
+        })
+    }
+
     /// Attaches the segment file and position to a decoding error of the batch at `offset`.
     pub(super) fn located_error(&self, offset: u64, e: batch::DecodeError) -> Error {
         let (segment, _) = self.inner.segments.holding(offset);
@@ -224,7 +255,8 @@ impl Partition {
 
     /// Reads every batch of the partition, checking each (length, magic, CRC, offsets): the
     /// full checksum pass that opening skips for data below the recovery point. Returns the
-    /// first problem as [`Error::CorruptBatch`] with the file and position.
+    /// first problem as [`Error::CorruptBatch`] with the file and position, or as
+    /// [`Error::OffsetsLost`] for offsets that were written and whose data is gone.
     ///
     /// # Example
     /// ```
@@ -238,22 +270,31 @@ impl Partition {
     /// ```
     pub fn verify(&self) -> Result<()> {
         let mut buf = Vec::new();
-        let mut next = self.log_start_offset();
+        let start = self.log_start_offset();
+        let mut next = start;
         // Where offsets are dense, each batch starts right after the one before, across
-        // segments too: a gap is a batch or segment lost.
+        // segments too, from the log start to the log end: offsets missing are lost.
+        let dense = self.inner.offsets == Offsets::Dense;
         let mut expected: Option<u64> = None;
-        while next < self.log_end_offset() {
+        let mut end = self.log_end_offset();
+        while next < end {
             buf.clear();
             let after = self.read_raw(next, 1 << 20, &mut buf)?;
-            if self.inner.offsets == Offsets::Dense {
+            if dense {
                 for found in batch::Batches::new(&buf, u64::MAX, batch::AtCut::Fail) {
                     let Ok(b) = found else { break };
                     let base = b.header.base_offset as u64;
-                    if expected.is_some_and(|e| e != base) {
-                        let previous_last_offset = expected.map_or(-1, |e| e as i64 - 1);
-                        let problem =
-                            FormatError::OffsetsNotIncreasing { base_offset: base as i64, previous_last_offset };
-                        return Err(self.located_error(base, batch::DecodeError::Format(problem)));
+                    match expected {
+                        None if base > start => return Err(self.missing(start, base)),
+                        Some(e) if base > e => return Err(self.missing(e, base)),
+                        Some(e) if base < e => {
+                            let problem = FormatError::OffsetsNotIncreasing {
+                                base_offset: base as i64,
+                                previous_last_offset: e as i64 - 1,
+                            };
+                            return Err(self.located_error(base, batch::DecodeError::Format(problem)));
+                        }
+                        _ => {}
                     }
                     expected = Some(b.header.last_offset() as u64 + 1);
                 }
@@ -266,8 +307,24 @@ impl Partition {
                 break;
             }
             next = after;
+            end = self.log_end_offset();
         }
-        Ok(())
+        let read_to = expected.unwrap_or(start);
+        if dense && read_to < end {
+            return Err(self.missing(read_to, end));
+        }
+        // Lost offsets no read reaches: past the end of a read-only view.
+        match self.lost_within(start, u64::MAX) {
+            Some(lost) => Err(lost),
+            None => Ok(()),
+        }
+    }
+
+    /// Offsets `from..to` of a partition whose offsets are dense, in no batch: lost, as
+    /// [`Error::OffsetsLost`] after the segment holding `from`.
+    fn missing(&self, from: u64, to: u64) -> Error {
+        let (segment, _) = self.inner.segments.holding(from);
+        Error::OffsetsLost { partition: self.name(), path: segment.log_path().to_owned(), from, to }
     }
 
     /// Reads records from `from` on, up to about `max_bytes` of batches (at least one batch),

@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use super::durability::FailStop;
+use super::load::{lost_below_recovery_point, remember_recorded};
+use super::lost;
 use super::{segment_spec, Loaded, OpenSpec, Partition, RecoveryEvent};
 use crate::error::{Error, Result};
 use crate::format::batch::{BatchHeader, HEADER_LEN};
@@ -183,6 +185,7 @@ fn check_tail(name: &str, tail: &mut Tail, spec: &SegmentSpec, events: &mut Vec<
                 segment: tail.segment.log_path().to_owned(),
                 position,
                 bytes_dropped: 0,
+                lost_offsets: None,
                 reason: format!(
                     "not read (opened read-only, nothing changed): {} bytes from here are not whole batches \
                      ({problem}); a write in progress, or a tail the owner's recovery will check",
@@ -259,9 +262,19 @@ impl Partition {
         }
         let checked: Tail = tail.expect("the last segment is checked");
         let log_end_offset = checked.next.unwrap_or(checked.segment.base_offset());
+        // Nothing is changed: the owner's next open makes sure lost offsets are not handed out
+        // again. The view reports them, and reads of them (once the owner appends after them)
+        // fail. Not while bytes after the whole batches are not read yet (a write in progress,
+        // or damage the owner's recovery will check, reported above): they may hold them.
+        let mut lost = Vec::new();
+        let mut record = lost::read_record(&spec.dir)?;
+        remember_recorded(&name, &segments, &mut record, &mut lost, events);
+        if checked.reported.is_none() {
+            lost_below_recovery_point(&name, &checked.segment, log_end_offset, &spec, &mut lost, events)?;
+        }
         let first_base = segments[0].base_offset().min(log_end_offset);
         let log_start_offset = spec.log_start_offset.filter(|&s| s <= log_end_offset).unwrap_or(0).max(first_base);
-        let loaded = Loaded { segments, log_start_offset, log_end_offset, dir_dirty: false };
+        let loaded = Loaded { segments, lost, log_start_offset, log_end_offset, dir_dirty: false };
         let partition = Partition::assemble(spec, loaded, io, now);
         *partition.inner.view.lock() = View { files: found, tail: Some(checked), dir_inode };
         Ok(partition)

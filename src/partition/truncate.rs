@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::Partition;
+use super::{lost, Partition};
 use crate::error::Result;
 use crate::segment::{Offsets, Segment};
 use crate::storage::files;
@@ -80,6 +80,27 @@ impl Partition {
         let later = inner.segments.replace_and_cut_after(old, Arc::new(replacement)).unwrap_or_default();
         self.delete_later(now, &later)?;
         inner.log_end_offset.store(new_end, Ordering::SeqCst);
+        // Offsets from the new end on are handed out again: none of them is lost any more.
+        let had_lost = {
+            let mut lost = inner.lost.lock();
+            let had = !lost.is_empty();
+            lost.retain_mut(|lost| {
+                lost.range.end = lost.range.end.min(new_end);
+                !lost.range.is_empty()
+            });
+            had
+        };
+        if had_lost {
+            let mut record = lost::read_record(&inner.dir)?;
+            let before = record.clone();
+            record.retain_mut(|r| {
+                r.end = r.end.min(new_end);
+                !r.is_empty()
+            });
+            if record != before {
+                lost::write_record(&*inner.io, &inner.dir, &record)?;
+            }
+        }
         inner.recovery_point.fetch_min(new_end, Ordering::AcqRel);
         inner.log_start_offset.fetch_min(new_end, Ordering::AcqRel);
         files::sync_dir(&*inner.io, &inner.dir)?;

@@ -560,10 +560,8 @@ impl Segment {
         match opened {
             Ok((oi, ti)) => {
                 let mut cursor = IndexCursor::new(self.base_offset);
-                if let Some(last) = ti.last_entry() {
-                    cursor.max_timestamp_so_far = last.timestamp;
-                    cursor.offset_of_max_timestamp_so_far = last.offset;
-                }
+                (cursor.max_timestamp_so_far, cursor.offset_of_max_timestamp_so_far) =
+                    self.load_largest_timestamp(&oi, &ti)?;
                 self.offset_index = OnceLock::from(oi);
                 self.time_index = OnceLock::from(ti);
                 if size > 0 {
@@ -726,9 +724,34 @@ impl Segment {
         if known != TIMESTAMP_UNKNOWN {
             return Ok(known);
         }
-        let ts = self.time_index()?.last_entry().map_or(NO_TIMESTAMP, |e| e.timestamp);
+        let (ts, _) = self.load_largest_timestamp(self.offset_index()?, self.time_index()?)?;
         self.max_timestamp.fetch_max(ts, Ordering::Relaxed);
         Ok(self.max_timestamp.load(Ordering::Relaxed))
+    }
+
+    /// The largest timestamp in the segment and the last offset of the batch holding it, or
+    /// (−1, base offset) (Kafka's `LogSegment.loadLargestTimestamp`): the time index's last
+    /// entry, then the batches from the offset index's position for that entry's offset on.
+    /// The time index is a sparse cache: it can end before the segment's largest timestamp (a
+    /// broker adds the closing entry only when it appended to the segment since it started),
+    /// or be empty, as for a small legacy segment of magic-1 messages.
+    fn load_largest_timestamp(&self, oi: &Index<OffsetEntry>, ti: &Index<TimeEntry>) -> Result<(i64, u64)> {
+        let indexed = ti.last_entry().map_or((NO_TIMESTAMP, self.base_offset), |e| (e.timestamp, e.offset));
+        let scan_from = |position: u64| {
+            let mut largest = indexed;
+            self.scan_headers(position, self.size(), |_, header| {
+                if header.max_timestamp > largest.0 {
+                    largest = (header.max_timestamp, header.last_offset() as u64);
+                }
+                std::ops::ControlFlow::Continue(())
+            })
+            .map(|()| largest)
+        };
+        match oi.lookup(indexed.1 as i64).map_or(0, |e| u64::from(e.position)) {
+            0 => scan_from(0),
+            // An index entry is a cache too: one that names no batch start is passed over.
+            position => scan_from(position).or_else(|_| scan_from(0)),
+        }
     }
 }
 
