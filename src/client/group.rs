@@ -1270,6 +1270,7 @@ pub(crate) fn clamp_committed_offsets(
                     .to_owned(),
                 position: 0,
                 bytes_dropped: 0,
+                lost_offsets: None,
                 reason: format!(
                     "group {name}'s committed offset {offset} was past the partition's recovered log end {end} \
                      (records a crash took): set to {end}, so that records appended from now on are read"
