@@ -174,7 +174,7 @@ fn appends_to_a_paused_partition_do_not_wake_the_task() {
     let mut consumer = AsyncConsumer::new(Consumer::new(&log, ConsumerConfig::default()).unwrap());
     let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
     consumer.consumer().assign(&[p0.clone(), p1.clone()]).unwrap();
-    consumer.consumer().pause(&[p1.clone()]).unwrap();
+    consumer.consumer().pause(std::slice::from_ref(&p1)).unwrap();
     let count = Arc::new(Count(AtomicUsize::new(0)));
     let waker = Waker::from(count.clone());
     let mut cx = Context::from_waker(&waker);
@@ -195,4 +195,73 @@ fn appends_to_a_paused_partition_do_not_wake_the_task() {
         values.extend(rt.block_on(consumer.poll()).unwrap().into_iter().map(|r| r.value.unwrap()));
     }
     assert_eq!(values.iter().filter(|v| v.as_slice() == b"paused").count(), 10);
+}
+
+/// A static member that misses an eager join phase (its poll future pending, not polled by
+/// its task) is kept for its session and given a new assignment; when it comes back it first
+/// loses what it owned (Kafka answers it ILLEGAL_GENERATION), so no per-partition state leaks.
+#[test]
+fn a_static_member_that_missed_a_join_phase_loses_its_partitions_before_taking_new_ones() {
+    use partlog::{ListenerResult, RebalanceListener};
+    use std::future::Future;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Waker};
+    struct Journal(Arc<Mutex<Vec<String>>>);
+    impl RebalanceListener for Journal {
+        fn on_partitions_revoked(&mut self, _: &mut Consumer, p: &[TopicPartition]) -> ListenerResult {
+            self.0.lock().unwrap().push(format!("revoked {}", p.len()));
+            Ok(())
+        }
+        fn on_partitions_assigned(&mut self, _: &mut Consumer, p: &[TopicPartition]) -> ListenerResult {
+            self.0.lock().unwrap().push(format!("assigned {}", p.len()));
+            Ok(())
+        }
+        fn on_partitions_lost(&mut self, _: &mut Consumer, p: &[TopicPartition]) -> ListenerResult {
+            self.0.lock().unwrap().push(format!("lost {}", p.len()));
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    log.create_topic("t", 2, TopicConfig::default()).unwrap();
+    let config = |instance: Option<&str>| {
+        let mut c = ConsumerConfig::default()
+            .set("group.id", "g")
+            .unwrap()
+            .set("partition.assignment.strategy", "range")
+            .unwrap()
+            .set("max.poll.interval.ms", "300")
+            .unwrap();
+        if let Some(i) = instance {
+            c = c.set("group.instance.id", i).unwrap();
+        }
+        c
+    };
+    let journal = Arc::new(Mutex::new(Vec::new()));
+    let mut a = Consumer::new(&log, config(Some("a"))).unwrap();
+    a.subscribe_with_listener(&["t"], Journal(journal.clone())).unwrap();
+    while a.assignment().len() < 2 {
+        a.poll(Duration::from_millis(20)).unwrap();
+    }
+    let mut a = AsyncConsumer::new(a);
+    journal.lock().unwrap().clear();
+    {
+        let mut future = a.poll();
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut future).poll(&mut cx).is_pending()); // then not polled for a while
+        let mut c = Consumer::new(&log, config(None)).unwrap();
+        c.subscribe(&["t"]).unwrap();
+        let start = std::time::Instant::now();
+        while c.assignment().len() != 1 {
+            assert!(start.elapsed() < Duration::from_secs(10), "the group never completed the rebalance without a");
+            c.poll(Duration::from_millis(20)).unwrap();
+        }
+        assert!(journal.lock().unwrap().is_empty());
+        // a's task runs again: it checks in with the group.
+        let _ = Pin::new(&mut future).poll(&mut cx);
+        c.close().unwrap();
+    }
+    let events = journal.lock().unwrap().clone();
+    assert_eq!(events.first().map(String::as_str), Some("lost 2"), "{events:?}");
+    assert!(events.iter().any(|e| e == "assigned 1"), "{events:?}");
 }

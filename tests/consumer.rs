@@ -349,7 +349,7 @@ fn buffered_records_never_outlive_a_seek_pause_or_reset() {
         ConsumerConfig::default().set("auto.offset.reset", "earliest").unwrap().set("max.poll.records", "10").unwrap();
     let mut consumer = Consumer::new(&log, config).unwrap();
     let tp = TopicPartition::new("t", 0);
-    consumer.assign(&[tp.clone()]).unwrap();
+    consumer.assign(std::slice::from_ref(&tp)).unwrap();
     let offsets = |records: Vec<partlog::ConsumerRecord>| records.iter().map(|r| r.offset).collect::<Vec<_>>();
     assert_eq!(offsets(consumer.poll(Duration::from_secs(1)).unwrap()), (0..10).collect::<Vec<_>>());
     assert_eq!(consumer.position(&tp).unwrap(), 10, "the next record handed out, not the fetch's end");
@@ -357,14 +357,14 @@ fn buffered_records_never_outlive_a_seek_pause_or_reset() {
     assert_eq!(offsets(consumer.poll(Duration::from_secs(1)).unwrap()), (50..60).collect::<Vec<_>>());
     consumer.seek(&tp, 5).unwrap(); // backwards, below everything fetched
     assert_eq!(offsets(consumer.poll(Duration::from_secs(1)).unwrap()), (5..15).collect::<Vec<_>>());
-    consumer.pause(&[tp.clone()]).unwrap();
+    consumer.pause(std::slice::from_ref(&tp)).unwrap();
     assert!(consumer.poll(Duration::from_millis(10)).unwrap().is_empty());
-    consumer.resume(&[tp.clone()]).unwrap();
+    consumer.resume(std::slice::from_ref(&tp)).unwrap();
     assert_eq!(offsets(consumer.poll(Duration::from_secs(1)).unwrap()), (15..25).collect::<Vec<_>>());
-    consumer.seek_to_end(&[tp.clone()]).unwrap();
+    consumer.seek_to_end(std::slice::from_ref(&tp)).unwrap();
     assert!(consumer.poll(Duration::from_millis(10)).unwrap().is_empty());
     assert_eq!(consumer.position(&tp).unwrap(), 100);
-    consumer.seek_to_beginning(&[tp.clone()]).unwrap();
+    consumer.seek_to_beginning(std::slice::from_ref(&tp)).unwrap();
     assert_eq!(offsets(consumer.poll(Duration::from_secs(1)).unwrap()), (0..10).collect::<Vec<_>>());
 }
 

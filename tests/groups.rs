@@ -583,3 +583,69 @@ fn a_member_stuck_in_a_callback_is_removed_and_its_partitions_move_on() {
     let seen = events.take();
     assert!(seen.iter().any(|e| e.starts_with("lost t-")), "{seen:?}");
 }
+
+/// An `Io` whose fsyncs of `__consumer_offsets` files take a while once `slow` is set.
+#[derive(Debug)]
+struct SlowOffsetsSync {
+    slow: std::sync::atomic::AtomicBool,
+}
+
+impl partlog::Io for SlowOffsetsSync {
+    fn write_all_at(&self, file: &std::fs::File, _: &std::path::Path, buf: &[u8], at: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(file, buf, at)
+    }
+    fn sync_data(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+        let offsets = path.to_string_lossy().contains("__consumer_offsets-");
+        if offsets && self.slow.load(std::sync::atomic::Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        file.sync_data()
+    }
+    fn sync_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
+        std::fs::File::open(path)?.sync_all()
+    }
+}
+
+/// One group's work does not stall another's: an offset expiry pass that fsyncs (here, slowly)
+/// holds no lock another group's members need (it held the coordinator's one mutex).
+#[test]
+fn a_slow_fsync_for_one_group_does_not_stall_another_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(1_000_000));
+    let io = Arc::new(SlowOffsetsSync { slow: std::sync::atomic::AtomicBool::new(false) });
+    let options = LogOptions::default().clock(clock.clone()).io(io.clone());
+    let log = Log::open_with(dir.path(), options).unwrap();
+    log.create_topic("t", 1, TopicConfig::default()).unwrap();
+    let config = |g: &str| ConsumerConfig::default().set("group.id", g).unwrap();
+    // Group "old": offsets committed long ago, by a consumer outside the group.
+    let mut old = Consumer::new(&log, config("old")).unwrap();
+    old.commit_offsets(&[(tp("t", 0), OffsetAndMetadata::new(1))], partlog::CommitMode::Sync).unwrap();
+    drop(old);
+    // Group "busy": one member, polling (without auto-commit, so that its own commits, and the
+    // roll their appends would make, do not fsync).
+    let mut busy = Consumer::new(&log, config("busy").set("enable.auto.commit", "false").unwrap()).unwrap();
+    busy.subscribe(&["t"]).unwrap();
+    while busy.assignment().is_empty() {
+        busy.poll(Duration::from_millis(10)).unwrap();
+    }
+    clock.advance_ms(8 * 24 * 3600 * 1000); // past offsets.retention.minutes
+    io.slow.store(true, std::sync::atomic::Ordering::SeqCst);
+    let admin = Admin::new(&log);
+    let expiry = std::thread::spawn(move || admin.expire_offsets());
+    // Polls all through the pass, which fsyncs (slowly) for its tombstones and for the roll
+    // its append makes (the clock passed segment.ms).
+    let mut slowest = Duration::ZERO;
+    let mut polls = 0;
+    while !expiry.is_finished() {
+        let start = std::time::Instant::now();
+        busy.poll(Duration::from_millis(1)).unwrap();
+        slowest = slowest.max(start.elapsed());
+        polls += 1;
+    }
+    expiry.join().unwrap().unwrap();
+    assert!(polls > 10, "polled during the pass ({polls})");
+    io.slow.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(slowest < Duration::from_millis(700), "a poll of another group waited {slowest:?} for the fsync");
+    let mut check = Consumer::new(&log, config("old")).unwrap();
+    assert_eq!(check.committed(&[tp("t", 0)]).unwrap(), [None], "the old offsets expired");
+}

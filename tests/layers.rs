@@ -16,6 +16,9 @@ const LAYERS: [(&str, u32); 9] = [
     ("client", 6),
     ("lib", 7),
 ];
+/// The client layer's step `Log::open` runs before anything is appended.
+const OPEN_STEP: &str = "crate::client::group::clamp_committed_offsets";
+
 /// Used by every layer.
 const SHARED: [&str; 2] = ["error", "clock"];
 /// Root re-exports a layer may name: the shared error and clock types.
@@ -90,8 +93,13 @@ fn layers_import_only_downwards() {
         let first = path.strip_prefix(&src).unwrap().components().next().unwrap();
         let layer = first.as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned();
         let text = std::fs::read_to_string(path).unwrap();
-        let code: String =
+        let mut code: String =
             text.lines().filter(|l| !l.trim_start().starts_with("//")).map(|l| format!("{l}\n")).collect();
+        if path.ends_with("log/mod.rs") {
+            // The one exception (`docs/design.md`, Layers): opening a log runs the group
+            // coordinator's check of committed offsets against the recovered log ends.
+            code = code.replace(OPEN_STEP, "");
+        }
         for used in crate_paths(&code) {
             if !allowed(&layer, &used) {
                 wrong.push(format!("{}: {layer} uses crate::{used}", path.display()));

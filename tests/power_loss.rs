@@ -512,7 +512,7 @@ fn run_commits(seed: u64, crash_at: u64) -> u64 {
     let end = p.log_end_offset();
     let tp = TopicPartition::new("paged", 0);
     let mut consumer = Consumer::new(&log, group()).unwrap();
-    let committed = consumer.committed(&[tp.clone()]).unwrap()[0].as_ref().map_or(0, |c| c.offset);
+    let committed = consumer.committed(std::slice::from_ref(&tp)).unwrap()[0].as_ref().map_or(0, |c| c.offset);
     assert!(committed <= end, "{what}: committed offset {committed} past the recovered log end {end}");
     let after: Vec<Vec<u8>> = (0..3).map(|i| format!("after-{i}").into_bytes()).collect();
     p.append(&after.iter().map(|v| Record::new(v)).collect::<Vec<_>>()).unwrap();

@@ -1180,7 +1180,14 @@ impl Consumer {
                     self.prepare_rejoin()?;
                     self.join_again(&coordinator, &group, &member_id)?;
                 }
-                Heartbeat::Assigned { generation, assignment } => {
+                Heartbeat::Assigned { generation, assignment, lost_first } => {
+                    if lost_first {
+                        let lost = self.order.clone();
+                        self.set_parts(&[]);
+                        if !lost.is_empty() {
+                            self.callback("on_partitions_lost", |l, c| l.on_partitions_lost(c, &lost));
+                        }
+                    }
                     self.take_assignment(&coordinator, &group, &member_id, generation, assignment)?;
                 }
                 Heartbeat::Unknown => {

@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -252,7 +252,10 @@ pub(crate) enum Heartbeat {
     /// Joined; waiting for the others. Wake by this time to check again.
     Waiting,
     /// A new generation's assignment.
-    Assigned { generation: i32, assignment: Vec<TopicPartition> },
+    /// `lost_first`: the member missed the join phase of this generation (a static member
+    /// kept for its session while it did not rejoin): what it owned may have moved, so it
+    /// loses it before taking the new assignment (Kafka answers it ILLEGAL_GENERATION).
+    Assigned { generation: i32, assignment: Vec<TopicPartition>, lost_first: bool },
     /// The member is gone from the group (it stopped polling, or the group was reloaded):
     /// its partitions are lost; join again as a new member.
     Unknown,
@@ -272,6 +275,8 @@ struct Member {
     max_poll_interval: Duration,
     /// Rejoined during the current join phase.
     joined: bool,
+    /// Did not rejoin in the join phase of the current generation (kept as a static member).
+    missed_join: bool,
     assignment: Vec<TopicPartition>,
     /// The generation whose assignment the handle has taken.
     acked_generation: i32,
@@ -301,7 +306,12 @@ struct Group {
     rebalance_deadline: Option<Instant>,
     /// Partition counts the current assignment was computed from.
     metadata: BTreeMap<String, u32>,
+    /// The log's topics version `metadata` was checked against (`Log::topics_version`).
+    metadata_version: u64,
     offsets: BTreeMap<TopicPartition, Committed>,
+    /// Deleted (emptied by `delete_group` or offset expiry): whoever finds it locked looks the
+    /// group up again.
+    dead: bool,
 }
 
 impl Group {
@@ -317,7 +327,9 @@ impl Group {
             fenced: HashSet::new(),
             rebalance_deadline: None,
             metadata: BTreeMap::new(),
+            metadata_version: 0,
             offsets: BTreeMap::new(),
+            dead: false,
         }
     }
 
@@ -442,17 +454,22 @@ pub struct GroupDescription {
     pub partitions: Vec<PartitionLag>,
 }
 
-struct Groups {
-    groups: HashMap<String, Group>,
-    next_member: u64,
-    last_expiry_check_ms: i64,
-}
+/// One group, locked on its own: one group's work never waits for another's.
+type GroupCell = Arc<Mutex<Group>>;
 
 /// The coordinator of one open log.
+///
+/// Locks: `groups` is held only to find, add or remove a group, never across a group's work
+/// and never while waiting for a group's lock; a group's lock may be held while taking
+/// `groups` (to remove itself). Appends to `__consumer_offsets` happen under a group's lock
+/// (its records stay in order); fsyncs happen under no lock of the coordinator.
 pub(crate) struct Coordinator {
     topic: Topic,
     clock: Arc<dyn crate::Clock>,
-    state: Mutex<Groups>,
+    groups: Mutex<HashMap<String, GroupCell>>,
+    next_member: AtomicU64,
+    /// Log-clock time of the last offset expiry pass.
+    last_expiry_check_ms: AtomicI64,
 }
 
 impl fmt::Debug for Coordinator {
@@ -491,6 +508,7 @@ impl Coordinator {
         let clock = log.clock().clone();
         let now_ms = clock.now_ms();
         let mut groups = replay_topic(&topic, now_ms)?;
+        let version = log.topics_version();
         let now = Instant::now();
         // Read-only: the members are the owner's, and stay as its records say.
         for group in groups.values_mut().filter(|_| !log.is_read_only()) {
@@ -505,6 +523,7 @@ impl Coordinator {
                 group.state = GroupState::Empty;
             } else {
                 group.metadata = metadata_for(log, group.members.values().flat_map(|m| m.topics.iter()));
+                group.metadata_version = version;
                 if group.members.len() < before {
                     // The dropped members' partitions need owners: rebalance at the first call.
                     group.state = GroupState::PreparingRebalance;
@@ -515,8 +534,38 @@ impl Coordinator {
         Ok(Coordinator {
             topic,
             clock,
-            state: Mutex::new(Groups { groups, next_member: 0, last_expiry_check_ms: now_ms }),
+            groups: Mutex::new(groups.into_iter().map(|(name, g)| (name, Arc::new(Mutex::new(g)))).collect()),
+            next_member: AtomicU64::new(0),
+            last_expiry_check_ms: AtomicI64::new(now_ms),
         })
+    }
+
+    /// Runs `f` on group `name` under its lock: `None` if there is no such group, unless
+    /// `create_at_ms` says to create it (empty, at that log-clock time).
+    fn with_group<R>(&self, name: &str, create_at_ms: Option<i64>, f: impl FnOnce(&mut Group) -> R) -> Option<R> {
+        loop {
+            let cell = match create_at_ms {
+                Some(now_ms) => self
+                    .groups
+                    .lock()
+                    .entry(name.to_owned())
+                    .or_insert_with(|| Arc::new(Mutex::new(Group::new(now_ms))))
+                    .clone(),
+                None => self.groups.lock().get(name)?.clone(),
+            };
+            let mut g = cell.lock();
+            if !g.dead {
+                return Some(f(&mut g));
+            }
+            // Deleted while we waited: it is out of the map now (removed under its lock).
+            create_at_ms?;
+        }
+    }
+
+    /// Marks `g` deleted and takes it out of the map; the caller holds its lock.
+    fn remove_locked(&self, name: &str, g: &mut Group) {
+        g.dead = true;
+        self.groups.lock().remove(name);
     }
 
     fn partition_of(&self, group: &str) -> Result<crate::partition::Partition> {
@@ -654,7 +703,9 @@ impl Coordinator {
         } else {
             let protocol =
                 select_protocol(g).ok_or_else(|| Error::InconsistentGroupProtocol { group: name.to_owned() })?;
+            let version = log.topics_version();
             let metadata = metadata_for(log, g.members.values().flat_map(|m| m.topics.iter()));
+            g.metadata_version = version;
             let specs: Vec<MemberSpec> = g
                 .members
                 .iter()
@@ -670,6 +721,7 @@ impl Coordinator {
             let mut assignment = assignor::assign(protocol, &specs, &metadata);
             for (id, m) in g.members.iter_mut() {
                 m.assignment = assignment.remove(id).unwrap_or_default();
+                m.missed_join = !m.joined;
                 m.joined = false;
             }
             g.generation = next_generation;
@@ -692,12 +744,21 @@ impl Coordinator {
     /// A member joins (`member_id` `None`: a new handle) or rejoins. Returns its member id.
     pub(crate) fn join(&self, log: &Log, name: &str, member_id: Option<&str>, spec: JoinSpec) -> Result<String> {
         let now_ms = self.clock.now_ms();
-        let mut guard = self.state.lock();
-        let st = &mut *guard;
-        self.maybe_expire_offsets(st, now_ms)?;
+        self.maybe_expire_offsets(now_ms)?;
         check_group_id(name)?;
         check_member_strings(&spec)?;
-        let g = st.groups.entry(name.to_owned()).or_insert_with(|| Group::new(now_ms));
+        self.with_group(name, Some(now_ms), |g| self.join_locked(log, name, g, member_id, spec))
+            .unwrap_or_else(|| Err(Error::UnknownGroup { group: name.to_owned() }))
+    }
+
+    fn join_locked(
+        &self,
+        log: &Log,
+        name: &str,
+        g: &mut Group,
+        member_id: Option<&str>,
+        spec: JoinSpec,
+    ) -> Result<String> {
         self.expire(log, name, g)?;
         // A member that shares no assignor with the others is refused alone (Kafka's
         // INCONSISTENT_GROUP_PROTOCOL), before it can stall the group's rebalance.
@@ -722,8 +783,8 @@ impl Coordinator {
             }
             None => {
                 let existing = spec.instance_id.as_deref().and_then(|i| g.static_member(i));
-                st.next_member += 1;
-                let id = new_member_id(spec.instance_id.as_deref().unwrap_or(&spec.client_id), st.next_member);
+                let sequence = self.next_member.fetch_add(1, Ordering::Relaxed) + 1;
+                let id = new_member_id(spec.instance_id.as_deref().unwrap_or(&spec.client_id), sequence);
                 if let Some(old) = existing {
                     // A static member's new handle replaces the old one, which is fenced.
                     let mut m = g.members.remove(&old).expect("found above");
@@ -758,6 +819,7 @@ impl Coordinator {
                         session_timeout: spec.session_timeout,
                         max_poll_interval: spec.max_poll_interval,
                         joined: true,
+                        missed_join: false,
                         assignment: Vec::new(),
                         acked_generation: -1,
                         handle: None,
@@ -780,8 +842,17 @@ impl Coordinator {
     /// A member's check-in at each `poll`: what it should do, and when to check in again at
     /// the latest (a group timer).
     pub(crate) fn heartbeat(&self, log: &Log, name: &str, member_id: &str) -> Result<(Heartbeat, Option<Instant>)> {
-        let mut guard = self.state.lock();
-        let Some(g) = guard.groups.get_mut(name) else { return Ok((Heartbeat::Unknown, None)) };
+        self.with_group(name, None, |g| self.heartbeat_locked(log, name, g, member_id))
+            .unwrap_or(Ok((Heartbeat::Unknown, None)))
+    }
+
+    fn heartbeat_locked(
+        &self,
+        log: &Log,
+        name: &str,
+        g: &mut Group,
+        member_id: &str,
+    ) -> Result<(Heartbeat, Option<Instant>)> {
         self.expire(log, name, g)?;
         if g.fenced.contains(member_id) {
             return Ok((Heartbeat::Fenced, None));
@@ -794,8 +865,11 @@ impl Coordinator {
             Some(m) if m.handle.is_none() => return Ok((Heartbeat::Unknown, None)),
             Some(_) => {}
         }
-        if g.state == GroupState::Stable {
-            // A subscribed topic created or deleted since the assignment: rebalance.
+        let version = log.topics_version();
+        if g.state == GroupState::Stable && version != g.metadata_version {
+            // A subscribed topic created, deleted or grown since the assignment: rebalance.
+            // (Looked at only when the log's topics changed: a heartbeat allocates nothing.)
+            g.metadata_version = version;
             let metadata = metadata_for(log, g.members.values().flat_map(|m| m.topics.iter()));
             if metadata != g.metadata {
                 self.prepare_rebalance(g, Instant::now());
@@ -811,7 +885,11 @@ impl Coordinator {
                 m.acked_generation = generation;
                 m.owned = m.assignment.clone();
                 m.owned_generation = generation;
-                Heartbeat::Assigned { generation, assignment: m.assignment.clone() }
+                Heartbeat::Assigned {
+                    generation,
+                    assignment: m.assignment.clone(),
+                    lost_first: std::mem::take(&mut m.missed_join),
+                }
             }
             _ => Heartbeat::Stable,
         };
@@ -820,20 +898,23 @@ impl Coordinator {
 
     /// A member gives up partitions it revoked (cooperative), so the next round can move them.
     pub(crate) fn release(&self, log: &Log, name: &str, member_id: &str, kept: &[TopicPartition]) -> Result<()> {
-        let mut guard = self.state.lock();
-        let Some(g) = guard.groups.get_mut(name) else { return Ok(()) };
-        if let Some(m) = g.members.get_mut(member_id) {
-            m.owned = kept.to_vec();
-        }
-        self.prepare_rebalance(g, Instant::now());
-        self.try_complete(log, name, g, Instant::now())
+        self.with_group(name, None, |g| {
+            if let Some(m) = g.members.get_mut(member_id) {
+                m.owned = kept.to_vec();
+            }
+            self.prepare_rebalance(g, Instant::now());
+            self.try_complete(log, name, g, Instant::now())
+        })
+        .unwrap_or(Ok(()))
     }
 
     /// A handle closed or dropped: a dynamic member leaves at once (LeaveGroup); a static one
     /// stays for its session timeout.
     pub(crate) fn leave(&self, log: &Log, name: &str, member_id: &str) -> Result<()> {
-        let mut guard = self.state.lock();
-        let Some(g) = guard.groups.get_mut(name) else { return Ok(()) };
+        self.with_group(name, None, |g| self.leave_locked(log, name, g, member_id)).unwrap_or(Ok(()))
+    }
+
+    fn leave_locked(&self, log: &Log, name: &str, g: &mut Group, member_id: &str) -> Result<()> {
         let now = Instant::now();
         match g.members.get_mut(member_id) {
             Some(m) if m.instance_id.is_some() => {
@@ -879,56 +960,65 @@ impl Coordinator {
             return Ok(None);
         }
         let now_ms = self.clock.now_ms();
-        let upto = {
-            let mut guard = self.state.lock();
-            let st = &mut *guard;
-            self.maybe_expire_offsets(st, now_ms)?;
-            let g = match (st.groups.get_mut(name), member) {
-                (Some(g), _) => g,
-                (None, None) => st.groups.entry(name.to_owned()).or_insert_with(|| Group::new(now_ms)),
-                (None, Some(_)) => return Err(Error::UnknownGroup { group: name.to_owned() }),
-            };
-            self.expire(log, name, g)?;
-            validate_commit(name, g, member, instance_id)?;
-            let records: Vec<_> = offsets
-                .iter()
-                .map(|(tp, o)| {
-                    (
-                        schema::offset_key(name, &tp.topic, tp.partition),
-                        Some(schema::offset_value(o.offset, &o.metadata, now_ms)),
-                    )
-                })
-                .collect();
-            let upto = self.write(name, &records)?;
-            for (tp, o) in offsets {
-                g.offsets
-                    .insert(tp.clone(), Committed { value: o.clone(), commit_timestamp: now_ms, expire_timestamp: -1 });
-            }
-            upto
-        };
+        self.maybe_expire_offsets(now_ms)?;
+        // A consumer outside the group (manual assignment) may create it; a member may not.
+        let create = if member.is_none() { Some(now_ms) } else { None };
+        let upto = self
+            .with_group(name, create, |g| -> Result<u64> {
+                self.expire(log, name, g)?;
+                validate_commit(name, g, member, instance_id)?;
+                let records: Vec<_> = offsets
+                    .iter()
+                    .map(|(tp, o)| {
+                        (
+                            schema::offset_key(name, &tp.topic, tp.partition),
+                            Some(schema::offset_value(o.offset, &o.metadata, now_ms)),
+                        )
+                    })
+                    .collect();
+                let upto = self.write(name, &records)?;
+                for (tp, o) in offsets {
+                    g.offsets.insert(
+                        tp.clone(),
+                        Committed { value: o.clone(), commit_timestamp: now_ms, expire_timestamp: -1 },
+                    );
+                }
+                Ok(upto)
+            })
+            .unwrap_or_else(|| Err(Error::UnknownGroup { group: name.to_owned() }))?;
         // The caller makes it durable (`flush_to`): concurrent commits share the fsync.
         Ok(Some((self.partition_of(name)?, upto)))
     }
 
     /// The committed offsets of `partitions` (`None` where there is none).
     pub(crate) fn committed(&self, name: &str, partitions: &[TopicPartition]) -> Vec<Option<OffsetAndMetadata>> {
-        let guard = self.state.lock();
-        let g = guard.groups.get(name);
-        partitions.iter().map(|tp| g.and_then(|g| g.offsets.get(tp)).map(|c| c.value.clone())).collect()
+        self.with_group(name, None, |g| {
+            partitions.iter().map(|tp| g.offsets.get(tp).map(|c| c.value.clone())).collect()
+        })
+        .unwrap_or_else(|| vec![None; partitions.len()])
     }
 
     /// Every group the coordinator knows, with its state.
     pub(crate) fn list(&self) -> Vec<(String, GroupState)> {
-        let guard = self.state.lock();
-        let mut out: Vec<_> = guard.groups.iter().map(|(n, g)| (n.clone(), g.state)).collect();
+        let cells: Vec<(String, GroupCell)> = self.groups.lock().iter().map(|(n, g)| (n.clone(), g.clone())).collect();
+        let mut out: Vec<_> = cells
+            .into_iter()
+            .filter_map(|(n, cell)| {
+                let g = cell.lock();
+                (!g.dead).then(|| (n, g.state))
+            })
+            .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
     /// A group's members, assignment and lag.
     pub(crate) fn describe(&self, log: &Log, name: &str) -> Result<GroupDescription> {
-        let mut guard = self.state.lock();
-        let Some(g) = guard.groups.get_mut(name) else { return Err(Error::UnknownGroup { group: name.to_owned() }) };
+        self.with_group(name, None, |g| self.describe_locked(log, name, g))
+            .unwrap_or_else(|| Err(Error::UnknownGroup { group: name.to_owned() }))
+    }
+
+    fn describe_locked(&self, log: &Log, name: &str, g: &mut Group) -> Result<GroupDescription> {
         if !log.is_read_only() {
             // A read-only log shows the group as its owner's records left it: the members are
             // the owner's, alive or not, and nothing here may write.
@@ -976,86 +1066,106 @@ impl Coordinator {
 
     /// Deletes an empty group: tombstones for its offsets and its metadata.
     pub(crate) fn delete_group(&self, log: &Log, name: &str) -> Result<()> {
-        let upto = {
-            let mut guard = self.state.lock();
-            let Some(g) = guard.groups.get_mut(name) else {
-                return Err(Error::UnknownGroup { group: name.to_owned() });
-            };
-            self.expire(log, name, g)?;
-            if !g.members.is_empty() {
-                return Err(Error::NonEmptyGroup { group: name.to_owned(), members: g.members.len() });
-            }
-            let mut records: Vec<_> =
-                g.offsets.keys().map(|tp| (schema::offset_key(name, &tp.topic, tp.partition), None)).collect();
-            records.push((schema::group_key(name), None));
-            let upto = self.write(name, &records)?;
-            guard.groups.remove(name);
-            upto
-        };
+        let upto = self
+            .with_group(name, None, |g| -> Result<u64> {
+                self.expire(log, name, g)?;
+                if !g.members.is_empty() {
+                    return Err(Error::NonEmptyGroup { group: name.to_owned(), members: g.members.len() });
+                }
+                let mut records: Vec<_> =
+                    g.offsets.keys().map(|tp| (schema::offset_key(name, &tp.topic, tp.partition), None)).collect();
+                records.push((schema::group_key(name), None));
+                let upto = self.write(name, &records)?;
+                self.remove_locked(name, g);
+                Ok(upto)
+            })
+            .unwrap_or_else(|| Err(Error::UnknownGroup { group: name.to_owned() }))?;
+        // Outside the group's lock: its members' polls and commits do not wait for the fsync.
         self.durable(name, upto)
     }
 
     /// Kafka's offset expiry (`offsets.retention.minutes`, KIP-211), at most once per
     /// `offsets.retention.check.interval.ms` of the log's clock.
-    fn maybe_expire_offsets(&self, st: &mut Groups, now_ms: i64) -> Result<()> {
-        if now_ms.saturating_sub(st.last_expiry_check_ms) < OFFSETS_RETENTION_CHECK_MS {
+    fn maybe_expire_offsets(&self, now_ms: i64) -> Result<()> {
+        let last = self.last_expiry_check_ms.load(Ordering::Acquire);
+        if now_ms.saturating_sub(last) < OFFSETS_RETENTION_CHECK_MS {
             return Ok(());
         }
-        st.last_expiry_check_ms = now_ms;
-        self.expire_offsets(st, now_ms)
+        // One caller runs the pass; the others go on.
+        if self.last_expiry_check_ms.compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return Ok(());
+        }
+        self.expire_offsets(now_ms)
     }
 
-    fn expire_offsets(&self, st: &mut Groups, now_ms: i64) -> Result<()> {
-        let mut emptied = Vec::new();
-        for (name, g) in st.groups.iter_mut() {
-            let subscribed: BTreeSet<&String> = g.members.values().flat_map(|m| m.topics.iter()).collect();
-            let base_is_state_time = !g.protocol_type.is_empty() && g.state == GroupState::Empty;
-            let expirable = g.protocol_type.is_empty() || matches!(g.state, GroupState::Empty | GroupState::Stable);
-            if !expirable {
+    /// One expiry pass: each group in turn under its own lock (tombstones appended there), then
+    /// the fsyncs, under no lock.
+    fn expire_offsets(&self, now_ms: i64) -> Result<()> {
+        let cells: Vec<(String, GroupCell)> = self.groups.lock().iter().map(|(n, g)| (n.clone(), g.clone())).collect();
+        let mut durable: Vec<(String, u64)> = Vec::new();
+        for (name, cell) in cells {
+            let mut g = cell.lock();
+            if g.dead {
                 continue;
             }
-            let expired: Vec<TopicPartition> = g
-                .offsets
-                .iter()
-                .filter(|(tp, c)| {
-                    if subscribed.contains(&tp.topic) {
-                        return false;
-                    }
-                    if c.expire_timestamp != -1 {
-                        return now_ms >= c.expire_timestamp;
-                    }
-                    let base = if base_is_state_time { g.state_since_ms } else { c.commit_timestamp };
-                    now_ms.saturating_sub(base) >= OFFSETS_RETENTION_MS
-                })
-                .map(|(tp, _)| tp.clone())
-                .collect();
-            if expired.is_empty() {
-                continue;
+            if let Some(upto) = self.expire_group_offsets(&name, &mut g, now_ms)? {
+                durable.push((name, upto));
             }
-            let mut records: Vec<_> =
-                expired.iter().map(|tp| (schema::offset_key(name, &tp.topic, tp.partition), None)).collect();
-            for tp in &expired {
-                g.offsets.remove(tp);
-            }
-            if g.offsets.is_empty() && g.members.is_empty() {
-                records.push((schema::group_key(name), None));
-                emptied.push(name.clone());
-            }
-            let upto = self.write(name, &records)?;
-            self.durable(name, upto)?;
         }
-        for name in emptied {
-            st.groups.remove(&name);
+        for (name, upto) in durable {
+            self.durable(&name, upto)?;
         }
         Ok(())
+    }
+
+    /// Expires `g`'s offsets that are due (removing the group if that empties it); returns the
+    /// offset its tombstones end at, to be made durable.
+    fn expire_group_offsets(&self, name: &str, g: &mut Group, now_ms: i64) -> Result<Option<u64>> {
+        let subscribed: BTreeSet<&String> = g.members.values().flat_map(|m| m.topics.iter()).collect();
+        let base_is_state_time = !g.protocol_type.is_empty() && g.state == GroupState::Empty;
+        let expirable = g.protocol_type.is_empty() || matches!(g.state, GroupState::Empty | GroupState::Stable);
+        if !expirable {
+            return Ok(None);
+        }
+        let expired: Vec<TopicPartition> = g
+            .offsets
+            .iter()
+            .filter(|(tp, c)| {
+                if subscribed.contains(&tp.topic) {
+                    return false;
+                }
+                if c.expire_timestamp != -1 {
+                    return now_ms >= c.expire_timestamp;
+                }
+                let base = if base_is_state_time { g.state_since_ms } else { c.commit_timestamp };
+                now_ms.saturating_sub(base) >= OFFSETS_RETENTION_MS
+            })
+            .map(|(tp, _)| tp.clone())
+            .collect();
+        if expired.is_empty() {
+            return Ok(None);
+        }
+        let mut records: Vec<_> =
+            expired.iter().map(|tp| (schema::offset_key(name, &tp.topic, tp.partition), None)).collect();
+        for tp in &expired {
+            g.offsets.remove(tp);
+        }
+        let emptied = g.offsets.is_empty() && g.members.is_empty();
+        if emptied {
+            records.push((schema::group_key(name), None));
+        }
+        let upto = self.write(name, &records)?;
+        if emptied {
+            self.remove_locked(name, g);
+        }
+        Ok(Some(upto))
     }
 
     /// Runs the offset expiry now (tests and [`Admin`](crate::Admin)).
     pub(crate) fn expire_offsets_now(&self) -> Result<()> {
         let now_ms = self.clock.now_ms();
-        let mut guard = self.state.lock();
-        guard.last_expiry_check_ms = now_ms;
-        self.expire_offsets(&mut guard, now_ms)
+        self.last_expiry_check_ms.store(now_ms, Ordering::Release);
+        self.expire_offsets(now_ms)
     }
 }
 
@@ -1338,6 +1448,7 @@ fn replay(groups: &mut HashMap<String, Group>, record: CoordinatorRecord, now_ms
                         session_timeout: session,
                         max_poll_interval: rebalance,
                         joined: false,
+                        missed_join: false,
                         assignment,
                         acked_generation: v.generation,
                         handle: None,

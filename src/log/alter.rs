@@ -185,6 +185,7 @@ impl Log {
         all.extend(added);
         let grown = Topic { inner: Arc::new(TopicInner { name: name.to_owned(), config, partitions: all }) };
         inner.topics.write().insert(name.to_owned(), grown.clone());
+        inner.topics_changed();
         Ok(grown)
     }
 }

@@ -89,6 +89,9 @@ struct LogInner {
     /// Opened with [`Log::open_read_only`].
     read_only: bool,
     topics: RwLock<BTreeMap<String, Topic>>,
+    /// Bumped after every change of the topics or their partition counts
+    /// ([`Log::topics_version`]).
+    topics_version: std::sync::atomic::AtomicU64,
     /// Serialises topic creation and deletion.
     admin: Mutex<()>,
     recovery: Vec<RecoveryEvent>,
@@ -352,6 +355,7 @@ impl Log {
                 lock: Mutex::new(Some(lock)),
                 read_only: false,
                 topics: RwLock::new(topics),
+                topics_version: std::sync::atomic::AtomicU64::new(0),
                 admin: Mutex::new(()),
                 recovery,
                 closed: AtomicBool::new(false),
@@ -483,6 +487,12 @@ impl Log {
         self.inner.closed.load(Ordering::Acquire)
     }
 
+    /// A number that changes whenever a topic is created or deleted or gains partitions: who
+    /// derives something from the topics (a group's partition counts) looks again only then.
+    pub(crate) fn topics_version(&self) -> u64 {
+        self.inner.topics_version.load(Ordering::Acquire)
+    }
+
     fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed { what: format!("log {}", self.inner.dir.display()) });
@@ -595,6 +605,7 @@ impl Log {
         match created {
             Ok(topic) => {
                 self.inner.topics.write().insert(name.to_owned(), topic.clone());
+                self.inner.topics_changed();
                 Ok(topic)
             }
             Err(e) => {
@@ -685,6 +696,7 @@ impl Log {
         let _admin = self.inner.admin.lock();
         let topic =
             self.inner.topics.write().remove(name).ok_or_else(|| Error::UnknownTopic { topic: name.to_owned() })?;
+        self.inner.topics_changed();
         self.inner.forget_foreign_checkpoints(name);
         let dir = &self.inner.dir;
         let mut doomed = Vec::new();
@@ -899,6 +911,10 @@ impl Log {
 }
 
 impl LogInner {
+    fn topics_changed(&self) {
+        self.topics_version.fetch_add(1, Ordering::AcqRel);
+    }
+
     fn forget_foreign_checkpoints(&self, topic: &str) {
         for checkpoint in self.foreign_checkpoints.lock().iter_mut() {
             checkpoint.retain(|(t, _), _| t != topic);

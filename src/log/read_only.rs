@@ -106,6 +106,7 @@ impl Log {
                 lock: Mutex::new(None),
                 read_only: true,
                 topics: RwLock::new(topics),
+                topics_version: std::sync::atomic::AtomicU64::new(0),
                 admin: Mutex::new(()),
                 recovery,
                 closed: AtomicBool::new(false),
@@ -200,6 +201,7 @@ impl Log {
             }
         }
         *inner.topics.write() = topics;
+        inner.topics_changed();
         Ok(events)
     }
 }
