@@ -12,6 +12,39 @@ use partlog::{
     TopicPartition,
 };
 
+/// Polls `f` with a waker that counts wake-ups, until it is ready or settles: pending with no
+/// wake-up for 100 ms (its work on the consumer's thread done, waiting for records).
+fn poll_settled<F: std::future::Future + Unpin>(
+    f: &mut F,
+    wakes: &std::sync::Arc<Wakes>,
+) -> std::task::Poll<F::Output> {
+    use std::sync::atomic::Ordering;
+    let waker = std::task::Waker::from(wakes.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    loop {
+        let seen = wakes.0.load(Ordering::SeqCst);
+        if let std::task::Poll::Ready(v) = Pin::new(&mut *f).poll(&mut cx) {
+            return std::task::Poll::Ready(v);
+        }
+        let start = std::time::Instant::now();
+        while wakes.0.load(Ordering::SeqCst) == seen {
+            if start.elapsed() > Duration::from_millis(100) {
+                return std::task::Poll::Pending;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Counts wake-ups.
+struct Wakes(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for Wakes {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
     std::future::poll_fn(|cx| Pin::new(&mut *s).poll_next(cx)).await
 }
@@ -158,16 +191,8 @@ fn commits_of_a_stream_cover_only_the_records_it_yielded() {
 /// the others do, and so does resuming it.
 #[test]
 fn appends_to_a_paused_partition_do_not_wake_the_task() {
-    use std::future::Future;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
-    use std::task::{Context, Wake, Waker};
-    struct Count(AtomicUsize);
-    impl Wake for Count {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path()).unwrap();
     let topic = log.create_topic("t", 2, TopicConfig::default()).unwrap();
@@ -175,18 +200,17 @@ fn appends_to_a_paused_partition_do_not_wake_the_task() {
     let (p0, p1) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
     consumer.consumer().assign(&[p0.clone(), p1.clone()]).unwrap();
     consumer.consumer().pause(std::slice::from_ref(&p1)).unwrap();
-    let count = Arc::new(Count(AtomicUsize::new(0)));
-    let waker = Waker::from(count.clone());
-    let mut cx = Context::from_waker(&waker);
+    let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
     {
         let mut future = consumer.poll();
-        assert!(Pin::new(&mut future).poll(&mut cx).is_pending());
+        assert!(poll_settled(&mut future, &wakes).is_pending());
+        let before = wakes.0.load(Ordering::SeqCst);
         for _ in 0..10 {
             topic.partition(1).unwrap().append(&[Record::new(b"paused")]).unwrap();
         }
-        assert_eq!(count.0.load(Ordering::SeqCst), 0, "an append to a paused partition woke the task");
+        assert_eq!(wakes.0.load(Ordering::SeqCst), before, "an append to a paused partition woke the task");
         topic.partition(0).unwrap().append(&[Record::new(b"live")]).unwrap();
-        assert!(count.0.load(Ordering::SeqCst) >= 1, "an append to an assigned partition wakes it");
+        assert!(wakes.0.load(Ordering::SeqCst) > before, "an append to an assigned partition wakes it");
     }
     consumer.consumer().resume(&[p1]).unwrap();
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
@@ -203,9 +227,7 @@ fn appends_to_a_paused_partition_do_not_wake_the_task() {
 #[test]
 fn a_static_member_that_missed_a_join_phase_loses_its_partitions_before_taking_new_ones() {
     use partlog::{ListenerResult, RebalanceListener};
-    use std::future::Future;
     use std::sync::{Arc, Mutex};
-    use std::task::{Context, Waker};
     struct Journal(Arc<Mutex<Vec<String>>>);
     impl RebalanceListener for Journal {
         fn on_partitions_revoked(&mut self, _: &mut Consumer, p: &[TopicPartition]) -> ListenerResult {
@@ -247,8 +269,8 @@ fn a_static_member_that_missed_a_join_phase_loses_its_partitions_before_taking_n
     journal.lock().unwrap().clear();
     {
         let mut future = a.poll();
-        let mut cx = Context::from_waker(Waker::noop());
-        assert!(Pin::new(&mut future).poll(&mut cx).is_pending()); // then not polled for a while
+        let wakes = Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
+        assert!(poll_settled(&mut future, &wakes).is_pending()); // then not polled for a while
         let mut c = Consumer::new(&log, config(None)).unwrap();
         c.subscribe(&["t"]).unwrap();
         let start = std::time::Instant::now();
@@ -258,10 +280,53 @@ fn a_static_member_that_missed_a_join_phase_loses_its_partitions_before_taking_n
         }
         assert!(journal.lock().unwrap().is_empty());
         // a's task runs again: it checks in with the group.
-        let _ = Pin::new(&mut future).poll(&mut cx);
+        let _ = poll_settled(&mut future, &wakes);
         c.close().unwrap();
     }
     let events = journal.lock().unwrap().clone();
     assert_eq!(events.first().map(String::as_str), Some("lost 2"), "{events:?}");
     assert!(events.iter().any(|e| e == "assigned 1"), "{events:?}");
+}
+
+/// The executor's thread never waits for the consumer's work: a rebalance callback that takes
+/// half a second (as one that commits synchronously on a slow disk might) runs on the
+/// consumer's own thread while another task on the same single-threaded executor keeps ticking.
+#[test]
+fn a_slow_rebalance_callback_does_not_block_the_executor() {
+    use partlog::{ListenerResult, RebalanceListener};
+    struct Slow;
+    impl RebalanceListener for Slow {
+        fn on_partitions_assigned(&mut self, _: &mut Consumer, _: &[TopicPartition]) -> ListenerResult {
+            std::thread::sleep(Duration::from_millis(500));
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    p.append(&[Record::new(b"a")]).unwrap();
+    let mut consumer = Consumer::new(&log, group_config(false)).unwrap();
+    consumer.subscribe_with_listener(&["t"], Slow).unwrap();
+    let mut consumer = AsyncConsumer::new(consumer);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let (records, longest_gap) = rt.block_on(async {
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticking = done.clone();
+        let ticker = tokio::spawn(async move {
+            let mut longest = Duration::ZERO;
+            let mut last = std::time::Instant::now();
+            while !ticking.load(std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                longest = longest.max(last.elapsed());
+                last = std::time::Instant::now();
+            }
+            longest
+        });
+        tokio::time::sleep(Duration::from_millis(30)).await; // the ticker is ticking
+        let records = tokio::time::timeout(Duration::from_secs(10), consumer.poll()).await.unwrap().unwrap();
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        (records, ticker.await.unwrap())
+    });
+    assert_eq!(records[0].value.as_deref(), Some(&b"a"[..]));
+    assert!(longest_gap < Duration::from_millis(250), "the executor was blocked for {longest_gap:?}");
 }

@@ -2,14 +2,148 @@
 //! any executor. Waiting is the consumer's [`AppendSignal`] with the task's waker registered:
 //! an append to any assigned partition, a group change, a `wakeup`, or a group timer (fired by
 //! one process-wide timer thread) wakes the task; nothing polls.
+//!
+//! The executor's thread never blocks on the consumer's work: records already fetched are
+//! handed out on it (memory only), and everything else a poll does (the group step and its
+//! rebalance callbacks, commits and their fsyncs, fetches from disk) runs on the consumer's
+//! own worker thread, which wakes the task when it is done. The consumer moves to that thread
+//! for the job and back.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
 
 use super::consumer::{Consumer, ConsumerRecord};
 use super::timer;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// What a poll job hands back: records, or none and when the group next needs a check-in.
+type Outcome = Result<(Vec<ConsumerRecord>, Option<Instant>)>;
+
+/// The consumer's place while a job runs, and the job's outcome.
+#[derive(Default)]
+struct Slot {
+    /// With the worker while a job is queued or running; back here when it is done.
+    consumer: Option<Box<Consumer>>,
+    /// A poll to run, for at most this many records.
+    job: Option<usize>,
+    outcome: Option<Outcome>,
+    /// The task to wake when the job is done.
+    waker: Option<Waker>,
+    stop: bool,
+}
+
+struct Shared {
+    slot: Mutex<Slot>,
+    /// A job or `stop` was put in the slot.
+    work: Condvar,
+    /// A job's outcome was put in the slot.
+    done: Condvar,
+}
+
+/// The thread that runs polls' blocking work, started by the first job.
+struct Worker {
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    /// A job was handed over and its outcome not yet taken back.
+    in_flight: bool,
+}
+
+impl Worker {
+    fn run(shared: Arc<Shared>) {
+        let mut slot = shared.slot.lock();
+        loop {
+            if slot.stop {
+                return;
+            }
+            let Some(max_records) = slot.job.take() else {
+                shared.work.wait(&mut slot);
+                continue;
+            };
+            let Some(mut consumer) = slot.consumer.take() else { continue };
+            drop(slot);
+            // The consumer catches its callbacks' panics; anything else is a bug of ours,
+            // reported instead of losing the consumer with the thread.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| consumer.poll_now(max_records)))
+                .unwrap_or(Err(Error::InvalidState { what: "the async consumer's poll panicked" }));
+            slot = shared.slot.lock();
+            slot.consumer = Some(consumer);
+            slot.outcome = Some(outcome);
+            let waker = slot.waker.take();
+            shared.done.notify_all();
+            drop(slot);
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+            slot = shared.slot.lock();
+        }
+    }
+
+    /// Hands `consumer` over with a job; the task behind `waker` is woken when it is done.
+    fn start(
+        &mut self,
+        consumer: Box<Consumer>,
+        max_records: usize,
+        waker: &Waker,
+    ) -> std::result::Result<(), Box<Consumer>> {
+        if self.thread.is_none() {
+            let shared = self.shared.clone();
+            match std::thread::Builder::new().name("partlog-async-consumer".into()).spawn(move || Worker::run(shared)) {
+                Ok(thread) => self.thread = Some(thread),
+                Err(_) => return Err(consumer),
+            }
+        }
+        let mut slot = self.shared.slot.lock();
+        slot.consumer = Some(consumer);
+        slot.job = Some(max_records);
+        slot.waker = Some(waker.clone());
+        self.in_flight = true;
+        self.shared.work.notify_one();
+        Ok(())
+    }
+
+    /// The consumer and the outcome of the job in flight, if it is done; else `waker` is
+    /// woken when it is.
+    fn finished(&mut self, waker: &Waker) -> Option<(Box<Consumer>, Outcome)> {
+        let mut slot = self.shared.slot.lock();
+        match slot.outcome.take() {
+            Some(outcome) => {
+                self.in_flight = false;
+                Some((slot.consumer.take().expect("returned with its outcome"), outcome))
+            }
+            None => {
+                slot.waker = Some(waker.clone());
+                None
+            }
+        }
+    }
+
+    /// Waits for the job in flight to finish (a poll's work is bounded: it never waits for
+    /// records).
+    fn wait(&mut self) -> (Box<Consumer>, Outcome) {
+        let mut slot = self.shared.slot.lock();
+        while slot.outcome.is_none() {
+            self.shared.done.wait(&mut slot);
+        }
+        self.in_flight = false;
+        let outcome = slot.outcome.take().expect("checked above");
+        (slot.consumer.take().expect("returned with its outcome"), outcome)
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.shared.slot.lock().stop = true;
+        self.shared.work.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
 
 /// A [`Consumer`] for async code (rust-rdkafka's `StreamConsumer`): [`poll`](Self::poll) is a
 /// future, [`stream`](Self::stream) yields records one by one. Runtime-agnostic.
@@ -47,9 +181,31 @@ use crate::error::Result;
 /// # }
 /// # Ok::<(), partlog::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct AsyncConsumer {
-    consumer: Consumer,
+    /// Here, unless a poll's job has it on the worker thread.
+    consumer: Option<Box<Consumer>>,
+    worker: Worker,
+    /// The error of a job whose outcome no future awaited: returned by the next poll.
+    deferred: Option<Error>,
+}
+
+impl Drop for AsyncConsumer {
+    fn drop(&mut self) {
+        // Records a job handed out that nobody took go back before the consumer closes (its
+        // auto-commit covers only what the application received).
+        if self.worker.in_flight {
+            self.reclaim();
+        }
+    }
+}
+
+impl std::fmt::Debug for AsyncConsumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncConsumer")
+            .field("consumer", &self.consumer)
+            .field("in_flight", &self.worker.in_flight)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AsyncConsumer {
@@ -71,7 +227,12 @@ impl AsyncConsumer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn new(consumer: Consumer) -> AsyncConsumer {
-        AsyncConsumer { consumer }
+        let shared = Arc::new(Shared { slot: Mutex::new(Slot::default()), work: Condvar::new(), done: Condvar::new() });
+        AsyncConsumer {
+            consumer: Some(Box::new(consumer)),
+            worker: Worker { shared, thread: None, in_flight: false },
+            deferred: None,
+        }
     }
 
     /// The consumer: subscribe, assign, commit, seek, close.
@@ -92,7 +253,24 @@ impl AsyncConsumer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn consumer(&mut self) -> &mut Consumer {
-        &mut self.consumer
+        self.reclaim()
+    }
+
+    /// The consumer, back from the worker if a job has it: waits for the job (bounded: a poll's
+    /// work never waits for records); records it handed out that no future took are buffered
+    /// again, and its error is kept for the next poll.
+    fn reclaim(&mut self) -> &mut Consumer {
+        if self.worker.in_flight {
+            let (mut consumer, outcome) = self.worker.wait();
+            match outcome {
+                Ok((records, _)) => consumer.give_back(records),
+                Err(e) => {
+                    self.deferred.get_or_insert(e);
+                }
+            }
+            self.consumer = Some(consumer);
+        }
+        self.consumer.as_mut().expect("here when no job is in flight")
     }
 
     /// The consumer, unwrapped. Records fetched but not yet yielded stay with it: its
@@ -116,8 +294,9 @@ impl AsyncConsumer {
     /// assert_eq!(consumer.poll(std::time::Duration::ZERO)?[0].value.as_deref(), Some(&b"b"[..]));
     /// # Ok::<(), partlog::Error>(())
     /// ```
-    pub fn into_inner(self) -> Consumer {
-        self.consumer
+    pub fn into_inner(mut self) -> Consumer {
+        self.reclaim();
+        *self.consumer.take().expect("reclaimed")
     }
 
     /// Resolves to the next records (at most `max.poll.records`, at least one), as
@@ -140,8 +319,8 @@ impl AsyncConsumer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn poll(&mut self) -> PollFuture<'_> {
-        let max_records = self.consumer.config().max_poll_records;
-        PollFuture { consumer: &mut self.consumer, pending: Pending::default(), max_records }
+        let max_records = self.reclaim().config().max_poll_records;
+        PollFuture { inner: self, pending: Pending::default(), max_records }
     }
 
     /// The records one by one, as a `futures_core::Stream` of `Result<ConsumerRecord>`; never
@@ -211,67 +390,133 @@ struct Pending {
     armed: Option<std::time::Instant>,
 }
 
-/// Polls `consumer` once without blocking; registers the task first, so that nothing arriving
-/// after the look is missed.
-fn poll_once(
-    consumer: &mut Consumer,
-    pending: &mut Pending,
-    max_records: usize,
-    cx: &mut Context<'_>,
-) -> Poll<Result<Vec<ConsumerRecord>>> {
-    let (signal, _) = consumer.wake_parts();
-    signal.register_waker(cx.waker());
-    let outcome = consumer.poll_now(max_records);
-    let (_, liveness) = consumer.wake_parts();
-    match outcome {
-        Ok((records, next_check)) if records.is_empty() => {
-            if !pending.polling {
-                liveness.enter_poll();
-                pending.polling = true;
+impl AsyncConsumer {
+    /// One look for records, never blocking the calling thread: buffered records at once; else
+    /// the poll's work on the worker thread, whose outcome a later call takes. The task is
+    /// registered before any look, so that nothing arriving after it is missed.
+    fn poll_once(
+        &mut self,
+        pending: &mut Pending,
+        max_records: usize,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Vec<ConsumerRecord>>> {
+        let outcome = if self.worker.in_flight {
+            let Some((consumer, outcome)) = self.worker.finished(cx.waker()) else {
+                return Poll::Pending;
+            };
+            self.consumer = Some(consumer);
+            outcome
+        } else {
+            if let Some(e) = self.deferred.take() {
+                return self.ready(pending, Err(e));
             }
-            // One timer entry per deadline, not one per wake-up.
-            if let Some(at) = next_check.filter(|at| pending.armed != Some(*at)) {
+            let consumer = self.consumer.as_mut().expect("here when no job is in flight");
+            consumer.wake_parts().1.touch();
+            if let Some(records) = consumer.take_buffered(max_records) {
+                return self.ready(pending, Ok(records));
+            }
+            self.enter_pending(pending);
+            let consumer = self.consumer.take().expect("here when no job is in flight");
+            consumer.wake_parts().0.register_waker(cx.waker());
+            if let Err(consumer) = self.worker.start(consumer, max_records, cx.waker()) {
+                // No thread for the work: do it here, as a blocking poll would.
+                let consumer = self.consumer.insert(consumer);
+                let outcome = consumer.poll_now(max_records);
+                return self.settle(pending, outcome, cx);
+            }
+            return Poll::Pending;
+        };
+        self.settle(pending, outcome, cx)
+    }
+
+    /// Records, an error, or nothing yet: then the task waits for an append, a group change or
+    /// the group's next deadline (unless something arrived while the job looked).
+    fn settle(
+        &mut self,
+        pending: &mut Pending,
+        outcome: Outcome,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<Vec<ConsumerRecord>>> {
+        match outcome {
+            Ok((records, next_check)) if records.is_empty() => {
+                self.enter_pending(pending);
+                let consumer = self.consumer.as_mut().expect("back from the job");
                 let (signal, _) = consumer.wake_parts();
-                timer::fire_at(at, signal);
-                pending.armed = Some(at);
+                if signal.is_fired() {
+                    // Notified after the job's look: look again.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                // One timer entry per deadline, not one per wake-up.
+                if let Some(at) = next_check.filter(|at| pending.armed != Some(*at)) {
+                    timer::fire_at(at, signal);
+                    pending.armed = Some(at);
+                }
+                Poll::Pending
             }
-            Poll::Pending
+            other => self.ready(pending, other.map(|(records, _)| records)),
         }
-        other => {
-            if pending.polling {
-                liveness.leave_poll();
-                pending.polling = false;
+    }
+
+    fn enter_pending(&mut self, pending: &mut Pending) {
+        if !pending.polling {
+            let consumer = self.consumer.as_ref().expect("called while the consumer is here");
+            consumer.wake_parts().1.enter_poll();
+            pending.polling = true;
+        }
+    }
+
+    fn ready(
+        &mut self,
+        pending: &mut Pending,
+        result: Result<Vec<ConsumerRecord>>,
+    ) -> Poll<Result<Vec<ConsumerRecord>>> {
+        if pending.polling {
+            if let Some(consumer) = &self.consumer {
+                consumer.wake_parts().1.leave_poll();
             }
-            Poll::Ready(other.map(|(records, _)| records))
+            pending.polling = false;
+        }
+        Poll::Ready(result)
+    }
+
+    /// Ends a pending poll's "in poll" mark (a dropped future).
+    fn leave_pending(&mut self, pending: &Pending) {
+        if pending.polling {
+            self.reclaim().wake_parts().1.leave_poll();
         }
     }
 }
 
-/// The future of [`AsyncConsumer::poll`].
+/// The future of [`AsyncConsumer::poll`]: pending until records arrive (an append wakes it),
+/// without blocking the executor's thread meanwhile.
 ///
 /// # Example
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
-/// use std::future::Future;
-/// use std::pin::Pin;
-/// use std::task::{Context, Poll, Waker};
+/// use std::time::Duration;
 /// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
 /// let log = Log::open(dir.path())?;
 /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
 /// let mut consumer = AsyncConsumer::new(Consumer::new(&log, ConsumerConfig::default())?);
 /// consumer.consumer().assign(&[TopicPartition::new("t", 0)])?;
-/// let mut future = consumer.poll();
-/// let mut cx = Context::from_waker(Waker::noop());
-/// assert!(Pin::new(&mut future).poll(&mut cx).is_pending()); // nothing to read yet
-/// p.append(&[Record::new(b"a")])?; // (would wake the task)
-/// let Poll::Ready(records) = Pin::new(&mut future).poll(&mut cx) else { panic!("the record is there") };
-/// assert_eq!(records?[0].value.as_deref(), Some(&b"a"[..]));
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// let records = rt.block_on(async {
+///     let future = consumer.poll(); // nothing to read yet: pending
+///     let appender = async {
+///         tokio::time::sleep(Duration::from_millis(20)).await; // the executor runs this meanwhile
+///         p.append(&[Record::new(b"a")]).unwrap(); // wakes the pending poll
+///     };
+///     let (records, ()) = tokio::join!(future, appender);
+///     records
+/// })?;
+/// assert_eq!(records[0].value.as_deref(), Some(&b"a"[..]));
 /// # Ok::<(), partlog::Error>(())
 /// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless awaited"]
 pub struct PollFuture<'a> {
-    consumer: &'a mut Consumer,
+    inner: &'a mut AsyncConsumer,
     pending: Pending,
     max_records: usize,
 }
@@ -281,37 +526,41 @@ impl Future for PollFuture<'_> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        poll_once(this.consumer, &mut this.pending, this.max_records, cx)
+        this.inner.poll_once(&mut this.pending, this.max_records, cx)
     }
 }
 
 impl Drop for PollFuture<'_> {
     fn drop(&mut self) {
-        if self.pending.polling {
-            self.consumer.wake_parts().1.leave_poll();
-        }
+        self.inner.leave_pending(&self.pending);
     }
 }
 
-/// The stream of [`AsyncConsumer::stream`].
+/// The stream of [`AsyncConsumer::stream`]: one record per item, pending until one arrives.
 ///
 /// # Example
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
 /// use std::pin::Pin;
-/// use std::task::{Context, Poll, Waker};
+/// use std::time::Duration;
 /// use partlog::futures_core::Stream;
 /// use partlog::{AsyncConsumer, Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
 /// let log = Log::open(dir.path())?;
 /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
 /// let mut consumer = AsyncConsumer::new(Consumer::new(&log, ConsumerConfig::default())?);
 /// consumer.consumer().assign(&[TopicPartition::new("t", 0)])?;
-/// let mut stream = consumer.stream();
-/// let mut cx = Context::from_waker(Waker::noop());
-/// assert!(Pin::new(&mut stream).poll_next(&mut cx).is_pending()); // nothing to read yet
-/// p.append(&[Record::new(b"a")])?;
-/// let Poll::Ready(Some(record)) = Pin::new(&mut stream).poll_next(&mut cx) else { panic!("the record is there") };
-/// assert_eq!(record?.value.as_deref(), Some(&b"a"[..]));
+/// let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+/// let record = rt.block_on(async {
+///     let mut stream = consumer.stream();
+///     let next = std::future::poll_fn(|cx| Pin::new(&mut stream).poll_next(cx));
+///     let appender = async {
+///         tokio::time::sleep(Duration::from_millis(20)).await;
+///         p.append(&[Record::new(b"a"), Record::new(b"b")]).unwrap();
+///     };
+///     let (record, ()) = tokio::join!(next, appender);
+///     record.expect("never ends")
+/// })?;
+/// assert_eq!(record.value.as_deref(), Some(&b"a"[..])); // "b" waits, not yet handed out
 /// # Ok::<(), partlog::Error>(())
 /// ```
 #[derive(Debug)]
@@ -328,7 +577,7 @@ impl futures_core::Stream for RecordStream<'_> {
         let this = self.get_mut();
         // One record at a time: the rest stay in the consumer's fetch buffer, not yet handed
         // out, so a commit never covers them.
-        match poll_once(&mut this.inner.consumer, &mut this.pending, 1, cx) {
+        match this.inner.poll_once(&mut this.pending, 1, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
             Poll::Ready(Ok(mut records)) => Poll::Ready(records.pop().map(Ok)),
@@ -338,8 +587,6 @@ impl futures_core::Stream for RecordStream<'_> {
 
 impl Drop for RecordStream<'_> {
     fn drop(&mut self) {
-        if self.pending.polling {
-            self.inner.consumer.wake_parts().1.leave_poll();
-        }
+        self.inner.leave_pending(&self.pending);
     }
 }

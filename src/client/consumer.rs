@@ -1386,6 +1386,64 @@ impl Consumer {
         Ok(())
     }
 
+    /// Hands out buffered records, up to `remaining`: at most one partition keeps a buffer
+    /// from poll to poll, so this empties it before anything is fetched.
+    fn drain_buffers(&mut self, remaining: &mut usize, out: &mut Vec<ConsumerRecord>) {
+        let n = self.order.len();
+        let start = if n == 0 { 0 } else { self.cursor % n };
+        for i in 0..n {
+            let state = self.parts.get_mut(&self.order[(start + i) % n]).expect("order lists parts");
+            if state.buffered.front().is_some_and(|r| r.offset < state.partition.log_start_offset()) {
+                // Deleted since it was fetched (retention, delete_records): not handed out;
+                // the position is out of range now, and the fetch resets it.
+                state.buffered.clear();
+            }
+            if !state.paused {
+                hand_out(state, remaining, out);
+            }
+        }
+    }
+
+    /// Buffered records, handed out without a group step, a commit or any I/O: for the async
+    /// consumer to answer on the executor's thread. `None` when the next poll has other work
+    /// (an async commit to complete, auto-commit due, a wake-up) or nothing is buffered.
+    #[cfg(feature = "async")]
+    pub(crate) fn take_buffered(&mut self, max_records: usize) -> Option<Vec<ConsumerRecord>> {
+        let other_work = self.closed
+            || self.log.is_closed()
+            || self.in_callback
+            || self.mode == Mode::None
+            || !self.pending.is_empty()
+            || self.callback_error.is_some()
+            || self.wakeup.load(Ordering::SeqCst)
+            || (self.config.auto_commit() && Instant::now() >= self.next_auto_commit);
+        if other_work || !self.parts.values().any(|s| !s.paused && !s.buffered.is_empty()) {
+            return None;
+        }
+        let (mut remaining, mut out) = (max_records, Vec::new());
+        self.drain_buffers(&mut remaining, &mut out);
+        (!out.is_empty()).then_some(out)
+    }
+
+    /// Takes back records handed out that never reached the application (an async poll's
+    /// outcome nobody awaited): they are buffered again, and the positions moved back to them.
+    #[cfg(feature = "async")]
+    pub(crate) fn give_back(&mut self, records: Vec<ConsumerRecord>) {
+        for record in records.into_iter().rev() {
+            let tp = TopicPartition::new(&*record.topic, record.partition);
+            // Only partitions still assigned, at the position the record left them.
+            let Some(state) = self.parts.get_mut(&tp) else { continue };
+            if state.paused || state.position.is_none_or(|p| p <= record.offset) {
+                continue;
+            }
+            if state.buffered.is_empty() {
+                state.fetched_to = state.fetched_to.max(state.position.unwrap_or(0));
+            }
+            state.position = Some(record.offset);
+            state.buffered.push_front(record);
+        }
+    }
+
     /// Hands out up to `max_records` records: first those already buffered, then from fetches
     /// of the partitions with none buffered, starting at a rotating one so that a busy
     /// partition cannot starve the others. A position moves only past records handed out, so
@@ -1400,18 +1458,7 @@ impl Consumer {
         }
         let start = self.cursor % n;
         let mut remaining = max_records;
-        // Buffered records first: at most one partition keeps a buffer from poll to poll.
-        for i in 0..n {
-            let state = self.parts.get_mut(&self.order[(start + i) % n]).expect("order lists parts");
-            if state.buffered.front().is_some_and(|r| r.offset < state.partition.log_start_offset()) {
-                // Deleted since it was fetched (retention, delete_records): not handed out;
-                // the position is out of range now, and the fetch below resets it.
-                state.buffered.clear();
-            }
-            if !state.paused {
-                hand_out(state, &mut remaining, &mut out);
-            }
-        }
+        self.drain_buffers(&mut remaining, &mut out);
         let mut bytes_left = self.config.fetch_max_bytes;
         let in_group = matches!(self.mode, Mode::Subscribed(_));
         for i in 0..n {

@@ -222,7 +222,8 @@ impl Liveness {
         self.in_poll.load(Ordering::Acquire)
     }
 
-    fn touch(&self) {
+    /// Records a poll now (`max.poll.interval.ms` counts from here).
+    pub(crate) fn touch(&self) {
         self.last_poll.store(self.epoch.elapsed().as_nanos() as u64, Ordering::Release);
     }
 
