@@ -227,6 +227,21 @@ pub enum Error {
         buffer_memory: u64,
     },
 
+    /// A producer's record whose append had not started `delivery.timeout.ms` after its send
+    /// (Kafka's `TimeoutException`, "Expiring N record(s)"): the producer's one thread was held
+    /// up, by a slow delivery callback or an append stuck on a slow disk. The record was not
+    /// appended, and never will be; send it again if it still matters.
+    #[error(
+        "record for {partition} not appended within delivery.timeout.ms ({timeout_ms} ms) of its send: \
+         the producer's thread was held up (a slow callback or disk); the record was not appended"
+    )]
+    DeliveryTimeout {
+        /// `<topic>-<partition>`.
+        partition: String,
+        /// `delivery.timeout.ms`.
+        timeout_ms: u64,
+    },
+
     /// A commit was refused because the committing member is not in the group's current
     /// generation (Kafka's `CommitFailedException`): it was removed (it stopped polling for
     /// `max.poll.interval.ms`, or left) or the group rebalanced without it. Its partitions may
