@@ -810,8 +810,8 @@ struct Queue {
     /// `segment.bytes`.
     batch_limit: usize,
     /// Records per batch at most: halved each time a batch of the partition was refused as too
-    /// large (the limit lowered under it, or records larger than estimated); reset when the
-    /// queue empties.
+    /// large (the limit lowered again, or records larger than estimated), so that splitting
+    /// ends, at one record; reset when the queue empties.
     record_cap: usize,
 }
 
@@ -1545,8 +1545,6 @@ fn send_queue(shared: &Shared, key: &(String, u32), mut budget: usize) {
             return; // the loop fails it first
         }
         let lingered = queue.since.checked_add(linger).is_none_or(|due| due <= now);
-        // The partition's limits as they are now: an alter may have lowered them.
-        queue.batch_limit = batch_limit(config.batch_size, &queue.partition.config());
         let Some(batch) = queue.take_batch(urgent || lingered, now) else { return };
         let partition = queue.partition.clone();
         drop(state);
@@ -1556,6 +1554,8 @@ fn send_queue(shared: &Shared, key: &(String, u32), mut budget: usize) {
                 budget += batch.len();
                 let mut state = shared.state.lock();
                 let queue = state.queues.get_mut(key).expect("only this thread removes queues");
+                // The partition's limits as they are now: an alter lowered them under the batch.
+                queue.batch_limit = batch_limit(config.batch_size, &partition.config());
                 queue.put_back_split(batch);
             }
             Appended::Done(outcomes) => finish_all(shared, outcomes),
@@ -1625,6 +1625,46 @@ fn append_batch(partition: &Partition, batch: Vec<Pending>) -> Appended {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pending(seq: u64, value_bytes: usize) -> Pending {
+        let record = ProducerRecord::new("t", vec![0; value_bytes]);
+        Pending { size: record.size(), record, seq, sent: Instant::now(), notify: None }
+    }
+
+    /// A batch refused as too large comes back in order and the next batches take half as many
+    /// records, and half again if refused again, down to one: splitting ends even where the
+    /// size estimate is wrong.
+    #[test]
+    fn a_batch_refused_as_too_large_is_taken_again_in_halves_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path()).unwrap();
+        let partition = log.create_topic("t", 1, crate::TopicConfig::default()).unwrap().partition(0).unwrap();
+        let now = Instant::now();
+        let mut queue = Queue {
+            partition,
+            records: (0..10).map(|seq| pending(seq, 10)).collect(),
+            bytes: 310,
+            since: now,
+            batch_limit: 1 << 20,
+            record_cap: usize::MAX,
+        };
+        let seqs = |batch: &[Pending]| batch.iter().map(|p| p.seq).collect::<Vec<_>>();
+        let all = queue.take_batch(true, now).unwrap();
+        assert_eq!((all.len(), queue.bytes), (10, 0));
+        queue.put_back_split(all);
+        let first = queue.take_batch(true, now).unwrap();
+        assert_eq!(seqs(&first), [0, 1, 2, 3, 4]);
+        queue.put_back_split(first);
+        let smaller = queue.take_batch(true, now).unwrap();
+        assert_eq!(seqs(&smaller), [0, 1]);
+        let next = queue.take_batch(true, now).unwrap();
+        assert_eq!(seqs(&next), [2, 3], "the cap holds until the queue empties");
+        queue.put_back_split(next);
+        assert_eq!(seqs(&queue.take_batch(true, now).unwrap()), [2]);
+        let rest: Vec<u64> = std::iter::from_fn(|| queue.take_batch(true, now)).flat_map(|b| seqs(&b)).collect();
+        assert_eq!(rest, [3, 4, 5, 6, 7, 8, 9], "in order, one at a time");
+        assert_eq!((queue.bytes, queue.record_cap), (0, usize::MAX), "reset once empty");
+    }
 
     /// A record dropped without its outcome (a sender thread that panicked mid-append drops its
     /// batch while unwinding) fails its future instead of leaving it waiting forever.
