@@ -465,6 +465,15 @@ impl StuckSyncIo {
     }
 }
 
+/// Unsticks the disk when dropped, so that a failing test does not hang in the producer's drop.
+struct Unstick(Arc<StuckSyncIo>);
+
+impl Drop for Unstick {
+    fn drop(&mut self) {
+        self.0.set_stuck(false);
+    }
+}
+
 impl Io for StuckSyncIo {
     fn write_all_at(&self, file: &File, path: &Path, buf: &[u8], position: u64) -> std::io::Result<()> {
         OsIo.write_all_at(file, path, buf, position)
@@ -501,6 +510,7 @@ fn a_record_held_up_past_delivery_timeout_fails_and_is_never_appended() {
     log.create_topic("t", 1, TopicConfig::default()).unwrap();
     let config = ProducerConfig::default().set("linger.ms", "0").unwrap().set("delivery.timeout.ms", "300").unwrap();
     let producer = Producer::new(&log, config).unwrap();
+    let _unstick = Unstick(io.clone());
     io.set_stuck(true);
     let stuck = producer.send(ProducerRecord::new("sync", b"fsynced".to_vec()));
     let started = Instant::now();
