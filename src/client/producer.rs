@@ -5,16 +5,19 @@
 //! `max.block.ms`; `delivery.timeout.ms` bounds how long a record waits for its append. Built on
 //! the public [`Log`] / [`Partition`] API only.
 //!
-//! The sender thread is the only thread that appends and the one that runs delivery callbacks.
-//! So that nothing can wait forever on it:
-//! - a panic on it (a callback's and an executor waker's are contained first) fails every record
-//!   waiting and closes the producer: later sends fail at once, `flush`, `close` and `Drop`
-//!   return;
-//! - from a callback, what could only be done by that thread itself fails at once with
+//! The sender thread is the only thread that appends, and the one that runs delivery callbacks.
+//! So that nothing waits forever on it:
+//! - a panic on it (a callback's or an executor waker's is contained where it runs) fails every
+//!   waiting record and closes the producer: later sends fail at once; `flush`, `close` and
+//!   `Drop` return;
+//! - from a callback, what only that thread could finish fails at once with
 //!   [`Error::InvalidState`]: `flush`, a `send` into a full buffer, and waiting for a record of
-//!   the same producer that is still queued (that record fails, and comes back in the error).
-//! - A batch that a lowered `max.message.bytes` makes too large is split and appended again
-//!   (Kafka's `splitAndReenqueue`), in order; only a record too large on its own fails.
+//!   the same producer that is still queued (that record fails, and comes back in the error);
+//! - a record whose append has not started `delivery.timeout.ms` after its send fails with
+//!   [`Error::DeliveryTimeout`] and is never appended.
+//!
+//! A batch that a lowered `max.message.bytes` makes too large is split and appended again
+//! (Kafka's `splitAndReenqueue`), in order; only a record too large on its own fails.
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -43,6 +46,8 @@ use crate::partition::Partition;
 /// use partlog::ProducerConfig;
 /// let config = ProducerConfig::default().set("linger.ms", "20")?.set("batch.size", "65536")?;
 /// assert_eq!((config.linger_ms, config.batch_size), (20, 65536));
+/// let config = config.set("delivery.timeout.ms", "30000")?; // fail what waits 30 s unappended
+/// assert_eq!(config.delivery_timeout_ms, 30_000);
 /// assert!(ProducerConfig::default().set("linger.ms", "-1").is_err());
 /// assert!(ProducerConfig::default().set("no.such.setting", "1").is_err());
 /// # Ok::<(), partlog::Error>(())
@@ -542,9 +547,9 @@ impl Slot {
 
     /// Waits for the outcome, returning `None` when a bounded wait ends first. On the producer's
     /// own thread a queued record could never be appended while it waits: an unbounded wait
-    /// fails it at once ([`Error::InvalidState`]), a bounded one returns at once. Past the record's delivery deadline, a record
-    /// still queued fails with [`Error::DeliveryTimeout`] even while the producer's thread is
-    /// held up; one whose append has started is waited for.
+    /// fails it at once ([`Error::InvalidState`]), a bounded one returns at once. Past the
+    /// record's delivery deadline, a record still queued fails with [`Error::DeliveryTimeout`]
+    /// even while the producer's thread is held up; one whose append has started is waited for.
     fn wait_until(&self, wait: Wait) -> Option<DeliveryResult> {
         let (bounded, until) = match wait {
             Wait::Forever => (false, None),
@@ -1011,17 +1016,22 @@ impl std::fmt::Debug for Producer {
 }
 
 impl Producer {
-    /// A producer appending to `log`'s topics, with its sender thread.
+    /// A producer appending to `log`'s topics, with its sender thread. A `delivery.timeout.ms`
+    /// below `linger.ms` is [`Error::InvalidConfig`] (left at its default, it is raised to
+    /// `linger.ms`, as Kafka raises it).
     ///
     /// # Example
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
-    /// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// use partlog::{Error, Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
     /// let log = Log::open(dir.path())?;
     /// log.create_topic("orders", 1, TopicConfig::default())?;
     /// let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "0")?)?;
     /// let meta = producer.send(ProducerRecord::new("orders", b"x".to_vec())).wait().unwrap();
     /// assert_eq!((meta.topic.as_str(), meta.partition, meta.offset), ("orders", 0, 0));
+    /// // A record may linger 10 s for its batch: it cannot have to be appended within 5 s.
+    /// let config = ProducerConfig::default().set("linger.ms", "10000")?.set("delivery.timeout.ms", "5000")?;
+    /// assert!(matches!(Producer::new(&log, config), Err(Error::InvalidConfig { .. })));
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn new(log: &Log, config: ProducerConfig) -> crate::Result<Producer> {
