@@ -1648,7 +1648,7 @@ mod tests {
     fn a_batch_refused_as_too_large_is_taken_again_in_halves_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let log = Log::open(dir.path()).unwrap();
-        let partition = log.create_topic("t", 1, crate::TopicConfig::default()).unwrap().partition(0).unwrap();
+        let partition = log.create_topic("t", 1, crate::config::TopicConfig::default()).unwrap().partition(0).unwrap();
         let now = Instant::now();
         let mut queue = Queue {
             partition,
