@@ -32,7 +32,7 @@ use crate::error::Error;
 use crate::format::batch::TimestampType;
 use crate::format::record::{Header, OwnedHeader, Record};
 use crate::log::Log;
-use crate::partition::Partition;
+use crate::partition::{AppendInfo, Partition};
 
 /// The producer settings partlog keeps from Kafka's (`ProducerConfig`), with Kafka's names and
 /// defaults (Kafka 4.0's `linger.ms` of 5). What exists only because of the network (`acks`,
@@ -752,6 +752,11 @@ struct Pending {
 
 impl Pending {
     fn complete(mut self, result: Outcome) {
+        self.complete_in_place(result);
+    }
+
+    /// Hands `result` to whoever waits (once: a completed record's `Drop` does nothing).
+    fn complete_in_place(&mut self, result: Outcome) {
         if let Some(notify) = self.notify.take() {
             let result =
                 result.map_err(|error| DeliveryError { error, record: Box::new(std::mem::take(&mut self.record)) });
@@ -897,6 +902,15 @@ impl State {
         self.closed || self.flushing > 0 || self.blocked > 0
     }
 
+    /// Records that `seqs` have their outcomes (`flush` and `close` wait for that), and frees
+    /// their `bytes` of the buffer.
+    fn finish(&mut self, seqs: &[u64], bytes: usize) {
+        for seq in seqs {
+            self.incomplete.remove(seq);
+        }
+        self.buffered -= bytes;
+    }
+
     /// The error of a send to a closed producer.
     fn closed_error(&self) -> Error {
         match &self.failure {
@@ -959,14 +973,9 @@ impl Shared {
         None
     }
 
-    /// Records that `seqs` have their outcomes (`flush` and `close` wait for that), and frees
-    /// their `bytes` of the buffer.
+    /// [`State::finish`], under the lock, waking who waits for it.
     fn finish(&self, seqs: &[u64], bytes: usize) {
-        let mut state = self.state.lock();
-        for seq in seqs {
-            state.incomplete.remove(seq);
-        }
-        state.buffered -= bytes;
+        self.state.lock().finish(seqs, bytes);
         self.progress.notify_all();
     }
 }
@@ -1543,11 +1552,17 @@ fn send_queue(shared: &Shared, key: &(String, u32), mut budget: usize) {
     let config = &shared.config;
     let linger = Duration::from_millis(config.linger_ms);
     let timeout = Duration::from_millis(config.delivery_timeout_ms);
-    while budget > 0 {
+    // What the last batch leaves to record, recorded under the next batch's lock.
+    let mut done: Option<(Vec<u64>, usize)> = None;
+    loop {
         let mut state = shared.state.lock();
+        if let Some((seqs, bytes)) = done.take() {
+            state.finish(&seqs, bytes);
+            shared.progress.notify_all();
+        }
         let now = Instant::now();
         let urgent = state.urgent();
-        if state.abort {
+        if budget == 0 || state.abort {
             return;
         }
         let Some(queue) = state.queues.get_mut(key) else { return };
@@ -1562,13 +1577,14 @@ fn send_queue(shared: &Shared, key: &(String, u32), mut budget: usize) {
         match append_batch(&partition, batch) {
             Appended::TooLarge(batch) => {
                 budget += batch.len();
+                // The partition's limits as they are now: an alter lowered them under the batch.
+                let limit = batch_limit(config.batch_size, &partition.config());
                 let mut state = shared.state.lock();
                 let queue = state.queues.get_mut(key).expect("only this thread removes queues");
-                // The partition's limits as they are now: an alter lowered them under the batch.
-                queue.batch_limit = batch_limit(config.batch_size, &partition.config());
+                queue.batch_limit = limit;
                 queue.put_back_split(batch);
             }
-            Appended::Done(outcomes) => finish_all(shared, outcomes),
+            Appended::Done(batch, appended) => done = Some(complete_batch(&partition, batch, appended)),
         }
     }
 }
@@ -1584,8 +1600,8 @@ fn finish_all(shared: &Shared, outcomes: Vec<(Pending, Outcome)>) {
 
 /// What became of a batch given to [`append_batch`].
 enum Appended {
-    /// Each record's outcome, in order.
-    Done(Vec<(Pending, Outcome)>),
+    /// Appended, or failed as a whole: its records and the append's outcome.
+    Done(Vec<Pending>, std::result::Result<AppendInfo, Arc<Error>>),
     /// Refused as too large: the records, to split (never a single record).
     TooLarge(Vec<Pending>),
 }
@@ -1611,25 +1627,39 @@ fn append_batch(partition: &Partition, batch: Vec<Pending>) -> Appended {
     drop(headers);
     match outcome {
         Err(Error::BatchTooLarge { .. }) if batch.len() > 1 => Appended::TooLarge(batch),
-        Err(e) => {
-            let error = Arc::new(e);
-            Appended::Done(batch.into_iter().map(|p| (p, Err(error.clone()))).collect())
-        }
-        Ok(info) => {
-            let log_append_time = partition.config().message_timestamp_type == TimestampType::LogAppendTime;
-            let outcomes = batch.into_iter().enumerate().map(|(i, p)| {
-                let timestamp = if log_append_time { info.max_timestamp } else { p.record.timestamp.unwrap_or(-1) };
-                let meta = RecordMetadata {
-                    topic: p.record.topic.clone(),
-                    partition: partition.id(),
-                    offset: info.first_offset + i as u64,
-                    timestamp,
-                };
-                (p, Ok(meta))
-            });
-            Appended::Done(outcomes.collect())
+        outcome => Appended::Done(batch, outcome.map_err(Arc::new)),
+    }
+}
+
+/// Completes the records of a batch appended to `partition` (record `i` at `first_offset + i`),
+/// or failed as a whole, in order, futures first (see [`complete_all`]); returns the records'
+/// sequence numbers and bytes, for [`State::finish`].
+fn complete_batch(
+    partition: &Partition,
+    mut batch: Vec<Pending>,
+    appended: std::result::Result<AppendInfo, Arc<Error>>,
+) -> (Vec<u64>, usize) {
+    let log_append_time = partition.config().message_timestamp_type == TimestampType::LogAppendTime;
+    let outcome = |i: usize, p: &Pending| -> Outcome {
+        let info = appended.as_ref().map_err(Arc::clone)?;
+        let timestamp = if log_append_time { info.max_timestamp } else { p.record.timestamp.unwrap_or(-1) };
+        Ok(RecordMetadata {
+            topic: p.record.topic.clone(),
+            partition: partition.id(),
+            offset: info.first_offset + i as u64,
+            timestamp,
+        })
+    };
+    for callbacks in [false, true] {
+        for (i, p) in batch.iter_mut().enumerate() {
+            if p.has_callback() == callbacks {
+                let result = outcome(i, p);
+                p.complete_in_place(result);
+            }
         }
     }
+    let seqs = batch.iter().map(|p| p.seq).collect();
+    (seqs, batch.iter().map(|p| p.size).sum())
 }
 
 #[cfg(test)]
