@@ -227,6 +227,45 @@ pub enum Error {
         buffer_memory: u64,
     },
 
+    /// A producer's record whose append had not started `delivery.timeout.ms` after its send
+    /// (Kafka's `TimeoutException`, "Expiring N record(s)"): the producer's one thread was held
+    /// up, by a slow delivery callback or an append stuck on a slow disk. The record was not
+    /// appended, and never will be; send it again if it still matters.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Error, Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// let log = Log::open(dir.path())?;
+    /// log.create_topic("orders", 1, TopicConfig::default())?;
+    /// let config = ProducerConfig::default().set("linger.ms", "0")?.set("delivery.timeout.ms", "50")?;
+    /// let producer = Producer::new(&log, config)?;
+    /// // A slow callback holds the producer's thread for 300 ms...
+    /// let (started, running) = std::sync::mpsc::channel();
+    /// producer.send_with_callback(ProducerRecord::new("orders", "a"), move |_| {
+    ///     started.send(()).unwrap();
+    ///     std::thread::sleep(Duration::from_millis(300));
+    /// });
+    /// running.recv().unwrap();
+    /// // ...so this record waits past its 50 ms, and is not appended.
+    /// let late = producer.send(ProducerRecord::new("orders", "b")).wait().unwrap_err();
+    /// assert!(matches!(*late.error, Error::DeliveryTimeout { timeout_ms: 50, .. }));
+    /// producer.flush()?;
+    /// assert_eq!(log.partition("orders", 0)?.log_end_offset(), 1);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    #[error(
+        "record for {partition} not appended within delivery.timeout.ms ({timeout_ms} ms) of its send: \
+         the producer's thread was held up (a slow callback or disk); the record was not appended"
+    )]
+    DeliveryTimeout {
+        /// `<topic>-<partition>`.
+        partition: String,
+        /// `delivery.timeout.ms`.
+        timeout_ms: u64,
+    },
+
     /// A commit was refused because the committing member is not in the group's current
     /// generation (Kafka's `CommitFailedException`): it was removed (it stopped polling for
     /// `max.poll.interval.ms`, or left) or the group rebalanced without it. Its partitions may

@@ -4,12 +4,15 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::fs::File;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::options;
-use partlog::{Error, Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+use partlog::{Error, Io, Log, OsIo, Producer, ProducerConfig, ProducerRecord, TopicConfig};
 
 fn log_with(partitions: u32, config: TopicConfig) -> (tempfile::TempDir, Log) {
     let dir = tempfile::tempdir().unwrap();
@@ -256,4 +259,339 @@ fn batches_keep_within_the_topics_max_message_bytes_and_bad_records_fail_alone()
     }
     let offsets: Vec<u64> = good.into_iter().map(|f| f.wait().unwrap().offset).collect();
     assert_eq!(offsets, (0..50).collect::<Vec<_>>());
+}
+
+/// Runs `f` on its own thread and returns what it returns, failing the test if it takes more
+/// than `secs` seconds (a hang fails the test instead of stalling it).
+fn within<T: Send + 'static>(secs: u64, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(f()).ok());
+    rx.recv_timeout(Duration::from_secs(secs)).unwrap_or_else(|_| panic!("{what} did not return in {secs} s"))
+}
+
+/// The file system, with a panic on the next segment write once armed (a bug on the producer's
+/// thread, inside its append).
+#[derive(Debug, Default)]
+struct PanickingIo {
+    armed: AtomicBool,
+}
+
+impl Io for PanickingIo {
+    fn write_all_at(&self, file: &File, path: &Path, buf: &[u8], position: u64) -> std::io::Result<()> {
+        assert!(!self.armed.load(Ordering::SeqCst), "a bug in the write path");
+        OsIo.write_all_at(file, path, buf, position)
+    }
+    fn write_mapped(&self, dst: &mut [u8], src: &[u8], path: &Path) -> std::io::Result<()> {
+        assert!(!self.armed.load(Ordering::SeqCst), "a bug in the write path");
+        OsIo.write_mapped(dst, src, path)
+    }
+    fn sync_data(&self, file: &File, path: &Path) -> std::io::Result<()> {
+        OsIo.sync_data(file, path)
+    }
+    fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        OsIo.sync_dir(path)
+    }
+}
+
+/// Regression (issue 24): a panic on the producer's thread left `flush`, `close` and `Drop`
+/// blocked forever, and later sends queued for nobody. Now every waiting record fails with
+/// `Closed` naming the panic, the producer is closed, and nothing blocks.
+#[test]
+fn a_panic_on_the_producers_thread_fails_what_waits_and_closes_the_producer() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(PanickingIo::default());
+    let log = Log::open_with(dir.path(), options().io(io.clone())).unwrap();
+    log.create_topic("t", 2, TopicConfig::default()).unwrap();
+    let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "60000").unwrap()).unwrap();
+    let futures: Vec<_> =
+        (0..10u32).map(|i| producer.send(ProducerRecord::new("t", vec![1; 10]).partition(i % 2))).collect();
+    let called = Arc::new(Mutex::new(None));
+    let slot = called.clone();
+    producer.send_with_callback(ProducerRecord::new("t", b"cb".to_vec()), move |r| *slot.lock().unwrap() = Some(r));
+    io.armed.store(true, Ordering::SeqCst);
+    let p = producer.clone();
+    within(10, "flush after a panic on the producer's thread", move || p.flush()).unwrap();
+    io.armed.store(false, Ordering::SeqCst);
+    for f in futures {
+        let failed = f.wait().unwrap_err();
+        assert!(matches!(*failed.error, Error::Closed { .. }), "{failed}");
+    }
+    let callback = called.lock().unwrap().take().expect("the callback ran");
+    let failed = callback.unwrap_err();
+    assert!(matches!(*failed.error, Error::Closed { .. }), "{failed}");
+    // Closed: a later send fails at once, and says why.
+    let late = producer.send(ProducerRecord::new("t", b"late".to_vec()));
+    assert!(late.is_done());
+    let late = late.wait().unwrap_err();
+    assert!(matches!(&*late.error, Error::Closed { what } if what.contains("a bug in the write path")), "{late}");
+    let p = producer.clone();
+    within(10, "close", move || p.close(Duration::from_secs(60)));
+    within(10, "drop", move || drop(producer));
+}
+
+/// Regression (issue 24): an executor's waker that panicked when a delivery woke it killed the
+/// producer's thread. The panic is contained now: the record is delivered, the producer goes on.
+#[test]
+fn a_waker_that_panics_does_not_stop_the_producer() {
+    struct PanickingWaker;
+    impl std::task::Wake for PanickingWaker {
+        fn wake(self: Arc<Self>) {
+            panic!("an executor's bug");
+        }
+    }
+    let (_dir, log) = log_with(1, TopicConfig::default());
+    let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "60000").unwrap()).unwrap();
+    let waker = std::task::Waker::from(Arc::new(PanickingWaker));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = producer.send(ProducerRecord::new("t", b"a".to_vec()));
+    assert!(std::pin::Pin::new(&mut future).poll(&mut cx).is_pending());
+    let p = producer.clone();
+    within(10, "flush", move || p.flush()).unwrap();
+    match std::pin::Pin::new(&mut future).poll(&mut cx) {
+        std::task::Poll::Ready(Ok(meta)) => assert_eq!(meta.offset, 0),
+        other => panic!("{other:?}"),
+    }
+    let next = within(10, "a send after the panic", move || {
+        let future = producer.send(ProducerRecord::new("t", b"b".to_vec()));
+        producer.flush().unwrap();
+        future.wait()
+    });
+    assert_eq!(next.unwrap().offset, 1);
+}
+
+/// Regression (issue 24): from a delivery callback, a send into a full buffer waited all of
+/// `max.block.ms` (only the callback's own thread frees space), and `DeliveryFuture::wait` on a
+/// record of the same producer blocked forever. Both fail at once now, with `InvalidState`; the
+/// record waited for comes back, not sent.
+#[test]
+fn from_a_callback_what_only_its_own_thread_could_finish_fails_at_once() {
+    let (_dir, log) = log_with(1, TopicConfig::default());
+    // Room for two 521-byte records; a minute of linger, half a minute of max.block.ms.
+    let config = ProducerConfig::default()
+        .set("buffer.memory", "1100")
+        .unwrap()
+        .set("linger.ms", "60000")
+        .unwrap()
+        .set("max.block.ms", "30000")
+        .unwrap();
+    let producer = Producer::new(&log, config).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (p, s) = (producer.clone(), seen.clone());
+    producer.send_with_callback(ProducerRecord::new("t", vec![1; 500]), move |r| {
+        r.unwrap();
+        let started = Instant::now();
+        // The buffer holds this record's batch until its callbacks are done: full.
+        let full = p.send(ProducerRecord::new("t", vec![3; 500])).wait();
+        let full_ms = started.elapsed().as_millis();
+        // A small record fits, and is queued behind this thread: waiting for it cannot work.
+        let queued = p.send(ProducerRecord::new("t", b"small".to_vec())).wait();
+        let mut polled = p.send(ProducerRecord::new("t", b"polled".to_vec()));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let polled = std::pin::Pin::new(&mut polled).poll(&mut cx);
+        s.lock().unwrap().push((full_ms, full, queued, polled));
+    });
+    let second = producer.send(ProducerRecord::new("t", vec![2; 500]));
+    let p = producer.clone();
+    within(10, "flush, with a callback sending into a full buffer", move || p.flush()).unwrap();
+    let (full_ms, full, queued, polled) = seen.lock().unwrap().pop().expect("the callback ran");
+    assert!(full_ms < 5_000, "failed at once, not after max.block.ms: {full_ms} ms");
+    assert!(matches!(*full.unwrap_err().error, Error::InvalidState { .. }));
+    let queued = queued.unwrap_err();
+    assert!(matches!(*queued.error, Error::InvalidState { .. }), "{queued}");
+    assert_eq!(queued.record.value.as_deref(), Some(&b"small"[..]), "the record comes back");
+    match polled {
+        std::task::Poll::Ready(Err(e)) => assert!(matches!(*e.error, Error::InvalidState { .. })),
+        other => panic!("polled on its own producer's thread: {other:?}"),
+    }
+    assert_eq!(second.wait().unwrap().offset, 1);
+    assert_eq!(log.partition("t", 0).unwrap().log_end_offset(), 2, "nothing the callback sent was appended");
+}
+
+/// Regression (issue 24): lowering `max.message.bytes` under lingering records failed their
+/// whole batch (160 records, each of which fits alone). Now batches follow the limit in force,
+/// in send order, and only a record too large on its own fails.
+#[test]
+fn a_batch_made_too_large_by_an_alter_is_split_and_only_a_record_too_large_alone_fails() {
+    let (_dir, log) = log_with(1, TopicConfig::default());
+    let config = ProducerConfig::default().set("linger.ms", "60000").unwrap().set("batch.size", "1000000").unwrap();
+    let producer = Producer::new(&log, config).unwrap();
+    let mut futures = Vec::new();
+    for i in 0..161u32 {
+        let value = if i == 80 { vec![9; 3000] } else { i.to_be_bytes().repeat(20) };
+        futures.push(producer.send(ProducerRecord::new("t", value).partition(0)));
+    }
+    let mut lowered = log.topic("t").unwrap().config().clone();
+    lowered.max_message_bytes = 2000;
+    log.alter_topic_config("t", lowered).unwrap();
+    let p = producer.clone();
+    within(10, "flush", move || p.flush()).unwrap();
+    let mut offsets = Vec::new();
+    for (i, f) in futures.into_iter().enumerate() {
+        match (i, f.wait()) {
+            (80, Err(e)) => {
+                assert!(matches!(*e.error, Error::BatchTooLarge { setting: "max.message.bytes", .. }), "{e}")
+            }
+            (_, Ok(meta)) => offsets.push(meta.offset),
+            (i, other) => panic!("record {i}: {other:?}"),
+        }
+    }
+    assert_eq!(offsets, (0..160).collect::<Vec<u64>>(), "the others, in send order");
+    let partition = log.partition("t", 0).unwrap();
+    let values: Vec<Vec<u8>> = partition.read(0, usize::MAX).unwrap().into_iter().map(|r| r.value.unwrap()).collect();
+    let sent: Vec<Vec<u8>> = (0..161u32).filter(|&i| i != 80).map(|i| i.to_be_bytes().repeat(20)).collect();
+    assert_eq!(values, sent);
+    let mut raw = Vec::new();
+    partition.read_raw(0, usize::MAX, &mut raw).unwrap();
+    let positions = common::batch_positions(&raw);
+    assert!(positions.len() >= 160 * 101 / 2000, "{} batches", positions.len());
+    for w in positions.windows(2) {
+        assert!(w[1] - w[0] <= 2000, "a batch of {} bytes", w[1] - w[0]);
+    }
+}
+
+/// The file system, with an fsync that hangs while `stuck` is set (a slow or failing disk).
+#[derive(Debug, Default)]
+struct StuckSyncIo {
+    stuck: Mutex<bool>,
+    released: std::sync::Condvar,
+    /// fsyncs that found the disk stuck.
+    stalled: AtomicUsize,
+}
+
+impl StuckSyncIo {
+    fn set_stuck(&self, stuck: bool) {
+        *self.stuck.lock().unwrap() = stuck;
+        self.released.notify_all();
+    }
+}
+
+/// Unsticks the disk when dropped, so that a failing test does not hang in the producer's drop.
+struct Unstick(Arc<StuckSyncIo>);
+
+impl Drop for Unstick {
+    fn drop(&mut self) {
+        self.0.set_stuck(false);
+    }
+}
+
+impl Io for StuckSyncIo {
+    fn write_all_at(&self, file: &File, path: &Path, buf: &[u8], position: u64) -> std::io::Result<()> {
+        OsIo.write_all_at(file, path, buf, position)
+    }
+    fn sync_data(&self, file: &File, path: &Path) -> std::io::Result<()> {
+        let mut stuck = self.stuck.lock().unwrap();
+        if *stuck {
+            self.stalled.fetch_add(1, Ordering::SeqCst);
+        }
+        while *stuck {
+            stuck = self.released.wait(stuck).unwrap();
+        }
+        drop(stuck);
+        OsIo.sync_data(file, path)
+    }
+    fn sync_dir(&self, path: &Path) -> std::io::Result<()> {
+        OsIo.sync_dir(path)
+    }
+}
+
+/// Regression (issue 24): `delivery.timeout.ms` was accepted and ignored. A record held up by
+/// the producer's one thread (here stuck in another partition's fsync on a hung disk) now fails
+/// with `DeliveryTimeout` once it waited that long, and is never appended: `wait` returns at the
+/// deadline even while the thread is stuck, and a callback hears it when the thread is free.
+/// The append that had started completes with its outcome.
+#[test]
+fn a_record_held_up_past_delivery_timeout_fails_and_is_never_appended() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(StuckSyncIo::default());
+    let log = Log::open_with(dir.path(), options().io(io.clone())).unwrap();
+    let mut synchronous = TopicConfig::default();
+    synchronous.flush_messages = 1;
+    log.create_topic("sync", 1, synchronous).unwrap();
+    log.create_topic("t", 1, TopicConfig::default()).unwrap();
+    let config = ProducerConfig::default().set("linger.ms", "0").unwrap().set("delivery.timeout.ms", "300").unwrap();
+    let producer = Producer::new(&log, config).unwrap();
+    let _unstick = Unstick(io.clone());
+    io.set_stuck(true);
+    let stuck = producer.send(ProducerRecord::new("sync", b"fsynced".to_vec()));
+    let started = Instant::now();
+    while io.stalled.load(Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the append never reached its fsync");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // The producer's thread is stuck: these wait behind it.
+    let waiting: Vec<_> = (0..5).map(|i| producer.send(ProducerRecord::new("t", vec![i; 10]))).collect();
+    let heard = Arc::new(Mutex::new(None));
+    let slot = heard.clone();
+    producer.send_with_callback(ProducerRecord::new("t", b"cb".to_vec()), move |r| *slot.lock().unwrap() = Some(r));
+    let sent = Instant::now();
+    let first = within(10, "wait past delivery.timeout.ms", {
+        let mut waiting = waiting;
+        let first = waiting.remove(0);
+        move || (first.wait(), waiting)
+    });
+    let (first, waiting) = first;
+    assert!(sent.elapsed() >= Duration::from_millis(290), "not before the deadline");
+    match *first.unwrap_err().error {
+        Error::DeliveryTimeout { ref partition, timeout_ms: 300 } => assert_eq!(partition, "t-0"),
+        ref other => panic!("{other:?}"),
+    }
+    assert!(heard.lock().unwrap().is_none(), "the callback runs on the producer's thread, still stuck");
+    io.set_stuck(false);
+    assert_eq!(stuck.wait().unwrap().offset, 0, "the append that had started completes");
+    let p = producer.clone();
+    within(10, "flush", move || p.flush()).unwrap();
+    for f in waiting {
+        assert!(matches!(*f.wait().unwrap_err().error, Error::DeliveryTimeout { .. }));
+    }
+    let callback = heard.lock().unwrap().take().expect("the callback ran").unwrap_err();
+    assert!(matches!(*callback.error, Error::DeliveryTimeout { .. }), "{callback}");
+    assert_eq!(log.partition("t", 0).unwrap().log_end_offset(), 0, "no expired record was appended");
+    // Records sent now, with the disk back, are delivered.
+    assert_eq!(producer.send(ProducerRecord::new("t", b"later".to_vec())).wait().unwrap().offset, 0);
+}
+
+/// Other things that stop a record's append fail it at once, without waiting for
+/// `delivery.timeout.ms`: in-process no append error is worth retrying.
+#[test]
+fn a_full_disk_or_a_deleted_partition_fails_records_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(partlog::FaultyIo::new());
+    let log = Log::open_with(dir.path(), options().io(io.clone())).unwrap();
+    log.create_topic("t", 1, TopicConfig::default()).unwrap();
+    log.create_topic("gone", 1, TopicConfig::default()).unwrap();
+    let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "60000").unwrap()).unwrap();
+    // A deleted topic: its lingering records fail when their batch goes.
+    let deleted = producer.send(ProducerRecord::new("gone", b"x".to_vec()));
+    log.delete_topic("gone").unwrap();
+    // A full disk: the partition stops its writes (fail-stop) until the log is reopened.
+    let full = producer.send(ProducerRecord::new("t", b"x".to_vec()));
+    io.fail_write_after(0, std::io::ErrorKind::StorageFull, false);
+    let p = producer.clone();
+    within(10, "flush", move || p.flush()).unwrap();
+    let deleted = deleted.wait().unwrap_err();
+    assert!(matches!(*deleted.error, Error::Closed { .. } | Error::UnknownTopic { .. }), "{deleted}");
+    let full = full.wait().unwrap_err();
+    assert!(matches!(*full.error, Error::Io { .. }), "{full}");
+    let next = producer.send(ProducerRecord::new("t", b"y".to_vec()));
+    let p = producer.clone();
+    within(10, "flush", move || p.flush()).unwrap();
+    assert!(matches!(*next.wait().unwrap_err().error, Error::WritesStopped { .. }));
+}
+
+#[test]
+fn delivery_timeout_must_cover_linger_and_its_default_is_raised_to_it() {
+    let (_dir, log) = log_with(1, TopicConfig::default());
+    let config = ProducerConfig::default().set("linger.ms", "500").unwrap().set("delivery.timeout.ms", "100").unwrap();
+    match Producer::new(&log, config) {
+        Err(Error::InvalidConfig { key, value, .. }) => {
+            assert_eq!((key.as_str(), value.as_str()), ("delivery.timeout.ms", "100"))
+        }
+        other => panic!("{other:?}"),
+    }
+    // Left at its default (two minutes), it is raised to a longer linger.ms, as Kafka does.
+    let config = ProducerConfig::default().set("linger.ms", "200000").unwrap();
+    assert_eq!(config.delivery_timeout_ms, 120_000);
+    let producer = Producer::new(&log, config).unwrap();
+    assert!(format!("{producer:?}").contains("delivery_timeout_ms: 200000"), "{producer:?}");
+    assert!(ProducerConfig::default().set("delivery.timeout.ms", "-1").is_err());
 }

@@ -2,32 +2,52 @@
 //! records are partitioned as Kafka partitions them, gathered per partition, and appended as one
 //! batch per partition when the batch reaches `batch.size` or has waited `linger.ms`, by one
 //! sender thread. `buffer.memory` bounds what waits; a full buffer blocks `send` up to
-//! `max.block.ms`. Built on the public [`Log`] / [`Partition`] API only.
+//! `max.block.ms`; `delivery.timeout.ms` bounds how long a record waits for its append. Built on
+//! the public [`Log`] / [`Partition`] API only.
+//!
+//! The sender thread is the only thread that appends, and the one that runs delivery callbacks.
+//! So that nothing waits forever on it:
+//! - a panic on it (a callback's or an executor waker's is contained where it runs) fails every
+//!   waiting record and closes the producer: later sends fail at once; `flush`, `close` and
+//!   `Drop` return;
+//! - from a callback, what only that thread could finish fails at once with
+//!   [`Error::InvalidState`]: `flush`, a `send` into a full buffer, and waiting for a record of
+//!   the same producer that is still queued (that record fails, and comes back in the error);
+//! - a record whose append has not started `delivery.timeout.ms` after its send fails with
+//!   [`Error::DeliveryTimeout`] and is never appended.
+//!
+//! A batch that a lowered `max.message.bytes` makes too large is split and appended again
+//! (Kafka's `splitAndReenqueue`), in order; only a record too large on its own fails.
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::Waker;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::Error;
 use crate::format::batch::TimestampType;
 use crate::format::record::{Header, OwnedHeader, Record};
 use crate::log::Log;
-use crate::partition::Partition;
+use crate::partition::{AppendInfo, Partition};
 
 /// The producer settings partlog keeps from Kafka's (`ProducerConfig`), with Kafka's names and
 /// defaults (Kafka 4.0's `linger.ms` of 5). What exists only because of the network (`acks`,
 /// retries, request timeouts, in-flight limits) has no meaning in-process: an append is the
-/// acknowledgement, and the topic's flush settings say when it is durable.
+/// acknowledgement, and the topic's flush settings say when it is durable. No append error is
+/// worth retrying in-process (a failed write or fsync stops the partition's writes until the log
+/// is reopened; a deleted partition stays deleted), so a failed append fails its records at once.
 ///
 /// # Example
 /// ```
 /// use partlog::ProducerConfig;
 /// let config = ProducerConfig::default().set("linger.ms", "20")?.set("batch.size", "65536")?;
 /// assert_eq!((config.linger_ms, config.batch_size), (20, 65536));
+/// let config = config.set("delivery.timeout.ms", "30000")?; // fail what waits 30 s unappended
+/// assert_eq!(config.delivery_timeout_ms, 30_000);
 /// assert!(ProducerConfig::default().set("linger.ms", "-1").is_err());
 /// assert!(ProducerConfig::default().set("no.such.setting", "1").is_err());
 /// # Ok::<(), partlog::Error>(())
@@ -47,7 +67,18 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// `partitioner.ignore.keys`: partition keyed records as null-keyed ones.
     pub partitioner_ignore_keys: bool,
+    /// `delivery.timeout.ms` (default 120000, two minutes): a record whose append has not
+    /// started this long after its `send` returned fails with [`Error::DeliveryTimeout`] and is
+    /// never appended. What holds records up in-process is the producer's one thread: a slow
+    /// delivery callback, or an append stuck on a slow disk (another partition's fsync). Kafka
+    /// requires it to be at least `linger.ms + request.timeout.ms`; with no requests here, at
+    /// least `linger.ms` ([`Producer::new`] refuses less, and raises the default to `linger.ms`,
+    /// as Kafka raises its default).
+    pub delivery_timeout_ms: u64,
 }
+
+/// Kafka's default `delivery.timeout.ms`.
+const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 120_000;
 
 impl Default for ProducerConfig {
     fn default() -> Self {
@@ -58,6 +89,7 @@ impl Default for ProducerConfig {
             max_block_ms: 60000,
             max_request_size: 1048576,
             partitioner_ignore_keys: false,
+            delivery_timeout_ms: DEFAULT_DELIVERY_TIMEOUT_MS,
         }
     }
 }
@@ -67,10 +99,10 @@ impl ProducerConfig {
     /// JVM (`acks`, `retries`, `retry.backoff.ms`, `request.timeout.ms`,
     /// `max.in.flight.requests.per.connection`, `enable.idempotence`, `bootstrap.servers`,
     /// `client.id`, `key.serializer`, `value.serializer`, adaptive partitioning, metadata ages)
-    /// are accepted and ignored, so that a Kafka producer's configuration carries over. Not yet
-    /// kept, and ignored for now: `delivery.timeout.ms`. `compression.type` other than `none` is
-    /// refused: the topic's `compression.type` decides how batches are stored. Others are
-    /// [`Error::InvalidConfig`].
+    /// are accepted and ignored, so that a Kafka producer's configuration carries over.
+    /// `compression.type` other than `none` is refused: the topic's `compression.type` decides
+    /// how batches are stored. Others are [`Error::InvalidConfig`]. How settings relate
+    /// (`delivery.timeout.ms` at least `linger.ms`) is checked by [`Producer::new`].
     ///
     /// # Example
     /// ```
@@ -95,6 +127,7 @@ impl ProducerConfig {
             "buffer.memory" => self.buffer_memory = number()? as usize,
             "max.block.ms" => self.max_block_ms = number()?,
             "max.request.size" => self.max_request_size = number()? as usize,
+            "delivery.timeout.ms" => self.delivery_timeout_ms = number()?,
             "partitioner.ignore.keys" => {
                 self.partitioner_ignore_keys = value.trim().parse().map_err(|_| invalid("must be true or false"))?
             }
@@ -111,7 +144,6 @@ impl ProducerConfig {
             | "enable.idempotence"
             | "bootstrap.servers"
             | "client.id"
-            | "delivery.timeout.ms"
             | "retry.backoff.ms" => {}
             "compression.type" => {
                 // Batches are compressed by the topic's compression.type; silently ignoring a
@@ -123,6 +155,26 @@ impl ProducerConfig {
                 }
             }
             _ => return Err(invalid("not a producer setting partlog knows")),
+        }
+        Ok(self)
+    }
+
+    /// The config as a producer runs it: `delivery.timeout.ms` below `linger.ms` is refused, or
+    /// raised to it when it is the default (Kafka's `configureDeliveryTimeout`, with no request
+    /// timeout in-process).
+    fn validated(mut self) -> crate::Result<Self> {
+        if self.delivery_timeout_ms < self.linger_ms {
+            if self.delivery_timeout_ms != DEFAULT_DELIVERY_TIMEOUT_MS {
+                return Err(Error::InvalidConfig {
+                    key: "delivery.timeout.ms".into(),
+                    value: self.delivery_timeout_ms.to_string(),
+                    reason: format!(
+                        "must be at least linger.ms ({}): a record may wait that long for its batch",
+                        self.linger_ms
+                    ),
+                });
+            }
+            self.delivery_timeout_ms = self.linger_ms;
         }
         Ok(self)
     }
@@ -421,44 +473,163 @@ pub type DeliveryResult = std::result::Result<RecordMetadata, DeliveryError>;
 /// # Ok::<(), partlog::Error>(())
 /// ```
 #[derive(Debug)]
-#[must_use = "dropping it is fire-and-forget: the outcome is not looked at"]
 pub struct DeliveryFuture {
     slot: Arc<Slot>,
 }
 
+/// How long [`Slot::wait_until`] waits.
+#[derive(Debug, Clone, Copy)]
+enum Wait {
+    Forever,
+    /// Until then (`None`: an instant too far to represent, as good as forever, but bounded).
+    Until(Option<Instant>),
+}
+
+/// Where a record's outcome meets whoever waits for it.
 #[derive(Debug, Default)]
 struct Slot {
-    result: Mutex<Option<DeliveryResult>>,
+    state: Mutex<SlotState>,
     done: Condvar,
+    /// The producer the record was sent to (none for a record failed at `send`): a wait on its
+    /// own thread, or past the record's delivery deadline, takes the record out of its queue.
+    producer: Weak<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct SlotState {
+    result: Option<DeliveryResult>,
     /// The task awaiting it, if it is awaited.
-    waker: Mutex<Option<Waker>>,
+    waker: Option<Waker>,
+    /// Set when the record joins its queue.
+    ticket: Option<Ticket>,
+}
+
+/// A queued record, as its waiters find it.
+#[derive(Debug, Clone, Copy)]
+struct Ticket {
+    seq: u64,
+    /// Its send plus `delivery.timeout.ms`; `None` if that does not fit an `Instant`.
+    deadline: Option<Instant>,
 }
 
 impl Slot {
     fn complete(&self, result: DeliveryResult) {
-        *self.result.lock() = Some(result);
+        let waker = {
+            let mut state = self.state.lock();
+            state.result = Some(result);
+            state.waker.take()
+        };
         self.done.notify_all();
-        if let Some(waker) = self.waker.lock().take() {
-            waker.wake();
+        if let Some(waker) = waker {
+            // An executor's waker is not ours to trust: one that panics must not take the
+            // producer's thread down (issue 24).
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+        }
+    }
+
+    /// The producer whose thread this is, if the record was sent to it.
+    fn own_producer_here(&self) -> Option<Arc<Shared>> {
+        let here = SENDER_OF.with(Cell::get);
+        (here != 0 && Weak::as_ptr(&self.producer) as usize == here).then(|| self.producer.upgrade()).flatten()
+    }
+
+    /// Fails the record with `error` if it is still queued; `false` if it is not (appended or
+    /// being appended, or already failed).
+    fn fail_if_queued(&self, producer: &Shared, error: impl FnOnce(&Pending, u32) -> Error) -> bool {
+        let Some(ticket) = self.state.lock().ticket else { return false };
+        let Some((pending, partition)) = producer.take_queued(ticket.seq) else { return false };
+        let error = Arc::new(error(&pending, partition));
+        let (seq, size) = (pending.seq, pending.size);
+        pending.complete(Err(error));
+        producer.finish(&[seq], size);
+        true
+    }
+
+    /// Waits for the outcome, returning `None` when a bounded wait ends first. On the producer's
+    /// own thread a queued record could never be appended while it waits: an unbounded wait
+    /// fails it at once ([`Error::InvalidState`]), a bounded one returns at once. Past the
+    /// record's delivery deadline, a record still queued fails with [`Error::DeliveryTimeout`]
+    /// even while the producer's thread is held up; one whose append has started is waited for.
+    fn wait_until(&self, wait: Wait) -> Option<DeliveryResult> {
+        let (bounded, until) = match wait {
+            Wait::Forever => (false, None),
+            Wait::Until(until) => (true, until),
+        };
+        let mut deadline_passed = false;
+        loop {
+            let mut state = self.state.lock();
+            if let Some(result) = state.result.take() {
+                return Some(result);
+            }
+            if let Some(producer) = self.own_producer_here() {
+                drop(state);
+                if bounded {
+                    return None;
+                }
+                let failed = self.fail_if_queued(&producer, |_, _| Error::InvalidState {
+                    what: "waiting for a record from a delivery callback of its own producer: only \
+                           that callback's thread could append it (the record was not sent)",
+                });
+                // Every record of the producer is queued or has its outcome while a callback
+                // runs (`complete_all` resolves futures before it runs callbacks).
+                assert!(failed || self.state.lock().result.is_some(), "a record neither queued nor complete");
+                continue;
+            }
+            let deadline = state.ticket.and_then(|t| t.deadline).filter(|_| !deadline_passed);
+            let wake_at = match (until, deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timed_out = match wake_at {
+                Some(at) => self.done.wait_until(&mut state, at).timed_out(),
+                None => {
+                    self.done.wait(&mut state);
+                    false
+                }
+            };
+            if !timed_out || state.result.is_some() {
+                continue;
+            }
+            drop(state);
+            let now = Instant::now();
+            if deadline.is_some_and(|d| d <= now) {
+                deadline_passed = true;
+                if let Some(producer) = self.producer.upgrade() {
+                    self.fail_if_queued(&producer, |p, partition| p.timeout_error(partition, &producer.config));
+                }
+                continue;
+            }
+            if until.is_some_and(|u| u <= now) {
+                return None;
+            }
         }
     }
 }
 
 /// Awaiting a delivery (any executor): resolves as [`DeliveryFuture::wait`] returns, without
-/// blocking a thread.
+/// blocking a thread. The delivery deadline is enforced by the producer's thread here (an
+/// executor's own timeout bounds the wait).
 impl std::future::Future for DeliveryFuture {
     type Output = DeliveryResult;
 
     fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<DeliveryResult> {
-        if let Some(r) = self.slot.result.lock().take() {
+        let mut state = self.slot.state.lock();
+        if let Some(r) = state.result.take() {
             return std::task::Poll::Ready(r);
         }
-        *self.slot.waker.lock() = Some(cx.waker().clone());
-        // Completed between the check and the registration: its wake found no waker.
-        match self.slot.result.lock().take() {
-            Some(r) => std::task::Poll::Ready(r),
-            None => std::task::Poll::Pending,
+        if self.slot.own_producer_here().is_some() {
+            // Polled on the producer's thread (an executor blocking in a callback): nothing
+            // else could wake it.
+            drop(state);
+            return match self.slot.wait_until(Wait::Forever) {
+                Some(r) => std::task::Poll::Ready(r),
+                None => std::task::Poll::Pending,
+            };
         }
+        if !state.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            state.waker = Some(cx.waker().clone());
+        }
+        std::task::Poll::Pending
     }
 }
 
@@ -470,6 +641,10 @@ impl DeliveryFuture {
     }
 
     /// Blocks until the record is appended (and, on a synchronous topic, fsynced) or has failed.
+    /// It returns by `delivery.timeout.ms` after the send ([`Error::DeliveryTimeout`]) unless the
+    /// record's append has started by then. From a delivery callback of the record's own
+    /// producer, a record still queued could never be appended while that thread waits: it fails
+    /// at once with [`Error::InvalidState`] and comes back in the error, not sent.
     ///
     /// # Example
     /// ```
@@ -487,16 +662,15 @@ impl DeliveryFuture {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn wait(self) -> DeliveryResult {
-        let mut result = self.slot.result.lock();
-        loop {
-            if let Some(r) = result.take() {
-                return r;
-            }
-            self.slot.done.wait(&mut result);
+        match self.slot.wait_until(Wait::Forever) {
+            Some(result) => result,
+            None => unreachable!("an unbounded wait ends with the outcome"),
         }
     }
 
-    /// [`wait`](Self::wait) for at most `timeout`; `Err(self)` if it is still pending.
+    /// [`wait`](Self::wait) for at most `timeout`; `Err(self)` if it is still pending. From a
+    /// delivery callback of the record's own producer, a record still queued cannot be appended
+    /// while that thread waits: `Err(self)` at once.
     ///
     /// # Example
     /// ```
@@ -515,24 +689,11 @@ impl DeliveryFuture {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn wait_timeout(self, timeout: Duration) -> std::result::Result<DeliveryResult, DeliveryFuture> {
-        let deadline = Instant::now().checked_add(timeout);
-        {
-            let mut result = self.slot.result.lock();
-            loop {
-                if let Some(r) = result.take() {
-                    return Ok(r);
-                }
-                match deadline {
-                    Some(d) => {
-                        if self.slot.done.wait_until(&mut result, d).timed_out() && result.is_none() {
-                            break;
-                        }
-                    }
-                    None => self.slot.done.wait(&mut result),
-                }
-            }
+        let until = Instant::now().checked_add(timeout);
+        match self.slot.wait_until(Wait::Until(until)) {
+            Some(result) => Ok(result),
+            None => Err(self),
         }
-        Err(self)
     }
 
     /// Whether the outcome is known.
@@ -553,7 +714,7 @@ impl DeliveryFuture {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn is_done(&self) -> bool {
-        self.slot.result.lock().is_some()
+        self.slot.state.lock().result.is_some()
     }
 }
 
@@ -575,44 +736,140 @@ impl Notify {
     }
 }
 
-/// A record waiting for its outcome. One dropped without it (the sender thread panicked, or the
-/// producer went away first) completes as failed, so that no future waits forever.
+/// A record's outcome, before it is handed to whoever waits for it.
+type Outcome = std::result::Result<RecordMetadata, Arc<Error>>;
+
+/// A record waiting for its outcome. One dropped without it (the sender thread panicked while
+/// appending it) completes as failed, so that no future waits forever.
 struct Pending {
     record: ProducerRecord,
     size: usize,
     seq: u64,
+    /// When `send` queued it: `delivery.timeout.ms` counts from here.
+    sent: Instant,
     notify: Option<Notify>,
 }
 
 impl Pending {
-    fn complete(mut self, result: std::result::Result<RecordMetadata, Arc<Error>>) {
+    fn complete(mut self, result: Outcome) {
+        self.complete_in_place(result);
+    }
+
+    /// Hands `result` to whoever waits (once: a completed record's `Drop` does nothing).
+    fn complete_in_place(&mut self, result: Outcome) {
         if let Some(notify) = self.notify.take() {
             let result =
                 result.map_err(|error| DeliveryError { error, record: Box::new(std::mem::take(&mut self.record)) });
             notify.complete(result);
         }
     }
+
+    fn has_callback(&self) -> bool {
+        matches!(self.notify, Some(Notify::Callback(_)))
+    }
+
+    /// Whether it waited `delivery.timeout.ms` by `now`.
+    fn expired(&self, timeout: Duration, now: Instant) -> bool {
+        self.sent.checked_add(timeout).is_some_and(|deadline| deadline <= now)
+    }
+
+    /// Its failure for waiting `delivery.timeout.ms` in the queue of `partition`.
+    fn timeout_error(&self, partition: u32, config: &ProducerConfig) -> Error {
+        let partition = format!("{}-{partition}", self.record.topic);
+        Error::DeliveryTimeout { partition, timeout_ms: config.delivery_timeout_ms }
+    }
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
         if let Some(notify) = self.notify.take() {
-            let error =
-                Arc::new(Error::Closed { what: "producer (its sender stopped before the record was appended)".into() });
+            let error = Arc::new(Error::Closed {
+                what:
+                    "producer (its thread stopped while appending the record: read the partition to see whether it was)"
+                        .into(),
+            });
             notify.complete(Err(DeliveryError { error, record: Box::new(std::mem::take(&mut self.record)) }));
         }
     }
 }
 
-/// Records waiting for one partition.
+/// Completes records with their outcomes, in order, futures first: while a callback runs, every
+/// record of the producer is either queued or has its outcome, so that a callback waiting for
+/// one ([`Slot::wait_until`]) never waits for a record its own thread holds.
+fn complete_all(outcomes: Vec<(Pending, Outcome)>) {
+    let mut callbacks = Vec::new();
+    for (pending, result) in outcomes {
+        match pending.has_callback() {
+            true => callbacks.push((pending, result)),
+            false => pending.complete(result),
+        }
+    }
+    for (pending, result) in callbacks {
+        pending.complete(result);
+    }
+}
+
+/// Records waiting for one partition, in send order.
 struct Queue {
     partition: Partition,
     records: VecDeque<Pending>,
     bytes: usize,
     /// When its oldest record arrived: `linger.ms` counts from here.
     since: Instant,
-    /// Bytes of records per batch: `batch.size`, within the topic's `max.message.bytes`.
+    /// Bytes of records per batch: `batch.size`, within the topic's `max.message.bytes` and
+    /// `segment.bytes`.
     batch_limit: usize,
+    /// Records per batch at most: halved each time a batch of the partition was refused as too
+    /// large (the limit lowered again, or records larger than estimated), so that splitting
+    /// ends, at one record; reset when the queue empties.
+    record_cap: usize,
+}
+
+impl Queue {
+    /// Takes out the records of the next batch: up to `batch_limit` bytes and `record_cap`
+    /// records, at least one. A partial batch is taken only if `partial_ok`; otherwise it stays,
+    /// to linger from `now`.
+    fn take_batch(&mut self, partial_ok: bool, now: Instant) -> Option<Vec<Pending>> {
+        let mut batch = Vec::new();
+        let mut bytes = 0;
+        while let Some(p) = self.records.front() {
+            if !batch.is_empty() && (bytes + p.size > self.batch_limit || batch.len() >= self.record_cap) {
+                break;
+            }
+            bytes += p.size;
+            batch.push(self.records.pop_front().expect("a front"));
+        }
+        let full = bytes >= self.batch_limit || !self.records.is_empty();
+        if batch.is_empty() || !(full || partial_ok) {
+            // A partial batch that has not waited linger.ms: back in front, to wait.
+            for p in batch.into_iter().rev() {
+                self.records.push_front(p);
+            }
+            self.since = now;
+            return None;
+        }
+        self.bytes -= bytes;
+        if self.records.is_empty() {
+            self.record_cap = usize::MAX;
+        }
+        Some(batch)
+    }
+
+    /// Puts a batch refused as too large back in front, and halves what the next batch takes.
+    fn put_back_split(&mut self, batch: Vec<Pending>) {
+        self.record_cap = (batch.len() / 2).max(1);
+        for p in batch.into_iter().rev() {
+            self.bytes += p.size;
+            self.records.push_front(p);
+        }
+    }
+}
+
+/// Bytes of records per batch for a partition whose config is `topic`: `batch.size`, within
+/// what the partition accepts as one batch.
+fn batch_limit(batch_size: usize, topic: &crate::config::TopicConfig) -> usize {
+    let topic_limit = (topic.max_message_bytes.min(topic.segment_bytes) as usize).saturating_sub(BATCH_OVERHEAD);
+    batch_size.min(topic_limit).max(1)
 }
 
 #[derive(Default)]
@@ -629,11 +886,54 @@ struct State {
     /// `flush` calls in progress: every queue is ready.
     flushing: usize,
     closed: bool,
+    /// Why the producer closed itself: its thread panicked (the panic's message).
+    failure: Option<String>,
     /// The sender thread is waiting for work (only then do sends need to wake it).
     sender_idle: bool,
     /// `close` ran out of time: the sender fails what is left, in order, and stops.
     abort: bool,
     rng: u64,
+}
+
+impl State {
+    /// Whether a queue should go now, whatever its linger: a flush, a close, or a send waiting
+    /// for buffer space needs it.
+    fn urgent(&self) -> bool {
+        self.closed || self.flushing > 0 || self.blocked > 0
+    }
+
+    /// Records that `seqs` have their outcomes (`flush` and `close` wait for that), and frees
+    /// their `bytes` of the buffer.
+    fn finish(&mut self, seqs: &[u64], bytes: usize) {
+        for seq in seqs {
+            self.incomplete.remove(seq);
+        }
+        self.buffered -= bytes;
+    }
+
+    /// The error of a send to a closed producer.
+    fn closed_error(&self) -> Error {
+        match &self.failure {
+            Some(panic) => Error::Closed { what: format!("producer (its thread panicked: {panic})") },
+            None => Error::Closed { what: "producer".into() },
+        }
+    }
+
+    /// Takes out every record that waited `delivery.timeout.ms` by `now` (a prefix of each
+    /// queue: records are queued in send order), failed.
+    fn take_expired(&mut self, config: &ProducerConfig, now: Instant) -> Vec<(Pending, Outcome)> {
+        let timeout = Duration::from_millis(config.delivery_timeout_ms);
+        let mut expired = Vec::new();
+        for (&(_, partition), queue) in self.queues.iter_mut() {
+            while queue.records.front().is_some_and(|p| p.expired(timeout, now)) {
+                let p = queue.records.pop_front().expect("a front");
+                queue.bytes -= p.size;
+                let error = Arc::new(p.timeout_error(partition, config));
+                expired.push((p, Err(error)));
+            }
+        }
+        expired
+    }
 }
 
 struct Shared {
@@ -645,6 +945,39 @@ struct Shared {
     work: Condvar,
     /// Wakes senders waiting for space, and `flush` / `close` waiting for completions.
     progress: Condvar,
+}
+
+thread_local! {
+    /// On a producer's sender thread, the address of that producer's [`Shared`]; 0 elsewhere.
+    /// What lets a call made from a delivery callback see that it would wait for its own thread.
+    static SENDER_OF: Cell<usize> = const { Cell::new(0) };
+}
+
+impl Shared {
+    /// Whether this is the producer's own thread (a delivery callback runs here).
+    fn on_own_thread(&self) -> bool {
+        SENDER_OF.with(Cell::get) == self as *const Shared as usize
+    }
+
+    /// Takes record `seq` out of its queue if it is still there (its append has not started),
+    /// with the queue's partition.
+    fn take_queued(&self, seq: u64) -> Option<(Pending, u32)> {
+        let mut state = self.state.lock();
+        let state = &mut *state;
+        for (&(_, partition), queue) in state.queues.iter_mut() {
+            let Ok(at) = queue.records.binary_search_by_key(&seq, |p| p.seq) else { continue };
+            let pending = queue.records.remove(at).expect("found");
+            queue.bytes -= pending.size;
+            return Some((pending, partition));
+        }
+        None
+    }
+
+    /// [`State::finish`], under the lock, waking who waits for it.
+    fn finish(&self, seqs: &[u64], bytes: usize) {
+        self.state.lock().finish(seqs, bytes);
+        self.progress.notify_all();
+    }
 }
 
 /// Kafka's producer over a [`Log`]: cheap to clone, `Send + Sync`. See the module docs.
@@ -677,13 +1010,6 @@ pub struct Producer {
 struct Handle {
     shared: Arc<Shared>,
     sender: Mutex<Option<JoinHandle<()>>>,
-    sender_id: std::thread::ThreadId,
-}
-
-impl Handle {
-    fn on_sender_thread(&self) -> bool {
-        std::thread::current().id() == self.sender_id
-    }
 }
 
 impl Drop for Handle {
@@ -699,17 +1025,22 @@ impl std::fmt::Debug for Producer {
 }
 
 impl Producer {
-    /// A producer appending to `log`'s topics, with its sender thread.
+    /// A producer appending to `log`'s topics, with its sender thread. A `delivery.timeout.ms`
+    /// below `linger.ms` is [`Error::InvalidConfig`] (left at its default, it is raised to
+    /// `linger.ms`, as Kafka raises it).
     ///
     /// # Example
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
-    /// use partlog::{Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+    /// use partlog::{Error, Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
     /// let log = Log::open(dir.path())?;
     /// log.create_topic("orders", 1, TopicConfig::default())?;
     /// let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "0")?)?;
     /// let meta = producer.send(ProducerRecord::new("orders", b"x".to_vec())).wait().unwrap();
     /// assert_eq!((meta.topic.as_str(), meta.partition, meta.offset), ("orders", 0, 0));
+    /// // A record may linger 10 s for its batch: it cannot have to be appended within 5 s.
+    /// let config = ProducerConfig::default().set("linger.ms", "10000")?.set("delivery.timeout.ms", "5000")?;
+    /// assert!(matches!(Producer::new(&log, config), Err(Error::InvalidConfig { .. })));
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn new(log: &Log, config: ProducerConfig) -> crate::Result<Producer> {
@@ -746,6 +1077,7 @@ impl Producer {
     }
 
     fn build(log: &Log, config: ProducerConfig, partitioner: Option<Arc<dyn Partitioner>>) -> crate::Result<Producer> {
+        let config = config.validated()?;
         let seed =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
         let shared = Arc::new(Shared {
@@ -761,8 +1093,7 @@ impl Producer {
             .name("partlog-producer".into())
             .spawn(move || run_sender(&for_thread))
             .map_err(|source| Error::Io { op: "spawn the producer thread", path: Default::default(), source })?;
-        let sender_id = sender.thread().id();
-        Ok(Producer { handle: Arc::new(Handle { shared, sender: Mutex::new(Some(sender)), sender_id }) })
+        Ok(Producer { handle: Arc::new(Handle { shared, sender: Mutex::new(Some(sender)) }) })
     }
 
     /// Sends `record`; the returned future resolves to where it was appended, or why not. A
@@ -783,7 +1114,7 @@ impl Producer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn send(&self, record: ProducerRecord) -> DeliveryFuture {
-        let slot = Arc::new(Slot::default());
+        let slot = Arc::new(Slot { producer: Arc::downgrade(&self.handle.shared), ..Slot::default() });
         match self.enqueue(record, Notify::Future(slot.clone())) {
             Ok(()) => DeliveryFuture { slot },
             Err(failed) => {
@@ -796,6 +1127,11 @@ impl Producer {
     /// Sends `record` and calls `callback` with its outcome: on the producer's thread once it is
     /// appended, in send order for records of one partition; at once on this thread if it
     /// cannot be sent.
+    ///
+    /// The callback runs on the thread that appends every record, so it should be quick. What
+    /// only that thread could finish fails at once from a callback ([`Error::InvalidState`]):
+    /// [`flush`](Self::flush), a send while `buffer.memory` is full, and waiting for a record of
+    /// this producer that is still queued. A panicking callback is contained.
     ///
     /// # Example
     /// ```
@@ -839,26 +1175,9 @@ impl Producer {
             Ok(topic) => topic,
             Err(e) => return fail(e, record, notify),
         };
-        // What the partition would refuse is refused here, for this record alone: in a batch
-        // with others it would fail them all.
         let size = record.size();
         let topic_config = topic.partitions()[0].config();
-        // The topic's limit is on the batch: this record alone, with a batch header.
-        let topic_limit = (topic_config.max_message_bytes as usize).saturating_sub(BATCH_OVERHEAD);
-        let limits = [
-            (size, config.max_request_size, "max.request.size"),
-            (size, config.buffer_memory, "buffer.memory"),
-            (size + BATCH_OVERHEAD, topic_config.max_message_bytes as usize, "max.message.bytes"),
-        ];
-        if let Some(&(size, limit, setting)) = limits.iter().find(|(size, limit, _)| size > limit) {
-            return fail(Error::BatchTooLarge { size: size as u64, limit: limit as u64, setting }, record, notify);
-        }
-        if record.timestamp.is_some_and(|t| t < 0) {
-            let error = Error::InvalidRecord { index: 0, reason: "a record's timestamp must not be negative" };
-            return fail(error, record, notify);
-        }
-        if topic_config.cleanup_policy.compacts() && record.key.is_none() {
-            let error = Error::InvalidRecord { index: 0, reason: "compacted topics reject records without a key" };
+        if let Err(error) = check_record(&record, size, config, &topic_config) {
             return fail(error, record, notify);
         }
         record.timestamp = Some(record.timestamp.unwrap_or_else(now_ms));
@@ -872,30 +1191,20 @@ impl Producer {
             ),
             _ => None,
         };
-        let deadline = Instant::now().checked_add(Duration::from_millis(config.max_block_ms));
+        let mut sent = Instant::now();
         let mut state = shared.state.lock();
-        // Space in the buffer, waited for in turn up to `max.block.ms`.
-        while !state.closed && state.buffered + size > config.buffer_memory {
-            state.blocked += 1;
-            shared.work.notify_one();
-            let timed_out = match deadline {
-                Some(d) => shared.progress.wait_until(&mut state, d).timed_out(),
-                None => {
-                    shared.progress.wait(&mut state);
-                    false
-                }
-            };
-            state.blocked -= 1;
-            if timed_out && state.buffered + size > config.buffer_memory {
+        if !state.closed && state.buffered + size > config.buffer_memory {
+            if let Err(error) = self.wait_for_space(&mut state, size, sent) {
                 drop(state);
-                let error =
-                    Error::BufferFull { waited_ms: config.max_block_ms, buffer_memory: config.buffer_memory as u64 };
                 return fail(error, record, notify);
             }
+            // Kafka's delivery timeout counts from when the record joins its batch.
+            sent = Instant::now();
         }
         if state.closed {
+            let error = state.closed_error();
             drop(state);
-            return fail(Error::Closed { what: "producer".into() }, record, notify);
+            return fail(error, record, notify);
         }
         let count = topic.partition_count();
         let partition = match record.partition.or(chosen) {
@@ -914,30 +1223,69 @@ impl Producer {
         state.next_seq += 1;
         state.incomplete.insert(seq);
         state.buffered += size;
+        if let Notify::Future(slot) = &notify {
+            let deadline = sent.checked_add(Duration::from_millis(config.delivery_timeout_ms));
+            slot.state.lock().ticket = Some(Ticket { seq, deadline });
+        }
         let key = (record.topic.clone(), partition);
         let handle = topic.partition(partition).expect("checked against the count");
-        let batch_limit = config.batch_size.min(topic_limit).max(1);
         let queue = state.queues.entry(key).or_insert_with(|| Queue {
             partition: handle.clone(),
             records: VecDeque::new(),
             bytes: 0,
-            since: Instant::now(),
-            batch_limit,
+            since: sent,
+            batch_limit: 1,
+            record_cap: usize::MAX,
         });
         if queue.records.is_empty() {
             // A new batch: it lingers from now, and goes to the topic as it is now (a topic
             // deleted and created again has new partitions).
-            queue.since = Instant::now();
+            queue.since = sent;
             queue.partition = handle;
-            queue.batch_limit = batch_limit;
         }
+        // The topic's limits as they are now: an alter lowering them applies to what waits.
+        queue.batch_limit = batch_limit(config.batch_size, &topic_config);
         queue.bytes += size;
         let full = queue.bytes >= queue.batch_limit;
-        queue.records.push_back(Pending { record, size, seq, notify: Some(notify) });
+        queue.records.push_back(Pending { record, size, seq, sent, notify: Some(notify) });
         // Wake the sender only if it sleeps: a busy one scans every queue when it comes back.
         // A new batch may need it to wake earlier, for its linger.
         if (full || config.linger_ms == 0 || queue.records.len() == 1) && state.sender_idle {
             shared.work.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Waits, in turn, up to `max.block.ms` from `since` for `size` bytes of space in the
+    /// buffer (or for the producer to close). From a delivery callback it fails at once: only
+    /// that callback's thread, the producer's, frees space.
+    fn wait_for_space(&self, state: &mut MutexGuard<'_, State>, size: usize, since: Instant) -> crate::Result<()> {
+        let shared = &self.handle.shared;
+        let config = &shared.config;
+        if shared.on_own_thread() {
+            return Err(Error::InvalidState {
+                what: "send() from a delivery callback while buffer.memory is full: only the producer's own \
+                       thread, which runs the callback, frees space",
+            });
+        }
+        let deadline = since.checked_add(Duration::from_millis(config.max_block_ms));
+        while !state.closed && state.buffered + size > config.buffer_memory {
+            state.blocked += 1;
+            shared.work.notify_one();
+            let timed_out = match deadline {
+                Some(d) => shared.progress.wait_until(state, d).timed_out(),
+                None => {
+                    shared.progress.wait(state);
+                    false
+                }
+            };
+            state.blocked -= 1;
+            if timed_out && state.buffered + size > config.buffer_memory {
+                return Err(Error::BufferFull {
+                    waited_ms: config.max_block_ms,
+                    buffer_memory: config.buffer_memory as u64,
+                });
+            }
         }
         Ok(())
     }
@@ -961,7 +1309,7 @@ impl Producer {
     /// ```
     pub fn flush(&self) -> crate::Result<()> {
         let shared = &self.handle.shared;
-        if self.handle.on_sender_thread() {
+        if self.handle.shared.on_own_thread() {
             return Err(Error::InvalidState { what: "flush() from a delivery callback, on the producer's own thread" });
         }
         let mut state = shared.state.lock();
@@ -1002,6 +1350,32 @@ impl Producer {
 /// A batch's bytes besides its records (its 61-byte header).
 const BATCH_OVERHEAD: usize = 61;
 
+/// Refuses, for this record alone, what the partition would refuse (in a batch with others it
+/// would fail them all) and what could never fit the producer's limits.
+fn check_record(
+    record: &ProducerRecord,
+    size: usize,
+    config: &ProducerConfig,
+    topic: &crate::config::TopicConfig,
+) -> crate::Result<()> {
+    // The topic's limit is on the batch: this record alone, with a batch header.
+    let limits = [
+        (size, config.max_request_size, "max.request.size"),
+        (size, config.buffer_memory, "buffer.memory"),
+        (size + BATCH_OVERHEAD, topic.max_message_bytes as usize, "max.message.bytes"),
+    ];
+    if let Some(&(size, limit, setting)) = limits.iter().find(|(size, limit, _)| size > limit) {
+        return Err(Error::BatchTooLarge { size: size as u64, limit: limit as u64, setting });
+    }
+    if record.timestamp.is_some_and(|t| t < 0) {
+        return Err(Error::InvalidRecord { index: 0, reason: "a record's timestamp must not be negative" });
+    }
+    if topic.cleanup_policy.compacts() && record.key.is_none() {
+        return Err(Error::InvalidRecord { index: 0, reason: "compacted topics reject records without a key" });
+    }
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
@@ -1034,7 +1408,7 @@ fn close(handle: &Handle, timeout: Option<Duration>) {
     state.closed = true;
     shared.work.notify_all();
     shared.progress.notify_all();
-    if handle.on_sender_thread() {
+    if handle.shared.on_own_thread() {
         state.abort |= timeout.is_some();
         return;
     }
@@ -1058,43 +1432,70 @@ fn close(handle: &Handle, timeout: Option<Duration>) {
     }
 }
 
-/// The sender thread: appends each ready queue as batches of up to `batch.size` bytes, one
-/// `append` per batch, and completes its records.
+/// The sender thread. A panic anywhere on it (a bug: callbacks' and wakers' panics are contained
+/// where they run) fails every waiting record and closes the producer, so that nothing waits
+/// for a thread that is gone (issue 24).
 fn run_sender(shared: &Shared) {
-    let config = &shared.config;
-    let linger = Duration::from_millis(config.linger_ms);
+    SENDER_OF.with(|s| s.set(shared as *const Shared as usize));
+    if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| send_loop(shared))) {
+        stop_after_panic(shared, panic_message(&*panic));
+    }
+    SENDER_OF.with(|s| s.set(0));
+}
+
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => (*message).to_owned(),
+        (_, Some(message)) => message.clone(),
+        _ => "a panic without a message".to_owned(),
+    }
+}
+
+/// After a panic on the sender thread: closes the producer and fails what waits. The records
+/// being appended when it panicked were failed as the unwinding dropped them (`Pending`'s
+/// `Drop`). Nothing here can panic but callbacks, which are contained.
+fn stop_after_panic(shared: &Shared, message: String) {
     let mut state = shared.state.lock();
+    state.closed = true;
+    state.abort = true;
+    let error = Arc::new(Error::Closed {
+        what: format!("producer (its thread panicked: {message}; the record was not appended)"),
+    });
+    state.failure = Some(message);
+    let left: Vec<(Pending, Outcome)> =
+        state.queues.drain().flat_map(|(_, q)| q.records).map(|p| (p, Err(error.clone()))).collect();
+    shared.progress.notify_all();
+    drop(state);
+    complete_all(left);
+    let mut state = shared.state.lock();
+    state.incomplete.clear();
+    state.buffered = 0;
+    shared.progress.notify_all();
+}
+
+/// The sender's loop: fails what waited `delivery.timeout.ms`, appends each ready queue as
+/// batches, one `append` per batch, and sleeps until the next linger or deadline.
+fn send_loop(shared: &Shared) {
+    let config = &shared.config;
     loop {
+        let mut state = shared.state.lock();
         if state.abort {
             // What is left fails, in send order per partition, after what was appended.
-            let left: Vec<Pending> = state.queues.drain().flat_map(|(_, q)| q.records).collect();
-            for p in &left {
-                state.incomplete.remove(&p.seq);
-                state.buffered -= p.size;
-            }
-            shared.progress.notify_all();
+            let error = Arc::new(Error::Closed { what: "producer (closed before the record was appended)".into() });
+            let left: Vec<(Pending, Outcome)> =
+                state.queues.drain().flat_map(|(_, q)| q.records).map(|p| (p, Err(error.clone()))).collect();
             drop(state);
-            for p in left {
-                let error = Arc::new(Error::Closed { what: "producer (closed before the record was appended)".into() });
-                p.complete(Err(error));
-            }
+            finish_all(shared, left);
             return;
         }
         let now = Instant::now();
-        let urgent = state.closed || state.flushing > 0 || state.blocked > 0;
-        let mut ready = Vec::new();
-        let mut next_wake: Option<Instant> = None;
-        for (key, queue) in &state.queues {
-            if queue.records.is_empty() {
-                continue;
-            }
-            let due = queue.since.checked_add(linger).unwrap_or(now);
-            if urgent || queue.bytes >= queue.batch_limit || due <= now {
-                ready.push(key.clone());
-            } else {
-                next_wake = Some(next_wake.map_or(due, |w| w.min(due)));
-            }
+        let expired = state.take_expired(config, now);
+        if !expired.is_empty() {
+            drop(state);
+            finish_all(shared, expired);
+            continue;
         }
+        let (ready, next_wake) = ready_queues(&state, config, now);
         if ready.is_empty() {
             if state.closed && state.queues.values().all(|q| q.records.is_empty()) {
                 return;
@@ -1109,56 +1510,104 @@ fn run_sender(shared: &Shared) {
             state.sender_idle = false;
             continue;
         }
-        // Take the ready batches out, then append without the lock. A queue ready only because
-        // it filled a batch gives its full batches; the rest lingers as a new batch.
-        let mut work = Vec::new();
-        for key in ready {
-            let Some(queue) = state.queues.get_mut(&key) else { continue };
-            let lingered = queue.since.checked_add(linger).is_none_or(|due| due <= now);
-            let mut batches = Vec::new();
-            while !queue.records.is_empty() {
-                let mut batch = Vec::new();
-                let mut bytes = 0;
-                while let Some(p) = queue.records.front() {
-                    if !batch.is_empty() && bytes + p.size > queue.batch_limit {
-                        break;
-                    }
-                    bytes += p.size;
-                    batch.push(queue.records.pop_front().expect("a front"));
-                }
-                let full = bytes >= queue.batch_limit || !queue.records.is_empty();
-                if !(full || urgent || lingered) {
-                    // A partial batch that has not waited linger.ms: back in front, to wait.
-                    for p in batch.into_iter().rev() {
-                        queue.records.push_front(p);
-                    }
-                    queue.since = now;
-                    break;
-                }
-                queue.bytes -= bytes;
-                batches.push(batch);
-            }
-            work.push((queue.partition.clone(), batches));
-        }
         drop(state);
-        let mut done = Vec::new();
-        for (partition, batches) in work {
-            for batch in batches {
-                deliver(&partition, batch, &mut done);
-            }
+        for (key, records) in ready {
+            send_queue(shared, &key, records);
         }
-        state = shared.state.lock();
-        for (seq, size) in done {
-            state.incomplete.remove(&seq);
-            state.buffered -= size;
-        }
-        shared.progress.notify_all();
     }
 }
 
-/// Appends one batch of records to `partition` and completes each; records `(seq, size)` of
-/// each in `done`.
-fn deliver(partition: &Partition, batch: Vec<Pending>, done: &mut Vec<(u64, usize)>) {
+/// The queues to send from now, each with its number of records then (what it may send before
+/// the others get their turn, so that a queue refilled as fast as it goes holds no other up);
+/// else when to look again: the next linger or delivery deadline.
+#[allow(clippy::type_complexity)]
+fn ready_queues(
+    state: &State,
+    config: &ProducerConfig,
+    now: Instant,
+) -> (Vec<((String, u32), usize)>, Option<Instant>) {
+    let linger = Duration::from_millis(config.linger_ms);
+    let timeout = Duration::from_millis(config.delivery_timeout_ms);
+    let urgent = state.urgent();
+    let mut ready = Vec::new();
+    let mut next_wake: Option<Instant> = None;
+    for (key, queue) in &state.queues {
+        let Some(oldest) = queue.records.front() else { continue };
+        let due = queue.since.checked_add(linger).unwrap_or(now);
+        if urgent || queue.bytes >= queue.batch_limit || due <= now {
+            ready.push((key.clone(), queue.records.len()));
+            continue;
+        }
+        for at in [Some(due), oldest.sent.checked_add(timeout)].into_iter().flatten() {
+            next_wake = Some(next_wake.map_or(at, |w| w.min(at)));
+        }
+    }
+    (ready, next_wake)
+}
+
+/// Appends batches of the queue `key` until it has none ready or `budget` records went. A batch
+/// refused as too large goes back in front and is split (Kafka's `splitAndReenqueue`): records
+/// keep their order, and only a record too large on its own fails.
+fn send_queue(shared: &Shared, key: &(String, u32), mut budget: usize) {
+    let config = &shared.config;
+    let linger = Duration::from_millis(config.linger_ms);
+    let timeout = Duration::from_millis(config.delivery_timeout_ms);
+    // What the last batch leaves to record, recorded under the next batch's lock.
+    let mut done: Option<(Vec<u64>, usize)> = None;
+    loop {
+        let mut state = shared.state.lock();
+        if let Some((seqs, bytes)) = done.take() {
+            state.finish(&seqs, bytes);
+            shared.progress.notify_all();
+        }
+        let now = Instant::now();
+        let urgent = state.urgent();
+        if budget == 0 || state.abort {
+            return;
+        }
+        let Some(queue) = state.queues.get_mut(key) else { return };
+        if queue.records.front().is_some_and(|p| p.expired(timeout, now)) {
+            return; // the loop fails it first
+        }
+        let lingered = queue.since.checked_add(linger).is_none_or(|due| due <= now);
+        let Some(batch) = queue.take_batch(urgent || lingered, now) else { return };
+        let partition = queue.partition.clone();
+        drop(state);
+        budget = budget.saturating_sub(batch.len());
+        match append_batch(&partition, batch) {
+            Appended::TooLarge(batch) => {
+                budget += batch.len();
+                // The partition's limits as they are now: an alter lowered them under the batch.
+                let limit = batch_limit(config.batch_size, &partition.config());
+                let mut state = shared.state.lock();
+                let queue = state.queues.get_mut(key).expect("only this thread removes queues");
+                queue.batch_limit = limit;
+                queue.put_back_split(batch);
+            }
+            Appended::Done(batch, appended) => done = Some(complete_batch(&partition, batch, appended)),
+        }
+    }
+}
+
+/// Completes records taken out of their queues, then frees their space and records that they
+/// are done (as Kafka frees a batch's buffer after its callbacks).
+fn finish_all(shared: &Shared, outcomes: Vec<(Pending, Outcome)>) {
+    let seqs: Vec<u64> = outcomes.iter().map(|(p, _)| p.seq).collect();
+    let bytes = outcomes.iter().map(|(p, _)| p.size).sum();
+    complete_all(outcomes);
+    shared.finish(&seqs, bytes);
+}
+
+/// What became of a batch given to [`append_batch`].
+enum Appended {
+    /// Appended, or failed as a whole: its records and the append's outcome.
+    Done(Vec<Pending>, std::result::Result<AppendInfo, Arc<Error>>),
+    /// Refused as too large: the records, to split (never a single record).
+    TooLarge(Vec<Pending>),
+}
+
+/// Appends one batch of records to `partition`.
+fn append_batch(partition: &Partition, batch: Vec<Pending>) -> Appended {
     let headers: Vec<Vec<Header<'_>>> = batch
         .iter()
         .map(|p| p.record.headers.iter().map(|h| Header::from_bytes(&h.key, h.value.as_deref())).collect())
@@ -1176,34 +1625,86 @@ fn deliver(partition: &Partition, batch: Vec<Pending>, done: &mut Vec<(u64, usiz
     let outcome = partition.append(&records);
     drop(records);
     drop(headers);
-    let log_append_time = partition.config().message_timestamp_type == TimestampType::LogAppendTime;
     match outcome {
-        Ok(info) => {
-            for (i, p) in batch.into_iter().enumerate() {
-                done.push((p.seq, p.size));
-                let timestamp = if log_append_time { info.max_timestamp } else { p.record.timestamp.unwrap_or(-1) };
-                let meta = RecordMetadata {
-                    topic: p.record.topic.clone(),
-                    partition: partition.id(),
-                    offset: info.first_offset + i as u64,
-                    timestamp,
-                };
-                p.complete(Ok(meta));
-            }
-        }
-        Err(e) => {
-            let error = Arc::new(e);
-            for p in batch {
-                done.push((p.seq, p.size));
-                p.complete(Err(error.clone()));
+        Err(Error::BatchTooLarge { .. }) if batch.len() > 1 => Appended::TooLarge(batch),
+        outcome => Appended::Done(batch, outcome.map_err(Arc::new)),
+    }
+}
+
+/// Completes the records of a batch appended to `partition` (record `i` at `first_offset + i`),
+/// or failed as a whole, in order, futures first (see [`complete_all`]); returns the records'
+/// sequence numbers and bytes, for [`State::finish`].
+fn complete_batch(
+    partition: &Partition,
+    mut batch: Vec<Pending>,
+    appended: std::result::Result<AppendInfo, Arc<Error>>,
+) -> (Vec<u64>, usize) {
+    let log_append_time = partition.config().message_timestamp_type == TimestampType::LogAppendTime;
+    let outcome = |i: usize, p: &Pending| -> Outcome {
+        let info = appended.as_ref().map_err(Arc::clone)?;
+        let timestamp = if log_append_time { info.max_timestamp } else { p.record.timestamp.unwrap_or(-1) };
+        Ok(RecordMetadata {
+            topic: p.record.topic.clone(),
+            partition: partition.id(),
+            offset: info.first_offset + i as u64,
+            timestamp,
+        })
+    };
+    for callbacks in [false, true] {
+        for (i, p) in batch.iter_mut().enumerate() {
+            if p.has_callback() == callbacks {
+                let result = outcome(i, p);
+                p.complete_in_place(result);
             }
         }
     }
+    let seqs = batch.iter().map(|p| p.seq).collect();
+    (seqs, batch.iter().map(|p| p.size).sum())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pending(seq: u64, value_bytes: usize) -> Pending {
+        let record = ProducerRecord::new("t", vec![0; value_bytes]);
+        Pending { size: record.size(), record, seq, sent: Instant::now(), notify: None }
+    }
+
+    /// A batch refused as too large comes back in order and the next batches take half as many
+    /// records, and half again if refused again, down to one: splitting ends even where the
+    /// size estimate is wrong.
+    #[test]
+    fn a_batch_refused_as_too_large_is_taken_again_in_halves_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open(dir.path()).unwrap();
+        let partition = log.create_topic("t", 1, crate::config::TopicConfig::default()).unwrap().partition(0).unwrap();
+        let now = Instant::now();
+        let mut queue = Queue {
+            partition,
+            records: (0..10).map(|seq| pending(seq, 10)).collect(),
+            bytes: 310,
+            since: now,
+            batch_limit: 1 << 20,
+            record_cap: usize::MAX,
+        };
+        let seqs = |batch: &[Pending]| batch.iter().map(|p| p.seq).collect::<Vec<_>>();
+        let all = queue.take_batch(true, now).unwrap();
+        assert_eq!((all.len(), queue.bytes), (10, 0));
+        queue.put_back_split(all);
+        let first = queue.take_batch(true, now).unwrap();
+        assert_eq!(seqs(&first), [0, 1, 2, 3, 4]);
+        queue.put_back_split(first);
+        let smaller = queue.take_batch(true, now).unwrap();
+        assert_eq!(seqs(&smaller), [0, 1]);
+        let next = queue.take_batch(true, now).unwrap();
+        assert_eq!(seqs(&next), [2, 3], "the cap holds until the queue empties");
+        queue.put_back_split(next);
+        assert_eq!(seqs(&queue.take_batch(true, now).unwrap()), [2]);
+        let rest: Vec<u64> = std::iter::from_fn(|| queue.take_batch(true, now)).flat_map(|b| seqs(&b)).collect();
+        assert_eq!(rest, [3, 4, 5, 6, 7, 8, 9], "in order, one at a time");
+        assert_eq!((queue.bytes, queue.record_cap), (0, usize::MAX), "reset once empty");
+    }
 
     /// A record dropped without its outcome (a sender thread that panicked mid-append drops its
     /// batch while unwinding) fails its future instead of leaving it waiting forever.
@@ -1215,6 +1716,7 @@ mod tests {
             record: ProducerRecord::new("t", b"v".to_vec()),
             size: 22,
             seq: 0,
+            sent: Instant::now(),
             notify: Some(Notify::Future(slot)),
         };
         drop(pending);
