@@ -32,9 +32,7 @@ const SNAPSHOT_EVERY: usize = 300;
 /// every event is fsynced before it is acknowledged.
 fn event_store_config() -> Result<TopicConfig, Error> {
     // `retention.ms=-1` and `retention.bytes=-1`: Kafka's 7-day default would delete history.
-    let mut config = TopicConfig::event_store();
-    config.set("flush.messages", "1")?;
-    Ok(config)
+    TopicConfig::event_store().set("flush.messages", "1")
 }
 
 /// Balances by account, and the position (next offset) per event partition they include.

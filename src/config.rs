@@ -14,9 +14,9 @@ use crate::segment::index::{IndexEntry, OffsetEntry, TimeEntry};
 /// # Example
 /// ```
 /// use partlog::{CleanupPolicy, TopicConfig};
-/// let mut config = TopicConfig::default();
+/// let config = TopicConfig::default();
 /// assert_eq!(config.cleanup_policy, CleanupPolicy::Delete); // Kafka's default
-/// config.set("cleanup.policy", "compact")?;
+/// let config = config.set("cleanup.policy", "compact")?;
 /// assert_eq!(config.cleanup_policy, CleanupPolicy::Compact);
 /// assert_eq!(CleanupPolicy::CompactDelete.to_string(), "compact,delete");
 /// assert!(config.set("cleanup.policy", "archive").is_err());
@@ -88,9 +88,9 @@ impl fmt::Display for CleanupPolicy {
 /// # let dir = tempfile::tempdir().unwrap();
 /// use partlog::{BatchHeader, Compression, CompressionType, Log, Record, TopicConfig};
 /// let log = Log::open(dir.path())?;
-/// let mut config = TopicConfig::default();
+/// let config = TopicConfig::default();
 /// assert_eq!(config.compression_type, CompressionType::Producer);
-/// config.set("compression.type", "gzip")?;
+/// let config = config.set("compression.type", "gzip")?;
 /// assert_eq!(config.compression_type, CompressionType::Codec(Compression::Gzip));
 /// let p = log.create_topic("t", 1, config)?.partition(0)?;
 /// p.append(&[Record::new(b"a")])?;
@@ -147,10 +147,9 @@ impl fmt::Display for CompressionType {
 /// # Example
 /// ```
 /// use partlog::{Compression, CompressionType, TopicConfig};
-/// let mut config = TopicConfig::default();
+/// let config = TopicConfig::default();
 /// assert_eq!(config.segment_bytes, 1 << 30);
-/// config.set("compression.type", "lz4")?;
-/// config.set("retention.ms", "3600000")?;
+/// let config = config.set("compression.type", "lz4")?.set("retention.ms", "3600000")?;
 /// assert_eq!(config.compression_type, CompressionType::Codec(Compression::Lz4));
 ///
 /// let text = config.to_properties();
@@ -294,26 +293,23 @@ fn number<T: FromStr>(key: &str, value: &str) -> Result<T> {
 }
 
 impl TopicConfig {
-    /// Sets one config by its Kafka name, checking the value.
+    /// Sets one config by its Kafka name, checking the value; returns the changed config, to
+    /// chain, as `ProducerConfig::set` and `ConsumerConfig::set` do.
     ///
     /// # Example
     /// ```
     /// use partlog::{CleanupPolicy, TopicConfig};
-    /// let mut config = TopicConfig::default();
-    /// config.set("cleanup.policy", "delete,compact")?;
-    /// assert_eq!(config.cleanup_policy, CleanupPolicy::CompactDelete);
-    /// // A bad value or unknown name changes nothing.
-    /// assert!(config.set("min.cleanable.dirty.ratio", "1.5").is_err());
-    /// assert!(config.set("no.such.config", "1").is_err());
-    /// assert_eq!(config.min_cleanable_dirty_ratio, 0.5);
+    /// let config = TopicConfig::default().set("cleanup.policy", "delete,compact")?.set("retention.ms", "-1")?;
+    /// assert_eq!((config.cleanup_policy, config.retention_ms), (CleanupPolicy::CompactDelete, -1));
+    /// // A bad value or an unknown name is refused, naming the key and the value.
+    /// assert!(config.clone().set("min.cleanable.dirty.ratio", "1.5").is_err());
+    /// assert!(config.clone().set("no.such.config", "1").is_err());
     /// # Ok::<(), partlog::Error>(())
     /// ```
-    pub fn set(&mut self, key: &str, value: &str) -> Result<()> {
-        let mut next = self.clone();
-        next.set_unchecked(key, value.trim())?;
-        next.validate()?;
-        *self = next;
-        Ok(())
+    pub fn set(mut self, key: &str, value: &str) -> Result<Self> {
+        self.set_unchecked(key, value.trim())?;
+        self.validate()?;
+        Ok(self)
     }
 
     fn set_unchecked(&mut self, key: &str, value: &str) -> Result<()> {
@@ -531,11 +527,15 @@ mod tests {
 
     #[test]
     fn every_name_round_trips_through_properties() {
-        let mut c = TopicConfig::default();
-        c.set("cleanup.policy", "delete,compact").unwrap();
-        c.set("message.timestamp.type", "LogAppendTime").unwrap();
-        c.set("min.cleanable.dirty.ratio", "0.25").unwrap();
-        c.set("compression.type", "uncompressed").unwrap();
+        let c = TopicConfig::default()
+            .set("cleanup.policy", "delete,compact")
+            .unwrap()
+            .set("message.timestamp.type", "LogAppendTime")
+            .unwrap()
+            .set("min.cleanable.dirty.ratio", "0.25")
+            .unwrap()
+            .set("compression.type", "uncompressed")
+            .unwrap();
         let text = c.to_properties();
         for key in CONFIG_NAMES {
             assert!(text.contains(&format!("\n{key}=")), "{key} missing");
@@ -546,7 +546,7 @@ mod tests {
 
     #[test]
     fn bad_values_and_unknown_keys_are_rejected_with_the_key() {
-        let mut c = TopicConfig::default();
+        let c = TopicConfig::default();
         for (key, value) in [
             ("segment.bytes", "60"),
             ("segment.bytes", "3000000000"),
@@ -557,12 +557,11 @@ mod tests {
             ("no.such.config", "1"),
             ("segment.ms", "soon"),
         ] {
-            match c.set(key, value) {
+            match c.clone().set(key, value) {
                 Err(Error::InvalidConfig { key: k, .. }) => assert_eq!(k, key),
                 other => panic!("{key}={value}: {other:?}"),
             }
         }
-        assert_eq!(c, TopicConfig::default(), "a rejected set changes nothing");
         assert!(TopicConfig::from_properties("segment.bytes\n").is_err());
         let parsed = TopicConfig::from_properties("# comment\n! other\n segment.ms : 1000 \n").unwrap();
         assert_eq!(parsed.segment_ms, 1000);

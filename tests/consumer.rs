@@ -373,8 +373,7 @@ fn buffered_records_never_outlive_a_seek_pause_or_reset() {
 fn consumer_records_say_whose_timestamp_they_carry() {
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path()).unwrap();
-    let mut config = TopicConfig::default();
-    config.set("message.timestamp.type", "LogAppendTime").unwrap();
+    let config = TopicConfig::default().set("message.timestamp.type", "LogAppendTime").unwrap();
     log.create_topic("appended", 1, config).unwrap().partition(0).unwrap().append(&[Record::new(b"a")]).unwrap();
     log.create_topic("created", 1, TopicConfig::default())
         .unwrap()

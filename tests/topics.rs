@@ -296,10 +296,13 @@ fn altered_settings_take_effect_on_the_open_log() {
     let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
     p.append(&[Record::new(&[b'a'; 300])]).unwrap();
 
-    let mut config = p.config().as_ref().clone();
-    config.set("compression.type", "lz4").unwrap();
-    config.set("max.message.bytes", "1000").unwrap();
-    config.set("segment.bytes", "1200").unwrap(); // smaller: the active segment rolls at the next append
+    let config = (p.config().as_ref().clone())
+        .set("compression.type", "lz4")
+        .unwrap()
+        .set("max.message.bytes", "1000")
+        .unwrap()
+        .set("segment.bytes", "1200") // smaller: the active segment rolls at the next append
+        .unwrap();
     let altered = log.alter_topic_config("t", config).unwrap();
     assert_eq!(altered.config().segment_bytes, 1200);
     assert_eq!(log.topic("t").unwrap().config().segment_bytes, 1200);
@@ -328,16 +331,14 @@ fn altered_settings_take_effect_on_the_open_log() {
     assert!(p.segments().len() > 1, "rolled at the smaller segment.bytes");
 
     // Retention: at the next pass.
-    let mut config = p.config().as_ref().clone();
-    config.set("retention.bytes", "1").unwrap();
+    let config = p.config().as_ref().clone().set("retention.bytes", "1").unwrap();
     log.alter_topic_config("t", config).unwrap();
     let outcome = log.enforce_retention().unwrap();
     assert!(!outcome.is_empty() && p.log_start_offset() > 0, "{outcome:?}");
 
     // Adding compaction to a topic created without it: refused until the next open, then on.
-    let mut config = p.config().as_ref().clone();
-    config.set("cleanup.policy", "compact").unwrap();
-    config.set("retention.bytes", "-1").unwrap();
+    let config =
+        p.config().as_ref().clone().set("cleanup.policy", "compact").unwrap().set("retention.bytes", "-1").unwrap();
     log.alter_topic_config("t", config).unwrap();
     let e = p.compact().unwrap_err();
     assert!(matches!(e, Error::NotCompacted { .. }) && e.to_string().contains("next open"), "{e}");

@@ -52,7 +52,7 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
 fn configured(mut config: TopicConfig, settings: &[String]) -> Result<TopicConfig, Failure> {
     for setting in settings {
         let (key, value) = setting.split_once('=').ok_or_else(|| format!("--config {setting}: expected key=value"))?;
-        config.set(key, value).map_err(|e| format!("--config {setting}: {e}"))?;
+        config = config.set(key, value).map_err(|e| format!("--config {setting}: {e}"))?;
     }
     Ok(config)
 }
@@ -99,7 +99,7 @@ fn without_overrides(mut config: TopicConfig, keys: &[String]) -> Result<TopicCo
     let defaults = TopicConfig::default();
     for key in keys {
         let default = defaults.get(key).ok_or_else(|| format!("--delete-config {key}: unknown topic config"))?;
-        config.set(key, &default).map_err(|e| format!("--delete-config {key}: {e}"))?;
+        config = config.set(key, &default).map_err(|e| format!("--delete-config {key}: {e}"))?;
     }
     Ok(config)
 }

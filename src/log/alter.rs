@@ -41,9 +41,8 @@ impl Log {
     /// let p = log.create_topic("events", 1, TopicConfig::default())?.partition(0)?;
     /// p.append(&[Record::new(b"kept for 7 days by default")])?;
     ///
-    /// let mut config = log.topic("events")?.config().clone();
-    /// config.set("retention.ms", "-1")?; // keep everything: an event store
-    /// config.set("compression.type", "lz4")?;
+    /// let config = log.topic("events")?.config().clone();
+    /// let config = config.set("retention.ms", "-1")?.set("compression.type", "lz4")?; // an event store
     /// log.alter_topic_config("events", config)?;
     /// assert_eq!(p.config().retention_ms, -1);
     /// log.close()?;

@@ -536,8 +536,7 @@ impl Log {
     /// # let dir = tempfile::tempdir().unwrap();
     /// use partlog::{Error, Log, TopicConfig};
     /// let log = Log::open(dir.path())?;
-    /// let mut config = TopicConfig::default();
-    /// config.set("retention.ms", "86400000")?; // Kafka's names and values
+    /// let config = TopicConfig::default().set("retention.ms", "86400000")?; // Kafka's names and values
     /// let topic = log.create_topic("orders", 3, config)?;
     /// assert_eq!((topic.partition_count(), topic.config().retention_ms), (3, 86_400_000));
     /// assert!(matches!(log.create_topic("orders", 1, TopicConfig::default()), Err(Error::TopicExists { .. })));

@@ -147,8 +147,7 @@ impl Topic {
     /// let log = Log::open(dir.path())?;
     /// let topic = log.create_topic("events", 1, TopicConfig::event_store())?;
     /// assert_eq!(topic.config().retention_ms, -1);
-    /// let mut config = topic.config().clone();
-    /// config.set("retention.ms", "86400000")?;
+    /// let config = topic.config().clone().set("retention.ms", "86400000")?;
     /// log.alter_topic_config("events", config)?;
     /// assert_eq!(topic.config().retention_ms, -1); // this handle: as it was
     /// assert_eq!(log.topic("events")?.config().retention_ms, 86_400_000);
