@@ -5,7 +5,7 @@
 //!     cargo bench --bench targets
 //!
 //! `PARTLOG_TARGETS=wake,open,...` runs a subset (names: wake, random, open, recovery, sync, lz4, memory, producer,
-//! poll, commits, rebalance).
+//! poll, commits, commit_per_poll, rebalance).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -545,6 +545,74 @@ fn commits() {
     );
 }
 
+/// A consumer committing after every poll, beside a writer appending to a page-cache topic:
+/// records consumed per second with a synchronous commit after each poll (the data below the
+/// commit made durable first, then the commit), an asynchronous one, and none. Rounds rotate
+/// between the three; medians.
+fn commit_per_poll() {
+    use partlog::{Consumer, ConsumerConfig, TopicPartition};
+    const ROUNDS: usize = 3;
+    let names = ["commit_sync after every poll", "commit_async after every poll", "no commit"];
+    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    let mut commits: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for _ in 0..ROUNDS {
+        for (variant, rate) in rates.iter_mut().enumerate() {
+            let dir = tempfile::tempdir().unwrap();
+            let log = Log::open_with(dir.path(), quiet()).unwrap();
+            let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+            let stop = Arc::new(AtomicBool::new(false));
+            let writer = {
+                let (p, stop) = (p.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    let values: Vec<Vec<u8>> = (0..100).map(event).collect();
+                    let batch: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
+                    while !stop.load(Ordering::Relaxed) {
+                        p.append(&batch).unwrap();
+                        if p.log_end_offset() > 20_000_000 {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                    }
+                })
+            };
+            let config = ConsumerConfig::default()
+                .set("group.id", "g")
+                .unwrap()
+                .set("enable.auto.commit", "false")
+                .unwrap()
+                .set("auto.offset.reset", "earliest")
+                .unwrap();
+            let mut c = Consumer::new(&log, config).unwrap();
+            c.assign(&[TopicPartition::new("t", 0)]).unwrap();
+            let (mut read, mut polls) = (0u64, 0u64);
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(1) {
+                read += c.poll(Duration::from_millis(10)).unwrap().len() as u64;
+                polls += 1;
+                match variant {
+                    0 => c.commit_sync().unwrap(),
+                    1 => c.commit_async(|r| r.unwrap()),
+                    _ => {}
+                }
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            stop.store(true, Ordering::Relaxed);
+            writer.join().unwrap();
+            rate.push(read as f64 / elapsed);
+            commits[variant].push(polls as f64 / elapsed);
+        }
+    }
+    let none = median(rates[2].clone());
+    for (i, name) in names.iter().enumerate() {
+        let r = median(rates[i].clone());
+        println!(
+            "commit_per_poll: {name}: {:.2} M records/s, {:.0} polls/s = {:.2}x no commit",
+            r / 1e6,
+            median(commits[i].clone()),
+            r / none
+        );
+    }
+}
+
 /// A rebalance of 8 members: 7 members of a group polling in their own threads over a
 /// 32-partition topic; the 8th joins; the time until every member holds its new assignment.
 fn rebalance() {
@@ -614,7 +682,7 @@ fn main() {
         .or_else(|| std::env::args().skip(1).find(|a| !a.starts_with('-')))
         .map(|s| s.split(',').map(str::to_owned).collect());
     let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
-    let measurements: [(&str, fn()); 11] = [
+    let measurements: [(&str, fn()); 12] = [
         ("wake", wake),
         ("random", random_read),
         ("open", open),
@@ -625,6 +693,7 @@ fn main() {
         ("producer", producer),
         ("poll", poll_latency),
         ("commits", commits),
+        ("commit_per_poll", commit_per_poll),
         ("rebalance", rebalance),
     ];
     for (name, measure) in measurements {

@@ -1,16 +1,25 @@
 //! # partlog
 //!
-//! Apache Kafka's storage engine as an embeddable library: topics of partitions of
-//! append-only, offset-addressed records, stored in Kafka's own segment format
-//! (RecordBatch v2 `.log`, `.index`, `.timeindex`), byte for byte, in-process.
+//! Apache Kafka as an embeddable library: topics of partitions of append-only, offset-addressed
+//! records, stored in Kafka's own segment format (RecordBatch v2 `.log`, `.index`,
+//! `.timeindex`), byte for byte, and Kafka's client half (producers, consumers, consumer groups
+//! with committed offsets), all in-process: no broker, no network.
+//!
+//! ## The storage half: a log of topics
+//!
+//! A [`Log`] is a data directory (Kafka's `log.dir`). Its [`Topic`]s, configured with Kafka's
+//! names and defaults ([`TopicConfig`]), hold [`Partition`]s: append batches, read offset ranges
+//! back (copied with [`Partition::read`], or borrowed with [`Fetch`]), look offsets up by time,
+//! wait for new records, let retention and compaction run, and recover from a crash without
+//! losing an acknowledged record ([`Log::recovery_report`] says what was cut and why).
 //!
 //! ```
 //! # let dir = tempfile::tempdir().unwrap();
 //! use partlog::{Compression, CompressionType, Log, Record, TopicConfig};
 //!
 //! let log = Log::open(dir.path())?;
-//! let mut config = TopicConfig::default();
-//! config.compression_type = CompressionType::Codec(Compression::Lz4);
+//! let config = TopicConfig::default().set("compression.type", "lz4")?;
+//! assert_eq!(config.compression_type, CompressionType::Codec(Compression::Lz4));
 //! let topic = log.create_topic("events", 4, config)?;
 //! let p = topic.partition(0)?;
 //!
@@ -27,8 +36,47 @@
 //! # Ok::<(), partlog::Error>(())
 //! ```
 //!
-//! The layers, each using only the ones below it (the source tree's design notes have the file
-//! map, the import direction and the lock order):
+//! ## The client half: producers, consumers, groups
+//!
+//! The API of Kafka's clients (and rust-rdkafka's names), over a `Log`: a [`Producer`] batches
+//! and partitions records (Kafka's partitioner, `linger.ms`, `delivery.timeout.ms`, outcomes as
+//! futures or callbacks); a [`Consumer`] reads assigned partitions or joins a consumer group,
+//! whose members share the partitions, rebalance ([`RebalanceListener`]) and resume from the
+//! offsets committed in `__consumer_offsets`. [`TypedProducer`] and [`TypedConsumer`] add
+//! serdes; [`Admin`] lists, describes, resets and deletes groups; with the `async` feature,
+//! `AsyncConsumer` is a future and a `Stream` for any executor.
+//!
+//! ```
+//! # let dir = tempfile::tempdir().unwrap();
+//! use std::time::Duration;
+//! use partlog::{Consumer, ConsumerConfig, Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
+//!
+//! let log = Log::open(dir.path())?;
+//! log.create_topic("orders", 3, TopicConfig::default())?;
+//! let producer = Producer::new(&log, ProducerConfig::default())?;
+//! for i in 0..10 {
+//!     producer.send(ProducerRecord::new("orders", format!("order {i}")).key(b"customer-7".to_vec()));
+//! }
+//! producer.flush()?; // every record delivered (or failed, with its record)
+//!
+//! let config = ConsumerConfig::default()
+//!     .set("group.id", "billing")?
+//!     .set("auto.offset.reset", "earliest")?
+//!     .set("enable.auto.commit", "false")?;
+//! let mut consumer = Consumer::new(&log, config)?;
+//! consumer.subscribe(&["orders"])?;
+//! let mut seen = 0;
+//! while seen < 10 {
+//!     seen += consumer.poll(Duration::from_secs(5))?.len(); // one key: one partition, in order
+//! }
+//! consumer.commit_sync()?; // the group resumes here; the data below is durable first
+//! # Ok::<(), partlog::Error>(())
+//! ```
+//!
+//! ## The layers
+//!
+//! Each uses only the ones below it (the source tree's design notes have the file map, the
+//! import direction and the lock order):
 //!
 //! - `format`: the RecordBatch v2 format, pure (bytes in, values out): [`batch`], [`Record`],
 //!   [`Compression`];
@@ -37,7 +85,8 @@
 //!   outside the crate);
 //! - `partition`: the segments of one `<topic>-<partition>` directory: [`Partition`] (appends,
 //!   reads and [`Fetch`], tailing, retention, compaction, truncation, recovery);
-//! - `log`: a data directory of topics, [`Log`] and [`Topic`] with their [`TopicConfig`].
+//! - `log`: a data directory of topics, [`Log`] and [`Topic`] with their [`TopicConfig`];
+//! - `client`: Kafka's client half over the public API of the layers below.
 //!
 //! Nothing read from disk or handed in by a caller can make partlog panic: every problem is an
 //! [`Error`] that says what was wrong and where.

@@ -330,3 +330,40 @@ fn a_slow_rebalance_callback_does_not_block_the_executor() {
     assert_eq!(records[0].value.as_deref(), Some(&b"a"[..]));
     assert!(longest_gap < Duration::from_millis(250), "the executor was blocked for {longest_gap:?}");
 }
+
+/// An async consumer whose polls always find records (never pending) is alive: each poll
+/// counts for `max.poll.interval.ms`, so it keeps its partitions.
+#[test]
+fn an_async_consumer_busy_with_records_is_not_expired() {
+    use partlog::{ListenerResult, RebalanceListener};
+    use std::sync::{Arc, Mutex};
+    struct Lost(Arc<Mutex<usize>>);
+    impl RebalanceListener for Lost {
+        fn on_partitions_lost(&mut self, _: &mut Consumer, p: &[TopicPartition]) -> ListenerResult {
+            *self.0.lock().unwrap() += p.len();
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    for i in 0..1000u32 {
+        p.append(&[Record::new(&i.to_be_bytes())]).unwrap(); // a batch each
+    }
+    let lost = Arc::new(Mutex::new(0));
+    // One batch per fetch: every poll does the consumer's work, and finds a record at once.
+    let config =
+        group_config(false).set("max.poll.interval.ms", "150").unwrap().set("max.partition.fetch.bytes", "1").unwrap();
+    let mut consumer = Consumer::new(&log, config).unwrap();
+    consumer.subscribe_with_listener(&["t"], Lost(lost.clone())).unwrap();
+    let mut consumer = AsyncConsumer::new(consumer);
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let started = std::time::Instant::now();
+    let mut offsets = Vec::new();
+    while started.elapsed() < Duration::from_millis(600) {
+        offsets.push(rt.block_on(consumer.recv()).unwrap().offset);
+        std::thread::sleep(Duration::from_millis(2)); // handling each record
+    }
+    assert_eq!(*lost.lock().unwrap(), 0, "expired while it polled every few milliseconds");
+    assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "no record read twice or skipped");
+}
