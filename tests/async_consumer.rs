@@ -367,3 +367,103 @@ fn an_async_consumer_busy_with_records_is_not_expired() {
     assert_eq!(*lost.lock().unwrap(), 0, "expired while it polled every few milliseconds");
     assert!(offsets.windows(2).all(|w| w[1] == w[0] + 1), "no record read twice or skipped");
 }
+
+/// A stream consumer working through a large fetched buffer still takes part in its group: a
+/// rebalance is joined at the next record, not after the buffer is drained (the shortcut
+/// through buffered records stops when the group changes).
+#[test]
+fn a_stream_consumer_with_records_buffered_still_joins_a_rebalance() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let topic = log.create_topic("t", 2, TopicConfig::default()).unwrap();
+    let values: Vec<Vec<u8>> = (0..2000u32).map(|i| i.to_be_bytes().to_vec()).collect();
+    for p in 0..2 {
+        topic.partition(p).unwrap().append(&values.iter().map(|v| Record::new(v)).collect::<Vec<_>>()).unwrap();
+    }
+    let config = group_config(false).set("partition.assignment.strategy", "range").unwrap();
+    let mut a = Consumer::new(&log, config.clone()).unwrap();
+    a.subscribe(&["t"]).unwrap();
+    let mut a = AsyncConsumer::new(a);
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(a.recv()).unwrap(); // a owns both partitions; 1999 records of one wait in its buffer
+    let log2 = log.clone();
+    let b = std::thread::spawn(move || {
+        let mut b = Consumer::new(&log2, config).unwrap();
+        b.subscribe(&["t"]).unwrap();
+        let start = std::time::Instant::now();
+        while b.assignment().is_empty() && start.elapsed() < Duration::from_secs(20) {
+            b.poll(Duration::from_millis(20)).unwrap();
+        }
+        (b.assignment().len(), start.elapsed())
+    });
+    let start = std::time::Instant::now();
+    while !b.is_finished() && start.elapsed() < Duration::from_secs(30) {
+        rt.block_on(a.recv()).unwrap();
+        std::thread::sleep(Duration::from_millis(10)); // handling a record
+    }
+    let (assigned, took) = b.join().unwrap();
+    assert_eq!(assigned, 1, "the new member never got a partition ({took:?})");
+    assert!(took < Duration::from_secs(5), "the rebalance waited {took:?} for the busy member");
+}
+
+/// Dropping a pending poll never waits for its work (here a rebalance callback of half a
+/// second): the executor goes on at once; the consumer is usable after, and nothing is lost.
+#[test]
+fn dropping_a_pending_poll_does_not_wait_for_its_work() {
+    use partlog::{ListenerResult, RebalanceListener};
+    struct Slow;
+    impl RebalanceListener for Slow {
+        fn on_partitions_assigned(&mut self, _: &mut Consumer, _: &[TopicPartition]) -> ListenerResult {
+            std::thread::sleep(Duration::from_millis(500));
+            Ok(())
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    thousand_records(&log);
+    let mut consumer = Consumer::new(&log, group_config(false)).unwrap();
+    consumer.subscribe_with_listener(&["t"], Slow).unwrap();
+    let mut consumer = AsyncConsumer::new(consumer);
+    let wakes = std::sync::Arc::new(Wakes(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(wakes.clone());
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut future = consumer.poll();
+    assert!(std::future::Future::poll(Pin::new(&mut future), &mut cx).is_pending()); // the join and its callback run
+    let start = std::time::Instant::now();
+    drop(future);
+    assert!(start.elapsed() < Duration::from_millis(200), "the drop waited {:?}", start.elapsed());
+    // The consumer: back when asked for; the records the dropped poll fetched come next.
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let mut offsets = Vec::new();
+    while offsets.len() < 1000 {
+        offsets.extend(rt.block_on(consumer.poll()).unwrap().into_iter().map(|r| r.offset));
+    }
+    assert_eq!(offsets, (0..1000).collect::<Vec<_>>());
+}
+
+/// A waker that panics does not stop the consumer's worker thread: later polls still work.
+#[test]
+fn a_panicking_waker_does_not_stop_the_async_consumer() {
+    struct Panics;
+    impl std::task::Wake for Panics {
+        fn wake(self: std::sync::Arc<Self>) {
+            panic!("executor bug");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    thousand_records(&log);
+    let mut consumer = Consumer::new(&log, group_config(false)).unwrap();
+    consumer.subscribe(&["t"]).unwrap();
+    let mut consumer = AsyncConsumer::new(consumer);
+    {
+        let waker = std::task::Waker::from(std::sync::Arc::new(Panics));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let mut future = consumer.poll();
+        let _ = std::future::Future::poll(Pin::new(&mut future), &mut cx); // its job wakes the panicking waker
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let records = rt.block_on(async { tokio::time::timeout(Duration::from_secs(10), consumer.poll()).await });
+    assert!(!records.expect("the consumer still answers").unwrap().is_empty());
+}

@@ -649,3 +649,39 @@ fn a_slow_fsync_for_one_group_does_not_stall_another_group() {
     let mut check = Consumer::new(&log, config("old")).unwrap();
     assert_eq!(check.committed(&[tp("t", 0)]).unwrap(), [None], "the old offsets expired");
 }
+
+/// A commit callback that panics: the poll that ran it reports it, the commits after it are
+/// still made durable and reported, and the consumer goes on.
+#[test]
+fn a_panicking_commit_callback_is_reported_and_the_commits_after_it_complete() {
+    let (_dir, log) = setup(1);
+    let mut c = member(&log, &[("enable.auto.commit", "false")]);
+    c.assign(&[tp("t", 0)]).unwrap();
+    while c.poll(Duration::from_millis(50)).unwrap().is_empty() {}
+    let after = Arc::new(Mutex::new(None));
+    let seen = after.clone();
+    c.commit_async(|_| panic!("callback bug"));
+    c.commit_async(move |r| *seen.lock().unwrap() = Some(r.is_ok()));
+    assert!(c.poll(Duration::from_millis(10)).is_err(), "the panic is reported");
+    assert_eq!(*after.lock().unwrap(), Some(true), "the commit after it completed");
+    assert!(c.poll(Duration::from_millis(10)).is_ok(), "the consumer goes on");
+    assert_eq!(c.committed(&[tp("t", 0)]).unwrap()[0].as_ref().map(|o| o.offset), Some(1));
+}
+
+/// After an unclean shutdown, a `__consumer_offsets` record that cannot be decoded does not
+/// stop the log from opening: the check of committed offsets is reported as not done.
+#[test]
+fn an_undecodable_offsets_record_does_not_stop_an_unclean_open() {
+    let (dir, log) = setup(1);
+    let mut c = member(&log, &[]);
+    c.commit_offsets(&[(tp("t", 0), OffsetAndMetadata::new(1))], partlog::CommitMode::Sync).unwrap();
+    drop(c);
+    // A record no coordinator wrote: an offset commit key whose group name is cut short.
+    let p = log.partition("__consumer_offsets", 0).unwrap();
+    p.append(&[Record::new(b"garbage").with_key(&[0, 1, 0, 5, b'g'])]).unwrap();
+    log.simulate_crash();
+    let log = Log::open(dir.path()).expect("opens");
+    let report = log.recovery_report();
+    assert!(report.iter().any(|e| e.reason.contains("committed offsets not checked")), "{report:?}");
+    assert_eq!(log.partition("t", 0).unwrap().log_end_offset(), 1);
+}

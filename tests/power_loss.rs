@@ -248,7 +248,18 @@ fn config(flush_messages: i64, compressed: bool) -> TopicConfig {
 
 /// One run: a seeded workload that loses power at the `crash_at`-th I/O call (or never, past
 /// the end), then the checks. Returns the number of I/O calls the run made.
-fn run(seed: u64, crash_at: u64) -> u64 {
+/// A run's directories: `root` (the data directory, empty and durable) and `image` (where the
+/// disk is rebuilt at the power loss), with the `Io` that loses power at its `crash_at`-th call
+/// and the log options that use it.
+struct Setup {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    image: PathBuf,
+    io: Arc<PowerLoss>,
+    options: LogOptions,
+}
+
+fn setup(seed: u64, crash_at: u64) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("data");
     let image = dir.path().join("image");
@@ -261,6 +272,11 @@ fn run(seed: u64, crash_at: u64) -> u64 {
         state.dirs.insert(id_of(&std::fs::metadata(&root).unwrap()), Vec::new());
     }
     let options = LogOptions::default().maintenance_interval_ms(None).preallocate_in_background(false).io(io.clone());
+    Setup { _dir: dir, root, image, io, options }
+}
+
+fn run(seed: u64, crash_at: u64) -> u64 {
+    let Setup { _dir, root, image, io, options } = setup(seed, crash_at);
     let mut acked: HashMap<&str, Acked> = HashMap::new();
     let mut extra_topics: BTreeMap<String, bool> = BTreeMap::new(); // name -> exists (acknowledged)
     let mut rng = Rng(seed);
@@ -461,17 +477,7 @@ fn power_loss_at_any_io_call_keeps_what_the_durability_table_promises() {
 /// 24: the commit was fsynced but not the data below it, and the group skipped new records).
 fn run_commits(seed: u64, crash_at: u64) -> u64 {
     use partlog::{CommitMode, Consumer, ConsumerConfig, TopicPartition};
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("data");
-    let image = dir.path().join("image");
-    std::fs::create_dir(&root).unwrap();
-    let io = Arc::new(PowerLoss { root: root.clone(), image: image.clone(), seed, state: Mutex::default() });
-    {
-        let mut state = io.state.lock();
-        state.crash_at = crash_at;
-        state.dirs.insert(id_of(&std::fs::metadata(&root).unwrap()), Vec::new());
-    }
-    let options = LogOptions::default().maintenance_interval_ms(None).preallocate_in_background(false).io(io.clone());
+    let Setup { _dir, root, image, io, options } = setup(seed, crash_at);
     let group = || {
         ConsumerConfig::default()
             .set("group.id", "g")

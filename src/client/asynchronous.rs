@@ -34,6 +34,11 @@ struct Slot {
     outcome: Option<Outcome>,
     /// The task to wake when the job is done.
     waker: Option<Waker>,
+    /// The future that started the job was dropped: when the job is done, the consumer leaves
+    /// `poll` (nobody is waiting for records any more).
+    orphaned: bool,
+    /// The consumer left `poll` for a dropped future, while away.
+    left_poll: bool,
     stop: bool,
 }
 
@@ -71,13 +76,19 @@ impl Worker {
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| consumer.poll_now(max_records)))
                 .unwrap_or(Err(Error::InvalidState { what: "the async consumer's poll panicked" }));
             slot = shared.slot.lock();
+            if std::mem::take(&mut slot.orphaned) {
+                consumer.wake_parts().1.leave_poll();
+                slot.left_poll = true;
+            }
             slot.consumer = Some(consumer);
             slot.outcome = Some(outcome);
             let waker = slot.waker.take();
             shared.done.notify_all();
             drop(slot);
             if let Some(waker) = waker {
-                waker.wake();
+                // The executor's code: its panic must not end this thread (every later job,
+                // and whoever waits for one, would hang).
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
             }
             slot = shared.slot.lock();
         }
@@ -106,14 +117,16 @@ impl Worker {
         Ok(())
     }
 
-    /// The consumer and the outcome of the job in flight, if it is done; else `waker` is
-    /// woken when it is.
-    fn finished(&mut self, waker: &Waker) -> Option<(Box<Consumer>, Outcome)> {
+    /// The consumer, the outcome of the job in flight and whether the consumer left `poll`
+    /// meanwhile, if it is done; else `waker` is woken when it is.
+    fn finished(&mut self, waker: &Waker) -> Option<(Box<Consumer>, Outcome, bool)> {
         let mut slot = self.shared.slot.lock();
         match slot.outcome.take() {
             Some(outcome) => {
                 self.in_flight = false;
-                Some((slot.consumer.take().expect("returned with its outcome"), outcome))
+                slot.orphaned = false;
+                let left_poll = std::mem::take(&mut slot.left_poll);
+                Some((slot.consumer.take().expect("returned with its outcome"), outcome, left_poll))
             }
             None => {
                 slot.waker = Some(waker.clone());
@@ -124,14 +137,31 @@ impl Worker {
 
     /// Waits for the job in flight to finish (a poll's work is bounded: it never waits for
     /// records).
-    fn wait(&mut self) -> (Box<Consumer>, Outcome) {
+    fn wait(&mut self) -> (Box<Consumer>, Outcome, bool) {
         let mut slot = self.shared.slot.lock();
         while slot.outcome.is_none() {
             self.shared.done.wait(&mut slot);
         }
         self.in_flight = false;
+        slot.orphaned = false;
+        let left_poll = std::mem::take(&mut slot.left_poll);
         let outcome = slot.outcome.take().expect("checked above");
-        (slot.consumer.take().expect("returned with its outcome"), outcome)
+        (slot.consumer.take().expect("returned with its outcome"), outcome, left_poll)
+    }
+
+    /// The future that started the job in flight is gone: the consumer leaves `poll` when the
+    /// job is done (at once, if it is). Does not wait: a dropped future never blocks its
+    /// executor.
+    fn orphan(&mut self) {
+        let mut slot = self.shared.slot.lock();
+        if slot.outcome.is_some() {
+            if let Some(consumer) = &slot.consumer {
+                consumer.wake_parts().1.leave_poll();
+                slot.left_poll = true;
+            }
+        } else {
+            slot.orphaned = true;
+        }
     }
 }
 
@@ -187,6 +217,8 @@ pub struct AsyncConsumer {
     worker: Worker,
     /// The error of a job whose outcome no future awaited: returned by the next poll.
     deferred: Option<Error>,
+    /// The consumer is marked as in `poll` (`max.poll.interval.ms`) for a pending future.
+    polling: bool,
 }
 
 impl Drop for AsyncConsumer {
@@ -232,6 +264,7 @@ impl AsyncConsumer {
             consumer: Some(Box::new(consumer)),
             worker: Worker { shared, thread: None, in_flight: false },
             deferred: None,
+            polling: false,
         }
     }
 
@@ -261,7 +294,10 @@ impl AsyncConsumer {
     /// again, and its error is kept for the next poll.
     fn reclaim(&mut self) -> &mut Consumer {
         if self.worker.in_flight {
-            let (mut consumer, outcome) = self.worker.wait();
+            let (mut consumer, outcome, left_poll) = self.worker.wait();
+            if left_poll {
+                self.polling = false;
+            }
             match outcome {
                 Ok((records, _)) => consumer.give_back(records),
                 Err(e) => {
@@ -382,11 +418,9 @@ impl AsyncConsumer {
     }
 }
 
-/// A pending poll's state: counted as polling (`max.poll.interval.ms`), and the group deadline
-/// the timer thread will wake it at.
+/// A pending poll's state: the group deadline the timer thread will wake it at.
 #[derive(Debug, Default)]
 struct Pending {
-    polling: bool,
     armed: Option<std::time::Instant>,
 }
 
@@ -401,9 +435,12 @@ impl AsyncConsumer {
         cx: &mut Context<'_>,
     ) -> Poll<Result<Vec<ConsumerRecord>>> {
         let outcome = if self.worker.in_flight {
-            let Some((consumer, outcome)) = self.worker.finished(cx.waker()) else {
+            let Some((consumer, outcome, left_poll)) = self.worker.finished(cx.waker()) else {
                 return Poll::Pending;
             };
+            if left_poll {
+                self.polling = false;
+            }
             self.consumer = Some(consumer);
             outcome
         } else {
@@ -442,6 +479,9 @@ impl AsyncConsumer {
                 self.enter_pending(pending);
                 let consumer = self.consumer.as_mut().expect("back from the job");
                 let (signal, _) = consumer.wake_parts();
+                // Registered before the look: a notify since the job's look (which may have
+                // taken the waker registered before the job) wakes this task.
+                signal.register_waker(cx.waker());
                 if signal.is_fired() {
                     // Notified after the job's look: look again.
                     cx.waker().wake_by_ref();
@@ -458,32 +498,40 @@ impl AsyncConsumer {
         }
     }
 
-    fn enter_pending(&mut self, pending: &mut Pending) {
-        if !pending.polling {
+    fn enter_pending(&mut self, _pending: &mut Pending) {
+        if !self.polling {
             let consumer = self.consumer.as_ref().expect("called while the consumer is here");
             consumer.wake_parts().1.enter_poll();
-            pending.polling = true;
+            self.polling = true;
         }
     }
 
     fn ready(
         &mut self,
-        pending: &mut Pending,
+        _pending: &mut Pending,
         result: Result<Vec<ConsumerRecord>>,
     ) -> Poll<Result<Vec<ConsumerRecord>>> {
-        if pending.polling {
+        if self.polling {
             if let Some(consumer) = &self.consumer {
                 consumer.wake_parts().1.leave_poll();
             }
-            pending.polling = false;
+            self.polling = false;
         }
         Poll::Ready(result)
     }
 
-    /// Ends a pending poll's "in poll" mark (a dropped future).
-    fn leave_pending(&mut self, pending: &Pending) {
-        if pending.polling {
-            self.reclaim().wake_parts().1.leave_poll();
+    /// A future is dropped: the consumer leaves `poll`, now or when its job is done, without
+    /// waiting for it (the job's records are given back when the consumer is next used).
+    fn leave_pending(&mut self, _pending: &Pending) {
+        if !self.polling {
+            return;
+        }
+        match &self.consumer {
+            Some(consumer) => {
+                consumer.wake_parts().1.leave_poll();
+                self.polling = false;
+            }
+            None => self.worker.orphan(),
         }
     }
 }
@@ -580,7 +628,15 @@ impl futures_core::Stream for RecordStream<'_> {
         match this.inner.poll_once(&mut this.pending, 1, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
-            Poll::Ready(Ok(mut records)) => Poll::Ready(records.pop().map(Ok)),
+            Poll::Ready(Ok(mut records)) => {
+                // More than one only from a job a dropped `poll()` future started: the rest
+                // go back to the consumer, not yet handed out.
+                let rest = records.split_off(records.len().min(1));
+                if !rest.is_empty() {
+                    this.inner.reclaim().give_back(rest);
+                }
+                Poll::Ready(records.pop().map(Ok))
+            }
         }
     }
 }

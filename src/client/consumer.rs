@@ -1059,8 +1059,10 @@ impl Consumer {
     ///
     /// Errors: [`Error::InvalidState`] with nothing subscribed or assigned; [`Error::Wakeup`];
     /// [`Error::NoOffsetForPartition`] / [`Error::OffsetOutOfRange`] with
-    /// `auto.offset.reset=none`; [`Error::FencedInstanceId`]; a failed async commit; a read
-    /// error (positions are not moved past records not returned).
+    /// `auto.offset.reset=none`; [`Error::FencedInstanceId`]; [`Error::RebalanceCallback`]; a
+    /// failed async commit; a read error, after the records before it were returned (positions
+    /// never move past records not returned): [`Error::CorruptBatch`] for a damaged batch,
+    /// [`Error::OffsetsLost`] for offsets whose data is gone (seek past them to go on).
     ///
     /// # Example
     /// ```
@@ -1086,10 +1088,17 @@ impl Consumer {
             return Err(Error::InvalidState { what: "poll needs subscribe or assign first" });
         }
         let deadline = Instant::now().checked_add(timeout);
+        /// Out of `poll` however it ends: a member whose application caught a panic in
+        /// `poll` must not stay "polling", out of reach of `max.poll.interval.ms`.
+        struct InPoll(Arc<Liveness>);
+        impl Drop for InPoll {
+            fn drop(&mut self) {
+                self.0.leave_poll();
+            }
+        }
         self.liveness.enter_poll();
-        let result = self.poll_until(deadline, self.config.max_poll_records);
-        self.liveness.leave_poll();
-        result
+        let _in_poll = InPoll(self.liveness.clone());
+        self.poll_until(deadline, self.config.max_poll_records)
     }
 
     /// One non-blocking round of `poll` for the async consumer, which marks liveness and waits
@@ -1130,6 +1139,7 @@ impl Consumer {
             self.init_positions()?;
             let records = self.collect(max_records)?;
             if !records.is_empty() {
+                self.next_check = group_deadline;
                 return Ok(records);
             }
             // The next time the group or auto-commit needs this consumer, records or not.
@@ -1157,6 +1167,7 @@ impl Consumer {
     /// Takes part in the group: joins, follows rebalances, takes assignments. Returns when the
     /// group next needs a check-in.
     fn group_step(&mut self) -> Result<Option<Instant>> {
+        self.liveness.take_group_change();
         let coordinator = self.coordinator()?;
         let group = self.group()?.to_owned();
         // Each round either settles or moves the member one step through a rebalance.
@@ -1416,6 +1427,11 @@ impl Consumer {
             || !self.pending.is_empty()
             || self.callback_error.is_some()
             || self.wakeup.load(Ordering::SeqCst)
+            // The group: a rejoin asked for (a new subscription), a rebalance begun or ended,
+            // a group timer due.
+            || self.rejoin
+            || (matches!(self.mode, Mode::Subscribed(_))
+                && (self.liveness.group_changed() || self.next_check.is_some_and(|at| at <= Instant::now())))
             || (self.config.auto_commit() && Instant::now() >= self.next_auto_commit);
         if other_work || !self.parts.values().any(|s| !s.paused && !s.buffered.is_empty()) {
             return None;
@@ -1965,7 +1981,13 @@ impl Consumer {
                 (None, None) => Ok(()),
             };
             match commit.callback {
-                Some(cb) => cb(result),
+                // The application's code: a panic is reported, and the commits after it are
+                // still made durable and reported.
+                Some(cb) => {
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(result))).is_err() {
+                        first_error.get_or_insert(Error::InvalidState { what: "a commit_async callback panicked" });
+                    }
+                }
                 None => {
                     if let Err(e) = result {
                         first_error.get_or_insert(e);

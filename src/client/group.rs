@@ -200,11 +200,19 @@ pub(crate) struct Liveness {
     last_poll: AtomicU64,
     /// Inside `poll` (waiting for records counts as polling).
     in_poll: AtomicBool,
+    /// The group changed since the member's last group step (a rebalance began or ended):
+    /// the async consumer's shortcut through buffered records stops for a group step.
+    group_changed: AtomicBool,
 }
 
 impl Liveness {
     pub(crate) fn new() -> Arc<Liveness> {
-        Arc::new(Liveness { epoch: Instant::now(), last_poll: AtomicU64::new(0), in_poll: AtomicBool::new(false) })
+        Arc::new(Liveness {
+            epoch: Instant::now(),
+            last_poll: AtomicU64::new(0),
+            in_poll: AtomicBool::new(false),
+            group_changed: AtomicBool::new(false),
+        })
     }
 
     pub(crate) fn enter_poll(&self) {
@@ -215,6 +223,16 @@ impl Liveness {
     pub(crate) fn leave_poll(&self) {
         self.touch();
         self.in_poll.store(false, Ordering::Release);
+    }
+
+    /// Whether the group changed since [`take_group_change`](Self::take_group_change).
+    pub(crate) fn group_changed(&self) -> bool {
+        self.group_changed.load(Ordering::Acquire)
+    }
+
+    /// Clears the group-changed mark (a group step is about to look); says if it was set.
+    pub(crate) fn take_group_change(&self) -> bool {
+        self.group_changed.swap(false, Ordering::AcqRel)
     }
 
     /// Inside `poll` now.
@@ -234,10 +252,12 @@ impl Liveness {
             && self.epoch.elapsed().as_nanos() as u64 > self.last_poll.load(Ordering::Acquire).saturating_add(limit)
     }
 
-    /// When it will expire, if it stays out of `poll`.
+    /// When it will expire, if it stays out of `poll`. In `poll` now, it cannot expire before
+    /// `limit` from now: that is when to look again (it may leave `poll`, for a rebalance
+    /// callback that hangs, without anyone else calling in).
     fn deadline(&self, limit: Duration) -> Option<Instant> {
         if self.in_poll.load(Ordering::Acquire) {
-            return None;
+            return Instant::now().checked_add(limit);
         }
         (self.epoch + Duration::from_nanos(self.last_poll.load(Ordering::Acquire))).checked_add(limit)
     }
@@ -340,7 +360,8 @@ impl Group {
 
     fn notify_all(&self) {
         for m in self.members.values() {
-            if let Some((signal, _)) = &m.handle {
+            if let Some((signal, liveness)) = &m.handle {
+                liveness.group_changed.store(true, Ordering::Release);
                 signal.notify();
             }
         }
@@ -1317,7 +1338,6 @@ fn next_deadline(g: &Group) -> Option<Instant> {
     next
 }
 
-/// Applies one record of `__consumer_offsets` (later records override earlier ones).
 /// Every group's state and committed offsets, as `__consumer_offsets` records them.
 fn replay_topic(topic: &Topic, now_ms: i64) -> Result<HashMap<String, Group>> {
     let mut groups: HashMap<String, Group> = HashMap::new();
@@ -1400,6 +1420,7 @@ pub(crate) fn clamp_committed_offsets(
     Ok(events)
 }
 
+/// Applies one record of `__consumer_offsets` (later records override earlier ones).
 fn replay(groups: &mut HashMap<String, Group>, record: CoordinatorRecord, now_ms: i64) {
     match record {
         CoordinatorRecord::Offset { group, topic, partition, value } => {

@@ -57,7 +57,7 @@ fn run() {
         while queue.entries.peek().is_some_and(|Reverse(e)| e.at <= now || e.signal.strong_count() == 0) {
             let Reverse(entry) = queue.entries.pop().expect("peeked");
             if let Some(signal) = entry.signal.upgrade() {
-                signal.notify();
+                signal.notify(); // (a waker's panic is caught inside)
             }
         }
         match queue.entries.peek() {
@@ -87,10 +87,15 @@ pub(crate) fn fire_at(at: Instant, signal: &Arc<AppendSignal>) {
     match std::thread::Builder::new().name("partlog-timer".into()).spawn(run) {
         Ok(_) => queue.running = true,
         Err(_) => {
-            // No thread to wait for it: wake the consumer now, so it looks again (and asks
-            // again) instead of missing its group's deadline.
-            queue.entries.clear();
-            signal.notify();
+            // No thread to wait for them: wake every consumer now, so that each looks again
+            // (and asks again) instead of missing its group's deadline.
+            let entries = std::mem::take(&mut queue.entries);
+            drop(queue);
+            for Reverse(entry) in entries {
+                if let Some(signal) = entry.signal.upgrade() {
+                    signal.notify();
+                }
+            }
         }
     }
 }

@@ -336,7 +336,18 @@ impl Log {
                 // Before anything is appended: committed offsets a crash left past their data.
                 let log_end = |t: &str, p: u32| topics.get(t)?.partition(p).ok().map(|p| p.log_end_offset());
                 let now_ms = options.clock.now_ms();
-                recovery.extend(crate::client::group::clamp_committed_offsets(offsets, now_ms, log_end)?);
+                match crate::client::group::clamp_committed_offsets(offsets, now_ms, log_end) {
+                    Ok(events) => recovery.extend(events),
+                    // The open goes on: the groups report the damage when they load.
+                    Err(e) => recovery.push(RecoveryEvent {
+                        partition: topic::GROUP_OFFSETS_TOPIC.to_owned(),
+                        segment: dir.join(format!("{}-0", topic::GROUP_OFFSETS_TOPIC)),
+                        position: 0,
+                        bytes_dropped: 0,
+                        lost_offsets: None,
+                        reason: format!("committed offsets not checked against the recovered log ends: {e}"),
+                    }),
+                }
             }
         }
         let opened: Vec<Partition> = topics.values().flat_map(|t: &Topic| t.partitions().iter().cloned()).collect();
@@ -974,14 +985,19 @@ impl Drop for Log {
 /// The `.lock` file of an open data directory, locked; unlocked when dropped.
 struct DirLock {
     /// Held open: closing it releases both locks.
-    _file: File,
+    file: Option<File>,
     /// Its identity (device, inode) in [`LOCKED`].
     id: (u64, u64),
 }
 
 impl Drop for DirLock {
     fn drop(&mut self) {
-        LOCKED.lock().remove(&self.id);
+        // Closed before its entry goes: an open of the same directory by another thread
+        // waits for the registry, then finds the file free, and its new descriptor is not
+        // the one whose close drops the process's record locks.
+        let mut locked = LOCKED.lock();
+        drop(self.file.take());
+        locked.remove(&self.id);
     }
 }
 
@@ -1026,7 +1042,7 @@ fn lock_dir(dir: &Path) -> Result<DirLock> {
     posix_lock(&file, &path)?;
     let id = file_id(&file.metadata().map_err(Error::io("stat", &path))?);
     locked.insert(id);
-    Ok(DirLock { _file: file, id })
+    Ok(DirLock { file: Some(file), id })
 }
 
 /// A Kafka broker locks its `log.dir`'s `.lock` with `FileChannel.tryLock`: a POSIX record

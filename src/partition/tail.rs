@@ -189,7 +189,9 @@ impl AppendSignal {
         self.cond.notify_all();
         drop(guard);
         if let Some(waker) = waker {
-            waker.wake();
+            // An executor's waker is foreign code: its panic must not unwind into the appender
+            // (or the group coordinator) that notified.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
         }
     }
 
