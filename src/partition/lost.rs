@@ -71,6 +71,9 @@ pub(crate) fn write_record(io: &dyn Io, dir: &Path, ranges: &[Range<u64>]) -> Re
             Err(e) => Err(Error::io("delete", &path)(e)),
         };
     }
+    // Bounded as the reader bounds it (a record it would refuse would make the partition
+    // unopenable): past MAX_RANGES, the oldest ranges are forgotten and read as gaps again.
+    let ranges = &ranges[ranges.len().saturating_sub(MAX_RANGES)..];
     files::write_atomic(io, &path, format(ranges).as_bytes())
 }
 
@@ -114,5 +117,15 @@ mod tests {
         {
             assert_eq!(parse(bad), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_record_is_never_written_longer_than_a_reader_takes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ranges: Vec<Range<u64>> = (0..MAX_RANGES as u64 + 5).map(|i| i * 10..i * 10 + 5).collect();
+        write_record(&crate::storage::io::OsIo, dir.path(), &ranges).unwrap();
+        let read = read_record(dir.path()).expect("readable");
+        assert_eq!(read.len(), MAX_RANGES);
+        assert_eq!(read.last(), ranges.last(), "the newest kept");
     }
 }
