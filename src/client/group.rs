@@ -226,6 +226,7 @@ impl Liveness {
     }
 
     /// Whether the group changed since [`take_group_change`](Self::take_group_change).
+    #[cfg(feature = "async")]
     pub(crate) fn group_changed(&self) -> bool {
         self.group_changed.load(Ordering::Acquire)
     }
