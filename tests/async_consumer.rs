@@ -288,19 +288,22 @@ fn a_static_member_that_missed_a_join_phase_loses_its_partitions_before_taking_n
     assert!(events.iter().any(|e| e == "assigned 1"), "{events:?}");
 }
 
+/// A listener whose assignment callback takes half a second (as one that commits
+/// synchronously on a slow disk might).
+struct Slow;
+
+impl partlog::RebalanceListener for Slow {
+    fn on_partitions_assigned(&mut self, _: &mut Consumer, _: &[TopicPartition]) -> partlog::ListenerResult {
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(())
+    }
+}
+
 /// The executor's thread never waits for the consumer's work: a rebalance callback that takes
 /// half a second (as one that commits synchronously on a slow disk might) runs on the
 /// consumer's own thread while another task on the same single-threaded executor keeps ticking.
 #[test]
 fn a_slow_rebalance_callback_does_not_block_the_executor() {
-    use partlog::{ListenerResult, RebalanceListener};
-    struct Slow;
-    impl RebalanceListener for Slow {
-        fn on_partitions_assigned(&mut self, _: &mut Consumer, _: &[TopicPartition]) -> ListenerResult {
-            std::thread::sleep(Duration::from_millis(500));
-            Ok(())
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path()).unwrap();
     let p = log.create_topic("t", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
@@ -410,14 +413,6 @@ fn a_stream_consumer_with_records_buffered_still_joins_a_rebalance() {
 /// second): the executor goes on at once; the consumer is usable after, and nothing is lost.
 #[test]
 fn dropping_a_pending_poll_does_not_wait_for_its_work() {
-    use partlog::{ListenerResult, RebalanceListener};
-    struct Slow;
-    impl RebalanceListener for Slow {
-        fn on_partitions_assigned(&mut self, _: &mut Consumer, _: &[TopicPartition]) -> ListenerResult {
-            std::thread::sleep(Duration::from_millis(500));
-            Ok(())
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let log = Log::open(dir.path()).unwrap();
     thousand_records(&log);

@@ -121,18 +121,12 @@ impl Worker {
     /// meanwhile, if it is done; else `waker` is woken when it is.
     fn finished(&mut self, waker: &Waker) -> Option<(Box<Consumer>, Outcome, bool)> {
         let mut slot = self.shared.slot.lock();
-        match slot.outcome.take() {
-            Some(outcome) => {
-                self.in_flight = false;
-                slot.orphaned = false;
-                let left_poll = std::mem::take(&mut slot.left_poll);
-                Some((slot.consumer.take().expect("returned with its outcome"), outcome, left_poll))
-            }
-            None => {
-                slot.waker = Some(waker.clone());
-                None
-            }
+        if slot.outcome.is_none() {
+            slot.waker = Some(waker.clone());
+            return None;
         }
+        self.in_flight = false;
+        Some(take_done(&mut slot))
     }
 
     /// Waits for the job in flight to finish (a poll's work is bounded: it never waits for
@@ -143,10 +137,7 @@ impl Worker {
             self.shared.done.wait(&mut slot);
         }
         self.in_flight = false;
-        slot.orphaned = false;
-        let left_poll = std::mem::take(&mut slot.left_poll);
-        let outcome = slot.outcome.take().expect("checked above");
-        (slot.consumer.take().expect("returned with its outcome"), outcome, left_poll)
+        take_done(&mut slot)
     }
 
     /// The future that started the job in flight is gone: the consumer leaves `poll` when the
@@ -163,6 +154,14 @@ impl Worker {
             slot.orphaned = true;
         }
     }
+}
+
+/// What a finished job left in `slot`: the consumer, the outcome, whether it left `poll`.
+fn take_done(slot: &mut Slot) -> (Box<Consumer>, Outcome, bool) {
+    slot.orphaned = false;
+    let left_poll = std::mem::take(&mut slot.left_poll);
+    let outcome = slot.outcome.take().expect("the job is done");
+    (slot.consumer.take().expect("returned with its outcome"), outcome, left_poll)
 }
 
 impl Drop for Worker {
@@ -445,14 +444,14 @@ impl AsyncConsumer {
             outcome
         } else {
             if let Some(e) = self.deferred.take() {
-                return self.ready(pending, Err(e));
+                return self.ready(Err(e));
             }
             let consumer = self.consumer.as_mut().expect("here when no job is in flight");
             consumer.wake_parts().1.touch();
             if let Some(records) = consumer.take_buffered(max_records) {
-                return self.ready(pending, Ok(records));
+                return self.ready(Ok(records));
             }
-            self.enter_pending(pending);
+            self.enter_pending();
             let consumer = self.consumer.take().expect("here when no job is in flight");
             consumer.wake_parts().0.register_waker(cx.waker());
             if let Err(consumer) = self.worker.start(consumer, max_records, cx.waker()) {
@@ -476,7 +475,7 @@ impl AsyncConsumer {
     ) -> Poll<Result<Vec<ConsumerRecord>>> {
         match outcome {
             Ok((records, next_check)) if records.is_empty() => {
-                self.enter_pending(pending);
+                self.enter_pending();
                 let consumer = self.consumer.as_mut().expect("back from the job");
                 let (signal, _) = consumer.wake_parts();
                 // Registered before the look: a notify since the job's look (which may have
@@ -494,11 +493,11 @@ impl AsyncConsumer {
                 }
                 Poll::Pending
             }
-            other => self.ready(pending, other.map(|(records, _)| records)),
+            other => self.ready(other.map(|(records, _)| records)),
         }
     }
 
-    fn enter_pending(&mut self, _pending: &mut Pending) {
+    fn enter_pending(&mut self) {
         if !self.polling {
             let consumer = self.consumer.as_ref().expect("called while the consumer is here");
             consumer.wake_parts().1.enter_poll();
@@ -506,11 +505,7 @@ impl AsyncConsumer {
         }
     }
 
-    fn ready(
-        &mut self,
-        _pending: &mut Pending,
-        result: Result<Vec<ConsumerRecord>>,
-    ) -> Poll<Result<Vec<ConsumerRecord>>> {
+    fn ready(&mut self, result: Result<Vec<ConsumerRecord>>) -> Poll<Result<Vec<ConsumerRecord>>> {
         if self.polling {
             if let Some(consumer) = &self.consumer {
                 consumer.wake_parts().1.leave_poll();
@@ -522,7 +517,7 @@ impl AsyncConsumer {
 
     /// A future is dropped: the consumer leaves `poll`, now or when its job is done, without
     /// waiting for it (the job's records are given back when the consumer is next used).
-    fn leave_pending(&mut self, _pending: &Pending) {
+    fn leave_pending(&mut self) {
         if !self.polling {
             return;
         }
@@ -580,7 +575,7 @@ impl Future for PollFuture<'_> {
 
 impl Drop for PollFuture<'_> {
     fn drop(&mut self) {
-        self.inner.leave_pending(&self.pending);
+        self.inner.leave_pending();
     }
 }
 
@@ -643,6 +638,6 @@ impl futures_core::Stream for RecordStream<'_> {
 
 impl Drop for RecordStream<'_> {
     fn drop(&mut self) {
-        self.inner.leave_pending(&self.pending);
+        self.inner.leave_pending();
     }
 }

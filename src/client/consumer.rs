@@ -1167,7 +1167,7 @@ impl Consumer {
     /// Takes part in the group: joins, follows rebalances, takes assignments. Returns when the
     /// group next needs a check-in.
     fn group_step(&mut self) -> Result<Option<Instant>> {
-        self.liveness.take_group_change();
+        self.liveness.clear_group_change();
         let coordinator = self.coordinator()?;
         let group = self.group()?.to_owned();
         // Each round either settles or moves the member one step through a rebalance.
@@ -1451,9 +1451,6 @@ impl Consumer {
             let Some(state) = self.parts.get_mut(&tp) else { continue };
             if state.paused || state.position.is_none_or(|p| p <= record.offset) {
                 continue;
-            }
-            if state.buffered.is_empty() {
-                state.fetched_to = state.fetched_to.max(state.position.unwrap_or(0));
             }
             state.position = Some(record.offset);
             state.buffered.push_front(record);
@@ -2135,12 +2132,8 @@ impl Consumer {
 
 /// Makes each partition durable up to the offset committed for it (clamped to its log end).
 fn make_durable(data: &[(Partition, u64)]) -> Result<()> {
-    for (partition, offset) in data {
-        if partition.recovery_point() < *offset {
-            partition.flush_to(*offset)?;
-        }
-    }
-    Ok(())
+    // `flush_to` returns at once where the recovery point is past the offset already.
+    data.iter().try_for_each(|(partition, offset)| partition.flush_to(*offset))
 }
 
 /// Moves up to `remaining` buffered records of `state` to `out`, and the position past them.

@@ -225,15 +225,15 @@ impl Liveness {
         self.in_poll.store(false, Ordering::Release);
     }
 
-    /// Whether the group changed since [`take_group_change`](Self::take_group_change).
+    /// Whether the group changed since [`clear_group_change`](Self::clear_group_change).
     #[cfg(feature = "async")]
     pub(crate) fn group_changed(&self) -> bool {
         self.group_changed.load(Ordering::Acquire)
     }
 
-    /// Clears the group-changed mark (a group step is about to look); says if it was set.
-    pub(crate) fn take_group_change(&self) -> bool {
-        self.group_changed.swap(false, Ordering::AcqRel)
+    /// Clears the group-changed mark: a group step is about to look.
+    pub(crate) fn clear_group_change(&self) {
+        self.group_changed.store(false, Ordering::Release);
     }
 
     /// Inside `poll` now.
@@ -586,6 +586,11 @@ impl Coordinator {
             // Deleted while we waited: it is out of the map now (removed under its lock).
             create_at_ms?;
         }
+    }
+
+    /// Every group, by name, as the map holds them now (locked one at a time after).
+    fn cells(&self) -> Vec<(String, GroupCell)> {
+        self.groups.lock().iter().map(|(n, g)| (n.clone(), g.clone())).collect()
     }
 
     /// Marks `g` deleted and takes it out of the map; the caller holds its lock.
@@ -1026,8 +1031,8 @@ impl Coordinator {
 
     /// Every group the coordinator knows, with its state.
     pub(crate) fn list(&self) -> Vec<(String, GroupState)> {
-        let cells: Vec<(String, GroupCell)> = self.groups.lock().iter().map(|(n, g)| (n.clone(), g.clone())).collect();
-        let mut out: Vec<_> = cells
+        let mut out: Vec<_> = self
+            .cells()
             .into_iter()
             .filter_map(|(n, cell)| {
                 let g = cell.lock();
@@ -1127,7 +1132,7 @@ impl Coordinator {
     /// One expiry pass: each group in turn under its own lock (tombstones appended there), then
     /// the fsyncs, under no lock.
     fn expire_offsets(&self, now_ms: i64) -> Result<()> {
-        let cells: Vec<(String, GroupCell)> = self.groups.lock().iter().map(|(n, g)| (n.clone(), g.clone())).collect();
+        let cells = self.cells();
         let mut durable: Vec<(String, u64)> = Vec::new();
         for (name, cell) in cells {
             let mut g = cell.lock();
@@ -1386,23 +1391,21 @@ pub(crate) fn clamp_committed_offsets(
     names.sort();
     let mut events = Vec::new();
     for name in names {
+        let p = offsets_topic.partition(schema::partition_for_group(name, offsets_topic.partition_count()))?;
         let mut records = Vec::new();
         for (tp, committed) in &groups[name].offsets {
             let Some(end) = log_end(&tp.topic, tp.partition) else { continue };
-            if committed.value.offset <= end {
+            let offset = committed.value.offset;
+            if offset <= end {
                 continue;
             }
-            let offset = committed.value.offset;
             records.push((
                 schema::offset_key(name, &tp.topic, tp.partition),
-                Some(schema::offset_value(end, &committed.value.metadata, now_ms)),
+                schema::offset_value(end, &committed.value.metadata, now_ms),
             ));
             events.push(crate::partition::RecoveryEvent {
                 partition: tp.to_string(),
-                segment: offsets_topic
-                    .partition(schema::partition_for_group(name, offsets_topic.partition_count()))?
-                    .dir()
-                    .to_owned(),
+                segment: p.dir().to_owned(),
                 position: 0,
                 bytes_dropped: 0,
                 lost_offsets: None,
@@ -1415,9 +1418,7 @@ pub(crate) fn clamp_committed_offsets(
         if records.is_empty() {
             continue;
         }
-        let list: Vec<Record<'_>> =
-            records.iter().map(|(k, v)| Record::new(v.as_deref().unwrap_or_default()).with_key(k)).collect();
-        let p = offsets_topic.partition(schema::partition_for_group(name, offsets_topic.partition_count()))?;
+        let list: Vec<Record<'_>> = records.iter().map(|(k, v)| Record::new(v).with_key(k)).collect();
         let info = p.append(&list)?;
         p.flush_to(info.last_offset + 1)?;
     }
