@@ -173,7 +173,7 @@ impl Segment {
         Ok(())
     }
 
-    /// Writes zeros to the start of `range` of the data file, at most a `ZEROS` long; returns
+    /// Writes zeros to the start of `range` of the data file, at most `ZEROS` (256 KiB); returns
     /// the range written.
     fn write_zeros(&self, io: &dyn Io, range: std::ops::Range<u64>) -> Result<std::ops::Range<u64>> {
         let n = (ZEROS.len() as u64).min(range.end - range.start);

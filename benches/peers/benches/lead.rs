@@ -5,9 +5,15 @@
 //!
 //!     cd benches/peers && cargo bench --bench lead
 //!
+//! `busy` measures appends beside another process that writes (a `dd` in a loop), against
+//! commitlog beside the same process, and on the quiet machine in the same run; `sustained`
+//! appends several GB (`LEAD_SUSTAINED_GB`, default 8), past the kernel's dirty-page thresholds,
+//! against commitlog over the same bytes.
+//!
 //! `LEAD=point,scan,...` runs a subset. `LEAD_PROFILE=partlog|commitlog` only does 200,000 random
 //! point reads of that store after loading it, for `valgrind --tool=callgrind`.
 
+use std::os::unix::process::CommandExt;
 use std::time::Instant;
 
 mod common;
@@ -199,8 +205,12 @@ fn append_all(p: &partlog::Partition, events: &[Vec<u8>], batch: usize) {
 /// Records per second of appending `events` in batches of `batch` to a fresh partition (the
 /// open before and the close after are not timed).
 fn partlog_append_rate(events: &[Vec<u8>], batch: usize) -> f64 {
+    partlog_append_rate_with(events, batch, quiet())
+}
+
+fn partlog_append_rate_with(events: &[Vec<u8>], batch: usize, options: partlog::LogOptions) -> f64 {
     let dir = tempfile::tempdir().unwrap();
-    let log = partlog::Log::open_with(dir.path(), quiet()).unwrap();
+    let log = partlog::Log::open_with(dir.path(), options).unwrap();
     let p = log.create_topic("events", 1, partlog::TopicConfig::default()).unwrap().partition(0).unwrap();
     rate(events.len(), || append_all(&p, events, batch))
 }
@@ -363,6 +373,138 @@ fn open_many(batches: &[Vec<partlog::Record<'_>>]) {
     println!("clean open of {PARTITIONS} partitions × 10 segments: median {:.0} ms  [target ≤ 200 ms]", median(times));
 }
 
+fn commitlog_append_rate(events: &[Vec<u8>], batch: usize) -> f64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = commitlog::CommitLog::new(commitlog::LogOptions::new(dir.path())).unwrap();
+    rate(events.len(), || {
+        for chunk in events.chunks(batch) {
+            let mut buf: commitlog::message::MessageBuf = chunk.iter().collect();
+            log.append(&mut buf).unwrap();
+        }
+    })
+}
+
+/// Another process that writes: `dd` of 12 GB of zeros to a new file, over and over, until
+/// dropped (a database, a log shipper or a build writing beside the application).
+struct Neighbour {
+    shell: std::process::Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Neighbour {
+    fn start() -> Neighbour {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("neighbour");
+        let script =
+            format!("while :; do dd if=/dev/zero of='{0}' bs=1M count=12000 status=none; rm -f '{0}'; done", file.display());
+        let shell = std::process::Command::new("sh").arg("-c").arg(script).process_group(0).spawn().unwrap();
+        // Let it get past the kernel's dirty-page thresholds first.
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        Neighbour { shell, _dir: dir }
+    }
+}
+
+impl Drop for Neighbour {
+    fn drop(&mut self) {
+        // The whole process group: the shell and its dd.
+        let _ = std::process::Command::new("kill").arg("--").arg(format!("-{}", self.shell.id())).status();
+        let _ = self.shell.wait();
+    }
+}
+
+/// Appends in batches of 100, on the quiet machine and then beside a writing process, against
+/// commitlog in the same conditions: rotating rounds, medians.
+fn busy(events: &[Vec<u8>]) {
+    const ROUNDS: usize = 6;
+    for condition in ["quiet", "beside a writing process"] {
+        let neighbour = (condition != "quiet").then(Neighbour::start);
+        let mut r: [Vec<f64>; 3] = Default::default();
+        for round in 0..ROUNDS {
+            let mut steps: Vec<Box<dyn FnMut(&mut [Vec<f64>; 3])>> = vec![
+                Box::new(|r| r[0].push(partlog_append_rate(events, BATCH))),
+                Box::new(|r| r[1].push(partlog_append_rate_with(events, BATCH, quiet().preallocate_in_background(false)))),
+                Box::new(|r| r[2].push(commitlog_append_rate(events, BATCH))),
+            ];
+            steps.rotate_left(round % 3);
+            for step in &mut steps {
+                step(&mut r);
+            }
+        }
+        drop(neighbour);
+        let [partlog, alone, commitlog] = r.map(median);
+        println!(
+            "append {} × ~90 B in batches of {BATCH}, {condition}: partlog {:.2} M rec/s (without its prefill thread {:.2}), \
+             commitlog {:.2} M/s: {:.2}× ({:.2}×)  [target ≥ 1.5 beside a writer, no loss quiet]",
+            events.len(),
+            partlog / 1e6,
+            alone / 1e6,
+            commitlog / 1e6,
+            partlog / commitlog,
+            alone / commitlog
+        );
+    }
+}
+
+/// Several GB appended without a pause (`LEAD_SUSTAINED_GB`, default 8; the kernel starts
+/// writing back at `dirty_background_ratio` of memory and throttles writers at `dirty_ratio`),
+/// against commitlog over the same bytes; two rounds each, alternating who goes first.
+fn sustained(events: &[Vec<u8>]) {
+    let gb: f64 = std::env::var("LEAD_SUSTAINED_GB").map_or(8.0, |g| g.parse().unwrap());
+    let payload: usize = events.iter().map(Vec::len).sum();
+    let passes = ((gb * 1e9) / payload as f64).ceil() as usize;
+    let records = passes * events.len();
+    let batches: Vec<Vec<partlog::Record<'_>>> =
+        events.chunks(BATCH).map(|c| c.iter().map(|v| partlog::Record::new(v)).collect()).collect();
+    let ours = || {
+        let dir = tempfile::tempdir().unwrap();
+        let log = partlog::Log::open_with(dir.path(), quiet()).unwrap();
+        let p = log.create_topic("events", 1, partlog::TopicConfig::default()).unwrap().partition(0).unwrap();
+        let r = rate(records, || {
+            for _ in 0..passes {
+                for b in &batches {
+                    p.append(b).unwrap();
+                }
+            }
+        });
+        assert_eq!(p.log_end_offset(), records as u64);
+        r
+    };
+    let theirs = || {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = commitlog::CommitLog::new(commitlog::LogOptions::new(dir.path())).unwrap();
+        rate(records, || {
+            for _ in 0..passes {
+                for chunk in events.chunks(BATCH) {
+                    let mut buf: commitlog::message::MessageBuf = chunk.iter().collect();
+                    log.append(&mut buf).unwrap();
+                }
+            }
+        })
+    };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for round in 0..2 {
+        if round % 2 == 0 {
+            a.push(ours());
+            b.push(theirs());
+        } else {
+            b.push(theirs());
+            a.push(ours());
+        }
+    }
+    let (a, b) = (median(a), median(b));
+    let mb = |r: f64| r * payload as f64 / events.len() as f64 / 1e6;
+    println!(
+        "sustained append of {:.1} GB ({records} records, batches of {BATCH}): partlog {:.2} M rec/s ({:.0} MB/s of payload), \
+         commitlog {:.2} M/s ({:.0} MB/s): {:.2}×  [target ≥ 1]",
+        (passes * payload) as f64 / 1e9,
+        a / 1e6,
+        mb(a),
+        b / 1e6,
+        mb(b),
+        a / b
+    );
+}
+
 fn profile(which: &str, events: &[Vec<u8>]) {
     let lengths: Vec<usize> = events.iter().map(Vec::len).collect();
     let dir = tempfile::tempdir().unwrap();
@@ -425,6 +567,12 @@ fn main() {
     let wanted = |name: &str| only.as_deref().is_none_or(|list| list.split(',').any(|n| n == name));
     if wanted("throughput") {
         throughput(&events);
+    }
+    if wanted("busy") {
+        busy(&events);
+    }
+    if wanted("sustained") {
+        sustained(&events);
     }
     if wanted("many") {
         many(&events);
