@@ -132,3 +132,98 @@ fn empty_batches_and_offset_gaps_from_compaction_are_read_like_kafka() {
     assert_eq!(values, [(0, b"dropped".to_vec()), (6, b"after".to_vec())]);
     assert_eq!(p.read(2, 1 << 20).unwrap()[0].offset, 6, "a read inside the empty batch continues after it");
 }
+
+/// An `Io` whose fsyncs of `.log` files on the log's background thread wait until released.
+#[derive(Debug, Default)]
+struct HeldBehind {
+    held: std::sync::Mutex<bool>,
+    released: std::sync::Condvar,
+    waiting: std::sync::atomic::AtomicUsize,
+}
+
+impl HeldBehind {
+    fn hold(&self, held: bool) {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = held;
+        self.released.notify_all();
+    }
+}
+
+/// Releases the held fsyncs when dropped: a failed assertion must not leave the log's close
+/// waiting for them forever.
+struct Release(std::sync::Arc<HeldBehind>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.hold(false);
+    }
+}
+
+impl partlog::Io for HeldBehind {
+    fn write_all_at(&self, file: &std::fs::File, path: &std::path::Path, buf: &[u8], at: u64) -> std::io::Result<()> {
+        partlog::OsIo.write_all_at(file, path, buf, at)
+    }
+    fn sync_data(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+        let behind = std::thread::current().name() == Some("partlog-flush");
+        if behind && path.extension().is_some_and(|e| e == "log") {
+            self.waiting.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut held = self.held.lock().unwrap();
+            while *held {
+                held = self.released.wait(held).unwrap();
+            }
+        }
+        partlog::OsIo.sync_data(file, path)
+    }
+    fn sync_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
+        partlog::OsIo.sync_dir(path)
+    }
+}
+
+/// A roll inside an append leaves the sealed segment's fsync to the log's background thread, as
+/// Kafka's roll schedules its flush: the append does not wait for it, and the recovery point
+/// passes the segment only once it is durable. `flush` and `close` cover a segment whose fsync
+/// is still owed.
+#[test]
+fn a_roll_inside_an_append_fsyncs_the_sealed_segment_behind_it() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let io = std::sync::Arc::new(HeldBehind::default());
+    io.hold(true);
+    let log = partlog::Log::open_with(dir.path(), partlog::LogOptions::default().io(io.clone())).unwrap();
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 1000;
+    let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    let _release = Release(io.clone());
+    for _ in 0..4 {
+        p.append(&[Record::new(&[7u8; 200])]).unwrap(); // the fourth rolls
+    }
+    assert_eq!(bases(&p), [0, 3]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while io.waiting.load(Ordering::SeqCst) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the sealed segment is fsynced behind the append");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // Appends go on while that fsync is held; the recovery point waits for it.
+    p.append(&[Record::new(&[8u8; 200])]).unwrap();
+    assert_eq!(p.recovery_point(), 0, "not past a segment whose fsync has not returned");
+    io.hold(false);
+    while p.recovery_point() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the recovery point passes the segment once it is durable");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(p.recovery_point(), 3, "only the sealed segment: the active one is not fsynced");
+    // With the thread held again, a flush covers the owed segment itself.
+    io.hold(true);
+    for _ in 0..3 {
+        p.append(&[Record::new(&[9u8; 200])]).unwrap();
+    }
+    assert_eq!(bases(&p), [0, 3, 6]);
+    let flushed = std::thread::spawn({
+        let p = p.clone();
+        move || p.flush()
+    });
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    io.hold(false);
+    flushed.join().unwrap().unwrap();
+    assert_eq!(p.recovery_point(), p.log_end_offset());
+    log.close().unwrap();
+}

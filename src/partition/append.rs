@@ -422,7 +422,9 @@ impl Partition {
         // next segment: this one is mapped at its size).
         let limits = super::roll_limits(config);
         if active.should_roll(bytes.len() as u64, meta.last_offset, meta.max_timestamp, now, limits) {
-            active = self.roll_to(&writer, &active, first_offset)?;
+            // A synchronous topic fsyncs at this append anyway: the sealed segment first.
+            let flush = if config.flush_messages == i64::MAX { RollFlush::Behind } else { RollFlush::Now };
+            active = self.roll_to(&writer, &active, first_offset, flush)?;
         }
         active.append(bytes, meta)?;
         inner.log_end_offset.store(next, Ordering::SeqCst);
@@ -458,26 +460,65 @@ impl Partition {
         self.check_writable()?;
         let active = self.inner.segments.active();
         if active.size() > 0 {
-            self.roll_to(&writer, &active, self.inner.log_end_offset.load(Ordering::Relaxed))?;
+            self.roll_to(&writer, &active, self.inner.log_end_offset.load(Ordering::Relaxed), RollFlush::Now)?;
         }
         Ok(())
     }
 
     /// Seals the active segment and starts a new one at `base_offset` (Kafka's `roll`). The
-    /// caller holds the append lock (`_writer`).
-    pub(super) fn roll_to(&self, _writer: &Writer, active: &Arc<Segment>, base_offset: u64) -> Result<Arc<Segment>> {
+    /// caller holds the append lock (`_writer`). With [`RollFlush::Behind`] and a jobs thread
+    /// (the log's prefill thread runs), the sealed segment is fsynced by that thread, as Kafka
+    /// flushes a rolled segment in the background, and the recovery point passes it then;
+    /// otherwise before this returns.
+    pub(super) fn roll_to(
+        &self,
+        _writer: &Writer,
+        active: &Arc<Segment>,
+        base_offset: u64,
+        flush: RollFlush,
+    ) -> Result<Arc<Segment>> {
         let inner = &*self.inner;
-        active.seal()?;
-        // Sealing fsynced everything below the new base offset; the sealed segment's own
-        // directory entry may still be new (made by the previous roll): it is made durable
-        // before the recovery point passes over the segment.
-        self.sync_dir_if_dirty()?;
-        inner.recovery_point.fetch_max(base_offset, Ordering::AcqRel);
+        match (flush, &inner.prefill) {
+            (RollFlush::Behind, Some(prefill)) => {
+                active.seal_unflushed()?;
+                inner.unflushed.lock().push((active.clone(), base_offset));
+                let weak = Arc::downgrade(&self.inner);
+                let job = Box::new(move || {
+                    if let Some(inner) = weak.upgrade() {
+                        Partition { inner }.flush_sealed_behind();
+                    }
+                });
+                if prefill.run_behind(job).is_err() {
+                    self.flush_sealed()?;
+                }
+            }
+            _ => {
+                active.seal()?;
+                let _sync = inner.sync_lock.lock();
+                // Segments sealed before this one whose fsync is still owed come first: the
+                // recovery point passes none of them before it is durable.
+                self.flush_sealed_locked()?;
+                // Sealing fsynced everything below the new base offset; the sealed segment's own
+                // directory entry may still be new (made by the previous roll): it is made durable
+                // before the recovery point passes over the segment.
+                self.sync_dir_if_dirty()?;
+                inner.recovery_point.fetch_max(base_offset, Ordering::AcqRel);
+            }
+        }
         let segment = Arc::new(Segment::create(&inner.dir, base_offset, self.segment_spec(), inner.clock.now_ms())?);
         inner.segments.push(segment.clone());
         inner.dir_dirty.store(true, Ordering::Release);
         Ok(segment)
     }
+}
+
+/// When a roll fsyncs the segment it seals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RollFlush {
+    /// Before the roll returns.
+    Now,
+    /// On the jobs thread, if the log runs one: a roll inside an append.
+    Behind,
 }
 
 /// What Kafka's broker refuses from a producer (`LogValidator.validateBatch` and

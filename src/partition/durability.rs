@@ -203,7 +203,8 @@ impl Partition {
 
     /// Makes everything appended so far durable: fsync of the active segment's data file and
     /// indexes, and of the directory if files were created since the last flush. Earlier
-    /// segments were fsynced when they were sealed. Advances the [`recovery_point`](Self::recovery_point).
+    /// segments were fsynced when they were sealed, or (sealed by a roll inside an append) are
+    /// fsynced behind the appends by the log's background thread, or here if that is still owed. Advances the [`recovery_point`](Self::recovery_point).
     ///
     /// # Example
     /// ```
@@ -223,14 +224,15 @@ impl Partition {
         self.sync_locked(Sync::All)
     }
 
-    /// fsyncs what is written (the active segment's data file, and its indexes too with
-    /// [`Sync::All`]) and the directory if needed; the caller holds the sync lock. A failure
-    /// stops appends.
+    /// fsyncs what is written (segments sealed by rolls whose fsync is owed, the active
+    /// segment's data file, and its indexes too with [`Sync::All`]) and the directory if
+    /// needed; the caller holds the sync lock. A failure stops appends.
     pub(super) fn sync_locked(&self, what: Sync) -> Result<()> {
         let inner = &*self.inner;
-        // Everything below `upto` is written: in sealed segments (fsynced when sealed) or in the
-        // active one.
+        // Everything below `upto` is written: in sealed segments (fsynced when sealed, or
+        // below) or in the active one.
         let upto = inner.log_end_offset.load(Ordering::SeqCst);
+        self.flush_sealed_locked()?;
         let active = inner.segments.active();
         match what {
             Sync::All => active.flush()?,
@@ -239,6 +241,60 @@ impl Partition {
         self.sync_dir_if_dirty()?;
         inner.recovery_point.fetch_max(upto, Ordering::AcqRel);
         inner.last_flush_ms.store(inner.clock.now_ms(), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The jobs thread's work after a roll: fsyncs the segments sealed by rolls whose fsync is
+    /// owed. Nothing for a closed partition (closing fsynced them; a crash leaves them to
+    /// recovery). A failed fsync stops writes (fail-stop), which the next append reports; a
+    /// segment that could not be fsynced for another reason stays owed, for the next flush.
+    pub(super) fn flush_sealed_behind(&self) {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let _sync = self.inner.sync_lock.lock();
+        if self.check_writable().is_ok() {
+            let _ = self.flush_sealed_locked();
+        }
+    }
+
+    /// [`flush_sealed_locked`](Self::flush_sealed_locked), taking the sync lock.
+    pub(super) fn flush_sealed(&self) -> Result<()> {
+        let _sync = self.inner.sync_lock.lock();
+        self.flush_sealed_locked()
+    }
+
+    /// fsyncs the segments sealed by rolls whose fsync is owed, oldest first, then the
+    /// directory, and moves the recovery point past the last of them. One no longer in the
+    /// partition is passed over: deleted by retention or truncation (nothing to keep), or
+    /// replaced by compaction's cleaned copy (fsynced before the swap). The caller holds the
+    /// sync lock, so the recovery point never passes a segment whose fsync is in flight.
+    pub(super) fn flush_sealed_locked(&self) -> Result<()> {
+        let inner = &*self.inner;
+        let owed = std::mem::take(&mut *inner.unflushed.lock());
+        if owed.is_empty() {
+            return Ok(());
+        }
+        let present = inner.segments.snapshot();
+        let mut upto = None;
+        for (i, (segment, next)) in owed.iter().enumerate() {
+            if !present.iter().any(|s| Arc::ptr_eq(s, segment)) {
+                continue;
+            }
+            if let Err(e) = segment.flush() {
+                inner.unflushed.lock().splice(0..0, owed[i..].iter().cloned());
+                return Err(e);
+            }
+            upto = Some(*next);
+        }
+        if let Err(e) = self.sync_dir_if_dirty() {
+            // The segments are durable; their directory entries may not be: owed still.
+            inner.unflushed.lock().splice(0..0, owed);
+            return Err(e);
+        }
+        if let Some(upto) = upto {
+            inner.recovery_point.fetch_max(upto, Ordering::AcqRel);
+        }
         Ok(())
     }
 

@@ -65,8 +65,8 @@ struct Writer;
 ///    truncation, close).
 /// 4. `segments`: the segment list, held only to read or change the list, never across I/O.
 /// 5. Leaves, never held while taking another lock: `sync_leader`, `pending_deletes`,
-///    `wait_lock`, `dir_sync` (held across the directory fsync only), `lost`, and the
-///    fail-stop record in `io`.
+///    `wait_lock`, `dir_sync` (held across the directory fsync only), `lost`, `unflushed`, and
+///    the fail-stop record in `io`.
 ///
 /// Locks inside a segment (its mapping, the zero-fill lock, the index cursor, each index's
 /// writer) come after all of these.
@@ -92,6 +92,9 @@ struct Inner {
     log_end_offset: AtomicU64,
     /// Every offset below it is durable (fsynced); advanced by flushes and rolls.
     recovery_point: AtomicU64,
+    /// Segments sealed by rolls of appends whose fsync the jobs thread owes, oldest first, each
+    /// with the offset after it (`Partition::flush_sealed_locked`).
+    unflushed: Mutex<Vec<(Arc<Segment>, u64)>>,
     last_flush_ms: AtomicI64,
     /// A file was created in the partition directory since the last directory fsync.
     dir_dirty: AtomicBool,
@@ -230,6 +233,7 @@ impl Partition {
                 log_start_offset: AtomicU64::new(loaded.log_start_offset),
                 log_end_offset: AtomicU64::new(loaded.log_end_offset),
                 recovery_point: AtomicU64::new(loaded.log_end_offset),
+                unflushed: Mutex::new(Vec::new()),
                 last_flush_ms: AtomicI64::new(now_ms),
                 dir_dirty: AtomicBool::new(loaded.dir_dirty),
                 dir_sync: parking_lot::Mutex::new(()),
@@ -496,9 +500,12 @@ impl Partition {
             inner.segments.active().unmap();
             Err(Error::WritesStopped { partition: self.name(), cause })
         } else {
-            inner.segments.active().seal().and_then(|()| files::sync_dir(&*inner.io, &inner.dir)).map(|()| {
-                inner.recovery_point.store(inner.log_end_offset.load(Ordering::SeqCst), Ordering::Release);
-            })
+            self.flush_sealed_locked()
+                .and_then(|()| inner.segments.active().seal())
+                .and_then(|()| files::sync_dir(&*inner.io, &inner.dir))
+                .map(|()| {
+                    inner.recovery_point.store(inner.log_end_offset.load(Ordering::SeqCst), Ordering::Release);
+                })
         }
     }
 

@@ -189,7 +189,7 @@ impl Partition {
         }
         if n == segments.len() {
             // Everything goes: a new empty active segment first, so the partition keeps one.
-            self.roll_to(writer, &segments[n - 1], end)?;
+            self.roll_to(writer, &segments[n - 1], end, super::append::RollFlush::Now)?;
         }
         // The log start offset moves first: a reader then gets OffsetOutOfRange, not a skip.
         let survivor = self.segments()[n].base_offset();

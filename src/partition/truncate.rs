@@ -46,6 +46,9 @@ impl Partition {
         if offset >= end {
             return Ok(end);
         }
+        // The recovery point ends at the new end below: every sealed segment under it must be
+        // durable first.
+        self.flush_sealed_locked()?;
         if offset < self.log_start_offset() {
             return Err(self.out_of_range(offset));
         }

@@ -199,6 +199,12 @@ impl Segment {
     /// Seals the segment when a newer one takes over, or on close: the final time-index entry,
     /// indexes trimmed to their entries, the data file cut to its batches, everything fsynced.
     pub(crate) fn seal(&self) -> Result<()> {
+        self.seal_unflushed()?;
+        self.flush()
+    }
+
+    /// [`seal`](Self::seal) without the fsync, which the caller owes.
+    pub(crate) fn seal_unflushed(&self) -> Result<()> {
         if let Some(ti) = self.time_index.get() {
             if ti.capacity() > 0 {
                 let cursor = *self.cursor.lock();
@@ -221,7 +227,7 @@ impl Segment {
                 });
             }
         }
-        self.flush()
+        Ok(())
     }
 }
 

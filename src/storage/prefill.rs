@@ -9,6 +9,10 @@
 //! appender's copy takes no page faults either. An appender that gets there first fills the space
 //! itself, as it does without the thread; a failed background fill is dropped and the appender's
 //! own attempt reports the error.
+//!
+//! A second thread, started with the first job, runs work that may take long behind the
+//! appends: the fsync of a segment sealed by a roll (as Kafka flushes a rolled segment in the
+//! background), so that neither the appender nor the zero-fills wait for it.
 
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
@@ -22,12 +26,20 @@ pub(crate) trait FillAhead: Send + Sync {
     fn fill_ahead(&self);
 }
 
-/// The queue of segments waiting for a chunk, shared by the appenders and the thread.
+/// Work done behind the appends that may take long (the fsync of a segment sealed by a roll):
+/// on a thread of its own, so that no zero-fill waits behind it.
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
+
+/// The queue of segments waiting for a chunk, shared by the appenders and the thread; and the
+/// queue of jobs for the second thread, started with the first job.
 #[derive(Default)]
 pub(crate) struct Prefill {
     state: Mutex<State>,
     wake: Condvar,
     thread: Mutex<Option<JoinHandle<()>>>,
+    jobs: Mutex<JobState>,
+    jobs_wake: Condvar,
+    jobs_thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Default)]
@@ -36,10 +48,20 @@ struct State {
     stopped: bool,
 }
 
+#[derive(Default)]
+struct JobState {
+    queue: Vec<Job>,
+    stopped: bool,
+}
+
 impl std::fmt::Debug for Prefill {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let state = self.state.lock();
-        f.debug_struct("Prefill").field("queued", &state.queue.len()).field("stopped", &state.stopped).finish()
+        f.debug_struct("Prefill")
+            .field("queued", &state.queue.len())
+            .field("jobs", &self.jobs.lock().queue.len())
+            .field("stopped", &state.stopped)
+            .finish()
     }
 }
 
@@ -64,15 +86,59 @@ impl Prefill {
         true
     }
 
-    /// Stops the thread (a chunk being filled is finished first) and waits for it.
+    /// Runs `job` on the jobs thread (started now if it is not running yet). Gives the job back
+    /// once stopped, or if the thread cannot be started: the caller does the work itself.
+    pub(crate) fn run_behind(self: &Arc<Self>, job: Job) -> std::result::Result<(), Job> {
+        let mut jobs = self.jobs.lock();
+        if jobs.stopped {
+            return Err(job);
+        }
+        let mut thread = self.jobs_thread.lock();
+        if thread.is_none() {
+            let shared = self.clone();
+            match std::thread::Builder::new().name("partlog-flush".into()).spawn(move || shared.run_jobs()) {
+                Ok(handle) => *thread = Some(handle),
+                Err(_) => return Err(job),
+            }
+        }
+        jobs.queue.push(job);
+        drop((thread, jobs));
+        self.jobs_wake.notify_one();
+        Ok(())
+    }
+
+    /// Stops both threads (a chunk being filled and a job running are finished first; jobs not
+    /// started are dropped) and waits for them.
     pub(crate) fn stop(&self) {
         self.state.lock().stopped = true;
         self.wake.notify_one();
+        self.jobs.lock().stopped = true;
+        self.jobs_wake.notify_one();
         if let Some(handle) = self.thread.lock().take() {
             let _ = handle.join();
         }
+        if let Some(handle) = self.jobs_thread.lock().take() {
+            let _ = handle.join();
+        }
+        self.jobs.lock().queue.clear();
     }
 
+    fn run_jobs(&self) {
+        loop {
+            let job = {
+                let mut jobs = self.jobs.lock();
+                while jobs.queue.is_empty() && !jobs.stopped {
+                    self.jobs_wake.wait(&mut jobs);
+                }
+                if jobs.stopped {
+                    return;
+                }
+                jobs.queue.remove(0)
+            };
+            // A job that panics must not take the thread, and the jobs queued after it, along.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        }
+    }
     fn run(&self) {
         let mut batch = Vec::new();
         loop {
