@@ -423,3 +423,66 @@ fn a_read_only_view_names_lost_offsets() {
         }
     }
 }
+
+/// Flips a byte of the record section of the batch at `position` in `path` (inside the CRC),
+/// through the file, as a bad disk or a stray program would while the log is open.
+fn flip_record_byte(path: &Path, position: usize) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let at = (position + 70) as u64; // past the 61-byte header, inside the first record
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, at).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x5a], at).unwrap();
+}
+
+/// Reads skip the CRC of a batch their segment object checked before (the memo of checked
+/// batches). What that memo may miss, and what it never does: damage done while the log is open
+/// may be served by reads that already checked the batch, but `verify()` finds it, a reopen
+/// finds it, and a segment object made anew (truncation) checks the bytes written since, even
+/// at the positions its predecessor had checked.
+#[test]
+fn the_memo_of_checked_batches_never_hides_damage_from_verify_a_reopen_or_new_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), options()).unwrap();
+    let p = log.create_topic("d", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+    for _ in 0..20 {
+        let o = p.log_end_offset();
+        p.append(&[Record::new(&value_of(o)), Record::new(&value_of(o + 1))]).unwrap();
+    }
+    p.roll().unwrap();
+    p.append(&[Record::new(&value_of(40))]).unwrap();
+    let sealed = p.segments()[0].log_path().to_owned();
+    let active = p.segments()[1].log_path().to_owned();
+    let read_every_offset = |p: &Partition| {
+        for o in p.log_start_offset()..p.log_end_offset() {
+            let records = p.read(o, 1)?;
+            assert!(records.iter().all(|r| r.value.as_deref() == Some(&value_of(r.offset)[..])));
+        }
+        Ok::<(), Error>(())
+    };
+    read_every_offset(&p).unwrap(); // every batch checked once: in the memo now
+    let positions = batch_positions(&std::fs::read(&sealed).unwrap());
+    flip_record_byte(&sealed, positions[7]);
+    flip_record_byte(&active, 0);
+    // verify() checks every byte, memo or not.
+    match p.verify() {
+        Err(Error::CorruptBatch { path, position, .. }) => {
+            assert_eq!((path, position), (sealed.clone(), positions[7] as u64))
+        }
+        other => panic!("verify missed the damage: {other:?}"),
+    }
+    // A segment object made anew by truncation checks what is written after it, at the same
+    // positions the old object had checked.
+    p.truncate_to(40).unwrap();
+    p.append(&[Record::new(&value_of(40))]).unwrap();
+    flip_record_byte(&active, 0);
+    assert!(matches!(p.read(40, 1), Err(Error::CorruptBatch { .. })), "new bytes are checked");
+    drop(p);
+    log.simulate_crash();
+    // A reopen checks every batch it reads again.
+    let (_log, p) = reopen(dir.path());
+    match p.read(14, 1) {
+        Err(Error::CorruptBatch { path, position, .. }) => assert_eq!((path, position), (sealed, positions[7] as u64)),
+        other => panic!("the reopened log served damaged data: {other:?}"),
+    }
+}

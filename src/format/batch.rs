@@ -975,6 +975,15 @@ impl<'b> RecordCursor<'b> {
             // need reading. The records decoded next still check their own deltas against the
             // one this implies, so a record is never served at another offset than its own.
             let wanted = from.saturating_sub(state.base_offset as u64).min(u64::from(state.expected)) as u32;
+            if wanted > self.state.index {
+                // Each length is read before the next record's place is known: loaded all at
+                // once, the walk does not wait for memory at every record. The bytes a batch
+                // of records of even size puts before the wanted one, and a little more.
+                let (pos, left) = (self.state.pos, self.records.len().saturating_sub(self.state.pos));
+                let ahead = (left as u64 * u64::from(wanted - self.state.index + 1)
+                    / u64::from((self.state.expected - self.state.index).max(1))) as usize;
+                super::prefetch(&self.records[pos..pos + ahead.saturating_add(256).min(left)]);
+            }
             while self.state.index < wanted && self.state.pos < self.records.len() {
                 self.state.pos = self.body()?.end;
                 self.state.index += 1;

@@ -294,7 +294,7 @@ impl Partition {
         let mut next = segment.base_offset();
         loop {
             buf.clear();
-            let mode = ReadMode { min_one: true, borrow: false };
+            let mode = ReadMode { min_one: true, borrow: false, every_crc: true };
             match segment.read(next, u64::MAX, CLEANER_CHUNK_BYTES, mode, &mut buf)? {
                 SegmentRead::Batches { next_offset, reached_end, .. } => {
                     visit(&buf)?;

@@ -31,6 +31,15 @@ pub struct TimestampOffset {
     pub timestamp: i64,
 }
 
+/// Whether a read checks the CRC of a batch its segment object checked before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Crc {
+    /// Not again: reads (see `segment::verified` for what that trades).
+    Memo,
+    /// Every batch, every time: `verify`.
+    Every,
+}
+
 impl Partition {
     /// Checks `offset` against the readable range and returns the log end offset it used.
     pub(super) fn check_range(&self, offset: u64) -> Result<u64> {
@@ -79,7 +88,7 @@ impl Partition {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn read_raw(&self, from: u64, max_bytes: usize, out: &mut Vec<u8>) -> Result<u64> {
-        self.read_batches(from, max_bytes, out, None)
+        self.read_batches(from, max_bytes, out, None, Crc::Memo)
     }
 
     /// [`read_raw`](Self::read_raw), borrowing instead of copying when the batches come first
@@ -91,12 +100,13 @@ impl Partition {
         max_bytes: usize,
         out: &mut Vec<u8>,
         mapped: Option<&mut Option<MappedBytes>>,
+        crc: Crc,
     ) -> Result<u64> {
         // One snapshot of the end: an append publishes its segment's size before the log end
         // offset, and a read must not return a batch the log does not count yet.
         let end_offset = self.check_range(from)?;
         let start = out.len();
-        let next = self.read_batches_from(from, end_offset, max_bytes, out, mapped)?;
+        let next = self.read_batches_from(from, end_offset, max_bytes, out, mapped, crc)?;
         if self.inner.read_only && self.inner.offsets == Offsets::Dense {
             self.check_continuous(from, &out[start..])?;
         }
@@ -130,6 +140,7 @@ impl Partition {
         max_bytes: usize,
         out: &mut Vec<u8>,
         mut mapped: Option<&mut Option<MappedBytes>>,
+        crc: Crc,
     ) -> Result<u64> {
         let delivered_before = out.len();
         let mut next = from;
@@ -147,7 +158,7 @@ impl Partition {
                 // The segment holding `next` was deleted by retention after the range check.
                 return Err(self.out_of_range(next));
             }
-            let mode = ReadMode { min_one: first, borrow: first && mapped.is_some() };
+            let mode = ReadMode { min_one: first, borrow: first && mapped.is_some(), every_crc: crc == Crc::Every };
             match segment.read(next, end_offset, remaining, mode, out)? {
                 SegmentRead::Batches { next_offset, mapped: Some(bytes), .. } => {
                     if let Some(slot) = mapped.as_deref_mut() {
@@ -225,7 +236,7 @@ impl Partition {
     /// ```
     pub fn fetch(&self, from: u64, max_bytes: usize, fetch: &mut Fetch) -> Result<()> {
         fetch.clear();
-        fetch.next_offset = self.read_batches(from, max_bytes, &mut fetch.raw, Some(&mut fetch.mapped))?;
+        fetch.next_offset = self.read_batches(from, max_bytes, &mut fetch.raw, Some(&mut fetch.mapped), Crc::Memo)?;
         fetch.origin = Some(self.clone());
         fetch.prepare(from, |position, e| self.located_error(position, e))
     }
@@ -279,7 +290,7 @@ impl Partition {
         let mut end = self.log_end_offset();
         while next < end {
             buf.clear();
-            let after = self.read_raw(next, 1 << 20, &mut buf)?;
+            let after = self.read_batches(next, 1 << 20, &mut buf, None, Crc::Every)?;
             if dense {
                 for found in batch::Batches::new(&buf, u64::MAX, batch::AtCut::Fail) {
                     let Ok(b) = found else { break };

@@ -29,6 +29,8 @@
 
 pub(crate) mod index;
 
+mod verified;
+
 mod append;
 mod read;
 mod scan;
@@ -151,6 +153,9 @@ pub(crate) struct ReadMode {
     pub min_one: bool,
     /// Borrow the batches from the mapping of an active segment instead of copying them.
     pub borrow: bool,
+    /// Check every batch's CRC, even one this segment object checked before (`verified`):
+    /// `verify()` and compaction.
+    pub every_crc: bool,
 }
 
 /// What happens to the indexes as batches go by: added to by an append, rebuilt by a scan
@@ -231,6 +236,8 @@ pub struct Segment {
     cursor: Mutex<IndexCursor>,
     /// Wall-clock creation (or load) time: `segment.ms` falls back to it without timestamps.
     created_ms: i64,
+    /// The batches whose CRC this object checked (`verified`): reads skip it the next time.
+    verified: verified::Verified,
 }
 
 impl std::fmt::Debug for Segment {
@@ -287,6 +294,7 @@ impl Segment {
             max_timestamp: AtomicI64::new(TIMESTAMP_UNKNOWN),
             cursor: Mutex::new(IndexCursor::new(base_offset)),
             created_ms,
+            verified: verified::Verified::default(),
         }
     }
 

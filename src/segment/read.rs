@@ -185,7 +185,7 @@ impl Segment {
         mode: ReadMode,
         out: &mut Vec<u8>,
     ) -> Result<SegmentRead> {
-        let ReadMode { min_one, borrow } = mode;
+        let ReadMode { min_one, borrow, every_crc } = mode;
         let end = self.size();
         let Some((start, first)) = self.locate(target, end)? else {
             return Ok(SegmentRead::Nothing);
@@ -205,13 +205,13 @@ impl Segment {
         let mapped = if borrow { self.map.read().clone() } else { None };
         if let Some(map) = mapped {
             if let Some(bytes) = map.get(start, want) {
-                let (len, next_offset) = self.check_batches(bytes, start, end_offset)?;
+                let (len, next_offset) = self.check_batches(bytes, start, end_offset, every_crc)?;
                 return batches(len, next_offset, map.borrow(start, len as u64));
             }
         }
         let at = out.len();
         self.read_into(start, want, out)?;
-        let (len, next_offset) = self.check_batches(&out[at..], start, end_offset)?;
+        let (len, next_offset) = self.check_batches(&out[at..], start, end_offset, every_crc)?;
         out.truncate(at + len);
         batches(len, next_offset, None)
     }
@@ -221,8 +221,9 @@ impl Segment {
     /// before as the partition's must). Returns the length of the checked batches and the
     /// offset after them. The first batch must be whole and valid, or the read fails with its
     /// position; damage after it ends the read there, so that the batches before it are
-    /// delivered and the next read, starting at the damage, reports it.
-    fn check_batches(&self, bytes: &[u8], start: u64, end_offset: u64) -> Result<(usize, u64)> {
+    /// delivered and the next read, starting at the damage, reports it. A batch this segment
+    /// object checked before is not checked again unless `every_crc` (see `verified`).
+    fn check_batches(&self, bytes: &[u8], start: u64, end_offset: u64, every_crc: bool) -> Result<(usize, u64)> {
         // What is checked, and what was before the last batch checked.
         let (mut checked, mut next_offset) = (0, None);
         let (mut before_last, mut next_before_last) = (0, None);
@@ -250,10 +251,17 @@ impl Segment {
                 }
                 break;
             }
-            match batch::verify_crc(b.bytes) {
-                Ok(()) => {}
-                Err(_) if checked > 0 => break,
-                Err(e) => return Err(self.corrupt(position, e)),
+            // A log opened read-only reads files another process writes: it checks every time.
+            let memo = !self.spec.read_only;
+            if every_crc || !(memo && self.verified.contains(position)) {
+                match batch::verify_crc(b.bytes) {
+                    Ok(()) => {}
+                    Err(_) if checked > 0 => break,
+                    Err(e) => return Err(self.corrupt(position, e)),
+                }
+                if memo {
+                    self.verified.insert(position, || self.map.read().as_ref().map_or(self.size(), |m| m.len()));
+                }
             }
             (before_last, next_before_last) = (checked, next_offset);
             next_offset = Some(b.header.last_offset() as u64 + 1);
