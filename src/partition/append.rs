@@ -430,6 +430,7 @@ impl Partition {
         inner.log_end_offset.store(next, Ordering::SeqCst);
         drop(writer);
         self.wake_waiters();
+        active.request_fill();
         self.apply_flush_policy(next)?;
         Ok(AppendInfo {
             first_offset,

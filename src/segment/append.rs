@@ -76,7 +76,6 @@ impl Segment {
                 let mut write = m.begin_write(position, bytes.len(), &self.log_path)?;
                 write.copy(bytes, &self.log_path, |dst, src| self.spec.io.write_mapped(dst, src, &self.log_path))?;
                 mapped_write = Some(write);
-                self.request_fill(m, end);
             }
             other => {
                 if let Some(m) = other {
@@ -182,11 +181,18 @@ impl Segment {
         Ok(range.start..range.start + n)
     }
 
-    /// Asks the prefill thread for the next chunk once less than half a chunk is left past `end`.
-    fn request_fill(self: &Arc<Self>, m: &DataMap, end: u64) {
+    /// Asks the prefill thread for the next chunk once less than half a chunk is left past the
+    /// end of the batches. The partition calls it after an append, once readers waiting for
+    /// that append are woken: on a machine with few cores, the woken reader then runs before
+    /// the prefill thread it would otherwise queue behind.
+    pub(crate) fn request_fill(self: &Arc<Self>) {
         let Some((prefill, _)) = &self.spec.prefill else { return };
-        let reserved = m.reserved();
-        if reserved - end >= reserve_chunk(end) / 2 || reserved >= m.len() || m.requested.swap(true, Ordering::Relaxed)
+        let map = self.map.read();
+        let Some(m) = map.as_ref() else { return };
+        let (end, reserved) = (m.published(), m.reserved());
+        if reserved.saturating_sub(end) >= reserve_chunk(end) / 2
+            || reserved >= m.len()
+            || m.requested.swap(true, Ordering::Relaxed)
         {
             return;
         }
