@@ -486,9 +486,9 @@ type GroupCell = Arc<Mutex<Group>>;
 /// and never while waiting for a group's lock; a group's lock may be held while taking
 /// `groups` (to remove itself). Appends to `__consumer_offsets` happen under a group's lock
 /// (its records stay in order); the coordinator's own fsyncs (commits, expiry, deletion)
-/// happen under none of its locks. (An append that rolls an offsets partition's segment fsyncs
-/// the sealed one inside the append, under that group's lock and the partition's append lock,
-/// as every roll does: once per 100 MiB or 7 days of that partition's records.)
+/// happen under none of its locks. (An append that rolls an offsets partition's segment leaves
+/// the fsync of the sealed one to the log's background thread, as every roll inside an append
+/// does; a commit's own fsync covers it if it is still owed.)
 pub(crate) struct Coordinator {
     topic: Topic,
     clock: Arc<dyn crate::Clock>,

@@ -452,6 +452,8 @@ impl Partition {
     }
 
     /// Every offset below this is durable: fsynced by a flush, a roll or a synchronous append.
+    /// A roll inside an append leaves the sealed segment's fsync to the log's background thread
+    /// (as Kafka does); the recovery point passes the segment once that fsync returns.
     ///
     /// # Example
     /// ```
@@ -461,7 +463,7 @@ impl Partition {
     /// let p = log.create_topic("t", 1, TopicConfig::default())?.partition(0)?;
     /// p.append(&[Record::new(b"a"), Record::new(b"b")])?;
     /// assert_eq!(p.recovery_point(), 0); // written, not yet fsynced
-    /// p.roll()?; // sealing the segment fsyncs it
+    /// p.roll()?; // an explicit roll fsyncs the segment it seals
     /// assert_eq!(p.recovery_point(), 2);
     /// # Ok::<(), partlog::Error>(())
     /// ```
