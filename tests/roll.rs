@@ -180,8 +180,7 @@ impl partlog::Io for HeldBehind {
 
 /// A roll inside an append leaves the sealed segment's fsync to the log's background thread, as
 /// Kafka's roll schedules its flush: the append does not wait for it, and the recovery point
-/// passes the segment only once it is durable. `flush` and `close` cover a segment whose fsync
-/// is still owed.
+/// passes the segment only once it is durable; a `flush` waits for that fsync.
 #[test]
 fn a_roll_inside_an_append_fsyncs_the_sealed_segment_behind_it() {
     use std::sync::atomic::Ordering;
@@ -211,7 +210,8 @@ fn a_roll_inside_an_append_fsyncs_the_sealed_segment_behind_it() {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     assert_eq!(p.recovery_point(), 3, "only the sealed segment: the active one is not fsynced");
-    // With the thread held again, a flush covers the owed segment itself.
+    // With the thread held again on the next roll's fsync, a flush returns only once everything
+    // is durable: it waits for the fsync in flight (which holds the sync lock).
     io.hold(true);
     for _ in 0..3 {
         p.append(&[Record::new(&[9u8; 200])]).unwrap();
@@ -225,5 +225,72 @@ fn a_roll_inside_an_append_fsyncs_the_sealed_segment_behind_it() {
     io.hold(false);
     flushed.join().unwrap().unwrap();
     assert_eq!(p.recovery_point(), p.log_end_offset());
+    log.close().unwrap();
+}
+
+/// An `Io` that records every data file it fsynced, before the fsync returns.
+#[derive(Debug, Default)]
+struct Synced(std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>);
+
+impl partlog::Io for Synced {
+    fn write_all_at(&self, file: &std::fs::File, path: &std::path::Path, buf: &[u8], at: u64) -> std::io::Result<()> {
+        partlog::OsIo.write_all_at(file, path, buf, at)
+    }
+    fn sync_data(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
+        partlog::OsIo.sync_data(file, path)?;
+        self.0.lock().unwrap().insert(path.to_owned());
+        Ok(())
+    }
+    fn sync_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
+        partlog::OsIo.sync_dir(path)
+    }
+}
+
+/// Flushes racing appends that roll at almost every append (their sealed segments fsynced behind
+/// them): whenever a flush returns, every segment below the recovery point was fsynced.
+/// Regression (review): a flush that took the active segment after fsyncing the owed ones could
+/// fsync only the segment a roll had just made, and move the recovery point past the one it
+/// sealed.
+#[test]
+fn a_flush_racing_rolls_never_moves_the_recovery_point_past_a_segment_not_fsynced() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let io = std::sync::Arc::new(Synced::default());
+    let log = partlog::Log::open_with(dir.path(), partlog::LogOptions::default().io(io.clone())).unwrap();
+    let mut config = TopicConfig::default();
+    config.segment_bytes = 300; // 272-byte batches: a roll at every append
+    config.segment_index_bytes = 4096;
+    let p = log.create_topic("t", 1, config).unwrap().partition(0).unwrap();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let appender = std::thread::spawn({
+        let (p, stop) = (p.clone(), stop.clone());
+        move || {
+            let mut appends = 0;
+            while !stop.load(Ordering::SeqCst) && appends < 20_000 {
+                p.append(&[Record::new(&[1u8; 200])]).unwrap();
+                appends += 1;
+            }
+            appends
+        }
+    });
+    for flush in 0..40 {
+        p.flush().unwrap();
+        let rp = p.recovery_point();
+        let segments = p.segments();
+        let synced = io.0.lock().unwrap();
+        for pair in segments.windows(2) {
+            if pair[1].base_offset() <= rp {
+                assert!(
+                    synced.contains(pair[0].log_path()),
+                    "after flush {flush}: recovery point {rp} passes segment {} (up to {}), never fsynced",
+                    pair[0].base_offset(),
+                    pair[1].base_offset()
+                );
+            }
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    let appends = appender.join().unwrap();
+    assert!(appends > 40, "the flushes raced the appends ({appends} appends)");
     log.close().unwrap();
 }

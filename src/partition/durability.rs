@@ -232,8 +232,12 @@ impl Partition {
         // Everything below `upto` is written: in sealed segments (fsynced when sealed, or
         // below) or in the active one.
         let upto = inner.log_end_offset.load(Ordering::SeqCst);
-        self.flush_sealed_locked()?;
+        // The active segment before the owed ones: a roll in between lists the segment it seals
+        // as owed before it makes the next one active, so whatever this sees is fsynced below,
+        // either here or as owed. (Taken after, it could be the new segment, with the one just
+        // sealed left to the background thread and the recovery point moved past it.)
         let active = inner.segments.active();
+        self.flush_sealed_locked()?;
         match what {
             Sync::All => active.flush()?,
             Sync::Data => active.flush_data()?,

@@ -61,8 +61,9 @@ struct Writer;
 ///
 /// 1. `cleaner`: one compaction pass at a time, held for the whole pass.
 /// 2. `writer`: the append lock (see [`Writer`]).
-/// 3. `sync_lock`: fsyncs of the active segment (explicit flushes, the group-commit leader,
-///    truncation, close).
+/// 3. `sync_lock`: fsyncs that move the recovery point (explicit flushes, the group-commit
+///    leader, truncation, close, rolls, and the background thread's fsync of segments sealed by
+///    rolls inside appends).
 /// 4. `segments`: the segment list, held only to read or change the list, never across I/O.
 /// 5. Leaves, never held while taking another lock: `sync_leader`, `pending_deletes`,
 ///    `wait_lock`, `dir_sync` (held across the directory fsync only), `lost`, `unflushed`, and

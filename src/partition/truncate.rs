@@ -72,6 +72,7 @@ impl Partition {
         // object (new index files), so readers holding the old one keep valid mappings. Its data
         // file is cut in place unless a reader still borrows its mapping: then the kept bytes go
         // to a new file renamed over it (`Segment::cut_to`).
+        old.forget_checked();
         old.unmap();
         let mut replacement =
             Segment::load(old.log_path().to_owned(), old.base_offset(), old.size(), self.segment_spec(), now);

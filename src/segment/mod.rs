@@ -522,6 +522,12 @@ impl Segment {
         Ok(())
     }
 
+    /// From now on this object checks every batch it reads (its file is about to be cut in place
+    /// and written again: see `verified`).
+    pub(crate) fn forget_checked(&self) {
+        self.verified.forget();
+    }
+
     /// Takes the mapping away and retires it (see `storage::mapped`): appends and readers of
     /// this segment use the file from now on, and a reader still holding the mapping reads only
     /// what was published. Waits for a zero-fill of the prefill thread in progress.

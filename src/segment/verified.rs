@@ -6,7 +6,8 @@
 //! What it trades: a batch's bytes are checked once per segment object, not at every read.
 //! Bytes below a segment's published end are never written again by partlog (appends go past
 //! it; truncation, compaction and recovery make new segment objects, which start with an empty
-//! memo), so the memo only misses damage done to the file while it is open: a disk that loses
+//! memo; a truncation that cuts a file in place makes the old object, which readers may still
+//! hold, forget its memo first), so the memo only misses damage done to the file while it is open: a disk that loses
 //! a page which the kernel then reads back, or another program writing into partlog's files.
 //! What still checks every byte: the first read of each batch, [`Partition::verify`], recovery
 //! at every open, compaction, and every read of a log opened read-only (another process writes
@@ -20,7 +21,7 @@
 //!
 //! [`Partition::verify`]: crate::Partition::verify
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 use crate::format::batch::HEADER_LEN;
@@ -69,6 +70,9 @@ pub(crate) struct Verified {
     /// One slot per `CHUNK_SPAN` of the segment, made at the first memo.
     chunks: OnceLock<Box<[OnceLock<Box<Chunk>>]>>,
     budget: &'static Budget,
+    /// Set once the segment's file may change under this object (a truncation cuts it in
+    /// place and writes again): nothing counts as checked from then on.
+    forgotten: AtomicBool,
 }
 
 impl Default for Verified {
@@ -85,13 +89,23 @@ impl std::fmt::Debug for Verified {
 
 impl Verified {
     fn within(budget: &'static Budget) -> Verified {
-        Verified { chunks: OnceLock::new(), budget }
+        Verified { chunks: OnceLock::new(), budget, forgotten: AtomicBool::new(false) }
+    }
+
+    /// From now on nothing counts as checked. The caller calls it before the file's bytes
+    /// change; a read checks the memo after it has read the bytes, so a read that finds a bit
+    /// set read them before the change.
+    pub(crate) fn forget(&self) {
+        self.forgotten.store(true, Ordering::SeqCst);
     }
 
     /// Whether the batch at `position` was checked by this segment object.
     #[inline]
     pub(crate) fn contains(&self, position: u64) -> bool {
         let Some(chunks) = self.chunks.get() else { return false };
+        if self.forgotten.load(Ordering::SeqCst) {
+            return false;
+        }
         let Some(chunk) = chunks.get((position / CHUNK_SPAN) as usize).and_then(OnceLock::get) else {
             return false;
         };
@@ -181,6 +195,18 @@ mod tests {
         assert!(!memo.contains(capacity + 5), "past the capacity");
         memo.insert(capacity + 5, || capacity);
         assert!(!memo.contains(capacity + 5), "nothing recorded past the capacity");
+    }
+
+    /// A forgotten memo reports nothing as checked, old bits or new.
+    #[test]
+    fn a_forgotten_memo_counts_nothing_as_checked() {
+        let memo = Verified::default();
+        memo.insert(610, || CHUNK_SPAN);
+        assert!(memo.contains(610));
+        memo.forget();
+        assert!(!memo.contains(610));
+        memo.insert(61, || CHUNK_SPAN);
+        assert!(!memo.contains(61));
     }
 
     /// Memos stop recording at their budget, and give their memory back when their segment
