@@ -80,7 +80,9 @@ pub struct LogOptions {
     /// appends (default `true`). Appends then skip the zero-fill and the page faults on the
     /// pages it prepared, a large part of an uncompressed append (the README's performance
     /// section has the numbers), when a core is free to do it. Without the thread (or when an
-    /// append outruns it) each append fills for itself.
+    /// append outruns it) each append fills for itself. With it, a second thread, started at
+    /// the first roll inside an append, fsyncs the segments such rolls seal, as Kafka flushes a
+    /// rolled segment in the background; without it, that roll fsyncs before the append returns.
     pub preallocate_in_background: bool,
     /// Open the directory read-only (default `false`); [`Log::open_read_only`] sets it. See
     /// there for what that means.
