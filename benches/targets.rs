@@ -5,7 +5,7 @@
 //!     cargo bench --bench targets
 //!
 //! `PARTLOG_TARGETS=wake,open,...` runs a subset (names: wake, random, open, recovery, sync, lz4, memory, producer,
-//! poll, commits, commit_per_poll, rebalance).
+//! poll, consume, commits, commit_per_poll, rebalance).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -699,6 +699,84 @@ fn rebalance() {
     println!("rebalance: an 8th member joins 7 (range, 32 partitions): every member reassigned in {:.2} ms (median of {ROUNDS})", median(times));
 }
 
+/// `Consumer::poll` in a group reading every record of 1 and of 6 partitions (1M records of
+/// ~90 B in all, batches of 100), against a direct scan of the same partitions (`fetch` and
+/// iterate, a value touched per record): rotating rounds, medians. Issue 26's target: ≥ 0.8×.
+fn consume() {
+    use partlog::{Consumer, ConsumerConfig};
+    const RECORDS: u64 = 1_000_000;
+    const ROUNDS: usize = 5;
+    for partitions in [1u32, 6] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Log::open_with(dir.path(), quiet()).unwrap();
+        let topic = log.create_topic("c", partitions, TopicConfig::default()).unwrap();
+        let values: Vec<Vec<u8>> = (0..100).map(event).collect();
+        let batch: Vec<Record<'_>> = values.iter().map(|v| Record::new(v)).collect();
+        for i in 0..RECORDS / 100 {
+            topic.partition((i % partitions as u64) as u32).unwrap().append(&batch).unwrap();
+        }
+        let direct = || {
+            let mut fetch = Fetch::new();
+            let mut seen = 0u64;
+            for id in 0..partitions {
+                let p = topic.partition(id).unwrap();
+                let mut next = 0;
+                while next < p.log_end_offset() {
+                    p.fetch(next, 1 << 20, &mut fetch).unwrap();
+                    for r in fetch.records() {
+                        seen += std::hint::black_box(r.unwrap().value().map_or(0, <[u8]>::len)).min(1) as u64;
+                    }
+                    next = fetch.next_offset();
+                }
+            }
+            assert_eq!(seen, RECORDS);
+        };
+        let mut group = 0;
+        let mut polled = || {
+            group += 1;
+            let config = ConsumerConfig::default()
+                .set("group.id", &format!("g{group}"))
+                .unwrap()
+                .set("auto.offset.reset", "earliest")
+                .unwrap()
+                .set("enable.auto.commit", "false")
+                .unwrap();
+            let mut consumer = Consumer::new(&log, config).unwrap();
+            consumer.subscribe(&["c"]).unwrap();
+            let mut seen = 0u64;
+            while seen < RECORDS {
+                for r in consumer.poll(Duration::from_millis(100)).unwrap() {
+                    seen += std::hint::black_box(r.value.as_deref().map_or(0, <[u8]>::len)).min(1) as u64;
+                }
+            }
+            assert_eq!(seen, RECORDS);
+        };
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for round in 0..ROUNDS {
+            let time = |f: &mut dyn FnMut()| {
+                let started = Instant::now();
+                f();
+                RECORDS as f64 / started.elapsed().as_secs_f64()
+            };
+            if round % 2 == 0 {
+                a.push(time(&mut polled));
+                b.push(time(&mut { direct }));
+            } else {
+                b.push(time(&mut { direct }));
+                a.push(time(&mut polled));
+            }
+        }
+        let (a, b) = (median(a), median(b));
+        println!(
+            "consume {RECORDS} records of {partitions} partition(s): Consumer::poll in a group {:.2} M records/s, \
+             direct fetch-and-iterate {:.2} M/s: {:.2}×  [target ≥ 0.8]",
+            a / 1e6,
+            b / 1e6,
+            a / b
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a name filter after it selects measurements too.
     let only: Option<Vec<String>> = std::env::var("PARTLOG_TARGETS")
@@ -706,7 +784,7 @@ fn main() {
         .or_else(|| std::env::args().skip(1).find(|a| !a.starts_with('-')))
         .map(|s| s.split(',').map(str::to_owned).collect());
     let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
-    let measurements: [(&str, fn()); 12] = [
+    let measurements: [(&str, fn()); 13] = [
         ("wake", wake),
         ("random", random_read),
         ("open", open),
@@ -716,6 +794,7 @@ fn main() {
         ("memory", memory),
         ("producer", producer),
         ("poll", poll_latency),
+        ("consume", consume),
         ("commits", commits),
         ("commit_per_poll", commit_per_poll),
         ("rebalance", rebalance),
