@@ -133,12 +133,14 @@ fn empty_batches_and_offset_gaps_from_compaction_are_read_like_kafka() {
     assert_eq!(p.read(2, 1 << 20).unwrap()[0].offset, 6, "a read inside the empty batch continues after it");
 }
 
-/// An `Io` whose fsyncs of `.log` files on the log's background thread wait until released.
+/// An `Io` whose fsyncs of `.log` files on the log's background thread wait until released,
+/// and which records every file it fsynced, before the fsync returns.
 #[derive(Debug, Default)]
 struct HeldBehind {
     held: std::sync::Mutex<bool>,
     released: std::sync::Condvar,
     waiting: std::sync::atomic::AtomicUsize,
+    synced: std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>,
 }
 
 impl HeldBehind {
@@ -171,7 +173,9 @@ impl partlog::Io for HeldBehind {
                 held = self.released.wait(held).unwrap();
             }
         }
-        partlog::OsIo.sync_data(file, path)
+        partlog::OsIo.sync_data(file, path)?;
+        self.synced.lock().unwrap().insert(path.to_owned());
+        Ok(())
     }
     fn sync_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
         partlog::OsIo.sync_dir(path)
@@ -228,24 +232,6 @@ fn a_roll_inside_an_append_fsyncs_the_sealed_segment_behind_it() {
     log.close().unwrap();
 }
 
-/// An `Io` that records every data file it fsynced, before the fsync returns.
-#[derive(Debug, Default)]
-struct Synced(std::sync::Mutex<std::collections::HashSet<std::path::PathBuf>>);
-
-impl partlog::Io for Synced {
-    fn write_all_at(&self, file: &std::fs::File, path: &std::path::Path, buf: &[u8], at: u64) -> std::io::Result<()> {
-        partlog::OsIo.write_all_at(file, path, buf, at)
-    }
-    fn sync_data(&self, file: &std::fs::File, path: &std::path::Path) -> std::io::Result<()> {
-        partlog::OsIo.sync_data(file, path)?;
-        self.0.lock().unwrap().insert(path.to_owned());
-        Ok(())
-    }
-    fn sync_dir(&self, path: &std::path::Path) -> std::io::Result<()> {
-        partlog::OsIo.sync_dir(path)
-    }
-}
-
 /// Flushes racing appends that roll at almost every append (their sealed segments fsynced behind
 /// them): whenever a flush returns, every segment below the recovery point was fsynced.
 /// Regression (review): a flush that took the active segment after fsyncing the owed ones could
@@ -255,7 +241,7 @@ impl partlog::Io for Synced {
 fn a_flush_racing_rolls_never_moves_the_recovery_point_past_a_segment_not_fsynced() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let dir = tempfile::tempdir().unwrap();
-    let io = std::sync::Arc::new(Synced::default());
+    let io = std::sync::Arc::new(HeldBehind::default());
     let log = partlog::Log::open_with(dir.path(), partlog::LogOptions::default().io(io.clone())).unwrap();
     let mut config = TopicConfig::default();
     config.segment_bytes = 300; // 272-byte batches: a roll at every append
@@ -277,7 +263,7 @@ fn a_flush_racing_rolls_never_moves_the_recovery_point_past_a_segment_not_fsynce
         p.flush().unwrap();
         let rp = p.recovery_point();
         let segments = p.segments();
-        let synced = io.0.lock().unwrap();
+        let synced = io.synced.lock().unwrap();
         for pair in segments.windows(2) {
             if pair[1].base_offset() <= rp {
                 assert!(

@@ -426,11 +426,13 @@ impl Partition {
             let flush = if config.flush_messages == i64::MAX { RollFlush::Behind } else { RollFlush::Now };
             active = self.roll_to(&writer, &active, first_offset, flush)?;
         }
-        active.append(bytes, meta)?;
+        let fill_due = active.append(bytes, meta)?;
         inner.log_end_offset.store(next, Ordering::SeqCst);
         drop(writer);
         self.wake_waiters();
-        active.request_fill();
+        if fill_due {
+            active.request_fill();
+        }
         self.apply_flush_policy(next)?;
         Ok(AppendInfo {
             first_offset,

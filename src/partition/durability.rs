@@ -204,7 +204,8 @@ impl Partition {
     /// Makes everything appended so far durable: fsync of the active segment's data file and
     /// indexes, and of the directory if files were created since the last flush. Earlier
     /// segments were fsynced when they were sealed, or (sealed by a roll inside an append) are
-    /// fsynced behind the appends by the log's background thread, or here if that is still owed. Advances the [`recovery_point`](Self::recovery_point).
+    /// fsynced behind the appends by the log's background thread, or here if that is still
+    /// owed. Advances the [`recovery_point`](Self::recovery_point).
     ///
     /// # Example
     /// ```
@@ -253,9 +254,6 @@ impl Partition {
     /// recovery). A failed fsync stops writes (fail-stop), which the next append reports; a
     /// segment that could not be fsynced for another reason stays owed, for the next flush.
     pub(super) fn flush_sealed_behind(&self) {
-        if self.inner.closed.load(Ordering::Acquire) {
-            return;
-        }
         let _sync = self.inner.sync_lock.lock();
         if self.check_writable().is_ok() {
             let _ = self.flush_sealed_locked();

@@ -64,18 +64,22 @@ impl Segment {
     }
 
     /// Appends whole batches at the end of the data file and indexes them. The caller holds the
-    /// partition's append lock and has decided that they belong in this segment.
-    pub(crate) fn append(self: &Arc<Self>, bytes: &[u8], meta: AppendMeta) -> Result<()> {
+    /// partition's append lock and has decided that they belong in this segment. Returns
+    /// whether the prefill thread is due to be asked for the next chunk
+    /// ([`request_fill`](Self::request_fill), which the caller calls once readers are woken).
+    pub(crate) fn append(self: &Arc<Self>, bytes: &[u8], meta: AppendMeta) -> Result<bool> {
         let position = self.size();
         let end = position + bytes.len() as u64;
         let map = self.map.read();
         let mut mapped_write = None;
+        let mut fill_due = false;
         match &*map {
             Some(m) if end <= m.len() && m.is_open() => {
                 self.reserve(m, end)?;
                 let mut write = m.begin_write(position, bytes.len(), &self.log_path)?;
                 write.copy(bytes, &self.log_path, |dst, src| self.spec.io.write_mapped(dst, src, &self.log_path))?;
                 mapped_write = Some(write);
+                fill_due = self.fill_due(m, end);
             }
             other => {
                 if let Some(m) = other {
@@ -97,7 +101,7 @@ impl Segment {
             write.publish();
         }
         self.size.store(end, Ordering::Release);
-        Ok(())
+        Ok(fill_due)
     }
 
     pub(super) fn advance_cursor(
@@ -181,19 +185,26 @@ impl Segment {
         Ok(range.start..range.start + n)
     }
 
-    /// Asks the prefill thread for the next chunk once less than half a chunk is left past the
-    /// end of the batches. The partition calls it after an append, once readers waiting for
-    /// that append are woken: on a machine with few cores, the woken reader then runs before
-    /// the prefill thread it would otherwise queue behind.
+    /// Whether the prefill thread is due to be asked for the next chunk: less than half a chunk
+    /// of zero-filled space is left past `end`, and none is asked for already.
+    #[inline]
+    fn fill_due(&self, m: &DataMap, end: u64) -> bool {
+        let reserved = m.reserved();
+        self.spec.prefill.is_some()
+            && reserved.saturating_sub(end) < reserve_chunk(end) / 2
+            && reserved < m.len()
+            && !m.requested.load(Ordering::Relaxed)
+    }
+
+    /// Asks the prefill thread for the next chunk, if it is still due (see
+    /// [`append`](Self::append)). The partition calls it after an append, once readers waiting
+    /// for that append are woken: on a machine with few cores, the woken reader then runs
+    /// before the prefill thread it would otherwise queue behind.
     pub(crate) fn request_fill(self: &Arc<Self>) {
         let Some((prefill, _)) = &self.spec.prefill else { return };
         let map = self.map.read();
         let Some(m) = map.as_ref() else { return };
-        let (end, reserved) = (m.published(), m.reserved());
-        if reserved.saturating_sub(end) >= reserve_chunk(end) / 2
-            || reserved >= m.len()
-            || m.requested.swap(true, Ordering::Relaxed)
-        {
+        if !self.fill_due(m, m.published()) || m.requested.swap(true, Ordering::Relaxed) {
             return;
         }
         let weak: std::sync::Weak<dyn FillAhead> = Arc::downgrade(self) as _;

@@ -227,6 +227,8 @@ impl Segment {
         // What is checked, and what was before the last batch checked.
         let (mut checked, mut next_offset) = (0, None);
         let (mut before_last, mut next_before_last) = (0, None);
+        // A log opened read-only reads files another process writes: it checks every time.
+        let memo = !self.spec.read_only;
         for found in Batches::new(bytes, MAX_SEGMENT_BYTES, AtCut::Stop) {
             let b = match found {
                 Ok(b) => b,
@@ -251,8 +253,6 @@ impl Segment {
                 }
                 break;
             }
-            // A log opened read-only reads files another process writes: it checks every time.
-            let memo = !self.spec.read_only;
             if every_crc || !(memo && self.verified.contains(position)) {
                 match batch::verify_crc(b.bytes) {
                     Ok(()) => {}

@@ -7,8 +7,9 @@
 //! Bytes below a segment's published end are never written again by partlog (appends go past
 //! it; truncation, compaction and recovery make new segment objects, which start with an empty
 //! memo; a truncation that cuts a file in place makes the old object, which readers may still
-//! hold, forget its memo first), so the memo only misses damage done to the file while it is open: a disk that loses
-//! a page which the kernel then reads back, or another program writing into partlog's files.
+//! hold, forget its memo first), so the memo only misses damage done to the file while it is
+//! open: a disk that loses a page which the kernel then reads back, or another program writing
+//! into partlog's files.
 //! What still checks every byte: the first read of each batch, [`Partition::verify`], recovery
 //! at every open, compaction, and every read of a log opened read-only (another process writes
 //! those files: no memo there).

@@ -50,7 +50,7 @@ struct State {
 
 #[derive(Default)]
 struct JobState {
-    queue: Vec<Job>,
+    queue: std::collections::VecDeque<Job>,
     stopped: bool,
 }
 
@@ -101,7 +101,7 @@ impl Prefill {
                 Err(_) => return Err(job),
             }
         }
-        jobs.queue.push(job);
+        jobs.queue.push_back(job);
         drop((thread, jobs));
         self.jobs_wake.notify_one();
         Ok(())
@@ -127,18 +127,21 @@ impl Prefill {
         loop {
             let job = {
                 let mut jobs = self.jobs.lock();
-                while jobs.queue.is_empty() && !jobs.stopped {
+                loop {
+                    if jobs.stopped {
+                        return;
+                    }
+                    if let Some(job) = jobs.queue.pop_front() {
+                        break job;
+                    }
                     self.jobs_wake.wait(&mut jobs);
                 }
-                if jobs.stopped {
-                    return;
-                }
-                jobs.queue.remove(0)
             };
             // A job that panics must not take the thread, and the jobs queued after it, along.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
         }
     }
+
     fn run(&self) {
         let mut batch = Vec::new();
         loop {
