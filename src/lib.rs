@@ -132,7 +132,7 @@ pub use client::group::{
 };
 pub use client::producer::{
     DeliveryError, DeliveryFuture, DeliveryResult, Partitioner, Producer, ProducerConfig, ProducerRecord,
-    RecordMetadata,
+    ProducerTopic, RecordMetadata,
 };
 #[cfg(feature = "json")]
 pub use client::serialization::JsonSerde;

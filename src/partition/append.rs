@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::{Partition, Writer};
 use crate::config::TopicConfig;
 use crate::error::{Error, FormatError, Result};
-use crate::format::batch::{self, BatchHeader, BatchSpec, EncodeError};
+use crate::format::batch::{self, BatchBuilder, BatchHeader, BatchSpec, EncodeError};
 use crate::format::record::Record;
 use crate::segment::{self, AppendMeta, Offsets, Segment};
 
@@ -136,6 +136,38 @@ impl Partition {
             }
             result
         })
+    }
+
+    /// Appends a batch built by the producer ([`BatchBuilder`], Kafka's producer batches): it is
+    /// sealed here by the topic's codec and timestamp type, outside the append lock, and written
+    /// without being decoded again: its records were checked as they were pushed, so what is
+    /// checked here is what depends on the partition (keys on a compacted topic, the size limits).
+    /// A refused batch keeps its records, to be split or handed back.
+    pub(crate) fn append_built(&self, builder: &mut BatchBuilder) -> Result<AppendInfo> {
+        if builder.record_count() == 0 {
+            return Err(Error::EmptyAppend);
+        }
+        let config = self.config();
+        if let Some(index) = builder.first_null_key().filter(|_| config.cleanup_policy.compacts()) {
+            return Err(Error::InvalidRecord { index, reason: "compacted topics reject records without a key" });
+        }
+        let now = self.inner.clock.now_ms();
+        let spec = BatchSpec {
+            codec: config.compression_type.codec(),
+            levels: config.codec_levels(),
+            timestamp_type: config.message_timestamp_type,
+            now_ms: now,
+            partition_leader_epoch: 0,
+        };
+        let (bytes, encoded) = builder.seal(&spec).map_err(encode_error)?;
+        Self::check_size(&config, bytes.len() as u64)?;
+        let pending = [PendingBatch {
+            position: 0,
+            base_offset: 0,
+            last_offset_delta: encoded.last_offset_delta as u32,
+            max_timestamp: encoded.max_timestamp,
+        }];
+        self.append_batches(bytes, &pending, RawOrigin::Producer, &config, now)
     }
 
     /// Refuses a batch larger than `max.message.bytes` or `segment.bytes`.

@@ -520,6 +520,11 @@ impl Partition {
         Ok(())
     }
 
+    /// Whether the partition's topic was deleted (a client holding its handle looks again).
+    pub(crate) fn is_deleted(&self) -> bool {
+        self.inner.deleted.load(Ordering::Acquire)
+    }
+
     /// Marks the partition deleted with its topic: appends and reads fail with
     /// [`Error::Closed`] from now on (what a `Fetch` already holds stays readable).
     pub(crate) fn mark_deleted(&self) {
