@@ -98,6 +98,7 @@ mod client;
 mod clock;
 mod compaction;
 mod config;
+mod coordinator;
 mod error;
 mod format;
 mod log;
@@ -112,7 +113,7 @@ pub use format::batch;
 /// part of the stable API: it may change in any release.
 #[doc(hidden)]
 pub mod offsets_topic_records {
-    pub use crate::client::schema::{
+    pub use crate::coordinator::schema::{
         assignment_decode, decode, subscription_decode, CoordinatorRecord, DecodeError, GroupValue, MemberValue,
         OffsetValue, Subscription,
     };
@@ -120,15 +121,11 @@ pub mod offsets_topic_records {
 
 pub use batch::{BatchHeader, TimestampType};
 pub use client::admin::Admin;
-pub use client::assignor::Assignor;
 #[cfg(feature = "async")]
 pub use client::asynchronous::{AsyncConsumer, PollFuture, RecordStream};
 pub use client::consumer::{
     CommitMode, Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, ListenerResult, OffsetReset,
     RebalanceListener, WakeupHandle,
-};
-pub use client::group::{
-    GroupDescription, GroupState, MemberDescription, OffsetAndMetadata, PartitionLag, TopicPartition,
 };
 pub use client::producer::{
     DeliveryError, DeliveryFuture, DeliveryResult, Partitioner, Producer, ProducerConfig, ProducerRecord,
@@ -142,6 +139,9 @@ pub use client::serialization::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CleanupPolicy, CompressionType, TopicConfig};
+pub use coordinator::assignor::Assignor;
+pub use coordinator::describe::{GroupDescription, MemberDescription, PartitionLag};
+pub use coordinator::types::{GroupState, OffsetAndMetadata, TopicPartition};
 pub use error::{Error, FormatError, Result};
 pub use format::codec::Compression;
 pub use format::record::{Header, Headers, OwnedHeader, OwnedRecord, Record, RecordRef};

@@ -10,8 +10,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::assignor::Assignor;
-use super::group::{Coordinator, Heartbeat, JoinSpec, Liveness, OffsetAndMetadata, TopicPartition};
+use crate::coordinator::assignor::Assignor;
+use crate::coordinator::protocol::{
+    self, CommitRequest, CommitWritten, GroupProtocol, HeartbeatResponse, JoinRequest, Liveness,
+};
+use crate::coordinator::types::{OffsetAndMetadata, TopicPartition};
 use crate::error::{Error, Result};
 use crate::format::batch::TimestampType;
 use crate::format::record::OwnedHeader;
@@ -618,7 +621,7 @@ type CommitCallback = Box<dyn FnOnce(Result<()>) + Send>;
 struct PendingCommit {
     /// The data partitions and the offsets committed for them: made durable first.
     data: Vec<(Partition, u64)>,
-    target: Option<(Partition, u64)>,
+    target: Option<CommitWritten>,
     error: Option<Error>,
     callback: Option<CommitCallback>,
 }
@@ -676,7 +679,7 @@ pub struct Consumer {
     /// `parts`' keys, for the rotating start of each poll.
     order: Vec<TopicPartition>,
     cursor: usize,
-    coordinator: Option<Arc<Coordinator>>,
+    coordinator: Option<Arc<dyn GroupProtocol>>,
     member: Option<Membership>,
     /// The last assignment and its generation: the sticky assignors' memory.
     last_assignment: (Vec<TopicPartition>, i32),
@@ -761,7 +764,7 @@ impl Consumer {
             }
         }
         if let Some(group) = &config.group_id {
-            super::group::check_group_id(group)?;
+            protocol::check_group_id(group)?;
         }
         let next_auto_commit = Instant::now() + Duration::from_millis(config.auto_commit_interval_ms);
         Ok(Consumer {
@@ -814,11 +817,11 @@ impl Consumer {
         self.config.group_id.as_deref().ok_or(Error::InvalidState { what: "this needs a group.id" })
     }
 
-    fn coordinator(&mut self) -> Result<Arc<Coordinator>> {
+    fn coordinator(&mut self) -> Result<Arc<dyn GroupProtocol>> {
         if let Some(c) = &self.coordinator {
             return Ok(c.clone());
         }
-        let c = Coordinator::of(&self.log)?;
+        let c = protocol::coordinator_of(&self.log)?;
         self.coordinator = Some(c.clone());
         Ok(c)
     }
@@ -1173,7 +1176,7 @@ impl Consumer {
         // Each round either settles or moves the member one step through a rebalance.
         for _ in 0..16 {
             let Some(member_id) = self.member.as_ref().map(|m| m.id.clone()) else {
-                let id = coordinator.join(&self.log, &group, None, self.join_spec())?;
+                let id = coordinator.join(&self.log, &group, None, self.join_request())?;
                 self.member = Some(Membership { id, generation: -1 });
                 self.rejoin = false;
                 continue;
@@ -1181,17 +1184,17 @@ impl Consumer {
             if self.rejoin {
                 self.rejoin = false;
                 self.prepare_rejoin()?;
-                self.join_again(&coordinator, &group, &member_id)?;
+                self.join_again(&*coordinator, &group, &member_id)?;
                 continue;
             }
             let (heartbeat, deadline) = coordinator.heartbeat(&self.log, &group, &member_id)?;
             match heartbeat {
-                Heartbeat::Stable | Heartbeat::Waiting => return Ok(deadline),
-                Heartbeat::Rejoin => {
+                HeartbeatResponse::Stable | HeartbeatResponse::Waiting => return Ok(deadline),
+                HeartbeatResponse::Rejoin => {
                     self.prepare_rejoin()?;
-                    self.join_again(&coordinator, &group, &member_id)?;
+                    self.join_again(&*coordinator, &group, &member_id)?;
                 }
-                Heartbeat::Assigned { generation, assignment, lost_first } => {
+                HeartbeatResponse::Assigned { generation, assignment, lost_first } => {
                     if lost_first {
                         let lost = self.order.clone();
                         self.set_parts(&[]);
@@ -1199,9 +1202,9 @@ impl Consumer {
                             self.callback("on_partitions_lost", |l, c| l.on_partitions_lost(c, &lost));
                         }
                     }
-                    self.take_assignment(&coordinator, &group, &member_id, generation, assignment)?;
+                    self.take_assignment(&*coordinator, &group, &member_id, generation, assignment)?;
                 }
-                Heartbeat::Unknown => {
+                HeartbeatResponse::Unknown => {
                     let lost = self.order.clone();
                     self.member = None;
                     self.set_parts(&[]);
@@ -1209,7 +1212,7 @@ impl Consumer {
                         self.callback("on_partitions_lost", |l, c| l.on_partitions_lost(c, &lost));
                     }
                 }
-                Heartbeat::Fenced => {
+                HeartbeatResponse::Fenced => {
                     return Err(Error::FencedInstanceId {
                         group,
                         instance_id: self.config.group_instance_id.clone().unwrap_or_default(),
@@ -1220,13 +1223,13 @@ impl Consumer {
         Ok(None)
     }
 
-    fn join_spec(&self) -> JoinSpec {
+    fn join_request(&self) -> JoinRequest {
         let topics = match &self.mode {
             Mode::Subscribed(t) => t.clone(),
             _ => BTreeSet::new(),
         };
         let owned = if self.cooperative() { self.order.clone() } else { self.last_assignment.0.clone() };
-        JoinSpec {
+        JoinRequest {
             client_id: self.config.client_id.clone(),
             instance_id: self.config.group_instance_id.clone(),
             topics,
@@ -1240,8 +1243,8 @@ impl Consumer {
         }
     }
 
-    fn join_again(&mut self, coordinator: &Coordinator, group: &str, member_id: &str) -> Result<()> {
-        match coordinator.join(&self.log, group, Some(member_id), self.join_spec()) {
+    fn join_again(&mut self, coordinator: &dyn GroupProtocol, group: &str, member_id: &str) -> Result<()> {
+        match coordinator.join(&self.log, group, Some(member_id), self.join_request()) {
             Ok(_) => Ok(()),
             Err(Error::CommitFailed { .. }) => {
                 // Removed meanwhile: the partitions are lost; join as a new member.
@@ -1280,7 +1283,7 @@ impl Consumer {
 
     fn take_assignment(
         &mut self,
-        coordinator: &Coordinator,
+        coordinator: &dyn GroupProtocol,
         group: &str,
         member_id: &str,
         generation: i32,
@@ -1372,7 +1375,7 @@ impl Consumer {
             .collect();
         if !missing.is_empty() {
             let committed = match self.config.group_id.clone() {
-                Some(group) => self.coordinator()?.committed(&group, &missing),
+                Some(group) => self.coordinator()?.fetch_offsets(&group, &missing),
                 None => vec![None; missing.len()],
             };
             for (tp, committed) in missing.iter().zip(committed) {
@@ -1936,12 +1939,12 @@ impl Consumer {
             (Mode::Subscribed(_), _) => return Err(Error::RebalanceInProgress { group }),
             _ => None,
         };
-        let written =
-            coordinator.commit(&self.log, &group, member, self.config.group_instance_id.as_deref(), offsets)?;
+        let request = CommitRequest { member, instance_id: self.config.group_instance_id.as_deref(), offsets };
+        let written = coordinator.commit_offsets(&self.log, &group, request)?;
         for (tp, o) in offsets {
             self.last_committed.insert(tp.clone(), o.offset);
         }
-        let Some((partition, upto)) = written else {
+        let Some(written) = written else {
             // Nothing to commit: an async callback still reports, in order.
             if let Some(callback) = callback.and_then(Option::take) {
                 self.pending.push(PendingCommit {
@@ -1954,10 +1957,10 @@ impl Consumer {
             return Ok(());
         };
         match mode {
-            CommitMode::Sync => partition.flush_to(upto),
+            CommitMode::Sync => written.make_durable(),
             CommitMode::Async => {
                 let callback = callback.and_then(Option::take);
-                self.pending.push(PendingCommit { data, target: Some((partition, upto)), error: None, callback });
+                self.pending.push(PendingCommit { data, target: Some(written), error: None, callback });
                 Ok(())
             }
         }
@@ -1974,7 +1977,7 @@ impl Consumer {
         for commit in pending {
             let result = match (commit.error, commit.target) {
                 (Some(e), _) => Err(e),
-                (None, Some((partition, upto))) => make_durable(&commit.data).and_then(|()| partition.flush_to(upto)),
+                (None, Some(written)) => make_durable(&commit.data).and_then(|()| written.make_durable()),
                 (None, None) => Ok(()),
             };
             match commit.callback {
@@ -2014,7 +2017,7 @@ impl Consumer {
     /// ```
     pub fn committed(&mut self, partitions: &[TopicPartition]) -> Result<Vec<Option<OffsetAndMetadata>>> {
         let group = self.group()?.to_owned();
-        Ok(self.coordinator()?.committed(&group, partitions))
+        Ok(self.coordinator()?.fetch_offsets(&group, partitions))
     }
 
     /// This member's group identity, once it has joined.
