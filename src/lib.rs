@@ -86,7 +86,11 @@
 //! - `partition`: the segments of one `<topic>-<partition>` directory: [`Partition`] (appends,
 //!   reads and [`Fetch`], tailing, retention, compaction, truncation, recovery);
 //! - `log`: a data directory of topics, [`Log`] and [`Topic`] with their [`TopicConfig`];
-//! - `client`: Kafka's client half over the public API of the layers below.
+//! - `coordinator`: the group coordinator, the broker's side of consumer groups (the classic
+//!   protocol, [`Assignor`]s, committed offsets in `__consumer_offsets`), with the values the
+//!   clients share with it ([`TopicPartition`], [`OffsetAndMetadata`], [`GroupState`]);
+//! - `client`: Kafka's client half over the public API of the layers below; a consumer reaches
+//!   its group only through the coordinator's group protocol.
 //!
 //! Nothing read from disk or handed in by a caller can make partlog panic: every problem is an
 //! [`Error`] that says what was wrong and where.
