@@ -86,7 +86,11 @@
 //! - `partition`: the segments of one `<topic>-<partition>` directory: [`Partition`] (appends,
 //!   reads and [`Fetch`], tailing, retention, compaction, truncation, recovery);
 //! - `log`: a data directory of topics, [`Log`] and [`Topic`] with their [`TopicConfig`];
-//! - `client`: Kafka's client half over the public API of the layers below.
+//! - `coordinator`: the group coordinator, the broker's side of consumer groups (the classic
+//!   protocol, [`Assignor`]s, committed offsets in `__consumer_offsets`), with the values the
+//!   clients share with it ([`TopicPartition`], [`OffsetAndMetadata`], [`GroupState`]);
+//! - `client`: Kafka's client half over the public API of the layers below; a consumer reaches
+//!   its group only through the coordinator's group protocol.
 //!
 //! Nothing read from disk or handed in by a caller can make partlog panic: every problem is an
 //! [`Error`] that says what was wrong and where.
@@ -98,6 +102,7 @@ mod client;
 mod clock;
 mod compaction;
 mod config;
+mod coordinator;
 mod error;
 mod format;
 mod log;
@@ -112,7 +117,7 @@ pub use format::batch;
 /// part of the stable API: it may change in any release.
 #[doc(hidden)]
 pub mod offsets_topic_records {
-    pub use crate::client::schema::{
+    pub use crate::coordinator::schema::{
         assignment_decode, decode, subscription_decode, CoordinatorRecord, DecodeError, GroupValue, MemberValue,
         OffsetValue, Subscription,
     };
@@ -120,15 +125,11 @@ pub mod offsets_topic_records {
 
 pub use batch::{BatchHeader, TimestampType};
 pub use client::admin::Admin;
-pub use client::assignor::Assignor;
 #[cfg(feature = "async")]
 pub use client::asynchronous::{AsyncConsumer, PollFuture, RecordStream};
 pub use client::consumer::{
     CommitMode, Consumer, ConsumerConfig, ConsumerGroupMetadata, ConsumerRecord, ListenerResult, OffsetReset,
     RebalanceListener, WakeupHandle,
-};
-pub use client::group::{
-    GroupDescription, GroupState, MemberDescription, OffsetAndMetadata, PartitionLag, TopicPartition,
 };
 pub use client::producer::{
     DeliveryError, DeliveryFuture, DeliveryResult, Partitioner, Producer, ProducerConfig, ProducerRecord,
@@ -142,6 +143,9 @@ pub use client::serialization::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{CleanupPolicy, CompressionType, TopicConfig};
+pub use coordinator::assignor::Assignor;
+pub use coordinator::describe::{GroupDescription, MemberDescription, PartitionLag};
+pub use coordinator::types::{GroupState, OffsetAndMetadata, TopicPartition};
 pub use error::{Error, FormatError, Result};
 pub use format::codec::Compression;
 pub use format::record::{Header, Headers, OwnedHeader, OwnedRecord, Record, RecordRef};

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 /// Layers from the bottom up; a file may use its own layer, the shared modules and any layer
 /// ranked below its own.
-const LAYERS: [(&str, u32); 9] = [
+const LAYERS: [(&str, u32); 10] = [
     ("format", 1),
     ("storage", 1),
     ("segment", 2),
@@ -13,11 +13,12 @@ const LAYERS: [(&str, u32); 9] = [
     ("compaction", 3),
     ("partition", 4),
     ("log", 5),
-    ("client", 6),
-    ("lib", 7),
+    ("coordinator", 6),
+    ("client", 7),
+    ("lib", 8),
 ];
-/// The client layer's step `Log::open` runs before anything is appended.
-const OPEN_STEP: &str = "crate::client::group::clamp_committed_offsets";
+/// The coordinator layer's step `Log::open` runs before anything is appended.
+const OPEN_STEP: &str = "crate::coordinator::clamp_committed_offsets";
 
 /// Used by every layer.
 const SHARED: [&str; 2] = ["error", "clock"];
@@ -116,4 +117,7 @@ fn the_checker_sees_grouped_and_plain_paths() {
     assert_eq!(crate_paths("use crate::segment::index::Index;"), ["segment"]);
     assert!(!allowed("segment", "log") && !allowed("log", "Log") && allowed("log", "partition"));
     assert!(!allowed("format", "storage") && !allowed("storage", "format"));
+    // The clients reach the group coordinator, never the other way.
+    assert!(allowed("client", "coordinator") && !allowed("coordinator", "client"));
+    assert!(allowed("coordinator", "log") && !allowed("log", "coordinator"));
 }

@@ -1,7 +1,10 @@
 //! Administration of consumer groups (the group half of Kafka's `Admin` client and of
 //! `kafka-consumer-groups`): list, describe with lag, read and alter committed offsets, delete.
 
-use super::group::{Coordinator, GroupDescription, GroupState, OffsetAndMetadata, TopicPartition};
+use crate::coordinator::describe::GroupDescription;
+use crate::coordinator::protocol::CommitRequest;
+use crate::coordinator::types::{GroupState, OffsetAndMetadata, TopicPartition};
+use crate::coordinator::Coordinator;
 use crate::error::Result;
 use crate::log::Log;
 
@@ -153,8 +156,9 @@ impl Admin {
         for (tp, _) in offsets {
             self.log.partition(&tp.topic, tp.partition)?;
         }
-        match self.coordinator()?.commit(&self.log, group, None, None, offsets)? {
-            Some((partition, upto)) => partition.flush_to(upto),
+        let request = CommitRequest { member: None, instance_id: None, offsets };
+        match self.coordinator()?.commit(&self.log, group, request)? {
+            Some(written) => written.make_durable(),
             None => Ok(()),
         }
     }

@@ -535,7 +535,7 @@ impl<K, V> TypedConsumer<K, V> {
 
     /// Puts each partition of `records` (those not returned) back to its first record in them.
     fn rewind(&mut self, records: &[ConsumerRecord]) -> Result<()> {
-        let mut firsts: Vec<(crate::client::group::TopicPartition, u64)> = Vec::new();
+        let mut firsts: Vec<(crate::coordinator::types::TopicPartition, u64)> = Vec::new();
         for r in records {
             let tp = r.topic_partition();
             if !firsts.iter().any(|(t, _)| *t == tp) {
@@ -595,7 +595,7 @@ impl<K, V> TypedConsumer<K, V> {
 
 impl Error {
     /// Names what failed to (de)serialize, and where.
-    fn at(self, part: &'static str, location: Option<(crate::client::group::TopicPartition, u64)>) -> Error {
+    fn at(self, part: &'static str, location: Option<(crate::coordinator::types::TopicPartition, u64)>) -> Error {
         match self {
             Error::Serialization { reason, what, .. } => {
                 let (topic, partition, offset) = match location {

@@ -336,7 +336,7 @@ impl Log {
                 // Before anything is appended: committed offsets a crash left past their data.
                 let log_end = |t: &str, p: u32| topics.get(t)?.partition(p).ok().map(|p| p.log_end_offset());
                 let now_ms = options.clock.now_ms();
-                match crate::client::group::clamp_committed_offsets(offsets, now_ms, log_end) {
+                match crate::coordinator::clamp_committed_offsets(offsets, now_ms, log_end) {
                     Ok(events) => recovery.extend(events),
                     // The open goes on: the groups report the damage when they load.
                     Err(e) => recovery.push(RecoveryEvent {

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 
-use super::group::TopicPartition;
+use super::types::TopicPartition;
 
 /// A partition assignment strategy (`partition.assignment.strategy`), by Kafka's protocol name.
 ///
