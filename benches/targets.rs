@@ -405,58 +405,124 @@ fn memory() {
     );
 }
 
-/// Producer throughput (~100 B records, `linger.ms` 5, `batch.size` 16 KiB) from 1, 4 and 16
-/// threads, against one thread appending batches of 100 straight to the partition; rounds
-/// rotate between the variants, and each figure is the median of its rounds.
+/// Producer throughput (1M records of 100 B, `linger.ms` 5, `batch.size` 16 KiB), against one
+/// thread appending batches of 100 of the same records straight to the partition (issue 26's
+/// targets): fire-and-forget `send` of a `ProducerRecord` (its value allocated per record, as a
+/// caller would) and of a borrowed record through `ProducerTopic`, a callback per record,
+/// futures waited in batches of 1000, and 2 threads to 2 partitions against 1 thread to 1.
+/// Rounds rotate between the variants; each figure is the median of its rounds.
 fn producer() {
     use partlog::{Producer, ProducerConfig, ProducerRecord};
-    const RECORDS: u64 = 400_000;
+    const RECORDS: u64 = 1_000_000;
     const ROUNDS: usize = 5;
+    const VARIANTS: [&str; 7] = [
+        "direct append, batches of 100",
+        "send(ProducerRecord), fire and forget",
+        "ProducerTopic::send(&Record), fire and forget",
+        "send_with_callback, a callback per record",
+        "send, futures waited in batches of 1000",
+        "2 threads to 2 partitions, ProducerTopic::send_to",
+        "1 thread to 1 partition, ProducerTopic::send_to",
+    ];
     let value = vec![b'x'; 100];
-    let mut results: Vec<Vec<f64>> = vec![Vec::new(); 4];
-    for _ in 0..ROUNDS {
-        for (variant, results) in results.iter_mut().enumerate() {
+    let mut results: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
+    for round in 0..ROUNDS {
+        for step in 0..VARIANTS.len() {
+            let variant = (step + round) % VARIANTS.len();
             let dir = tempfile::tempdir().unwrap();
             let log = Log::open_with(dir.path(), quiet()).unwrap();
-            let p = log.create_topic("p", 1, TopicConfig::default()).unwrap().partition(0).unwrap();
+            let topic = log.create_topic("p", 2, TopicConfig::default()).unwrap();
+            let producer = Producer::new(&log, ProducerConfig::default()).unwrap();
             let started = Instant::now();
-            if variant == 0 {
-                let records: Vec<Record<'_>> = (0..100).map(|_| Record::new(&value)).collect();
-                for _ in 0..RECORDS / 100 {
-                    p.append(&records).unwrap();
+            match variant {
+                0 => {
+                    let p = topic.partition(0).unwrap();
+                    let records: Vec<Record<'_>> = (0..100).map(|_| Record::new(&value)).collect();
+                    for _ in 0..RECORDS / 100 {
+                        p.append(&records).unwrap();
+                    }
                 }
-            } else {
-                let threads = [1u64, 4, 16][variant - 1];
-                let producer = Producer::new(&log, ProducerConfig::default()).unwrap();
-                let workers: Vec<_> = (0..threads)
-                    .map(|_| {
-                        let (producer, value) = (producer.clone(), value.clone());
-                        std::thread::spawn(move || {
-                            for _ in 0..RECORDS / threads {
-                                drop(producer.send(ProducerRecord::new("p", value.clone())));
+                1 => {
+                    for _ in 0..RECORDS {
+                        drop(producer.send(ProducerRecord::new("p", value.clone()).partition(0)));
+                    }
+                }
+                2 => {
+                    let p = producer.topic("p").unwrap();
+                    for _ in 0..RECORDS {
+                        drop(p.send_to(0, &Record::new(&value)));
+                    }
+                }
+                3 => {
+                    let delivered = Arc::new(AtomicU64::new(0));
+                    let p = producer.topic("p").unwrap();
+                    for _ in 0..RECORDS {
+                        let delivered = delivered.clone();
+                        p.send_with_callback(&Record::new(&value), move |r| {
+                            if r.is_ok() {
+                                delivered.fetch_add(1, Ordering::Relaxed);
                             }
-                        })
-                    })
-                    .collect();
-                for w in workers {
-                    w.join().unwrap();
+                        });
+                    }
+                    producer.flush().unwrap();
+                    assert_eq!(delivered.load(Ordering::Relaxed), RECORDS);
                 }
-                producer.flush().unwrap();
+                4 => {
+                    let p = producer.topic("p").unwrap();
+                    let mut futures = Vec::with_capacity(1000);
+                    for _ in 0..RECORDS / 1000 {
+                        futures.extend((0..1000).map(|_| p.send_to(0, &Record::new(&value))));
+                        for f in futures.drain(..) {
+                            f.wait().unwrap();
+                        }
+                    }
+                }
+                5 | 6 => {
+                    let threads = if variant == 5 { 2 } else { 1 };
+                    let workers: Vec<_> = (0..threads)
+                        .map(|t| {
+                            let (p, value) = (producer.topic("p").unwrap(), value.clone());
+                            std::thread::spawn(move || {
+                                for _ in 0..RECORDS / threads {
+                                    drop(p.send_to(t as u32, &Record::new(&value)));
+                                }
+                            })
+                        })
+                        .collect();
+                    for w in workers {
+                        w.join().unwrap();
+                    }
+                }
+                _ => unreachable!(),
             }
-            results.push(RECORDS as f64 / started.elapsed().as_secs_f64());
-            assert_eq!(p.log_end_offset(), RECORDS);
+            producer.flush().unwrap();
+            results[variant].push(RECORDS as f64 / started.elapsed().as_secs_f64());
+            let total: u64 = topic.partitions().iter().map(|p| p.log_end_offset()).sum();
+            assert_eq!(total, RECORDS);
         }
     }
-    let direct = median(results[0].clone());
-    println!("producer: direct append of batches of 100: {:.2} M rec/s", direct / 1e6);
-    for (i, threads) in [1, 4, 16].iter().enumerate() {
-        let m = median(results[i + 1].clone());
+    let medians: Vec<f64> = results.into_iter().map(median).collect();
+    let direct = medians[0];
+    println!("producer: {}: {:.2} M rec/s", VARIANTS[0], direct / 1e6);
+    let targets =
+        ["", "[target >= 0.5x, aim 0.8x]", "[target >= 0.5x, aim 0.8x]", "[target >= 0.4x]", "[target >= 0.3x]"];
+    for variant in 1..5 {
+        let m = medians[variant];
         println!(
-            "producer: {threads} thread(s), ~100 B records: {:.2} M rec/s = {:.2}x direct  [target >= 0.8x]",
+            "producer: {}: {:.2} M rec/s = {:.2}x direct  {}",
+            VARIANTS[variant],
             m / 1e6,
-            m / direct
+            m / direct,
+            targets[variant]
         );
     }
+    println!(
+        "producer: {}: {:.2} M rec/s = {:.2}x {}  [target >= 1.3x]",
+        VARIANTS[5],
+        medians[5] / 1e6,
+        medians[5] / medians[6],
+        VARIANTS[6]
+    );
 }
 
 /// Append → a consumer blocked in `poll` on 8 partitions returns the record, appended to each

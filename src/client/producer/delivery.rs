@@ -158,12 +158,17 @@ impl BatchCompletion {
         self.state.lock().outcome.clone()
     }
 
-    /// On the producer's own thread (a delivery callback) nothing else may be lingering for
-    /// this batch: it is appended here and now, unless another thread is appending it.
+    /// A thread that blocks for a record sends nothing more meanwhile: the record's batch need not
+    /// linger, and goes now (appended here, unless another thread is appending the queue). On
+    /// the producer's own thread (a delivery callback) nothing else would append it.
+    fn push_out(&self) {
+        let (Some(producer), Some(queue)) = (self.producer.upgrade(), self.queue.upgrade()) else { return };
+        accumulator::push_out(&producer, &queue, self.id);
+    }
+
     fn push_out_if_own_thread(&self) {
-        let Some(producer) = self.producer.upgrade().filter(|p| p.on_own_thread()) else { return };
-        if let Some(queue) = self.queue.upgrade() {
-            accumulator::push_out(&producer, &queue, self.id);
+        if self.producer.upgrade().is_some_and(|p| p.on_own_thread()) {
+            self.push_out();
         }
     }
 
@@ -178,7 +183,9 @@ impl BatchCompletion {
     /// Waits for the outcome until `until` (`None`: forever), failing the batch at its delivery
     /// deadline if its append has not started by then.
     fn wait_until(&self, until: Option<Instant>) -> Option<Arc<BatchOutcome>> {
-        self.push_out_if_own_thread();
+        if self.state.lock().outcome.is_none() {
+            self.push_out();
+        }
         let mut deadline = self.deadline;
         let mut state = self.state.lock();
         loop {
@@ -276,9 +283,9 @@ impl DeliveryFuture {
 
     /// Blocks until the record is appended (and, on a synchronous topic, fsynced) or has failed.
     /// It returns by `delivery.timeout.ms` after its batch opened ([`Error::DeliveryTimeout`])
-    /// unless the batch's append has started by then. From a delivery callback of the record's
-    /// own producer, a record still lingering is appended at once (nothing else would append it
-    /// while that thread waits).
+    /// unless the batch's append has started by then. A record still lingering for its batch is
+    /// not waited out: the thread that waits sends nothing more meanwhile, so the batch goes at
+    /// once (awaiting the future, other tasks may still send: it lingers).
     ///
     /// # Example
     /// ```
@@ -313,10 +320,8 @@ impl DeliveryFuture {
     /// log.create_topic("orders", 1, TopicConfig::default())?;
     /// let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "60000")?)?;
     /// let future = producer.send(ProducerRecord::new("orders", b"x".to_vec()));
-    /// // The record lingers for its batch: still pending after 1 ms.
-    /// let future = future.wait_timeout(Duration::from_millis(1)).unwrap_err();
-    /// producer.flush()?;
-    /// let meta = future.wait_timeout(Duration::ZERO).ok().unwrap().unwrap();
+    /// // A wait sends the lingering batch at once: no minute of linger.ms.
+    /// let meta = future.wait_timeout(Duration::from_secs(5)).ok().unwrap().unwrap();
     /// assert_eq!(meta.offset, 0);
     /// # Ok::<(), partlog::Error>(())
     /// ```
