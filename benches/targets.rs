@@ -817,28 +817,53 @@ fn consume() {
             }
             assert_eq!(seen, RECORDS);
         };
-        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let mut borrowed_group = 1000;
+        let mut borrowed = || {
+            borrowed_group += 1;
+            let config = ConsumerConfig::default()
+                .set("group.id", &format!("g{borrowed_group}"))
+                .unwrap()
+                .set("auto.offset.reset", "earliest")
+                .unwrap()
+                .set("enable.auto.commit", "false")
+                .unwrap();
+            let mut consumer = Consumer::new(&log, config).unwrap();
+            consumer.subscribe(&["c"]).unwrap();
+            let mut seen = 0u64;
+            while seen < RECORDS {
+                consumer
+                    .poll_with(Duration::from_millis(100), |_, r| {
+                        seen += std::hint::black_box(r.value().map_or(0, <[u8]>::len)).min(1) as u64;
+                    })
+                    .unwrap();
+            }
+            assert_eq!(seen, RECORDS);
+        };
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
         for round in 0..ROUNDS {
             let time = |f: &mut dyn FnMut()| {
                 let started = Instant::now();
                 f();
                 RECORDS as f64 / started.elapsed().as_secs_f64()
             };
-            if round % 2 == 0 {
-                a.push(time(&mut polled));
-                b.push(time(&mut { direct }));
-            } else {
-                b.push(time(&mut { direct }));
-                a.push(time(&mut polled));
+            for step in 0..3 {
+                match (step + round) % 3 {
+                    0 => a.push(time(&mut polled)),
+                    1 => b.push(time(&mut { direct })),
+                    _ => c.push(time(&mut borrowed)),
+                }
             }
         }
-        let (a, b) = (median(a), median(b));
+        let (a, b, c) = (median(a), median(b), median(c));
         println!(
-            "consume {RECORDS} records of {partitions} partition(s): Consumer::poll in a group {:.2} M records/s, \
-             direct fetch-and-iterate {:.2} M/s: {:.2}×  [target ≥ 0.8]",
-            a / 1e6,
+            "consume {RECORDS} records of {partitions} partition(s): direct fetch-and-iterate {:.2} M/s; \
+             Consumer::poll in a group {:.2} M records/s = {:.2}×; poll_with (borrowed) {:.2} M/s = {:.2}×  \
+             [target ≥ 0.8]",
             b / 1e6,
-            a / b
+            a / 1e6,
+            a / b,
+            c / 1e6,
+            c / b
         );
     }
 }

@@ -399,3 +399,63 @@ fn consumer_records_say_whose_timestamp_they_carry() {
         ]
     );
 }
+
+/// `poll_with` hands out what `poll` hands out (same records, same order, same positions, across
+/// polls that serve one fetch), borrowed; a closure that panics leaves its record to come again,
+/// and nothing before it.
+#[test]
+fn poll_with_hands_out_what_poll_does_and_a_panicking_closure_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open(dir.path()).unwrap();
+    let topic = log.create_topic("t", 3, TopicConfig::default()).unwrap();
+    for i in 0..3000u32 {
+        let value = format!("v{i}");
+        let key = i.to_be_bytes();
+        topic.partition(i % 3).unwrap().append(&[partlog::Record::new(value.as_bytes()).with_key(&key)]).unwrap();
+    }
+    let all: Vec<TopicPartition> = (0..3).map(|p| tp("t", p)).collect();
+    let small = config(&[("max.poll.records", "7"), ("auto.offset.reset", "earliest")]);
+    let (mut owned, mut borrowed) = (Consumer::new(&log, small.clone()).unwrap(), Consumer::new(&log, small).unwrap());
+    owned.assign(&all).unwrap();
+    borrowed.assign(&all).unwrap();
+    let mut polls = 0;
+    let mut seen = 0;
+    while seen < 3000 {
+        let expected: Vec<(u32, u64, Vec<u8>)> = owned
+            .poll(Duration::from_secs(1))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.partition, r.offset, r.value.unwrap()))
+            .collect();
+        let mut got = Vec::new();
+        let n = borrowed
+            .poll_with(Duration::from_secs(1), |tp, r| {
+                got.push((tp.partition, r.offset(), r.value().unwrap().to_vec()))
+            })
+            .unwrap();
+        assert_eq!((n, &got), (expected.len(), &expected), "poll {polls}");
+        for p in &all {
+            assert_eq!(owned.position(p).unwrap(), borrowed.position(p).unwrap());
+        }
+        seen += n;
+        polls += 1;
+        assert!(n > 0, "poll {polls} returned nothing at {seen}");
+    }
+    assert!(polls >= 3000 / 7, "max.poll.records held: {polls} polls");
+
+    // A closure that panics on its third record: the first two were handed out, the third comes again.
+    let mut c = Consumer::new(&log, config(&[("max.poll.records", "10"), ("auto.offset.reset", "earliest")])).unwrap();
+    c.assign(&[tp("t", 0)]).unwrap();
+    let mut handed = Vec::new();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.poll_with(Duration::from_secs(1), |_, r| {
+            assert!(handed.len() < 2, "a bug in the application");
+            handed.push(r.offset());
+        })
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(handed, [0, 1]);
+    assert_eq!(c.position(&tp("t", 0)).unwrap(), 2);
+    let next = c.poll(Duration::from_secs(1)).unwrap();
+    assert_eq!(next[0].offset, 2, "the record the closure panicked on comes again");
+}

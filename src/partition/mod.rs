@@ -37,6 +37,7 @@ use durability::FailStop;
 pub use load::RecoveryEvent;
 pub(crate) use load::{CheckpointHook, OpenSpec};
 use lost::LostOffsets;
+pub(crate) use read::RecordsAt;
 pub use read::{Fetch, Records, TimestampOffset};
 pub use retention::RetentionOutcome;
 use segments::SegmentSet;

@@ -482,7 +482,20 @@ impl Fetch {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn records(&self) -> Records<'_> {
-        Records { fetch: self, batches: self.batches.iter(), current: None, remaining: self.len }
+        self.records_at(RecordsAt { batch: 0, cursor: None, remaining: self.len })
+    }
+
+    /// The records from where an earlier walk over this fetch stopped ([`Records::at`]): a
+    /// consumer serves one fetch across polls, decoding and checking each batch once.
+    pub(crate) fn records_at(&self, at: RecordsAt) -> Records<'_> {
+        let mut records =
+            Records { fetch: self, batches: &self.batches, next: at.batch, current: None, remaining: at.remaining };
+        if let Some(cursor) = at.cursor {
+            if let Some(b) = self.batches.get(at.batch.wrapping_sub(1)) {
+                records.current = Some(batch::RecordCursor::resume(cursor, records.section(b)));
+            }
+        }
+        records
     }
 
     /// Number of records fetched: what the batches' headers count from the fetched offset on.
@@ -645,8 +658,19 @@ fn batches_of<'a>(raw: &'a [u8], mapped: &'a Option<MappedBytes>) -> &'a [u8] {
 /// ```
 pub struct Records<'a> {
     fetch: &'a Fetch,
-    batches: std::slice::Iter<'a, FetchedBatch>,
+    batches: &'a [FetchedBatch],
+    /// The next batch to open.
+    next: usize,
     current: Option<batch::RecordCursor<'a>>,
+    remaining: usize,
+}
+
+/// Where a walk over a [`Fetch`]'s records stands: the batch after the one open, and the open
+/// one's cursor.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RecordsAt {
+    batch: usize,
+    cursor: Option<batch::CursorState>,
     remaining: usize,
 }
 
@@ -657,9 +681,19 @@ impl std::fmt::Debug for Records<'_> {
 }
 
 impl<'a> Records<'a> {
+    /// Where the walk stands, to resume it with [`Fetch::records_at`].
+    pub(crate) fn at(&self) -> RecordsAt {
+        RecordsAt { batch: self.next, cursor: self.current.as_ref().map(|c| c.state()), remaining: self.remaining }
+    }
+
+    fn section(&self, b: &FetchedBatch) -> &'a [u8] {
+        let buf = if b.in_scratch { &self.fetch.scratch[..] } else { self.fetch.raw_batches() };
+        &buf[b.section.0..b.section.1]
+    }
+
     #[cold]
     fn fail(&mut self, cursor: batch::CursorState, e: crate::error::FormatError) -> Error {
-        self.batches = [].iter();
+        self.next = self.batches.len();
         self.remaining = 0;
         match &self.fetch.origin {
             Some(p) => p.located_error(cursor.base_offset() as u64, batch::DecodeError::Format(e)),
@@ -689,9 +723,9 @@ impl<'a> Iterator for Records<'a> {
                     }
                 }
             }
-            let b = self.batches.next()?;
-            let buf = if b.in_scratch { &self.fetch.scratch[..] } else { self.fetch.raw_batches() };
-            self.current = Some(batch::RecordCursor::resume(b.cursor, &buf[b.section.0..b.section.1]));
+            let b = self.batches.get(self.next)?;
+            self.next += 1;
+            self.current = Some(batch::RecordCursor::resume(b.cursor, self.section(b)));
         }
     }
 

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use crate::coordinator::protocol::{self, GroupProtocol, Liveness};
 use crate::coordinator::types::TopicPartition;
 use crate::error::{Error, Result};
+use crate::format::record::RecordRef;
 use crate::log::Log;
 use crate::partition::{AppendSignal, Fetch};
 use commits::PendingCommit;
@@ -317,6 +318,13 @@ impl Consumer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn poll(&mut self, timeout: Duration) -> Result<Vec<ConsumerRecord>> {
+        let mut records = Vec::new();
+        self.poll_into(timeout, &mut records)?;
+        Ok(records)
+    }
+
+    /// `poll`'s steps: records go to `sink`.
+    fn poll_into(&mut self, timeout: Duration, sink: &mut impl fetcher::Sink) -> Result<()> {
         self.check_usable()?;
         if self.mode == Mode::None {
             return Err(Error::InvalidState { what: "poll needs subscribe or assign first" });
@@ -332,7 +340,39 @@ impl Consumer {
         }
         self.liveness.enter_poll();
         let _in_poll = InPoll(self.liveness.clone());
-        self.poll_until(deadline, self.config.max_poll_records)
+        self.poll_until(deadline, self.config.max_poll_records, sink)
+    }
+
+    /// [`poll`](Self::poll) without copying: each record goes to `f` as it lies in the fetched
+    /// batches (a [`RecordRef`] borrowing them, with its partition), instead of into an owned
+    /// [`ConsumerRecord`]; returns how many went (like rust-rdkafka's `BorrowedMessage`). It waits,
+    /// takes part in the group and moves positions as `poll` does: a record's position moves past
+    /// it once `f` returns, so a panic in `f` leaves that record to be handed out again.
+    ///
+    /// # Example
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use std::time::Duration;
+    /// use partlog::{Consumer, ConsumerConfig, Log, Record, TopicConfig, TopicPartition};
+    /// let log = Log::open(dir.path())?;
+    /// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
+    /// p.append(&[Record::new(b"pizza").with_key(b"k"), Record::new(b"pasta")])?;
+    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// let tp = TopicPartition::new("orders", 0);
+    /// consumer.assign(&[tp.clone()])?;
+    /// let mut bytes = 0;
+    /// let n = consumer.poll_with(Duration::from_secs(1), |tp, record| {
+    ///     assert_eq!(tp.topic, "orders");
+    ///     bytes += record.value().map_or(0, <[u8]>::len);
+    /// })?;
+    /// assert_eq!((n, bytes), (2, 10));
+    /// assert_eq!(consumer.position(&tp)?, 2);
+    /// # Ok::<(), partlog::Error>(())
+    /// ```
+    pub fn poll_with(&mut self, timeout: Duration, f: impl FnMut(&TopicPartition, RecordRef<'_>)) -> Result<usize> {
+        let mut sink = fetcher::Borrowed { f, taken: 0 };
+        self.poll_into(timeout, &mut sink)?;
+        Ok(sink.taken)
     }
 
     /// One non-blocking round of `poll` for the async consumer, which marks liveness and waits
@@ -343,7 +383,8 @@ impl Consumer {
         if self.mode == Mode::None {
             return Err(Error::InvalidState { what: "poll needs subscribe or assign first" });
         }
-        let records = self.poll_until(Some(Instant::now()), max_records)?;
+        let mut records = Vec::new();
+        self.poll_until(Some(Instant::now()), max_records, &mut records)?;
         Ok((records, self.next_check))
     }
 
@@ -352,7 +393,13 @@ impl Consumer {
         (&self.signal, &self.liveness)
     }
 
-    fn poll_until(&mut self, deadline: Option<Instant>, max_records: usize) -> Result<Vec<ConsumerRecord>> {
+    /// Polls until records reach `sink` or `deadline` passes.
+    fn poll_until(
+        &mut self,
+        deadline: Option<Instant>,
+        max_records: usize,
+        sink: &mut impl fetcher::Sink,
+    ) -> Result<()> {
         loop {
             if self.wakeup.swap(false, Ordering::SeqCst) {
                 return Err(Error::Wakeup);
@@ -371,10 +418,10 @@ impl Consumer {
                 let _ = self.auto_commit(CommitMode::Async);
             }
             self.init_positions()?;
-            let records = self.collect(max_records)?;
-            if !records.is_empty() {
+            self.collect(max_records, sink)?;
+            if sink.taken() > 0 {
                 self.next_check = group_deadline;
-                return Ok(records);
+                return Ok(());
             }
             // The next time the group or auto-commit needs this consumer, records or not.
             let mut check = group_deadline;
@@ -387,7 +434,7 @@ impl Consumer {
             self.next_check = check;
             let now = Instant::now();
             if deadline.is_some_and(|d| now >= d) {
-                return Ok(records);
+                return Ok(());
             }
             let until = match (deadline, check) {
                 (Some(d), Some(c)) => Some(d.min(c)),

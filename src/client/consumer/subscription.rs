@@ -2,10 +2,10 @@
 //! assignment, and each assigned partition's position, pending reset and pause; seeks, and
 //! the offsets of partitions looked up by position or time.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::{CommitMode, Consumer, ConsumerRecord, OffsetReset, RebalanceListener};
+use super::{CommitMode, Consumer, OffsetReset, RebalanceListener};
 use crate::coordinator::types::TopicPartition;
 use crate::error::{Error, Result};
 use crate::partition::{Partition, TimestampOffset, Watch};
@@ -22,10 +22,10 @@ pub(super) struct PartState {
     pub(super) position: Option<u64>,
     pub(super) reset: Option<OffsetReset>,
     pub(super) paused: bool,
-    /// Records fetched and not yet handed out, all at or past `position` (Kafka's fetch
-    /// buffer): each batch is read and checked once, and served across polls. Dropped by
-    /// anything that moves the position or stops the partition being read.
-    pub(super) buffered: VecDeque<ConsumerRecord>,
+    /// Batches fetched and not yet handed out, from `position` on (Kafka's `CompletedFetch`):
+    /// each is read and checked once, and served across polls. Dropped by anything that moves
+    /// the position or stops the partition being read.
+    pub(super) buffered: super::fetcher::Buffered,
     /// Where the buffered records end: the next fetch starts here.
     pub(super) fetched_to: u64,
 }
@@ -252,7 +252,7 @@ impl Consumer {
                     position: None,
                     reset: None,
                     paused: false,
-                    buffered: VecDeque::new(),
+                    buffered: Default::default(),
                     fetched_to: 0,
                 },
             );
