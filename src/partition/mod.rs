@@ -521,6 +521,12 @@ impl Partition {
         Ok(())
     }
 
+    /// Whether `other` is a handle on this same partition (not a partition of the same name
+    /// created again).
+    pub(crate) fn same_as(&self, other: &Partition) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Whether the partition's topic was deleted (a client holding its handle looks again).
     pub(crate) fn is_deleted(&self) -> bool {
         self.inner.deleted.load(Ordering::Acquire)

@@ -137,42 +137,78 @@ impl Memory {
     }
 }
 
-/// A topic's queues, as the producer resolved it: looked up again once its partitions are
-/// deleted (a topic deleted and created again has new ones) or a partition past its count is
-/// asked for.
+/// A topic's queues, as the producer resolved it. It is looked up again when the log's topics
+/// changed since (`Log::topics_version`): a partition's queue is kept as long as the partition
+/// is the same, so that each partition has one queue; a topic with other partitions (grown, or
+/// deleted and created again) gets new queues, which those holding the old ones follow
+/// ([`current`](Self::current)).
 pub(super) struct TopicQueues {
     pub(super) topic: Topic,
     pub(super) queues: Vec<Arc<PartitionQueue>>,
+    /// The log's topics version this was checked against.
+    version: AtomicU64,
+    /// What replaced it, once the topic's partitions changed.
+    successor: std::sync::OnceLock<Arc<TopicQueues>>,
     /// The sticky partition for null keys (KIP-794) in the high 32 bits, and the bytes sent to
     /// it in the low 32: it moves on, at random, once `batch.size` bytes went there.
     sticky: AtomicU64,
 }
 
 impl TopicQueues {
-    pub(super) fn new(topic: Topic) -> Self {
+    /// Queues for `topic` as of the log's topics `version`, reusing those of `earlier` for the
+    /// partitions it still has.
+    pub(super) fn new(topic: Topic, version: u64, earlier: Option<&TopicQueues>) -> Self {
         let name: Arc<str> = Arc::from(topic.name());
         let queues = topic
             .partitions()
             .iter()
             .map(|p| {
-                Arc::new(PartitionQueue {
-                    partition: p.clone(),
-                    topic: name.clone(),
-                    state: Mutex::new(QueueState::default()),
+                let kept = earlier.and_then(|e| e.queues.iter().find(|q| q.partition.same_as(p)));
+                kept.cloned().unwrap_or_else(|| {
+                    Arc::new(PartitionQueue {
+                        partition: p.clone(),
+                        topic: name.clone(),
+                        state: Mutex::new(QueueState::default()),
+                    })
                 })
             })
             .collect();
         let sticky = AtomicU64::new((random_below(topic.partition_count()) as u64) << 32);
-        TopicQueues { topic, queues, sticky }
+        TopicQueues { topic, queues, version: AtomicU64::new(version), successor: Default::default(), sticky }
     }
 
-    /// Whether the topic was deleted since it was resolved.
-    pub(super) fn is_stale(&self) -> bool {
-        self.queues.first().is_some_and(|q| q.partition.is_deleted())
+    /// Whether it has exactly `topic`'s partitions.
+    pub(super) fn same_partitions(&self, topic: &Topic) -> bool {
+        self.queues.len() == topic.partitions().len()
+            && self.queues.iter().zip(topic.partitions()).all(|(q, p)| q.partition.same_as(p))
+    }
+
+    /// Whether it was checked against the log's topics `version`.
+    pub(super) fn is_current(&self, version: u64) -> bool {
+        self.version.load(Ordering::Acquire) == version
+    }
+
+    /// Checked again: still right as of `version`.
+    pub(super) fn confirm(&self, version: u64) {
+        self.version.fetch_max(version, Ordering::AcqRel);
+    }
+
+    /// Replaced by `next`.
+    pub(super) fn replace_with(&self, next: Arc<TopicQueues>) {
+        let _ = self.successor.set(next);
+    }
+
+    /// The latest queues of the topic: this, or what replaced it.
+    pub(super) fn current(self: &Arc<Self>) -> &Arc<TopicQueues> {
+        let mut current = self;
+        while let Some(next) = current.successor.get() {
+            current = next;
+        }
+        current
     }
 
     pub(super) fn sticky_partition(&self) -> u32 {
-        (self.sticky.load(Ordering::Relaxed) >> 32) as u32
+        ((self.sticky.load(Ordering::Relaxed) >> 32) as u32) % (self.queues.len() as u32).max(1)
     }
 
     /// Counts `bytes` sent to the sticky partition `partition`; after `batch_size` of them, null
@@ -183,7 +219,7 @@ impl TopicQueues {
                 return None; // moved on already
             }
             let sent = (current & u32::MAX as u64) as usize + bytes;
-            Some(match sent >= batch_size {
+            Some(match sent >= batch_size.min(u32::MAX as usize) {
                 true => (random_below(self.queues.len() as u32) as u64) << 32,
                 false => (partition as u64) << 32 | sent as u64,
             })
@@ -383,7 +419,9 @@ pub(super) fn add(
     let completion = open.completion.clone();
     let fsyncs = open.fsyncs;
     let full = open.bytes >= open.limit;
-    if full || config.linger_ms == 0 {
+    // With linger.ms 0 a batch goes at once, unless a thread is appending: then it gathers what
+    // comes meanwhile, and that thread takes it next (Kafka batches behind in-flight requests).
+    if full || (config.linger_ms == 0 && !st.appending) {
         st.close_open();
     }
     let claimed = !fsyncs && st.claim();
@@ -391,6 +429,10 @@ pub(super) fn add(
     drop(st);
     if claimed {
         drain(shared, queue);
+    } else if shared.closed.load(Ordering::SeqCst) {
+        // Closed while this send waited: the producer's thread may have looked for the last
+        // time before this batch opened, so it goes now.
+        push_all(shared, queue);
     } else if fsyncs && closed {
         shared.wake_sender_by(Instant::now());
     } else if let Some(at) = opened.and_then(|t| t.checked_add(Duration::from_millis(config.linger_ms))) {
@@ -468,21 +510,31 @@ pub(super) fn drain(shared: &Shared, queue: &PartitionQueue) {
     }
     let _claim = Claim(queue);
     let mut st = queue.state.lock();
+    // What is closed now, and then what joined meanwhile with linger.ms 0: a thread that keeps
+    // finding more hands the queue on rather than append for others forever.
+    let mut budget = st.ready.len() + 1;
     loop {
         if st.ready.is_empty() && shared.config.linger_ms == 0 {
             st.close_open();
         }
+        if budget == 0 && !st.ready.is_empty() {
+            st.appending = false;
+            drop(st);
+            shared.wake_sender_by(Instant::now());
+            return;
+        }
+        budget = budget.saturating_sub(1);
         let Some(batch) = st.ready.pop_front() else {
             st.appending = false;
             return;
         };
         drop(st);
         let id = batch.id;
-        let expired =
-            batch.completion.deadline.is_some_and(|d| d <= Instant::now()) || batch.builder.record_count() == 0;
+        // Its append starts now: only a batch whose futures already heard its timeout fails.
+        let failed = batch.completion.outcome().is_some();
         let builder = if let Some(error) = shared.stopped() {
             fail(shared, batch, error)
-        } else if expired {
+        } else if failed {
             fail(shared, batch, timeout_error(shared, queue))
         } else {
             // A panic in the append (a bug) fails the batch as it unwinds (`OpenBatch`'s drop)
@@ -631,6 +683,7 @@ pub(super) fn expire(shared: &Shared, queue: &PartitionQueue, now: Instant) {
         if st.open.as_ref().is_some_and(due) {
             st.close_open();
         }
+        let mut wake = Vec::new();
         for batch in st.ready.iter_mut().take_while(|b| due(b)) {
             if batch.completion.outcome().is_none() {
                 let outcome = BatchOutcome::failed(
@@ -639,8 +692,13 @@ pub(super) fn expire(shared: &Shared, queue: &PartitionQueue, now: Instant) {
                     std::mem::take(&mut batch.timestamps),
                     std::mem::take(&mut batch.builder),
                 );
-                batch.completion.complete(Arc::new(outcome));
+                wake.push(batch.completion.set(Arc::new(outcome)));
             }
+        }
+        drop(st);
+        // Wakers run with no lock held: an executor's may poll at once.
+        for wakers in wake {
+            wakers.run();
         }
         return;
     }
@@ -670,29 +728,37 @@ pub(super) fn expire(shared: &Shared, queue: &PartitionQueue, now: Instant) {
 }
 
 /// What the producer's thread does with `queue` at `now`: appends a batch that lingered
-/// `linger.ms` (or every batch, when `all`), fails what waited `delivery.timeout.ms`. Returns
-/// when to look again.
+/// `linger.ms` (or every batch, when `all`) and what is closed, unless another thread is
+/// appending; then the futures of batches waiting behind that append past `delivery.timeout.ms`
+/// hear so. Returns when to look again.
 pub(super) fn tend(shared: &Shared, queue: &PartitionQueue, now: Instant, all: bool) -> Option<Instant> {
-    expire(shared, queue, now);
     let linger = Duration::from_millis(shared.config.linger_ms);
     let mut st = queue.state.lock();
-    let due = st.open.as_ref().map(|b| b.opened.checked_add(linger).unwrap_or(now));
-    if all || due.is_some_and(|d| d <= now) {
+    // A linger too long to represent never runs out.
+    if all || st.open.as_ref().and_then(|b| b.opened.checked_add(linger)).is_some_and(|due| due <= now) {
         st.close_open();
     }
-    let next = [
-        st.open.as_ref().and_then(|b| b.opened.checked_add(linger)),
-        st.ready.front().or(st.open.as_ref()).and_then(|b| b.completion.deadline),
-    ]
-    .into_iter()
-    .flatten()
-    .min();
     let claimed = st.claim();
+    if !claimed && st.appending {
+        drop(st);
+        expire(shared, queue, now);
+        st = queue.state.lock();
+    }
+    let lingers_until = st.open.as_ref().and_then(|b| b.opened.checked_add(linger));
+    // The first deadline still to come of a batch not failed yet (failed ones wait for the
+    // appending thread to finish them: nothing to do here until then).
+    let deadline = st
+        .ready
+        .iter()
+        .chain(st.open.as_ref())
+        .filter(|b| b.completion.outcome().is_none())
+        .find_map(|b| b.completion.deadline)
+        .filter(|&d| d > now);
     drop(st);
     if claimed {
         drain(shared, queue);
     }
-    next
+    [lingers_until, deadline].into_iter().flatten().min()
 }
 
 /// Fails everything `queue` holds that no thread is appending (the producer closed, out of

@@ -35,13 +35,15 @@ pub struct ProducerConfig {
     pub max_request_size: usize,
     /// `partitioner.ignore.keys`: partition keyed records as null-keyed ones.
     pub partitioner_ignore_keys: bool,
-    /// `delivery.timeout.ms` (default 120000, two minutes): a record whose append has not
-    /// started this long after its `send` returned fails with [`Error::DeliveryTimeout`] and is
-    /// never appended. What holds records up in-process is the producer's one thread: a slow
-    /// delivery callback, or an append stuck on a slow disk (another partition's fsync). Kafka
-    /// requires it to be at least `linger.ms + request.timeout.ms`; with no requests here, at
-    /// least `linger.ms` ([`Producer::new`] refuses less, and raises the default to `linger.ms`,
-    /// as Kafka raises its default).
+    /// `delivery.timeout.ms` (default 120000, two minutes): a batch whose append has not
+    /// started this long after it opened (its first record's send) fails with
+    /// [`Error::DeliveryTimeout`] and is never appended. What holds a batch up in-process is
+    /// an append of the same partition that does not finish (a hung disk), or, for batches only
+    /// the producer's thread appends (lingering ones, a synchronous topic's), that thread held up
+    /// by a slow callback or another partition's slow append. Kafka requires it to be at least
+    /// `linger.ms + request.timeout.ms`; with no requests here, at least `linger.ms`
+    /// ([`Producer::new`](super::Producer::new) refuses less, and raises the default to
+    /// `linger.ms`, as Kafka raises its default).
     pub delivery_timeout_ms: u64,
 }
 

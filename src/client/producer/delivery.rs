@@ -138,20 +138,21 @@ impl BatchCompletion {
 
     /// Hands the outcome to every waiter (once: a second outcome is ignored).
     pub(super) fn complete(&self, outcome: Arc<BatchOutcome>) {
-        let wakers = {
-            let mut state = self.state.lock();
-            if state.outcome.is_some() {
-                return;
-            }
-            state.outcome = Some(outcome);
-            std::mem::take(&mut state.wakers)
-        };
-        self.done.notify_all();
-        for waker in wakers {
-            // An executor's waker is not ours to trust: one that panics must not take the
-            // appending thread down (issue 24).
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
+        self.set(outcome).run();
+    }
+
+    /// Sets the outcome (once), and wakes blocked waiters; tasks awaiting it are woken by
+    /// [`Wake::run`], which the caller runs once it holds no lock.
+    pub(super) fn set(&self, outcome: Arc<BatchOutcome>) -> Wake {
+        let mut state = self.state.lock();
+        if state.outcome.is_some() {
+            return Wake(Vec::new());
         }
+        state.outcome = Some(outcome);
+        let wakers = std::mem::take(&mut state.wakers);
+        drop(state);
+        self.done.notify_all();
+        Wake(wakers)
     }
 
     pub(super) fn outcome(&self) -> Option<Arc<BatchOutcome>> {
@@ -166,12 +167,6 @@ impl BatchCompletion {
         accumulator::push_out(&producer, &queue, self.id);
     }
 
-    fn push_out_if_own_thread(&self) {
-        if self.producer.upgrade().is_some_and(|p| p.on_own_thread()) {
-            self.push_out();
-        }
-    }
-
     /// Past the delivery deadline: fails the batch if its append has not started (another thread
     /// may be stuck on a slow disk, or the producer's thread in a slow callback).
     fn expire(&self) {
@@ -183,26 +178,23 @@ impl BatchCompletion {
     /// Waits for the outcome until `until` (`None`: forever), failing the batch at its delivery
     /// deadline if its append has not started by then.
     fn wait_until(&self, until: Option<Instant>) -> Option<Arc<BatchOutcome>> {
-        if self.state.lock().outcome.is_none() {
-            self.push_out();
-        }
         let mut deadline = self.deadline;
         let mut state = self.state.lock();
         loop {
             if let Some(outcome) = &state.outcome {
                 return Some(outcome.clone());
             }
-            let wake_at = match (until, deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let timed_out = match wake_at {
-                Some(at) => self.done.wait_until(&mut state, at).timed_out(),
-                None => {
-                    self.done.wait(&mut state);
-                    false
-                }
-            };
+            // Pushed out again now and then: a thread appending the queue may hand the rest on
+            // to the producer's thread, which may be this one (in a callback) or busy.
+            drop(state);
+            self.push_out();
+            state = self.state.lock();
+            if state.outcome.is_some() {
+                continue;
+            }
+            let now = Instant::now();
+            let wake_at = [until, deadline].into_iter().flatten().fold(now + PUSH_AGAIN, Instant::min);
+            let timed_out = self.done.wait_until(&mut state, wake_at).timed_out();
             if !timed_out || state.outcome.is_some() {
                 continue;
             }
@@ -217,6 +209,23 @@ impl BatchCompletion {
             if until.is_some_and(|u| u <= now) {
                 return None;
             }
+        }
+    }
+}
+
+/// How often a blocked wait for a batch pushes it out again.
+const PUSH_AGAIN: Duration = Duration::from_millis(10);
+
+/// Tasks to wake: an outcome was set.
+#[must_use]
+pub(super) struct Wake(Vec<Waker>);
+
+impl Wake {
+    pub(super) fn run(self) {
+        for waker in self.0 {
+            // An executor's waker is not ours to trust: one that panics must not take the
+            // appending thread down (issue 24).
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| waker.wake()));
         }
     }
 }
@@ -386,9 +395,12 @@ impl std::future::Future for DeliveryFuture {
             }
             Inner::InBatch { completion, index } => (completion, *index),
         };
-        // Polled on the producer's own thread (an executor blocking in a callback): the batch
-        // goes now, as nothing else would append it.
-        completion.push_out_if_own_thread();
+        // Polled on the producer's own thread (an executor blocking in a callback): nothing
+        // else might append the batch, and nothing would wake this task; it is waited for here.
+        if completion.producer.upgrade().is_some_and(|p| p.on_own_thread()) {
+            let outcome = completion.wait_until(None).expect("an unbounded wait ends with the outcome");
+            return std::task::Poll::Ready(outcome.record_result(&completion.topic, completion.partition, index));
+        }
         let mut state = completion.state.lock();
         if let Some(outcome) = &state.outcome {
             return std::task::Poll::Ready(outcome.record_result(&completion.topic, completion.partition, index));

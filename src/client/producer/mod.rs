@@ -106,7 +106,8 @@ impl Shared {
         self.failure.lock().get_or_insert(message);
         self.closed.store(true, Ordering::SeqCst);
         let error = Arc::new(self.stopped().expect("just set"));
-        for queue in self.queues.lock().clone() {
+        let queues = self.queues.lock().clone();
+        for queue in queues {
             accumulator::abort(self, &queue, &error);
         }
         self.wake_sender();
@@ -143,7 +144,9 @@ impl Shared {
     fn wait_for_memory(&self, bytes: usize) -> crate::Result<()> {
         let deadline = Instant::now().checked_add(Duration::from_millis(self.config.max_block_ms));
         let help = || {
-            for queue in self.queues.lock().clone() {
+            // Cloned first: no lock is held while appending.
+            let queues = self.queues.lock().clone();
+            for queue in queues {
                 accumulator::push_all(self, &queue);
             }
         };
@@ -156,25 +159,43 @@ impl Shared {
         }
     }
 
-    /// The queues of topic `name`, resolved again if its partitions were deleted (a topic
-    /// deleted and created again) or `partition` is past the count known.
-    fn topic(&self, name: &str, partition: Option<u32>) -> crate::Result<Arc<TopicQueues>> {
-        let fresh = |t: &TopicQueues| !t.is_stale() && partition.is_none_or(|p| p < t.topic.partition_count());
-        if let Some(topic) = self.topics.read().get(name).filter(|t| fresh(t)) {
+    /// The queues of topic `name`, looked up again if the log's topics changed since they were
+    /// (a partition's queue is kept while the partition is the same).
+    fn topic(&self, name: &str) -> crate::Result<Arc<TopicQueues>> {
+        let version = self.log.topics_version();
+        if let Some(topic) = self.topics.read().get(name).filter(|t| t.is_current(version)) {
             return Ok(topic.clone());
         }
         let topic = self.log.topic(name)?;
         let mut topics = self.topics.write();
-        if let Some(known) = topics.get(name).filter(|t| fresh(t) || Arc::ptr_eq(&t.topic.inner, &topic.inner)) {
+        let known = topics.get(name).cloned();
+        if let Some(known) = known.as_ref().filter(|k| k.same_partitions(&topic)) {
+            known.confirm(version);
             return Ok(known.clone());
         }
-        let queues = Arc::new(TopicQueues::new(topic));
+        let queues = Arc::new(TopicQueues::new(topic, version, known.as_deref()));
+        if let Some(known) = known {
+            known.replace_with(queues.clone());
+        }
         let mut all = self.queues.lock();
-        // Queues of a deleted topic go once they are empty.
+        // Queues of deleted partitions go once they are empty.
         all.retain(|q| !q.partition.is_deleted() || !accumulator::is_empty(q));
-        all.extend(queues.queues.iter().cloned());
+        for queue in &queues.queues {
+            if !all.iter().any(|q| Arc::ptr_eq(q, queue)) {
+                all.push(queue.clone());
+            }
+        }
         topics.insert(name.to_owned(), queues.clone());
         Ok(queues)
+    }
+
+    /// `queues` if the log's topics did not change since they were checked, else the latest.
+    fn current(&self, queues: &Arc<TopicQueues>) -> crate::Result<Arc<TopicQueues>> {
+        let current = queues.current();
+        match current.is_current(self.log.topics_version()) {
+            true => Ok(current.clone()),
+            false => self.topic(current.topic.name()),
+        }
     }
 
     /// Sends `record` to `topic`: its partition chosen, encoded into that partition's open batch.
@@ -402,7 +423,7 @@ impl Producer {
     /// # Ok::<(), partlog::Error>(())
     /// ```
     pub fn topic(&self, topic: &str) -> crate::Result<ProducerTopic> {
-        let queues = self.handle.shared.topic(topic, None)?;
+        let queues = self.handle.shared.topic(topic)?;
         Ok(ProducerTopic { producer: self.clone(), queues })
     }
 
@@ -454,7 +475,7 @@ impl Producer {
 
     fn send_owned(&self, record: ProducerRecord, callback: Option<Callback>) -> DeliveryFuture {
         let shared = &self.handle.shared;
-        let topic = match shared.topic(&record.topic, record.partition) {
+        let topic = match shared.topic(&record.topic) {
             Ok(topic) => topic,
             Err(error) => return refused(error, record, callback),
         };
@@ -504,7 +525,16 @@ impl Producer {
         let queues = shared.queues.lock().clone();
         let targets: Vec<(Arc<PartitionQueue>, u64)> =
             queues.into_iter().map(|q| (accumulator::push_all(shared, &q), q)).map(|(t, q)| (q, t)).collect();
-        shared.wait_progress(|| targets.iter().all(|(q, target)| accumulator::done(q, *target)));
+        // Pushed out again while waiting: a thread appending a queue may hand the rest on to the
+        // producer's thread, which may be busy.
+        shared.wait_progress(|| {
+            targets.iter().all(|(q, target)| {
+                accumulator::done(q, *target) || {
+                    accumulator::push_all(shared, q);
+                    accumulator::done(q, *target)
+                }
+            })
+        });
         sender::wait_for_callbacks(shared);
         Ok(())
     }
@@ -654,19 +684,11 @@ impl ProducerTopic {
 
     fn send_borrowed(&self, partition: Option<u32>, record: &Record<'_>, callback: Option<Callback>) -> DeliveryFuture {
         let shared = &self.producer.handle.shared;
-        let fresh;
-        let queues = if self.queues.is_stale() || partition.is_some_and(|p| p >= self.queues.topic.partition_count()) {
-            match shared.topic(self.name(), partition) {
-                Ok(queues) => {
-                    fresh = queues;
-                    &fresh
-                }
-                Err(error) => return refused(error, to_producer_record(self.name(), partition, record), callback),
-            }
-        } else {
-            &self.queues
+        let queues = match shared.current(&self.queues) {
+            Ok(queues) => queues,
+            Err(error) => return refused(error, to_producer_record(self.name(), partition, record), callback),
         };
-        match shared.send(queues, partition, record, callback) {
+        match shared.send(&queues, partition, record, callback) {
             Ok((completion, index)) => DeliveryFuture::in_batch(completion, index),
             Err((error, callback)) => {
                 let mut refused_record = to_producer_record(self.name(), partition, record);

@@ -191,6 +191,19 @@ pub(super) fn close(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>, tim
         if deadline.is_some_and(|d| d <= Instant::now()) {
             shared.sender.lock().abort = true;
             shared.wake_sender();
+            // The thread fails what is left and stops, unless it is inside an append (a hung
+            // disk): that is not waited for past a moment's grace; the thread stops when the
+            // append returns.
+            let grace = Instant::now() + Duration::from_millis(100);
+            while !stopped() && Instant::now() < grace {
+                let mut progress = shared.progress.lock();
+                shared.progressed.wait_for(&mut progress, Duration::from_millis(10));
+            }
+            if !stopped() {
+                shared.progress_waiters.fetch_sub(1, Ordering::SeqCst);
+                drop(thread.lock().take());
+                return;
+            }
             break;
         }
         let mut progress = shared.progress.lock();
