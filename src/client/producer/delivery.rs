@@ -44,13 +44,13 @@ impl BatchOutcome {
     }
 
     /// The outcome of record `index`, for `topic`-`partition`.
-    fn record_result(&self, topic: &str, partition: u32, index: u32) -> DeliveryResult {
+    fn record_result(&self, topic: &Arc<str>, partition: u32, index: u32) -> DeliveryResult {
         let mut start = 0;
         for (end, result) in &self.runs {
             if index < *end {
                 return match result {
                     Ok((base, max_timestamp)) => Ok(RecordMetadata {
-                        topic: topic.to_owned(),
+                        topic: topic.clone(),
                         partition,
                         offset: base + (index - start) as u64,
                         timestamp: if self.log_append_time {

@@ -189,12 +189,14 @@ impl Shared {
         Ok(queues)
     }
 
-    /// `queues` if the log's topics did not change since they were checked, else the latest.
-    fn current(&self, queues: &Arc<TopicQueues>) -> crate::Result<Arc<TopicQueues>> {
+    /// `queues` (or what replaced them) if the log's topics did not change since they were
+    /// checked, borrowed: no reference count shared by the sending threads is touched; else the
+    /// latest, looked up.
+    fn current<'a>(&self, queues: &'a Arc<TopicQueues>) -> crate::Result<std::borrow::Cow<'a, Arc<TopicQueues>>> {
         let current = queues.current();
         match current.is_current(self.log.topics_version()) {
-            true => Ok(current.clone()),
-            false => self.topic(current.topic.name()),
+            true => Ok(std::borrow::Cow::Borrowed(current)),
+            false => self.topic(current.topic.name()).map(std::borrow::Cow::Owned),
         }
     }
 
@@ -343,7 +345,7 @@ impl Producer {
     /// log.create_topic("orders", 1, TopicConfig::default())?;
     /// let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "0")?)?;
     /// let meta = producer.send(ProducerRecord::new("orders", b"x".to_vec())).wait().unwrap();
-    /// assert_eq!((meta.topic.as_str(), meta.partition, meta.offset), ("orders", 0, 0));
+    /// assert_eq!((&*meta.topic, meta.partition, meta.offset), ("orders", 0, 0));
     /// // A record may linger 10 s for its batch: it cannot have to be appended within 5 s.
     /// let config = ProducerConfig::default().set("linger.ms", "10000")?.set("delivery.timeout.ms", "5000")?;
     /// assert!(matches!(Producer::new(&log, config), Err(Error::InvalidConfig { .. })));

@@ -161,15 +161,15 @@ impl ProducerRecord {
 /// let producer = Producer::new(&log, ProducerConfig::default())?;
 /// let record = ProducerRecord::new("orders", "pizza").partition(1).timestamp(1_700_000_000_000);
 /// let meta = producer.send(record).wait().unwrap();
-/// assert_eq!((meta.topic.as_str(), meta.partition, meta.offset), ("orders", 1, 1));
+/// assert_eq!((&*meta.topic, meta.partition, meta.offset), ("orders", 1, 1));
 /// assert_eq!(meta.timestamp, 1_700_000_000_000); // CreateTime, as sent
 /// assert_eq!(p.read(meta.offset, 1 << 20)?[0].value.as_deref(), Some(&b"pizza"[..]));
 /// # Ok::<(), partlog::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordMetadata {
-    /// The topic.
-    pub topic: String,
+    /// The topic (shared by the records of a batch, as [`ConsumerRecord`](crate::ConsumerRecord)'s).
+    pub topic: Arc<str>,
     /// The partition.
     pub partition: u32,
     /// The record's offset.
