@@ -1,5 +1,6 @@
 //! Kafka's client half, in-process, built on the public `Log` / `Topic` / `Partition` API: the
-//! producer (`producer`), the consumer (`consumer/`: a facade over its subscription, fetcher,
+//! producer (`producer/`: Kafka's accumulator, with its queues, completions and its own
+//! thread), the consumer (`consumer/`: a facade over its subscription, fetcher,
 //! commits and group membership), the typed clients (`serialization`), the async consumer
 //! (`asynchronous`, with its `timer`) and group administration (`admin`). Consumer groups are
 //! the coordinator's (`crate::coordinator`, the layer below): the consumer reaches it only
