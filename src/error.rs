@@ -227,37 +227,21 @@ pub enum Error {
         buffer_memory: u64,
     },
 
-    /// A producer's record whose append had not started `delivery.timeout.ms` after its send
-    /// (Kafka's `TimeoutException`, "Expiring N record(s)"): the producer's one thread was held
-    /// up, by a slow delivery callback or an append stuck on a slow disk. The record was not
-    /// appended, and never will be; send it again if it still matters.
+    /// A producer's record whose batch's append had not started `delivery.timeout.ms` after the
+    /// batch opened (Kafka's `TimeoutException`, "Expiring N record(s)"): it waited behind an
+    /// append of the same partition that did not return (a disk that hangs). The record
+    /// was not appended, and never will be; send it again if it still matters (it comes back in
+    /// the `DeliveryError`). `tests/producer.rs` makes one on a disk whose fsync hangs.
     ///
     /// # Example
     /// ```
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// use std::time::Duration;
-    /// use partlog::{Error, Log, Producer, ProducerConfig, ProducerRecord, TopicConfig};
-    /// let log = Log::open(dir.path())?;
-    /// log.create_topic("orders", 1, TopicConfig::default())?;
-    /// let config = ProducerConfig::default().set("linger.ms", "0")?.set("delivery.timeout.ms", "50")?;
-    /// let producer = Producer::new(&log, config)?;
-    /// // A slow callback holds the producer's thread for 300 ms...
-    /// let (started, running) = std::sync::mpsc::channel();
-    /// producer.send_with_callback(ProducerRecord::new("orders", "a"), move |_| {
-    ///     started.send(()).unwrap();
-    ///     std::thread::sleep(Duration::from_millis(300));
-    /// });
-    /// running.recv().unwrap();
-    /// // ...so this record waits past its 50 ms, and is not appended.
-    /// let late = producer.send(ProducerRecord::new("orders", "b")).wait().unwrap_err();
-    /// assert!(matches!(*late.error, Error::DeliveryTimeout { timeout_ms: 50, .. }));
-    /// producer.flush()?;
-    /// assert_eq!(log.partition("orders", 0)?.log_end_offset(), 1);
-    /// # Ok::<(), partlog::Error>(())
+    /// use partlog::Error;
+    /// let e = Error::DeliveryTimeout { partition: "orders-0".into(), timeout_ms: 50 };
+    /// assert!(e.to_string().contains("not appended within delivery.timeout.ms (50 ms)"));
     /// ```
     #[error(
-        "record for {partition} not appended within delivery.timeout.ms ({timeout_ms} ms) of its send: \
-         the producer's thread was held up (a slow callback or disk); the record was not appended"
+        "record for {partition} not appended within delivery.timeout.ms ({timeout_ms} ms) of its batch's opening: \
+         it waited behind an append of its partition that did not return (a slow disk); the record was not appended"
     )]
     DeliveryTimeout {
         /// `<topic>-<partition>`.

@@ -357,7 +357,8 @@ impl Consumer {
     /// let log = Log::open(dir.path())?;
     /// let p = log.create_topic("orders", 1, TopicConfig::default())?.partition(0)?;
     /// p.append(&[Record::new(b"pizza").with_key(b"k"), Record::new(b"pasta")])?;
-    /// let mut consumer = Consumer::new(&log, ConsumerConfig::default())?;
+    /// let config = ConsumerConfig::default().set("auto.offset.reset", "earliest")?;
+    /// let mut consumer = Consumer::new(&log, config)?;
     /// let tp = TopicPartition::new("orders", 0);
     /// consumer.assign(&[tp.clone()])?;
     /// let mut bytes = 0;

@@ -38,9 +38,10 @@ pub struct ProducerConfig {
     /// `delivery.timeout.ms` (default 120000, two minutes): a batch whose append has not
     /// started this long after it opened (its first record's send) fails with
     /// [`Error::DeliveryTimeout`] and is never appended. What holds a batch up in-process is
-    /// an append of the same partition that does not finish (a hung disk), or, for batches only
-    /// the producer's thread appends (lingering ones, a synchronous topic's), that thread held up
-    /// by a slow callback or another partition's slow append. Kafka requires it to be at least
+    /// an append of the same partition that does not return (a disk that hangs): the futures
+    /// of the batches behind it hear the timeout at their deadline, their callbacks once that
+    /// append returns. A batch that only waited for its turn (a busy producer thread, as Kafka's
+    /// sender drains ready batches before it expires any) is appended. Kafka requires it to be at least
     /// `linger.ms + request.timeout.ms`; with no requests here, at least `linger.ms`
     /// ([`Producer::new`](super::Producer::new) refuses less, and raises the default to
     /// `linger.ms`, as Kafka raises its default).

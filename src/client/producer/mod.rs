@@ -19,8 +19,9 @@
 //! - from a delivery callback, `flush` fails at once with [`Error::InvalidState`] (it would wait
 //!   for the callbacks of its own thread, as Kafka 4.0 refuses it); waiting there for a record of
 //!   the same producer appends the record's batch at once rather than waiting out `linger.ms`;
-//! - a batch whose append has not started `delivery.timeout.ms` after it opened fails with
-//!   [`Error::DeliveryTimeout`] and is never appended.
+//! - a batch waiting behind an append of its partition that does not return (a disk that
+//!   hangs) fails with [`Error::DeliveryTimeout`] once `delivery.timeout.ms` passed since it
+//!   opened, and is never appended.
 //!
 //! A batch that a lowered `max.message.bytes` makes too large is split and appended again
 //! (Kafka's `splitAndReenqueue`), in order; only a record too large on its own fails.
