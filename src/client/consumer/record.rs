@@ -6,7 +6,7 @@ use crate::coordinator::types::TopicPartition;
 use crate::format::batch::TimestampType;
 use crate::format::record::OwnedHeader;
 
-/// A record returned by [`Consumer::poll`] (Kafka's `ConsumerRecord`).
+/// A record returned by [`Consumer::poll`](crate::Consumer::poll) (Kafka's `ConsumerRecord`).
 ///
 /// # Example
 /// ```

@@ -73,7 +73,7 @@ impl ProducerConfig {
     /// are accepted and ignored, so that a Kafka producer's configuration carries over.
     /// `compression.type` other than `none` is refused: the topic's `compression.type` decides
     /// how batches are stored. Others are [`Error::InvalidConfig`]. How settings relate
-    /// (`delivery.timeout.ms` at least `linger.ms`) is checked by [`Producer::new`].
+    /// (`delivery.timeout.ms` at least `linger.ms`) is checked by [`Producer::new`](crate::Producer::new).
     ///
     /// # Example
     /// ```
@@ -152,7 +152,7 @@ impl ProducerConfig {
 }
 
 /// Chooses the partition of a record sent without one (Kafka's `Partitioner`, set with
-/// `partitioner.class`); see [`Producer::with_partitioner`]. A partition number the topic does
+/// `partitioner.class`); see [`Producer::with_partitioner`](crate::Producer::with_partitioner). A partition number the topic does
 /// not have fails that record alone ([`Error::UnknownPartition`]).
 ///
 /// # Example
