@@ -5,7 +5,7 @@
 //!     cargo bench --bench targets
 //!
 //! `PARTLOG_TARGETS=wake,open,...` runs a subset (names: wake, random, open, recovery, sync, lz4, memory, producer,
-//! poll, consume, commits, commit_per_poll, rebalance).
+//! poll, consume, kafka_tools, commits, commit_per_poll, rebalance).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -868,6 +868,68 @@ fn consume() {
     }
 }
 
+/// partlog's side of Kafka's own performance tools, with their workloads (`interop/kafka/perf.sh`
+/// runs the tools against a broker on loopback): `ProducerPerformance` (1M records of 100 B from
+/// one thread, a callback per record, default settings), `ConsumerPerformance` (1M records read
+/// by a consumer in a group with `poll`) and `EndToEndLatency` (10,000 rounds of one 100 B record
+/// sent with `linger.ms=0` and waited for by a consumer blocked in `poll`).
+fn kafka_tools() {
+    use partlog::{Consumer, ConsumerConfig, Producer, ProducerConfig, ProducerRecord, TopicPartition};
+    const RECORDS: u64 = 1_000_000;
+    const ROUNDS: u64 = 10_000;
+    let dir = tempfile::tempdir().unwrap();
+    let log = Log::open_with(dir.path(), quiet()).unwrap();
+    log.create_topic("perf", 1, TopicConfig::default()).unwrap();
+    let producer = Producer::new(&log, ProducerConfig::default()).unwrap();
+    let value = vec![b'x'; 100];
+    let delivered = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    for _ in 0..RECORDS {
+        let delivered = delivered.clone();
+        producer.send_with_callback(ProducerRecord::new("perf", value.clone()), move |r| {
+            if r.is_ok() {
+                delivered.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    }
+    producer.flush().unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    assert_eq!(delivered.load(Ordering::Relaxed), RECORDS);
+    println!(
+        "kafka tools: ProducerPerformance's workload: {:.0} records/s, {:.2} MB/s",
+        RECORDS as f64 / elapsed,
+        RECORDS as f64 * 100.0 / elapsed / 1e6
+    );
+    let config =
+        ConsumerConfig::default().set("group.id", "perf").unwrap().set("auto.offset.reset", "earliest").unwrap();
+    let mut consumer = Consumer::new(&log, config).unwrap();
+    consumer.subscribe(&["perf"]).unwrap();
+    let started = Instant::now();
+    let mut seen = 0u64;
+    while seen < RECORDS {
+        seen += consumer.poll(Duration::from_millis(100)).unwrap().len() as u64;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "kafka tools: ConsumerPerformance's workload: {:.0} records/s, {:.2} MB/s",
+        RECORDS as f64 / elapsed,
+        RECORDS as f64 * 100.0 / elapsed / 1e6
+    );
+    log.create_topic("e2e", 1, TopicConfig::default()).unwrap();
+    let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "0").unwrap()).unwrap();
+    let mut consumer = Consumer::new(&log, ConsumerConfig::default()).unwrap();
+    consumer.assign(&[TopicPartition::new("e2e", 0)]).unwrap();
+    consumer.poll(Duration::ZERO).unwrap();
+    let mut latencies = Vec::with_capacity(ROUNDS as usize);
+    for _ in 0..ROUNDS {
+        let started = Instant::now();
+        producer.send(ProducerRecord::new("e2e", value.clone())).wait().unwrap();
+        while consumer.poll(Duration::from_secs(10)).unwrap().is_empty() {}
+        latencies.push(started.elapsed().as_nanos() as u64);
+    }
+    println!("kafka tools: EndToEndLatency's workload: {}", percentiles_us(&mut latencies));
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; a name filter after it selects measurements too.
     let only: Option<Vec<String>> = std::env::var("PARTLOG_TARGETS")
@@ -875,7 +937,7 @@ fn main() {
         .or_else(|| std::env::args().skip(1).find(|a| !a.starts_with('-')))
         .map(|s| s.split(',').map(str::to_owned).collect());
     let run = |name: &str| only.as_ref().is_none_or(|o| o.iter().any(|n| n == name));
-    let measurements: [(&str, fn()); 13] = [
+    let measurements: [(&str, fn()); 14] = [
         ("wake", wake),
         ("random", random_read),
         ("open", open),
@@ -886,6 +948,7 @@ fn main() {
         ("producer", producer),
         ("poll", poll_latency),
         ("consume", consume),
+        ("kafka_tools", kafka_tools),
         ("commits", commits),
         ("commit_per_poll", commit_per_poll),
         ("rebalance", rebalance),

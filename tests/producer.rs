@@ -688,3 +688,32 @@ fn partitions_added_are_used_and_records_stay_in_order() {
         .collect();
     assert_eq!(values, (0..10).collect::<Vec<u32>>());
 }
+
+/// `close(timeout)` returns by its timeout while the producer's thread is inside an append stuck
+/// on a disk that hangs, and dropping the producer afterwards does not wait for it either; the
+/// stuck append completes with its outcome once the disk is back.
+#[test]
+fn close_and_drop_return_with_an_append_stuck_on_a_hung_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(StuckSyncIo::default());
+    let log = Log::open_with(dir.path(), options().io(io.clone())).unwrap();
+    let mut synchronous = TopicConfig::default();
+    synchronous.flush_messages = 1;
+    log.create_topic("sync", 1, synchronous).unwrap();
+    let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "0").unwrap()).unwrap();
+    let _unstick = Unstick(io.clone());
+    io.set_stuck(true);
+    let stuck = producer.send(ProducerRecord::new("sync", b"fsynced".to_vec()));
+    let started = Instant::now();
+    while io.stalled.load(Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the append never reached its fsync");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let p = producer.clone();
+    let started = Instant::now();
+    within(10, "close(100 ms) with a hung disk", move || p.close(Duration::from_millis(100)));
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    within(10, "drop after a close that gave up", move || drop(producer));
+    io.set_stuck(false);
+    assert_eq!(stuck.wait().unwrap().offset, 0, "the append that had started completes");
+}

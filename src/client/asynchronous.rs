@@ -289,8 +289,8 @@ impl AsyncConsumer {
     }
 
     /// The consumer, back from the worker if a job has it: waits for the job (bounded: a poll's
-    /// work never waits for records); records it handed out that no future took are buffered
-    /// again, and its error is kept for the next poll.
+    /// work never waits for records); records it handed out that no future took are handed out
+    /// again (the positions move back to them), and its error is kept for the next poll.
     fn reclaim(&mut self) -> &mut Consumer {
         if self.worker.in_flight {
             let (mut consumer, outcome, left_poll) = self.worker.wait();

@@ -80,6 +80,12 @@ impl Buffered {
     pub(super) fn is_empty(&self) -> bool {
         self.fetched.is_none()
     }
+
+    /// The offset of the next record to hand out (a look ahead, decoding it), if there is one.
+    fn next_offset(&self) -> Option<u64> {
+        let (fetch, at) = self.fetched.as_ref()?;
+        fetch.records_at(*at).next()?.ok().map(|r| r.offset())
+    }
 }
 
 impl Consumer {
@@ -92,7 +98,7 @@ impl Consumer {
         for i in 0..n {
             let tp = &self.order[(start + i) % n];
             let state = self.parts.get_mut(tp).expect("order lists parts");
-            if !state.buffered.is_empty() && state.position.is_some_and(|p| p < state.partition.log_start_offset()) {
+            if state.buffered.next_offset().is_some_and(|next| next < state.partition.log_start_offset()) {
                 // Deleted since it was fetched (retention, delete_records): not handed out;
                 // the position is out of range now, and the fetch resets it.
                 state.buffered.clear();

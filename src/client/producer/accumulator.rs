@@ -188,6 +188,11 @@ impl TopicQueues {
         self.version.load(Ordering::Acquire) == version
     }
 
+    /// Whether it was checked against a version of the log's topics later than `version`.
+    pub(super) fn checked_after(&self, version: u64) -> bool {
+        self.version.load(Ordering::Acquire) > version
+    }
+
     /// Checked again: still right as of `version`.
     pub(super) fn confirm(&self, version: u64) {
         self.version.fetch_max(version, Ordering::AcqRel);
@@ -517,7 +522,9 @@ pub(super) fn drain(shared: &Shared, queue: &PartitionQueue) {
         if st.ready.is_empty() && shared.config.linger_ms == 0 {
             st.close_open();
         }
-        if budget == 0 && !st.ready.is_empty() {
+        // Handed on only to a producer's thread that will take it: once the producer closes,
+        // that thread may be gone, and what is closed here is appended (or failed) here.
+        if budget == 0 && !st.ready.is_empty() && !shared.closed.load(Ordering::SeqCst) {
             st.appending = false;
             drop(st);
             shared.wake_sender_by(Instant::now());

@@ -170,7 +170,9 @@ impl Shared {
         let topic = self.log.topic(name)?;
         let mut topics = self.topics.write();
         let known = topics.get(name).cloned();
-        if let Some(known) = known.as_ref().filter(|k| k.same_partitions(&topic)) {
+        if let Some(known) = known.as_ref().filter(|k| k.same_partitions(&topic) || k.checked_after(version)) {
+            // The same partitions, or looked up by another thread since this one read the log:
+            // never replaced by an older view.
             known.confirm(version);
             return Ok(known.clone());
         }

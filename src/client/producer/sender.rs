@@ -31,6 +31,9 @@ pub(super) struct SenderState {
     abort: bool,
     /// The thread has stopped: callbacks queued later run where they are queued.
     stopped: bool,
+    /// A `close` ran out of time while the thread was inside an append (a disk that hangs) and
+    /// left it: later closes (and the drop) do not wait for it either.
+    detached: bool,
 }
 
 impl Shared {
@@ -181,6 +184,9 @@ pub(super) fn close(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>, tim
         }
         shared.work.notify_one();
     }
+    if shared.sender.lock().detached {
+        return;
+    }
     let stopped = || shared.sender.lock().stopped;
     shared.progress_waiters.fetch_add(1, Ordering::SeqCst);
     loop {
@@ -200,6 +206,7 @@ pub(super) fn close(shared: &Shared, thread: &Mutex<Option<JoinHandle<()>>>, tim
                 shared.progressed.wait_for(&mut progress, Duration::from_millis(10));
             }
             if !stopped() {
+                shared.sender.lock().detached = true;
                 shared.progress_waiters.fetch_sub(1, Ordering::SeqCst);
                 drop(thread.lock().take());
                 return;
