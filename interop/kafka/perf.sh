@@ -27,9 +27,8 @@ done
 echo "== Kafka $(ls "$KAFKA_LIB" | sed -n 's/^kafka-clients-\(.*\)\.jar$/\1/p'), one broker on loopback"
 tool org.apache.kafka.tools.ProducerPerformance --topic perf --num-records 1000000 --record-size 100 \
   --throughput -1 --producer-props bootstrap.servers="$bootstrap" | tail -1
-tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$bootstrap" --topic perf \
-  --messages 1000000 --show-detailed-stats=false 2>/dev/null | tail -2 || \
-tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$bootstrap" --topic perf --messages 1000000 | tail -2
+tool org.apache.kafka.tools.ConsumerPerformance --bootstrap-server "$bootstrap" --topic perf --messages 1000000 \
+  | tail -2
 tool org.apache.kafka.tools.EndToEndLatency "$bootstrap" e2e 10000 1 100 | tail -3
 broker_stop "$work/perf"
 
