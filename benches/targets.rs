@@ -797,11 +797,12 @@ fn consume() {
             }
             assert_eq!(seen, RECORDS);
         };
-        let mut group = 0;
-        let mut polled = || {
-            group += 1;
+        // A consumer in a new group each time, reading from the start.
+        let groups = std::cell::Cell::new(0);
+        let fresh_consumer = || {
+            groups.set(groups.get() + 1);
             let config = ConsumerConfig::default()
-                .set("group.id", &format!("g{group}"))
+                .set("group.id", &format!("g{}", groups.get()))
                 .unwrap()
                 .set("auto.offset.reset", "earliest")
                 .unwrap()
@@ -809,6 +810,10 @@ fn consume() {
                 .unwrap();
             let mut consumer = Consumer::new(&log, config).unwrap();
             consumer.subscribe(&["c"]).unwrap();
+            consumer
+        };
+        let polled = || {
+            let mut consumer = fresh_consumer();
             let mut seen = 0u64;
             while seen < RECORDS {
                 for r in consumer.poll(Duration::from_millis(100)).unwrap() {
@@ -817,18 +822,8 @@ fn consume() {
             }
             assert_eq!(seen, RECORDS);
         };
-        let mut borrowed_group = 1000;
-        let mut borrowed = || {
-            borrowed_group += 1;
-            let config = ConsumerConfig::default()
-                .set("group.id", &format!("g{borrowed_group}"))
-                .unwrap()
-                .set("auto.offset.reset", "earliest")
-                .unwrap()
-                .set("enable.auto.commit", "false")
-                .unwrap();
-            let mut consumer = Consumer::new(&log, config).unwrap();
-            consumer.subscribe(&["c"]).unwrap();
+        let borrowed = || {
+            let mut consumer = fresh_consumer();
             let mut seen = 0u64;
             while seen < RECORDS {
                 consumer
@@ -848,9 +843,9 @@ fn consume() {
             };
             for step in 0..3 {
                 match (step + round) % 3 {
-                    0 => a.push(time(&mut polled)),
+                    0 => a.push(time(&mut { polled })),
                     1 => b.push(time(&mut { direct })),
-                    _ => c.push(time(&mut borrowed)),
+                    _ => c.push(time(&mut { borrowed })),
                 }
             }
         }

@@ -134,12 +134,7 @@ fn a_full_buffer_blocks_send_up_to_max_block_ms_then_fails() {
 /// before is delivered once the disk is back.
 #[test]
 fn a_buffer_held_by_a_stuck_append_fails_a_send_after_max_block_ms() {
-    let dir = tempfile::tempdir().unwrap();
-    let io = Arc::new(StuckSyncIo::default());
-    let log = Log::open_with(dir.path(), options().io(io.clone())).unwrap();
-    let mut synchronous = TopicConfig::default();
-    synchronous.flush_messages = 1;
-    log.create_topic("sync", 1, synchronous).unwrap();
+    let (_dir, io, log) = log_with_a_disk_that_can_hang();
     let config = ProducerConfig::default()
         .set("buffer.memory", "1100")
         .unwrap()
@@ -151,11 +146,7 @@ fn a_buffer_held_by_a_stuck_append_fails_a_send_after_max_block_ms() {
     let _unstick = Unstick(io.clone());
     io.set_stuck(true);
     let x = producer.send(ProducerRecord::new("sync", vec![4; 500]));
-    let started = Instant::now();
-    while io.stalled.load(Ordering::SeqCst) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the append never reached its fsync");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until_an_fsync_hangs(&io);
     let y = producer.send(ProducerRecord::new("sync", vec![5; 500])); // fits behind it
     let started = Instant::now();
     let z = producer.send(ProducerRecord::new("sync", vec![6; 500])).wait().unwrap_err();
@@ -473,6 +464,27 @@ fn a_batch_made_too_large_by_an_alter_is_split_and_only_a_record_too_large_alone
     }
 }
 
+/// A log on a disk whose fsync hangs while armed ([`StuckSyncIo`]), with a synchronous topic
+/// "sync" (`flush.messages=1`: every append fsyncs).
+fn log_with_a_disk_that_can_hang() -> (tempfile::TempDir, Arc<StuckSyncIo>, Log) {
+    let dir = tempfile::tempdir().unwrap();
+    let io = Arc::new(StuckSyncIo::default());
+    let log = Log::open_with(dir.path(), options().io(io.clone())).unwrap();
+    let mut synchronous = TopicConfig::default();
+    synchronous.flush_messages = 1;
+    log.create_topic("sync", 1, synchronous).unwrap();
+    (dir, io, log)
+}
+
+/// Waits until an append is inside a hung fsync.
+fn wait_until_an_fsync_hangs(io: &StuckSyncIo) {
+    let started = Instant::now();
+    while io.stalled.load(Ordering::SeqCst) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "the append never reached its fsync");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// The file system, with an fsync that hangs while `stuck` is set (a slow or failing disk).
 #[derive(Debug, Default)]
 struct StuckSyncIo {
@@ -526,23 +538,14 @@ impl Io for StuckSyncIo {
 /// are not held up at all.
 #[test]
 fn a_record_held_up_past_delivery_timeout_fails_and_is_never_appended() {
-    let dir = tempfile::tempdir().unwrap();
-    let io = Arc::new(StuckSyncIo::default());
-    let log = Log::open_with(dir.path(), options().io(io.clone())).unwrap();
-    let mut synchronous = TopicConfig::default();
-    synchronous.flush_messages = 1;
-    log.create_topic("sync", 1, synchronous).unwrap();
+    let (_dir, io, log) = log_with_a_disk_that_can_hang();
     log.create_topic("t", 1, TopicConfig::default()).unwrap();
     let config = ProducerConfig::default().set("linger.ms", "0").unwrap().set("delivery.timeout.ms", "300").unwrap();
     let producer = Producer::new(&log, config).unwrap();
     let _unstick = Unstick(io.clone());
     io.set_stuck(true);
     let stuck = producer.send(ProducerRecord::new("sync", b"fsynced".to_vec()));
-    let started = Instant::now();
-    while io.stalled.load(Ordering::SeqCst) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the append never reached its fsync");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until_an_fsync_hangs(&io);
     // The partition's append is stuck: these wait behind it.
     let sent = Instant::now();
     let waiting: Vec<_> = (0..5).map(|i| producer.send(ProducerRecord::new("sync", vec![i; 10]))).collect();
@@ -694,21 +697,12 @@ fn partitions_added_are_used_and_records_stay_in_order() {
 /// stuck append completes with its outcome once the disk is back.
 #[test]
 fn close_and_drop_return_with_an_append_stuck_on_a_hung_disk() {
-    let dir = tempfile::tempdir().unwrap();
-    let io = Arc::new(StuckSyncIo::default());
-    let log = Log::open_with(dir.path(), options().io(io.clone())).unwrap();
-    let mut synchronous = TopicConfig::default();
-    synchronous.flush_messages = 1;
-    log.create_topic("sync", 1, synchronous).unwrap();
+    let (_dir, io, log) = log_with_a_disk_that_can_hang();
     let producer = Producer::new(&log, ProducerConfig::default().set("linger.ms", "0").unwrap()).unwrap();
     let _unstick = Unstick(io.clone());
     io.set_stuck(true);
     let stuck = producer.send(ProducerRecord::new("sync", b"fsynced".to_vec()));
-    let started = Instant::now();
-    while io.stalled.load(Ordering::SeqCst) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(10), "the append never reached its fsync");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    wait_until_an_fsync_hangs(&io);
     let p = producer.clone();
     let started = Instant::now();
     within(10, "close(100 ms) with a hung disk", move || p.close(Duration::from_millis(100)));
