@@ -3,6 +3,7 @@
 //! (`batch`), the codecs (`codec`), and the legacy message sets of magic 0 and 1, read only (`legacy`).
 
 pub mod batch;
+pub(crate) mod builder;
 pub(crate) mod codec;
 pub(crate) mod crc;
 pub(crate) mod legacy;

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use super::{Partition, Writer};
 use crate::config::TopicConfig;
 use crate::error::{Error, FormatError, Result};
-use crate::format::batch::{self, BatchBuilder, BatchHeader, BatchSpec, EncodeError};
+use crate::format::batch::{self, BatchHeader, BatchSpec, EncodeError};
+use crate::format::builder::BatchBuilder;
 use crate::format::record::Record;
 use crate::segment::{self, AppendMeta, Offsets, Segment};
 

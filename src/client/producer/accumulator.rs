@@ -21,7 +21,8 @@ use super::delivery::{BatchCompletion, BatchOutcome, Callback, CallbackJob, RunR
 use super::Shared;
 use crate::config::TopicConfig;
 use crate::error::Error;
-use crate::format::batch::{BatchBuilder, TimestampType};
+use crate::format::batch::TimestampType;
+use crate::format::builder::BatchBuilder;
 use crate::format::record::Record;
 use crate::log::topic::Topic;
 use crate::partition::Partition;

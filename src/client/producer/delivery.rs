@@ -13,7 +13,7 @@ use super::accumulator::{self, PartitionQueue};
 use super::record::{DeliveryError, DeliveryResult, ProducerRecord, RecordMetadata};
 use super::Shared;
 use crate::error::Error;
-use crate::format::batch::BatchBuilder;
+use crate::format::builder::BatchBuilder;
 use crate::format::record::OwnedHeader;
 
 /// A delivery callback.
